@@ -1,0 +1,5 @@
+"""``python -m validation`` runs the radval CLI."""
+
+from validation.cli import run
+
+run()

@@ -1,0 +1,9 @@
+"""`radval` commands for the data area (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the root app."""
