@@ -1,3 +1,5 @@
-"""(being built)."""
+"""Lesion detection endpoints (placeholder re-export while being built)."""
 
-__all__: list[str] = []
+from validation.stats._froc_fom import FomArrays, froc_figure_of_merit, froc_fom_arrays
+
+__all__ = ["FomArrays", "froc_figure_of_merit", "froc_fom_arrays"]
