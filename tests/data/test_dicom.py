@@ -10,6 +10,7 @@ import data_store
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from validation.data.dicom import DicomHeader, parse_age, read_dicom, read_header
@@ -303,7 +304,9 @@ def test_empty_file_is_not_dicom(tmp_path: Path) -> None:
 
 def test_truncated_native_pixel_data(tmp_path: Path) -> None:
     data = _corpus("MR2_UNCR.dcm").read_bytes()
-    start = getattr(pydicom.dcmread(_corpus("MR2_UNCR.dcm")).get_item(0x7FE00010), "value_tell")
+    element: object = pydicom.dcmread(_corpus("MR2_UNCR.dcm")).get_item(0x7FE00010)
+    assert isinstance(element, RawDataElement)
+    start = element.value_tell
     path = tmp_path / "cut.dcm"
     path.write_bytes(data[: start + 1000])
     with pytest.raises(DicomReadError) as info:
