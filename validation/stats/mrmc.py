@@ -1,3 +1,808 @@
-"""(being built)."""
+"""Multi-reader multi-case (MRMC) analysis: Obuchowski-Rockette, DBM, reader vs AI.
 
-__all__: list[str] = []
+Readings come in the tidy form ``reader, modality, case, truth, score`` (see
+:mod:`validation.data.readings`). Figures of merit (FOMs) are computed per reader and
+modality with their leave-one-case-out (jackknife) arrays; the OR and DBM analyses
+work on those arrays only (:mod:`validation.stats._mrmc_core`), so ROC (empirical
+AUC, sensitivity, specificity) and FROC FOMs (wAFROC, AFROC, ... from
+:func:`validation.stats.detection.froc_fom_arrays`) share one implementation.
+
+Results reproduce RJafroc 2.1.3 and MRMCaov 0.3.0 (Van Dyke and the Hupse-Karssemeijer
+CAD study to 1e-12; see ``tests/mrmc``). Modalities are ordered naturally (numerically
+when every ID is a number, else as strings) and every difference is ``a - b`` with
+``a`` before ``b`` in that order.
+
+References
+----------
+Obuchowski NA, Rockette HE. Hypothesis testing of diagnostic accuracy for multiple
+readers and multiple tests: an ANOVA approach with dependent observations. Commun
+Stat Simul Comput 1995;24:285-308. doi:10.1080/03610919508813243
+Hillis SL. A comparison of denominator degrees of freedom methods for multiple
+observer ROC analysis. Stat Med 2007;26:596-619. doi:10.1002/sim.2532
+Dorfman DD, Berbaum KS, Metz CE. ROC rating analysis: generalization to the
+population of readers and patients with the jackknife method. Invest Radiol
+1992;27:723-731. doi:10.1097/00004424-199209000-00015
+Hillis SL, Berbaum KS, Metz CE. Recent developments in the Dorfman-Berbaum-Metz
+procedure for multireader ROC study analysis. Acad Radiol 2008;15:647-661.
+doi:10.1016/j.acra.2007.12.015
+Chakraborty DP. RJafroc (R package), ``StSignificanceTesting`` and
+``StSignificanceTestingCadVsRad``. https://github.com/dpc10ster/RJafroc
+Smith BJ, Hillis SL. MRMCaov (R package). https://github.com/brian-j-smith/MRMCaov
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from validation.data.readings import detect_design, validate_readings
+from validation.errors import ReadingsError
+from validation.stats import _mrmc_core as core
+from validation.stats._checks import as_rng, check_confidence_level, check_method
+from validation.stats._mrmc_fom import (
+    GroupedScores,
+    auc_arrays,
+    placements,
+    proportion_arrays,
+    weighted_auc,
+)
+from validation.stats._mrmc_power import MRMCPower, mrmc_power, mrmc_sample_size
+from validation.stats._results import Comparison, Estimate
+
+__all__ = [
+    "MRMCPower",
+    "MRMCResult",
+    "ROC_FOMS",
+    "FROC_FOMS",
+    "average_roc_curve",
+    "mrmc_analysis",
+    "mrmc_noninferiority",
+    "mrmc_power",
+    "mrmc_sample_size",
+    "reader_foms",
+    "reader_roc_points",
+    "reader_vs_ai",
+]
+
+ROC_FOMS = ("auc", "sensitivity", "specificity")
+FROC_FOMS = ("wafroc", "afroc", "wafroc1", "afroc1", "hr_auc")
+METHODS = ("or", "dbm")
+COVARIANCES = ("jackknife", "delong", "unbiased", "bootstrap")
+ANALYSES = ("RRRC", "FRRC", "RRFC")
+
+
+def _digit_key(s: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", s))
+
+
+def _natural(values: Any) -> list[str]:
+    """IDs in natural order: numerically when all are numbers, else digit runs as numbers."""
+    vals = [str(v) for v in values]
+    try:
+        return sorted(vals, key=lambda v: (float(v), v))
+    except ValueError:
+        return sorted(vals, key=_digit_key)
+
+
+# ------------------------------------------------------------------------ arranging
+@dataclass(frozen=True)
+class _Arranged:
+    modalities: list[str]
+    readers: list[str]
+    cases: list[str]
+    grouped: GroupedScores
+    design: str
+
+
+def _arrange(readings: pd.DataFrame, design: str | None) -> _Arranged:
+    frame = validate_readings(readings, design=design)
+    found = detect_design(frame)
+    if design is None:
+        design = found
+    mods = _natural(frame["modality"].unique())
+    rdrs = _natural(frame["reader"].unique())
+    cases = list(dict.fromkeys(frame["case"]))
+    mi = pd.Index(mods).get_indexer(frame["modality"])
+    ri = pd.Index(rdrs).get_indexer(frame["reader"])
+    ci = pd.Index(cases).get_indexer(frame["case"])
+    scores = np.zeros((len(mods), len(rdrs), len(cases)))
+    present = np.zeros(scores.shape, dtype=bool)
+    scores[mi, ri, ci] = frame["score"].to_numpy(dtype=float)
+    present[mi, ri, ci] = True
+    truth = np.zeros(len(cases), dtype=np.int8)
+    truth[ci] = frame["truth"].to_numpy()
+    return _Arranged(mods, rdrs, cases, GroupedScores(scores, present, truth), design)
+
+
+def _fom_arrays(arr: _Arranged, fom: str, threshold: float | None
+                ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """FOM (M, R), jackknife over the relevant cases, and the relevant-case mask."""
+    if fom == "auc":
+        f, j = auc_arrays(arr.grouped)
+        return f, j, np.ones(len(arr.cases), dtype=bool)
+    if threshold is None:
+        raise ValueError(f"fom={fom!r} needs a decision threshold (threshold=); got None")
+    return proportion_arrays(arr.grouped, threshold=float(threshold), which=fom)
+
+
+def reader_foms(readings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None
+                ) -> pd.DataFrame:
+    """Figure of merit of every reader in every modality.
+
+    Parameters
+    ----------
+    readings : pandas.DataFrame
+        Tidy readings ``reader, modality, case, truth, score``.
+    fom : {"auc", "sensitivity", "specificity"}
+        Empirical (Wilcoxon) AUC, or sensitivity / specificity at ``threshold``
+        (a reading is positive when ``score >= threshold``).
+    threshold : float, optional
+        Needed for sensitivity and specificity.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``modality, reader, fom``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"reader": "a", "modality": "x", "case": ["1", "2", "3"],
+    ...                   "truth": [0, 1, 1], "score": [1.0, 2.0, 1.0]})
+    >>> reader_foms(f)["fom"].tolist()
+    [0.75]
+
+    References
+    ----------
+    Hanley JA, McNeil BJ. The meaning and use of the area under a ROC curve.
+    Radiology 1982;143:29-36. doi:10.1148/radiology.143.1.7063747
+    """
+    check_method(fom, ROC_FOMS, what="fom")
+    arr = _arrange(readings, None)
+    if fom == "auc":
+        from validation.stats._mrmc_fom import _auc_value
+
+        values = _auc_value(arr.grouped)
+    else:
+        if threshold is None:
+            raise ValueError(f"fom={fom!r} needs a decision threshold (threshold=); got None")
+        values = _proportion_value(arr.grouped, float(threshold), fom)
+    return _fom_frame(arr.modalities, arr.readers, values)
+
+
+def _proportion_value(g: GroupedScores, threshold: float, which: str) -> NDArray[np.float64]:
+    target = 1 if which == "sensitivity" else 0
+    rel = (g.truth == target)[None, None, :] & g.present
+    hit = (g.scores >= threshold) if target == 1 else (g.scores < threshold)
+    n = rel.sum(axis=-1)
+    if (n == 0).any():
+        raise ReadingsError(f"{which} is undefined: some reader and modality read no "
+                            f"{'diseased' if target else 'non-diseased'} case")
+    return np.asarray((hit & rel).sum(axis=-1) / n)
+
+
+def _fom_frame(mods: list[str], rdrs: list[str], values: NDArray[np.float64]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "modality": np.repeat(mods, len(rdrs)),
+            "reader": np.tile(rdrs, len(mods)),
+            "fom": values.reshape(-1),
+        }
+    )
+
+
+# ------------------------------------------------------------------------ ROC points
+def reader_roc_points(readings: pd.DataFrame) -> pd.DataFrame:
+    """Empirical ROC operating points of every reader in every modality.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``modality, reader, threshold, fpr, tpr``; per curve the points run
+        from (0, 0) (threshold ``inf``) to (1, 1), one per distinct score, a reading
+        being positive when ``score >= threshold``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"reader": "a", "modality": "x", "case": ["1", "2"],
+    ...                   "truth": [0, 1], "score": [1.0, 2.0]})
+    >>> reader_roc_points(f)[["fpr", "tpr"]].values.tolist()
+    [[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    """
+    frame = validate_readings(readings, design=None)
+    rows = []
+    for (m, r), part in frame.groupby(["modality", "reader"], sort=False):
+        y = part["truth"].to_numpy()
+        s = part["score"].to_numpy(dtype=float)
+        n1, n0 = int(y.sum()), int((1 - y).sum())
+        if n1 == 0 or n0 == 0:
+            raise ReadingsError(
+                f"ROC of reader {r!r} in modality {m!r} needs diseased and non-diseased "
+                f"cases; found {n1} and {n0}"
+            )
+        thresholds = np.unique(s)[::-1]
+        tp = np.array([(s[y == 1] >= t).sum() for t in thresholds]) / n1
+        fp = np.array([(s[y == 0] >= t).sum() for t in thresholds]) / n0
+        rows.append(pd.DataFrame({"modality": m, "reader": r,
+                                  "threshold": np.r_[np.inf, thresholds],
+                                  "fpr": np.r_[0.0, fp], "tpr": np.r_[0.0, tp]}))
+    out = pd.concat(rows, ignore_index=True)
+    order = {v: i for i, v in enumerate(_natural(out["modality"].unique()))}
+    rorder = {v: i for i, v in enumerate(_natural(out["reader"].unique()))}
+    key = out["modality"].map(order) * 10**6 + out["reader"].map(rorder)
+    return out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def average_roc_curve(readings: pd.DataFrame, *, n_points: int = 101) -> pd.DataFrame:
+    """Reader-averaged ROC curve per modality (vertical averaging at fixed FPR).
+
+    Each reader's empirical ROC curve (straight lines between operating points) is
+    evaluated at ``n_points`` equally spaced false-positive rates and the TPRs are
+    averaged over readers. At an FPR where a curve jumps vertically the upper TPR
+    is used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``modality, fpr, tpr``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"reader": ["a", "a", "b", "b"], "modality": "x",
+    ...                   "case": ["1", "2", "1", "2"], "truth": [0, 1, 0, 1],
+    ...                   "score": [1.0, 2.0, 2.0, 1.0]})
+    >>> average_roc_curve(f, n_points=3)["tpr"].tolist()
+    [0.5, 0.75, 1.0]
+
+    References
+    ----------
+    Fawcett T. An introduction to ROC analysis. Pattern Recognit Lett 2006;27:861-874.
+    doi:10.1016/j.patrec.2005.10.010
+    """
+    if n_points < 2:
+        raise ValueError(f"n_points must be at least 2, got {n_points}")
+    pts = reader_roc_points(readings)
+    grid = np.linspace(0.0, 1.0, n_points)
+    rows = []
+    for m in pts["modality"].unique():
+        curves = []
+        for _, part in pts[pts["modality"] == m].groupby("reader", sort=False):
+            curves.append(_polyline_tpr(part["fpr"].to_numpy(), part["tpr"].to_numpy(), grid))
+        rows.append(pd.DataFrame({"modality": m, "fpr": grid,
+                                  "tpr": np.mean(curves, axis=0)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _polyline_tpr(fpr: NDArray[np.float64], tpr: NDArray[np.float64],
+                  grid: NDArray[np.float64]) -> NDArray[np.float64]:
+    """TPR of the empirical ROC polyline at each grid FPR (upper value at vertical jumps)."""
+    u = np.unique(fpr)
+    low = np.array([tpr[fpr == v].min() for v in u])
+    high = np.array([tpr[fpr == v].max() for v in u])
+    i = np.clip(np.searchsorted(u, grid, side="right") - 1, 0, len(u) - 1)
+    nxt = np.minimum(i + 1, len(u) - 1)
+    span = u[nxt] - u[i]
+    frac = np.where(span > 0, (grid - u[i]) / np.where(span > 0, span, 1.0), 0.0)
+    return np.asarray(high[i] + frac * (low[nxt] - high[i]))
+
+
+# ------------------------------------------------------------------------ the result
+@dataclass(frozen=True)
+class MRMCResult:
+    """Result of :func:`mrmc_analysis`.
+
+    Attributes
+    ----------
+    fom : pandas.DataFrame
+        ``modality, reader, fom``: the FOM of every reader in every modality.
+    variance_components : dict
+        OR: ``var_r, var_tr, cov1, cov2, cov3, var_error`` (plus the mean squares
+        ``ms_t, ms_r, ms_tr``). DBM: ``var_r, var_c, var_tr, var_tc, var_rc, var_error``
+        (plus the pseudovalue mean squares).
+    tests : dict
+        Keys ``"RRRC"`` (random readers and cases), ``"FRRC"`` (fixed readers) and
+        ``"RRFC"`` (fixed cases). Each holds ``statistic, df_num, df_den, p_value,
+        distribution`` (``df_den`` is ``inf`` for OR's FRRC chi-square), ``comparisons``
+        (a list of :class:`Comparison`, every pair of modalities, ``a - b``) and
+        ``modality_foms`` (a list of :class:`Estimate`, reader-averaged FOM per modality).
+    modality_foms : list of Estimate
+        The RRRC reader-averaged FOM of each modality with its CI (``extra["modality"]``).
+    modalities, readers : list of str
+    n_cases : int
+        Cases the jackknife runs over (all cases for AUC, the diseased ones for
+        sensitivity, the non-diseased ones for specificity).
+    method, covariance, fom_name, design : str
+    confidence_level : float
+    """
+
+    fom: pd.DataFrame
+    variance_components: dict[str, float]
+    tests: dict[str, dict[str, Any]]
+    modality_foms: list[Estimate]
+    modalities: list[str]
+    readers: list[str]
+    n_cases: int
+    method: str
+    covariance: str
+    fom_name: str
+    design: str
+    confidence_level: float
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (``inf`` written as the string ``"inf"``)."""
+        from validation.stats._results import _jsonable
+
+        tests = {}
+        for k, t in self.tests.items():
+            tests[k] = {**{n: v for n, v in t.items()
+                           if n not in ("comparisons", "modality_foms")},
+                        "comparisons": [c.to_dict() for c in t["comparisons"]],
+                        "modality_foms": [e.to_dict() for e in t["modality_foms"]]}
+        return dict(_jsonable({
+            "method": self.method,
+            "covariance": self.covariance,
+            "fom_name": self.fom_name,
+            "design": self.design,
+            "confidence_level": self.confidence_level,
+            "modalities": self.modalities,
+            "readers": self.readers,
+            "n_cases": self.n_cases,
+            "fom": self.fom.to_dict(orient="records"),
+            "variance_components": self.variance_components,
+            "tests": tests,
+            "modality_foms": [e.to_dict() for e in self.modality_foms],
+            "extra": self.extra,
+        }))
+
+
+# ---------------------------------------------------------------------- the analysis
+def mrmc_analysis(
+    readings: pd.DataFrame,
+    *,
+    fom: str = "auc",
+    method: str = "or",
+    covariance: str = "jackknife",
+    confidence_level: float = 0.95,
+    truth: pd.DataFrame | None = None,
+    threshold: float | None = None,
+    design: str | None = None,
+    rng: np.random.Generator | int | None = None,
+    n_resamples: int = 2000,
+) -> MRMCResult:
+    """Obuchowski-Rockette or DBM analysis of a multi-reader multi-case study.
+
+    Parameters
+    ----------
+    readings : pandas.DataFrame
+        Tidy readings ``reader, modality, case, truth, score``; for FROC FOMs the marks
+        table ``reader, modality, case, truth, score, lesion``.
+    fom : {"auc", "sensitivity", "specificity", "wafroc", "afroc", "wafroc1", "afroc1", \
+"hr_auc"}
+        Figure of merit. ``auc`` is the empirical (Wilcoxon) AUC; sensitivity and
+        specificity need ``threshold``; the FROC FOMs need ``truth`` and come from
+        :func:`validation.stats.detection.froc_fom_arrays` (RJafroc definitions).
+    method : {"or", "dbm"}
+        Obuchowski-Rockette (Obuchowski & Rockette 1995, Hillis 2007 df) or
+        Dorfman-Berbaum-Metz on jackknife pseudovalues (Hillis et al. 2008 df).
+    covariance : {"jackknife", "delong", "unbiased", "bootstrap"}
+        OR covariance estimator. DeLong and unbiased are for the AUC only (DeLong for
+        fully crossed data, as in MRMCaov); bootstrap resamples cases within truth
+        strata ``n_resamples`` times with ``rng``. DBM always uses the jackknife.
+    confidence_level : float
+        For every interval.
+    truth : pandas.DataFrame, optional
+        FROC lesion truth ``case, truth, lesion, weight`` (FROC FOMs only).
+    threshold : float, optional
+        Decision threshold for sensitivity / specificity (positive if ``score >= threshold``).
+    design : {"fully_crossed", "split_plot", "cases_in_modalities", "partially_paired", \
+"readers_in_modalities"}, optional
+        The declared design, checked against the data; detected when omitted. Split-plot
+        and cases-in-modalities follow MRMCaov (covariances not estimable in the design
+        are zero); partially paired data use the covariances over the cases in common;
+        readers nested in modalities use the one-way OR analysis of
+        :func:`validation.stats._mrmc_core.or_tests_nested` (no ``var_tr``). DBM needs
+        fully crossed data.
+    rng : numpy.random.Generator or int, optional
+        For ``covariance="bootstrap"``.
+    n_resamples : int
+        Bootstrap resamples.
+
+    Returns
+    -------
+    MRMCResult
+
+    Raises
+    ------
+    ReadingsError
+        Invalid readings, or a design with readers missing a modality.
+    ValueError
+        An unknown option or an unsupported combination (e.g. DBM on a split-plot design).
+
+    Examples
+    --------
+    >>> from validation.data.readings import load_readings
+    >>> res = mrmc_analysis(load_readings("van_dyke.csv"))  # doctest: +SKIP
+    >>> res.tests["RRRC"]["p_value"]  # doctest: +SKIP
+    0.0516656858192...
+
+    References
+    ----------
+    Obuchowski & Rockette 1995 (doi:10.1080/03610919508813243); Hillis 2007
+    (doi:10.1002/sim.2532); Dorfman, Berbaum & Metz 1992
+    (doi:10.1097/00004424-199209000-00015); Hillis et al. 2008
+    (doi:10.1016/j.acra.2007.12.015); DeLong et al. 1988 (doi:10.2307/2531595);
+    Gallas, Pennello & Myers 2007 (unbiased covariance, doi:10.1364/JOSAA.24.000B70);
+    RJafroc ``StSignificanceTesting``; MRMCaov ``mrmc``.
+    """
+    level = check_confidence_level(confidence_level)
+    check_method(method, METHODS, what="method")
+    check_method(covariance, COVARIANCES, what="covariance")
+    check_method(fom, ROC_FOMS + FROC_FOMS, what="fom")
+    if method == "dbm" and covariance != "jackknife":
+        raise ValueError(
+            f"method='dbm' uses jackknife pseudovalues; covariance must be 'jackknife', "
+            f"got {covariance!r}"
+        )
+    extra: dict[str, Any] = {}
+    if fom in FROC_FOMS:
+        fom_m, jack, mods, rdrs, design_used = _froc_inputs(readings, truth, fom, design)
+        if covariance != "jackknife":
+            raise ValueError(f"covariance {covariance!r} is not available for FROC FOM "
+                             f"{fom!r}; use 'jackknife'")
+        cov = core.jackknife_cov(jack)
+        n_cases = jack.shape[-1]
+    else:
+        if truth is not None:
+            raise ValueError("truth= is for FROC FOMs; ROC readings carry their own truth")
+        arr = _arrange(readings, design)
+        mods, rdrs, design_used = arr.modalities, arr.readers, arr.design
+        fom_m, jack, relevant = _fom_arrays(arr, fom, threshold)
+        n_cases = int(relevant.sum())
+        cov = _covariance(arr, fom, covariance, jack, relevant, threshold, rng, n_resamples)
+        if covariance == "bootstrap":
+            extra["n_resamples"] = n_resamples
+    if design_used == "readers_in_modalities":
+        per_mod = (~np.isnan(fom_m)).sum(axis=1)
+        if per_mod.min() < 2:
+            raise ReadingsError(
+                f"readers nested in modalities need at least 2 readers per modality; "
+                f"modality {mods[int(per_mod.argmin())]!r} has {int(per_mod.min())}"
+            )
+    elif len(mods) < 2 or len(rdrs) < 2:
+        raise ReadingsError(
+            f"an MRMC analysis needs at least 2 modalities and 2 readers; found "
+            f"{len(mods)} modalities and {len(rdrs)} readers (for a single modality "
+            "against a standalone AI use reader_vs_ai)"
+        )
+    if design_used == "readers_in_modalities" and method == "or":
+        return _nested_result(fom_m, cov, mods, rdrs, n_cases, covariance, fom, level, extra)
+    if method == "dbm":
+        if design_used != "fully_crossed":
+            raise ValueError(
+                f"DBM needs fully crossed data; these readings are {design_used} — use "
+                "method='or' (MRMCaov's OR analysis covers that design)"
+            )
+        res = core.dbm_tests(fom_m, jack, level=level)
+    else:
+        res = core.or_tests(fom_m, cov, design=design_used, level=level)
+    method_name = f"{method}-{covariance}" if method == "or" else "dbm-jackknife"
+    tests = _wrap_tests(res, fom_m, mods, rdrs, n_cases, method_name, level)
+    comps_out = {k: float(v) for k, v in res["components"].items()}
+    return MRMCResult(
+        fom=_fom_frame(mods, rdrs, fom_m), variance_components=comps_out, tests=tests,
+        modality_foms=tests["RRRC"]["modality_foms"], modalities=list(mods),
+        readers=list(rdrs), n_cases=n_cases, method=method, covariance=covariance,
+        fom_name=fom, design=design_used, confidence_level=level, extra=extra,
+    )
+
+
+def _nested_result(fom_m: NDArray[np.float64], cov: NDArray[np.float64], mods: list[str],
+                   rdrs: list[str], n_cases: int, covariance: str, fom: str, level: float,
+                   extra: dict[str, Any]) -> MRMCResult:
+    m_, r_ = fom_m.shape
+    groups = np.argwhere(~np.isnan(fom_m))
+    flat = groups[:, 0] * r_ + groups[:, 1]
+    cov_g = cov.reshape(m_ * r_, m_ * r_)[np.ix_(flat, flat)]
+    res = core.or_tests_nested(fom_m[groups[:, 0], groups[:, 1]], groups[:, 0], cov_g,
+                               n_modalities=m_, level=level)
+    tests = _wrap_tests(res, fom_m, mods, rdrs, n_cases, f"or-{covariance}", level)
+    frame = _fom_frame(mods, rdrs, fom_m).dropna(subset=["fom"]).reset_index(drop=True)
+    return MRMCResult(
+        fom=frame, variance_components={k: float(v) for k, v in res["components"].items()},
+        tests=tests, modality_foms=tests["RRRC"]["modality_foms"], modalities=list(mods),
+        readers=list(rdrs), n_cases=n_cases, method="or", covariance=covariance,
+        fom_name=fom, design="readers_in_modalities", confidence_level=level, extra=extra,
+    )
+
+
+def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str],
+                rdrs: list[str], n_cases: int, method_name: str, level: float
+                ) -> dict[str, dict[str, Any]]:
+    mean_m = np.nanmean(fom_m, axis=1)
+    n_read = (~np.isnan(fom_m)).sum(axis=1)
+    tests: dict[str, dict[str, Any]] = {}
+    for name in ANALYSES:
+        t = res["tests"][name]
+        comps = [
+            Comparison(
+                difference=c["difference"], ci_low=float(c["ci_low"]),
+                ci_high=float(c["ci_high"]), statistic=c["statistic"],
+                p_value=c["p_value"], confidence_level=level,
+                method=f"{method_name} {name}",
+                df=None if not math.isfinite(c["df"]) else c["df"],
+                estimate_a=float(mean_m[c["a"]]), estimate_b=float(mean_m[c["b"]]),
+                se=c["se"], n=n_cases, modality_a=mods[c["a"]], modality_b=mods[c["b"]],
+                extra={"test": "z" if not math.isfinite(c["df"]) else "t"},
+            )
+            for c in t["comparisons"]
+        ]
+        ests = [
+            Estimate(estimate=p["estimate"], ci_low=float(p["ci_low"]),
+                     ci_high=float(p["ci_high"]), confidence_level=level,
+                     method=f"{method_name} {name}", n=n_cases, se=p["se"],
+                     extra={"modality": mods[i], "df": p["df"], "n_readers": int(n_read[i])})
+            for i, p in enumerate(res["per_modality"][name])
+        ]
+        tests[name] = {"statistic": t["statistic"], "df_num": t["df_num"],
+                       "df_den": t["df_den"], "p_value": t["p_value"],
+                       "distribution": t["distribution"], "comparisons": comps,
+                       "modality_foms": ests}
+    return tests
+
+
+def _froc_inputs(marks: pd.DataFrame, truth: pd.DataFrame | None, fom: str,
+                 design: str | None) -> tuple[Any, Any, list[str], list[str], str]:
+    if truth is None:
+        raise ValueError(f"fom={fom!r} needs the FROC truth table (truth=)")
+    if design not in (None, "fully_crossed"):
+        raise ValueError(f"FROC FOMs need fully crossed data; got design={design!r}")
+    from validation.stats.detection import froc_fom_arrays  # lazy: helper E's module
+
+    fa = froc_fom_arrays(marks, truth, fom=fom)
+    mods = _natural(fa.modalities)
+    rdrs = _natural(fa.readers)
+    mi = [list(fa.modalities).index(m) for m in mods]
+    ri = [list(fa.readers).index(r) for r in rdrs]
+    fom_m = np.asarray(fa.fom)[np.ix_(mi, ri)]
+    jack = np.asarray(fa.jackknife)[np.ix_(mi, ri)]
+    return fom_m, jack, mods, rdrs, "fully_crossed"
+
+
+def _covariance(arr: _Arranged, fom: str, covariance: str, jack: NDArray[np.float64],
+                relevant: NDArray[np.bool_], threshold: float | None,
+                rng: np.random.Generator | int | None, n_resamples: int) -> NDArray[np.float64]:
+    g = arr.grouped
+    if covariance == "jackknife":
+        return core.jackknife_cov(jack)
+    if covariance in ("delong", "unbiased") and fom != "auc":
+        raise ValueError(f"covariance {covariance!r} is for fom='auc', got fom={fom!r}")
+    if covariance == "delong":
+        if not g.fully_crossed:
+            raise ValueError(
+                f"DeLong covariance needs fully crossed data (as in MRMCaov); these readings "
+                f"are {arr.design} — use covariance='jackknife' or 'unbiased'"
+            )
+        v10, v01 = placements(g.scores, g.truth)
+        return core.delong_cov(v10, v01)
+    if covariance == "unbiased":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return core.unbiased_cov(g.scores, g.present, g.truth)
+    # bootstrap: resample cases within truth strata; covariance of the resampled FOMs
+    if n_resamples < 2:
+        raise ValueError(f"n_resamples must be at least 2, got {n_resamples}")
+    gen = as_rng(rng)
+    m_, r_, c_ = g.scores.shape
+    pos = np.flatnonzero(g.truth == 1)
+    neg = np.flatnonzero(g.truth == 0)
+    weights = np.zeros((n_resamples, c_))
+    for idx in (pos, neg):
+        draws = gen.integers(0, len(idx), size=(n_resamples, len(idx)))
+        for b in range(n_resamples):
+            weights[b, idx] = np.bincount(draws[b], minlength=len(idx))
+    boot = np.empty((n_resamples, m_, r_))
+    for m in range(m_):
+        for r in range(r_):
+            if not g.present[m, r].any():  # readers nested in modalities
+                boot[:, m, r] = 0.0
+                continue
+            w = weights * g.present[m, r][None, :]
+            if fom == "auc":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    boot[:, m, r] = weighted_auc(g.scores[m, r], g.truth, w)
+            else:
+                assert threshold is not None
+                target = 1 if fom == "sensitivity" else 0
+                rel = (g.truth == target)
+                hit = (g.scores[m, r] >= threshold) if target else (g.scores[m, r] < threshold)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    boot[:, m, r] = (w[:, rel] * hit[rel]).sum(1) / w[:, rel].sum(1)
+    ok = np.isfinite(boot).all(axis=(1, 2))
+    if ok.sum() < 2:
+        raise ValueError("too few bootstrap resamples had both truth classes for every reader")
+    flat = boot[ok].reshape(int(ok.sum()), m_ * r_)
+    return np.asarray(np.cov(flat, rowvar=False, ddof=1)).reshape(m_, r_, m_, r_)
+
+
+# ------------------------------------------------------------------ reader vs AI etc.
+def reader_vs_ai(
+    readings: pd.DataFrame,
+    *,
+    ai_reader: str,
+    fom: str = "auc",
+    confidence_level: float = 0.95,
+    modality: str | None = None,
+    threshold: float | None = None,
+) -> dict[str, Comparison]:
+    """Standalone AI against the reader panel (RJafroc's 1T-RRRC and 1T-RRFC).
+
+    The per-reader differences ``D_r = FOM_r - FOM_AI`` are analysed as a single
+    treatment: their mean, with variance ``MS(R)/R + max(Cov2, 0)`` and Hillis df
+    ``(MS(R) + R max(Cov2,0))^2 / (MS(R)^2/(R-1))`` for random readers and cases
+    (Cov2 the jackknife covariance of two readers' differences), or ``MS(R)/R`` on
+    ``R - 1`` df for fixed cases.
+
+    Parameters
+    ----------
+    readings : pandas.DataFrame
+        Tidy readings in which the AI appears as the reader ``ai_reader``.
+    ai_reader : str
+        The reader ID of the AI.
+    fom : {"auc", "sensitivity", "specificity"}
+    modality : str, optional
+        The modality to use when the readings hold more than one.
+    threshold : float, optional
+        For sensitivity / specificity.
+
+    Returns
+    -------
+    dict
+        ``{"RRRC": Comparison, "RRFC": Comparison}``; ``difference`` is the readers'
+        mean FOM minus the AI's (``estimate_a`` readers, ``estimate_b`` AI).
+
+    Examples
+    --------
+    >>> from validation.data.readings import load_readings
+    >>> out = reader_vs_ai(load_readings("hupse_karssemeijer_cad_roc.csv"),
+    ...                    ai_reader="1")  # doctest: +SKIP
+    >>> round(out["RRFC"].statistic, 4)  # doctest: +SKIP
+    3.2135
+
+    References
+    ----------
+    Hillis SL, Chakraborty DP. Chapter 10 / RJafroc ``StSignificanceTestingCadVsRad``
+    (methods ``1T-RRRC`` and ``1T-RRFC``); Chakraborty DP. Observer Performance Methods
+    for Diagnostic Imaging. CRC Press 2017. doi:10.1201/9781351228190
+    Hupse R et al. Standalone computer-aided detection compared to radiologists'
+    performance for the detection of mammographic masses. Eur Radiol 2013;23:93-100.
+    doi:10.1007/s00330-012-2562-7
+    """
+    level = check_confidence_level(confidence_level)
+    check_method(fom, ROC_FOMS, what="fom")
+    frame = validate_readings(readings, design=None)
+    ai = str(ai_reader)
+    if modality is None:
+        mods = frame["modality"].unique()
+        if len(mods) != 1:
+            raise ValueError(f"readings hold {len(mods)} modalities; choose one with modality=")
+    else:
+        frame = frame[frame["modality"] == str(modality)]
+        if frame.empty:
+            raise ReadingsError(f"no readings in modality {modality!r}")
+    if ai not in set(frame["reader"]):
+        raise ReadingsError(
+            f"AI reader {ai!r} not found; readers are {_natural(frame['reader'].unique())}"
+        )
+    arr = _arrange(frame, "fully_crossed")
+    fom_m, jack, relevant = _fom_arrays(arr, fom, threshold)
+    a = arr.readers.index(ai)
+    others = [i for i in range(len(arr.readers)) if i != a]
+    if len(others) < 2:
+        raise ReadingsError(f"need at least 2 human readers besides the AI; found {len(others)}")
+    d = fom_m[0, others] - fom_m[0, a]
+    dj = jack[0, others] - jack[0, a][None, :]
+    cov = core.jackknife_cov(dj[None])[0, :, 0, :]
+    res = core.single_treatment(d, cov, level=level)
+    out = {}
+    for name in ("RRRC", "RRFC"):
+        r = res[name]
+        out[name] = Comparison(
+            difference=r["estimate"], ci_low=float(r["ci_low"]), ci_high=float(r["ci_high"]),
+            statistic=r["statistic"], p_value=r["p_value"], confidence_level=level,
+            method=f"1T-{name} (readers - AI)", df=r["df"],
+            estimate_a=float(fom_m[0, others].mean()), estimate_b=float(fom_m[0, a]),
+            se=r["se"], n=int(relevant.sum()), modality_a="readers", modality_b=f"AI:{ai}",
+            extra={"ms_r": r["ms_r"], "cov2": r["cov2"], "n_readers": len(others),
+                   "fom": fom},
+        )
+    return out
+
+
+def mrmc_noninferiority(
+    readings: pd.DataFrame,
+    *,
+    modality_test: str,
+    modality_reference: str,
+    margin: float,
+    alternative: str = "non-inferiority",
+    analysis: str = "RRRC",
+    confidence_level: float = 0.95,
+    **analysis_options: Any,
+) -> Comparison:
+    """Non-inferiority or superiority of one modality (e.g. AI-aided) over another.
+
+    Tests ``H0: d <= -margin`` (non-inferiority) or ``H0: d <= margin`` (superiority,
+    ``margin >= 0``; ``margin=0`` is plain superiority) for ``d = FOM_test -
+    FOM_reference`` with the standard error and df of the chosen MRMC analysis. The
+    one-sided p-value is returned; the CI is two-sided at ``confidence_level``, and
+    ``extra["conclusion"]`` is true when its lower bound clears the null value (a
+    one-sided test at level ``(1 - confidence_level)/2``, the usual FDA convention).
+
+    Parameters
+    ----------
+    readings : pandas.DataFrame
+        Tidy readings with both modalities.
+    modality_test, modality_reference : str
+        E.g. ``"aided"`` and ``"unaided"``.
+    margin : float
+        Non-negative margin on the FOM scale.
+    alternative : {"non-inferiority", "superiority"}
+    analysis : {"RRRC", "FRRC", "RRFC"}
+    analysis_options
+        Passed to :func:`mrmc_analysis` (``fom``, ``method``, ``covariance`` ...).
+
+    Returns
+    -------
+    Comparison
+        ``difference = test - reference``, ``alternative="greater"`` and ``margin`` the
+        signed null value (``-margin`` for non-inferiority).
+
+    Examples
+    --------
+    >>> c = mrmc_noninferiority(readings, modality_test="aided",
+    ...                         modality_reference="unaided", margin=0.05)  # doctest: +SKIP
+
+    References
+    ----------
+    Chen W, Petrick NA, Sahiner B. Hypothesis testing in noninferiority and equivalence
+    MRMC ROC studies. Acad Radiol 2012;19:1158-1165. doi:10.1016/j.acra.2012.04.011
+    """
+    from scipy import stats
+
+    level = check_confidence_level(confidence_level)
+    check_method(alternative, ("non-inferiority", "superiority"), what="alternative")
+    check_method(analysis, ANALYSES, what="analysis")
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0, got {margin!r}")
+    res = mrmc_analysis(readings, confidence_level=level, **analysis_options)
+    a, b = str(modality_test), str(modality_reference)
+    for mod in (a, b):
+        if mod not in res.modalities:
+            raise ReadingsError(f"modality {mod!r} not in the readings; found {res.modalities}")
+    comp = next(c for c in res.tests[analysis]["comparisons"]
+                if {c.modality_a, c.modality_b} == {a, b})
+    sign = 1.0 if comp.modality_a == a else -1.0
+    d = sign * comp.difference
+    lo, hi = (comp.ci_low, comp.ci_high) if sign > 0 else (-comp.ci_high, -comp.ci_low)
+    se = comp.se or 0.0
+    null = -float(margin) if alternative == "non-inferiority" else float(margin)
+    stat = (d - null) / se if se > 0 else math.inf
+    df = comp.df
+    p = float(stats.t.sf(stat, df) if df is not None else stats.norm.sf(stat))
+    return Comparison(
+        difference=d, ci_low=lo, ci_high=hi, statistic=stat, p_value=p,
+        confidence_level=level, method=f"{comp.method} {alternative}", df=df,
+        estimate_a=comp.estimate_a if sign > 0 else comp.estimate_b,
+        estimate_b=comp.estimate_b if sign > 0 else comp.estimate_a,
+        alternative="greater", margin=null, se=se, n=comp.n, modality_a=a, modality_b=b,
+        extra={"conclusion": bool(lo > null), "hypothesis": alternative,
+               "margin_abs": float(margin)},
+    )
