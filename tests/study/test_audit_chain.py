@@ -1,0 +1,107 @@
+"""Audit trail: the hash chain detects edits, deletions, reordering and truncation; signatures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from validation import audit
+from validation.audit import AuditError, append_entry, sign, verify
+
+
+def make_log(folder: Path, n: int = 4) -> Path:
+    (folder / "results.json").write_text(json.dumps({"protocol": {"resolved": {"report": {
+        "signatories": [{"role": "Biostatistician", "required": True}]}}}}))
+    for i in range(n):
+        append_entry(folder, f"step{i}", inputs={"x": f"{i:064x}"}, details={"i": i}, actor="t@h")
+    return folder / audit.AUDIT_FILE
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def test_intact_chain_verifies(tmp_path: Path) -> None:
+    make_log(tmp_path)
+    rep = verify(tmp_path)
+    assert rep.ok and rep.n_entries == 4 and rep.problems == []
+    entries = audit.read_entries(tmp_path)
+    assert entries[0]["prev_hash"] == audit.GENESIS
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(entries, entries[1:], strict=False))
+
+
+def test_edit_detected(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    ls = lines(log)
+    e = json.loads(ls[1])
+    e["details"]["i"] = 99
+    ls[1] = json.dumps(e, sort_keys=True)
+    log.write_text("\n".join(ls) + "\n")
+    rep = verify(tmp_path)
+    assert not rep.ok
+    assert rep.problems == ["entry 1 (line 2, action 'step1'): hash does not match its content (edited entry)"]
+
+
+def test_deletion_in_the_middle_detected(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    ls = lines(log)
+    del ls[2]
+    log.write_text("\n".join(ls) + "\n")
+    rep = verify(tmp_path)
+    assert not rep.ok
+    assert "entry 2 (line 3, action 'step3'): sequence number is 3, expected 2 (deleted or reordered entry)" in rep.problems
+    assert any("prev_hash does not match" in p for p in rep.problems)
+
+
+def test_truncation_detected_by_head(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    log.write_text("\n".join(lines(log)[:-1]) + "\n")
+    rep = verify(tmp_path)
+    assert not rep.ok
+    assert rep.problems[0].startswith("audit.head names entry 3 (")
+    assert rep.problems[0].endswith("entries were deleted or rewritten")
+
+
+def test_reordering_detected(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    ls = lines(log)
+    ls[1], ls[2] = ls[2], ls[1]
+    log.write_text("\n".join(ls) + "\n")
+    rep = verify(tmp_path)
+    assert not rep.ok
+    assert any("sequence number is 2, expected 1" in p for p in rep.problems)
+
+
+def test_results_changed_after_logging_detected(tmp_path: Path) -> None:
+    res = tmp_path / "results.json"
+    res.write_text("{}")
+    append_entry(tmp_path, "run", outputs={"results.json": audit.sha256_file(res)})
+    assert verify(tmp_path).ok
+    res.write_text('{"verdict": "pass"}')
+    rep = verify(tmp_path)
+    assert rep.problems == ["results.json has changed since the audit log recorded it (sha256 differs)"]
+
+
+def test_no_append_onto_a_broken_log(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    log.write_text("\n".join(lines(log)[1:]) + "\n")
+    with pytest.raises(AuditError, match="refusing to append to a broken audit log"):
+        append_entry(tmp_path, "more")
+
+
+def test_signature_record(tmp_path: Path) -> None:
+    make_log(tmp_path, n=1)
+    entry = sign(tmp_path, name="Dr. A. Reviewer", role="Biostatistician", meaning="approval", actor="a@h")
+    d = entry["details"]
+    assert entry["action"] == "sign"
+    assert d["printed_name"] == "Dr. A. Reviewer" and d["meaning"] == "approval" and d["role"] == "Biostatistician"
+    assert entry["inputs"]["results.json"] == audit.sha256_file(tmp_path / "results.json")
+    assert verify(tmp_path).ok
+    with pytest.raises(AuditError, match=r"role 'Janitor' is not a signatory role of this protocol; expected one of \['Biostatistician'\]"):
+        sign(tmp_path, name="X", role="Janitor", meaning="approval")
+    with pytest.raises(AuditError, match=r"signature meaning must be one of \['authorship', 'review', 'approval', 'responsibility'\], got 'ok'"):
+        sign(tmp_path, name="X", role="Biostatistician", meaning="ok")
+    with pytest.raises(AuditError, match="nothing to sign"):
+        sign(tmp_path / "nowhere", name="X", role="Biostatistician", meaning="review")

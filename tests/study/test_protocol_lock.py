@@ -1,0 +1,80 @@
+"""Protocol locks: hashes recorded, refusal after an edit, amendments and deviations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from validation.errors import ProtocolError
+from validation.io import sha256_file
+from validation.protocol.load import load_protocol
+from validation.protocol.lock import (
+    declare_deviation,
+    lock_path_for,
+    lock_protocol,
+    read_lock,
+    verify_lock,
+)
+
+
+def test_lock_records_hashes_and_is_idempotent(layout: Path) -> None:
+    proto = layout / "protocols" / "triage_standalone.yaml"
+    lock = lock_protocol(proto, actor="tester")
+    assert lock.path == lock_path_for(proto) == proto.with_name("triage_standalone.yaml.lock.json")
+    data = json.loads(lock.path.read_text())
+    assert data["protocol"]["sha256"] == sha256_file(proto)
+    assert data["manifest"]["sha256"] == sha256_file(layout / "data/test/manifest.csv")
+    assert data["locked_by"] == "tester" and data["schema"] == "radval.lock/1"
+    assert data["scores_present_at_lock"] is True
+    again = lock_protocol(proto, actor="someone else")
+    assert again.data == lock.data
+
+
+def test_edit_after_lock_is_refused(layout: Path) -> None:
+    proto = layout / "protocols" / "triage_standalone.yaml"
+    lock = lock_protocol(proto)
+    proto.write_text(proto.read_text().replace("value: 0.75", "value: 0.60"))
+    loaded = load_protocol(proto)
+    with pytest.raises(ProtocolError, match=r"does not match its lock .*: sha256 is [0-9a-f]{64}, locked [0-9a-f]{64}"):
+        verify_lock(loaded, read_lock(lock.path))
+    with pytest.raises(ProtocolError, match=r"already locked .* pass --amend REASON"):
+        lock_protocol(proto)
+
+
+def test_manifest_edit_after_lock_is_refused(layout: Path) -> None:
+    proto = layout / "protocols" / "triage_standalone.yaml"
+    lock = lock_protocol(proto)
+    manifest = layout / "data/test/manifest.csv"
+    manifest.write_text(manifest.read_text().replace("C0001,", "C9999,"))
+    with pytest.raises(ProtocolError, match=r"manifest .*manifest\.csv does not match the lock"):
+        verify_lock(load_protocol(proto), read_lock(lock.path))
+
+
+def test_amendment_keeps_history_and_declares_deviation(layout: Path) -> None:
+    proto = layout / "protocols" / "triage_standalone.yaml"
+    first = lock_protocol(proto)
+    proto.write_text(proto.read_text().replace("value: 0.75", "value: 0.70"))
+    amended = lock_protocol(proto, amend="goal corrected to the predicate's", actor="qa")
+    assert amended.protocol_sha256 == sha256_file(proto)
+    [am] = amended.data["amendments"]
+    assert am["previous_protocol_sha256"] == first.protocol_sha256
+    assert am["reason"] == "goal corrected to the predicate's"
+    [dev] = amended.deviations
+    assert dev["id"] == "D1" and dev["description"].startswith("Protocol amended after lock:")
+    rec = declare_deviation(proto, "two cases re-read after a PACS outage", actor="qa")
+    assert rec["id"] == "D2"
+    assert [d["id"] for d in read_lock(amended.path).deviations] == ["D1", "D2"]
+    verify_lock(load_protocol(proto), read_lock(amended.path))
+
+
+def test_errors_without_a_lock(layout: Path) -> None:
+    proto = layout / "protocols" / "triage_standalone.yaml"
+    with pytest.raises(ProtocolError, match="no lock file .*; run `radval protocol lock` first"):
+        declare_deviation(proto, "x")
+    with pytest.raises(ProtocolError, match="has no lock to amend"):
+        lock_protocol(proto, amend="why")
+    lock_protocol(proto)
+    with pytest.raises(ProtocolError, match="a deviation needs a non-empty description"):
+        declare_deviation(proto, "  ")

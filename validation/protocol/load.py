@@ -1,0 +1,244 @@
+"""Read, check and resolve a protocol file.
+
+The YAML is parsed with ``yaml.safe_load`` only; its node tree (``yaml.compose``,
+which builds no Python objects) gives each problem a line number. Every problem is
+reported with its YAML path (``endpoints[0].ci.method``), so ``radval protocol check``
+can print them all at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from validation.errors import ProtocolError
+from validation.io import sha256_bytes, sha256_file
+from validation.protocol.schema import Protocol, _metric_problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a protocol: where (YAML path and line) and what."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def format(self, file: str | Path) -> str:
+        """Return ``FILE:LINE: PATH: MESSAGE``."""
+        where = f"{file}:{self.line}" if self.line is not None else str(file)
+        return f"{where}: {self.path or '<root>'}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LoadedProtocol:
+    """A validated protocol with where it came from.
+
+    Attributes
+    ----------
+    path : Path
+        Absolute path of the protocol file.
+    protocol : Protocol
+        The validated model.
+    sha256 : str
+        sha256 of the file's bytes (what the lock records).
+    raw : dict
+        The YAML mapping as read.
+    """
+
+    path: Path
+    protocol: Protocol
+    sha256: str
+    raw: dict[str, Any]
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder relative paths in the protocol are resolved against."""
+        return self.path.parent
+
+    def resolve(self, rel: str | None) -> Path | None:
+        """Resolve a path written in the protocol (relative to the protocol file)."""
+        if rel is None:
+            return None
+        p = Path(rel)
+        return (p if p.is_absolute() else self.base_dir / p).resolve()
+
+
+def yaml_path(loc: tuple[Any, ...]) -> str:
+    """Format a location tuple as a YAML path: ``('endpoints', 0, 'ci')`` -> ``endpoints[0].ci``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+            if nxt is None:
+                return line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _duplicate_keys(node: yaml.Node | None, loc: tuple[Any, ...] = ()) -> list[Problem]:
+    out: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
+            if key in seen:
+                out.append(
+                    Problem(yaml_path((*loc, key)), f"duplicate key {key!r}", k.start_mark.line + 1)
+                )
+            seen.add(key)
+            out.extend(_duplicate_keys(v, (*loc, key)))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out.extend(_duplicate_keys(v, (*loc, i)))
+    return out
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err["type"] not in ("missing", "value_error") and not isinstance(err.get("input"), dict | list):
+        msg += f" (found {err.get('input')!r})"
+    return msg
+
+
+def _parse_text(text: str) -> tuple[Any, yaml.Node | None, list[Problem]]:
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, None, [Problem("", f"not valid YAML: {problem}", line)]
+    return data, root, _duplicate_keys(root)
+
+
+def check_text(text: str, *, registry: bool = True) -> tuple[Protocol | None, list[Problem]]:
+    """Validate protocol text; return the model (if valid) and every problem found."""
+    data, root, problems = _parse_text(text)
+    if data is None and not problems:
+        return None, [Problem("", "the protocol is empty; expected a YAML mapping", 1)]
+    if problems and data is None:
+        return None, problems
+    if not isinstance(data, dict):
+        return None, [Problem("", f"expected a YAML mapping at the top level, found {type(data).__name__}", 1)]
+    try:
+        proto = Protocol.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            problems.append(Problem(yaml_path(loc), _message(dict(err)), _node_line(root, loc)))
+        return None, problems
+    if registry:
+        for loc, msg in _metric_problems(proto):
+            problems.append(Problem(yaml_path(loc), msg, _node_line(root, loc)))
+    return (proto if not problems else None), problems
+
+
+def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Problem]:
+    p = loaded.protocol
+    checks: list[tuple[tuple[Any, ...], str | None, str | None, bool]] = [
+        (("test_set", "manifest"), p.test_set.manifest, p.test_set.sha256, True),
+        (("model", "scores"), p.model.scores, p.model.scores_sha256, False),
+        (("model", "spec"), p.model.spec, None, True),
+        (("model", "checkpoint"), p.model.checkpoint, p.model.checkpoint_sha256, True),
+    ]
+    if p.baseline is not None:
+        checks += [
+            (("baseline", "scores"), p.baseline.scores, p.baseline.scores_sha256, False),
+            (("baseline", "spec"), p.baseline.spec, None, True),
+            (("baseline", "checkpoint"), p.baseline.checkpoint, p.baseline.checkpoint_sha256, True),
+        ]
+    if p.reader_study is not None:
+        checks.append((("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, True))
+    out: list[Problem] = []
+    for loc, rel, sha, required in checks:
+        if rel is None:
+            continue
+        path = loaded.resolve(rel)
+        assert path is not None
+        line = _node_line(root, loc)
+        if not path.is_file():
+            if required or sha is not None:
+                out.append(Problem(yaml_path(loc), f"file not found: {path}", line))
+            continue
+        if sha is not None:
+            actual = sha256_file(path)
+            if actual != sha:
+                out.append(
+                    Problem(
+                        yaml_path(loc),
+                        f"sha256 of {path} is {actual}, the protocol expects {sha}",
+                        line,
+                    )
+                )
+    return out
+
+
+def check_protocol(path: str | Path, *, files: bool = True) -> list[Problem]:
+    """Return every problem in the protocol file at ``path`` (empty when it is valid).
+
+    With ``files=True`` the files it names are checked too (existence, sha256).
+    """
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        return [Problem("", f"cannot read protocol: {exc.strerror or exc}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [Problem("", f"the protocol is not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    proto, problems = check_text(text)
+    if proto is None:
+        return problems
+    loaded = LoadedProtocol(file.resolve(), proto, sha256_bytes(raw), yaml.safe_load(text))
+    if files:
+        problems.extend(_file_problems(loaded, yaml.compose(text, Loader=yaml.SafeLoader)))
+    return problems
+
+
+def load_protocol(path: str | Path, *, files: bool = True) -> LoadedProtocol:
+    """Load and validate a protocol; raise :class:`ProtocolError` listing every problem."""
+    file = Path(path)
+    problems = check_protocol(file, files=False)
+    if not problems:
+        raw = file.read_bytes()
+        text = raw.decode("utf-8")
+        data = yaml.safe_load(text)
+        loaded = LoadedProtocol(file.resolve(), Protocol.model_validate(data), sha256_bytes(raw), data)
+        if files:
+            problems = _file_problems(loaded, yaml.compose(text, Loader=yaml.SafeLoader))
+        if not problems:
+            return loaded
+    lines = "; ".join(p.format(file) for p in problems)
+    raise ProtocolError(f"invalid protocol {file} ({len(problems)} problem(s)): {lines}")

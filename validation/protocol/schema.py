@@ -1,0 +1,511 @@
+"""The study protocol: a versioned, strictly validated statistical analysis plan.
+
+A protocol is YAML read with ``yaml.safe_load`` (never evaluated as code) and validated
+by the pydantic models below, which reject unknown keys everywhere (``extra="forbid"``).
+Acceptance criteria are *data* and act on a confidence bound or a hypothesis test,
+never on a bare point estimate (``DESIGN.md`` §4). Metric names resolve through the
+metric registry :func:`validation.stats.registry.get_metric`, which also declares each
+metric's kind, direction and valid CI methods.
+
+Traceability to ``REGULATORY.md``: ``study`` (R1, R26), ``test_set`` (R4, R6, R15),
+``endpoints`` with ``role``/``prespecified``/criteria (R2, R7, R8, R14), ``subgroups``
+(R11, R12), ``reader_study`` (R13), ``multiplicity`` (R2), ``seed`` (R23),
+``report.signatories`` (R21).
+
+Example
+-------
+>>> from validation.protocol.schema import parse_protocol
+>>> p = parse_protocol({
+...     "version": 1,
+...     "study": {"id": "demo", "title": "Demo", "version": "1.0",
+...               "intended_use": "triage", "population": "adults"},
+...     "test_set": {"manifest": "m.csv", "label_column": "label"},
+...     "model": {"scores": "s.parquet", "threshold": 0.5},
+...     "endpoints": [{"id": "sens", "role": "primary", "metric": "sensitivity",
+...                    "accept": {"bound": "ci_low", "op": ">=", "value": 0.8}}],
+... })  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PROTOCOL_FORMAT_VERSION = 1
+"""The protocol format this radval reads (the top-level ``version`` key)."""
+
+_ID = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
+_SHA256 = r"^[0-9a-f]{64}$"
+
+Id = Annotated[str, Field(pattern=_ID, max_length=80)]
+Sha256 = Annotated[str, Field(pattern=_SHA256)]
+Level = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --------------------------------------------------------------------------- study (R1)
+
+
+class Study(_Strict):
+    """Study metadata and the intended-use declaration (R1, R26)."""
+
+    id: Id = Field(description="Short identifier of the study, e.g. `cxr-triage-2026`.")
+    title: str = Field(min_length=1, description="Human-readable title.")
+    version: str = Field(min_length=1, description="Version of this protocol document, e.g. `1.0`.")
+    sponsor: str | None = Field(default=None, description="Manufacturer or sponsor.")
+    intended_use: str = Field(min_length=1, description="Intended use statement (R1).")
+    population: str = Field(min_length=1, description="Target population and setting (R1).")
+    intended_users: str | None = Field(default=None, description="Intended users (R1).")
+    device_inputs: str | None = Field(default=None, description="Device inputs (R1).")
+    device_outputs: str | None = Field(default=None, description="Device outputs (R1).")
+    reference_standard: str | None = Field(
+        default=None, description="How truth was established: method, truthers, adjudication (R6)."
+    )
+    sample_size_justification: str | None = Field(
+        default=None, description="Intended sample size and its justification (R3)."
+    )
+    description: str | None = Field(default=None, description="Free-text background.")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class TestSet(_Strict):
+    """The locked test set: a manifest (``DESIGN.md`` §3) and its reference-standard column."""
+
+    __test__ = False  # not a pytest class
+
+    manifest: str = Field(description="Manifest path (CSV/Parquet), relative to the protocol file.")
+    sha256: Sha256 | None = Field(
+        default=None, description="Expected sha256 of the manifest; checked before every run."
+    )
+    label_column: str = Field(default="label", description="Reference-standard column (0/1).")
+    cluster_column: str | None = Field(
+        default="patient_id",
+        description="Cluster unit for cluster-aware intervals (`null` for none).",
+    )
+    missing_outputs: Literal["error", "worst_case"] = Field(
+        default="error",
+        description=(
+            "What to do with a case that has no model output (R15): `error` stops the study; "
+            "`worst_case` counts it as misclassified (positives scored lowest, negatives highest) "
+            "and lists it under `failures`."
+        ),
+    )
+
+
+class ModelRef(_Strict):
+    """A model: a scores file, or a model spec + checkpoint to run inference with."""
+
+    name: str | None = Field(default=None, description="Model name and version.")
+    scores: str | None = Field(
+        default=None, description="Scores file (`case_id, score`), relative to the protocol file."
+    )
+    scores_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `scores`.")
+    spec: str | None = Field(default=None, description="Model spec YAML (used when no `scores`).")
+    checkpoint: str | None = Field(default=None, description="Checkpoint (used with `spec`).")
+    checkpoint_sha256: Sha256 | None = Field(default=None, description="Expected checkpoint sha256.")
+    threshold: float | None = Field(
+        default=None, description="Locked operating threshold: a case is positive when score >= threshold."
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> ModelRef:
+        if self.scores is None and (self.spec is None or self.checkpoint is None):
+            raise ValueError("give either `scores` or both `spec` and `checkpoint`")
+        if self.scores is not None and (self.spec is not None or self.checkpoint is not None):
+            raise ValueError("give either `scores` or `spec` + `checkpoint`, not both")
+        return self
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+class CISpec(_Strict):
+    """Confidence-interval settings of an endpoint."""
+
+    method: str | None = Field(
+        default=None, description="CI method; must be one the metric registry allows. Default: the metric's."
+    )
+    confidence_level: Level = Field(default=0.95, description="Two-sided confidence level.")
+
+
+class Accept(_Strict):
+    """Acceptance criterion on a confidence bound, e.g. `ci_low >= 0.80`."""
+
+    bound: Literal["ci_low", "ci_high"] = Field(description="Which confidence bound is compared.")
+    op: Literal[">=", ">", "<=", "<"] = Field(description="Comparison operator.")
+    value: float = Field(description="The performance goal the bound is compared with.")
+
+
+class HypothesisTest(_Strict):
+    """A hypothesis test that decides an endpoint.
+
+    Without ``compare_to`` the test is one-sample against ``null_value``; with
+    ``compare_to: baseline`` it is paired against the baseline model on the same cases.
+    """
+
+    kind: Literal["superiority", "non-inferiority"] = Field(
+        description="`superiority`: H1 metric > null (or > baseline); `non-inferiority`: H1 metric > null - margin (or > baseline - margin)."
+    )
+    margin: float = Field(default=0.0, ge=0.0, description="Non-inferiority margin (>= 0).")
+    null_value: float | None = Field(
+        default=None, description="Null value of a one-sample test (required without `compare_to`)."
+    )
+    method: str | None = Field(
+        default=None,
+        description="Test method: `delong` or `bootstrap` for AUC comparisons; `mcnemar`/`wald`/`tango` etc. for paired proportions; default per metric.",
+    )
+    significance_level: Level = Field(
+        default=0.025, description="One-sided significance level of the test."
+    )
+
+    @model_validator(mode="after")
+    def _kind(self) -> HypothesisTest:
+        if self.kind == "superiority" and self.margin != 0.0:
+            raise ValueError("a superiority test has no margin; use kind: non-inferiority")
+        return self
+
+
+class Endpoint(_Strict):
+    """One endpoint: a metric with its CI and, for decided endpoints, a criterion."""
+
+    id: Id = Field(description="Unique endpoint id; keys the endpoint's random stream.")
+    role: Literal["primary", "secondary", "exploratory"] = Field(description="Endpoint role (R2).")
+    prespecified: bool = Field(default=True, description="Pre-specified (True) or post hoc (R2).")
+    metric: str = Field(description="Metric name in the registry (e.g. `sensitivity`, `auc`).")
+    description: str | None = Field(default=None, description="Free text.")
+    ci: CISpec = Field(default_factory=CISpec, description="Confidence interval settings.")
+    threshold: float | None = Field(
+        default=None, description="Operating threshold for this endpoint (default: the model's)."
+    )
+    compare_to: Literal["baseline"] | None = Field(
+        default=None, description="Compare paired against the baseline model on the same cases."
+    )
+    accept: Accept | None = Field(default=None, description="Acceptance criterion on a bound.")
+    test: HypothesisTest | None = Field(default=None, description="Hypothesis test.")
+    on_undefined: Literal["not_estimable", "error"] = Field(
+        default="not_estimable",
+        description="If the metric is undefined on the data: record `not_estimable` (a primary then fails) or stop the study.",
+    )
+
+    @model_validator(mode="after")
+    def _criteria(self) -> Endpoint:
+        if self.role == "primary" and self.accept is None and self.test is None:
+            raise ValueError("a primary endpoint needs an acceptance criterion (`accept` or `test`)")
+        if self.role == "exploratory" and (self.accept is not None or self.test is not None):
+            raise ValueError("an exploratory endpoint takes no acceptance criterion")
+        if self.test is not None and self.compare_to is None and self.test.null_value is None:
+            raise ValueError("a one-sample `test` needs `null_value` (or set `compare_to: baseline`)")
+        if self.compare_to is not None and self.accept is not None and self.test is None:
+            raise ValueError(
+                "a comparison endpoint is decided by `test` (superiority or non-inferiority), not `accept`"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- subgroups
+
+
+class SubgroupAttribute(_Strict):
+    """A manifest column to stratify by; numeric columns may be cut into bands."""
+
+    column: str = Field(description="Manifest column.")
+    name: str | None = Field(default=None, description="Name in the results (default: the column).")
+    bands: list[float] | None = Field(
+        default=None,
+        min_length=2,
+        description="Band edges for a numeric column, half-open [a, b); e.g. [0, 40, 65, 120].",
+    )
+    prespecified: bool = Field(default=True, description="Pre-specified (True) or exploratory.")
+
+    @field_validator("bands")
+    @classmethod
+    def _increasing(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError(f"bands must be strictly increasing, got {v}")
+        return v
+
+    @property
+    def label(self) -> str:
+        """Name the attribute carries in the results."""
+        return self.name or self.column
+
+
+class Guardrails(_Strict):
+    """Small-group guardrails: cells below these counts are reported but not estimated."""
+
+    min_n: int = Field(default=30, ge=1, description="Minimum cases in a cell.")
+    min_positives: int = Field(default=5, ge=0, description="Minimum positive cases in a cell.")
+    min_negatives: int = Field(default=5, ge=0, description="Minimum negative cases in a cell.")
+    max_disparity: float | None = Field(
+        default=None, ge=0.0,
+        description="Flag an attribute whose largest between-group difference exceeds this.",
+    )
+
+
+class Subgroups(_Strict):
+    """Subgroup analysis (R11, R12)."""
+
+    metrics: list[str] = Field(min_length=1, description="Registry metric names per cell.")
+    attributes: list[SubgroupAttribute] = Field(min_length=1, description="Stratifying attributes.")
+    intersections: list[list[str]] = Field(
+        default_factory=list, description="Attribute-name pairs/tuples to cross, e.g. [[sex, age_band]]."
+    )
+    ci: CISpec = Field(default_factory=CISpec, description="CI settings for every cell.")
+    guardrails: Guardrails = Field(default_factory=Guardrails, description="Small-group rules.")
+    multiplicity: Literal["holm", "fdr_bh", "none"] = Field(
+        default="holm", description="Adjustment of subgroup heterogeneity p-values."
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> Subgroups:
+        labels = [a.label for a in self.attributes]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"subgroup attribute names must be unique, repeated: {dup}")
+        for combo in self.intersections:
+            if len(combo) < 2:
+                raise ValueError(f"an intersection needs at least two attributes, got {combo}")
+            unknown = [c for c in combo if c not in labels]
+            if unknown:
+                raise ValueError(f"intersection {combo} names unknown attributes {unknown}; known: {labels}")
+        return self
+
+
+# --------------------------------------------------------------------------- reader study
+
+
+class ReaderComparison(_Strict):
+    """The reader-study hypothesis: test modality vs reference modality."""
+
+    kind: Literal["superiority", "non-inferiority"] = Field(description="Hypothesis kind.")
+    margin: float = Field(default=0.0, ge=0.0, description="Non-inferiority margin on the FOM.")
+    significance_level: Level = Field(default=0.025, description="One-sided significance level.")
+
+
+class ReaderStudy(_Strict):
+    """An MRMC reader study (R13)."""
+
+    id: Id = Field(default="reader_study", description="Endpoint id of the reader-study hypothesis.")
+    role: Literal["primary", "secondary", "exploratory"] = Field(default="primary")
+    readings: str = Field(description="Readings file (`reader, modality, case, truth, score`).")
+    sha256: Sha256 | None = Field(default=None, description="Expected sha256 of the readings file.")
+    design: Literal["fully_crossed", "split_plot", "cases_in_modalities", "partially_paired"] | None = Field(
+        default=None, description="Study design; checked against the readings (default: detected)."
+    )
+    fom: Literal["auc", "sensitivity", "specificity"] = Field(
+        default="auc", description="Figure of merit: empirical AUC, or sensitivity/specificity at `threshold`."
+    )
+    threshold: float | None = Field(
+        default=None, description="Reading threshold for the sensitivity/specificity FOMs (score >= threshold)."
+    )
+    method: Literal["or", "dbm"] = Field(default="or", description="Obuchowski-Rockette or Dorfman-Berbaum-Metz.")
+    covariance: Literal["jackknife", "delong", "unbiased", "bootstrap"] = Field(
+        default="jackknife", description="OR covariance estimator (DBM always uses the jackknife)."
+    )
+    analysis: Literal["RRRC", "FRRC", "RRFC"] = Field(
+        default="RRRC", description="Which analysis decides the hypothesis (random readers and cases by default)."
+    )
+    test_modality: str = Field(default="aided", description="Modality under test.")
+    reference_modality: str = Field(default="unaided", description="Comparator modality.")
+    confidence_level: Level = Field(default=0.95)
+    hypothesis: ReaderComparison | None = Field(
+        default=None, description="Decides the reader study endpoint; required unless exploratory."
+    )
+    ai_reader: str | None = Field(
+        default=None, description="Reader id of the standalone AI in the readings, for AI vs readers."
+    )
+    ai_modality: str | None = Field(
+        default=None, description="Reader modality the AI is compared with (default: reference_modality)."
+    )
+
+    @model_validator(mode="after")
+    def _hyp(self) -> ReaderStudy:
+        if self.role != "exploratory" and self.hypothesis is None:
+            raise ValueError(f"a {self.role} reader study needs `hypothesis`")
+        if self.test_modality == self.reference_modality:
+            raise ValueError("test_modality and reference_modality must differ")
+        if self.fom != "auc" and self.threshold is None:
+            raise ValueError(f"fom {self.fom!r} needs `threshold`")
+        if self.method == "dbm" and self.covariance != "jackknife":
+            raise ValueError("method dbm uses jackknife pseudovalues; set covariance: jackknife")
+        return self
+
+
+# --------------------------------------------------------------------------- rest
+
+
+class Multiplicity(_Strict):
+    """How the family of primary hypotheses is controlled (R2)."""
+
+    method: Literal["holm", "fixed-sequence", "none"] = Field(
+        default="none",
+        description=(
+            "`none`: every primary must pass (intersection-union, no adjustment needed); "
+            "`holm`: Holm step-down on the primaries' one-sided p-values; "
+            "`fixed-sequence`: test in `order`, stop at the first failure."
+        ),
+    )
+    significance_level: Level = Field(default=0.025, description="One-sided family-wise level.")
+    order: list[str] | None = Field(
+        default=None, description="Primary endpoint ids in testing order (fixed-sequence)."
+    )
+
+
+class Signatory(_Strict):
+    """A role that signs the report (R21)."""
+
+    role: str = Field(min_length=1, description="e.g. `Clinical lead`, `Biostatistician`.")
+    required: bool = Field(default=True, description="Whether the sign-off needs this role.")
+
+
+class ReportSettings(_Strict):
+    """Report settings."""
+
+    title: str | None = Field(default=None, description="Report title (default: the study title).")
+    signatories: list[Signatory] = Field(default_factory=list, description="Signing roles (R21).")
+    pdf: bool = Field(default=False, description="Also render a PDF.")
+
+
+class Protocol(_Strict):
+    """A complete study protocol (format version 1)."""
+
+    version: Literal[1] = Field(description="Protocol format version; this radval reads 1.")
+    study: Study
+    test_set: TestSet
+    model: ModelRef
+    baseline: ModelRef | None = Field(default=None, description="Released model to compare with.")
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    subgroups: Subgroups | None = None
+    reader_study: ReaderStudy | None = None
+    multiplicity: Multiplicity = Field(default_factory=Multiplicity)
+    seed: int = Field(ge=0, lt=2**63, description="Master seed; each endpoint derives its own stream.")
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+    @model_validator(mode="after")
+    def _cross(self) -> Protocol:
+        ids = [e.id for e in self.endpoints]
+        if self.reader_study is not None:
+            ids.append(self.reader_study.id)
+        dup = sorted({x for x in ids if ids.count(x) > 1})
+        if dup:
+            raise ValueError(f"endpoint ids must be unique, repeated: {dup}")
+        if not self.endpoints and self.reader_study is None:
+            raise ValueError("the protocol has no endpoints and no reader study")
+        primaries = [e.id for e in self.endpoints if e.role == "primary"]
+        if self.reader_study is not None and self.reader_study.role == "primary":
+            primaries.append(self.reader_study.id)
+        if not primaries:
+            raise ValueError("at least one endpoint (or the reader study) must have role: primary")
+        if any(e.compare_to == "baseline" for e in self.endpoints) and self.baseline is None:
+            raise ValueError("an endpoint has `compare_to: baseline` but the protocol has no `baseline`")
+        m = self.multiplicity
+        if m.method == "fixed-sequence":
+            if not m.order:
+                raise ValueError("multiplicity fixed-sequence needs `order` (the primary endpoint ids)")
+            if sorted(m.order) != sorted(primaries):
+                raise ValueError(
+                    f"multiplicity.order must list every primary endpoint exactly once; "
+                    f"primaries are {sorted(primaries)}, order is {m.order}"
+                )
+        elif m.order is not None:
+            raise ValueError("multiplicity.order is only used with method: fixed-sequence")
+        if m.method == "holm":
+            undecidable = [
+                e.id for e in self.endpoints if e.role == "primary" and e.test is None
+            ]
+            if undecidable:
+                raise ValueError(
+                    f"holm adjusts p-values, so every primary needs a `test`; without one: {undecidable}"
+                )
+        return self
+
+    def primary_ids(self) -> list[str]:
+        """Return the primary endpoint ids in protocol order (reader study last)."""
+        out = [e.id for e in self.endpoints if e.role == "primary"]
+        if self.reader_study is not None and self.reader_study.role == "primary":
+            out.append(self.reader_study.id)
+        return out
+
+
+def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
+    """Check every metric name and CI method against the registry."""
+    from validation.stats.registry import get_metric
+
+    problems: list[tuple[tuple[Any, ...], str]] = []
+
+    def lookup(name: str, loc: tuple[Any, ...]) -> Any:
+        try:
+            return get_metric(name)
+        except (KeyError, ValueError, LookupError) as exc:
+            msg = exc.args[0] if exc.args else str(exc)
+            problems.append((loc, str(msg)))
+            return None
+
+    for i, ep in enumerate(protocol.endpoints):
+        spec = lookup(ep.metric, ("endpoints", i, "metric"))
+        if spec is None:
+            continue
+        if ep.ci.method is not None and ep.ci.method not in spec.ci_methods:
+            problems.append(
+                (
+                    ("endpoints", i, "ci", "method"),
+                    f"CI method {ep.ci.method!r} is not valid for metric {ep.metric!r}; "
+                    f"expected one of {list(spec.ci_methods)}",
+                )
+            )
+        needs_threshold = spec.kind == "threshold"
+        if needs_threshold and ep.threshold is None and protocol.model.threshold is None:
+            problems.append(
+                (
+                    ("endpoints", i, "threshold"),
+                    f"metric {ep.metric!r} needs an operating threshold: set model.threshold "
+                    "or the endpoint's threshold",
+                )
+            )
+        if (
+            needs_threshold
+            and ep.compare_to == "baseline"
+            and protocol.baseline is not None
+            and protocol.baseline.threshold is None
+            and ep.threshold is None
+        ):
+            problems.append(
+                (("baseline", "threshold"), f"metric {ep.metric!r} compared with the baseline needs baseline.threshold")
+            )
+        if ep.test is not None and ep.compare_to is not None and spec.kind not in ("score", "threshold"):
+            problems.append((("endpoints", i, "test"), f"metric {ep.metric!r} cannot be compared"))
+    if protocol.subgroups is not None:
+        for j, name in enumerate(protocol.subgroups.metrics):
+            spec = lookup(name, ("subgroups", "metrics", j))
+            if spec is None:
+                continue
+            method = protocol.subgroups.ci.method
+            if method is not None and method not in spec.ci_methods:
+                problems.append(
+                    (
+                        ("subgroups", "ci", "method"),
+                        f"CI method {method!r} is not valid for metric {name!r}; "
+                        f"expected one of {list(spec.ci_methods)}",
+                    )
+                )
+            if spec.kind == "threshold" and protocol.model.threshold is None:
+                problems.append(
+                    (("subgroups", "metrics", j), f"metric {name!r} needs model.threshold")
+                )
+    return problems
+
+
+def parse_protocol(data: Any) -> Protocol:
+    """Validate a mapping into a :class:`Protocol` (structure only, no registry check).
+
+    Raises ``pydantic.ValidationError``; :func:`validation.protocol.load.check_protocol`
+    turns problems into YAML-path messages.
+    """
+    return Protocol.model_validate(data)
+
