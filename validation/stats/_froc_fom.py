@@ -411,14 +411,14 @@ def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "waf
     Examples
     --------
     >>> import pandas as pd
-    >>> truth = pd.DataFrame({"case": [1, 2, 3], "truth": [0, 1, 1],
-    ...                       "lesion": [0, 1, 1], "weight": [None, 1.0, 1.0]})
+    >>> truth = pd.DataFrame({"case": [1, 2, 3, 4], "truth": [0, 0, 1, 1],
+    ...                       "lesion": [0, 0, 1, 1], "weight": [None, None, 1.0, 1.0]})
     >>> marks = pd.DataFrame({"reader": [1, 1, 1], "modality": ["A"] * 3,
-    ...                       "case": [1, 2, 3], "truth": [0, 1, 1],
+    ...                       "case": [1, 3, 4], "truth": [0, 1, 1],
     ...                       "score": [2.0, 3.0, 1.0], "lesion": [0, 1, 1]})
     >>> fa = froc_fom_arrays(marks, truth, fom="wafroc")
     >>> float(fa.fom[0, 0]), fa.jackknife[0, 0].tolist()
-    (0.5, [0.0, 0.0, 1.0])
+    (0.75, [1.0, 0.5, 0.5, 1.0])
 
     References
     ----------

@@ -1,0 +1,566 @@
+"""FROC curves, CPM / CAMELYON16 scores and case-bootstrap CIs for detection.
+
+The bootstrap never re-matches or rebuilds a data set: one sort of the TP and FP
+scores, then for each block of resamples (a matrix of case counts from
+:func:`validation.stats.bootstrap.bootstrap_weights`) weighted cumulative sums give
+every resample's FROC curve at once; the sensitivities at the requested FP rates
+are read off with a single batched ``searchsorted``. Resampling is over cases or
+patients (clusters), never over marks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from validation.errors import UndefinedMetricError
+from validation.stats._checks import check_confidence_level
+from validation.stats._detection_matching import DetectionMatch
+from validation.stats._froc_fom import wilcoxon_fom_jackknife
+from validation.stats._results import Estimate, _jsonable
+from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
+
+CPM_FP_RATES: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+CAMELYON16_FP_RATES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+DEFAULT_BAND_FP_RATES: tuple[float, ...] = tuple(float(2.0**k) for k in np.arange(-3.0, 3.25, 0.25))
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _rates(fp_rates: ArrayLike, name: str = "fp_rates") -> NDArray[np.float64]:
+    r = np.asarray(fp_rates, dtype=np.float64).ravel()
+    if r.size == 0 or not np.all(np.isfinite(r)) or (r < 0).any():
+        raise ValueError(
+            f"{name} must be a non-empty list of finite numbers >= 0, got {fp_rates!r}"
+        )
+    return r
+
+
+@dataclass(frozen=True, eq=False)
+class FrocCurve:
+    """An empirical FROC curve: one point per distinct score threshold.
+
+    Attributes
+    ----------
+    thresholds : ndarray
+        Descending; the first is ``+inf`` (no mark counted: the point (0, 0)).
+    fp_per_image : ndarray
+        Counted false-positive marks with score ``>= threshold`` per image.
+    sensitivity : ndarray
+        Fraction of lesions whose rating is ``>= threshold``.
+    n_images, n_lesions : int
+    """
+
+    thresholds: NDArray[np.float64]
+    fp_per_image: NDArray[np.float64]
+    sensitivity: NDArray[np.float64]
+    n_images: int
+    n_lesions: int
+
+    def sensitivity_at(self, fp_rates: ArrayLike) -> NDArray[np.float64]:
+        """Sensitivity at the given FP rates by linear interpolation.
+
+        As ``numpy.interp`` over the curve (LUNA16's evaluation script and MONAI's
+        ``compute_froc_score``): beyond the last point the last sensitivity holds.
+        """
+        r = _rates(fp_rates)
+        return _interp_rows(self.fp_per_image[None, :], self.sensitivity[None, :], r)[0]
+
+    def score(self, fp_rates: ArrayLike = CPM_FP_RATES) -> float:
+        """Mean sensitivity at ``fp_rates`` (CPM by default)."""
+        return float(np.mean(self.sensitivity_at(fp_rates)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return _jsonable(
+            {
+                "thresholds": self.thresholds.tolist(),
+                "fp_per_image": self.fp_per_image.tolist(),
+                "sensitivity": self.sensitivity.tolist(),
+                "n_images": self.n_images,
+                "n_lesions": self.n_lesions,
+            }
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class FrocBand:
+    """Pointwise bootstrap CI band of the sensitivity at a grid of FP rates."""
+
+    fp_rates: NDArray[np.float64]
+    sensitivity: NDArray[np.float64]
+    ci_low: NDArray[np.float64]
+    ci_high: NDArray[np.float64]
+    confidence_level: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "fp_rates": self.fp_rates.tolist(),
+            "sensitivity": self.sensitivity.tolist(),
+            "ci_low": self.ci_low.tolist(),
+            "ci_high": self.ci_high.tolist(),
+            "confidence_level": self.confidence_level,
+            "method": self.method,
+        }
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """Lesion-level detection endpoints with case- or patient-bootstrap CIs.
+
+    Attributes
+    ----------
+    rule : dict
+        The matching rule (``MatchingRule.to_dict()``).
+    threshold : float
+        The locked operating threshold (marks with score ``>= threshold`` count).
+    sensitivity, fp_per_image : Estimate
+        Lesion-level sensitivity and counted FPs per image at ``threshold``.
+    cpm : Estimate
+        Mean sensitivity at 1/8 ... 8 FPs per image (LUNA16 CPM).
+    camelyon16 : Estimate
+        Mean sensitivity at 1/4 ... 8 FPs per image (CAMELYON16 FROC score).
+    afroc, wafroc : Estimate or None
+        RJafroc AFROC / wAFROC figures of merit with images without lesions as
+        normal cases; None when the test set has no such image (see ``notes``).
+    curve : FrocCurve
+    band : FrocBand
+    counts : dict
+        Images, lesions, marks by status, clusters, resamples and undefined
+        resamples.
+    notes : tuple of str
+    """
+
+    rule: dict[str, Any]
+    threshold: float
+    sensitivity: Estimate
+    fp_per_image: Estimate
+    cpm: Estimate
+    camelyon16: Estimate
+    afroc: Estimate | None
+    wafroc: Estimate | None
+    curve: FrocCurve = field(repr=False)
+    band: FrocBand = field(repr=False)
+    counts: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return _jsonable(
+            {
+                "rule": dict(self.rule),
+                "threshold": self.threshold,
+                "sensitivity": self.sensitivity.to_dict(),
+                "fp_per_image": self.fp_per_image.to_dict(),
+                "cpm": self.cpm.to_dict(),
+                "camelyon16": self.camelyon16.to_dict(),
+                "afroc": None if self.afroc is None else self.afroc.to_dict(),
+                "wafroc": None if self.wafroc is None else self.wafroc.to_dict(),
+                "curve": self.curve.to_dict(),
+                "band": self.band.to_dict(),
+                "counts": dict(self.counts),
+                "notes": list(self.notes),
+            }
+        )
+
+
+# ------------------------------------------------------------------ curve engine
+
+
+def _interp_rows(
+    x: NDArray[np.float64], y: NDArray[np.float64], rates: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``np.interp(rates, x[b], y[b])`` for every row b (rows of x non-decreasing)."""
+    n_rows, n_pts = x.shape
+    span = max(float(x.max(initial=0.0)), float(rates.max())) + 1.0
+    off = np.arange(n_rows, dtype=np.float64)[:, None] * span
+    flat = (x + off).ravel()
+    pos = np.searchsorted(flat, (rates[None, :] + off).ravel(), side="right").reshape(n_rows, -1)
+    j = pos - 1 - np.arange(n_rows)[:, None] * n_pts
+    j = np.clip(j, 0, n_pts - 1)
+    rows = np.arange(n_rows)[:, None]
+    x0, y0 = x[rows, j], y[rows, j]
+    jn = np.minimum(j + 1, n_pts - 1)
+    x1, y1 = x[rows, jn], y[rows, jn]
+    last = (j == n_pts - 1) | (x1 <= rates[None, :])
+    dx = np.where(last, 1.0, x1 - x0)
+    out = y0 + np.where(last, 0.0, (rates[None, :] - x0) * (y1 - y0) / dx)
+    below = rates[None, :] < x[:, :1]  # before the first point: its value (np.interp)
+    return np.where(below, y[:, :1], out)
+
+
+@dataclass(frozen=True)
+class _CurveIndex:
+    thresholds: NDArray[np.float64]  # descending, first +inf
+    tp_case: NDArray[np.intp]  # TP lesions sorted by descending rating
+    fp_case: NDArray[np.intp]  # counted FP marks sorted by descending score
+    tp_at: NDArray[np.intp]  # number of TP lesions with rating >= threshold
+    fp_at: NDArray[np.intp]
+
+
+def _curve_index(
+    lesion_score: NDArray[np.float64],
+    lesion_case: NDArray[np.intp],
+    fp_score: NDArray[np.float64],
+    fp_case: NDArray[np.intp],
+) -> _CurveIndex:
+    found = np.isfinite(lesion_score)
+    ts, tc = lesion_score[found], lesion_case[found]
+    o = np.argsort(-ts, kind="stable")
+    ts, tc = ts[o], tc[o]
+    o = np.argsort(-fp_score, kind="stable")
+    fs, fc = fp_score[o], fp_case[o]
+    thr = np.unique(np.concatenate([ts, fs]))[::-1]
+    thresholds = np.concatenate(([np.inf], thr))
+    # counts of scores >= t in a descending array: searchsorted on the negation
+    tp_at = np.searchsorted(-ts, -thresholds, side="right")
+    fp_at = np.searchsorted(-fs, -thresholds, side="right")
+    return _CurveIndex(thresholds, tc, fc, tp_at.astype(np.intp), fp_at.astype(np.intp))
+
+
+def _curves_weighted(
+    idx: _CurveIndex, w: NDArray[np.float64], lesions_per_case: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """FP/image and sensitivity curves for each row of case weights ``w`` (B, C)."""
+    n_rows = w.shape[0]
+    tpc = np.zeros((n_rows, idx.tp_case.size + 1))
+    np.cumsum(w[:, idx.tp_case], axis=1, out=tpc[:, 1:])
+    fpc = np.zeros((n_rows, idx.fp_case.size + 1))
+    np.cumsum(w[:, idx.fp_case], axis=1, out=fpc[:, 1:])
+    n_img = w.sum(axis=1)
+    n_les = w @ lesions_per_case
+    return tpc[:, idx.tp_at], fpc[:, idx.fp_at], n_img, n_les
+
+
+def froc_curve(
+    lesion_scores: ArrayLike,
+    fp_scores: ArrayLike,
+    *,
+    n_images: int,
+    n_lesions: int | None = None,
+) -> FrocCurve:
+    """Empirical FROC curve from lesion ratings and false-positive mark scores.
+
+    Parameters
+    ----------
+    lesion_scores : array-like
+        One rating per lesion: the score of the mark that found it, ``-inf``
+        (or NaN) when missed.
+    fp_scores : array-like
+        Scores of the marks counted as false positives.
+    n_images : int
+        Number of images (the FP-per-image denominator).
+    n_lesions : int, optional
+        Sensitivity denominator; by default ``len(lesion_scores)``.
+
+    Returns
+    -------
+    FrocCurve
+
+    Notes
+    -----
+    Unlike MONAI's ``compute_froc_curve_data`` (CAMELYON16 code), every distinct
+    score is a threshold, including the lowest, and the curve starts at (0, 0).
+
+    Examples
+    --------
+    >>> c = froc_curve([1, 1, -np.inf, -np.inf, 0.8, 0.8, -np.inf], [0.8, 0.6],
+    ...                n_images=2, n_lesions=4)
+    >>> round(c.score((0.25, 0.5, 1, 2, 4, 8)), 7)
+    0.9583333
+
+    References
+    ----------
+    Bunch PC, Hamilton JF, Sanderson GK, Simmons AH. A free-response approach to
+    the measurement and characterization of radiographic-observer performance.
+    J Appl Photogr Eng 1978;4:166-171.
+    """
+    ls = np.asarray(lesion_scores, dtype=np.float64).ravel()
+    ls = np.where(np.isnan(ls), -np.inf, ls)
+    if np.isposinf(ls).any():
+        raise ValueError("lesion_scores must not contain +inf")
+    fs = np.asarray(fp_scores, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(fs)):
+        raise ValueError("fp_scores must be finite")
+    n_images = int(n_images)
+    if n_images < 1:
+        raise ValueError(f"n_images must be >= 1, got {n_images}")
+    nl = ls.size if n_lesions is None else int(n_lesions)
+    if nl < 1:
+        raise UndefinedMetricError(
+            "FROC sensitivity undefined: expected at least one lesion, found 0"
+        )
+    idx = _curve_index(ls, np.zeros(ls.size, dtype=np.intp), fs, np.zeros(fs.size, dtype=np.intp))
+    tp = idx.tp_at.astype(np.float64)
+    fp = idx.fp_at.astype(np.float64)
+    return FrocCurve(idx.thresholds, fp / n_images, tp / nl, n_images, nl)
+
+
+# ------------------------------------------------------------------ wAFROC engine
+
+
+@dataclass(frozen=True)
+class _FomIndex:
+    neg_case: NDArray[np.intp]  # normal images, sorted by their max FP score
+    neg_sorted: NDArray[np.float64]
+    pos_case: NDArray[np.intp]
+    lo: NDArray[np.intp]  # negatives strictly below each positive
+    hi: NDArray[np.intp]  # negatives below or equal
+    pos_weight: NDArray[np.float64]
+
+
+def _fom_index(match: DetectionMatch, weighted: bool) -> tuple[_FomIndex, float] | None:
+    n_c = len(match.cases)
+    real = ~match.lesion_ignore
+    abnormal = np.zeros(n_c, dtype=bool)
+    abnormal[match.lesion_case[real]] = True
+    normal = np.flatnonzero(~abnormal)
+    if normal.size == 0 or not abnormal.any():
+        return None
+    fp = match.counted_fp
+    nl = np.full(n_c, -np.inf)
+    np.maximum.at(nl, match.mark_case[fp], match.mark_score[fp])
+    neg = nl[normal]
+    o = np.argsort(neg, kind="stable")
+    neg_sorted, neg_case = neg[o], normal[o]
+    pos_val = match.lesion_score[real]
+    pos_case = match.lesion_case[real]
+    pos_w = match.lesion_weight[real] if weighted else np.ones(pos_val.size)
+    lo = np.searchsorted(neg_sorted, pos_val, side="left").astype(np.intp)
+    hi = np.searchsorted(neg_sorted, pos_val, side="right").astype(np.intp)
+    case_den = (
+        abnormal.astype(np.float64)
+        if weighted
+        else np.bincount(pos_case, minlength=n_c).astype(np.float64)
+    )
+    est, _ = wilcoxon_fom_jackknife(
+        neg, normal, pos_val, pos_w, pos_case, case_den, n_c, jackknife=False
+    )
+    return _FomIndex(neg_case, neg_sorted, pos_case, lo, hi, pos_w), est
+
+
+def _fom_weighted(
+    fi: _FomIndex, w: NDArray[np.float64], weighted: bool, abnormal_w: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    n_rows = w.shape[0]
+    cn = np.zeros((n_rows, fi.neg_case.size + 1))
+    np.cumsum(w[:, fi.neg_case], axis=1, out=cn[:, 1:])
+    below = cn[:, fi.lo]
+    equal = cn[:, fi.hi] - below
+    num = ((below + 0.5 * equal) * w[:, fi.pos_case]) @ fi.pos_weight
+    n_neg = cn[:, -1]
+    den = (w @ abnormal_w) if weighted else (w[:, fi.pos_case].sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_neg > 0) & (den > 0), num / (n_neg * den), np.nan)
+
+
+# ------------------------------------------------------------------ analysis
+
+
+def froc_analysis(
+    match: DetectionMatch,
+    *,
+    threshold: float,
+    clusters: Sequence[Any] | None = None,
+    confidence_level: float = 0.95,
+    n_resamples: int = 2000,
+    rng: np.random.Generator | int | np.random.SeedSequence | None = None,
+    band_fp_rates: ArrayLike = DEFAULT_BAND_FP_RATES,
+) -> DetectionResult:
+    """Lesion-level FROC endpoints with case- (or patient-) bootstrap CIs.
+
+    Parameters
+    ----------
+    match : DetectionMatch
+        From :func:`match_detections`.
+    threshold : float
+        The locked operating threshold: marks with ``score >= threshold`` count.
+    clusters : sequence, optional
+        One cluster label (``patient_id``) per image, aligned with
+        ``match.cases``; the bootstrap then resamples patients. Default: images.
+    confidence_level : float
+    n_resamples : int
+    rng : Generator, int, SeedSequence or None
+    band_fp_rates : array-like
+        FP rates at which the FROC CI band is given (default 1/8 ... 8 in
+        quarter powers of 2).
+
+    Returns
+    -------
+    DetectionResult
+        Percentile intervals (``boot.ci`` style). Resamples in which a metric
+        is undefined (no lesion, or no normal image for AFROC/wAFROC) are dropped
+        and counted in ``counts``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from validation.stats import MatchingRule, match_detections
+    >>> marks = pd.DataFrame({"case_id": [1, 2, 3], "x": [5, 5, 5], "y": [5, 5, 5],
+    ...                       "score": [0.9, 0.7, 0.2]})
+    >>> truth = pd.DataFrame({"case_id": [1, 2], "lesion_id": [1, 1], "x": [5, 50],
+    ...                       "y": [5, 50], "radius": [3, 3]})
+    >>> m = match_detections(marks, truth, cases=[1, 2, 3, 4],
+    ...                      rule=MatchingRule("center_distance"))
+    >>> r = froc_analysis(m, threshold=0.5, n_resamples=200, rng=0)
+    >>> r.sensitivity.estimate, r.fp_per_image.estimate
+    (0.5, 0.25)
+
+    References
+    ----------
+    Setio AAA et al. LUNA16. Med Image Anal 2017;42:1-13 (CPM).
+    doi:10.1016/j.media.2017.06.015.
+    Ehteshami Bejnordi B et al. Diagnostic assessment of deep learning algorithms
+    for detection of lymph node metastases in women with breast cancer
+    (CAMELYON16). JAMA 2017;318(22):2199-2210. doi:10.1001/jama.2017.14585.
+    Chakraborty DP. Observer Performance Methods for Diagnostic Imaging, 2017
+    (AFROC, wAFROC). doi:10.1201/9781351228190.
+    Bandos AI, Rockette HE, Song T, Gur D. Area under the free-response ROC curve
+    (FROC) and a related summary index. Biometrics 2009;65(1):247-256.
+    doi:10.1111/j.1541-0420.2008.01049.x.
+    """
+    level = check_confidence_level(confidence_level)
+    thr = float(threshold)
+    if not np.isfinite(thr):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    n_resamples = int(n_resamples)
+    if n_resamples < 2:
+        raise ValueError(f"n_resamples must be at least 2, got {n_resamples}")
+    band_rates = _rates(band_fp_rates, "band_fp_rates")
+    n_c = len(match.cases)
+    if clusters is not None:
+        cl = list(clusters)
+        if len(cl) != n_c:
+            raise ValueError(f"clusters must have one label per case ({n_c}), got {len(cl)}")
+    real = ~match.lesion_ignore
+    n_les = int(real.sum())
+    if n_les == 0:
+        raise UndefinedMetricError(
+            "detection sensitivity undefined: expected at least one lesion, found 0"
+        )
+    fp = match.counted_fp
+    les_score, les_case = match.lesion_score[real], match.lesion_case[real]
+    idx = _curve_index(les_score, les_case, match.mark_score[fp], match.mark_case[fp])
+    lesions_per_case = np.bincount(les_case, minlength=n_c).astype(np.float64)
+    tp_thr = np.bincount(les_case[les_score >= thr], minlength=n_c).astype(np.float64)
+    fp_sel = fp & (match.mark_score >= thr)
+    fp_thr = np.bincount(match.mark_case[fp_sel], minlength=n_c).astype(np.float64)
+
+    curve = FrocCurve(idx.thresholds, idx.fp_at / n_c, idx.tp_at / n_les, n_c, n_les)
+    rates_all = np.concatenate(
+        [np.asarray(CPM_FP_RATES), np.asarray(CAMELYON16_FP_RATES), band_rates]
+    )
+    point_at = curve.sensitivity_at(rates_all)
+    n_cpm, n_cam = len(CPM_FP_RATES), len(CAMELYON16_FP_RATES)
+    sens0 = float(tp_thr.sum() / n_les)
+    fppi0 = float(fp_thr.sum() / n_c)
+    cpm0 = float(point_at[:n_cpm].mean())
+    cam0 = float(point_at[n_cpm : n_cpm + n_cam].mean())
+
+    foms = {name: _fom_index(match, name == "wafroc") for name in ("afroc", "wafroc")}
+    real_case = np.zeros(n_c, dtype=bool)
+    real_case[les_case] = True
+    abnormal_w = real_case.astype(np.float64)
+
+    n_items = idx.tp_case.size + idx.fp_case.size + idx.thresholds.size * 2 + 1
+    chunk = max(1, _CHUNK_ELEMENTS // max(n_items, n_c))
+    sens_b, fppi_b, at_b = [], [], []
+    fom_b: dict[str, list[NDArray[np.float64]]] = {"afroc": [], "wafroc": []}
+    weights = bootstrap_weights(
+        n_c if clusters is None else list(clusters),
+        n_resamples=n_resamples,
+        rng=rng,
+        chunk_size=chunk,
+    )
+    for wi in weights:
+        w = wi.astype(np.float64)
+        tpc, fpc, n_img, n_l = _curves_weighted(idx, w, lesions_per_case)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sens_curve = tpc / n_l[:, None]
+            fppi_curve = fpc / n_img[:, None]
+            sens_b.append((w @ tp_thr) / n_l)
+            fppi_b.append((w @ fp_thr) / n_img)
+        ok = n_l > 0
+        at = np.full((w.shape[0], rates_all.size), np.nan)
+        if ok.any():
+            at[ok] = _interp_rows(fppi_curve[ok], sens_curve[ok], rates_all)
+        at_b.append(at)
+        for name, fi in foms.items():
+            if fi is not None:
+                fom_b[name].append(_fom_weighted(fi[0], w, name == "wafroc", abnormal_w))
+    sens_r = np.concatenate(sens_b)
+    fppi_r = np.concatenate(fppi_b)
+    at_r = np.vstack(at_b)
+    n_undefined = int(np.isnan(sens_r).sum())
+    method = "bootstrap_percentile_" + ("cluster" if clusters is not None else "case")
+    n_clusters = n_c if clusters is None else len(set(map(str, clusters)))
+
+    def est(
+        value: float, reps: NDArray[np.float64], n: int, successes: int | None = None
+    ) -> Estimate:
+        good = reps[np.isfinite(reps)]
+        if good.size < 2:
+            raise UndefinedMetricError(
+                f"bootstrap interval undefined: only {good.size} of {reps.size} resamples defined"
+            )
+        lo, hi = bootstrap_interval(value, good, method="percentile", confidence_level=level)
+        return Estimate(
+            estimate=value,
+            ci_low=lo,
+            ci_high=hi,
+            confidence_level=level,
+            method=method,
+            n=n,
+            se=float(np.std(good, ddof=1)),
+            successes=successes,
+            extra={
+                "n_resamples": int(reps.size),
+                "n_undefined_resamples": int(reps.size - good.size),
+                "n_clusters": n_clusters,
+            },
+        )
+
+    band_cols = at_r[:, n_cpm + n_cam :]
+    band_lo = np.empty(band_rates.size)
+    band_hi = np.empty(band_rates.size)
+    good_rows = np.isfinite(band_cols[:, 0])
+    for k in range(band_rates.size):
+        band_lo[k], band_hi[k] = bootstrap_interval(
+            float(point_at[n_cpm + n_cam + k]),
+            band_cols[good_rows, k],
+            method="percentile",
+            confidence_level=level,
+        )
+    band = FrocBand(band_rates, point_at[n_cpm + n_cam :].copy(), band_lo, band_hi, level, method)
+
+    notes: list[str] = []
+    fom_est: dict[str, Estimate | None] = {}
+    for name, fi in foms.items():
+        if fi is None:
+            fom_est[name] = None
+            notes.append(f"{name} not estimable: it needs images with and without lesions")
+        else:
+            fom_est[name] = est(fi[1], np.concatenate(fom_b[name]), n_c)
+    counts = match.counts()
+    counts.update(
+        {"n_clusters": n_clusters, "n_resamples": n_resamples, "n_undefined_resamples": n_undefined}
+    )
+    return DetectionResult(
+        rule=match.rule.to_dict(),
+        threshold=thr,
+        sensitivity=est(sens0, sens_r, n_les, int(tp_thr.sum())),
+        fp_per_image=est(fppi0, fppi_r, n_c, int(fp_thr.sum())),
+        cpm=est(cpm0, at_r[:, :n_cpm].mean(axis=1), n_les),
+        camelyon16=est(cam0, at_r[:, n_cpm : n_cpm + n_cam].mean(axis=1), n_les),
+        afroc=fom_est["afroc"],
+        wafroc=fom_est["wafroc"],
+        curve=curve,
+        band=band,
+        counts=counts,
+        notes=tuple(notes),
+    )
