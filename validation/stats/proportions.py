@@ -740,7 +740,8 @@ def predictive_values(
     Raises
     ------
     UndefinedMetricError
-        No reference-standard positives or negatives.
+        No reference-standard positives or negatives; no positive calls (then
+        Se = 0 and Sp = 1 and the PPV is 0/0) or no negative calls (NPV 0/0).
     ValueError
         Prevalence not in (0, 1); bad labels.
 
@@ -770,6 +771,14 @@ def predictive_values(
     if c.n_negative == 0:
         raise UndefinedMetricError(
             "predictive values at a prevalence are undefined: y_true has no negative cases (0)"
+        )
+    if c.tp + c.fp == 0:
+        raise UndefinedMetricError(
+            "PPV at a prevalence is undefined: y_pred has no positive calls (1)"
+        )
+    if c.tn + c.fn == 0:
+        raise UndefinedMetricError(
+            "NPV at a prevalence is undefined: y_pred has no negative calls (0)"
         )
     z = _z(level)
     n1, n0 = float(c.n_positive), float(c.n_negative)
