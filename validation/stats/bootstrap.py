@@ -64,16 +64,33 @@ def _codes(labels: ArrayLike, *, name: str) -> tuple[NDArray[np.intp], int]:
     return inverse, int(inverse.max()) + 1 if inverse.size else 0
 
 
-def _row_counts(gen: np.random.Generator, rows: int, k: int) -> NDArray[np.int32]:
-    """Multinomial(k; 1/k, ..., 1/k) counts for ``rows`` resamples of ``k`` units."""
+def _row_counts(
+    gen: np.random.Generator, out: NDArray[np.int32], members: NDArray[np.intp] | slice
+) -> None:
+    """Write multinomial(k; 1/k, ..., 1/k) counts of ``k`` units into ``out[:, members]``."""
+    rows = out.shape[0]
+    k = out[:1, members].shape[1]
     draws = gen.integers(0, k, size=(rows, k), dtype=np.int64)
     if k < 4096:
         draws += (np.arange(rows, dtype=np.int64) * k)[:, None]
-        return np.bincount(draws.ravel(), minlength=rows * k).reshape(rows, k).astype(np.int32)
-    out = np.empty((rows, k), dtype=np.int32)
-    for i in range(rows):
-        out[i] = np.bincount(draws[i], minlength=k)
-    return out
+        out[:, members] = np.bincount(draws.ravel(), minlength=rows * k).reshape(rows, k)
+        return
+    if isinstance(members, slice):
+        for i in range(rows):
+            out[i, members] = np.bincount(draws[i], minlength=k)
+    else:
+        tmp = np.empty((rows, k), dtype=np.int32)
+        for i in range(rows):
+            tmp[i] = np.bincount(draws[i], minlength=k)
+        out[:, members] = tmp
+
+
+def _as_slice(members: NDArray[np.intp]) -> NDArray[np.intp] | slice:
+    """A contiguous ascending index run as a slice (cheap column views)."""
+    if members.size and members[-1] - members[0] == members.size - 1:
+        if np.array_equal(members, np.arange(members[0], members[-1] + 1)):
+            return slice(int(members[0]), int(members[-1]) + 1)
+    return members
 
 
 def bootstrap_weights(
@@ -182,16 +199,13 @@ def bootstrap_weights(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
     gens = as_rng(rng).spawn(len(groups))
-    single = len(groups) == 1
+    members = [_as_slice(g) for g in groups]
     done = 0
     while done < n_resamples:
         rows = min(chunk_size, n_resamples - done)
-        if single:
-            units = _row_counts(gens[0], rows, n_units)
-        else:
-            units = np.empty((rows, n_units), dtype=np.int32)
-            for gen, members in zip(gens, groups, strict=True):
-                units[:, members] = _row_counts(gen, rows, members.size)
+        units = np.empty((rows, n_units), dtype=np.int32)
+        for gen, cols in zip(gens, members, strict=True):
+            _row_counts(gen, units, cols)
         yield units if unit_of_case is None else units[:, unit_of_case]
         done += rows
 
@@ -238,16 +252,26 @@ def _auc_core(
 ) -> NDArray[np.float64]:
     """AUC per row: negatives' weights in ascending score order, positives' weights."""
     rows, nn = wn.shape
-    cum = np.empty((rows, nn + 1), dtype=np.float64)
-    cum[:, 0] = 0.0
-    np.cumsum(wn, axis=1, dtype=np.float64, out=cum[:, 1:])
+    # Integer arithmetic is exact and several times faster than float64 here; fall
+    # back to int64 only when a product could overflow int32.
+    wmax = int(wp.max(initial=0))
+    total = int(wn.sum(axis=1, dtype=np.int64).max(initial=0))
+    small = wn.dtype.kind in "iu" and wp.dtype.kind in "iu" and 2 * total * max(wmax, 1) < 2**31
+    dtype = np.int32 if small else np.float64
+    cum = np.empty((rows, nn + 1), dtype=dtype)
+    cum[:, 0] = 0
+    np.cumsum(wn, axis=1, dtype=dtype, out=cum[:, 1:])
     below = np.take(cum, lt, axis=1)
     if ties:
         below += np.take(cum, le, axis=1)
     else:
-        below *= 2.0
-    num2 = np.einsum("ij,ij->i", wp.astype(np.float64, copy=False), below)
-    den = 2.0 * wp.sum(axis=1, dtype=np.float64) * cum[:, -1]
+        below *= 2
+    if small:
+        num2 = np.multiply(wp.astype(np.int32, copy=False), below).sum(axis=1, dtype=np.int64)
+    else:
+        num2 = np.einsum("ij,ij->i", wp.astype(np.float64, copy=False), below)
+    num2 = num2.astype(np.float64)
+    den = 2.0 * wp.sum(axis=1, dtype=np.float64) * cum[:, -1].astype(np.float64)
     out = np.full(rows, np.nan)
     ok = den > 0
     out[ok] = num2[ok] / den[ok]
