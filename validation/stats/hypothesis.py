@@ -572,8 +572,12 @@ def paired_noninferiority(
     )
 
 
-def _fm_z(x1: int, n1: int, x2: int, n2: int, delta: float) -> float:
-    """Farrington-Manning (1990) score statistic for H0: p1 - p2 = delta."""
+def _fm_z(x1: int, n1: int, x2: int, n2: int, delta: float, *, mn_factor: bool = False) -> float:
+    """Farrington-Manning (1990) score statistic for H0: p1 - p2 = delta.
+
+    ``mn_factor=True`` multiplies the variance by N/(N - 1) (Miettinen &
+    Nurminen 1985); used only to check the shared code against R PropCIs.
+    """
     p1, p2 = x1 / n1, x2 / n2
     num = p1 - p2 - delta
     if num == 0.0:
@@ -597,6 +601,8 @@ def _fm_z(x1: int, n1: int, x2: int, n2: int, delta: float) -> float:
     r1 = min(1.0, max(0.0, r1))
     r2 = min(1.0, max(0.0, r1 - delta))
     var = r1 * (1.0 - r1) / n1 + r2 * (1.0 - r2) / n2
+    if mn_factor:
+        var *= (n1 + n2) / (n1 + n2 - 1.0)
     if var <= 0.0:
         return math.copysign(math.inf, num)
     return num / math.sqrt(var)

@@ -79,10 +79,10 @@ def _check_counts(successes: Any, n: Any) -> tuple[int, int]:
     m = _as_count(n, "n")
     if m < 0:
         raise ValueError(f"n must be >= 0, got {m}")
-    if m == 0:
-        raise UndefinedMetricError("a proportion is undefined with n = 0 trials")
     if not 0 <= x <= m:
         raise ValueError(f"successes must be between 0 and n={m}, got {x}")
+    if m == 0:
+        raise UndefinedMetricError("a proportion is undefined with n = 0 trials")
     return x, m
 
 
