@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs on a fresh machine, then run it:
+# a virtual environment from the pinned lock file, Debian's Chromium for the
+# report's browser test, then ruff, mypy and pytest (slow and browser tests included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the report browser test"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing and cannot be installed here (need root and apt-get);" \
+         "the browser tests will fail" >&2
+  fi
+fi
+
+echo "== ruff"
+.venv/bin/ruff check validation tests benchmarks
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/python -m pytest -q "$@"
