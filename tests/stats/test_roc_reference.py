@@ -91,7 +91,7 @@ def test_roc_deterministic(case: dict[str, Any]) -> None:
             assert close(est.ci_low, dl["ci"][key][0]) and close(est.ci_high, dl["ci"][key][1])
             assert est.method == "delong" and est.n == exp["n"]
     for pa in exp["partial_auc"]:
-        kw = {pa["focus"]: tuple(pa["range"])}
+        kw: dict[str, Any] = {pa["focus"]: tuple(pa["range"])}
         assert close(partial_auc(y, s, **kw), pa["pauc"])
         if pa["pauc_mcclish_corrected"] is None:  # pROC: NA below the diagonal
             with pytest.raises(UndefinedMetricError, match="McClish correction is undefined"):
@@ -240,9 +240,9 @@ def test_clustered_auc(case: dict[str, Any]) -> None:
         assert close(c.ci_low, po["ci_difference"]["0.95"][0])
         assert close(c.ci_high, po["ci_difference"]["0.95"][1])
         assert close(c.extra["variance_b"], exp["score2"]["obuchowski_var"])
-        naive = compare_auc(y, s, s2)
-        assert close(naive.statistic or 0.0, exp["paired_naive_delong"]["z"])
-        assert close(naive.p_value or 0.0, exp["paired_naive_delong"]["p_value"])
+        naive_c = compare_auc(y, s, s2)
+        assert close(naive_c.statistic or 0.0, exp["paired_naive_delong"]["z"])
+        assert close(naive_c.p_value or 0.0, exp["paired_naive_delong"]["p_value"])
     cb = exp.get("cluster_bootstrap")
     if cb:  # boot::boot over clusters, 2000 resamples; other RNG: loosely
         for ci_method, key in (("percentile", "percentile"), ("bca", "bca_jackknife_accel")):
@@ -277,7 +277,7 @@ def test_bca_against_boot(case: dict[str, Any]) -> None:
         x = np.asarray(job["x"], dtype=float)
         t0 = float(np.median(x) if exp["statistic"] == "median" else np.mean(x))
         jack, strata = _jackknife(exp["statistic"], x), None
-        reps = []
+        reps: list[float] = []
         for w in bootstrap_weights(x.size, n_resamples=2000, rng=rng):
             if exp["statistic"] == "median":
                 reps.extend(float(np.median(np.repeat(x, r))) for r in w)
