@@ -346,6 +346,8 @@ def _prepare_attributes(
         )
     if groups.shape[1] == 0:
         raise ValueError("groups has no attribute columns")
+    if age_bins is not None:
+        _check_bins(age_bins)
     attrs: dict[str, _Attribute] = {}
     for col in groups.columns:
         name = str(col)
@@ -764,7 +766,7 @@ def subgroup_table(
             names = tuple(s.name for s in specs if s.kind == "threshold")
             raise ValueError(
                 f"metrics {names} need 0/1 predictions: pass threshold= or give "
-                f"y_score_or_pred as 0/1 predictions; found {values[i]!r} at index {i}"
+                f"y_score_or_pred as 0/1 predictions; found {float(values[i])!r} at index {i}"
             )
         pred = values.astype(np.int8)
     elif np.isin(values, (0.0, 1.0)).all():
