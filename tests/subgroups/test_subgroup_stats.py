@@ -152,7 +152,7 @@ def test_truly_weaker_manufacturer_is_flagged_and_nothing_else():
                          clusters=pid, prespecified=["manufacturer"], n_resamples=400, rng=3)
     d = res.disparity
     flagged = d[d.flagged]
-    assert set(zip(flagged.attribute, flagged.group, flagged.metric)) >= {
+    assert set(zip(flagged.attribute, flagged.group, flagged.metric, strict=True)) >= {
         ("manufacturer", "Borealis Imaging", "sensitivity"),
         ("manufacturer", "Borealis Imaging", "auc"),
     }
