@@ -1,7 +1,7 @@
 """Multiplicity control for several endpoints: p-value adjustment and fixed-sequence testing.
 
 - :func:`adjust_pvalues`: Bonferroni, Holm, Hochberg and Benjamini-Hochberg
-  adjusted p-values (via ``statsmodels.stats.multitest.multipletests``).
+  adjusted p-values (as R ``p.adjust`` and statsmodels ``multipletests``).
 - :func:`fixed_sequence`: hierarchical testing of endpoints in a pre-specified
   order; each is tested at the full level only if all before it were rejected.
 - :func:`multiplicity_test`: any of the above as a frozen
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from statsmodels.stats.multitest import multipletests
 
 from validation.stats._checks import check_method
 
@@ -30,14 +29,6 @@ __all__ = [
 
 ADJUST_METHODS = ("bonferroni", "holm", "hochberg", "fdr_bh")
 MULTIPLICITY_METHODS = (*ADJUST_METHODS, "fixed_sequence")
-
-# our name -> statsmodels' name
-_STATSMODELS = {
-    "bonferroni": "bonferroni",
-    "holm": "holm",
-    "hochberg": "simes-hochberg",
-    "fdr_bh": "fdr_bh",
-}
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ def _as_pvalues(p: ArrayLike) -> NDArray[np.float64]:
     bad = ~(np.isfinite(arr) & (arr >= 0.0) & (arr <= 1.0))
     if bad.any():
         idx = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"p-values must be in [0, 1], found {arr[idx]!r} at index {idx}")
+        raise ValueError(f"p-values must be in [0, 1], found {float(arr[idx])!r} at index {idx}")
     return arr
 
 
@@ -106,8 +97,9 @@ def adjust_pvalues(p: ArrayLike, *, method: str) -> NDArray[np.float64]:
     - ``fdr_bh``: Benjamini-Hochberg, p~(i) = min_{j >= i} min(1, m p(j) / j);
       controls the false discovery rate, not the family-wise error rate.
 
-    Computed with ``statsmodels.stats.multitest.multipletests`` (``hochberg``
-    is its ``"simes-hochberg"``). For ordered endpoints use :func:`fixed_sequence`.
+    These equal R's ``p.adjust`` and ``statsmodels.stats.multitest.multipletests``
+    (``hochberg`` is its ``"simes-hochberg"``), against which they are tested.
+    For ordered endpoints use :func:`fixed_sequence`.
 
     Parameters
     ----------
@@ -138,8 +130,24 @@ def adjust_pvalues(p: ArrayLike, *, method: str) -> NDArray[np.float64]:
     """
     check_method(method, ADJUST_METHODS)
     arr = _as_pvalues(p)
-    _, adjusted, _, _ = multipletests(arr, alpha=0.05, method=_STATSMODELS[method])
-    return np.minimum(np.asarray(adjusted, dtype=np.float64), 1.0)
+    # Written out (as R's p.adjust) rather than calling statsmodels' multipletests,
+    # which runs gc.collect() on every Holm call (~0.1 s each with a large heap, too
+    # slow across many subgroups); the tests check these against multipletests.
+    m = arr.size
+    if method == "bonferroni":
+        return np.minimum(arr * m, 1.0)
+    order = np.argsort(arr, kind="stable")
+    ps = arr[order]
+    rank = np.arange(1, m + 1, dtype=np.float64)  # 1 = smallest
+    if method == "holm":
+        adj = np.maximum.accumulate(np.minimum((m - rank + 1.0) * ps, 1.0))
+    else:
+        factor = (m - rank + 1.0) if method == "hochberg" else m / rank
+        adj = np.minimum.accumulate((factor * ps)[::-1])[::-1]
+        adj = np.minimum(adj, 1.0)
+    out = np.empty(m, dtype=np.float64)
+    out[order] = adj
+    return out
 
 
 def fixed_sequence(p_values: ArrayLike, *, significance_level: float = 0.05) -> MultiplicityResult:
