@@ -7,7 +7,6 @@ its ``path`` column names), ``scores/candidate.parquet``, ``scores/baseline.parq
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,8 +68,25 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
     pd.DataFrame(rows).to_csv(root / "readings" / "readings.csv", index=False)
     (root / "protocols").mkdir(exist_ok=True)
     for p in PROTOCOLS.glob("*.yaml"):
-        shutil.copyfile(p, root / "protocols" / p.name)
+        # fewer bootstrap resamples keep the tests fast; everything else is the example as shipped
+        text = p.read_text(encoding="utf-8")
+        (root / "protocols" / p.name).write_text(text.replace("\nseed:", "\nn_resamples: 200\nseed:", 1))
     return root
+
+
+def lean(text: str, *, keep_subgroups: str | None = None) -> str:
+    """A protocol without its subgroup block (the slowest analysis), or with a smaller one."""
+    start = text.index("\nsubgroups:\n") + 1
+    end = text.index("\nmultiplicity:\n", start) + 1
+    return text[:start] + (keep_subgroups or "") + text[end:]
+
+
+SMALL_SUBGROUPS = """subgroups:
+  metrics: [auc]
+  attributes:
+    - column: site
+  guardrails: {min_n: 20, min_positives: 5, min_negatives: 5}
+"""
 
 
 @pytest.fixture

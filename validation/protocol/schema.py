@@ -239,12 +239,16 @@ class SubgroupAttribute(_Strict):
 class Guardrails(_Strict):
     """Small-group guardrails: cells below these counts are reported but not estimated."""
 
-    min_n: int = Field(default=30, ge=1, description="Minimum cases in a cell.")
-    min_positives: int = Field(default=5, ge=0, description="Minimum positive cases in a cell.")
-    min_negatives: int = Field(default=5, ge=0, description="Minimum negative cases in a cell.")
+    min_n: int = Field(default=20, ge=1, description="Minimum cases in a cell.")
+    min_positives: int = Field(
+        default=10, ge=0, description="Minimum positive cases in a cell (metrics that use positives)."
+    )
+    min_negatives: int = Field(
+        default=10, ge=0, description="Minimum negative cases in a cell (metrics that use negatives)."
+    )
     max_disparity: float | None = Field(
         default=None, ge=0.0,
-        description="Flag an attribute whose largest between-group difference exceeds this.",
+        description="List every group whose metric differs from its reference by more than this.",
     )
 
 
@@ -258,8 +262,8 @@ class Subgroups(_Strict):
     )
     ci: CISpec = Field(default_factory=CISpec, description="CI settings for every cell.")
     guardrails: Guardrails = Field(default_factory=Guardrails, description="Small-group rules.")
-    multiplicity: Literal["holm", "fdr_bh", "none"] = Field(
-        default="holm", description="Adjustment of subgroup heterogeneity p-values."
+    multiplicity: Literal["holm", "fdr_bh", "bonferroni", "hochberg", "none"] = Field(
+        default="holm", description="Adjustment of the subgroup disparity and heterogeneity p-values."
     )
 
     @model_validator(mode="after")
@@ -385,6 +389,10 @@ class Protocol(_Strict):
     reader_study: ReaderStudy | None = None
     multiplicity: Multiplicity = Field(default_factory=Multiplicity)
     seed: int = Field(ge=0, lt=2**63, description="Master seed; each endpoint derives its own stream.")
+    n_resamples: int = Field(
+        default=2000, ge=50, le=100_000,
+        description="Bootstrap resamples for every bootstrap interval, test and subgroup/calibration analysis.",
+    )
     report: ReportSettings = Field(default_factory=ReportSettings)
 
     @model_validator(mode="after")
@@ -433,6 +441,16 @@ class Protocol(_Strict):
         return out
 
 
+#: Test methods by (metric kind, paired with a baseline); the first is the default.
+_TEST_METHODS: dict[tuple[str, bool], tuple[str, ...]] = {
+    ("threshold", False): ("exact", "score"),       # proportion_test
+    ("threshold", True): ("tango",),                # paired_noninferiority (Nam-Tango score)
+    ("score", False): ("delong", "delong_logit", "bootstrap"),  # auc_test
+    ("score", True): ("delong", "bootstrap"),       # compare_auc
+}
+_PAIRED_PROPORTIONS = ("sensitivity", "specificity", "accuracy")
+
+
 def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
     """Check every metric name and CI method against the registry."""
     from validation.stats.registry import get_metric
@@ -478,8 +496,21 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
             problems.append(
                 (("baseline", "threshold"), f"metric {ep.metric!r} compared with the baseline needs baseline.threshold")
             )
-        if ep.test is not None and ep.compare_to is not None and spec.kind not in ("score", "threshold"):
-            problems.append((("endpoints", i, "test"), f"metric {ep.metric!r} cannot be compared"))
+        if ep.test is not None:
+            allowed = _TEST_METHODS[(spec.kind, ep.compare_to is not None)]
+            if spec.kind == "score" and ep.metric != "auc":
+                problems.append((("endpoints", i, "test"), f"metric {ep.metric!r} has no hypothesis test; use `accept`"))
+            elif ep.compare_to is not None and spec.kind == "threshold" and ep.metric not in _PAIRED_PROPORTIONS:
+                problems.append(
+                    (("endpoints", i, "compare_to"),
+                     f"metric {ep.metric!r} cannot be compared paired with a baseline (its denominator "
+                     f"depends on the model); compare one of {list(_PAIRED_PROPORTIONS)} or auc")
+                )
+            elif ep.test.method is not None and ep.test.method not in allowed:
+                problems.append(
+                    (("endpoints", i, "test", "method"),
+                     f"test method {ep.test.method!r} is not valid here; expected one of {list(allowed)}")
+                )
     if protocol.subgroups is not None:
         for j, name in enumerate(protocol.subgroups.metrics):
             spec = lookup(name, ("subgroups", "metrics", j))

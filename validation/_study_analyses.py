@@ -1,0 +1,285 @@
+"""Study runner helpers: ROC, confusion matrix, calibration, subgroups, reader study.
+
+Each function calls :mod:`validation.stats` and shapes the result into its
+``results.json`` record; none computes a statistic itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from validation.errors import InputError, ReadingsError, UndefinedMetricError
+from validation.protocol.schema import Protocol, ReaderStudy, SubgroupAttribute, Subgroups
+
+if TYPE_CHECKING:
+    from validation._study_endpoints import EndpointOutcome
+    from validation._study_inputs import Cases
+
+#: Manifest attributes summarised in the baseline-characteristics table (R17).
+CHARACTERISTIC_COLUMNS = ("site", "manufacturer", "manufacturer_model", "sex", "race", "ethnicity", "view")
+
+
+def band_labels(edges: list[float]) -> list[str]:
+    """Labels of half-open bands ``[a, b)``: ``"40-65"``; the last band is closed."""
+    def fmt(x: float) -> str:
+        return f"{x:g}"
+
+    return [f"{fmt(a)}-{fmt(b)}" for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def derive_attribute(frame: pd.DataFrame, attr: SubgroupAttribute, *, source: str = "manifest") -> pd.Series:
+    """The group label of every case for one subgroup attribute (bands cut when declared).
+
+    Missing values become the group ``"unknown"`` (counted, never dropped, R15).
+    """
+    if attr.column not in frame.columns:
+        raise InputError(
+            f"{source}: subgroup column {attr.column!r} is missing; columns are {list(frame.columns)}"
+        )
+    col = frame[attr.column]
+    if attr.bands is None:
+        return col.astype("string").fillna("unknown").astype(str).rename(attr.label)
+    values = pd.to_numeric(col, errors="coerce")
+    bad = col.notna() & values.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"{source}: row {row + 1}, field {attr.column!r}: expected a number for bands, found {col.iloc[row]!r}"
+        )
+    edges = attr.bands
+    cut = pd.cut(values, bins=edges, right=False, labels=band_labels(edges), include_lowest=True)
+    # the top edge is inclusive: a value equal to the last edge joins the last band
+    cut = cut.astype("string").mask(values == edges[-1], band_labels(edges)[-1])
+    out = cut.mask(values.notna() & cut.isna(), "out_of_bands").fillna("unknown")
+    return out.astype(str).rename(attr.label)
+
+
+def subgroup_frame(frame: pd.DataFrame, sg: Subgroups, *, intersections: bool = True) -> pd.DataFrame:
+    """One column per subgroup attribute (and per intersection) with each case's group.
+
+    Intersections are named ``"a & b"`` with groups ``"x & y"``, as
+    :func:`validation.stats.subgroups.subgroup_table` names them.
+    """
+    cols = {a.label: derive_attribute(frame, a) for a in sg.attributes}
+    if intersections:
+        for combo in sg.intersections:
+            cols[" & ".join(combo)] = pd.Series(
+                [" & ".join(parts) for parts in zip(*(cols[c] for c in combo), strict=True)],
+                index=frame.index,
+            )
+    return pd.DataFrame(cols, index=frame.index)
+
+
+def subgroup_record(
+    sg: Subgroups, cases: Cases, *, threshold: float | None, seed: int, n_resamples: int
+) -> dict[str, Any]:
+    """Run :func:`validation.stats.subgroups.subgroup_table` for the protocol's subgroups (R11, R12)."""
+    from validation._study_inputs import stream
+    from validation.stats.subgroups import subgroup_table
+
+    groups = subgroup_frame(cases.frame, sg, intersections=False)
+    assert cases.score is not None
+    prespecified: list[str | tuple[str, ...]] = [a.label for a in sg.attributes if a.prespecified]
+    prespecified += [tuple(c) for c in sg.intersections]
+    analysis = subgroup_table(
+        cases.y_true, cases.score, groups,
+        metrics=list(sg.metrics), threshold=threshold,
+        intersections=[tuple(c) for c in sg.intersections],
+        min_n=sg.guardrails.min_n, min_pos=sg.guardrails.min_positives,
+        min_neg=sg.guardrails.min_negatives, prespecified=prespecified,
+        ci_method=sg.ci.method, clusters=cases.clusters,
+        confidence_level=sg.ci.confidence_level, rng=stream(seed, "subgroups"), n_resamples=n_resamples,
+        multiplicity=sg.multiplicity,
+    )
+    record: dict[str, Any] = dict(analysis.to_dict())
+    record["multiplicity"] = sg.multiplicity
+    record["guardrails"] = sg.guardrails.model_dump()
+    if sg.guardrails.max_disparity is not None:
+        limit = sg.guardrails.max_disparity
+        record["max_disparity_exceeded"] = [
+            {k: d.get(k) for k in ("attribute", "group", "metric", "difference")}
+            for d in record.get("disparity", [])
+            if d.get("difference") is not None and abs(float(d["difference"])) > limit
+        ]
+    return record
+
+
+def roc_record(
+    y_true: np.ndarray, score: np.ndarray, *, threshold: float | None, clusters: np.ndarray | None
+) -> dict[str, Any] | None:
+    """Empirical ROC points (from :func:`validation.stats.roc.roc_curve`) and the operating point."""
+    from validation.stats import proportions, roc
+    from validation.stats.registry import get_metric
+
+    try:
+        curve = roc.roc_curve(y_true, score)
+        auc = get_metric("auc").compute(y_true, score, method="delong", confidence_level=0.95,
+                                        clusters=clusters)
+    except UndefinedMetricError:
+        return None
+    out: dict[str, Any] = {
+        "auc": auc.to_dict(),
+        "points": {"fpr": curve.fpr.tolist(), "tpr": curve.tpr.tolist(),
+                   "thresholds": curve.thresholds.tolist()},
+        "band": None, "operating_point": None,
+        "n_positive": int(curve.n_positive), "n_negative": int(curve.n_negative),
+    }
+    if threshold is not None:
+        c = proportions.confusion_counts(y_true, (score >= threshold).astype(np.int8))
+        sens = c.tp / (c.tp + c.fn) if (c.tp + c.fn) else None
+        spec = c.tn / (c.tn + c.fp) if (c.tn + c.fp) else None
+        out["operating_point"] = {"threshold": threshold, "sensitivity": sens, "specificity": spec}
+    return out
+
+
+def confusion_record(y_true: np.ndarray, score: np.ndarray, threshold: float | None) -> dict[str, Any] | None:
+    """The 2x2 table at the locked threshold (R7, R16)."""
+    if threshold is None:
+        return None
+    from validation.stats.proportions import confusion_counts
+
+    c = confusion_counts(y_true, (score >= threshold).astype(np.int8))
+    return {"threshold": threshold, "tp": int(c.tp), "fp": int(c.fp), "tn": int(c.tn), "fn": int(c.fn)}
+
+
+def calibration_record(
+    y_true: np.ndarray, score: np.ndarray, warnings: list[str], *,
+    clusters: np.ndarray | None, rng: np.random.Generator, n_resamples: int,
+) -> dict[str, Any] | None:
+    """Calibration of probability outputs (R18), when every score is a probability."""
+    if score.size == 0 or score.min() < 0.0 or score.max() > 1.0:
+        warnings.append("scores are not probabilities in [0, 1]: calibration not assessed")
+        return None
+    from validation.stats.calibration import calibration_summary
+
+    try:
+        summary = calibration_summary(y_true, score, clusters=clusters, rng=rng, n_resamples=n_resamples)
+    except UndefinedMetricError as exc:
+        warnings.append(f"calibration not estimable: {exc}")
+        return None
+    return dict(summary.to_dict())
+
+
+def characteristics(frame: pd.DataFrame, label: str, protocol: Protocol) -> list[dict[str, Any]]:
+    """Counts of cases, positives and negatives per group of each known attribute (R17)."""
+    columns = [c for c in CHARACTERISTIC_COLUMNS if c in frame.columns]
+    attrs: list[SubgroupAttribute] = [SubgroupAttribute(column=c) for c in columns]
+    if protocol.subgroups is not None:
+        attrs += [a for a in protocol.subgroups.attributes if a.bands is not None]
+    out: list[dict[str, Any]] = []
+    y = frame[label].to_numpy()
+    for attr in attrs:
+        groups = derive_attribute(frame, attr)
+        for g in sorted(groups.unique()):
+            mask = (groups == g).to_numpy()
+            out.append({
+                "attribute": attr.label, "group": str(g), "n": int(mask.sum()),
+                "n_pos": int((y[mask] == 1).sum()), "n_neg": int((y[mask] == 0).sum()),
+            })
+    return out
+
+
+def reader_study_record(
+    rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
+) -> tuple[dict[str, Any], EndpointOutcome]:
+    """Run the MRMC analysis, the protocol's hypothesis and AI-vs-readers (R13, R14)."""
+    from validation._study_endpoints import EndpointOutcome
+    from validation.data.readings import load_readings
+    from validation.stats import mrmc
+
+    readings = load_readings(path)
+    readings = readings.assign(reader=readings["reader"].astype(str), modality=readings["modality"].astype(str))
+    humans = readings if rs.ai_reader is None else readings[readings["reader"] != rs.ai_reader]
+    for mod in (rs.test_modality, rs.reference_modality):
+        if mod not in set(humans["modality"]):
+            raise ReadingsError(
+                f"{path}: modality {mod!r} (reader_study) is not in the readings; found "
+                f"{sorted(set(humans['modality']))}"
+            )
+    keep = humans[humans["modality"].isin([rs.test_modality, rs.reference_modality])]
+    options: dict[str, Any] = {
+        "fom": rs.fom, "method": rs.method, "covariance": rs.covariance, "design": rs.design,
+    }
+    if rs.threshold is not None:
+        options["threshold"] = rs.threshold
+    if rs.covariance == "bootstrap":
+        from validation._study_inputs import stream
+
+        options.update(rng=stream(seed, "reader_study"), n_resamples=n_resamples)
+    result = mrmc.mrmc_analysis(keep, confidence_level=rs.confidence_level, **options)
+    res = result.to_dict()
+    record: dict[str, Any] = {
+        "id": rs.id, "design": res.get("design"), "fom": rs.fom, "method": rs.method,
+        "covariance": rs.covariance, "analysis": rs.analysis,
+        "test_modality": rs.test_modality, "reference_modality": rs.reference_modality,
+        "fom_table": res.get("fom"), "modality_foms": res.get("modality_foms"),
+        "tests": res.get("tests"), "variance_components": res.get("variance_components"),
+        "n_cases": res.get("n_cases"), "readers": res.get("readers"),
+        "comparisons": [], "ai_vs_readers": None, "hypothesis": None,
+    }
+    blank: dict[str, Any] = {
+        "id": rs.id, "role": rs.role, "prespecified": True, "metric": f"mrmc_{rs.fom}_difference",
+        "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": rs.confidence_level,
+        "method": None, "n": None, "se": None, "p_value": None, "p_adjusted": None,
+        "hypothesis": None, "criterion": None, "decision": "informational", "details": {},
+    }
+    out = EndpointOutcome(blank)
+    comparisons: list[dict[str, Any]] = []
+    if rs.hypothesis is not None:
+        h = rs.hypothesis
+        comp = mrmc.mrmc_noninferiority(
+            keep, modality_test=rs.test_modality, modality_reference=rs.reference_modality,
+            margin=h.margin, alternative=h.kind, analysis=rs.analysis,
+            confidence_level=rs.confidence_level, **options,
+        )
+        cd = comp.to_dict()
+        blank.update({
+            "estimate": cd["difference"], "ci_low": cd["ci_low"], "ci_high": cd["ci_high"],
+            "method": cd["method"], "n": cd["n"], "se": cd["se"], "p_value": cd["p_value"],
+            "hypothesis": {"kind": h.kind, "margin": h.margin, "analysis": rs.analysis,
+                           "significance_level": h.significance_level, "alternative": "greater"},
+            "criterion": {
+                "kind": "reader_study",
+                "text": (f"H1: {rs.fom}({rs.test_modality}) - {rs.fom}({rs.reference_modality}) > "
+                         f"{-h.margin if h.kind == 'non-inferiority' else h.margin:g} ({h.kind}, "
+                         f"{rs.method.upper()} {rs.analysis}), one-sided p < {h.significance_level:g}"),
+                "holds": None,
+            },
+        })
+        blank["details"]["comparison"] = cd
+        out.test_p = float(cd["p_value"])
+        out.test_level = h.significance_level
+        record["hypothesis"] = cd
+        comparisons.append({
+            "id": rs.id, "kind": f"reader_study:{h.kind}", "difference": cd["difference"],
+            "ci_low": cd["ci_low"], "ci_high": cd["ci_high"], "statistic": cd["statistic"],
+            "df": cd["df"], "p_value": cd["p_value"], "margin": h.margin, "alternative": "greater",
+            "method": cd["method"], "confidence_level": cd["confidence_level"],
+            "estimate_a": cd["estimate_a"], "estimate_b": cd["estimate_b"], "decision": "informational",
+        })
+        out.comparison = comparisons[-1]
+    if rs.ai_reader is not None:
+        ai_rows = readings[readings["reader"] == rs.ai_reader]
+        if ai_rows.empty:
+            raise ReadingsError(f"{path}: reader {rs.ai_reader!r} (reader_study.ai_reader) has no readings")
+        target = rs.ai_modality or rs.reference_modality
+        if target in set(ai_rows["modality"]):
+            ai_rows = ai_rows[ai_rows["modality"] == target]
+        elif ai_rows["modality"].nunique() > 1:
+            raise ReadingsError(
+                f"{path}: the AI reader {rs.ai_reader!r} has readings in {sorted(set(ai_rows['modality']))}; "
+                f"none is {target!r} (set reader_study.ai_modality)"
+            )
+        panel = pd.concat([humans[humans["modality"] == target], ai_rows.assign(modality=target)])
+        kwargs: dict[str, Any] = {"ai_reader": rs.ai_reader, "fom": rs.fom,
+                                  "confidence_level": rs.confidence_level}
+        if rs.threshold is not None:
+            kwargs["threshold"] = rs.threshold
+        vs = mrmc.reader_vs_ai(panel, **kwargs)
+        record["ai_vs_readers"] = {"modality": target, **{k: v.to_dict() for k, v in vs.items()}}
+    record["_comparisons"] = comparisons
+    return record, out

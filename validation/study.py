@@ -1,0 +1,473 @@
+"""The study runner: a locked protocol in, ``results.json`` (and the report) out.
+
+:func:`run_study` resolves the protocol's inputs, checks them against the lock,
+obtains scores (the declared file, or inference through :mod:`validation.modeling`),
+computes every endpoint, comparison, subgroup table and reader-study analysis by
+calling :mod:`validation.stats` only, applies the acceptance rules and the
+multiplicity strategy, and writes ``results.json`` (validated against
+``validation/schemas/results.schema.json`` before it is renamed into place) with its
+provenance (R2, R5, R23). Each endpoint and analysis draws from its own random
+stream derived from the protocol seed (``SeedSequence``), so adding an endpoint never
+changes another's numbers. Every run is logged in the study's hash-chained audit
+trail (:mod:`validation.audit`).
+
+Exit codes (``DESIGN.md`` §9): 0 every primary criterion holds; 1 one fails (results
+and report are still written); invalid input raises :class:`validation.errors.InputError`
+(the CLI turns it into exit code 2).
+
+Example
+-------
+>>> from validation.protocol.lock import lock_protocol
+>>> from validation.study import run_study
+>>> lock_protocol("protocols/triage.yaml")  # doctest: +SKIP
+>>> outcome = run_study("protocols/triage.yaml", out_dir="studies/triage")  # doctest: +SKIP
+>>> outcome.exit_code, outcome.results_path  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from validation import __version__, audit
+from validation._study_analyses import (
+    calibration_record,
+    characteristics,
+    confusion_record,
+    reader_study_record,
+    roc_record,
+    subgroup_record,
+)
+from validation._study_endpoints import EndpointOutcome, apply_decisions, evaluate_endpoint
+from validation._study_inputs import (
+    align,
+    environment,
+    file_ref,
+    load_manifest_frame,
+    obtain_scores,
+    read_scores,
+    stream,
+)
+from validation.errors import InputError, ManifestError, ProtocolError
+from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
+from validation.protocol.load import load_protocol
+from validation.protocol.lock import Lock, lock_path_for, now_utc, read_lock, verify_lock
+
+RESULTS_SCHEMA_ID = "radval.results/1"
+RESULTS_FILE = "results.json"
+
+
+class StudyExistsError(InputError):
+    """The output folder already holds a study and ``force`` was not given."""
+
+
+class ResultsSchemaError(RuntimeError):
+    """A results document does not conform to the published schema (an internal error)."""
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    """What :func:`run_study` produced.
+
+    Attributes
+    ----------
+    exit_code : int
+        0 when every primary criterion holds, 1 otherwise.
+    results_path : Path
+        The ``results.json`` written.
+    study_dir : Path
+        The study folder.
+    verdict : dict
+        The ``verdict`` record of ``results.json``.
+    report_path : Path or None
+        The rendered report, when the report module is available.
+    warnings : list of str
+        Non-fatal problems (e.g. running unlocked, a report that failed to render).
+    """
+
+    exit_code: int
+    results_path: Path
+    study_dir: Path
+    verdict: dict[str, Any]
+    report_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema of ``results.json`` (``validation/schemas/results.schema.json``)."""
+    text = resources.files("validation").joinpath("schemas/results.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_results(document: dict[str, Any]) -> None:
+    """Validate a results document against the schema; raise :class:`ResultsSchemaError`."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(results_schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [
+            f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors[:10]
+        ]
+        raise ResultsSchemaError("results do not match radval.results/1: " + "; ".join(lines))
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read and validate a ``results.json``; bad files raise :class:`InputError`."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / RESULTS_FILE
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"results file {file} does not exist") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read results file {file}: {exc}") from None
+    try:
+        validate_results(doc)
+    except ResultsSchemaError as exc:
+        raise InputError(f"{file}: {exc}") from None
+    return dict(doc)
+
+
+def dumps_results(document: dict[str, Any]) -> str:
+    """Serialise results deterministically (sorted keys, no NaN)."""
+    return json.dumps(document, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def _prepare_dir(out_dir: Path, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise StudyExistsError(f"output path {out_dir} exists and is not a folder")
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise StudyExistsError(
+            f"study folder {out_dir} already exists and is not empty; pass --force to re-run into it "
+            "(the audit log is kept and the re-run is recorded)"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        if np.isnan(f):
+            return None
+        if np.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def run_study(
+    protocol_path: str | Path,
+    *,
+    out_dir: str | Path,
+    force: bool = False,
+    lock_path: str | Path | None = None,
+    allow_unlocked: bool = False,
+    render: bool = True,
+    actor: str | None = None,
+) -> StudyOutcome:
+    """Run a locked protocol and write the study folder.
+
+    Parameters
+    ----------
+    protocol_path : path
+        The protocol YAML.
+    out_dir : path
+        The study folder; must not already hold a study unless ``force``.
+    force : bool, default False
+        Re-run into an existing study folder (the audit log is kept and appended).
+    lock_path : path, optional
+        The protocol's lock (default ``<protocol>.lock.json``).
+    allow_unlocked : bool, default False
+        Run without a lock (exploratory use); ``results.json`` then records ``lock: null``
+        and a warning. A lock that exists is always checked.
+    render : bool, default True
+        Render the report when :mod:`validation.report.render` is available.
+    actor : str, optional
+        Who runs the study, for the audit trail (default ``user@host``).
+
+    Returns
+    -------
+    StudyOutcome
+        ``exit_code`` 0 when all primary criteria hold, 1 otherwise.
+
+    Raises
+    ------
+    InputError
+        Invalid protocol, manifest, scores or readings; a protocol or manifest that no
+        longer matches its lock; an existing study folder without ``force``.
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    started_at = now_utc()
+    warnings: list[str] = []
+    loaded = load_protocol(protocol_path)
+    proto = loaded.protocol
+    lock_file = Path(lock_path) if lock_path is not None else lock_path_for(loaded.path)
+    lock: Lock | None = None
+    if lock_file.exists():
+        lock = read_lock(lock_file)
+        verify_lock(loaded, lock)
+    elif not allow_unlocked:
+        raise ProtocolError(
+            f"protocol {loaded.path} is not locked (no {lock_file}); run `radval protocol lock` "
+            "before the study, or pass --unlocked for an exploratory run"
+        )
+    else:
+        warnings.append("the protocol was not locked: results are exploratory (R2)")
+    study_dir = Path(out_dir).resolve()
+    _prepare_dir(study_dir, force)
+    timings["resolve"] = time.perf_counter() - t_start
+
+    t = time.perf_counter()
+    manifest_path, frame = load_manifest_frame(loaded)
+    label = proto.test_set.label_column
+    labels = frame[label]
+    bad = ~labels.isin([0, 1])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ManifestError(
+            f"{manifest_path}: row {row + 1}, field {label!r}: expected 0 or 1, found {labels.iloc[row]!r}"
+        )
+    frame = frame.assign(**{label: labels.astype(int)})
+    scores_path, scores_declared = obtain_scores(loaded, proto.model, manifest_path, study_dir, "model")
+    base_path: Path | None = None
+    base_declared: str | None = None
+    base_frame = None
+    if proto.baseline is not None:
+        base_path, base_declared = obtain_scores(loaded, proto.baseline, manifest_path, study_dir, "baseline")
+        base_frame = read_scores(base_path)
+    cases = align(
+        frame, label, proto.test_set.cluster_column, read_scores(scores_path),
+        scores_path=scores_path, missing=proto.test_set.missing_outputs,
+        baseline=base_frame, baseline_path=base_path,
+    )
+    timings["inputs"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    y_true = cases.y_true.astype(np.int8)
+    assert cases.score is not None
+    outcomes: dict[str, EndpointOutcome] = {}
+    for ep in proto.endpoints:
+        outcomes[ep.id] = evaluate_endpoint(
+            ep, protocol=proto, y_true=y_true, score=cases.score, baseline=cases.baseline,
+            clusters=cases.clusters, rng=stream(proto.seed, "endpoint", ep.id),
+        )
+    timings["endpoints"] = time.perf_counter() - t
+
+    reader = None
+    readings_ref = None
+    if proto.reader_study is not None:
+        t = time.perf_counter()
+        rs_path = loaded.resolve(proto.reader_study.readings)
+        assert rs_path is not None
+        readings_ref = file_ref(rs_path, proto.reader_study.readings)
+        reader, rs_outcome = reader_study_record(
+            proto.reader_study, rs_path, seed=proto.seed, n_resamples=proto.n_resamples
+        )
+        outcomes[proto.reader_study.id] = rs_outcome
+        timings["reader_study"] = time.perf_counter() - t
+
+    verdict = apply_decisions(outcomes, proto.primary_ids(), proto.multiplicity)
+
+    t = time.perf_counter()
+    threshold = proto.model.threshold
+    subgroups = None
+    if proto.subgroups is not None:
+        subgroups = subgroup_record(
+            proto.subgroups, cases, threshold=threshold, seed=proto.seed,
+            n_resamples=proto.n_resamples,
+        )
+    timings["subgroups"] = time.perf_counter() - t
+    t = time.perf_counter()
+    roc = roc_record(y_true, cases.score, threshold=threshold, clusters=cases.clusters)
+    confusion = confusion_record(y_true, cases.score, threshold)
+    calibration = calibration_record(
+        y_true, cases.score, warnings, clusters=cases.clusters, rng=stream(proto.seed, "calibration"),
+        n_resamples=proto.n_resamples,
+    )
+    timings["curves"] = time.perf_counter() - t
+
+    n_pos = int(y_true.sum())
+    flow: dict[str, Any] = {
+        "assessed": int(len(frame)),
+        "excluded": [],
+        "analysed": int(len(frame)),
+        "missing_outputs": len(cases.failures),
+        "threshold": threshold,
+    }
+    if confusion is not None:
+        flow.update({k: confusion[k] for k in ("tp", "fp", "tn", "fn")})
+    data_summary = {
+        "n_cases": int(len(frame)),
+        "n_patients": int(len(set(cases.clusters))) if cases.clusters is not None else None,
+        "n_positive": n_pos,
+        "n_negative": int(len(y_true) - n_pos),
+        "flow": flow,
+        "characteristics": characteristics(frame, label, proto),
+    }
+    comparisons = [o.comparison for o in outcomes.values() if o.comparison is not None]
+    if reader is not None:
+        comparisons.extend(reader.pop("_comparisons", []))
+
+    inputs: dict[str, Any] = {
+        "manifest": file_ref(manifest_path, proto.test_set.manifest, n_rows=len(frame)),
+        "scores": file_ref(scores_path, scores_declared),
+        "baseline_scores": file_ref(base_path, base_declared) if base_path is not None else None,
+        "readings": readings_ref,
+        "lesions": None,
+    }
+
+    def model_record(ref: Any) -> dict[str, Any] | None:
+        if ref is None:
+            return None
+        spec = loaded.resolve(ref.spec)
+        ckpt = loaded.resolve(ref.checkpoint)
+        return {
+            "name": ref.name,
+            "threshold": ref.threshold,
+            "spec_sha256": sha256_file(spec) if spec is not None and spec.is_file() else None,
+            "checkpoint_sha256": sha256_file(ckpt) if ckpt is not None and ckpt.is_file() else None,
+            "model_card": None,
+        }
+
+    deviations = lock.deviations if lock is not None else []
+    timings["total"] = time.perf_counter() - t_start
+    document: dict[str, Any] = {
+        "schema": RESULTS_SCHEMA_ID,
+        "radval_version": __version__,
+        "study": {
+            "id": proto.study.id, "title": proto.study.title, "version": proto.study.version,
+            "sponsor": proto.study.sponsor, "intended_use": proto.study.intended_use,
+            "population": proto.study.population, "description": proto.study.description,
+            "intended_users": proto.study.intended_users,
+            "reference_standard": proto.study.reference_standard,
+            "sample_size_justification": proto.study.sample_size_justification,
+        },
+        "protocol": {
+            "path": str(loaded.path),
+            "sha256": loaded.sha256,
+            "resolved": proto.model_dump(mode="json"),
+            "lock": lock.summary() if lock is not None else None,
+            "deviations": [
+                {k: d.get(k) for k in ("id", "description", "declared_at", "declared_by")}
+                for d in deviations
+            ],
+        },
+        "model": model_record(proto.model),
+        "baseline_model": model_record(proto.baseline),
+        "inputs": inputs,
+        "environment": environment(),
+        "seed": proto.seed,
+        "timings": {"started_at": started_at, "finished_at": now_utc(), "seconds": timings},
+        "verdict": verdict,
+        "data_summary": data_summary,
+        "endpoints": [o.record for o in outcomes.values()],
+        "roc": roc,
+        "confusion_matrix": confusion,
+        "subgroups": subgroups,
+        "calibration": calibration,
+        "comparisons": comparisons,
+        "reader_study": reader,
+        "detection": None,
+        "segmentation": None,
+        "failures": cases.failures,
+        "audit": {"log": audit.AUDIT_FILE, "head_hash": None},
+        "warnings": warnings,
+    }
+    document = _jsonable(document)
+    validate_results(document)
+
+    # Keep a byte-exact copy of the protocol and its lock with the evidence.
+    write_bytes_atomic(study_dir / "protocol.yaml", loaded.path.read_bytes())
+    if lock is not None:
+        shutil.copyfile(lock.path, study_dir / "protocol.lock.json")
+    entries = audit.read_entries(study_dir)
+    if lock is not None and not any(e.get("action") == "lock" for e in entries):
+        audit.append_entry(
+            study_dir, "lock",
+            inputs={"protocol.yaml": lock.protocol_sha256, "manifest": lock.manifest_sha256},
+            outputs={"protocol.lock.json": sha256_file(study_dir / "protocol.lock.json")},
+            details={"locked_at": lock.locked_at, "locked_by": lock.data.get("locked_by"),
+                     "deviations": len(deviations)},
+            actor=str(lock.data.get("locked_by") or "unknown"),
+            timestamp=lock.locked_at,
+        )
+    head = audit.read_entries(study_dir)
+    document["audit"]["head_hash"] = head[-1]["hash"] if head else None
+    text = dumps_results(document)
+    results_path = study_dir / RESULTS_FILE
+    write_text_atomic(results_path, text)
+    run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"],
+                  "scores": inputs["scores"]["sha256"]}
+    for key in ("baseline_scores", "readings"):
+        if inputs[key] is not None:
+            run_inputs[key] = inputs[key]["sha256"]
+    audit.append_entry(
+        study_dir, "run",
+        inputs=run_inputs,
+        outputs={RESULTS_FILE: sha256_file(results_path)},
+        details={"verdict": verdict["decision"], "seed": proto.seed, "radval_version": __version__,
+                 "forced": bool(force), "locked": lock is not None},
+        actor=actor,
+    )
+    report_path = None
+    if render:
+        report_path = _render(study_dir, warnings, actor)
+    code = 0 if verdict["decision"] == "pass" else 1
+    return StudyOutcome(code, results_path, study_dir, verdict, report_path, warnings)
+
+
+def _render(study_dir: Path, warnings: list[str], actor: str | None) -> Path | None:
+    """Render the report if the report module exists; log it in the audit trail."""
+    try:
+        from validation.report.render import render_report
+    except ImportError:
+        return None
+    try:
+        path = Path(render_report(study_dir))
+    except Exception as exc:  # noqa: BLE001 - the verdict stands even if rendering fails
+        warnings.append(f"the report could not be rendered: {type(exc).__name__}: {exc}")
+        return None
+    outputs = audit.hash_files({path.name: path})
+    audit.append_entry(
+        study_dir, "render", inputs={RESULTS_FILE: sha256_file(study_dir / RESULTS_FILE)},
+        outputs=outputs, details={"report": path.name}, actor=actor,
+    )
+    return path
+
+
+__all__ = [
+    "RESULTS_FILE",
+    "ResultsSchemaError",
+    "StudyExistsError",
+    "StudyOutcome",
+    "dumps_results",
+    "load_results",
+    "results_schema",
+    "run_study",
+    "validate_results",
+]
