@@ -79,20 +79,6 @@ __all__ = [
 _AUC_METHODS = ("delong", "delong_logit", "bootstrap")
 _BOOT_CI = ("bca", "percentile")
 
-_REFS = """
-    References
-    ----------
-    .. [1] DeLong ER, DeLong DM, Clarke-Pearson DL. Comparing the areas under two or
-       more correlated ROC curves. Biometrics 1988;44:837-845. doi:10.2307/2531595
-    .. [2] Sun X, Xu W. Fast implementation of DeLong's algorithm. IEEE Signal Process
-       Lett 2014;21:1389-1393. doi:10.1109/LSP.2014.2337313
-    .. [3] Obuchowski NA. Nonparametric analysis of clustered ROC curve data.
-       Biometrics 1997;53:567-578. doi:10.2307/2533960
-    .. [4] Efron B. Better bootstrap confidence intervals. JASA 1987;82:171-185.
-    .. [5] Robin X et al. pROC: an open-source package for R and S+ to analyze and
-       compare ROC curves. BMC Bioinformatics 2011;12:77. doi:10.1186/1471-2105-12-77
-"""
-
 
 def _z(level: float) -> float:
     return float(ndtri(0.5 + level / 2.0))
@@ -207,7 +193,17 @@ def roc_auc(
         ``delong_logit`` at AUC 0 or 1.
     ValueError
         Bad input (wrong labels, non-finite scores, mismatched lengths, unknown method).
-    {refs}
+    References
+    ----------
+    .. [1] DeLong ER, DeLong DM, Clarke-Pearson DL. Comparing the areas under two or
+       more correlated ROC curves. Biometrics 1988;44:837-845. doi:10.2307/2531595
+    .. [2] Sun X, Xu W. Fast implementation of DeLong's algorithm. IEEE Signal Process
+       Lett 2014;21:1389-1393. doi:10.1109/LSP.2014.2337313
+    .. [3] Obuchowski NA. Nonparametric analysis of clustered ROC curve data.
+       Biometrics 1997;53:567-578. doi:10.2307/2533960
+    .. [4] Efron B. Better bootstrap confidence intervals. JASA 1987;82:171-185.
+    .. [5] Robin X et al. pROC: an open-source package for R and S+ to analyze and
+       compare ROC curves. BMC Bioinformatics 2011;12:77. doi:10.1186/1471-2105-12-77
     Examples
     --------
     >>> est = roc_auc([0, 0, 1, 1, 0, 1], [0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
@@ -248,9 +244,6 @@ def roc_auc(
         lo, hi = float(expit(logit(auc) - half)), float(expit(logit(auc) + half))
         name += "_logit"
     return Estimate(auc, lo, hi, level, name, int(y.size), se=se, extra=extra)
-
-
-roc_auc.__doc__ = (roc_auc.__doc__ or "").replace("    {refs}\n", _REFS)
 
 
 def _roc_auc_bootstrap(
@@ -377,7 +370,17 @@ def compare_auc(
         ``difference``, ``ci_low``, ``ci_high``, ``statistic`` (z), ``p_value``, ``se``,
         ``estimate_a``, ``estimate_b``; ``extra`` has ``covariance``, ``variance_a``,
         ``variance_b``, ``correlation`` (DeLong) or the bootstrap counts.
-    {refs}
+    References
+    ----------
+    .. [1] DeLong ER, DeLong DM, Clarke-Pearson DL. Comparing the areas under two or
+       more correlated ROC curves. Biometrics 1988;44:837-845. doi:10.2307/2531595
+    .. [2] Sun X, Xu W. Fast implementation of DeLong's algorithm. IEEE Signal Process
+       Lett 2014;21:1389-1393. doi:10.1109/LSP.2014.2337313
+    .. [3] Obuchowski NA. Nonparametric analysis of clustered ROC curve data.
+       Biometrics 1997;53:567-578. doi:10.2307/2533960
+    .. [4] Efron B. Better bootstrap confidence intervals. JASA 1987;82:171-185.
+    .. [5] Robin X et al. pROC: an open-source package for R and S+ to analyze and
+       compare ROC curves. BMC Bioinformatics 2011;12:77. doi:10.1186/1471-2105-12-77
     Examples
     --------
     >>> y = [0, 0, 0, 1, 1, 1]
@@ -456,9 +459,6 @@ def compare_auc(
     )
 
 
-compare_auc.__doc__ = (compare_auc.__doc__ or "").replace("    {refs}\n", _REFS)
-
-
 def compare_auc_unpaired(
     y_true_a: ArrayLike,
     y_score_a: ArrayLike,
@@ -500,7 +500,17 @@ def compare_auc_unpaired(
     -------
     Comparison
         With ``df`` for the DeLong t test.
-    {refs}
+    References
+    ----------
+    .. [1] DeLong ER, DeLong DM, Clarke-Pearson DL. Comparing the areas under two or
+       more correlated ROC curves. Biometrics 1988;44:837-845. doi:10.2307/2531595
+    .. [2] Sun X, Xu W. Fast implementation of DeLong's algorithm. IEEE Signal Process
+       Lett 2014;21:1389-1393. doi:10.1109/LSP.2014.2337313
+    .. [3] Obuchowski NA. Nonparametric analysis of clustered ROC curve data.
+       Biometrics 1997;53:567-578. doi:10.2307/2533960
+    .. [4] Efron B. Better bootstrap confidence intervals. JASA 1987;82:171-185.
+    .. [5] Robin X et al. pROC: an open-source package for R and S+ to analyze and
+       compare ROC curves. BMC Bioinformatics 2011;12:77. doi:10.1186/1471-2105-12-77
     Examples
     --------
     >>> c = compare_auc_unpaired([0, 0, 1, 1, 0, 1], [0.1, 0.4, 0.35, 0.8, 0.3, 0.6],
@@ -582,9 +592,6 @@ def compare_auc_unpaired(
     )
 
 
-compare_auc_unpaired.__doc__ = (compare_auc_unpaired.__doc__ or "").replace("    {refs}\n", _REFS)
-
-
 def auc_test(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -622,7 +629,17 @@ def auc_test(
     TestResult
         ``statistic`` (z), ``p_value``, ``estimate`` (AUC), ``ci_low``, ``ci_high``,
         ``extra["se"]``.
-    {refs}
+    References
+    ----------
+    .. [1] DeLong ER, DeLong DM, Clarke-Pearson DL. Comparing the areas under two or
+       more correlated ROC curves. Biometrics 1988;44:837-845. doi:10.2307/2531595
+    .. [2] Sun X, Xu W. Fast implementation of DeLong's algorithm. IEEE Signal Process
+       Lett 2014;21:1389-1393. doi:10.1109/LSP.2014.2337313
+    .. [3] Obuchowski NA. Nonparametric analysis of clustered ROC curve data.
+       Biometrics 1997;53:567-578. doi:10.2307/2533960
+    .. [4] Efron B. Better bootstrap confidence intervals. JASA 1987;82:171-185.
+    .. [5] Robin X et al. pROC: an open-source package for R and S+ to analyze and
+       compare ROC curves. BMC Bioinformatics 2011;12:77. doi:10.1186/1471-2105-12-77
     Examples
     --------
     >>> r = auc_test([0, 0, 0, 1, 1, 1, 0, 1], [.1, .2, .3, .7, .8, .9, .6, .4],
@@ -667,6 +684,3 @@ def auc_test(
         confidence_level=est.confidence_level,
         extra={"se": se, **est.extra},
     )
-
-
-auc_test.__doc__ = (auc_test.__doc__ or "").replace("    {refs}\n", _REFS)
