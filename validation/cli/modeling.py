@@ -1,9 +1,104 @@
-"""`radval` commands for the modeling area (being built)."""
+"""`radval train` and `radval predict`: thin wrappers over :mod:`validation.modeling`.
+
+Heavy imports (torch, Lightning, MONAI) happen inside the commands so that
+``radval --help`` stays fast.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
+def train(
+    spec: Annotated[Path, typer.Argument(help="Model spec YAML (models/*.yaml).")],
+    manifest: Annotated[Path, typer.Option("--manifest", help="Training manifest (CSV/Parquet).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for checkpoint, sha256, "
+                                      "resolved spec and model card.")],
+    val_manifest: Annotated[Path | None, typer.Option(
+        "--val-manifest", help="Validation manifest (AUC/Dice logged).")] = None,
+    test_manifest: Annotated[Path | None, typer.Option(
+        "--test-manifest", help="The locked test manifest: training is refused if it shares "
+        "patients with the training or validation manifest.")] = None,
+    max_epochs: Annotated[int | None, typer.Option(
+        "--max-epochs", help="Override training.max_epochs of the spec.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    accelerator: Annotated[str, typer.Option(
+        "--accelerator", help="cpu (reproducible), gpu, auto.")] = "cpu",
+    num_workers: Annotated[int | None, typer.Option(
+        "--num-workers", help="DataLoader workers (default: the spec's).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="Show the training progress bar.")] = False,
+) -> None:
+    """Train a model spec on a manifest: checkpoint + sha256 + resolved spec + model card."""
+    from validation.modeling.train import train_model
+
+    result = train_model(spec, manifest=manifest, out_dir=out, val_manifest=val_manifest,
+                         test_manifest=test_manifest, max_epochs=max_epochs, seed=seed,
+                         accelerator=accelerator, num_workers=num_workers, progress=progress)
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+    typer.echo(f"checkpoint: {result.checkpoint_path}")
+    typer.echo(f"sha256: {result.checkpoint_sha256}")
+    typer.echo(f"resolved spec: {result.spec_path}")
+    typer.echo(f"model card: {result.model_card_path}")
+    typer.echo(f"metrics: {metrics or 'none'}")
+
+
+def predict(
+    spec: Annotated[Path, typer.Argument(help="Model spec YAML (e.g. the resolved spec "
+                                          "written by radval train).")],
+    manifest: Annotated[Path, typer.Option("--manifest", help="Manifest of the cases to score.")],
+    out: Annotated[Path, typer.Option("--out", help="Scores Parquet file to write.")],
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="Weights (default: the spec's checkpoint.path).")] = None,
+    expected_sha256: Annotated[str | None, typer.Option(
+        "--expected-sha256", help="Declared sha256 of the checkpoint.")] = None,
+    devices: Annotated[str, typer.Option("--devices", help="Devices per node (N or 'auto').")] = "1",
+    accelerator: Annotated[str, typer.Option("--accelerator",
+                                             help="auto, cpu, gpu, cuda, mps.")] = "auto",
+    precision: Annotated[str | None, typer.Option(
+        "--precision", help="Lightning precision, e.g. bf16-mixed, 16-mixed, 32-true.")] = None,
+    strategy: Annotated[str, typer.Option("--strategy", help="auto, ddp, ddp_spawn, ...")] = "auto",
+    num_nodes: Annotated[int, typer.Option("--num-nodes", help="Nodes (SLURM/torchrun).")] = 1,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", help="Cases per batch group (one shard; keep it for resumes).")] = 32,
+    num_workers: Annotated[int, typer.Option("--num-workers",
+                                             help="DICOM-decoding workers.")] = 2,
+    on_error: Annotated[str, typer.Option(
+        "--on-error", help="continue: record failed cases and go on; stop: stop at the first.")
+    ] = "continue",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="Progress bar in images/s (stderr).")] = True,
+) -> None:
+    """Score a manifest with a verified checkpoint; resumable; DDP-ready."""
+    from validation.errors import InputError
+    from validation.modeling.predict import predict_scores
+
+    if on_error not in ("continue", "stop"):
+        raise InputError(f"--on-error: expected 'continue' or 'stop', found {on_error!r}")
+    dev: int | str = int(devices) if devices.isdigit() else devices
+    result = predict_scores(spec, checkpoint=checkpoint, manifest=manifest, out=out,
+                            devices=dev, accelerator=accelerator, precision=precision,
+                            strategy=strategy, num_nodes=num_nodes, batch_size=batch_size,
+                            num_workers=num_workers, on_error=on_error,  # type: ignore[arg-type]
+                            expected_sha256=expected_sha256, progress=progress)
+    if not result.is_global_zero:
+        return
+    typer.echo(f"scores: {result.scores_path} ({result.n_scored} scored, "
+               f"{len(result.failures)} failed, {result.resumed_groups} group(s) resumed)")
+    if result.failures:
+        typer.echo(f"radval: warning: {len(result.failures)} case(s) could not be scored "
+                   f"(listed in the file's metadata and "
+                   f"{out.with_name(out.stem + '.failures.csv')}):", err=True)
+        for f in result.failures[:10]:
+            typer.echo(f"  {f.case_id} (row {f.row}): {f.error}", err=True)
+        if len(result.failures) > 10:
+            typer.echo(f"  ... and {len(result.failures) - 10} more", err=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.command("train")(train)
+    app.command("predict")(predict)

@@ -68,7 +68,8 @@ class PredictResult:
     ``failures`` lists every case not scored (also in the file's metadata and, when
     non-empty, in ``<out stem>.failures.csv``); ``metadata`` is the provenance block
     stored in the file; ``resumed_groups`` counts batch groups reused from an
-    interrupted run.
+    interrupted run; ``is_global_zero`` is false in the other ranks of a DDP run
+    (which return after rank 0 has merged).
     """
 
     scores_path: Path
@@ -76,6 +77,7 @@ class PredictResult:
     failures: tuple[CaseFailure, ...]
     metadata: dict[str, Any] = field(repr=False)
     resumed_groups: int = 0
+    is_global_zero: bool = True
 
 
 def filter_lightning_warnings() -> None:
@@ -328,4 +330,5 @@ def predict_scores(
     failures = tuple(CaseFailure(str(f["case_id"]), int(f["row"]), str(f["error"]))
                      for f in meta.get("failures", []))
     return PredictResult(scores_path=out_p, n_scored=int(meta.get("n_scored", 0)),
-                         failures=failures, metadata=meta, resumed_groups=len(finished))
+                         failures=failures, metadata=meta, resumed_groups=len(finished),
+                         is_global_zero=trainer.is_global_zero)

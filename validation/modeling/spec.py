@@ -296,6 +296,10 @@ class ModelSpec(_Strict):
             raise ValueError(
                 "preprocessing: expected exactly one 'resize' or 'spacing' step, found "
                 f"{len(geometric)}")
+        if self.task == "segmentation" and isinstance(geometric[0], SpacingStep):
+            raise ValueError(
+                "preprocessing: segmentation specs use 'resize' (predicted masks are resized "
+                "back to the image grid), found 'spacing'")
         repeats = [s for s in self.preprocessing if isinstance(s, RepeatChannelsStep)]
         channels_after = repeats[-1].repeats if repeats else 1
         if repeats and self.input.channels != channels_after:
