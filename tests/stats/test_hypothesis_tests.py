@@ -39,6 +39,7 @@ from validation.stats.hypothesis import (
     proportion_test,
     unpaired_noninferiority,
 )
+from validation.stats.proportions import proportion_ci
 
 TOL = 1e-9
 
@@ -246,21 +247,23 @@ def test_proportion_test_matches_twins(xn: tuple[int, int], p0: float, alt: str,
     r = proportion_test(x, n, null_value=p0, alternative=alt, method="exact", confidence_level=level)
     assert r.p_value == pytest.approx(_exact_p(x, n, p0, alt), abs=1e-10)
     assert r.estimate == x / n and r.null_value == p0 and r.statistic == x
-    a = 1 - level
-    if alt == "greater":
-        assert r.ci_high == 1.0
-        assert r.ci_low == (0.0 if x == 0 else pytest.approx(sps.beta.ppf(a, x, n - x + 1), abs=1e-10))
-        # the one-sided exact test and the one-sided Clopper-Pearson bound agree
-        if abs(r.p_value - a) > 1e-9 and abs(r.ci_low - p0) > 1e-9:
-            assert (r.p_value < a) == (r.ci_low > p0)
+    a = (1 - level) / 2  # one-sided alpha whose dual bound is the two-sided interval's
+    cp = proportion_ci(x, n, method="clopper_pearson", confidence_level=level)
+    assert (r.ci_low, r.ci_high) == (cp.ci_low, cp.ci_high)
+    assert r.ci_low == (0.0 if x == 0 else pytest.approx(sps.beta.ppf(a, x, n - x + 1), abs=1e-10))
+    if alt == "greater" and abs(r.p_value - a) > 1e-9 and abs(r.ci_low - p0) > 1e-9:
+        # the one-sided exact test at alpha and the (1 - 2 alpha) Clopper-Pearson bound agree
+        assert (r.p_value < a) == (r.ci_low > p0)
     s = proportion_test(x, n, null_value=p0, alternative=alt, method="score", confidence_level=level)
     sm_alt = {"greater": "larger", "less": "smaller", "two-sided": "two-sided"}[alt]
     zstat, pval = proportions_ztest(x, n, value=p0, alternative=sm_alt, prop_var=p0)
     assert (s.statistic, s.p_value) == pytest.approx((zstat, pval), abs=1e-12)
-    # the score test and the Wilson interval (one-sided for one-sided alternatives) are dual
-    if abs(s.p_value - a) > 1e-9:
-        outside = s.ci_low > p0 or s.ci_high < p0
-        assert (s.p_value < a) == outside
+    # the score test and the Wilson interval are dual
+    crit = 2 * a if alt == "two-sided" else a
+    if abs(s.p_value - crit) > 1e-9:
+        outside = {"greater": s.ci_low > p0, "less": s.ci_high < p0,
+                   "two-sided": s.ci_low > p0 or s.ci_high < p0}[alt]
+        assert (s.p_value < crit) == outside
 
 
 # --------------------------------------------------------------------------- NI tests
@@ -279,7 +282,11 @@ def test_paired_noninferiority_matches_twin(
     n = sum(t)
     assume(n > 0)
     a, b = _pairs(*t)
-    r = paired_noninferiority(a, b, margin=margin, alternative=alt)
+    if alt == "two-sided" and margin:
+        with pytest.raises(ValueError, match="^margin must be 0 with alternative='two-sided'"):
+            paired_noninferiority(a, b, margin=margin, alternative=alt)
+        return
+    r = paired_noninferiority(a, b, margin=margin, alternative=alt, confidence_level=0.9)
     d0 = margin if alt == "less" else -margin
     assert r.extra["null_difference"] == d0
     if n10 - n01 - n * d0 != 0:
@@ -287,14 +294,15 @@ def test_paired_noninferiority_matches_twin(
     z = r.statistic
     p = {"greater": sps.norm.sf(z), "less": sps.norm.cdf(z), "two-sided": 2 * sps.norm.sf(abs(z))}[alt]
     assert r.p_value == pytest.approx(min(1.0, p), abs=1e-12)
-    two = paired_proportion_difference(a, b, method="tango")
-    assert r.extra["ci_two_sided"] == pytest.approx((two.ci_low, two.ci_high), abs=1e-12)
+    two = paired_proportion_difference(a, b, method="tango", confidence_level=0.9)
+    assert (r.ci_low, r.ci_high) == (two.ci_low, two.ci_high)
     if margin == 0.0 and n10 + n01 > 0:
         assert r.statistic**2 == pytest.approx(mcnemar(a, b, method="asymptotic").statistic, rel=1e-12)
+    # one-sided test at 0.05 <-> bound of the two-sided 90% interval
     if alt == "greater" and abs(r.p_value - 0.05) > 1e-6:
-        assert (r.p_value < 0.05) == (r.ci_low > d0) and r.ci_high == 1.0
+        assert (r.p_value < 0.05) == (r.ci_low > d0)
     if alt == "less" and abs(r.p_value - 0.05) > 1e-6:
-        assert (r.p_value < 0.05) == (r.ci_high < d0) and r.ci_low == -1.0
+        assert (r.p_value < 0.05) == (r.ci_high < d0)
 
 
 def _fm_twin(x1: int, n1: int, x2: int, n2: int, d0: float) -> float:
@@ -330,7 +338,11 @@ def test_unpaired_noninferiority_matches_twin(
     (x1, n1), (x2, n2) = s1, s2
     a = np.array([1] * x1 + [0] * (n1 - x1))
     b = np.array([1] * x2 + [0] * (n2 - x2))
-    r = unpaired_noninferiority(a, b, margin=margin, alternative=alt)
+    if alt == "two-sided" and margin:
+        with pytest.raises(ValueError, match="^margin must be 0 with alternative='two-sided'"):
+            unpaired_noninferiority(a, b, margin=margin, alternative=alt)
+        return
+    r = unpaired_noninferiority(a, b, margin=margin, alternative=alt, confidence_level=0.9)
     d0 = margin if alt == "less" else -margin
     if x1 / n1 - x2 / n2 - d0 != 0:
         assert r.statistic == pytest.approx(_fm_twin(x1, n1, x2, n2, d0), rel=1e-6, abs=1e-6)
@@ -341,10 +353,11 @@ def test_unpaired_noninferiority_matches_twin(
             x1, n1, x2, n2, value=0, method="score", compare="diff", alternative=sm_alt, correction=False
         )
         assert (r.statistic, r.p_value) == pytest.approx((sm.statistic, sm.pvalue), abs=1e-10)
-    lo2, hi2 = r.extra["ci_two_sided"]
-    assert -1.0 <= lo2 <= r.difference <= hi2 <= 1.0
+    assert -1.0 <= r.ci_low <= r.difference <= r.ci_high <= 1.0
     if alt == "greater" and abs(r.p_value - 0.05) > 1e-6:
         assert (r.p_value < 0.05) == (r.ci_low > d0)
+    if alt == "less" and abs(r.p_value - 0.05) > 1e-6:
+        assert (r.p_value < 0.05) == (r.ci_high < d0)
 
 
 def test_farrington_manning_score_interval_matches_propcis() -> None:
@@ -366,9 +379,8 @@ def test_noninferiority_degenerate_tables() -> None:
     assert r.difference == 0.0 and r.statistic > 0 and r.p_value < 0.05
     # both samples all 1: the unpaired interval is still defined
     r = unpaired_noninferiority([1] * 20, [1] * 25, margin=0.1)
-    assert r.difference == 0.0 and math.isfinite(r.statistic) and r.ci_high == 1.0
-    lo2, hi2 = r.extra["ci_two_sided"]
-    assert -1.0 < lo2 < 0.0 and hi2 > 0.0
+    assert r.difference == 0.0 and math.isfinite(r.statistic)
+    assert -1.0 < r.ci_low < 0.0 < r.ci_high < 1.0
 
 
 # --------------------------------------------------------------------------- errors
@@ -393,8 +405,9 @@ def test_noninferiority_degenerate_tables() -> None:
         (lambda: proportion_test(5, 0, null_value=0.8), ValueError, "successes must be between 0 and n=0, got 5"),
         (lambda: proportion_test(0, 0, null_value=0.8), UndefinedMetricError,
          "a proportion is undefined with n = 0 trials"),
-        (lambda: proportion_test(5, 10, null_value=0.8, method="score", confidence_level=0.4), ValueError,
-         "a one-sided interval needs confidence_level > 0.5, got 0.4"),
+        (lambda: paired_noninferiority([1], [0], margin=0.1, alternative="two-sided"), ValueError,
+         "margin must be 0 with alternative='two-sided'; use alternative='greater' "
+         "(non-inferiority/superiority) or 'less', got margin=0.1"),
         (lambda: paired_noninferiority([1], [0], margin=-0.1), ValueError, "margin must be in [0, 1), got -0.1"),
         (lambda: unpaired_noninferiority([1], [], margin=0.1), UndefinedMetricError,
          "the proportion of y_b is undefined: y_b is empty"),

@@ -354,10 +354,12 @@ def proportion_test(
     - ``score``: z = (p - p0) / sqrt(p0 (1 - p0) / n) with the Wilson interval
       (R ``prop.test(correct=FALSE)``).
 
-    The interval follows ``alternative`` (as in R and scipy): for ``greater``
-    it is one-sided ``[low, 1]`` at ``confidence_level``, for ``less``
-    ``[0, high]``, else two-sided, so that the test rejects at significance
-    1 - confidence_level exactly when the interval excludes ``null_value``.
+    ``ci_low``/``ci_high`` are always the two-sided interval at
+    ``confidence_level`` (Clopper-Pearson for ``exact``, Wilson for ``score``),
+    as in :func:`validation.stats.compare_auc`. For a one-sided test at level
+    alpha the dual bound is that of ``confidence_level = 1 - 2 alpha``: e.g.
+    H1: p > p0 is rejected at alpha = 0.025 exactly when the 95% lower bound
+    exceeds p0 (exact: Clopper-Pearson; score: Wilson).
 
     Parameters
     ----------
@@ -369,7 +371,7 @@ def proportion_test(
         H1: p > p0 (default), p < p0, or p != p0.
     method : {"exact", "score"}
     confidence_level : float
-        Confidence level of the reported interval, in (0, 1).
+        Two-sided confidence level of the reported interval, in (0, 1).
 
     Returns
     -------
@@ -382,8 +384,8 @@ def proportion_test(
     --------
     >>> from validation.stats import proportion_test
     >>> r = proportion_test(90, 100, null_value=0.80, alternative="greater")
-    >>> round(r.p_value, 6), round(r.ci_low, 4)
-    (0.005696, 0.8363)
+    >>> round(r.p_value, 6), round(r.ci_low, 4), round(r.ci_high, 4)
+    (0.005696, 0.8238, 0.951)
 
     References
     ----------
@@ -401,24 +403,14 @@ def proportion_test(
     x, m = _check_counts(successes, n)
     phat = x / m
     if method == "exact":
-        res = stats.binomtest(x, m, p0, alternative=alternative)
-        ci = res.proportion_ci(confidence_level=level, method="exact")
         statistic = float(x)
-        p = float(res.pvalue)
-        low, high = float(ci.low), float(ci.high)
+        p = float(stats.binomtest(x, m, p0, alternative=alternative).pvalue)
     else:
         statistic = (phat - p0) / math.sqrt(p0 * (1.0 - p0) / m)
         p = _p_from_z(statistic, alternative)
-        if alternative == "two-sided":
-            est = proportion_ci(x, m, method="wilson", confidence_level=level)
-            low, high = est.ci_low, est.ci_high
-        else:
-            if level <= 0.5:
-                raise ValueError(
-                    f"a one-sided interval needs confidence_level > 0.5, got {confidence_level!r}"
-                )
-            est = proportion_ci(x, m, method="wilson", confidence_level=2.0 * level - 1.0)
-            low, high = (est.ci_low, 1.0) if alternative == "greater" else (0.0, est.ci_high)
+    ci_method = "clopper_pearson" if method == "exact" else "wilson"
+    est = proportion_ci(x, m, method=ci_method, confidence_level=level)
+    low, high = est.ci_low, est.ci_high
     return TestResult(
         statistic=statistic,
         p_value=p,
@@ -446,16 +438,12 @@ def _check_margin(margin: float) -> float:
 
 
 def _null_difference(margin: float, alternative: str) -> float:
+    if alternative == "two-sided" and margin != 0.0:
+        raise ValueError(
+            "margin must be 0 with alternative='two-sided'; use alternative='greater' "
+            f"(non-inferiority/superiority) or 'less', got margin={margin!r}"
+        )
     return margin if alternative == "less" else -margin
-
-
-def _one_sided_crit(level: float, alternative: str) -> tuple[float, float]:
-    """Critical z for the lower and upper bound of an interval following ``alternative``."""
-    if alternative == "two-sided":
-        z = float(stats.norm.isf((1.0 - level) / 2.0))
-        return z, z
-    z = float(stats.norm.isf(1.0 - level))
-    return (z, math.inf) if alternative == "greater" else (math.inf, z)
 
 
 def _two_sided_crit(level: float) -> float:
@@ -469,14 +457,15 @@ _NI_DOC = """
       a is non-inferior to b (``margin=0``: a is superior to b).
     - ``less``: H0: delta >= margin vs H1: delta < margin (for endpoints where
       lower is better, such as a false-positive rate).
-    - ``two-sided``: H0: delta = -margin vs H1: delta != -margin.
+    - ``two-sided``: H0: delta = 0 vs H1: delta != 0 (``margin`` must be 0).
 
-    ``ci_low``/``ci_high`` are the score interval following ``alternative``
-    (one-sided at ``confidence_level`` for one-sided alternatives, e.g.
-    ``[low, 1]`` for ``greater``), so the test rejects at significance
-    1 - confidence_level exactly when the interval excludes the null
-    difference. ``extra["ci_two_sided"]`` holds the two-sided interval at
-    ``confidence_level`` and ``extra["null_difference"]`` the tested delta0.
+    These are the conventions of :func:`validation.stats.compare_auc`.
+    ``ci_low``/``ci_high`` are always the two-sided score interval at
+    ``confidence_level`` (the inversion of the same statistic). For a
+    one-sided test at level alpha the dual bound is that of
+    ``confidence_level = 1 - 2 alpha``: with ``alternative="greater"`` the test
+    rejects at alpha = 0.025 exactly when the 95% lower bound exceeds
+    -margin. ``extra["null_difference"]`` holds the tested delta0.
 """
 
 
@@ -504,7 +493,7 @@ def paired_noninferiority(
         Non-inferiority margin in [0, 1).
     alternative : {{"greater", "less", "two-sided"}}
     confidence_level : float
-        In (0, 1); one-sided alternatives need > 0.5.
+        Two-sided confidence level of the interval, in (0, 1).
 
     Returns
     -------
@@ -533,8 +522,6 @@ def paired_noninferiority(
     check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     m = _check_margin(margin)
-    if alternative != "two-sided" and level <= 0.5:
-        raise ValueError(f"a one-sided interval needs confidence_level > 0.5, got {confidence_level!r}")
     n11, n10, n01, n00 = _paired_counts(y_a, y_b, "y_a", "y_b")
     n = n11 + n10 + n01 + n00
     d = (n10 - n01) / n
@@ -545,10 +532,8 @@ def paired_noninferiority(
 
     statistic = zfun(d0)
     p = _p_from_z(statistic, alternative)
-    zl, zh = _one_sided_crit(level, alternative)
-    low, high = _score_bounds(zfun, d, zl, zh)
     z2 = _two_sided_crit(level)
-    ci2 = _score_bounds(zfun, d, z2, z2)
+    low, high = _score_bounds(zfun, d, z2, z2)
     num = n10 - n01 - n * d0
     se = abs(num / statistic) / n if statistic not in (0.0,) and math.isfinite(statistic) else None
     return Comparison(
@@ -567,7 +552,7 @@ def paired_noninferiority(
         n=n,
         extra={
             "n11": n11, "n10": n10, "n01": n01, "n00": n00,
-            "null_difference": d0, "ci_two_sided": (ci2[0], ci2[1]),
+            "null_difference": d0,
         },
     )
 
@@ -636,7 +621,7 @@ def unpaired_noninferiority(
         Non-inferiority margin in [0, 1).
     alternative : {{"greater", "less", "two-sided"}}
     confidence_level : float
-        In (0, 1); one-sided alternatives need > 0.5.
+        Two-sided confidence level of the interval, in (0, 1).
 
     Returns
     -------
@@ -665,8 +650,6 @@ def unpaired_noninferiority(
     check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     m = _check_margin(margin)
-    if alternative != "two-sided" and level <= 0.5:
-        raise ValueError(f"a one-sided interval needs confidence_level > 0.5, got {confidence_level!r}")
     a = as_binary(y_a, name="y_a")
     b = as_binary(y_b, name="y_b")
     if a.size == 0:
@@ -683,10 +666,8 @@ def unpaired_noninferiority(
 
     statistic = zfun(d0)
     p = _p_from_z(statistic, alternative)
-    zl, zh = _one_sided_crit(level, alternative)
-    low, high = _score_bounds(zfun, d, zl, zh)
     z2 = _two_sided_crit(level)
-    ci2 = _score_bounds(zfun, d, z2, z2)
+    low, high = _score_bounds(zfun, d, z2, z2)
     num = d - d0
     se = abs(num / statistic) if statistic != 0.0 and math.isfinite(statistic) else None
     return Comparison(
@@ -705,7 +686,7 @@ def unpaired_noninferiority(
         n=n1 + n2,
         extra={
             "successes_a": x1, "n_a": n1, "successes_b": x2, "n_b": n2,
-            "null_difference": d0, "ci_two_sided": (ci2[0], ci2[1]),
+            "null_difference": d0,
         },
     )
 
