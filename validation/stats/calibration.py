@@ -79,7 +79,7 @@ def _as_prob(values: ArrayLike, *, name: str = "y_prob") -> NDArray[np.float64]:
     bad = ~(np.isfinite(arr) & (arr >= 0.0) & (arr <= 1.0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be probabilities in [0, 1], found {arr[i]!r} at index {i}")
+        raise ValueError(f"{name} must be probabilities in [0, 1], found {float(arr[i])!r} at index {i}")
     return arr
 
 
@@ -266,8 +266,10 @@ def calibration_intercept_slope(
         warnings.simplefilter("ignore", PerfectSeparationWarning)
         slope_fit = sm.GLM(
             yf, sm.add_constant(lp, has_constant="add"), family=sm.families.Binomial()
-        ).fit()
-        int_fit = sm.GLM(yf, np.ones((n, 1)), family=sm.families.Binomial(), offset=lp).fit()
+        ).fit(tol=1e-13, maxiter=200)
+        int_fit = sm.GLM(yf, np.ones((n, 1)), family=sm.families.Binomial(), offset=lp).fit(
+            tol=1e-13, maxiter=200
+        )
     extra = {"n_clipped": n_clipped, "n_positive": npos, "n_negative": n - npos}
     b, b_se = float(slope_fit.params[1]), float(slope_fit.bse[1])
     a, a_se = float(int_fit.params[0]), float(int_fit.bse[0])
