@@ -9,10 +9,25 @@ import pandas as pd
 import pytest
 
 from validation.errors import UndefinedMetricError
-from validation.stats import accuracy, bootstrap_interval, bootstrap_weights, npv, ppv, roc_auc
-from validation.stats import sensitivity, specificity, subgroup_table
-from validation.stats import registry
-from validation.stats.registry import MetricSpec, UnknownMetricError, get_metric, list_metrics, register_metric
+from validation.stats import (
+    accuracy,
+    bootstrap_interval,
+    bootstrap_weights,
+    npv,
+    ppv,
+    registry,
+    roc_auc,
+    sensitivity,
+    specificity,
+    subgroup_table,
+)
+from validation.stats.registry import (
+    MetricSpec,
+    UnknownMetricError,
+    get_metric,
+    list_metrics,
+    register_metric,
+)
 
 RNG = np.random.default_rng(0)
 Y = RNG.integers(0, 2, 150)
