@@ -550,8 +550,8 @@ def validate_readings(frame: pd.DataFrame, *, design: str | None = "fully_crosse
         if blank.any():
             row = out.index[int(np.flatnonzero(blank.to_numpy())[0])]
             raise ReadingsError(f"{_where(src, row, col)}: expected an identifier, found blank")
-        out[col] = [_ident(v) for v in values]
-    truth = pd.to_numeric(out["truth"].astype(str).str.strip(), errors="coerce")
+        out[col] = _ident_column(values)
+    truth = _numeric(out["truth"])
     bad = ~truth.isin((0, 1))
     if bad.any():
         j = int(np.flatnonzero(bad.to_numpy())[0])
@@ -560,7 +560,7 @@ def validate_readings(frame: pd.DataFrame, *, design: str | None = "fully_crosse
         )
     out["truth"] = truth.astype(int)
     raw_score = out["score"]
-    score = pd.to_numeric(raw_score.astype(str).str.strip(), errors="coerce")
+    score = _numeric(raw_score)
     bad = ~np.isfinite(score.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
@@ -598,6 +598,27 @@ def validate_readings(frame: pd.DataFrame, *, design: str | None = "fully_crosse
     if design is not None:
         _check_design(out, design, src)
     return out
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    """Numbers as float (non-numbers become NaN); numeric columns pass straight through."""
+    if values.dtype.kind in "iufb":
+        return values.astype(float)
+    return pd.to_numeric(values.astype(str).str.strip(), errors="coerce").astype(float)
+
+
+def _ident_column(values: pd.Series) -> pd.Series:
+    """Identifiers as strings, vectorised (integer-valued floats lose their ``.0``)."""
+    kind = values.dtype.kind
+    if kind in "iu":
+        return values.astype(str)
+    if kind == "f":
+        v = values.to_numpy(dtype=float)
+        if np.all(v == np.round(v)):
+            return pd.Series(v.astype(np.int64).astype(str), index=values.index)
+    elif pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values.astype(str).str.strip()
+    return pd.Series([_ident(v) for v in values], index=values.index, dtype=str)
 
 
 def _ident(v: Any) -> str:

@@ -58,7 +58,9 @@ def jackknife_cov(jack: NDArray[np.float64]) -> NDArray[np.float64]:
     m_, r_, c_ = jack.shape
     flat = jack.reshape(m_ * r_, c_)
     centred = flat - flat.mean(axis=1, keepdims=True)
-    cov = (c_ - 1) / c_ * (centred @ centred.T)
+    # einsum, not BLAS: for G x C inputs with small G the threaded BLAS call costs more
+    # in thread start-up (badly so on a busy machine) than the O(G^2 C) arithmetic
+    cov = (c_ - 1) / c_ * np.einsum("ik,jk->ij", centred, centred)
     return cov.reshape(m_, r_, m_, r_)
 
 
@@ -70,13 +72,13 @@ def delong_cov(v10: NDArray[np.float64], v01: NDArray[np.float64]) -> NDArray[np
     b = v01.reshape(m_ * r_, k0)
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
-    s10 = (a @ a.T) / (k1 - 1)
-    s01 = (b @ b.T) / (k0 - 1)
+    s10 = np.einsum("ik,jk->ij", a, a) / (k1 - 1)
+    s01 = np.einsum("ik,jk->ij", b, b) / (k0 - 1)
     return np.asarray(s10 / k1 + s01 / k0).reshape(m_, r_, m_, r_)
 
 
 def unbiased_cov(scores: NDArray[np.float64], present: NDArray[np.bool_],
-                 truth: NDArray[np.int8], *, block: int = 256) -> NDArray[np.float64]:
+                 truth: NDArray[np.int8], *, block: int | None = None) -> NDArray[np.float64]:
     """Unbiased (U-statistic) covariance of empirical AUCs (Gallas, Pennello & Myers 2007).
 
     For two AUCs ``A = mean s_A(i, j)`` and ``B = mean s_B(i', j')`` over their
@@ -98,6 +100,8 @@ def unbiased_cov(scores: NDArray[np.float64], present: NDArray[np.bool_],
     cross = np.zeros((g_, g_))  # sum_ij sA(i,j) sB(i,j) over pairs both groups read
     yneg = sc[:, neg]
     pneg = pr[:, neg]
+    if block is None:  # keep each kernel block near 4 million entries (~32 MB)
+        block = max(1, 4_000_000 // max(1, g_ * len(neg)))
     for start in range(0, len(pos), block):
         idx = pos[start:start + block]
         x = sc[:, idx][:, :, None]

@@ -107,7 +107,7 @@ def _arrange(readings: pd.DataFrame, design: str | None) -> _Arranged:
         design = found
     mods = _natural(frame["modality"].unique())
     rdrs = _natural(frame["reader"].unique())
-    cases = list(dict.fromkeys(frame["case"]))
+    cases = [str(c) for c in pd.unique(frame["case"])]
     mi = pd.Index(mods).get_indexer(frame["modality"])
     ri = pd.Index(rdrs).get_indexer(frame["reader"])
     ci = pd.Index(cases).get_indexer(frame["case"])
