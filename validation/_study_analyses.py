@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from validation.errors import InputError, ReadingsError, UndefinedMetricError
-from validation.protocol.schema import Protocol, ReaderStudy, SubgroupAttribute, Subgroups
+from validation.protocol.schema import (
+    Detection,
+    Protocol,
+    ReaderStudy,
+    SubgroupAttribute,
+    Subgroups,
+)
 
 if TYPE_CHECKING:
     from validation._study_endpoints import EndpointOutcome
@@ -283,3 +289,76 @@ def reader_study_record(
         record["ai_vs_readers"] = {"modality": target, **{k: v.to_dict() for k, v in vs.items()}}
     record["_comparisons"] = comparisons
     return record, out
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(f"{what} file {path} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
+        raise InputError(f"cannot read {what} file {path}: {exc}") from None
+
+
+def detection_record(
+    det: Detection, marks_path: Path, lesions_path: Path, cases: Cases, *, seed: int, n_resamples: int
+) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
+    """Match marks to lesions and run the FROC analysis (R9); one outcome per detection endpoint."""
+    from validation._study_endpoints import _OPS, EndpointOutcome
+    from validation._study_inputs import stream
+    from validation.stats.detection import MatchingRule, evaluate_detection
+
+    marks = _read_table(marks_path, "marks")
+    lesions = _read_table(lesions_path, "lesions")
+    case_ids = cases.frame["case_id"].astype(str).tolist()
+    known = set(case_ids)
+    for table, path in ((marks, marks_path), (lesions, lesions_path)):
+        if "case_id" not in table.columns:
+            raise InputError(f"{path}: column 'case_id' is missing")
+        unknown = sorted(set(table["case_id"].astype(str)) - known)
+        if unknown:
+            raise InputError(f"{path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}")
+    rule = MatchingRule(**det.rule.model_dump())
+    try:
+        result = evaluate_detection(
+            marks.assign(case_id=marks["case_id"].astype(str)),
+            lesions.assign(case_id=lesions["case_id"].astype(str)),
+            cases=case_ids, rule=rule, threshold=det.threshold,
+            clusters=None if cases.clusters is None else list(cases.clusters),
+            confidence_level=det.confidence_level, n_resamples=n_resamples,
+            rng=stream(seed, "detection"),
+        )
+    except ValueError as exc:
+        if isinstance(exc, UndefinedMetricError):
+            raise
+        raise InputError(f"detection ({marks_path.name}, {lesions_path.name}): {exc}") from None
+    record = dict(result.to_dict())
+    outcomes: dict[str, EndpointOutcome] = {}
+    for ep in det.endpoints:
+        rec: dict[str, Any] = {
+            "id": ep.id, "role": ep.role, "prespecified": ep.prespecified, "metric": f"lesion_{ep.metric}",
+            "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": det.confidence_level,
+            "method": None, "n": None, "se": None, "p_value": None, "p_adjusted": None,
+            "hypothesis": None, "criterion": None, "decision": "informational",
+            "details": {"threshold": det.threshold, "rule": det.rule.model_dump()},
+        }
+        out = EndpointOutcome(rec)
+        if ep.accept is not None:
+            a = ep.accept
+            rec["criterion"] = {"kind": "bound", "holds": None,
+                                "text": f"{a.bound} of lesion {ep.metric} ({det.confidence_level:.0%} CI) {a.op} {a.value:g}"}
+        est = getattr(result, ep.metric)
+        if est is None:
+            out.estimable = False
+            rec["decision"] = "not_estimable"
+            rec["details"]["reason"] = "; ".join(result.notes) or f"{ep.metric} is not defined on this test set"
+        else:
+            d = est.to_dict()
+            for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se"):
+                rec[key] = d.get(key)
+            if ep.accept is not None:
+                out.bound_holds = bool(_OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
+        outcomes[ep.id] = out
+    return record, outcomes

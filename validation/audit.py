@@ -133,7 +133,9 @@ def verify(study_dir: str | Path, *, check_files: bool = True) -> AuditReport:
     Detects an edited entry (its hash no longer matches), a deleted or reordered entry
     (sequence numbers and ``prev_hash`` links break), a truncated log (``audit.head``
     names a later entry) and, with ``check_files``, a results file changed after it
-    was last logged (its sha256 differs from the latest entry that recorded it).
+    was last logged: a file of the study folder named in an entry's inputs or outputs
+    (``results.json``, ``protocol.yaml``, ``report.html`` ...) must have the sha256 the
+    latest entry naming it recorded.
     """
     folder = Path(study_dir)
     log = folder / AUDIT_FILE
@@ -178,13 +180,31 @@ def verify(study_dir: str | Path, *, check_files: bool = True) -> AuditReport:
     if check_files and not problems:
         latest: dict[str, str] = {}
         for e in entries:
-            for name, digest in (e.get("outputs") or {}).items():
+            for name, digest in {**(e.get("inputs") or {}), **(e.get("outputs") or {})}.items():
                 latest[name] = digest
         for name, digest in sorted(latest.items()):
             path = folder / name
             if path.is_file() and sha256_file(path) != digest:
                 problems.append(f"{name} has changed since the audit log recorded it (sha256 differs)")
     return AuditReport(not problems, len(entries), head_hash, problems)
+
+
+def record_render(study_dir: str | Path, report_path: str | Path, *, actor: str | None = None) -> dict[str, Any]:
+    """Log a (re-)rendered report: input ``results.json``, output the report file.
+
+    The report must lie in the study folder; call this after every render.
+    """
+    folder = Path(study_dir)
+    report = Path(report_path)
+    if report.resolve().parent != folder.resolve():
+        raise AuditError(f"the report {report} is not in the study folder {folder}")
+    return append_entry(
+        folder, "render",
+        inputs=hash_files({"results.json": folder / "results.json"}),
+        outputs=hash_files({report.name: report}),
+        details={"report": report.name},
+        actor=actor,
+    )
 
 
 def sign(

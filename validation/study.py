@@ -42,6 +42,7 @@ from validation._study_analyses import (
     calibration_record,
     characteristics,
     confusion_record,
+    detection_record,
     reader_study_record,
     roc_record,
     subgroup_record,
@@ -291,6 +292,25 @@ def run_study(
         outcomes[proto.reader_study.id] = rs_outcome
         timings["reader_study"] = time.perf_counter() - t
 
+    detection = None
+    lesions_ref = None
+    marks_ref = None
+    if proto.detection is not None:
+        t = time.perf_counter()
+        det = proto.detection
+        marks_path, lesions_path = loaded.resolve(det.marks), loaded.resolve(det.lesions)
+        assert marks_path is not None and lesions_path is not None
+        for path, sha, key in ((marks_path, det.marks_sha256, "marks"), (lesions_path, det.lesions_sha256, "lesions")):
+            if sha is not None and path.is_file() and sha256_file(path) != sha:
+                raise InputError(f"{key} file {path}: sha256 is {sha256_file(path)}, the protocol expects {sha}")
+        detection, det_outcomes = detection_record(
+            det, marks_path, lesions_path, cases, seed=proto.seed, n_resamples=proto.n_resamples
+        )
+        outcomes.update(det_outcomes)
+        marks_ref = file_ref(marks_path, det.marks)
+        lesions_ref = file_ref(lesions_path, det.lesions)
+        timings["detection"] = time.perf_counter() - t
+
     verdict = apply_decisions(outcomes, proto.primary_ids(), proto.multiplicity)
 
     t = time.perf_counter()
@@ -338,7 +358,8 @@ def run_study(
         "scores": file_ref(scores_path, scores_declared),
         "baseline_scores": file_ref(base_path, base_declared) if base_path is not None else None,
         "readings": readings_ref,
-        "lesions": None,
+        "lesions": lesions_ref,
+        "marks": marks_ref,
     }
 
     def model_record(ref: Any) -> dict[str, Any] | None:
@@ -392,7 +413,7 @@ def run_study(
         "calibration": calibration,
         "comparisons": comparisons,
         "reader_study": reader,
-        "detection": None,
+        "detection": detection,
         "segmentation": None,
         "failures": cases.failures,
         "audit": {"log": audit.AUDIT_FILE, "head_hash": None},
@@ -423,7 +444,7 @@ def run_study(
     write_text_atomic(results_path, text)
     run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"],
                   "scores": inputs["scores"]["sha256"]}
-    for key in ("baseline_scores", "readings"):
+    for key in ("baseline_scores", "readings", "marks", "lesions"):
         if inputs[key] is not None:
             run_inputs[key] = inputs[key]["sha256"]
     audit.append_entry(
@@ -452,11 +473,10 @@ def _render(study_dir: Path, warnings: list[str], actor: str | None) -> Path | N
     except Exception as exc:  # noqa: BLE001 - the verdict stands even if rendering fails
         warnings.append(f"the report could not be rendered: {type(exc).__name__}: {exc}")
         return None
-    outputs = audit.hash_files({path.name: path})
-    audit.append_entry(
-        study_dir, "render", inputs={RESULTS_FILE: sha256_file(study_dir / RESULTS_FILE)},
-        outputs=outputs, details={"report": path.name}, actor=actor,
-    )
+    if path.resolve().parent == study_dir.resolve():
+        audit.record_render(study_dir, path, actor=actor)
+    else:
+        warnings.append(f"the report {path} is outside the study folder; not logged in the audit trail")
     return path
 
 

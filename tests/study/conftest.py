@@ -64,6 +64,23 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
                      for c, t, v in zip(cases["case_id"], cases["label"], s, strict=True)]
     rows += [{"reader": "AI", "modality": "unaided", "case": c, "truth": t, "score": float(v)}
              for c, t, v in zip(cases["case_id"], cases["label"], cand[:80], strict=True)]
+    # Detection: one 20-pixel lesion per positive case; a mark near it (score by visibility)
+    # on most positives, and a few false-positive marks anywhere.
+    lesions, marks = [], []
+    for cid, lab in zip(manifest["case_id"], manifest["label"], strict=True):
+        if lab:
+            x, y = rng.uniform(20, 200, size=2)
+            lesions.append({"case_id": cid, "lesion_id": 1, "x0": x, "y0": y, "x1": x + 20, "y1": y + 20})
+            if rng.random() < 0.85:
+                dx, dy = rng.normal(0, 2, size=2)
+                marks.append({"case_id": cid, "x0": x + dx, "y0": y + dy, "x1": x + 20 + dx,
+                              "y1": y + 20 + dy, "score": float(rng.uniform(0.4, 1.0))})
+        for _ in range(rng.poisson(0.3)):
+            x, y = rng.uniform(0, 220, size=2)
+            marks.append({"case_id": cid, "x0": x, "y0": y, "x1": x + 15, "y1": y + 15,
+                          "score": float(rng.uniform(0.0, 0.8))})
+    pd.DataFrame(lesions).to_csv(test / "lesions.csv", index=False)
+    pd.DataFrame(marks).to_parquet(scores / "marks.parquet")
     (root / "readings").mkdir(exist_ok=True)
     pd.DataFrame(rows).to_csv(root / "readings" / "readings.csv", index=False)
     (root / "protocols").mkdir(exist_ok=True)

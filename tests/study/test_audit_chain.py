@@ -105,3 +105,16 @@ def test_signature_record(tmp_path: Path) -> None:
         sign(tmp_path, name="X", role="Biostatistician", meaning="ok")
     with pytest.raises(AuditError, match="nothing to sign"):
         sign(tmp_path / "nowhere", name="X", role="Biostatistician", meaning="review")
+
+
+def test_render_record_and_edited_report(tmp_path: Path) -> None:
+    make_log(tmp_path, n=1)
+    report = tmp_path / "report.html"
+    report.write_text("<html>v1</html>")
+    entry = audit.record_render(tmp_path, report, actor="r@h")
+    assert entry["outputs"] == {"report.html": audit.sha256_file(report)}
+    assert verify(tmp_path).ok
+    report.write_text("<html>edited</html>")
+    assert verify(tmp_path).problems == ["report.html has changed since the audit log recorded it (sha256 differs)"]
+    with pytest.raises(AuditError, match="is not in the study folder"):
+        audit.record_render(tmp_path, tmp_path.parent / "elsewhere.html")

@@ -191,3 +191,41 @@ def test_schema_rejects_bad_documents(layout: Path) -> None:
     (layout / "copy" / "results.json").write_text(json.dumps(bad))
     with pytest.raises(InputError, match="results do not match radval.results/1"):
         load_results(layout / "copy")
+
+
+DETECTION = """detection:
+  marks: ../scores/marks.parquet
+  lesions: ../data/test/lesions.csv
+  rule: {criterion: iou, iou_threshold: 0.3}
+  threshold: 0.5
+  endpoints:
+    - id: lesion_sensitivity
+      role: primary
+      metric: sensitivity
+      accept: {bound: ci_low, op: ">=", value: 0.5}
+    - id: fp_rate
+      role: secondary
+      metric: fp_per_image
+      accept: {bound: ci_high, op: "<=", value: 0.5}
+    - id: froc_cpm
+      role: exploratory
+      metric: cpm
+"""
+
+
+def test_detection_endpoints(layout: Path, write_protocol) -> None:
+    text = lean((layout / "protocols" / "triage_standalone.yaml").read_text())
+    proto = write_protocol("det.yaml", text.replace("multiplicity:\n", DETECTION + "multiplicity:\n", 1).replace(
+        "order: [auc_primary, sensitivity_primary, specificity_primary]",
+        "order: [auc_primary, sensitivity_primary, specificity_primary, lesion_sensitivity]"))
+    lock_protocol(proto)
+    doc = load_results(run_study(proto, out_dir=layout / "det", render=False).results_path)
+    eps = {e["id"]: e for e in doc["endpoints"]}
+    sens = eps["lesion_sensitivity"]
+    det = doc["detection"]
+    assert sens["estimate"] == det["sensitivity"]["estimate"] and sens["metric"] == "lesion_sensitivity"
+    assert det["rule"]["criterion"] == "iou" and det["rule"]["iou_threshold"] == 0.3
+    assert sens["decision"] == ("pass" if det["sensitivity"]["ci_low"] >= 0.5 else "fail")
+    assert eps["froc_cpm"]["decision"] == "informational"
+    assert doc["verdict"]["primary"][-1]["endpoint_id"] == "lesion_sensitivity"
+    assert doc["inputs"]["lesions"]["sha256"] and doc["inputs"]["marks"]["sha256"]

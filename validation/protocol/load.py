@@ -180,6 +180,9 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
         ]
     if p.reader_study is not None:
         checks.append((("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, True))
+    if p.detection is not None:
+        checks.append((("detection", "marks"), p.detection.marks, p.detection.marks_sha256, False))
+        checks.append((("detection", "lesions"), p.detection.lesions, p.detection.lesions_sha256, True))
     out: list[Problem] = []
     for loc, rel, sha, required in checks:
         if rel is None:

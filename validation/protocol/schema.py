@@ -341,6 +341,66 @@ class ReaderStudy(_Strict):
         return self
 
 
+# --------------------------------------------------------------------------- detection
+
+
+class MatchingRuleSpec(_Strict):
+    """The mark-to-lesion scoring rule (R9), declared before unblinding."""
+
+    criterion: Literal["iou", "center_in_box", "center_distance"] = Field(
+        description="When a mark hits a lesion: box IoU >= iou_threshold, mark centre inside the lesion box, or centre distance < max_distance (or < the lesion radius)."
+    )
+    iou_threshold: float | None = Field(default=None, gt=0.0, le=1.0, description="For `iou`.")
+    max_distance: float | None = Field(default=None, gt=0.0, description="For `center_distance`.")
+    assignment: Literal["greedy", "hungarian"] = Field(default="greedy", description="One-to-one assignment of marks to lesions.")
+    double_detections: Literal["fp", "ignore"] = Field(
+        default="fp", description="A second mark on a taken lesion: a false positive (JAFROC) or ignored (CAMELYON16)."
+    )
+
+    @model_validator(mode="after")
+    def _rule(self) -> MatchingRuleSpec:
+        if self.criterion == "iou" and self.iou_threshold is None:
+            raise ValueError("criterion iou needs iou_threshold")
+        if self.criterion != "iou" and self.iou_threshold is not None:
+            raise ValueError(f"iou_threshold is only used with criterion iou, not {self.criterion}")
+        if self.criterion != "center_distance" and self.max_distance is not None:
+            raise ValueError(f"max_distance is only used with criterion center_distance, not {self.criterion}")
+        return self
+
+
+class DetectionEndpoint(_Strict):
+    """A lesion-level endpoint of the detection analysis."""
+
+    id: Id = Field(description="Unique endpoint id.")
+    role: Literal["primary", "secondary", "exploratory"] = Field(description="Endpoint role (R2).")
+    prespecified: bool = Field(default=True)
+    metric: Literal["sensitivity", "fp_per_image", "cpm", "camelyon16", "afroc", "wafroc"] = Field(
+        description="Lesion sensitivity or FPs per image at the threshold, LUNA16 CPM, CAMELYON16 score, (w)AFROC FOM."
+    )
+    accept: Accept | None = Field(default=None, description="Acceptance criterion on a bound.")
+
+    @model_validator(mode="after")
+    def _criteria(self) -> DetectionEndpoint:
+        if self.role == "primary" and self.accept is None:
+            raise ValueError("a primary endpoint needs an acceptance criterion (`accept`)")
+        if self.role == "exploratory" and self.accept is not None:
+            raise ValueError("an exploratory endpoint takes no acceptance criterion")
+        return self
+
+
+class Detection(_Strict):
+    """Lesion detection with localisation (R9): marks matched to lesion truth, FROC."""
+
+    marks: str = Field(description="Marks file (`case_id, x0, y0, x1, y1, score`), relative to the protocol.")
+    marks_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `marks`.")
+    lesions: str = Field(description="Lesion truth (`case_id, lesion_id, x0, y0, x1, y1` or centre + radius).")
+    lesions_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `lesions`.")
+    rule: MatchingRuleSpec = Field(description="Mark-to-lesion scoring rule.")
+    threshold: float = Field(description="Locked mark threshold: marks with score >= threshold count.")
+    confidence_level: Level = Field(default=0.95)
+    endpoints: list[DetectionEndpoint] = Field(min_length=1)
+
+
 # --------------------------------------------------------------------------- rest
 
 
@@ -387,6 +447,7 @@ class Protocol(_Strict):
     endpoints: list[Endpoint] = Field(default_factory=list)
     subgroups: Subgroups | None = None
     reader_study: ReaderStudy | None = None
+    detection: Detection | None = None
     multiplicity: Multiplicity = Field(default_factory=Multiplicity)
     seed: int = Field(ge=0, lt=2**63, description="Master seed; each endpoint derives its own stream.")
     n_resamples: int = Field(
@@ -400,14 +461,14 @@ class Protocol(_Strict):
         ids = [e.id for e in self.endpoints]
         if self.reader_study is not None:
             ids.append(self.reader_study.id)
+        if self.detection is not None:
+            ids += [e.id for e in self.detection.endpoints]
         dup = sorted({x for x in ids if ids.count(x) > 1})
         if dup:
             raise ValueError(f"endpoint ids must be unique, repeated: {dup}")
-        if not self.endpoints and self.reader_study is None:
-            raise ValueError("the protocol has no endpoints and no reader study")
-        primaries = [e.id for e in self.endpoints if e.role == "primary"]
-        if self.reader_study is not None and self.reader_study.role == "primary":
-            primaries.append(self.reader_study.id)
+        if not self.endpoints and self.reader_study is None and self.detection is None:
+            raise ValueError("the protocol has no endpoints, no reader study and no detection analysis")
+        primaries = self.primary_ids()
         if not primaries:
             raise ValueError("at least one endpoint (or the reader study) must have role: primary")
         if any(e.compare_to == "baseline" for e in self.endpoints) and self.baseline is None:
@@ -427,6 +488,8 @@ class Protocol(_Strict):
             undecidable = [
                 e.id for e in self.endpoints if e.role == "primary" and e.test is None
             ]
+            if self.detection is not None:
+                undecidable += [e.id for e in self.detection.endpoints if e.role == "primary"]
             if undecidable:
                 raise ValueError(
                     f"holm adjusts p-values, so every primary needs a `test`; without one: {undecidable}"
@@ -434,10 +497,12 @@ class Protocol(_Strict):
         return self
 
     def primary_ids(self) -> list[str]:
-        """Return the primary endpoint ids in protocol order (reader study last)."""
+        """Return the primary endpoint ids in protocol order (reader study, then detection, last)."""
         out = [e.id for e in self.endpoints if e.role == "primary"]
         if self.reader_study is not None and self.reader_study.role == "primary":
             out.append(self.reader_study.id)
+        if self.detection is not None:
+            out += [e.id for e in self.detection.endpoints if e.role == "primary"]
         return out
 
 
