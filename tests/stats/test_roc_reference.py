@@ -252,6 +252,11 @@ def test_clustered_auc(case: dict[str, Any]) -> None:
             lo, hi = cb["ci"]["0.95"][key]
             assert abs(est.ci_low - lo) <= 0.35 * cb["sd_auc"]
             assert abs(est.ci_high - hi) <= 0.35 * cb["sd_auc"]
+        if "sd_auc_difference" in cb:
+            s2 = np.asarray(job["score2"], dtype=float)
+            c = compare_auc(y, s, s2, clusters=cl, method="bootstrap", rng=4)
+            assert c.method == "cluster_bootstrap_bca" and c.ci_low < c.difference < c.ci_high
+            assert abs((c.se or 0.0) - cb["sd_auc_difference"]) <= 0.12 * cb["sd_auc_difference"]
 
 
 def _jackknife(stat: str, x: np.ndarray) -> np.ndarray:

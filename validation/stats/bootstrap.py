@@ -206,7 +206,7 @@ def bootstrap_weights(
         units = np.empty((rows, n_units), dtype=np.int32)
         for gen, cols in zip(gens, members, strict=True):
             _row_counts(gen, units, cols)
-        yield units if unit_of_case is None else units[:, unit_of_case]
+        yield units if unit_of_case is None else np.take(units, unit_of_case, axis=1)
         done += rows
 
 
@@ -252,29 +252,32 @@ def _auc_core(
 ) -> NDArray[np.float64]:
     """AUC per row: negatives' weights in ascending score order, positives' weights."""
     rows, nn = wn.shape
-    # Integer arithmetic is exact and several times faster than float64 here; fall
-    # back to int64 only when a product could overflow int32.
-    wmax = int(wp.max(initial=0))
-    total = int(wn.sum(axis=1, dtype=np.int64).max(initial=0))
-    small = wn.dtype.kind in "iu" and wp.dtype.kind in "iu" and 2 * total * max(wmax, 1) < 2**31
+    # Integer arithmetic is exact and several times faster than float64 here. With
+    # integer weights bounded by wmax_n (negatives) and wmax_p (positives), every
+    # cumulative count is <= nn * wmax_n and every product <= 2 nn wmax_n wmax_p: use
+    # int32 when that fits, float64 (exact below 2^53) otherwise.
+    integer = wn.dtype.kind in "iu" and wp.dtype.kind in "iu"
+    wmax_n = int(wn.max(initial=0)) if integer else 0
+    wmax_p = int(wp.max(initial=0)) if integer else 0
+    small = integer and 2 * nn * max(wmax_n, 1) * max(wmax_p, 1) < 2**31
     dtype = np.int32 if small else np.float64
     cum = np.empty((rows, nn + 1), dtype=dtype)
     cum[:, 0] = 0
     np.cumsum(wn, axis=1, dtype=dtype, out=cum[:, 1:])
     below = np.take(cum, lt, axis=1)
-    if ties:
+    if ties:  # ties count one half: (#below + #below-or-equal) / 2
         below += np.take(cum, le, axis=1)
-    else:
-        below *= 2
     if small:
-        num2 = np.multiply(wp.astype(np.int32, copy=False), below).sum(axis=1, dtype=np.int64)
+        num = np.multiply(wp.astype(np.int32, copy=False), below).sum(axis=1, dtype=np.int64)
+        tot_p = wp.sum(axis=1, dtype=np.int64).astype(np.float64)
     else:
-        num2 = np.einsum("ij,ij->i", wp.astype(np.float64, copy=False), below)
-    num2 = num2.astype(np.float64)
-    den = 2.0 * wp.sum(axis=1, dtype=np.float64) * cum[:, -1].astype(np.float64)
+        num = np.einsum("ij,ij->i", wp.astype(np.float64, copy=False), below)
+        tot_p = wp.sum(axis=1, dtype=np.float64)
+    num = num.astype(np.float64)
+    den = (2.0 if ties else 1.0) * tot_p * cum[:, -1].astype(np.float64)
     out = np.full(rows, np.nan)
     ok = den > 0
-    out[ok] = num2[ok] / den[ok]
+    out[ok] = num[ok] / den[ok]
     return out
 
 
