@@ -224,9 +224,16 @@ def reader_study_record(
         "test_modality": rs.test_modality, "reference_modality": rs.reference_modality,
         "fom_table": res.get("fom"), "modality_foms": res.get("modality_foms"),
         "tests": res.get("tests"), "variance_components": res.get("variance_components"),
-        "n_cases": res.get("n_cases"), "readers": res.get("readers"),
-        "comparisons": [], "ai_vs_readers": None, "hypothesis": None,
+        "n_cases": res.get("n_cases"), "readers": res.get("readers"), "modalities": res.get("modalities"),
+        "comparisons": (res.get("tests") or {}).get(rs.analysis, {}).get("comparisons", []),
+        "ai_vs_readers": None, "hypothesis": None, "roc_curves": None,
     }
+    if rs.fom == "auc":
+        curves = mrmc.average_roc_curve(keep)
+        record["roc_curves"] = {
+            "average": {str(m): {"fpr": g["fpr"].tolist(), "tpr": g["tpr"].tolist()}
+                        for m, g in curves.groupby("modality", sort=True)},
+        }
     blank: dict[str, Any] = {
         "id": rs.id, "role": rs.role, "prespecified": True, "metric": f"mrmc_{rs.fom}_difference",
         "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": rs.confidence_level,
