@@ -141,8 +141,8 @@ def simulate_reader_study(
     aided = (1.0 - aided_weight) * aided_own + aided_weight * z_ai[None, :]
     if n_ratings is not None:
         cuts = np.quantile(unaided, np.linspace(0, 1, int(n_ratings) + 1)[1:-1])
-        unaided = np.searchsorted(cuts, unaided, side="right") + 1.0
-        aided = np.searchsorted(cuts, aided, side="right") + 1.0
+        unaided = (np.searchsorted(cuts, unaided, side="right") + 1).astype(np.float64)
+        aided = (np.searchsorted(cuts, aided, side="right") + 1).astype(np.float64)
     readers = [f"R{i + 1}" for i in range(r_)]
     frames = []
     for name, values in zip(modalities, (unaided, aided), strict=True):

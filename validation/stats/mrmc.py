@@ -58,8 +58,6 @@ from validation.stats._results import Comparison, Estimate
 __all__ = [
     "MRMCPower",
     "MRMCResult",
-    "ROC_FOMS",
-    "FROC_FOMS",
     "average_roc_curve",
     "mrmc_analysis",
     "mrmc_noninferiority",
@@ -260,7 +258,7 @@ def average_roc_curve(readings: pd.DataFrame, *, n_points: int = 101) -> pd.Data
     ...                   "case": ["1", "2", "1", "2"], "truth": [0, 1, 0, 1],
     ...                   "score": [1.0, 2.0, 2.0, 1.0]})
     >>> average_roc_curve(f, n_points=3)["tpr"].tolist()
-    [0.5, 0.75, 1.0]
+    [0.5, 0.5, 1.0]
 
     References
     ----------
