@@ -164,13 +164,13 @@ def test_lrc_small_direction_flag_negates(tmp_path):
 
 def test_lrc_bad_rating(tmp_path):
     text = "title\nR1\n \"A\"\n L\n1\nx\n*\n3\n*\n#\n"
-    with pytest.raises(ReadingsError, match=r"row 6"):
+    with pytest.raises(ReadingsError, match=r"line 6, field .A.: expected a numeric rating|line 6: expected"):
         load_readings(write(tmp_path, text, "bad.lrc"))
 
 
 def test_imrmc_case_without_truth(tmp_path):
     text = "hdr\nBEGIN DATA:\n-1,1,truth,0\nr1,1,A,0.5\nr1,2,A,0.7\n"
-    with pytest.raises(ReadingsError, match=r"row 5, field 'case': case '2' has no truth row"):
+    with pytest.raises(ReadingsError, match=r"line 5, field 'case': case '2' has no truth row"):
         load_readings(write(tmp_path, text, "x.imrmc"))
 
 

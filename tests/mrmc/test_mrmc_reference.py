@@ -168,3 +168,21 @@ def test_froc_wafroc_path_uses_detection_arrays():
     assert dbm.tests["RRRC"]["statistic"] == pytest.approx(res.tests["RRRC"]["statistic"],
                                                             rel=1e-9)
     assert np.isfinite(res.tests["RRRC"]["p_value"])
+
+
+def test_reader_vs_ai_on_froc_marks():
+    """1T analysis on a FROC FOM: the same formulas, FOM arrays from detection."""
+    import pandas as pd
+
+    from validation.stats.detection import froc_fom_arrays
+
+    marks = pd.read_csv(DATA / "zanca_fed_froc.csv", dtype=str)
+    truth = pd.read_csv(DATA / "zanca_fed_froc_truth.csv", dtype=str)
+    out = reader_vs_ai(marks, ai_reader="1", fom="wafroc", truth=truth, modality="1")
+    fa = froc_fom_arrays(marks[marks["modality"] == "1"], truth, fom="wafroc")
+    a = fa.readers.index("1")
+    d = np.delete(fa.fom[0], a) - fa.fom[0, a]
+    assert out["RRFC"].difference == pytest.approx(d.mean(), abs=1e-14)
+    assert out["RRFC"].statistic == pytest.approx(
+        d.mean() / math.sqrt(np.var(d, ddof=1) / len(d)), rel=1e-12)
+    assert out["RRFC"].df == len(d) - 1

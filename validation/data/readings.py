@@ -54,10 +54,20 @@ DESIGNS = (
 FORMATS = ("csv", "ordbm", "imrmc", "lrc", "jafroc")
 
 
+def _rowname(row: Any) -> str:
+    """``row N`` for data rows (1 = first row under the header); labels such as
+    ``line 7`` (text formats) or ``sheet 'TP' row 5`` (workbooks) are kept as they are."""
+    return row if isinstance(row, str) else f"row {row}"
+
+
+def _line(n: int) -> str:
+    return f"line {n}"
+
+
 def _where(source: str | None, row: Any = None, field: str | None = None) -> str:
     parts = [source or "readings"]
     if row is not None:
-        parts.append(f"row {row}")
+        parts.append(_rowname(row))
     if field is not None:
         parts.append(f"field {field!r}")
     return ", ".join(parts)
@@ -189,14 +199,14 @@ def _read_imrmc(p: Path) -> pd.DataFrame:
         lineno = i + 1
         if len(fields) != 4:
             raise ReadingsError(
-                f"{_where(str(p), lineno)}: expected 4 comma-separated fields "
+                f"{_where(str(p), _line(lineno))}: expected 4 comma-separated fields "
                 f"reader,case,modality,score; found {len(fields)}"
             )
         reader, case, modality, score = fields
         if reader == "-1" or modality.lower() == "truth":
             if case in truth:
                 raise ReadingsError(
-                    f"{_where(str(p), lineno, 'score')}: case {case!r} has a second truth row"
+                    f"{_where(str(p), _line(lineno), 'score')}: case {case!r} has a second truth row"
                 )
             truth[case] = (score, lineno)
         else:
@@ -206,7 +216,7 @@ def _read_imrmc(p: Path) -> pd.DataFrame:
     for reader, modality, case, score, lineno in rows:
         if case not in truth:
             raise ReadingsError(
-                f"{_where(str(p), lineno, 'case')}: case {case!r} has no truth row "
+                f"{_where(str(p), _line(lineno), 'case')}: case {case!r} has no truth row "
                 "(reader -1, modality truth)"
             )
         t = truth[case][0]
@@ -216,7 +226,7 @@ def _read_imrmc(p: Path) -> pd.DataFrame:
             pass
         out.append((reader, modality, case, t, score))
         index.append(lineno)
-    frame = pd.DataFrame(out, columns=list(COLUMNS), index=index)
+    frame = pd.DataFrame(out, columns=list(COLUMNS), index=[f"line {n}" for n in index])
     return frame
 
 
@@ -250,17 +260,17 @@ def _read_lrc(p: Path) -> pd.DataFrame:
             names = re.findall(r'"([^"]*)"', lines[i])
             if modalities is not None and names != modalities:
                 raise ReadingsError(
-                    f"{_where(str(p), i + 1)}: modality names {names} differ from {modalities}"
+                    f"{_where(str(p), _line(i + 1))}: modality names {names} differ from {modalities}"
                 )
             modalities = names
             i = next_line(i + 1)
         if modalities is None:
-            raise ReadingsError(f"{_where(str(p), i + 1)}: expected the quoted modality names")
+            raise ReadingsError(f"{_where(str(p), _line(i + 1))}: expected the quoted modality names")
         if i < len(lines) and set(lines[i].split()) <= {"L", "S", "l", "s"} and lines[i].split():
             directions = [d.upper() for d in lines[i].split()]
             if len(directions) != len(modalities):
                 raise ReadingsError(
-                    f"{_where(str(p), i + 1)}: expected {len(modalities)} L/S flags, "
+                    f"{_where(str(p), _line(i + 1))}: expected {len(modalities)} L/S flags, "
                     f"found {len(directions)}"
                 )
             i = next_line(i + 1)
@@ -274,13 +284,13 @@ def _read_lrc(p: Path) -> pd.DataFrame:
                     continue
                 if not _LRC_DATA.match(lines[i]):
                     raise ReadingsError(
-                        f"{_where(str(p), i + 1)}: expected {len(modalities)} ratings or '*', "
+                        f"{_where(str(p), _line(i + 1))}: expected {len(modalities)} ratings or '*', "
                         f"found {lines[i].strip()[:40]!r}"
                     )
                 tokens = lines[i].split()
                 if len(tokens) < len(modalities):
                     raise ReadingsError(
-                        f"{_where(str(p), i + 1)}: expected {len(modalities)} ratings, "
+                        f"{_where(str(p), _line(i + 1))}: expected {len(modalities)} ratings, "
                         f"found {len(tokens)}"
                     )
                 k += 1
@@ -289,7 +299,7 @@ def _read_lrc(p: Path) -> pd.DataFrame:
                         value = float(tokens[m])
                     except ValueError as exc:
                         raise ReadingsError(
-                            f"{_where(str(p), i + 1, name)}: expected a numeric rating, "
+                            f"{_where(str(p), _line(i + 1), name)}: expected a numeric rating, "
                             f"found {tokens[m]!r}"
                         ) from exc
                     if directions[m] == "S":
@@ -305,7 +315,7 @@ def _read_lrc(p: Path) -> pd.DataFrame:
                     n_normal = k
                 elif k != n_normal:
                     raise ReadingsError(
-                        f"{_where(str(p), i + 1)}: reader {reader!r} has {k} non-diseased "
+                        f"{_where(str(p), _line(i + 1))}: reader {reader!r} has {k} non-diseased "
                         f"cases, expected {n_normal}"
                     )
             else:
@@ -313,13 +323,13 @@ def _read_lrc(p: Path) -> pd.DataFrame:
                     n_abnormal = k
                 elif k != n_abnormal:
                     raise ReadingsError(
-                        f"{_where(str(p), i + 1)}: reader {reader!r} has {k} diseased "
+                        f"{_where(str(p), _line(i + 1))}: reader {reader!r} has {k} diseased "
                         f"cases, expected {n_abnormal}"
                     )
             i = next_line(i + 1)
     if not out:
         raise ReadingsError(f"{p}: no ratings found; expected the Iowa LRC format")
-    frame = pd.DataFrame(out, columns=list(COLUMNS), index=index)
+    frame = pd.DataFrame(out, columns=list(COLUMNS), index=[f"line {n}" for n in index])
     return frame
 
 
@@ -580,7 +590,7 @@ def validate_readings(frame: pd.DataFrame, *, design: str | None = "fully_crosse
         ]
         raise ReadingsError(
             f"{_where(src, out.index[j], 'case')}: duplicate reading of case {r['case']!r} by "
-            f"reader {r['reader']!r} in modality {r['modality']!r} (first at row {first}); "
+            f"reader {r['reader']!r} in modality {r['modality']!r} (first at {_rowname(first)}); "
             "expected one reading per reader, modality and case"
         )
     truths = out.groupby("case", sort=False)["truth"].nunique()
@@ -592,7 +602,8 @@ def validate_readings(frame: pd.DataFrame, *, design: str | None = "fully_crosse
         j = int(np.flatnonzero((vals != vals.iloc[0]).to_numpy())[0])
         raise ReadingsError(
             f"{_where(src, rows[j], 'truth')}: case {case!r} has two truths "
-            f"({vals.iloc[0]} at row {rows[0]}, {vals.iloc[j]} here); expected one truth per case"
+            f"({vals.iloc[0]} at {_rowname(rows[0])}, {vals.iloc[j]} here); expected one truth "
+            "per case"
         )
     out.attrs["source"] = src
     if design is not None:

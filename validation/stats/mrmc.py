@@ -639,6 +639,7 @@ def reader_vs_ai(
     confidence_level: float = 0.95,
     modality: str | None = None,
     threshold: float | None = None,
+    truth: pd.DataFrame | None = None,
 ) -> dict[str, Comparison]:
     """Standalone AI against the reader panel (RJafroc's 1T-RRRC and 1T-RRFC).
 
@@ -654,11 +655,16 @@ def reader_vs_ai(
         Tidy readings in which the AI appears as the reader ``ai_reader``.
     ai_reader : str
         The reader ID of the AI.
-    fom : {"auc", "sensitivity", "specificity"}
+    fom : {"auc", "sensitivity", "specificity", "wafroc", "afroc", "wafroc1", "afroc1", \
+"hr_auc"}
+        ROC FOMs from the readings; FROC FOMs from the marks table ``readings`` and
+        the lesion ``truth`` (as in RJafroc, where the CAD is a reader of FROC data).
     modality : str, optional
         The modality to use when the readings hold more than one.
     threshold : float, optional
         For sensitivity / specificity.
+    truth : pandas.DataFrame, optional
+        FROC lesion truth ``case, truth, lesion, weight`` (FROC FOMs only).
 
     Returns
     -------
@@ -684,9 +690,19 @@ def reader_vs_ai(
     doi:10.1007/s00330-012-2562-7
     """
     level = check_confidence_level(confidence_level)
-    check_method(fom, ROC_FOMS, what="fom")
-    frame = validate_readings(readings, design=None)
+    check_method(fom, ROC_FOMS + FROC_FOMS, what="fom")
     ai = str(ai_reader)
+    if fom in FROC_FOMS:
+        marks = readings
+        if modality is not None:
+            marks = readings[readings["modality"].astype(str) == str(modality)]
+        fom_all, jack_all, mods, rdrs, _ = _froc_inputs(marks, truth, fom, None)
+        if len(mods) != 1:
+            raise ValueError(f"readings hold {len(mods)} modalities; choose one with modality=")
+        if ai not in rdrs:
+            raise ReadingsError(f"AI reader {ai!r} not found; readers are {rdrs}")
+        return _one_treatment(fom_all, jack_all, rdrs, ai, fom, level, jack_all.shape[-1])
+    frame = validate_readings(readings, design=None)
     if modality is None:
         mods = frame["modality"].unique()
         if len(mods) != 1:
@@ -701,8 +717,13 @@ def reader_vs_ai(
         )
     arr = _arrange(frame, "fully_crossed")
     fom_m, jack, relevant = _fom_arrays(arr, fom, threshold)
-    a = arr.readers.index(ai)
-    others = [i for i in range(len(arr.readers)) if i != a]
+    return _one_treatment(fom_m, jack, arr.readers, ai, fom, level, int(relevant.sum()))
+
+
+def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], readers: list[str],
+                   ai: str, fom: str, level: float, n_cases: int) -> dict[str, Comparison]:
+    a = readers.index(ai)
+    others = [i for i in range(len(readers)) if i != a]
     if len(others) < 2:
         raise ReadingsError(f"need at least 2 human readers besides the AI; found {len(others)}")
     d = fom_m[0, others] - fom_m[0, a]
@@ -717,7 +738,7 @@ def reader_vs_ai(
             statistic=r["statistic"], p_value=r["p_value"], confidence_level=level,
             method=f"1T-{name} (readers - AI)", df=r["df"],
             estimate_a=float(fom_m[0, others].mean()), estimate_b=float(fom_m[0, a]),
-            se=r["se"], n=int(relevant.sum()), modality_a="readers", modality_b=f"AI:{ai}",
+            se=r["se"], n=n_cases, modality_a="readers", modality_b=f"AI:{ai}",
             extra={"ms_r": r["ms_r"], "cov2": r["cov2"], "n_readers": len(others),
                    "fom": fom},
         )
