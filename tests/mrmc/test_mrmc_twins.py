@@ -242,3 +242,43 @@ def test_sensitivity_jackknife_equals_deleting_cases(study, threshold):
     assert res.n_cases == len(pos)
     for k in ("var_error", "cov1", "cov2", "cov3"):
         assert res.variance_components[k] == pytest.approx(expected[k], abs=1e-13)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(studies(max_m=2, max_r=3, max_c=12), st.integers(0, 2**32 - 1))
+def test_unbiased_covariance_with_missing_readings_equals_pairwise_loop(study, seed):
+    """Partially paired data: the vectorised estimator against a plain loop over each
+    pair of reader-modality groups and the cases they share (MRMCaov's unbalanced form)."""
+    scores, truth = study
+    rng = np.random.default_rng(seed)
+    present = rng.random(scores.shape) > 0.25
+    pos_idx, neg_idx = np.flatnonzero(truth == 1), np.flatnonzero(truth == 0)
+    for m, r in itertools.product(range(scores.shape[0]), range(scores.shape[1])):
+        present[m, r, pos_idx[:2]] = True  # every group keeps 2 of each class
+        present[m, r, neg_idx[:2]] = True
+    fast = core.unbiased_cov(scores, present, truth).reshape(scores.shape[0] * scores.shape[1],
+                                                               -1)
+    groups = list(itertools.product(range(scores.shape[0]), range(scores.shape[1])))
+
+    def group(g):
+        m, r = g
+        p = [k for k in pos_idx if present[m, r, k]]
+        n = [k for k in neg_idx if present[m, r, k]]
+        s = {(i, j): float(scores[m, r, i] > scores[m, r, j])
+             + 0.5 * float(scores[m, r, i] == scores[m, r, j]) for i in p for j in n}
+        return p, n, s
+
+    for a, b in itertools.product(range(len(groups)), repeat=2):
+        pa, na, sa = group(groups[a])
+        pb, nb, sb = group(groups[b])
+        sp = [i for i in pa if i in pb]
+        sn = [j for j in na if j in nb]
+        nxny = len(pa) * len(na) * len(pb) * len(nb)
+        delta = nxny / (nxny - len(pa) * len(sn) * len(pb) - len(na) * len(sp) * len(nb)
+                        + len(sp) * len(sn))
+        total_a, total_b = sum(sa.values()), sum(sb.values())
+        rows = sum(sum(sa[i, j] for j in na) * sum(sb[i, j] for j in nb) for i in sp)
+        cols = sum(sum(sa[i, j] for i in pa) * sum(sb[i, j] for i in pb) for j in sn)
+        both = sum(sa[i, j] * sb[i, j] for i in sp for j in sn)
+        expected = ((1 - delta) * total_a * total_b + delta * (rows + cols - both)) / nxny
+        assert fast[a, b] == pytest.approx(expected, abs=1e-12)
