@@ -138,15 +138,27 @@ def _placements(y: NDArray[np.int8], s: NDArray[np.float64]) -> Placements:
 def sorted_placements(
     y: NDArray[np.int8], s: NDArray[np.float64]
 ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-    """AUC and placements in *score order* (fast path when case order is not needed)."""
+    """AUC and placements in *score order* (fast path when case order is not needed).
+
+    Sorts each class once; one binary search places the positives among the sorted
+    negatives (``lt``: negatives below; ``le``: below or tied, searched only if some
+    score is shared by both classes); the negatives' counts of positives below them
+    follow by counting, since positive ``i`` lies below negative ``j`` iff ``le_i <= j``.
+    """
     pos_mask = y == 1
     ps = np.sort(s[pos_mask])
     ns = np.sort(s[~pos_mask])
     m, n = ps.size, ns.size
-    v10 = np.searchsorted(ns, ps, side="left") + np.searchsorted(ns, ps, side="right")
-    v01 = 2 * m - np.searchsorted(ps, ns, side="left") - np.searchsorted(ps, ns, side="right")
-    v10f = (v10 * (0.5 / n)).astype(np.float64)
-    v01f = (v01 * (0.5 / m)).astype(np.float64)
+    lt = np.searchsorted(ns, ps, side="left")
+    inside = lt < n
+    if np.any(ns[lt[inside]] == ps[inside]):
+        le = np.searchsorted(ns, ps, side="right")
+    else:
+        le = lt
+    below_neg = np.cumsum(np.bincount(le, minlength=n + 1))[:n]  # positives < ns_j
+    le_neg = np.cumsum(np.bincount(lt, minlength=n + 1))[:n]  # positives <= ns_j
+    v10f = ((lt + le) * (0.5 / n)).astype(np.float64)
+    v01f = ((2 * m - below_neg - le_neg) * (0.5 / m)).astype(np.float64)
     return float(v10f.mean()), v10f, v01f
 
 
