@@ -64,8 +64,13 @@ def mrmc(
     try:
         if fom in FROC_FOMS:
             marks, truth_table = load_froc_readings(readings, truth)
-            result: Any = mrmc_analysis(marks, fom=fom, truth=truth_table, method=method,
-                                        covariance=covariance, confidence_level=confidence_level)
+            result: Any
+            if ai_reader is not None:
+                result = reader_vs_ai(marks, ai_reader=ai_reader, fom=fom, truth=truth_table,
+                                      confidence_level=confidence_level)
+            else:
+                result = mrmc_analysis(marks, fom=fom, truth=truth_table, method=method,
+                                       covariance=covariance, confidence_level=confidence_level)
         else:
             frame = load_readings(readings, format=format)
             if ai_reader is not None:
