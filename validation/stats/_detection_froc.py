@@ -223,18 +223,45 @@ def _curve_index(
     return _CurveIndex(thresholds, tc, fc, tp_at.astype(np.intp), fp_at.astype(np.intp))
 
 
-def _curves_weighted(
-    idx: _CurveIndex, w: NDArray[np.float64], lesions_per_case: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """FP/image and sensitivity curves for each row of case weights ``w`` (B, C)."""
+def _sensitivity_at_weighted(
+    idx: _CurveIndex,
+    w: NDArray[np.int32],
+    lesions_per_case: NDArray[np.int64],
+    rates: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Sensitivity at ``rates`` FPs/image for each row of case weights ``w`` (B, C).
+
+    Works in FP-count space on the weighted cumulative sums of the sorted TP and
+    FP items, without materialising the (B, thresholds) curves: for each row the
+    last threshold whose FP count is ``<= rate * n_images`` is found by two
+    ``searchsorted`` calls, then the sensitivity is interpolated linearly to the
+    next threshold, exactly as ``numpy.interp`` on that row's curve.
+    Returns (sensitivities (B, R) with NaN where the row has no lesion,
+    n_images (B,), n_lesions (B,)).
+    """
     n_rows = w.shape[0]
-    tpc = np.zeros((n_rows, idx.tp_case.size + 1))
-    np.cumsum(w[:, idx.tp_case], axis=1, out=tpc[:, 1:])
-    fpc = np.zeros((n_rows, idx.fp_case.size + 1))
-    np.cumsum(w[:, idx.fp_case], axis=1, out=fpc[:, 1:])
-    n_img = w.sum(axis=1)
-    n_les = w @ lesions_per_case
-    return tpc[:, idx.tp_at], fpc[:, idx.fp_at], n_img, n_les
+    tpc = np.zeros((n_rows, idx.tp_case.size + 1), dtype=w.dtype)
+    np.cumsum(w[:, idx.tp_case], axis=1, dtype=w.dtype, out=tpc[:, 1:])
+    fpc = np.zeros((n_rows, idx.fp_case.size + 1), dtype=w.dtype)
+    np.cumsum(w[:, idx.fp_case], axis=1, dtype=w.dtype, out=fpc[:, 1:])
+    n_img = w.sum(axis=1).astype(np.float64)
+    n_les = (w @ lesions_per_case).astype(np.float64)
+    out = np.full((n_rows, rates.size), np.nan)
+    last_g = idx.thresholds.size - 1
+    for b in range(n_rows):
+        if n_les[b] <= 0:
+            continue
+        cf, ct = fpc[b], tpc[b]
+        target = rates * n_img[b]
+        i_max = np.searchsorted(cf, target, side="right") - 1
+        g = np.searchsorted(idx.fp_at, i_max, side="right") - 1
+        g1 = np.minimum(g + 1, last_g)
+        f0, f1 = cf[idx.fp_at[g]], cf[idx.fp_at[g1]]
+        s0, s1 = ct[idx.tp_at[g]], ct[idx.tp_at[g1]]
+        flat = (g == last_g) | (f1 <= target)
+        step = np.where(flat, 0.0, (target - f0) * (s1 - s0) / np.where(flat, 1.0, f1 - f0))
+        out[b] = (s0 + step) / n_les[b]
+    return out, n_img, n_les
 
 
 def froc_curve(
@@ -314,7 +341,8 @@ class _FomIndex:
     pos_weight: NDArray[np.float64]
 
 
-def _fom_index(match: DetectionMatch, weighted: bool) -> tuple[_FomIndex, float] | None:
+def _fom_index(match: DetectionMatch) -> tuple[_FomIndex, float, float] | None:
+    """Sorted normal-image FP ratings and lesion positions; AFROC and wAFROC estimates."""
     n_c = len(match.cases)
     real = ~match.lesion_ignore
     abnormal = np.zeros(n_c, dtype=bool)
@@ -330,33 +358,43 @@ def _fom_index(match: DetectionMatch, weighted: bool) -> tuple[_FomIndex, float]
     neg_sorted, neg_case = neg[o], normal[o]
     pos_val = match.lesion_score[real]
     pos_case = match.lesion_case[real]
-    pos_w = match.lesion_weight[real] if weighted else np.ones(pos_val.size)
+    pos_w = match.lesion_weight[real]
     lo = np.searchsorted(neg_sorted, pos_val, side="left").astype(np.intp)
     hi = np.searchsorted(neg_sorted, pos_val, side="right").astype(np.intp)
-    case_den = (
-        abnormal.astype(np.float64)
-        if weighted
-        else np.bincount(pos_case, minlength=n_c).astype(np.float64)
+    est_w, _ = wilcoxon_fom_jackknife(
+        neg, normal, pos_val, pos_w, pos_case, abnormal.astype(np.float64), n_c, jackknife=False
     )
-    est, _ = wilcoxon_fom_jackknife(
-        neg, normal, pos_val, pos_w, pos_case, case_den, n_c, jackknife=False
+    n_les = np.bincount(pos_case, minlength=n_c).astype(np.float64)
+    est_u, _ = wilcoxon_fom_jackknife(
+        neg, normal, pos_val, np.ones(pos_val.size), pos_case, n_les, n_c, jackknife=False
     )
-    return _FomIndex(neg_case, neg_sorted, pos_case, lo, hi, pos_w), est
+    return _FomIndex(neg_case, neg_sorted, pos_case, lo, hi, pos_w), est_u, est_w
 
 
 def _fom_weighted(
-    fi: _FomIndex, w: NDArray[np.float64], weighted: bool, abnormal_w: NDArray[np.float64]
-) -> NDArray[np.float64]:
+    fi: _FomIndex, w: NDArray[np.int32], abnormal: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """AFROC and wAFROC for each row of integer case weights (resampled data sets).
+
+    Each normal image's count multiplies its FP rating, each lesion's its case's
+    count: the FOM of the data set with every case repeated that many times.
+    Integer sums are exact; ``2 * below + equal = cn[lo] + cn[hi]``.
+    """
     n_rows = w.shape[0]
-    cn = np.zeros((n_rows, fi.neg_case.size + 1))
-    np.cumsum(w[:, fi.neg_case], axis=1, out=cn[:, 1:])
-    below = cn[:, fi.lo]
-    equal = cn[:, fi.hi] - below
-    num = ((below + 0.5 * equal) * w[:, fi.pos_case]) @ fi.pos_weight
-    n_neg = cn[:, -1]
-    den = (w @ abnormal_w) if weighted else (w[:, fi.pos_case].sum(axis=1))
+    cn = np.zeros((n_rows, fi.neg_case.size + 1), dtype=w.dtype)
+    np.cumsum(w[:, fi.neg_case], axis=1, dtype=w.dtype, out=cn[:, 1:])
+    wp = w[:, fi.pos_case]
+    twice = (cn[:, fi.lo] + cn[:, fi.hi]).astype(np.float64) * wp
+    n_neg = cn[:, -1].astype(np.float64)
+    num_w = (twice @ fi.pos_weight) / 2.0
+    num_u = twice.sum(axis=1) / 2.0
+    den_w = (w @ abnormal).astype(np.float64)
+    den_u = wp.sum(axis=1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((n_neg > 0) & (den > 0), num / (n_neg * den), np.nan)
+        ok = n_neg > 0
+        afroc = np.where(ok & (den_u > 0), num_u / (n_neg * den_u), np.nan)
+        wafroc = np.where(ok & (den_w > 0), num_w / (n_neg * den_w), np.nan)
+    return afroc, wafroc
 
 
 # ------------------------------------------------------------------ analysis
@@ -446,10 +484,10 @@ def froc_analysis(
     fp = match.counted_fp
     les_score, les_case = match.lesion_score[real], match.lesion_case[real]
     idx = _curve_index(les_score, les_case, match.mark_score[fp], match.mark_case[fp])
-    lesions_per_case = np.bincount(les_case, minlength=n_c).astype(np.float64)
-    tp_thr = np.bincount(les_case[les_score >= thr], minlength=n_c).astype(np.float64)
+    lesions_per_case = np.bincount(les_case, minlength=n_c)
+    tp_thr = np.bincount(les_case[les_score >= thr], minlength=n_c)
     fp_sel = fp & (match.mark_score >= thr)
-    fp_thr = np.bincount(match.mark_case[fp_sel], minlength=n_c).astype(np.float64)
+    fp_thr = np.bincount(match.mark_case[fp_sel], minlength=n_c)
 
     curve = FrocCurve(idx.thresholds, idx.fp_at / n_c, idx.tp_at / n_les, n_c, n_les)
     rates_all = np.concatenate(
@@ -462,12 +500,12 @@ def froc_analysis(
     cpm0 = float(point_at[:n_cpm].mean())
     cam0 = float(point_at[n_cpm : n_cpm + n_cam].mean())
 
-    foms = {name: _fom_index(match, name == "wafroc") for name in ("afroc", "wafroc")}
+    fom_index = _fom_index(match)
     real_case = np.zeros(n_c, dtype=bool)
     real_case[les_case] = True
-    abnormal_w = real_case.astype(np.float64)
+    abnormal_i = real_case.astype(np.int64)
 
-    n_items = idx.tp_case.size + idx.fp_case.size + idx.thresholds.size * 2 + 1
+    n_items = idx.tp_case.size + idx.fp_case.size + 2
     chunk = max(1, _CHUNK_ELEMENTS // max(n_items, n_c))
     sens_b, fppi_b, at_b = [], [], []
     fom_b: dict[str, list[NDArray[np.float64]]] = {"afroc": [], "wafroc": []}
@@ -478,21 +516,17 @@ def froc_analysis(
         chunk_size=chunk,
     )
     for wi in weights:
-        w = wi.astype(np.float64)
-        tpc, fpc, n_img, n_l = _curves_weighted(idx, w, lesions_per_case)
+        # int32 counts: exact integer sums (a row sums to at most the number of cases)
+        w = wi.astype(np.int32, copy=False)
+        at, n_img, n_l = _sensitivity_at_weighted(idx, w, lesions_per_case, rates_all)
         with np.errstate(invalid="ignore", divide="ignore"):
-            sens_curve = tpc / n_l[:, None]
-            fppi_curve = fpc / n_img[:, None]
             sens_b.append((w @ tp_thr) / n_l)
             fppi_b.append((w @ fp_thr) / n_img)
-        ok = n_l > 0
-        at = np.full((w.shape[0], rates_all.size), np.nan)
-        if ok.any():
-            at[ok] = _interp_rows(fppi_curve[ok], sens_curve[ok], rates_all)
         at_b.append(at)
-        for name, fi in foms.items():
-            if fi is not None:
-                fom_b[name].append(_fom_weighted(fi[0], w, name == "wafroc", abnormal_w))
+        if fom_index is not None:
+            af, waf = _fom_weighted(fom_index[0], w, abnormal_i)
+            fom_b["afroc"].append(af)
+            fom_b["wafroc"].append(waf)
     sens_r = np.concatenate(sens_b)
     fppi_r = np.concatenate(fppi_b)
     at_r = np.vstack(at_b)
@@ -540,12 +574,13 @@ def froc_analysis(
 
     notes: list[str] = []
     fom_est: dict[str, Estimate | None] = {}
-    for name, fi in foms.items():
-        if fi is None:
+    for name in ("afroc", "wafroc"):
+        if fom_index is None:
             fom_est[name] = None
             notes.append(f"{name} not estimable: it needs images with and without lesions")
         else:
-            fom_est[name] = est(fi[1], np.concatenate(fom_b[name]), n_c)
+            value = fom_index[1] if name == "afroc" else fom_index[2]
+            fom_est[name] = est(value, np.concatenate(fom_b[name]), n_c)
     counts = match.counts()
     counts.update(
         {"n_clusters": n_clusters, "n_resamples": n_resamples, "n_undefined_resamples": n_undefined}

@@ -296,6 +296,26 @@ def _case_values(
     return row
 
 
+def _run_single_threaded_torch(fn: Any, n: int, n_jobs: int) -> list[dict[str, Any]]:
+    """Run ``fn(0..n-1)`` with torch's intra-op thread pool at one thread.
+
+    MONAI's edge extraction calls many tiny torch reductions; on a small shared
+    CPU the intra-op thread pool makes each one ~100x slower than the work it does
+    (measured: 0.3 s vs 0.09 s per 128^3 case). The setting is restored afterwards.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if n_jobs > 1 and n > 1:
+            with ThreadPoolExecutor(max_workers=n_jobs) as ex:
+                return list(ex.map(fn, range(n)))
+        return [fn(i) for i in range(n)]
+    finally:
+        torch.set_num_threads(before)
+
+
 def _spacings(spacing: Any, n: int, ndims: list[int]) -> list[tuple[float, ...]]:
     arr: list[Any] = [spacing] if np.isscalar(spacing) else list(spacing)
     per_case = len(arr) == n and all(not np.isscalar(s) for s in arr) and n > 0
@@ -347,7 +367,9 @@ def segmentation_metrics(
     case_ids : sequence, optional
         Case IDs; default ``0..N-1``.
     n_jobs : int
-        Worker threads (the MONAI/scipy work releases the GIL in part).
+        Worker threads. Much of the per-case work holds the GIL, so on two
+        cores threads gain little; torch runs single-threaded meanwhile (its
+        setting is restored on return).
 
     Returns
     -------
@@ -427,11 +449,7 @@ def segmentation_metrics(
     with warnings.catch_warnings():
         # MONAI 1.6 warns about its own internal use of a deprecated argument
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"monai\.")
-        if n_jobs > 1 and n > 1:
-            with ThreadPoolExecutor(max_workers=int(n_jobs)) as ex:
-                rows = list(ex.map(one, range(n)))
-        else:
-            rows = [one(i) for i in range(n)]
+        rows = _run_single_threaded_torch(one, n, int(n_jobs))
     cols = ["case_id", "status", "excluded", "n_pred_voxels", "n_ref_voxels", *mets]
     df = pd.DataFrame(rows, columns=cols)
     for m in mets:
