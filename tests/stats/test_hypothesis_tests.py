@@ -179,6 +179,7 @@ def _tango_twin(n10: int, n01: int, n: int, d0: float) -> float:
         return v
 
     q = optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}).x
+    q = min((lo, hi, q), key=nll)  # the maximum may sit on the boundary
     var = n * ((q + d0) + q - d0 * d0)
     return (n10 - n01 - n * d0) / math.sqrt(var)
 
@@ -317,6 +318,7 @@ def _fm_twin(x1: int, n1: int, x2: int, n2: int, d0: float) -> float:
         return v
 
     p2 = optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}).x
+    p2 = min((lo, hi, p2), key=nll)  # the maximum may sit on the boundary
     p1 = p2 + d0
     return (x1 / n1 - x2 / n2 - d0) / math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
 
