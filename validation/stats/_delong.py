@@ -64,8 +64,9 @@ def midrank_placements(y_true: ArrayLike, y_score: ArrayLike) -> Placements:
     ``V10_i = (#{neg < s_i} + #{neg = s_i} / 2) / n`` and of negative ``j`` is
     ``V01_j = (#{pos > s_j} + #{pos = s_j} / 2) / m``; the AUC is the mean of either.
     These equal Sun & Xu's midrank expressions (``V10_i = (R_i - R^X_i) / n`` with
-    overall and within-class midranks) and come from one argsort: counts of each class
-    per group of tied scores, cumulated.
+    overall and within-class midranks); here each class is sorted once, the positives
+    are placed among the negatives by binary search, and the negatives' values follow
+    by counting, O(n log n) in all.
 
     Parameters
     ----------
@@ -101,53 +102,28 @@ def midrank_placements(y_true: ArrayLike, y_score: ArrayLike) -> Placements:
 
 
 def _placements(y: NDArray[np.int8], s: NDArray[np.float64]) -> Placements:
-    n_all = y.size
-    order = np.argsort(s)
-    ss = s[order]
-    yy = y[order]
-    negcum = np.cumsum(yy == 0)
-    n_neg = int(negcum[-1])
-    n_pos = n_all - n_neg
-    poscum = np.arange(1, n_all + 1) - negcum
-    new = np.empty(n_all, dtype=bool)
-    new[0] = True
-    np.not_equal(ss[1:], ss[:-1], out=new[1:])
-    pos_sorted = yy == 1
-    if new.all():
-        # No ties: each positive sits above the negatives before it, and vice versa.
-        val = np.where(pos_sorted, negcum / n_neg, (n_pos - poscum) / n_pos)
-    else:
-        starts = np.flatnonzero(new)
-        ends = np.append(starts[1:], n_all) - 1
-        neg_excl = negcum[starts] - (yy[starts] == 0)
-        neg_in = negcum[ends] - neg_excl
-        pos_in = poscum[ends] - (poscum[starts] - (yy[starts] == 1))
-        pos_above = n_pos - poscum[ends]
-        gid = np.cumsum(new) - 1
-        below = (neg_excl + 0.5 * neg_in) / n_neg
-        above = (pos_above + 0.5 * pos_in) / n_pos
-        val = np.where(pos_sorted, below[gid], above[gid])
-    full = np.empty(n_all)
-    full[order] = val
+    """Placements in input order: argsort each class, place, scatter back."""
     pos_mask = y == 1
-    v10 = full[pos_mask]
-    v01 = full[~pos_mask]
+    sp_, sn_ = s[pos_mask], s[~pos_mask]
+    op, on = np.argsort(sp_), np.argsort(sn_)
+    v10s, v01s = _sorted_class_placements(sp_[op], sn_[on])
+    v10 = np.empty(sp_.size)
+    v01 = np.empty(sn_.size)
+    v10[op] = v10s
+    v01[on] = v01s
     return Placements(float(v10.mean()), v10, v01)
 
 
-def sorted_placements(
-    y: NDArray[np.int8], s: NDArray[np.float64]
-) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-    """AUC and placements in *score order* (fast path when case order is not needed).
+def _sorted_class_placements(
+    ps: NDArray[np.float64], ns: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """V10 (positives) and V01 (negatives) for class-wise sorted scores.
 
-    Sorts each class once; one binary search places the positives among the sorted
-    negatives (``lt``: negatives below; ``le``: below or tied, searched only if some
-    score is shared by both classes); the negatives' counts of positives below them
-    follow by counting, since positive ``i`` lies below negative ``j`` iff ``le_i <= j``.
+    One binary search places the positives among the sorted negatives (``lt``:
+    negatives below; ``le``: below or tied, searched only if some score is shared by
+    both classes). The negatives' counts follow by counting: positive ``i`` lies below
+    negative ``j`` iff ``le_i <= j``, and at or below it iff ``lt_i <= j``.
     """
-    pos_mask = y == 1
-    ps = np.sort(s[pos_mask])
-    ns = np.sort(s[~pos_mask])
     m, n = ps.size, ns.size
     lt = np.searchsorted(ns, ps, side="left")
     inside = lt < n
@@ -155,11 +131,20 @@ def sorted_placements(
         le = np.searchsorted(ns, ps, side="right")
     else:
         le = lt
-    below_neg = np.cumsum(np.bincount(le, minlength=n + 1))[:n]  # positives < ns_j
-    le_neg = np.cumsum(np.bincount(lt, minlength=n + 1))[:n]  # positives <= ns_j
-    v10f = ((lt + le) * (0.5 / n)).astype(np.float64)
-    v01f = ((2 * m - below_neg - le_neg) * (0.5 / m)).astype(np.float64)
-    return float(v10f.mean()), v10f, v01f
+    below_neg = np.cumsum(np.bincount(le, minlength=n + 1))[:n]
+    le_neg = np.cumsum(np.bincount(lt, minlength=n + 1))[:n]
+    v10 = ((lt + le) * (0.5 / n)).astype(np.float64)
+    v01 = ((2 * m - below_neg - le_neg) * (0.5 / m)).astype(np.float64)
+    return v10, v01
+
+
+def sorted_placements(
+    y: NDArray[np.int8], s: NDArray[np.float64]
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+    """AUC and placements in *score order* (fast path when case order is not needed)."""
+    pos_mask = y == 1
+    v10, v01 = _sorted_class_placements(np.sort(s[pos_mask]), np.sort(s[~pos_mask]))
+    return float(v10.mean()), v10, v01
 
 
 def delong_variance(v10: NDArray[np.float64], v01: NDArray[np.float64]) -> float:
