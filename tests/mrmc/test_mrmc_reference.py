@@ -186,3 +186,46 @@ def test_reader_vs_ai_on_froc_marks():
     assert out["RRFC"].statistic == pytest.approx(
         d.mean() / math.sqrt(np.var(d, ddof=1) / len(d)), rel=1e-12)
     assert out["RRFC"].df == len(d) - 1
+
+
+def test_per_modality_intervals_follow_the_single_treatment_formulas(van_dyke, vd_or):
+    """RRRC: se^2 = MS(R)/R + max(Cov2, 0), df = (MS(R) + R max(Cov2,0))^2 / (MS(R)^2/(R-1));
+    FRRC: se^2 = (Var + (R-1) max(Cov2, 0)) / R, normal; RRFC: se^2 = MS(R)/R on R-1 df
+    (MRMCaov mrmc_tests; RJafroc ciAvgRdrEachTrt*). Jackknife covariances by deletion."""
+    from scipy import stats
+
+    foms = vd_or.fom
+    cases = list(dict.fromkeys(van_dyke["case"]))
+    for i, m in enumerate(["0", "1"]):
+        part = van_dyke[van_dyke.modality == m]
+        readers = sorted(part.reader.unique())
+        jack = np.empty((len(readers), len(cases)))
+        for a, r in enumerate(readers):
+            pr = part[part.reader == r].set_index("case").loc[cases]
+            t, x = pr["truth"].to_numpy(), pr["score"].to_numpy()
+            for k in range(len(cases)):
+                keep = np.arange(len(cases)) != k
+                pos, neg = x[keep & (t == 1)], x[keep & (t == 0)]
+                jack[a, k] = np.mean((pos[:, None] > neg) + 0.5 * (pos[:, None] == neg))
+        c = len(cases)
+        cen = jack - jack.mean(axis=1, keepdims=True)
+        cov = (c - 1) / c * cen @ cen.T
+        r_ = len(readers)
+        var = np.mean(np.diag(cov))
+        cov2 = cov[~np.eye(r_, dtype=bool)].mean()
+        theta = foms[foms.modality == m]["fom"].to_numpy()
+        ms_r = np.var(theta, ddof=1)
+        se = math.sqrt(ms_r / r_ + max(cov2, 0))
+        df = (ms_r + r_ * max(cov2, 0)) ** 2 / (ms_r**2 / (r_ - 1))
+        e = vd_or.tests["RRRC"]["modality_foms"][i]
+        assert e.extra["modality"] == m
+        assert e.se == pytest.approx(se, rel=1e-10)
+        assert e.extra["df"] == pytest.approx(df, rel=1e-10)
+        q = stats.t.ppf(0.975, df)
+        assert (e.ci_low, e.ci_high) == pytest.approx((theta.mean() - q * se,
+                                                       theta.mean() + q * se), abs=1e-12)
+        f = vd_or.tests["FRRC"]["modality_foms"][i]
+        assert f.se == pytest.approx(math.sqrt((var + (r_ - 1) * max(cov2, 0)) / r_), rel=1e-10)
+        g = vd_or.tests["RRFC"]["modality_foms"][i]
+        assert g.se == pytest.approx(math.sqrt(ms_r / r_), rel=1e-12)
+        assert g.extra["df"] == r_ - 1
