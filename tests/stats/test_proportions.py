@@ -138,7 +138,7 @@ def test_accuracy_metrics_match_r_at_thresholds(case: dict) -> None:
 # --------------------------------------------------------------------------- twins
 
 
-def _bisect(f, lo: float, hi: float, iters: int = 200) -> float:
+def _bisect(f, lo: float, hi: float, iters: int = 64) -> float:
     """Root of a monotone f on [lo, hi] by plain bisection (f(lo), f(hi) of opposite sign)."""
     flo = f(lo)
     for _ in range(iters):
@@ -204,7 +204,7 @@ counts = st.integers(min_value=1, max_value=400).flatmap(
 levels = st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.975, 0.99, 0.999])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(xn=counts, level=levels)
 def test_clopper_pearson_and_wilson_match_bisection_twins(xn: tuple[int, int], level: float) -> None:
     x, n = xn
@@ -265,7 +265,7 @@ def _loop_counts(y_true: list[int], y_pred: list[int]) -> tuple[int, int, int, i
     return tp, fp, tn, fn
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(data=binary_pairs, method=st.sampled_from(PROPORTION_CI_METHODS))
 def test_metrics_match_loop_twin(data: tuple[list[int], list[int]], method: str) -> None:
     y_true, y_pred = data
