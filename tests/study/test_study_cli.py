@@ -26,7 +26,8 @@ def test_cli_end_to_end(layout: Path) -> None:
     proto = layout / "protocols" / "triage_standalone.yaml"
     proto.write_text(lean(proto.read_text(), keep_subgroups=SMALL_SUBGROUPS))
     r = radval("protocol", "check", proto)
-    assert r.returncode == 0 and r.stdout.strip() == f"{proto}: OK", r.stderr
+    assert r.returncode == 0 and r.stdout.splitlines() == [
+        f"{proto}: OK", f"not locked yet (lock with: radval protocol lock {proto})"], r.stderr
 
     bad = layout / "protocols" / "bad.yaml"
     bad.write_text(proto.read_text().replace("role: primary", "role: primery", 1).replace("seed: 20261130", "seed: -1"))
@@ -38,11 +39,7 @@ def test_cli_end_to_end(layout: Path) -> None:
     assert lines[-1] == f"radval: error: {bad}: 2 problem(s)"
     assert "Traceback" not in r.stderr
 
-    # run before lock: exit 2, one line
     out = layout / "studies" / "triage"
-    r = radval("run", proto, "--out", out, "--no-report")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is not locked" in r.stderr
-
     r = radval("protocol", "lock", proto)
     assert r.returncode == 0 and "protocol sha256" in r.stdout
     r = radval("protocol", "deviation", proto, "--description", "site_b images re-exported")
@@ -54,8 +51,9 @@ def test_cli_end_to_end(layout: Path) -> None:
     doc = json.loads((out / "results.json").read_text())
     assert doc["protocol"]["deviations"][0]["description"] == "site_b images re-exported"
 
+    # an existing study folder: exit 2 with one line, no traceback
     r = radval("run", proto, "--out", out, "--no-report")
-    assert r.returncode == 2 and "pass --force" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "pass --force" in r.stderr
 
     r = radval("audit", "verify", out)
     assert r.returncode == 0 and r.stdout.startswith("audit: OK (2 entries")

@@ -52,6 +52,16 @@ def protocol_check(
         typer.echo(f"radval: error: {file}: {len(problems)} problem(s)", err=True)
         raise typer.Exit(2)
     typer.echo(f"{file}: OK")
+    from validation.protocol.load import load_protocol
+    from validation.protocol.lock import lock_path_for, read_lock, verify_lock
+
+    lock_file = lock_path_for(file)
+    if not lock_file.exists():
+        typer.echo(f"not locked yet (lock with: radval protocol lock {file})")
+        return
+    lock = read_lock(lock_file)
+    verify_lock(load_protocol(file, files=files), lock)  # a mismatch raises ProtocolError: exit 2
+    typer.echo(f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; protocol and manifest match the lock")
 
 
 @protocol_app.command("lock")
