@@ -33,7 +33,6 @@ Smith BJ, Hillis SL. MRMCaov (R package). https://github.com/brian-j-smith/MRMCa
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,18 +40,26 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from validation.data.readings import detect_design, validate_readings
+from validation.data.readings import validate_readings
 from validation.errors import ReadingsError
 from validation.stats import _mrmc_core as core
-from validation.stats._checks import as_rng, check_confidence_level, check_method
-from validation.stats._mrmc_fom import (
-    GroupedScores,
-    auc_arrays,
-    placements,
-    proportion_arrays,
-    weighted_auc,
+from validation.stats._checks import check_confidence_level, check_method
+from validation.stats._mrmc_data import (
+    ANALYSES,
+    COVARIANCES,
+    FROC_FOMS,
+    METHODS,
+    ROC_FOMS,
+    _arrange,
+    _covariance,
+    _fom_arrays,
+    _fom_frame,
+    _froc_inputs,
+    _natural,
+    reader_foms,
 )
 from validation.stats._mrmc_power import MRMCPower, mrmc_power, mrmc_sample_size
+from validation.stats._mrmc_roc import average_roc_curve, reader_roc_points
 from validation.stats._results import Comparison, Estimate
 
 __all__ = [
@@ -67,229 +74,6 @@ __all__ = [
     "reader_roc_points",
     "reader_vs_ai",
 ]
-
-ROC_FOMS = ("auc", "sensitivity", "specificity")
-FROC_FOMS = ("wafroc", "afroc", "wafroc1", "afroc1", "hr_auc")
-METHODS = ("or", "dbm")
-COVARIANCES = ("jackknife", "delong", "unbiased", "bootstrap")
-ANALYSES = ("RRRC", "FRRC", "RRFC")
-
-
-def _digit_key(s: str) -> tuple[tuple[int, int, str], ...]:
-    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", s))
-
-
-def _natural(values: Any) -> list[str]:
-    """IDs in natural order: numerically when all are numbers, else digit runs as numbers."""
-    vals = [str(v) for v in values]
-    try:
-        return sorted(vals, key=lambda v: (float(v), v))
-    except ValueError:
-        return sorted(vals, key=_digit_key)
-
-
-# ------------------------------------------------------------------------ arranging
-@dataclass(frozen=True)
-class _Arranged:
-    modalities: list[str]
-    readers: list[str]
-    cases: list[str]
-    grouped: GroupedScores
-    design: str
-
-
-def _arrange(readings: pd.DataFrame, design: str | None) -> _Arranged:
-    frame = validate_readings(readings, design=design)
-    found = detect_design(frame)
-    if design is None:
-        design = found
-    mods = _natural(frame["modality"].unique())
-    rdrs = _natural(frame["reader"].unique())
-    cases = [str(c) for c in pd.unique(frame["case"])]
-    mi = pd.Index(mods).get_indexer(frame["modality"])
-    ri = pd.Index(rdrs).get_indexer(frame["reader"])
-    ci = pd.Index(cases).get_indexer(frame["case"])
-    scores = np.zeros((len(mods), len(rdrs), len(cases)))
-    present = np.zeros(scores.shape, dtype=bool)
-    scores[mi, ri, ci] = frame["score"].to_numpy(dtype=float)
-    present[mi, ri, ci] = True
-    truth = np.zeros(len(cases), dtype=np.int8)
-    truth[ci] = frame["truth"].to_numpy()
-    return _Arranged(mods, rdrs, cases, GroupedScores(scores, present, truth), design)
-
-
-def _fom_arrays(arr: _Arranged, fom: str, threshold: float | None
-                ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
-    """FOM (M, R), jackknife over the relevant cases, and the relevant-case mask."""
-    if fom == "auc":
-        f, j = auc_arrays(arr.grouped)
-        return f, j, np.ones(len(arr.cases), dtype=bool)
-    if threshold is None:
-        raise ValueError(f"fom={fom!r} needs a decision threshold (threshold=); got None")
-    return proportion_arrays(arr.grouped, threshold=float(threshold), which=fom)
-
-
-def reader_foms(readings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None
-                ) -> pd.DataFrame:
-    """Figure of merit of every reader in every modality.
-
-    Parameters
-    ----------
-    readings : pandas.DataFrame
-        Tidy readings ``reader, modality, case, truth, score``.
-    fom : {"auc", "sensitivity", "specificity"}
-        Empirical (Wilcoxon) AUC, or sensitivity / specificity at ``threshold``
-        (a reading is positive when ``score >= threshold``).
-    threshold : float, optional
-        Needed for sensitivity and specificity.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``modality, reader, fom``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> f = pd.DataFrame({"reader": "a", "modality": "x", "case": ["1", "2", "3"],
-    ...                   "truth": [0, 1, 1], "score": [1.0, 2.0, 1.0]})
-    >>> reader_foms(f)["fom"].tolist()
-    [0.75]
-
-    References
-    ----------
-    Hanley JA, McNeil BJ. The meaning and use of the area under a ROC curve.
-    Radiology 1982;143:29-36. doi:10.1148/radiology.143.1.7063747
-    """
-    check_method(fom, ROC_FOMS, what="fom")
-    arr = _arrange(readings, None)
-    if fom == "auc":
-        from validation.stats._mrmc_fom import _auc_value
-
-        values = _auc_value(arr.grouped)
-    else:
-        if threshold is None:
-            raise ValueError(f"fom={fom!r} needs a decision threshold (threshold=); got None")
-        values = _proportion_value(arr.grouped, float(threshold), fom)
-    return _fom_frame(arr.modalities, arr.readers, values)
-
-
-def _proportion_value(g: GroupedScores, threshold: float, which: str) -> NDArray[np.float64]:
-    target = 1 if which == "sensitivity" else 0
-    rel = (g.truth == target)[None, None, :] & g.present
-    hit = (g.scores >= threshold) if target == 1 else (g.scores < threshold)
-    n = rel.sum(axis=-1)
-    if (n == 0).any():
-        raise ReadingsError(f"{which} is undefined: some reader and modality read no "
-                            f"{'diseased' if target else 'non-diseased'} case")
-    return np.asarray((hit & rel).sum(axis=-1) / n)
-
-
-def _fom_frame(mods: list[str], rdrs: list[str], values: NDArray[np.float64]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "modality": np.repeat(mods, len(rdrs)),
-            "reader": np.tile(rdrs, len(mods)),
-            "fom": values.reshape(-1),
-        }
-    )
-
-
-# ------------------------------------------------------------------------ ROC points
-def reader_roc_points(readings: pd.DataFrame) -> pd.DataFrame:
-    """Empirical ROC operating points of every reader in every modality.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``modality, reader, threshold, fpr, tpr``; per curve the points run
-        from (0, 0) (threshold ``inf``) to (1, 1), one per distinct score, a reading
-        being positive when ``score >= threshold``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> f = pd.DataFrame({"reader": "a", "modality": "x", "case": ["1", "2"],
-    ...                   "truth": [0, 1], "score": [1.0, 2.0]})
-    >>> reader_roc_points(f)[["fpr", "tpr"]].values.tolist()
-    [[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
-    """
-    frame = validate_readings(readings, design=None)
-    rows = []
-    for (m, r), part in frame.groupby(["modality", "reader"], sort=False):
-        y = part["truth"].to_numpy()
-        s = part["score"].to_numpy(dtype=float)
-        n1, n0 = int(y.sum()), int((1 - y).sum())
-        if n1 == 0 or n0 == 0:
-            raise ReadingsError(
-                f"ROC of reader {r!r} in modality {m!r} needs diseased and non-diseased "
-                f"cases; found {n1} and {n0}"
-            )
-        thresholds = np.unique(s)[::-1]
-        tp = np.array([(s[y == 1] >= t).sum() for t in thresholds]) / n1
-        fp = np.array([(s[y == 0] >= t).sum() for t in thresholds]) / n0
-        rows.append(pd.DataFrame({"modality": m, "reader": r,
-                                  "threshold": np.r_[np.inf, thresholds],
-                                  "fpr": np.r_[0.0, fp], "tpr": np.r_[0.0, tp]}))
-    out = pd.concat(rows, ignore_index=True)
-    order = {v: i for i, v in enumerate(_natural(out["modality"].unique()))}
-    rorder = {v: i for i, v in enumerate(_natural(out["reader"].unique()))}
-    key = out["modality"].map(order) * 10**6 + out["reader"].map(rorder)
-    return out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
-
-
-def average_roc_curve(readings: pd.DataFrame, *, n_points: int = 101) -> pd.DataFrame:
-    """Reader-averaged ROC curve per modality (vertical averaging at fixed FPR).
-
-    Each reader's empirical ROC curve (straight lines between operating points) is
-    evaluated at ``n_points`` equally spaced false-positive rates and the TPRs are
-    averaged over readers. At an FPR where a curve jumps vertically the upper TPR
-    is used.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``modality, fpr, tpr``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> f = pd.DataFrame({"reader": ["a", "a", "b", "b"], "modality": "x",
-    ...                   "case": ["1", "2", "1", "2"], "truth": [0, 1, 0, 1],
-    ...                   "score": [1.0, 2.0, 2.0, 1.0]})
-    >>> average_roc_curve(f, n_points=3)["tpr"].tolist()
-    [0.5, 0.5, 1.0]
-
-    References
-    ----------
-    Fawcett T. An introduction to ROC analysis. Pattern Recognit Lett 2006;27:861-874.
-    doi:10.1016/j.patrec.2005.10.010
-    """
-    if n_points < 2:
-        raise ValueError(f"n_points must be at least 2, got {n_points}")
-    pts = reader_roc_points(readings)
-    grid = np.linspace(0.0, 1.0, n_points)
-    rows = []
-    for m in pts["modality"].unique():
-        curves = []
-        for _, part in pts[pts["modality"] == m].groupby("reader", sort=False):
-            curves.append(_polyline_tpr(part["fpr"].to_numpy(), part["tpr"].to_numpy(), grid))
-        rows.append(pd.DataFrame({"modality": m, "fpr": grid,
-                                  "tpr": np.mean(curves, axis=0)}))
-    return pd.concat(rows, ignore_index=True)
-
-
-def _polyline_tpr(fpr: NDArray[np.float64], tpr: NDArray[np.float64],
-                  grid: NDArray[np.float64]) -> NDArray[np.float64]:
-    """TPR of the empirical ROC polyline at each grid FPR (upper value at vertical jumps)."""
-    u = np.unique(fpr)
-    low = np.array([tpr[fpr == v].min() for v in u])
-    high = np.array([tpr[fpr == v].max() for v in u])
-    i = np.clip(np.searchsorted(u, grid, side="right") - 1, 0, len(u) - 1)
-    nxt = np.minimum(i + 1, len(u) - 1)
-    span = u[nxt] - u[i]
-    frac = np.where(span > 0, (grid - u[i]) / np.where(span > 0, span, 1.0), 0.0)
-    return np.asarray(high[i] + frac * (low[nxt] - high[i]))
 
 
 # ------------------------------------------------------------------------ the result
@@ -555,79 +339,6 @@ def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str]
                        "distribution": t["distribution"], "comparisons": comps,
                        "modality_foms": ests}
     return tests
-
-
-def _froc_inputs(marks: pd.DataFrame, truth: pd.DataFrame | None, fom: str,
-                 design: str | None) -> tuple[Any, Any, list[str], list[str], str]:
-    if truth is None:
-        raise ValueError(f"fom={fom!r} needs the FROC truth table (truth=)")
-    if design not in (None, "fully_crossed"):
-        raise ValueError(f"FROC FOMs need fully crossed data; got design={design!r}")
-    from validation.stats.detection import froc_fom_arrays  # lazy: helper E's module
-
-    fa = froc_fom_arrays(marks, truth, fom=fom)
-    mods = _natural(fa.modalities)
-    rdrs = _natural(fa.readers)
-    mi = [list(fa.modalities).index(m) for m in mods]
-    ri = [list(fa.readers).index(r) for r in rdrs]
-    fom_m = np.asarray(fa.fom)[np.ix_(mi, ri)]
-    jack = np.asarray(fa.jackknife)[np.ix_(mi, ri)]
-    return fom_m, jack, mods, rdrs, "fully_crossed"
-
-
-def _covariance(arr: _Arranged, fom: str, covariance: str, jack: NDArray[np.float64],
-                relevant: NDArray[np.bool_], threshold: float | None,
-                rng: np.random.Generator | int | None, n_resamples: int) -> NDArray[np.float64]:
-    g = arr.grouped
-    if covariance == "jackknife":
-        return core.jackknife_cov(jack)
-    if covariance in ("delong", "unbiased") and fom != "auc":
-        raise ValueError(f"covariance {covariance!r} is for fom='auc', got fom={fom!r}")
-    if covariance == "delong":
-        if not g.fully_crossed:
-            raise ValueError(
-                f"DeLong covariance needs fully crossed data (as in MRMCaov); these readings "
-                f"are {arr.design} — use covariance='jackknife' or 'unbiased'"
-            )
-        v10, v01 = placements(g.scores, g.truth)
-        return core.delong_cov(v10, v01)
-    if covariance == "unbiased":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return core.unbiased_cov(g.scores, g.present, g.truth)
-    # bootstrap: resample cases within truth strata; covariance of the resampled FOMs
-    if n_resamples < 2:
-        raise ValueError(f"n_resamples must be at least 2, got {n_resamples}")
-    gen = as_rng(rng)
-    m_, r_, c_ = g.scores.shape
-    pos = np.flatnonzero(g.truth == 1)
-    neg = np.flatnonzero(g.truth == 0)
-    weights = np.zeros((n_resamples, c_))
-    for idx in (pos, neg):
-        draws = gen.integers(0, len(idx), size=(n_resamples, len(idx)))
-        for b in range(n_resamples):
-            weights[b, idx] = np.bincount(draws[b], minlength=len(idx))
-    boot = np.empty((n_resamples, m_, r_))
-    for m in range(m_):
-        for r in range(r_):
-            if not g.present[m, r].any():  # readers nested in modalities
-                boot[:, m, r] = 0.0
-                continue
-            w = weights * g.present[m, r][None, :]
-            if fom == "auc":
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    boot[:, m, r] = weighted_auc(g.scores[m, r], g.truth, w)
-            else:
-                assert threshold is not None
-                target = 1 if fom == "sensitivity" else 0
-                rel = (g.truth == target)
-                hit = (g.scores[m, r] >= threshold) if target else (g.scores[m, r] < threshold)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    boot[:, m, r] = (w[:, rel] * hit[rel]).sum(1) / w[:, rel].sum(1)
-    ok = np.isfinite(boot).all(axis=(1, 2))
-    if ok.sum() < 2:
-        raise ValueError("too few bootstrap resamples had both truth classes for every reader")
-    flat = boot[ok].reshape(int(ok.sum()), m_ * r_)
-    return np.asarray(np.cov(flat, rowvar=False, ddof=1)).reshape(m_, r_, m_, r_)
 
 
 # ------------------------------------------------------------------ reader vs AI etc.
