@@ -446,3 +446,55 @@ def test_error_messages(call, exc, message) -> None:  # type: ignore[no-untyped-
     # The shared input checks print numpy scalars as reprs (np.int64(2)); compare values.
     found = re.sub(r"np\.\w+\(([^()]*)\)", r"\1", str(info.value))
     assert found.startswith(message)
+
+
+@SETTINGS
+@given(
+    labelled_scores(),
+    st.data(),
+    st.sampled_from(["specificity", "sensitivity"]),
+    st.floats(0.0, 0.7),
+    st.booleans(),
+)
+def test_weighted_curves_match_expanded_rows(
+    data: tuple, draw: st.DataObject, focus: str, lo: float, correct: bool
+) -> None:
+    """The bootstrap path (count-weighted curve points per resample) equals recomputing
+    the curve on the resampled data set: partial areas and operating points."""
+    from validation.stats._roc_points import (
+        _groups,
+        _mcclish,
+        _partial_rows,
+        _points,
+        _se_at_sp,
+        _sp_at_se,
+    )
+
+    y, s = data
+    w = np.asarray(draw.draw(st.lists(st.integers(0, 3), min_size=y.size, max_size=y.size)))
+    yy, ss = np.repeat(y, w), np.repeat(s, w)
+    if yy.size == 0 or yy.min() == yy.max():
+        return
+    uniq, inv, _, _ = _groups(y.astype(np.int8), s)
+    pw = np.bincount(inv, weights=w * (y == 1), minlength=uniq.size)
+    nw = np.bincount(inv, weights=w * (y == 0), minlength=uniq.size)
+    sp, se = _points(pw, nw)
+    hi = lo + 0.3
+    area = _partial_rows(sp, se, focus, lo, hi)
+    if correct:
+        area = _mcclish(area, lo, hi)
+        try:
+            ref = partial_auc(yy, ss, correct=True, **{focus: (lo, hi)})
+        except UndefinedMetricError:
+            assert np.isnan(area[0])
+            return
+    else:
+        ref = partial_auc(yy, ss, **{focus: (lo, hi)})
+    assert area[0] == pytest.approx(ref, abs=1e-12)
+    for x in (0.5, 0.8, 0.9):
+        assert _se_at_sp(sp, se, x)[0] == pytest.approx(
+            pROC_rule(yy, ss, x, "specificity"), abs=1e-12
+        )
+        assert _sp_at_se(sp, se, x)[0] == pytest.approx(
+            pROC_rule(yy, ss, x, "sensitivity"), abs=1e-12
+        )

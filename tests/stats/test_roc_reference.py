@@ -28,6 +28,7 @@ from validation.stats import (
     jackknife_acceleration,
     midrank_placements,
     partial_auc,
+    partial_auc_ci,
     roc_auc,
     roc_curve,
     sensitivity_at_specificity,
@@ -144,6 +145,33 @@ def test_roc_bootstrap_loosely(case: dict[str, Any]) -> None:
     assert abs(est.ci_high - ref["upper"]) <= 0.08 * spread + 1e-12
     assert est.method == "bootstrap_percentile"
     assert est.extra["n_undefined_resamples"] == 0
+
+
+PAUC_BOOT = [
+    c
+    for c in ROC
+    if c["expected"].get("partial_auc")
+    and "bootstrap_ci95" in c["expected"]["partial_auc"][0]
+    and c["expected"]["n"] <= 1000
+]
+
+
+@pytest.mark.parametrize("case", PAUC_BOOT, ids=ids(PAUC_BOOT))
+def test_partial_auc_bootstrap_loosely(case: dict[str, Any]) -> None:
+    """pROC ci.auc(partial.auc=..., reuse.auc=FALSE, method="bootstrap", 2000 stratified)."""
+    job, exp = case["job"], case["expected"]
+    y, s = labels(job), np.asarray(job["score"], dtype=float)
+    for pa in exp["partial_auc"]:
+        kw: dict[str, Any] = {pa["focus"]: tuple(pa["range"])}
+        for corr, key in ((False, "bootstrap_ci95"), (True, "bootstrap_ci95_corrected")):
+            if corr and pa["pauc_mcclish_corrected"] is None:
+                continue  # pROC's point estimate is NA there (below the diagonal)
+            ref = pa[key]
+            e = partial_auc_ci(y, s, correct=corr, rng=17, **kw)
+            assert close(e.estimate, pa["pauc_mcclish_corrected" if corr else "pauc"])
+            spread = ref["upper"] - ref["lower"]
+            assert abs(e.ci_low - ref["lower"]) <= 0.1 * spread + 1e-9
+            assert abs(e.ci_high - ref["upper"]) <= 0.1 * spread + 1e-9
 
 
 SESP = [c for c in ROC if "ci_se_bootstrap" in c["expected"]]

@@ -6,6 +6,7 @@ Conventions as pROC (``direction="<"``): a case is positive at threshold ``t`` i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,30 +102,48 @@ def roc_curve(y_true: ArrayLike, y_score: ArrayLike) -> RocCurve:
     return RocCurve(arrays[0], arrays[1], arrays[2], int(m), int(n))
 
 
-def _trapezoid_between(
+def _trapezoid_rows(
     x: NDArray[np.float64], yv: NDArray[np.float64], lo: float, hi: float
-) -> float:
-    """Area under the polygon (x non-decreasing) restricted to lo <= x <= hi."""
-    x0, x1 = x[:-1], x[1:]
-    y0, y1 = yv[:-1], yv[1:]
+) -> NDArray[np.float64]:
+    """Per row: area under the polygon (x non-decreasing) restricted to lo <= x <= hi."""
+    x0, x1 = x[:, :-1], x[:, 1:]
+    y0, y1 = yv[:, :-1], yv[:, 1:]
     width = x1 - x0
-    ok = width > 0
-    x0, x1, y0, y1, width = x0[ok], x1[ok], y0[ok], y1[ok], width[ok]
     left = np.maximum(x0, lo)
     right = np.minimum(x1, hi)
-    keep = right > left
-    x0, y0, y1, width, left, right = (
-        x0[keep],
-        y0[keep],
-        y1[keep],
-        width[keep],
-        left[keep],
-        right[keep],
-    )
-    slope = (y1 - y0) / width
+    keep = (width > 0) & (right > left)  # vertical segments have no area
+    slope = (y1 - y0) / np.where(width > 0, width, 1.0)
     yl = y0 + slope * (left - x0)
     yr = y0 + slope * (right - x0)
-    return float(np.sum((right - left) * (yl + yr) / 2.0))
+    return np.where(keep, (right - left) * (yl + yr) / 2.0, 0.0).sum(axis=1)
+
+
+def _partial_rows(
+    sp: NDArray[np.float64], se: NDArray[np.float64], focus: str, lo: float, hi: float
+) -> NDArray[np.float64]:
+    """Partial areas per row from points in increasing-threshold order (``_points``)."""
+    if focus == "specificity":
+        return _trapezoid_rows(sp, se, lo, hi)
+    return _trapezoid_rows(se[:, ::-1], sp[:, ::-1], lo, hi)
+
+
+def _mcclish(area: NDArray[np.float64], lo: float, hi: float) -> NDArray[np.float64]:
+    """McClish-corrected areas; NaN where the partial curve is below the diagonal."""
+    amax = hi - lo
+    amin = ((1.0 - lo) ** 2 - (1.0 - hi) ** 2) / 2.0
+    out = (1.0 + (area - amin) / (amax - amin)) / 2.0
+    return np.where(area < amin - 1e-12, np.nan, out)
+
+
+def _partial_spec(
+    specificity: tuple[float, float] | None, sensitivity: tuple[float, float] | None
+) -> tuple[str, float, float]:
+    if (specificity is None) == (sensitivity is None):
+        raise ValueError("give exactly one of specificity=(lo, hi) or sensitivity=(lo, hi)")
+    if specificity is not None:
+        return ("specificity", *_check_range("specificity", specificity))
+    assert sensitivity is not None
+    return ("sensitivity", *_check_range("sensitivity", sensitivity))
 
 
 def _check_range(name: str, rng_: tuple[float, float]) -> tuple[float, float]:
@@ -189,28 +208,103 @@ def partial_auc(
     >>> partial_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], specificity=(0.8, 1.0), correct=True)
     1.0
     """
-    if (specificity is None) == (sensitivity is None):
-        raise ValueError("give exactly one of specificity=(lo, hi) or sensitivity=(lo, hi)")
-    curve = roc_curve(y_true, y_score)
-    se, sp = curve.sensitivity, curve.specificity
-    if specificity is not None:
-        lo, hi = _check_range("specificity", specificity)
-        # x = specificity, non-decreasing from the lenient to the strict end.
-        area = _trapezoid_between(sp[::-1], se[::-1], lo, hi)
-    else:
-        assert sensitivity is not None
-        lo, hi = _check_range("sensitivity", sensitivity)
-        area = _trapezoid_between(se, sp, lo, hi)
+    focus, lo, hi = _partial_spec(specificity, sensitivity)
+    y, s = prepare(y_true, y_score)
+    _, _, pos, neg = _groups(y, s)
+    sp, se = _points(pos, neg)
+    area = float(_partial_rows(sp, se, focus, lo, hi)[0])
     if correct:
-        amax = hi - lo
-        amin = ((1.0 - lo) ** 2 - (1.0 - hi) ** 2) / 2.0
-        if area < amin - 1e-12:
+        corrected = float(_mcclish(np.array([area]), lo, hi)[0])
+        if np.isnan(corrected):
+            amin = ((1.0 - lo) ** 2 - (1.0 - hi) ** 2) / 2.0
             raise UndefinedMetricError(
                 "the McClish correction is undefined for a partial ROC curve below the chance "
                 f"diagonal (partial AUC {area!r} < {amin!r}, the diagonal's area over the range)"
             )
-        area = (1.0 + (area - amin) / (amax - amin)) / 2.0
-    return float(area)
+        return corrected
+    return area
+
+
+def partial_auc_ci(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    specificity: tuple[float, float] | None = None,
+    sensitivity: tuple[float, float] | None = None,
+    correct: bool = False,
+    confidence_level: float = 0.95,
+    n_resamples: int = 2000,
+    rng: np.random.Generator | int | np.random.SeedSequence | None = None,
+    clusters: ArrayLike | None = None,
+) -> Estimate:
+    """Partial AUC (optionally McClish-corrected) with a bootstrap percentile CI.
+
+    The estimate is :func:`partial_auc`. The interval is pROC's
+    ``ci.auc(partial.auc=..., method="bootstrap", boot.stratified=TRUE)``:
+    ``n_resamples`` resamples stratified by class (or of whole clusters when
+    ``clusters`` is given), the partial area of each resampled curve, and the
+    linear-interpolation (R type 7) quantiles. With ``correct=True`` resamples whose
+    partial curve lies below the chance diagonal have no McClish value: they are
+    dropped and counted in ``extra["n_undefined_resamples"]``.
+
+    Parameters
+    ----------
+    y_true, y_score : array-like
+    specificity, sensitivity : (float, float)
+        Exactly one range, as in :func:`partial_auc`.
+    correct : bool
+        McClish correction.
+    confidence_level : float
+    n_resamples : int
+    rng : numpy.random.Generator, int, SeedSequence or None
+    clusters : array-like, optional
+        Patient labels: resample patients.
+
+    Returns
+    -------
+    Estimate
+        ``method="bootstrap_percentile"``; ``se`` = SD of the replicates; ``extra`` has
+        ``focus``, ``range``, ``corrected`` and the resampling counts.
+
+    References
+    ----------
+    .. [1] McClish DK. Analyzing a portion of the ROC curve. Med Decis Making
+       1989;9:190-195. doi:10.1177/0272989X8900900307
+    .. [2] Robin X et al. pROC. BMC Bioinformatics 2011;12:77. doi:10.1186/1471-2105-12-77
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 50)
+    >>> e = partial_auc_ci(y, rng.normal(size=100) + y, specificity=(0.8, 1.0), rng=1)
+    >>> bool(e.ci_low <= e.estimate <= e.ci_high), e.method
+    (True, 'bootstrap_percentile')
+    """
+    level = check_confidence_level(confidence_level)
+    n_res = int(n_resamples)
+    if n_res < 2:
+        raise ValueError(f"n_resamples must be at least 2, got {n_resamples!r}")
+    focus, lo, hi = _partial_spec(specificity, sensitivity)
+    est = partial_auc(y_true, y_score, correct=correct, **{focus: (lo, hi)})
+    y, s = prepare(y_true, y_score)
+    _, inv, pos, neg = _groups(y, s)
+    extra: dict[str, Any] = {
+        "focus": focus,
+        "range": [lo, hi],
+        "corrected": bool(correct),
+        "n_positive": int(pos.sum()),
+        "n_negative": int(neg.sum()),
+        "quantile": "linear (R type 7), as pROC ci.auc(method='bootstrap')",
+    }
+    parts = []
+    for r_sp, r_se in _boot_curves(y, inv, pos.size, clusters, n_res, rng, extra):
+        area = _partial_rows(r_sp, r_se, focus, lo, hi)
+        parts.append(_mcclish(area, lo, hi) if correct else area)
+    ci_lo, ci_hi, sd = _quantile_ci(np.concatenate(parts), n_res, level, extra)
+    return Estimate(
+        est, ci_lo, ci_hi, level, "bootstrap_percentile", int(y.size), se=sd, extra=extra
+    )
 
 
 @dataclass(frozen=True)
@@ -303,6 +397,54 @@ def _sp_at_se(sp: NDArray[np.float64], se: NDArray[np.float64], x: float) -> NDA
     return np.where(exact, sp_k, sp_n + prop * (sp_k - sp_n))
 
 
+def _boot_curves(
+    y: NDArray[np.int8],
+    inv: NDArray[np.intp],
+    g: int,
+    clusters: ArrayLike | None,
+    n_res: int,
+    rng: Any,
+    extra: dict[str, Any],
+) -> Iterator[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """Bootstrap ROC points per resample (rows), stratified by class or by cluster.
+
+    Resamples without a positive or a negative case are skipped (the caller counts
+    them from the number of replicates).
+    """
+    if clusters is None:
+        weights = bootstrap_weights(y.size, strata=y, n_resamples=n_res, rng=as_rng(rng))
+    else:
+        design = cluster_design(clusters, y)
+        extra["n_clusters"] = design.n_clusters
+        weights = bootstrap_weights(design.codes, n_resamples=n_res, rng=as_rng(rng))
+    ypos = (y == 1).astype(np.float64)
+    for w in weights:
+        wf = w.astype(np.float64)
+        rows = wf.shape[0]
+        idx = (inv[None, :] + g * np.arange(rows)[:, None]).ravel()
+        pw = np.bincount(idx, weights=(wf * ypos).ravel(), minlength=rows * g).reshape(rows, g)
+        nw = np.bincount(idx, weights=(wf * (1 - ypos)).ravel(), minlength=rows * g)
+        nw = nw.reshape(rows, g)
+        ok = (pw.sum(1) > 0) & (nw.sum(1) > 0)
+        yield _points(pw[ok], nw[ok])
+
+
+def _quantile_ci(
+    reps: NDArray[np.float64], n_res: int, level: float, extra: dict[str, Any]
+) -> tuple[float, float, float]:
+    """Type-7 percentile interval (pROC's bootstrap CIs), dropping undefined replicates."""
+    kept = reps[np.isfinite(reps)]
+    extra["n_resamples"] = n_res
+    extra["n_undefined_resamples"] = n_res - int(kept.size)
+    if kept.size < 2:
+        raise UndefinedMetricError(
+            f"bootstrap failed: only {kept.size} of {n_res} resamples gave a defined value"
+        )
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(kept, [a, 1.0 - a])
+    return float(lo), float(hi), float(np.std(kept, ddof=1))
+
+
 def _operating_estimate(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -339,36 +481,16 @@ def _operating_estimate(
         "interpolated": not exact,
         "n_positive": int(pos.sum()),
         "n_negative": int(neg.sum()),
-        "n_resamples": n_res,
         "quantile": "linear (R type 7), as pROC ci.se/ci.sp",
     }
-    if clusters is None:
-        weights = bootstrap_weights(y.size, strata=y, n_resamples=n_res, rng=as_rng(rng))
-    else:
-        design = cluster_design(clusters, y)
-        extra["n_clusters"] = design.n_clusters
-        weights = bootstrap_weights(design.codes, n_resamples=n_res, rng=as_rng(rng))
-    g = uniq.size
-    reps_list = []
-    ypos = (y == 1).astype(np.float64)
-    for w in weights:
-        wf = w.astype(np.float64)
-        rows = wf.shape[0]
-        idx = (inv[None, :] + g * np.arange(rows)[:, None]).ravel()
-        pw = np.bincount(idx, weights=(wf * ypos).ravel(), minlength=rows * g).reshape(rows, g)
-        nw = np.bincount(idx, weights=(wf * (1 - ypos)).ravel(), minlength=rows * g).reshape(
-            rows, g
-        )
-        ok = (pw.sum(1) > 0) & (nw.sum(1) > 0)
-        r_sp, r_se = _points(pw[ok], nw[ok])
-        reps_list.append(fn(r_sp, r_se, x))
-    reps = np.concatenate(reps_list)
-    extra["n_undefined_resamples"] = n_res - int(reps.size)
-    if reps.size < 2:
-        raise ValueError("bootstrap failed: fewer than 2 resamples had both classes")
-    a = (1.0 - level) / 2.0
-    lo, hi = np.quantile(reps, [a, 1.0 - a])
-    return est, float(lo), float(hi), float(np.std(reps, ddof=1)), extra, int(y.size)
+    reps = np.concatenate(
+        [
+            fn(r_sp, r_se, x)
+            for r_sp, r_se in _boot_curves(y, inv, uniq.size, clusters, n_res, rng, extra)
+        ]
+    )
+    lo, hi, sd = _quantile_ci(reps, n_res, level, extra)
+    return est, lo, hi, sd, extra, int(y.size)
 
 
 def sensitivity_at_specificity(
