@@ -78,3 +78,10 @@ def test_errors_without_a_lock(layout: Path) -> None:
     lock_protocol(proto)
     with pytest.raises(ProtocolError, match="a deviation needs a non-empty description"):
         declare_deviation(proto, "  ")
+
+
+def test_lock_before_scores_and_readings_exist(layout: Path) -> None:
+    (layout / "readings" / "readings.csv").unlink()
+    (layout / "scores" / "candidate.parquet").unlink()
+    lock = lock_protocol(layout / "protocols" / "reader_study.yaml")
+    assert lock.data["scores_present_at_lock"] is False

@@ -179,7 +179,8 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
             (("baseline", "checkpoint"), p.baseline.checkpoint, p.baseline.checkpoint_sha256, True),
         ]
     if p.reader_study is not None:
-        checks.append((("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, True))
+        # readings are collected after the lock: only checked when a sha256 is declared
+        checks.append((("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, False))
     if p.detection is not None:
         checks.append((("detection", "marks"), p.detection.marks, p.detection.marks_sha256, False))
         checks.append((("detection", "lesions"), p.detection.lesions, p.detection.lesions_sha256, True))
