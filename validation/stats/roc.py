@@ -480,7 +480,9 @@ def compare_auc_unpaired(
     ``"delong"`` (as pROC ``roc.test(paired=FALSE, method="delong")``):
     ``t = (d - null) / sqrt(V_a + V_b)`` with DeLong variances and Welch-type degrees of
     freedom ``df = (V_a + V_b)^2 / (V_a^2 / (N_a - 1) + V_b^2 / (N_b - 1))`` (``N`` = cases
-    in each sample), p-value from Student's t; interval ``d +- t_df se``.
+    in each sample), p-value from Student's t; interval ``d +- t_df se``. If both
+    variances are 0 the test is a degenerate z test (``df = inf``; p = 1 when the
+    difference equals the null value, pROC returns NaN there).
     ``"bootstrap"``: independent stratified resamples of each sample; ``se`` the SD of
     the replicated differences, z test as pROC's bootstrap ``roc.test``; BCa (jackknife
     over both samples, stratified by sample and class) or percentile interval.
