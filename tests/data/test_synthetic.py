@@ -171,7 +171,7 @@ def test_lesion_truth_matches_masks(synth: SyntheticDataset, manifest: pd.DataFr
     assert set(lesions["case_id"]) == positives
     assert np.allclose(lesions.groupby("case_id")["weight"].sum(), 1.0, atol=1e-5)
     for row in manifest.itertuples():
-        mask = np.asarray(nib.load(synth.root / row.mask_path).dataobj)
+        mask = np.asarray(nib.load(synth.root / row.mask_path).dataobj)  # type: ignore[attr-defined]
         assert mask.shape == (SIZE, SIZE)
         assert set(np.unique(mask)) <= {0, 1}
         boxes = lesions[lesions["case_id"] == row.case_id]
