@@ -377,3 +377,15 @@ def test_hungarian_is_maximum_at_every_threshold(data: tuple, rule: MatchingRule
         mk, tk = _frames(keep, lesions)
         again = match_detections(mk, tk, cases=["c"], rule=hr)
         assert int((again.mark_status == "tp").sum()) == n_h
+
+
+def test_match_to_dict_is_json_ready() -> None:
+    import json
+
+    truth = _boxes([("a", 1, 0, 0, 10, 10), ("b", 1, 0, 0, 4, 4)], "case_id lesion_id x0 y0 x1 y1")
+    marks = _boxes([("a", 5, 5, 0.9), ("a", 50, 50, 0.3)], "case_id x y score")
+    m = match_detections(marks, truth, cases=["a", "b"], rule=MatchingRule("center_in_box"))
+    d = json.loads(json.dumps(m.to_dict()))
+    assert d["counts"]["n_tp"] == 1 and d["counts"]["n_fp"] == 1 and d["counts"]["n_lesions"] == 2
+    assert [r["status"] for r in d["marks"]] == ["tp", "fp"]
+    assert [r["score"] for r in d["lesions"]] == [0.9, None]

@@ -224,3 +224,23 @@ def test_no_normal_case_is_undefined() -> None:
         froc_figure_of_merit(marks, truth, fom="wafroc")
     # wafroc1 takes FPs from all cases, so it is defined here
     assert froc_figure_of_merit(marks, truth, fom="wafroc1")["fom"].iloc[0] == pytest.approx(0.75)
+
+
+def test_missing_or_zero_weights_are_equal_weights() -> None:
+    marks, truth = _load("zanca_fed_froc")
+    expected = froc_figure_of_merit(marks, truth.assign(weight=np.nan), fom="wafroc")["fom"]
+    zero = truth.assign(weight=np.where(truth["truth"] == 1, 0.0, np.nan))
+    got = froc_figure_of_merit(marks, zero, fom="wafroc")["fom"]
+    np.testing.assert_allclose(got, expected, atol=1e-15)
+    multi = truth.groupby("case")["lesion"].transform("size") > 1
+    # the file's weights are equal within each case, so all three agree
+    np.testing.assert_allclose(
+        froc_figure_of_merit(marks, truth, fom="wafroc")["fom"], expected, atol=1e-6
+    )
+    assert multi.any()
+    weights_missing_column = truth.drop(columns="weight")
+    np.testing.assert_allclose(
+        froc_figure_of_merit(marks, weights_missing_column, fom="wafroc")["fom"],
+        expected,
+        atol=1e-15,
+    )

@@ -190,6 +190,19 @@ class DetectionMatch:
             }
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: rule, counts, and the per-mark and per-lesion tables."""
+        marks = self.marks_table()
+        lesions = self.lesions_table().astype(object).to_dict(orient="records")
+        for rec in lesions:  # a missed lesion has no rating: None, not -inf
+            rec["score"] = float(rec["score"]) if np.isfinite(rec["score"]) else None
+        return {
+            "rule": self.rule.to_dict(),
+            "counts": self.counts(),
+            "marks": marks.astype(object).to_dict(orient="records"),
+            "lesions": lesions,
+        }
+
     def counts(self) -> dict[str, int]:
         """Numbers of images, lesions and marks by status."""
         st = self.mark_status

@@ -235,6 +235,10 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
     abnormal[lesion_case] = True
     n_les = np.bincount(lesion_case, minlength=len(cases))
     w = les["weight"].to_numpy(dtype=np.float64)
+    # A case whose weights are all 0 has unspecified weights (the JAFROC/RJafroc
+    # Excel convention): equal weights, like a case with no weights.
+    zero_sum = np.bincount(lesion_case, weights=np.abs(np.nan_to_num(w)), minlength=len(cases))
+    w = np.where(zero_sum[lesion_case] == 0, np.nan, w)
     given = ~np.isnan(w)
     given_cases = np.unique(lesion_case[given])
     partial = np.bincount(lesion_case[given], minlength=len(cases))
@@ -392,8 +396,9 @@ def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "waf
         reader with no mark on a case simply has no row.
     truth : DataFrame
         One row per lesion: ``case, truth, lesion`` and optional ``weight``;
-        a non-diseased case has one row with ``lesion = 0``. Missing weights are
-        equal (``1 / lesions``); given weights must sum to 1 per case.
+        a non-diseased case has one row with ``lesion = 0``. Missing weights (or
+        all 0 in a case, the JAFROC convention) are equal (``1 / lesions``); given
+        weights must be > 0 and sum to 1 per case (within 0.001).
     fom : {"wafroc", "afroc", "wafroc1", "afroc1", "hr_auc"}
         The figure of merit as RJafroc defines it (``wAFROC``, ``AFROC``,
         ``wAFROC1``, ``AFROC1``, ``HrAuc``).
