@@ -42,6 +42,7 @@ __all__ = [
     "build_manifest",
     "check_leakage",
     "load_manifest",
+    "manifest_columns",
     "manifest_problems",
     "pseudonymise_id",
     "write_manifest",
@@ -167,6 +168,23 @@ def _read_table(path: Path, text_columns: Sequence[str]) -> tuple[pd.DataFrame, 
     if len(lines) != len(frame):  # whitespace-only lines: fall back to record order
         lines = [i + 2 for i in range(len(frame))]
     return frame, lines
+
+
+def manifest_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The column names of a CSV or Parquet manifest (header only; no validation)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ManifestError(f"{p}: file not found")
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return tuple(str(n).strip() for n in pq.read_schema(p).names)
+        with open(p, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+    except Exception as exc:
+        raise ManifestError(f"{p}: not a readable manifest ({exc})") from exc
+    return tuple(c.strip() for c in header)
 
 
 def _missing(value: Any) -> bool:
