@@ -51,6 +51,7 @@ __all__ = [
     "LoadMaskd",
     "ManifestDataModule",
     "ScoringGroups",
+    "binary_label_columns",
     "build_transforms",
     "case_table",
     "read_mask",
@@ -81,13 +82,21 @@ class CaseTable:
         return len(self.case_ids)
 
 
-def _manifest(manifest: Any, *, label_column: str | None, require_labels: bool) -> Any:
+def binary_label_columns(spec: ModelSpec) -> tuple[str, ...]:
+    """Label columns that ``load_manifest`` can validate (0/1 labels of binary classifiers);
+    masks and multi-class labels are checked by :func:`case_table`."""
+    if spec.task == "classification" and len(spec.classes) == 2:
+        return (spec.label_key,)
+    return ()
+
+
+def _manifest(manifest: Any, spec: ModelSpec, *, with_labels: bool) -> Any:
     if hasattr(manifest, "frame") and hasattr(manifest, "root"):
         return manifest
     from validation.data.manifest import load_manifest
 
-    columns = (label_column,) if label_column else ()
-    return load_manifest(manifest, label_columns=columns, require_labels=require_labels,
+    columns = binary_label_columns(spec) if with_labels else ()
+    return load_manifest(manifest, label_columns=columns, require_labels=with_labels,
                          check_files=False)
 
 
@@ -99,13 +108,12 @@ def case_table(manifest: Any, spec: ModelSpec, *, with_labels: bool) -> CaseTabl
     per-case failure at scoring time, and a training manifest is checked when read.
     """
     label_col = spec.label_key
-    m = _manifest(manifest, label_column=label_col if with_labels else None,
-                  require_labels=with_labels)
+    m = _manifest(manifest, spec, with_labels=with_labels)
     frame: pd.DataFrame = m.frame
     root = Path(m.root)
     source = Path(m.path)
-    if "row" in frame.columns:
-        rows = [int(r) for r in frame["row"]]
+    if len(getattr(m, "rows", ())) == len(frame):
+        rows = [int(r) for r in m.rows]
     else:
         rows = [i + 2 for i in range(len(frame))]
     case_ids = tuple(str(c) for c in frame["case_id"])
@@ -326,7 +334,18 @@ class ScoringGroups(Dataset):
                 "failures": failures}
 
 
+def _unwrap(exc: BaseException) -> BaseException:
+    """The error a MONAI transform raised (``Compose`` wraps it in "applying transform ...")."""
+    seen = 0
+    while (isinstance(exc, RuntimeError) and str(exc).startswith("applying transform")
+           and exc.__cause__ is not None and seen < 20):
+        exc = exc.__cause__
+        seen += 1
+    return exc
+
+
 def _one_line(exc: BaseException) -> str:
+    exc = _unwrap(exc)
     text = str(exc).strip() or type(exc).__name__
     first = " ".join(text.split())
     if not isinstance(exc, DicomReadError):
@@ -394,9 +413,12 @@ class ManifestDataModule(pl.LightningDataModule):
                 ds = MonaiDataset(items, transform=transform)
                 for i in range(min(1, len(items))):
                     ds[i]  # fail early on an unreadable first case
-        except DicomReadError as exc:
-            raise DicomReadError(f"{table.source}: a training/validation image cannot be read: "
-                                 f"{_one_line(exc)}") from None
+        except Exception as exc:
+            inner = _unwrap(exc)
+            if isinstance(inner, DicomReadError):
+                raise DicomReadError(f"{table.source}: a training/validation image cannot be "
+                                     f"read: {_one_line(inner)}") from None
+            raise
         return ds
 
     def setup(self, stage: str) -> None:

@@ -28,7 +28,12 @@ import torch
 
 from validation.errors import InputError, ManifestError
 from validation.io import sha256_bytes, sha256_file, write_bytes_atomic, write_text_atomic
-from validation.modeling.datamodule import CaseTable, ManifestDataModule, case_table
+from validation.modeling.datamodule import (
+    CaseTable,
+    ManifestDataModule,
+    binary_label_columns,
+    case_table,
+)
 from validation.modeling.module import module_for
 from validation.modeling.predict import filter_lightning_warnings, software_versions
 from validation.modeling.spec import CheckpointRef, ModelSpec, dump_spec, load_spec
@@ -61,7 +66,7 @@ def _load(manifest: Any, spec: ModelSpec, *, labels: bool, check_files: bool) ->
         return manifest
     from validation.data.manifest import load_manifest
 
-    cols = (spec.label_key,) if labels else ()
+    cols = binary_label_columns(spec) if labels else ()
     return load_manifest(manifest, label_columns=cols, require_labels=labels,
                          check_files=check_files)
 
