@@ -319,3 +319,34 @@ def test_per_case_spacing_and_shapes_and_threads() -> None:
         n_jobs=2,
     )
     assert df2["hausdorff"].tolist() == [2.0, 3.0]
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_subvoxel_nsd_equals_monai_use_subvoxels() -> None:
+    import torch
+    from monai.metrics import compute_surface_dice
+
+    rng = np.random.default_rng(11)
+    for dims, sp in (((20, 18, 14), (0.7, 1.1, 2.5)), ((30, 26), (0.5, 0.8))):
+        ref = np.zeros(dims, bool)
+        ref[tuple(slice(3, d - 4) for d in dims)] = True
+        pred = np.roll(ref, 2, axis=0) | (rng.uniform(size=dims) < 0.02)
+        df = segmentation_metrics(
+            [pred],
+            [ref],
+            spacing=sp,
+            empty_policy=POLICY,
+            metrics=("nsd",),
+            tolerance_mm=1.2,
+            nsd_subvoxels=True,
+        )
+        expected = compute_surface_dice(
+            torch.as_tensor(pred[None, None]),
+            torch.as_tensor(ref[None, None]),
+            class_thresholds=[1.2],
+            include_background=True,
+            spacing=list(sp),
+            use_subvoxels=True,
+        )
+        assert df.loc[0, "nsd"] == pytest.approx(float(expected.reshape(-1)[0]), rel=1e-6)
+        assert df.attrs["nsd_subvoxels"] is True
