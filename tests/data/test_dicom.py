@@ -416,3 +416,26 @@ def test_frame_out_of_range() -> None:
     assert str(info.value) == (
         f"{path}: frame 10 requested but the file has 10 frame(s) (valid: 0 to 9)"
     )
+
+
+def test_truncated_inside_an_element_header(tmp_path: Path) -> None:
+    source = _corpus("MR2_UNCR.dcm")
+    element: object = pydicom.dcmread(source, stop_before_pixels=True).get_item(0x00080016)
+    assert isinstance(element, RawDataElement)
+    end = element.value_tell + element.length
+    path = tmp_path / "cut.dcm"
+    path.write_bytes(source.read_bytes()[: end + 3])
+    with pytest.raises(DicomReadError) as info:
+        read_header(path)
+    assert str(info.value) == (
+        f"{path}: truncated file (the file ends inside the header of the element after "
+        "(0008,0016) SOPClassUID (3 byte(s) left))"
+    )
+
+
+def test_truncated_inside_file_meta(tmp_path: Path) -> None:
+    path = tmp_path / "cut.dcm"
+    path.write_bytes(_corpus("MR2_UNCR.dcm").read_bytes()[:136])
+    with pytest.raises(DicomReadError) as info:
+        read_header(path)
+    assert str(info.value) == f"{path}: truncated file (the file ends inside the file meta information)"

@@ -258,6 +258,7 @@ def _truncation(ds: Dataset, caught: list[warnings.WarningMessage], size: int) -
         if "End of file reached before delimiter" in text:
             return "the file ends inside an element of undefined length before its delimiter"
     meta = getattr(ds, "file_meta", None)
+    keys = list(ds.keys())
     if getattr(ds, "preamble", None) is not None and meta is not None:
         group_length = meta.get("FileMetaInformationGroupLength")
         if isinstance(group_length, int):
@@ -266,7 +267,10 @@ def _truncation(ds: Dataset, caught: list[warnings.WarningMessage], size: int) -
                 return (
                     f"the file meta information needs {needed} bytes, the file has {size}"
                 )
-    keys = list(ds.keys())
+            if not keys and 0 < size - needed < 8:
+                return "the file ends inside the header of its first data element"
+        elif "TransferSyntaxUID" not in meta:
+            return "the file ends inside the file meta information"
     if keys:
         last = ds.get_item(keys[-1], keep_deferred=True)
         if (
@@ -279,6 +283,14 @@ def _truncation(ds: Dataset, caught: list[warnings.WarningMessage], size: int) -
                 f"the file ends inside element {_tag_text(last.tag)}: "
                 f"expected {last.length} bytes of value, found {len(last.value)}"
             )
+        if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF:
+            # pydicom stops silently when fewer than 8 bytes (a tag header) are left.
+            leftover = size - (last.value_tell + last.length)
+            if 0 < leftover < 8:
+                return (
+                    f"the file ends inside the header of the element after "
+                    f"{_tag_text(last.tag)} ({leftover} byte(s) left)"
+                )
     return None
 
 
