@@ -70,6 +70,9 @@ def _check_mcnemar_block(a: np.ndarray, b: np.ndarray, exp: dict) -> None:
         assert r.p_value == pytest.approx(exp[method]["p_value"], abs=TOL)
     r = mcnemar(a, b)
     assert r.estimate == pytest.approx(exp["difference_A_minus_B"], abs=1e-15)
+    for level_key in ("0.95", "0.9"):  # R harness: Wald CI of the paired difference (formula)
+        w = paired_proportion_difference(a, b, method="wald", confidence_level=float(level_key))
+        assert (w.ci_low, w.ci_high) == pytest.approx(exp["difference_wald_ci"][level_key], abs=TOL)
     assert (r.extra["n11"], r.extra["n10"], r.extra["n01"], r.extra["n00"]) == (
         exp["n11"], exp["n10"], exp["n01"], exp["n00"],
     )
@@ -399,8 +402,8 @@ def test_noninferiority_degenerate_tables() -> None:
         (lambda: mcnemar([1, 0], [1, 0], method="asymptotic"), UndefinedMetricError,
          "McNemar's asymptotic test is undefined with no discordant pairs (n10 = n01 = 0); "
          "use method='exact'"),
-        (lambda: paired_proportion_difference([1], [0], method="wald"), ValueError,
-         "method must be one of ('newcombe', 'tango'), got 'wald'"),
+        (lambda: paired_proportion_difference([1], [0], method="score"), ValueError,
+         "method must be one of ('newcombe', 'tango', 'wald'), got 'score'"),
         (lambda: proportion_test(5, 10, null_value=1.0), ValueError, "null_value must be in (0, 1), got 1.0"),
         (lambda: proportion_test(5, 10, null_value=0.8, alternative="larger"), ValueError,
          "alternative must be one of ('two-sided', 'less', 'greater'), got 'larger'"),

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 MCNEMAR_METHODS = ("asymptotic", "asymptotic_cc", "exact", "mid_p")
-PAIRED_DIFFERENCE_METHODS = ("newcombe", "tango")
+PAIRED_DIFFERENCE_METHODS = ("newcombe", "tango", "wald")
 PROPORTION_TEST_METHODS = ("exact", "score")
 
 _XTOL = 1e-14
@@ -266,12 +266,15 @@ def paired_proportion_difference(
       sqrt(n (2 q01 + delta0 (1 - delta0))), q01 the MLE of P(a=0, b=1) under
       H0; ``statistic`` and the two-sided ``p_value`` are the score test of
       delta0 = 0 (which equals McNemar's uncorrected test).
+    - ``wald``: d +- z sqrt(n10 + n01 - (n10 - n01)^2 / n) / n, truncated to
+      [-1, 1]; for comparison only (poor coverage in small samples, zero width
+      without discordant pairs; Fagerland et al. 2014). No test.
 
     Parameters
     ----------
     y_a, y_b : array-like of {0, 1} or bool
         Paired binary outcomes per case (e.g. correct calls of modality a and b).
-    method : {"newcombe", "tango"}
+    method : {"newcombe", "tango", "wald"}
     confidence_level : float
         Two-sided confidence level in (0, 1).
 
@@ -309,8 +312,13 @@ def paired_proportion_difference(
     d = (n10 - n01) / n
     statistic: float | None = None
     p: float | None = None
+    se: float | None = None
     if method == "newcombe":
         low, high = _newcombe_paired(n11, n10, n01, n00, level)
+    elif method == "wald":
+        se = math.sqrt(max(n10 + n01 - (n10 - n01) ** 2 / n, 0.0)) / n
+        z = float(stats.norm.isf((1.0 - level) / 2.0))
+        low, high = max(-1.0, d - z * se), min(1.0, d + z * se)
     else:
         z = float(stats.norm.isf((1.0 - level) / 2.0))
         low, high = _score_bounds(lambda x: _tango_z(n10, n01, n, x), d, z, z)
@@ -327,6 +335,7 @@ def paired_proportion_difference(
         method=method,
         estimate_a=(n11 + n10) / n,
         estimate_b=(n11 + n01) / n,
+        se=se,
         n=n,
         extra={"n11": n11, "n10": n10, "n01": n01, "n00": n00},
     )
