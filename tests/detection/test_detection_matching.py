@@ -389,3 +389,28 @@ def test_match_to_dict_is_json_ready() -> None:
     assert d["counts"]["n_tp"] == 1 and d["counts"]["n_fp"] == 1 and d["counts"]["n_lesions"] == 2
     assert [r["status"] for r in d["marks"]] == ["tp", "fp"]
     assert [r["score"] for r in d["lesions"]] == [0.9, None]
+
+
+def test_empty_weights_mean_equal_and_partial_weights_fail() -> None:
+    truth = pd.DataFrame(
+        {
+            "case_id": ["a", "a", "b"],
+            "lesion_id": [1, 2, 1],
+            "x": [0, 9, 0],
+            "y": [0, 9, 0],
+            "radius": [1, 1, 1],
+            "weight": [np.nan, np.nan, 2.0],
+        }
+    )
+    none = pd.DataFrame({"case_id": [], "x": [], "y": [], "score": []})
+    m = match_detections(none, truth, cases=["a", "b"], rule=MatchingRule("center_distance"))
+    assert m.lesion_weight.tolist() == [0.5, 0.5, 1.0]
+    with pytest.raises(
+        ValueError, match="column 'weight' must be a number > 0, found nan at row 1"
+    ):
+        match_detections(
+            none,
+            truth.assign(weight=[1.0, np.nan, 1.0]),
+            cases=["a", "b"],
+            rule=MatchingRule("center_distance"),
+        )

@@ -221,6 +221,13 @@ class DetectionMatch:
 # ----------------------------------------------------------------------------- input
 
 
+def _show(value: Any) -> str:
+    """repr of a cell value, numpy scalars shown as Python values (``nan``, ``2``)."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    return repr(value)
+
+
 def _ids(values: Any) -> NDArray[np.object_]:
     def conv(v: Any) -> str:
         if isinstance(v, float) and v.is_integer():
@@ -236,7 +243,7 @@ def _num(df: pd.DataFrame, col: str, what: str) -> NDArray[np.float64]:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{what}: column {col!r} must be finite numbers, found {df[col].iloc[i]!r} at row {i}"
+            f"{what}: column {col!r} must be finite numbers, found {_show(df[col].iloc[i])} at row {i}"
         )
     return v
 
@@ -275,7 +282,9 @@ def _geometry(
             r = _num(df, "radius", what)
             if (r <= 0).any():
                 i = int(np.flatnonzero(r <= 0)[0])
-                raise ValueError(f"{what}: column 'radius' must be > 0, found {r[i]!r} at row {i}")
+                raise ValueError(
+                    f"{what}: column 'radius' must be > 0, found {_show(r[i])} at row {i}"
+                )
             return "centre_radius", c - r[:, None], c + r[:, None], r
         return "point", c, c, None
     return "none", None, None, None
@@ -308,7 +317,7 @@ def _prepare_truth(
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise ValueError(
-                f"truth: column 'ignore' must be 0/1 or true/false, found {ig_raw.iloc[i]!r} at row {i}"
+                f"truth: column 'ignore' must be 0/1 or true/false, found {_show(ig_raw.iloc[i])} at row {i}"
             )
         ignore = ig_num.to_numpy().astype(bool)
     else:
@@ -317,11 +326,16 @@ def _prepare_truth(
     counted = (~ignore).astype(np.float64)
     if "weight" in truth.columns:
         w = pd.to_numeric(truth["weight"], errors="coerce").to_numpy(dtype=np.float64)
+        # a case with no weight at all (empty cells) gets equal weights
+        given = np.bincount(
+            lcase, weights=(~np.isnan(w) & ~ignore).astype(np.float64), minlength=n_cases
+        )
+        w = np.where(given[lcase] == 0, 1.0, w)
         bad = ~ignore & ~(np.isfinite(w) & (w > 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"truth: column 'weight' must be a number > 0, found {truth['weight'].iloc[i]!r} at row {i}"
+                f"truth: column 'weight' must be a number > 0, found {_show(truth['weight'].iloc[i])} at row {i}"
             )
         w = np.where(ignore, 0.0, w)
     else:
@@ -553,7 +567,8 @@ def match_detections(
     truth : DataFrame
         One row per lesion: ``case_id, lesion_id`` and a box ``x0, y0, x1, y1``
         (``z0, z1``), or a centre ``x, y`` (``z``) with ``radius``; optional
-        ``weight`` (relative, normalised within each case; default equal) and
+        ``weight`` (relative, normalised within each case; equal when absent or
+        empty for the whole case) and
         ``ignore`` (0/1: a lesion whose marks are neither TP nor FP and which is not
         in the sensitivity denominator). With ``lesion_masks`` only ``case_id,
         lesion_id`` are needed and ``lesion_id`` is the label value.

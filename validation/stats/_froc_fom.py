@@ -44,6 +44,13 @@ _TRUTH_COLUMNS = ("case", "truth", "lesion")
 _WEIGHT_TOLERANCE = 1e-3
 
 
+def _show(value: Any) -> str:
+    """repr of a cell value, numpy scalars shown as Python values (``nan``, ``2``)."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    return repr(value)
+
+
 @dataclass(frozen=True, eq=False)
 class FomArrays:
     """FROC figures of merit per modality and reader with their case jackknife.
@@ -174,7 +181,7 @@ def _as_int(series: pd.Series, what: str, column: str) -> NDArray[np.int64]:
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(
-            f"{what}: column {column!r} must hold integers, found {series.iloc[i]!r} at row {i}"
+            f"{what}: column {column!r} must hold integers, found {_show(series.iloc[i])} at row {i}"
         )
     return values.to_numpy().astype(np.int64)
 
@@ -272,7 +279,7 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
     if bad_score.any():
         i = int(np.flatnonzero(bad_score)[0])
         raise ValueError(
-            f"marks: column 'score' must be finite numbers, found {marks['score'].iloc[i]!r} at row {i}"
+            f"marks: column 'score' must be finite numbers, found {_show(marks['score'].iloc[i])} at row {i}"
         )
     unknown = ~m["case"].isin(case_index)
     if unknown.any():
