@@ -165,14 +165,16 @@ def _require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> N
 
 
 def _as_id(series: pd.Series) -> pd.Series:
-    """IDs as strings; integral floats (``1.0``) become ``"1"``."""
+    """IDs as strings; integral floats (``1.0``) become ``"1"`` (vectorised by unique value)."""
 
     def conv(v: Any) -> str:
         if isinstance(v, float) and v.is_integer():
             return str(int(v))
         return str(v)
 
-    return series.map(conv).astype(object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    labels = np.array([conv(v) for v in uniques], dtype=object)
+    return pd.Series(labels[codes], index=series.index, dtype=object)
 
 
 def _as_int(series: pd.Series, what: str, column: str) -> NDArray[np.int64]:
@@ -293,21 +295,19 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
             f"marks: row {i} gives truth {m['truth'].iloc[i]} for case {m['case'].iloc[i]!r}, "
             f"the truth table says {int(abnormal[mc[i]])}"
         )
-    lesion_key = {
-        (int(c), int(lid)): j
-        for j, (c, lid) in enumerate(zip(lesion_case, les["lesion"], strict=True))
-    }
     mark_les = m["lesion"].to_numpy()
     ll_rows = mark_les > 0
     lidx = np.full(len(m), -1, dtype=np.intp)
-    for row in np.flatnonzero(ll_rows).tolist():
-        j = lesion_key.get((int(mc[row]), int(mark_les[row])))
-        if j is None:
+    if ll_rows.any():
+        key_index = pd.MultiIndex.from_arrays([lesion_case, les["lesion"].to_numpy()])
+        found = key_index.get_indexer(pd.MultiIndex.from_arrays([mc[ll_rows], mark_les[ll_rows]]))
+        if (found < 0).any():
+            row = int(np.flatnonzero(ll_rows)[np.flatnonzero(found < 0)[0]])
             raise ValueError(
                 f"marks: row {row} marks lesion {mark_les[row]} of case {m['case'].iloc[row]!r}, "
                 "which is not in the truth table"
             )
-        lidx[row] = j
+        lidx[ll_rows] = found
     if (mark_les < 0).any():
         i = int(np.flatnonzero(mark_les < 0)[0])
         raise ValueError(
