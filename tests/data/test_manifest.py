@@ -532,3 +532,13 @@ def test_build_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         build_manifest(tmp_path, salt="")
     assert str(info.value) == "a pseudonymisation salt is required (got an empty salt)"
+
+
+def test_example_in_data_manifests_is_valid() -> None:
+    """data_manifests/README.md shows this check's output; keep the two in step."""
+    root = Path(__file__).resolve().parents[2] / "data_manifests"
+    example = load_manifest(root / "example" / "manifest.csv", verify_hashes=True)
+    frame = example.frame
+    assert (len(frame), frame["patient_id"].nunique(), int(frame["label"].sum())) == (8, 6, 3)
+    readme = (root / "README.md").read_text()
+    assert "valid (8 case(s), 6 patient(s), label: 3 positive)" in readme
