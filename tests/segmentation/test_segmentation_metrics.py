@@ -350,3 +350,22 @@ def test_subvoxel_nsd_equals_monai_use_subvoxels() -> None:
         )
         assert df.loc[0, "nsd"] == pytest.approx(float(expected.reshape(-1)[0]), rel=1e-6)
         assert df.attrs["nsd_subvoxels"] is True
+
+
+def test_policy_explicit_values() -> None:
+    p, r = _cases()
+    pol = EmptyMaskPolicy(
+        both_empty={"dice": 1.0, "hd95": 0.0},
+        reference_empty={"dice": 0.0, "hd95": 50.0},
+        prediction_empty="exclude",
+    )
+    df = segmentation_metrics(p, r, spacing=1.0, empty_policy=pol, metrics=("dice", "hd95"))
+    assert df["dice"].tolist()[:3] == [1.0, 1.0, 0.0] and df["hd95"].tolist()[1:3] == [0.0, 50.0]
+    assert df["excluded"].tolist() == [False, False, False, True]
+    assert pol.to_dict()["reference_empty"] == {"dice": 0.0, "hd95": 50.0}
+    with pytest.raises(ValueError, match=r"empty_policy.both_empty gives no value for \['assd'\]"):
+        segmentation_metrics(p, r, spacing=1.0, empty_policy=pol, metrics=("dice", "assd"))
+    with pytest.raises(ValueError, match=r"both_empty\['dice'\] must be \[0, 1\]"):
+        EmptyMaskPolicy(both_empty={"dice": 2.0}, reference_empty="worst", prediction_empty="worst")
+    with pytest.raises(ValueError, match="unknown metric 'hd99'"):
+        EmptyMaskPolicy(both_empty="best", reference_empty={"hd99": 1.0}, prediction_empty="worst")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -70,15 +70,18 @@ class EmptyMaskPolicy:
     * ``"worst"``: Dice, IoU and NSD 0, every distance ``worst_distance_mm``;
     * ``"exclude"``: the case gets no values; it is flagged in the per-case
       table and counted in the summary;
-    * ``"error"``: raise :class:`~validation.errors.UndefinedMetricError`.
+    * ``"error"``: raise :class:`~validation.errors.UndefinedMetricError`;
+    * a mapping ``{metric: value}``: those values (e.g. ``{"dice": 1.0,
+      "hd95": 0.0}``); every metric requested must have one. Dice, IoU and NSD
+      values lie in [0, 1], distances are >= 0 (mm).
 
     Parameters
     ----------
-    both_empty : str
+    both_empty : str or mapping
         Reference and prediction both empty (a correct "nothing there").
-    reference_empty : str
+    reference_empty : str or mapping
         Reference empty, prediction not (a false-positive structure).
-    prediction_empty : str
+    prediction_empty : str or mapping
         Prediction empty, reference not (a missed structure).
     worst_distance_mm : float, optional
         The distance given by ``"worst"``; by default the diagonal of the
@@ -97,21 +100,25 @@ class EmptyMaskPolicy:
     'best'
     """
 
-    both_empty: str
-    reference_empty: str
-    prediction_empty: str
+    both_empty: str | Mapping[str, float]
+    reference_empty: str | Mapping[str, float]
+    prediction_empty: str | Mapping[str, float]
     worst_distance_mm: float | None = None
 
     def __post_init__(self) -> None:
-        if self.both_empty not in EMPTY_MASK_ACTIONS:
-            raise ValueError(
-                f"both_empty must be one of {EMPTY_MASK_ACTIONS}, got {self.both_empty!r}"
-            )
         one_sided = tuple(a for a in EMPTY_MASK_ACTIONS if a != "best")
-        for name in ("reference_empty", "prediction_empty"):
+        for name, allowed in (
+            ("both_empty", EMPTY_MASK_ACTIONS),
+            ("reference_empty", one_sided),
+            ("prediction_empty", one_sided),
+        ):
             value = getattr(self, name)
-            if value not in one_sided:
-                raise ValueError(f"{name} must be one of {one_sided}, got {value!r}")
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, _check_values(name, value))
+            elif value not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {allowed} or a mapping metric -> value, got {value!r}"
+                )
         w = self.worst_distance_mm
         if w is not None and not (math.isfinite(w) and w > 0):
             raise ValueError(f"worst_distance_mm must be a positive number, got {w!r}")
@@ -119,6 +126,34 @@ class EmptyMaskPolicy:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return asdict(self)
+
+    def check_covers(self, metrics: Sequence[str]) -> None:
+        """Check that every value mapping gives a value for each of ``metrics``."""
+        for name in ("both_empty", "reference_empty", "prediction_empty"):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                missing = [m for m in metrics if m not in value]
+                if missing:
+                    raise ValueError(f"empty_policy.{name} gives no value for {missing}")
+
+
+def _check_values(name: str, values: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for metric, v in values.items():
+        if metric not in SEGMENTATION_METRICS:
+            raise ValueError(
+                f"{name}: unknown metric {metric!r}; expected one of {SEGMENTATION_METRICS}"
+            )
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}[{metric!r}] must be a number, got {v!r}") from None
+        hi = 1.0 if metric in _HIGHER_IS_BETTER else math.inf
+        if not (math.isfinite(x) and 0.0 <= x <= hi):
+            bound = "[0, 1]" if hi == 1.0 else ">= 0 (mm)"
+            raise ValueError(f"{name}[{metric!r}] must be {bound}, got {v!r}")
+        out[metric] = x
+    return out
 
 
 @dataclass(frozen=True)
@@ -298,6 +333,11 @@ def _case_values(
     )
     action = getattr(policy, status)
     row["status"] = status
+    if isinstance(action, Mapping):
+        row["excluded"] = False
+        for m in metrics:
+            row[m] = float(action[m])
+        return row
     if action == "error":
         raise UndefinedMetricError(
             f"segmentation metrics undefined for case {case_id!r}: {status.replace('_', ' ')} "
@@ -442,6 +482,7 @@ def segmentation_metrics(
         raise ValueError(
             f"metrics must be a non-empty subset of {SEGMENTATION_METRICS}, got {list(mets)}"
         )
+    empty_policy.check_covers(mets)
     if "nsd" in mets and (
         tolerance_mm is None or not (math.isfinite(tolerance_mm) and tolerance_mm >= 0)
     ):
