@@ -129,7 +129,10 @@ def run_gate(
     c_scores = _scores_for(cand, "scores", cand_path)
     b_scores = _scores_for(base, "scores", base_path)
     cases = align(frame, label, cluster_col, read_scores(c_scores), scores_path=c_scores,
-                  missing="error", baseline=read_scores(b_scores), baseline_path=b_scores)
+                  missing=cand["protocol"]["resolved"]["test_set"].get("missing_outputs", "error"),
+                  baseline=read_scores(b_scores), baseline_path=b_scores)
+    if cases.failures:
+        warnings.append(f"{len(cases.failures)} missing model output(s) scored worst-case, as the protocol says")
     y = cases.y_true.astype(np.int8)
     a, b = cases.score, cases.baseline
     assert a is not None and b is not None
