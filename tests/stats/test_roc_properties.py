@@ -443,9 +443,7 @@ def test_logit_interval_inside_unit_interval() -> None:
 def test_error_messages(call, exc, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(exc) as info:
         call()
-    # The shared input checks print numpy scalars as reprs (np.int64(2)); compare values.
-    found = re.sub(r"np\.\w+\(([^()]*)\)", r"\1", str(info.value))
-    assert found.startswith(message)
+    assert str(info.value).startswith(message)
 
 
 @SETTINGS

@@ -47,10 +47,12 @@ def as_binary(values: ArrayLike, *, name: str = "y_true") -> NDArray[np.int8]:
         return arr.astype(np.int8)
     if arr.size and arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must contain only 0 and 1, got dtype {arr.dtype}")
-    bad = ~np.isin(arr, (0, 1))
+    bad = (arr != 0) & (arr != 1)
     if bad.any():
         idx = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must contain only 0 and 1, found {arr[idx]!r} at index {idx}")
+        raise ValueError(
+            f"{name} must contain only 0 and 1, found {arr[idx].item()!r} at index {idx}"
+        )
     return arr.astype(np.int8)
 
 
@@ -62,7 +64,7 @@ def as_scores(values: ArrayLike, *, name: str = "y_score") -> NDArray[np.float64
     bad = ~np.isfinite(arr)
     if bad.any():
         idx = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be finite, found {arr[idx]!r} at index {idx}")
+        raise ValueError(f"{name} must be finite, found {arr[idx].item()!r} at index {idx}")
     return arr
 
 
