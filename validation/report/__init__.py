@@ -1,0 +1,13 @@
+"""The audit-ready report: ``results.json`` (+ audit log) -> self-contained ``report.html`` / PDF.
+
+:func:`render_report` is the entry point (``radval report`` and ``radval run`` call it).
+Templates live in ``validation/report/templates/`` (packaged with radval);
+:mod:`validation.report.charts` draws the inline SVG charts and
+:mod:`validation.report.format` formats every number.
+"""
+
+from __future__ import annotations
+
+from validation.report.render import REPORT_HTML, REPORT_PDF, render_html, render_pdf, render_report
+
+__all__ = ["REPORT_HTML", "REPORT_PDF", "render_html", "render_pdf", "render_report"]

@@ -1,0 +1,648 @@
+"""The report's view model: ``results.json`` (+ the audit log) arranged for the templates.
+
+This module only selects, groups and orders what the study runner already computed, and
+draws the charts from it; it computes no statistic (``DESIGN.md`` §1: reports read
+``results.json`` only). The templates then only print what is here, through the
+formatting filters of :mod:`validation.report.format`.
+
+Each section carries the regulatory items it serves: the R-numbers of
+``REGULATORY.md``, the FDA guidance topic, and the STARD 2015 / CLAIM 2024 checklist items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from validation.report import charts
+from validation.report.format import DASH, ci_text, est_ci, num, pct, pvalue
+
+__all__ = ["SECTIONS", "Section", "build_context"]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A report section and the regulatory content it serves."""
+
+    id: str
+    title: str
+    r_items: tuple[str, ...]
+    fda: str
+    stard: str
+    claim: str
+    present: bool = True
+    absent_reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# (id, title, R items, FDA topic, STARD 2015 items, CLAIM 2024 items)
+SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
+    ("summary", "Executive summary", ("R2", "R7", "R8", "R14"),
+     "Summary of performance testing against pre-specified criteria", "2, 24", "2, 36"),
+    ("intended-use", "Intended use and model card", ("R1", "R20", "R23"),
+     "AI-DSF draft: device description, model card", "10a", "4, 6, 21"),
+    ("test-data", "Test data and case flow", ("R4", "R6", "R15", "R16", "R17"),
+     "CADe: independent test data, enrichment, truthing", "6-11, 15-16, 19-20", "7-8, 13-16, 33-34"),
+    ("endpoints", "Endpoints and acceptance criteria", ("R2", "R3", "R7", "R8", "R14"),
+     "2007 statistical guidance; pre-specified hypotheses", "4, 12a, 14, 17-18, 24", "4, 27-28, 36"),
+    ("roc", "ROC curve and operating point", ("R8",),
+     "CADe standalone: ROC/AUC with CI, locked threshold", "12a, 24", "27, 35-36"),
+    ("confusion", "Confusion matrix (2\u00d72)", ("R7", "R16"),
+     "2007 statistical guidance: 2\u00d72 table", "23", "35"),
+    ("subgroups", "Subgroup performance and bias", ("R11", "R12"),
+     "CADe/AI-DSF: subgroup analyses (sex, age, site, scanner)", "17, 20", "29, 36"),
+    ("calibration", "Calibration", ("R18",), "TRIPOD+AI calibration (probability outputs)", "\u2014", "28"),
+    ("reader-study", "Reader study (MRMC)", ("R13", "R14"),
+     "CADe clinical performance: MRMC, human-AI team", "14, 17, 24", "31, 36"),
+    ("detection", "Lesion detection (FROC)", ("R9",),
+     "CADe standalone: localisation, FROC, FP per image", "14, 24", "27, 36"),
+    ("segmentation", "Segmentation", ("R10",), "Overlap and boundary metrics", "\u2014", "27, 36"),
+    ("limitations", "Deviations, failures and limitations", ("R2", "R15", "R19"),
+     "Protocol deviations; indeterminate and failed outputs", "15-16, 26", "13, 37-38"),
+    ("provenance", "Provenance appendix", ("R5", "R22", "R23"),
+     "Device/model version, data and software provenance", "28-29", "22, 41"),
+    ("signoff", "Audit trail and sign-off", ("R5", "R21"),
+     "21 CFR 11.10(e), 11.50, 11.70", "\u2014", "\u2014"),
+)
+
+METRIC_LABELS = {
+    "auc": "AUC", "sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV",
+    "npv": "NPV", "accuracy": "Accuracy", "pauc": "Partial AUC",
+}
+
+
+def _label(metric: Any) -> str:
+    text = str(metric)
+    return METRIC_LABELS.get(text, text.replace("_", " "))
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(k)
+    return obj
+
+
+def _is_estimate(v: Any) -> TypeGuard[Mapping[str, Any]]:
+    return isinstance(v, Mapping) and "estimate" in v and "ci_low" in v
+
+
+def _role(ep: Mapping[str, Any]) -> str:
+    if not ep.get("prespecified", True):
+        return "exploratory (not pre-specified)"
+    return str(ep.get("role") or "")
+
+
+def _hypothesis_text(h: Any) -> str:
+    if not isinstance(h, Mapping) or not h:
+        return "\u2014"
+    parts = [str(h.get("kind", ""))]
+    if h.get("null_value") is not None:
+        parts.append(f"null {num(h['null_value'])}")
+    if h.get("margin"):
+        parts.append(f"margin {num(h['margin'])}")
+    if h.get("compare_to"):
+        parts.append(f"vs {h['compare_to']}")
+    if h.get("analysis"):
+        parts.append(str(h["analysis"]))
+    if h.get("alternative"):
+        parts.append(f"alternative {h['alternative']}")
+    if h.get("significance_level") is not None:
+        parts.append(f"\u03b1 = {h['significance_level']:g}" if isinstance(h["significance_level"], float)
+                     else f"\u03b1 = {h['significance_level']}")
+    return "; ".join(p for p in parts if p)
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    """Key/value rows of a nested mapping (model card, variance components) for a table."""
+    if isinstance(value, Mapping):
+        for k in sorted(value, key=str):
+            _flatten(f"{prefix}.{k}" if prefix else str(k), value[k], out)
+    elif isinstance(value, list):
+        if all(not isinstance(v, (Mapping, list)) for v in value):
+            out.append((prefix, ", ".join(num(v) if isinstance(v, float) else str(v) for v in value)))
+        else:
+            for i, v in enumerate(value):
+                _flatten(f"{prefix}[{i}]", v, out)
+    elif isinstance(value, float):
+        out.append((prefix, num(value, 4)))
+    else:
+        out.append((prefix, "\u2014" if value is None else str(value)))
+
+
+def _dedupe(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    seen: list[Mapping[str, Any]] = []
+    for r in rows:
+        if r not in seen:
+            seen.append(r)
+    return seen
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
+    eps = {e.get("id"): e for e in doc.get("endpoints") or []}
+    verdict = doc.get("verdict") or {}
+    primary = []
+    for p in verdict.get("primary") or []:
+        ep = eps.get(p.get("endpoint_id"), {})
+        primary.append({
+            "id": p.get("endpoint_id"), "metric": _label(ep.get("metric")), "decision": p.get("decision"),
+            "result": est_ci(ep), "criterion": _get(ep, "criterion", "text") or "\u2014",
+            "p_value": pvalue(p.get("p_value")), "p_adjusted": pvalue(p.get("p_adjusted")),
+        })
+    ds = doc.get("data_summary") or {}
+    return {"decision": verdict.get("decision"), "multiplicity": verdict.get("multiplicity"),
+            "significance_level": verdict.get("significance_level"), "primary": primary,
+            "n_cases": ds.get("n_cases"), "n_patients": ds.get("n_patients"),
+            "n_positive": ds.get("n_positive"), "n_negative": ds.get("n_negative"),
+            "warnings": list(doc.get("warnings") or [])}
+
+
+def _intended_use(doc: Mapping[str, Any]) -> dict[str, Any]:
+    study = doc.get("study") or {}
+    resolved = _get(doc, "protocol", "resolved", "study") or {}
+    rows = [
+        ("Intended use", study.get("intended_use")),
+        ("Population and setting", study.get("population")),
+        ("Intended users", study.get("intended_users")),
+        ("Device inputs", resolved.get("device_inputs")),
+        ("Device outputs", resolved.get("device_outputs")),
+        ("Sponsor", study.get("sponsor")),
+        ("Background", study.get("description")),
+    ]
+    models = []
+    for key, title in (("model", "Model under test"), ("baseline_model", "Baseline (released) model")):
+        m = doc.get(key)
+        if isinstance(m, Mapping):
+            card: list[tuple[str, str]] = []
+            if m.get("model_card"):
+                _flatten("", m["model_card"], card)
+            models.append({"title": title, "name": m.get("name"), "threshold": m.get("threshold"),
+                           "spec_sha256": m.get("spec_sha256"), "checkpoint_sha256": m.get("checkpoint_sha256"),
+                           "card": card})
+    return {"rows": [(k, v) for k, v in rows if v], "models": models}
+
+
+def _test_data(doc: Mapping[str, Any]) -> dict[str, Any]:
+    ds = doc.get("data_summary") or {}
+    flow = ds.get("flow") or {}
+    study = doc.get("study") or {}
+    resolved = _get(doc, "protocol", "resolved") or {}
+    chars: dict[str, list[Mapping[str, Any]]] = {}
+    for row in ds.get("characteristics") or []:
+        chars.setdefault(str(row.get("attribute")), []).append(row)
+    excluded = flow.get("excluded") or []
+    ex_lines = tuple(f"{e.get('reason')}: n = {e.get('n')}" for e in excluded) or ("none",)
+    n_excluded = sum(int(e.get("n") or 0) for e in excluded)
+    missing_policy = _get(resolved, "test_set", "missing_outputs") or "\u2014"
+    has_cm = all(flow.get(k) is not None for k in ("tp", "fp", "tn", "fn"))
+    thr = flow.get("threshold")
+    svg = charts.flow_diagram(
+        assessed=charts.FlowBox((f"Cases assessed for eligibility (n = {flow.get('assessed', DASH)})",
+                                 "from the locked test-set manifest")),
+        excluded=charts.FlowBox((f"Excluded (n = {n_excluded})", *ex_lines)),
+        analysed=charts.FlowBox((f"Cases analysed (n = {flow.get('analysed', DASH)})",
+                                 f"patients: {ds.get('n_patients') if ds.get('n_patients') is not None else DASH}")),
+        missing=charts.FlowBox((f"No model output (n = {flow.get('missing_outputs', 0)})",
+                                f"handled as: {missing_policy}")),
+        positives=charts.FlowBox(("Reference standard positive", f"n = {ds.get('n_positive')}")),
+        negatives=charts.FlowBox(("Reference standard negative", f"n = {ds.get('n_negative')}")),
+        pos_split=(charts.FlowBox(("Index test +", f"TP = {flow.get('tp')}")),
+                   charts.FlowBox(("Index test \u2212", f"FN = {flow.get('fn')}"))) if has_cm else None,
+        neg_split=(charts.FlowBox(("Index test +", f"FP = {flow.get('fp')}")),
+                   charts.FlowBox(("Index test \u2212", f"TN = {flow.get('tn')}"))) if has_cm else None,
+        title="STARD 2015 flow diagram",
+        desc=(f"{flow.get('assessed')} cases assessed, {n_excluded} excluded, {flow.get('analysed')} analysed; "
+              f"{ds.get('n_positive')} reference-standard positive and {ds.get('n_negative')} negative; "
+              + (f"at threshold {thr}: TP {flow.get('tp')}, FN {flow.get('fn')}, FP {flow.get('fp')}, "
+                 f"TN {flow.get('tn')}." if has_cm else "no operating threshold.")),
+    )
+    manifest = _get(doc, "inputs", "manifest") or {}
+    ts = resolved.get("test_set") or {}
+    return {
+        "flow_svg": svg, "characteristics": chars, "flow": flow,
+        "prevalence": pct(ds.get("n_positive") / ds["n_cases"], 1)
+        if ds.get("n_cases") and ds.get("n_positive") is not None else "\u2014",
+        "rows": [(k, v) for k, v in (
+            ("Test-set manifest", manifest.get("declared") or Path(str(manifest.get("path", ""))).name),
+            ("Manifest sha256", manifest.get("sha256")),
+            ("Rows in manifest", manifest.get("n_rows")),
+            ("Reference-standard column", ts.get("label_column")),
+            ("Cluster (patient) column", ts.get("cluster_column")),
+            ("Reference standard (truthing)", study.get("reference_standard")),
+            ("Sample-size justification", study.get("sample_size_justification")),
+            ("Missing or failed model outputs", f"{flow.get('missing_outputs', 0)} case(s); policy: {missing_policy}"),
+        ) if v not in (None, "")],
+        "n_cases": ds.get("n_cases"), "n_patients": ds.get("n_patients"),
+        "n_positive": ds.get("n_positive"), "n_negative": ds.get("n_negative"),
+    }
+
+
+def _endpoints(doc: Mapping[str, Any]) -> dict[str, Any]:
+    rows = []
+    for ep in doc.get("endpoints") or []:
+        crit = ep.get("criterion") or {}
+        rows.append({
+            "id": ep.get("id"), "role": _role(ep), "prespecified": ep.get("prespecified", True),
+            "metric": _label(ep.get("metric")), "estimate": num(ep.get("estimate")),
+            "ci": ci_text(ep), "method": ep.get("method") or "\u2014", "n": ep.get("n"),
+            "hypothesis": _hypothesis_text(ep.get("hypothesis")), "criterion": crit.get("text") or "\u2014",
+            "p_value": pvalue(ep.get("p_value")), "p_adjusted": pvalue(ep.get("p_adjusted")),
+            "decision": ep.get("decision"), "reason": _get(ep, "details", "reason") or _get(ep, "details", "fixed_sequence"),
+        })
+    comps = []
+    for c in _dedupe(doc.get("comparisons") or []):
+        comps.append({
+            "id": c.get("id"), "kind": c.get("kind"), "a": num(c.get("estimate_a")), "b": num(c.get("estimate_b")),
+            "difference": num(c.get("difference")), "ci": ci_text(c), "margin": num(c.get("margin")),
+            "alternative": c.get("alternative"), "statistic": num(c.get("statistic")),
+            "df": num(c.get("df"), 1), "p_value": pvalue(c.get("p_value")),
+            "method": c.get("method") or "\u2014", "decision": c.get("decision"),
+        })
+    return {"rows": rows, "comparisons": comps}
+
+
+def _roc(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    roc = doc.get("roc")
+    if not isinstance(roc, Mapping):
+        return None
+    pts = roc.get("points") or {}
+    band = roc.get("band") or None
+    auc = roc.get("auc") or {}
+    series = charts.Series(
+        f"Model (AUC {num(auc.get('estimate'))})", pts.get("fpr") or [], pts.get("tpr") or [],
+        band_x=band.get("fpr") if band else None, band_low=band.get("tpr_low") if band else None,
+        band_high=band.get("tpr_high") if band else None,
+    )
+    op = roc.get("operating_point") or None
+    points = []
+    if op and op.get("sensitivity") is not None and op.get("specificity") is not None:
+        points.append(charts.Point(f"Locked operating point (threshold {op.get('threshold')})",
+                                   1.0 - float(op["specificity"]), float(op["sensitivity"])))
+    svg = charts.curve_chart(
+        [series], points=points, title="ROC curve of the model on the test set",
+        desc=(f"Empirical ROC curve, AUC {est_ci(auc)}, {roc.get('n_positive')} positive and "
+              f"{roc.get('n_negative')} negative cases"
+              + (f"; locked operating point at threshold {op.get('threshold')}: sensitivity "
+                 f"{num(op.get('sensitivity'))}, specificity {num(op.get('specificity'))}" if op else "")
+              + ("; shaded: pointwise confidence band" if band else "; no confidence band in the results") + "."),
+        xlabel="1 \u2212 specificity (false-positive rate)", ylabel="Sensitivity (true-positive rate)",
+    )
+    return {"svg": svg, "auc": est_ci(auc), "auc_method": auc.get("method"), "op": op, "band": bool(band),
+            "n_positive": roc.get("n_positive"), "n_negative": roc.get("n_negative")}
+
+
+def _confusion(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    cm = doc.get("confusion_matrix")
+    if not isinstance(cm, Mapping):
+        return None
+    tp, fp, tn, fn = (int(cm.get(k) or 0) for k in ("tp", "fp", "tn", "fn"))
+    # Row and column totals of the 2x2 table (display margins, not a statistic).
+    return {"threshold": cm.get("threshold"), "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+            "pred_pos": tp + fp, "pred_neg": fn + tn, "pos": tp + fn, "neg": fp + tn, "total": tp + fp + tn + fn}
+
+
+def _subgroups(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    sg = doc.get("subgroups")
+    if not isinstance(sg, Mapping):
+        return None
+    by_metric: dict[str, list[Mapping[str, Any]]] = {}
+    for r in sg.get("rows") or []:
+        by_metric.setdefault(str(r.get("metric")), []).append(r)
+    plots = []
+    for metric, rows in by_metric.items():
+        overall = next((r for r in rows if r.get("attribute") == "overall"), None)
+        frows = []
+        table = []
+        for r in rows:
+            ok = r.get("status") == "ok" and r.get("estimate") is not None
+            label = "Overall" if r.get("attribute") == "overall" else f"{r.get('attribute')}: {r.get('group')}"
+            counts = f"n={r.get('n')}, pos={r.get('n_pos')}, neg={r.get('n_neg')}"
+            frows.append(charts.ForestRow(
+                label=label if len(label) <= 30 else label[:29] + "\u2026",
+                estimate=r.get("estimate") if ok else None, ci_low=r.get("ci_low") if ok else None,
+                ci_high=r.get("ci_high") if ok else None,
+                text=est_ci(r) if ok else f"{r.get('reason') or 'not estimable'} ({counts})",
+                note="" if r.get("prespecified", True) else "(exploratory)", bold=r.get("attribute") == "overall"))
+            table.append({"attribute": r.get("attribute"), "group": r.get("group"), "n": r.get("n"),
+                          "n_pos": r.get("n_pos"), "n_neg": r.get("n_neg"), "status": r.get("status"),
+                          "result": est_ci(r) if ok else "not estimable", "method": r.get("method"),
+                          "reason": r.get("reason") or "", "prespecified": r.get("prespecified", True)})
+        ref = overall.get("estimate") if overall and overall.get("status") == "ok" else None
+        svg = charts.forest_plot(
+            frows, reference=ref, reference_label="overall", xlabel=_label(metric),
+            title=f"Forest plot: {_label(metric)} by subgroup",
+            desc=f"{_label(metric)} with confidence intervals for {len(rows)} subgroup cells; "
+                 f"{sum(1 for r in rows if r.get('status') != 'ok')} not estimable.",
+        )
+        plots.append({"metric": _label(metric), "svg": svg, "table": table})
+    disparity = [{
+        "attribute": d.get("attribute"), "group": d.get("group"), "metric": _label(d.get("metric")),
+        "reference": d.get("reference"), "estimate": num(d.get("estimate")),
+        "reference_estimate": num(d.get("reference_estimate")),
+        "difference": est_ci({"estimate": d.get("difference"), "ci_low": d.get("difference_ci_low"),
+                              "ci_high": d.get("difference_ci_high"),
+                              "confidence_level": _get(sg, "settings", "confidence_level")}),
+        "p_value": pvalue(d.get("p_value")), "p_adjusted": pvalue(d.get("p_adjusted")),
+        "flagged": d.get("flagged"), "status": d.get("status"), "reason": d.get("reason") or "",
+    } for d in sg.get("disparity") or []]
+    hetero = [{
+        "attribute": h.get("attribute"), "metric": _label(h.get("metric")), "method": h.get("method"),
+        "statistic": num(h.get("statistic")), "df": h.get("df"), "p_value": pvalue(h.get("p_value")),
+        "p_adjusted": pvalue(h.get("p_adjusted")), "status": h.get("status"), "reason": h.get("reason") or "",
+    } for h in sg.get("heterogeneity") or []]
+    fairness = [{
+        "attribute": f.get("attribute"), "measure": str(f.get("measure", "")).replace("_", " "),
+        "result": est_ci({"confidence_level": _get(sg, "settings", "confidence_level"), **f})
+        if f.get("status") == "ok" else "not estimable", "n_groups": f.get("n_groups"),
+        "status": f.get("status"), "reason": f.get("reason") or "",
+    } for f in sg.get("fairness") or []]
+    exceeded = [{"attribute": e.get("attribute"), "group": e.get("group"), "metric": _label(e.get("metric")),
+                 "difference": num(e.get("difference"))} for e in sg.get("max_disparity_exceeded") or []]
+    settings = sg.get("settings") or {}
+    return {"plots": plots, "disparity": disparity, "heterogeneity": hetero, "fairness": fairness,
+            "exceeded": exceeded, "guardrails": sg.get("guardrails") or {}, "multiplicity": sg.get("multiplicity"),
+            "settings": {k: settings.get(k) for k in ("bootstrap", "n_resamples", "disparity_test", "disparity_ci",
+                                                        "confidence_level") if settings.get(k) is not None},
+            "n_not_estimable": sum(1 for r in sg.get("rows") or [] if r.get("status") != "ok")}
+
+
+def _calibration(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    cal = doc.get("calibration")
+    if not isinstance(cal, Mapping):
+        return None
+    bins = [(float(b["mean_predicted"]), float(b["observed"]), int(b.get("n") or 0))
+            for b in cal.get("bins") or []
+            if b.get("mean_predicted") is not None and b.get("observed") is not None]
+    sm = cal.get("smoothed")
+    smoothed = (sm.get("predicted") or [], sm.get("observed") or []) if isinstance(sm, Mapping) and sm.get("predicted") else None
+    stats = []
+    for key, label in (("ece", "Expected calibration error (ECE)"), ("brier_estimate", "Brier score"),
+                       ("intercept", "Calibration intercept (ideal 0)"), ("slope", "Calibration slope (ideal 1)")):
+        rec = cal.get(key)
+        if _is_estimate(rec):
+            stats.append({"label": label, "result": est_ci(rec), "method": rec.get("method")})
+    if not any(s["label"] == "Brier score" for s in stats) and cal.get("brier") is not None:
+        stats.append({"label": "Brier score", "result": num(cal.get("brier")), "method": "\u2014"})
+    svg = charts.calibration_chart(
+        bins, smoothed=smoothed, title="Calibration (reliability) plot",
+        desc=f"Observed frequency against mean predicted probability in {len(bins)} bins; "
+             + "; ".join(f"{s['label']} {s['result']}" for s in stats) + ".")
+    return {"svg": svg, "stats": stats, "notes": list(cal.get("notes") or []), "n_bins": cal.get("n_bins"),
+            "bins": [{"mean_predicted": num(b[0]), "observed": num(b[1]), "n": b[2]} for b in bins]}
+
+
+def _reader_study(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    rs = doc.get("reader_study")
+    if not isinstance(rs, Mapping):
+        return None
+    readers = [str(r) for r in rs.get("readers") or []]
+    mods = [str(m) for m in rs.get("modalities") or []]
+    values = {(str(r.get("reader")), str(r.get("modality"))): float(r["fom"])
+              for r in rs.get("fom_table") or [] if r.get("fom") is not None}
+    table = [{"reader": r, "foms": [num(values.get((r, m))) for m in mods]} for r in readers]
+    ai = rs.get("ai_vs_readers") or None
+    ai_value = None
+    if isinstance(ai, Mapping):
+        first = next((v for v in ai.values() if isinstance(v, Mapping)), None)
+        if first is not None and first.get("estimate_b") is not None:
+            ai_value = float(first["estimate_b"])
+    fom_label = f"Figure of merit ({str(rs.get('fom', '')).upper()})"
+    fom_svg = charts.reader_fom_chart(
+        readers, mods, values, ai_value=ai_value, ai_label="standalone AI", fom_label=fom_label,
+        title="Per-reader figure of merit by modality",
+        desc="Each reader's " + str(rs.get("fom")) + " in each modality: "
+             + "; ".join(f"{r}: " + ", ".join(f"{m} {num(values.get((r, m)))}" for m in mods) for r in readers)
+             + (f"; standalone AI {num(ai_value)}" if ai_value is not None else "") + ".")
+    avg = _get(rs, "roc_curves", "average") or {}
+    per_reader = _get(rs, "roc_curves", "per_reader") or {}
+    roc_svgs = []
+    if avg:
+        series = [charts.Series(f"{m} (reader-averaged)", c.get("fpr") or [], c.get("tpr") or [])
+                  for m, c in sorted(avg.items())]
+        roc_svgs.append(charts.curve_chart(
+            series, title="Reader-averaged ROC curves by modality",
+            desc="Reader-averaged empirical ROC curves for modalities " + ", ".join(sorted(avg)) + ".",
+            xlabel="1 \u2212 specificity", ylabel="Sensitivity"))
+    for m, curves in sorted(per_reader.items()):
+        series = [charts.Series(str(r), c.get("fpr") or [], c.get("tpr") or []) for r, c in sorted(curves.items())]
+        roc_svgs.append(charts.curve_chart(
+            series, title=f"Per-reader ROC curves ({m})",
+            desc=f"Empirical ROC curve of each reader in modality {m}.", xlabel="1 \u2212 specificity",
+            ylabel="Sensitivity"))
+    mfoms = [{"modality": _get(f, "extra", "modality"), "result": est_ci(f), "method": f.get("method"),
+              "df": num(_get(f, "extra", "df"), 1)} for f in rs.get("modality_foms") or []]
+    tests = []
+    for name, t in sorted((rs.get("tests") or {}).items()):
+        if not isinstance(t, Mapping):
+            continue
+        for c in t.get("comparisons") or []:
+            tests.append({"analysis": name, "comparison": f"{c.get('modality_a')} \u2212 {c.get('modality_b')}",
+                          "difference": est_ci(c, "difference"), "statistic": num(c.get("statistic")),
+                          "df": num(c.get("df"), 1), "p_value": pvalue(c.get("p_value")),
+                          "method": c.get("method"), "distribution": t.get("distribution"),
+                          "overall": f"{t.get('distribution')} = {num(t.get('statistic'))}, "
+                                     f"df {num(t.get('df_num'), 1)}, {num(t.get('df_den'), 1)}; "
+                                     f"p {pvalue(t.get('p_value'))}"})
+    hyp = rs.get("hypothesis")
+    hypothesis = None
+    if isinstance(hyp, Mapping):
+        hypothesis = {"comparison": f"{hyp.get('modality_a')} \u2212 {hyp.get('modality_b')}",
+                      "kind": _get(hyp, "extra", "hypothesis") or "", "margin": num(hyp.get("margin")),
+                      "difference": est_ci(hyp, "difference"), "p_value": pvalue(hyp.get("p_value")),
+                      "method": hyp.get("method"), "conclusion": _get(hyp, "extra", "conclusion")}
+    ai_rows = []
+    if isinstance(ai, Mapping):
+        for name, c in sorted(ai.items()):
+            if isinstance(c, Mapping):
+                ai_rows.append({"analysis": name, "readers": num(c.get("estimate_a")), "ai": num(c.get("estimate_b")),
+                                "difference": est_ci(c, "difference"), "df": num(c.get("df"), 1),
+                                "p_value": pvalue(c.get("p_value")), "method": c.get("method")})
+    vc: list[tuple[str, str]] = []
+    _flatten("", rs.get("variance_components") or {}, vc)
+    return {"id": rs.get("id"), "design": rs.get("design"), "fom": rs.get("fom"), "method": rs.get("method"),
+            "covariance": rs.get("covariance"), "analysis": rs.get("analysis"), "n_cases": rs.get("n_cases"),
+            "readers": readers, "modalities": mods, "table": table, "fom_svg": fom_svg, "roc_svgs": roc_svgs,
+            "has_per_reader_roc": bool(per_reader), "modality_foms": mfoms, "tests": tests,
+            "hypothesis": hypothesis, "ai_rows": ai_rows,
+            "ai_modality": ai.get("modality") if isinstance(ai, Mapping) else None, "variance": vc}
+
+
+def _detection(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    det = doc.get("detection")
+    if not isinstance(det, Mapping):
+        return None
+    labels = (("sensitivity", "Lesion sensitivity at threshold"), ("fp_per_image", "False positives per image"),
+              ("cpm", "Competition performance metric (CPM)"), ("camelyon16", "CAMELYON16 FROC score"),
+              ("afroc", "AFROC AUC"), ("wafroc", "wAFROC AUC"))
+    metrics = [{"label": label, "result": est_ci(det[k]), "method": det[k].get("method")}
+               for k, label in labels if _is_estimate(det.get(k))]
+    curve = det.get("curve") or {}
+    band = det.get("band") or None
+    fps = [float(v) for v in curve.get("fp_per_image") or [] if isinstance(v, (int, float))]
+    # x-axis: the next of 0.5, 1, 2, 4, 8 FP/image above the curve's last point (display range)
+    xmax = next((t for t in (0.5, 1.0, 2.0, 4.0, 8.0) if t >= max(fps, default=0.0)), max(fps, default=8.0))
+    series = charts.Series("FROC", curve.get("fp_per_image") or [], curve.get("sensitivity") or [],
+                           band_x=band.get("fp_rates") if band else None,
+                           band_low=band.get("ci_low") if band else None,
+                           band_high=band.get("ci_high") if band else None)
+    fp_rec, sens_rec = det.get("fp_per_image"), det.get("sensitivity")
+    points = []
+    if _is_estimate(fp_rec) and _is_estimate(sens_rec) and fp_rec.get("estimate") is not None \
+            and sens_rec.get("estimate") is not None:
+        points.append(charts.Point(f"Operating point (threshold {det.get('threshold')})",
+                                   float(fp_rec["estimate"]), float(sens_rec["estimate"])))
+    svg = charts.curve_chart(
+        [series], diagonal=False, xmax=float(xmax), points=points, title="FROC curve",
+        desc=f"Lesion sensitivity against false positives per image; {len(fps)} points"
+             + ("; shaded: bootstrap confidence band" if band else "") + ".",
+        xlabel="False positives per image", ylabel="Lesion sensitivity")
+    rule: list[tuple[str, str]] = []
+    _flatten("", det.get("rule") or {}, rule)
+    counts: list[tuple[str, str]] = []
+    _flatten("", det.get("counts") or {}, counts)
+    return {"metrics": metrics, "svg": svg, "rule": rule, "counts": counts, "threshold": det.get("threshold"),
+            "notes": list(det.get("notes") or [])}
+
+
+def _segmentation(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    seg = doc.get("segmentation")
+    if not isinstance(seg, Mapping):
+        return None
+    metrics = []
+    other: list[tuple[str, str]] = []
+    for key in sorted(seg, key=str):
+        value = seg[key]
+        if _is_estimate(value):
+            metrics.append({"label": str(key).replace("_", " "), "result": est_ci(value),
+                            "method": value.get("method"), "n": value.get("n")})
+        else:
+            _flatten(str(key), value, other)
+    return {"metrics": metrics, "other": other[:200]}
+
+
+def _limitations(doc: Mapping[str, Any]) -> dict[str, Any]:
+    proto = doc.get("protocol") or {}
+    lock = proto.get("lock") or None
+    notes = []
+    if lock is None:
+        notes.append("The protocol was not locked before the run: every result is exploratory (R2).")
+    elif lock.get("scores_present_at_lock"):
+        notes.append("A scores file already existed when the protocol was locked; the lock cannot show "
+                     "that the criteria were set before the scores were seen.")
+    for src, key in (("calibration", "notes"), ("detection", "notes")):
+        for n in _get(doc, src, key) or []:
+            notes.append(f"{src}: {n}")
+    failures = list(doc.get("failures") or [])
+    return {"deviations": list(proto.get("deviations") or []),
+            "amendments": list(lock.get("amendments") or []) if lock else [],
+            "warnings": list(doc.get("warnings") or []), "notes": notes,
+            "failures": failures[:200], "n_failures": len(failures)}
+
+
+def _provenance(doc: Mapping[str, Any], results_sha256: str) -> dict[str, Any]:
+    inputs = []
+    for name, ref in (doc.get("inputs") or {}).items():
+        if isinstance(ref, Mapping):
+            inputs.append({"name": name, "declared": ref.get("declared") or "(produced by inference)",
+                           "file": Path(str(ref.get("path") or "")).name, "sha256": ref.get("sha256"),
+                           "n_rows": ref.get("n_rows")})
+    proto = doc.get("protocol") or {}
+    env = doc.get("environment") or {}
+    resolved = proto.get("resolved") or {}
+    timings = doc.get("timings") or {}
+    return {
+        "inputs": sorted(inputs, key=lambda r: str(r["name"])),
+        "protocol": {"file": Path(str(proto.get("path") or "")).name, "sha256": proto.get("sha256"),
+                     "version": _get(doc, "study", "version")},
+        "lock": proto.get("lock"),
+        "environment": [(k, env.get(k)) for k in ("radval_version", "python", "platform", "device", "git_commit")],
+        "packages": sorted((env.get("packages") or {}).items()),
+        "seed": doc.get("seed"), "n_resamples": resolved.get("n_resamples"),
+        "started_at": timings.get("started_at"), "finished_at": timings.get("finished_at"),
+        "audit_head": _get(doc, "audit", "head_hash"), "audit_log": _get(doc, "audit", "log"),
+        "results_sha256": results_sha256, "schema": doc.get("schema"),
+    }
+
+
+def _signoff(doc: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], results_sha256: str,
+             chain_ok: bool | None, chain_problem: str) -> dict[str, Any]:
+    signatories = _get(doc, "protocol", "resolved", "report", "signatories") or []
+    signatures = []
+    for e in entries:
+        if e.get("action") != "sign":
+            continue
+        d = e.get("details") or {}
+        signed = (e.get("inputs") or {}).get("results.json")
+        signatures.append({"name": d.get("printed_name"), "role": d.get("role"), "meaning": d.get("meaning"),
+                           "signed_at": d.get("signed_at") or e.get("timestamp"), "actor": e.get("actor"),
+                           "seq": e.get("seq"), "hash": e.get("hash"), "results_sha256": signed,
+                           "matches": signed == results_sha256})
+    roles = []
+    for s in signatories:
+        role = s.get("role")
+        got = [g for g in signatures if g["role"] == role and g["matches"]]
+        roles.append({"role": role, "required": s.get("required", True), "signed": bool(got)})
+    trail = [{"seq": e.get("seq"), "timestamp": e.get("timestamp"), "actor": e.get("actor"),
+              "action": e.get("action"), "hash": e.get("hash")}
+             for e in entries if e.get("action") != "render"]
+    return {"signatories": roles, "signatures": signatures, "trail": trail, "chain_ok": chain_ok,
+            "chain_problem": chain_problem}
+
+
+def build_context(doc: Mapping[str, Any], *, entries: Sequence[Mapping[str, Any]], results_sha256: str,
+                  chain_ok: bool | None, chain_problem: str = "") -> dict[str, Any]:
+    """Arrange a validated results document (and its audit entries) for the templates.
+
+    Parameters
+    ----------
+    doc : mapping
+        A ``results.json`` document (``radval.results/1``), already schema-validated.
+    entries : sequence of mapping
+        The study's audit entries (render entries are left out of the report so that
+        re-rendering never changes it).
+    results_sha256 : str
+        sha256 of the ``results.json`` bytes the report was rendered from.
+    chain_ok : bool or None
+        Whether the audit chain verified (None when there is no audit log).
+    chain_problem : str
+        The first problem found, when ``chain_ok`` is False.
+    """
+    study = doc.get("study") or {}
+    parts: dict[str, Any] = {
+        "summary": _summary(doc), "intended-use": _intended_use(doc), "test-data": _test_data(doc),
+        "endpoints": _endpoints(doc), "roc": _roc(doc), "confusion": _confusion(doc),
+        "subgroups": _subgroups(doc), "calibration": _calibration(doc), "reader-study": _reader_study(doc),
+        "detection": _detection(doc), "segmentation": _segmentation(doc), "limitations": _limitations(doc),
+        "provenance": _provenance(doc, results_sha256),
+        "signoff": _signoff(doc, entries, results_sha256, chain_ok, chain_problem),
+    }
+    absent = {
+        "roc": "No ROC analysis in results.json (the reference standard has a single class).",
+        "confusion": "No locked operating threshold, so no 2\u00d72 table.",
+        "subgroups": "The protocol pre-specifies no subgroup analysis.",
+        "calibration": "Calibration was not assessed (scores are not probabilities in [0, 1], or not estimable).",
+        "reader-study": "The protocol includes no reader study.",
+        "detection": "The protocol includes no lesion-detection analysis.",
+        "segmentation": "The protocol includes no segmentation analysis.",
+    }
+    sections = [
+        Section(sid, title, r, fda, stard, claim, present=parts[sid] is not None,
+                absent_reason=absent.get(sid, "") if parts[sid] is None else "")
+        for sid, title, r, fda, stard, claim in SECTIONS
+    ]
+    resolved_report = _get(doc, "protocol", "resolved", "report") or {}
+    return {
+        "title": resolved_report.get("title") or study.get("title") or "Validation report",
+        "study": study, "doc_version": study.get("version"), "study_id": study.get("id"),
+        "radval_version": doc.get("radval_version"), "finished_at": _get(doc, "timings", "finished_at"),
+        "results_sha256": results_sha256, "protocol_sha256": _get(doc, "protocol", "sha256"),
+        "locked_at": _get(doc, "protocol", "lock", "locked_at"), "audit_head": _get(doc, "audit", "head_hash"),
+        "verdict": _get(doc, "verdict", "decision"),
+        "sections": sections, "s": parts,
+    }

@@ -1,0 +1,167 @@
+"""Render a study folder's ``results.json`` into a self-contained ``report.html`` (and PDF).
+
+The report is one HTML file with inline CSS and inline SVG charts: no script, font,
+image or stylesheet is fetched from anywhere, so it opens offline for as long as the
+file exists. Templates (``validation/report/templates/*.html.j2``) run in a jinja2
+environment with autoescaping on and :class:`jinja2.StrictUndefined`; they do no
+arithmetic, and every number passes through the filters of
+:mod:`validation.report.format`. Every string that came from a manifest, protocol or
+readings file is escaped (in HTML text, attributes and SVG text alike).
+
+The rendering is deterministic: the same ``results.json`` and audit log give the same
+bytes (no render time, no generated ids). ``render`` entries of the audit log are left
+out of the report, so logging a render never changes the next one.
+
+Example
+-------
+>>> from validation.report.render import render_report
+>>> path = render_report("studies/triage")  # doctest: +SKIP
+>>> path.name  # doctest: +SKIP
+'report.html'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from validation.errors import InputError
+from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
+from validation.report.context import build_context
+from validation.report.format import FILTERS
+
+REPORT_HTML = "report.html"
+REPORT_PDF = "report.pdf"
+TEMPLATE = "report.html.j2"
+
+__all__ = ["REPORT_HTML", "REPORT_PDF", "make_environment", "render_html", "render_pdf", "render_report"]
+
+
+class ReportError(InputError):
+    """A study folder cannot be rendered (missing or invalid results, bad template folder)."""
+
+
+def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
+    """The jinja2 environment: packaged templates (optionally overridden), autoescape, strict.
+
+    Parameters
+    ----------
+    template_dir : path, optional
+        A folder whose templates take precedence over the packaged ones (same names:
+        ``report.html.j2``, ``report.css`` ...), for a sponsor's house style.
+    """
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir is not None:
+        folder = Path(template_dir)
+        if not folder.is_dir():
+            raise ReportError(f"template folder {folder} does not exist")
+        loaders.append(jinja2.FileSystemLoader(str(folder)))
+    loaders.append(jinja2.PackageLoader("validation.report", "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def _audit_state(study_dir: Path) -> tuple[list[dict[str, Any]], bool | None, str]:
+    """The audit entries and whether the chain verifies (file hashes are not checked here:
+    a re-render legitimately changes ``report.html``; the results file is checked against
+    the signatures instead)."""
+    from validation import audit
+
+    if not (study_dir / audit.AUDIT_FILE).exists():
+        return [], None, ""
+    try:
+        entries = audit.read_entries(study_dir)
+    except audit.AuditError as exc:
+        return [], False, str(exc)
+    rep = audit.verify(study_dir, check_files=False)
+    return entries, rep.ok, rep.problems[0] if rep.problems else ""
+
+
+def render_html(study_dir: str | Path, *, template_dir: str | Path | None = None) -> str:
+    """Render the report of a study folder to an HTML string (nothing is written)."""
+    return _render(Path(study_dir), template_dir)[0]
+
+
+def _render(study_dir: Path, template_dir: str | Path | None) -> tuple[str, dict[str, Any]]:
+    from validation.study import RESULTS_FILE, load_results
+
+    folder = study_dir
+    results = folder / RESULTS_FILE
+    if not folder.is_dir():
+        raise ReportError(f"study folder {folder} does not exist")
+    doc = load_results(results)
+    entries, chain_ok, problem = _audit_state(folder)
+    context = build_context(doc, entries=entries, results_sha256=sha256_file(results),
+                            chain_ok=chain_ok, chain_problem=problem)
+    env = make_environment(template_dir)
+    return env.get_template(TEMPLATE).render(**context), doc
+
+
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """WeasyPrint URL fetcher that refuses everything: the report needs no external resource."""
+    raise ValueError(f"the report must be self-contained; refusing to fetch {url!r}")
+
+
+def render_pdf(html: str) -> bytes:
+    """Render report HTML to PDF bytes with WeasyPrint (no resource is fetched)."""
+    import weasyprint
+
+    document = weasyprint.HTML(string=html, url_fetcher=_no_fetch).render()
+    data = document.write_pdf()
+    assert isinstance(data, bytes)
+    return data
+
+
+def render_report(
+    study_dir: str | Path,
+    *,
+    pdf: bool | None = None,
+    template_dir: str | Path | None = None,
+) -> Path:
+    """Render ``report.html`` (and ``report.pdf``) into a study folder; return the HTML path.
+
+    Parameters
+    ----------
+    study_dir : path
+        A study folder written by :func:`validation.study.run_study` (holds ``results.json``
+        and, normally, ``audit.jsonl``).
+    pdf : bool, optional
+        Also write ``report.pdf`` (WeasyPrint). Default: what the protocol's ``report.pdf``
+        says.
+    template_dir : path, optional
+        Templates that override the packaged ones.
+
+    Returns
+    -------
+    Path
+        The ``report.html`` written (atomically).
+
+    Raises
+    ------
+    InputError
+        The folder or its ``results.json`` is missing or does not match the schema.
+
+    Notes
+    -----
+    The caller logs the render in the audit trail (:func:`validation.audit.record_render`);
+    ``radval report`` and ``radval run`` do.
+    """
+    folder = Path(study_dir)
+    html, doc = _render(folder, template_dir)
+    out = folder / REPORT_HTML
+    write_text_atomic(out, html)
+    if pdf is None:
+        pdf = bool(((doc.get("protocol") or {}).get("resolved") or {}).get("report", {}).get("pdf"))
+    if pdf:
+        write_bytes_atomic(folder / REPORT_PDF, render_pdf(html))
+    return out
