@@ -17,6 +17,7 @@ from validation.protocol.schema import (
     Detection,
     Protocol,
     ReaderStudy,
+    Segmentation,
     SubgroupAttribute,
     Subgroups,
 )
@@ -369,3 +370,138 @@ def detection_record(
                 out.bound_holds = bool(_OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
         outcomes[ep.id] = out
     return record, outcomes
+
+
+def _load_mask(path: Path, spacing: list[float] | None, where: str) -> tuple[np.ndarray, tuple[float, ...]]:
+    """A binary mask and its voxel spacing (mm): NIfTI via nibabel, or ``.npy`` with ``spacing_mm``."""
+    if not path.is_file():
+        raise InputError(f"{where}: mask file {path} does not exist")
+    name = path.name.lower()
+    try:
+        if name.endswith((".nii", ".nii.gz")):
+            import nibabel as nib
+
+            img: Any = nib.load(str(path))
+            arr = np.asarray(img.dataobj)
+            zooms = tuple(float(z) for z in img.header.get_zooms()[: arr.ndim])
+        elif name.endswith(".npy"):
+            arr = np.load(path, allow_pickle=False)
+            zooms = ()
+        else:
+            raise InputError(f"{where}: mask {path} must be NIfTI (.nii, .nii.gz) or .npy")
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unreadable mask is bad input
+        raise InputError(f"{where}: cannot read mask {path}: {exc}") from None
+    if zooms:
+        zooms = tuple(z for z, d in zip(zooms, arr.shape, strict=False) if d != 1)
+    arr = np.squeeze(arr)
+    if spacing is not None:
+        if len(spacing) != arr.ndim:
+            raise InputError(f"{where}: mask {path} has {arr.ndim} dimensions, spacing_mm has {len(spacing)}")
+        zooms = tuple(float(s) for s in spacing)
+    elif len(zooms) != arr.ndim:
+        raise InputError(f"{where}: mask {path} carries no voxel spacing; set segmentation.spacing_mm")
+    values = np.unique(arr)
+    if not np.isin(values, (0, 1)).all():
+        raise InputError(f"{where}: mask {path} is not binary (values {values[:5].tolist()})")
+    return arr.astype(bool), zooms
+
+
+def segmentation_record(
+    seg: Segmentation, predictions_path: Path, manifest_path: Path, cases: Cases, *, seed: int, n_resamples: int
+) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
+    """Per-case overlap/boundary metrics under the declared empty-mask policy, summarised with CIs (R10)."""
+    from validation._study_endpoints import _OPS, EndpointOutcome
+    from validation._study_inputs import stream
+    from validation.stats.segmentation import (
+        EmptyMaskPolicy,
+        segmentation_metrics,
+        summarize_segmentation,
+    )
+
+    preds = _read_table(predictions_path, "predictions")
+    for col in ("case_id", "mask_path"):
+        if col not in preds.columns:
+            raise InputError(f"{predictions_path}: column {col!r} is missing; expected case_id, mask_path")
+    frame = cases.frame
+    if seg.reference_column not in frame.columns:
+        raise InputError(
+            f"{manifest_path}: column {seg.reference_column!r} (segmentation.reference_column) is missing"
+        )
+    pred_of = dict(zip(preds["case_id"].astype(str), preds["mask_path"].astype(str), strict=True))
+    unknown = sorted(set(pred_of) - set(frame["case_id"].astype(str)))
+    if unknown:
+        raise InputError(f"{predictions_path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}")
+    pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
+    for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
+        if pd.isna(ref_rel) or str(ref_rel) == "":
+            continue  # no reference segmentation for this case: not part of the segmentation set
+        if cid not in pred_of:
+            raise InputError(f"{predictions_path}: no predicted mask for case_id {cid!r}")
+        ref, zooms = _load_mask(manifest_path.parent / str(ref_rel), seg.spacing_mm, f"{manifest_path}, row {row + 1}")
+        pred, _ = _load_mask(predictions_path.parent / pred_of[cid], seg.spacing_mm, f"{predictions_path}, case {cid}")
+        if pred.shape != ref.shape:
+            raise InputError(f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}")
+        pred_masks.append(pred)
+        ref_masks.append(ref)
+        spacings.append(zooms)
+        ids.append(cid)
+        if cases.clusters is not None:
+            clusters.append(cases.clusters[row])
+    if not ids:
+        raise InputError(f"{manifest_path}: no case has a reference mask in column {seg.reference_column!r}")
+    policy = EmptyMaskPolicy(**seg.empty_policy.model_dump())
+    metrics = sorted({e.metric for e in seg.endpoints})
+    per_case = segmentation_metrics(
+        pred_masks, ref_masks, spacing=spacings, empty_policy=policy, metrics=metrics,
+        tolerance_mm=seg.tolerance_mm, percentile=seg.percentile, case_ids=ids,
+    )
+    summary = summarize_segmentation(
+        per_case, clusters=clusters or None, metrics=metrics, confidence_level=seg.confidence_level,
+        rng=stream(seed, "segmentation"), n_resamples=n_resamples,
+    )
+    record: dict[str, Any] = dict(summary.to_dict())
+    record["empty_policy"] = seg.empty_policy.model_dump()
+    record["per_case"] = _jsonable_records(per_case)
+    outcomes: dict[str, EndpointOutcome] = {}
+    for ep in seg.endpoints:
+        rec: dict[str, Any] = {
+            "id": ep.id, "role": ep.role, "prespecified": ep.prespecified, "metric": f"segmentation_{ep.metric}",
+            "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": seg.confidence_level,
+            "method": None, "n": None, "se": None, "p_value": None, "p_adjusted": None,
+            "hypothesis": None, "criterion": None, "decision": "informational",
+            "details": {"n_excluded": summary.n_excluded.get(ep.metric), "empty_policy": record["empty_policy"]},
+        }
+        out = EndpointOutcome(rec)
+        if ep.accept is not None:
+            a = ep.accept
+            rec["criterion"] = {"kind": "bound", "holds": None,
+                                "text": f"{a.bound} of mean {ep.metric} ({seg.confidence_level:.0%} CI) {a.op} {a.value:g}"}
+        est = summary.estimates.get(ep.metric)
+        if est is None:
+            out.estimable = False
+            rec["decision"] = "not_estimable"
+            rec["details"]["reason"] = f"{ep.metric} has no valid case"
+        else:
+            d = est.to_dict()
+            for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se"):
+                rec[key] = d.get(key)
+            if ep.accept is not None:
+                out.bound_holds = bool(_OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
+        outcomes[ep.id] = out
+    return record, outcomes
+
+
+def _jsonable_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in frame.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for k, v in rec.items():
+            if isinstance(v, float) and not np.isfinite(v):
+                v = None
+            elif isinstance(v, np.generic):
+                v = v.item()
+            clean[str(k)] = v
+        out.append(clean)
+    return out

@@ -45,6 +45,7 @@ from validation._study_analyses import (
     detection_record,
     reader_study_record,
     roc_record,
+    segmentation_record,
     subgroup_record,
 )
 from validation._study_endpoints import EndpointOutcome, apply_decisions, evaluate_endpoint
@@ -311,6 +312,25 @@ def run_study(
         lesions_ref = file_ref(lesions_path, det.lesions)
         timings["detection"] = time.perf_counter() - t
 
+    segmentation = None
+    predictions_ref = None
+    if proto.segmentation is not None:
+        t = time.perf_counter()
+        seg = proto.segmentation
+        pred_path = loaded.resolve(seg.predictions)
+        assert pred_path is not None
+        if seg.predictions_sha256 is not None and pred_path.is_file() and sha256_file(pred_path) != seg.predictions_sha256:
+            raise InputError(
+                f"predictions file {pred_path}: sha256 is {sha256_file(pred_path)}, "
+                f"the protocol expects {seg.predictions_sha256}"
+            )
+        segmentation, seg_outcomes = segmentation_record(
+            seg, pred_path, manifest_path, cases, seed=proto.seed, n_resamples=proto.n_resamples
+        )
+        outcomes.update(seg_outcomes)
+        predictions_ref = file_ref(pred_path, seg.predictions)
+        timings["segmentation"] = time.perf_counter() - t
+
     verdict = apply_decisions(outcomes, proto.primary_ids(), proto.multiplicity)
 
     t = time.perf_counter()
@@ -360,6 +380,7 @@ def run_study(
         "readings": readings_ref,
         "lesions": lesions_ref,
         "marks": marks_ref,
+        "segmentation_predictions": predictions_ref,
     }
 
     def model_record(ref: Any) -> dict[str, Any] | None:
@@ -414,7 +435,7 @@ def run_study(
         "comparisons": comparisons,
         "reader_study": reader,
         "detection": detection,
-        "segmentation": None,
+        "segmentation": segmentation,
         "failures": cases.failures,
         "audit": {"log": audit.AUDIT_FILE, "head_hash": None},
         "warnings": warnings,
@@ -444,7 +465,7 @@ def run_study(
     write_text_atomic(results_path, text)
     run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"],
                   "scores": inputs["scores"]["sha256"]}
-    for key in ("baseline_scores", "readings", "marks", "lesions"):
+    for key in ("baseline_scores", "readings", "marks", "lesions", "segmentation_predictions"):
         if inputs[key] is not None:
             run_inputs[key] = inputs[key]["sha256"]
     audit.append_entry(

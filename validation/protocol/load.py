@@ -184,6 +184,9 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
     if p.detection is not None:
         checks.append((("detection", "marks"), p.detection.marks, p.detection.marks_sha256, False))
         checks.append((("detection", "lesions"), p.detection.lesions, p.detection.lesions_sha256, True))
+    if p.segmentation is not None:
+        checks.append((("segmentation", "predictions"), p.segmentation.predictions,
+                       p.segmentation.predictions_sha256, False))
     out: list[Problem] = []
     for loc, rel, sha, required in checks:
         if rel is None:

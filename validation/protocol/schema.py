@@ -401,6 +401,69 @@ class Detection(_Strict):
     endpoints: list[DetectionEndpoint] = Field(min_length=1)
 
 
+# --------------------------------------------------------------------------- segmentation
+
+
+class EmptyPolicySpec(_Strict):
+    """How a case with an empty mask counts (R10; Metrics Reloaded): declared, never silent."""
+
+    both_empty: Literal["best", "worst", "exclude", "error"] = Field(
+        description="Reference and prediction both empty: `best` (Dice 1, distance 0), `worst`, `exclude` (counted) or `error`."
+    )
+    reference_empty: Literal["worst", "exclude", "error"] = Field(description="Reference empty, prediction not.")
+    prediction_empty: Literal["worst", "exclude", "error"] = Field(description="Prediction empty, reference not.")
+    worst_distance_mm: float | None = Field(
+        default=None, gt=0.0, description="Distance given by `worst` (default: the image diagonal)."
+    )
+
+
+class SegmentationEndpoint(_Strict):
+    """A segmentation endpoint: the mean of a per-case metric with a clustered bootstrap CI."""
+
+    id: Id = Field(description="Unique endpoint id.")
+    role: Literal["primary", "secondary", "exploratory"] = Field(description="Endpoint role (R2).")
+    prespecified: bool = Field(default=True)
+    metric: Literal["dice", "iou", "hausdorff", "hd95", "assd", "masd", "nsd"] = Field(
+        description="Per-case metric (distances in mm) averaged over valid cases."
+    )
+    accept: Accept | None = Field(default=None, description="Acceptance criterion on a bound.")
+
+    @model_validator(mode="after")
+    def _criteria(self) -> SegmentationEndpoint:
+        if self.role == "primary" and self.accept is None:
+            raise ValueError("a primary endpoint needs an acceptance criterion (`accept`)")
+        if self.role == "exploratory" and self.accept is not None:
+            raise ValueError("an exploratory endpoint takes no acceptance criterion")
+        return self
+
+
+class Segmentation(_Strict):
+    """Segmentation overlap and boundary metrics (R10)."""
+
+    predictions: str = Field(
+        description="Predicted masks table (`case_id, mask_path`, paths relative to the table's folder)."
+    )
+    predictions_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `predictions`.")
+    reference_column: str = Field(
+        default="mask_path", description="Manifest column with each case's reference mask (relative to the manifest)."
+    )
+    spacing_mm: list[float] | None = Field(
+        default=None, min_length=2, max_length=3,
+        description="Voxel spacing for masks without a header (`.npy`); NIfTI masks carry their own.",
+    )
+    empty_policy: EmptyPolicySpec = Field(description="Empty-mask rule (required: no silent default).")
+    tolerance_mm: float | None = Field(default=None, gt=0.0, description="NSD tolerance (required for `nsd`).")
+    percentile: float = Field(default=95.0, gt=0.0, le=100.0, description="Percentile of `hd95`.")
+    confidence_level: Level = Field(default=0.95)
+    endpoints: list[SegmentationEndpoint] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _nsd(self) -> Segmentation:
+        if any(e.metric == "nsd" for e in self.endpoints) and self.tolerance_mm is None:
+            raise ValueError("the nsd metric needs tolerance_mm")
+        return self
+
+
 # --------------------------------------------------------------------------- rest
 
 
@@ -448,6 +511,7 @@ class Protocol(_Strict):
     subgroups: Subgroups | None = None
     reader_study: ReaderStudy | None = None
     detection: Detection | None = None
+    segmentation: Segmentation | None = None
     multiplicity: Multiplicity = Field(default_factory=Multiplicity)
     seed: int = Field(ge=0, lt=2**63, description="Master seed; each endpoint derives its own stream.")
     n_resamples: int = Field(
@@ -463,11 +527,13 @@ class Protocol(_Strict):
             ids.append(self.reader_study.id)
         if self.detection is not None:
             ids += [e.id for e in self.detection.endpoints]
+        if self.segmentation is not None:
+            ids += [e.id for e in self.segmentation.endpoints]
         dup = sorted({x for x in ids if ids.count(x) > 1})
         if dup:
             raise ValueError(f"endpoint ids must be unique, repeated: {dup}")
-        if not self.endpoints and self.reader_study is None and self.detection is None:
-            raise ValueError("the protocol has no endpoints, no reader study and no detection analysis")
+        if not (self.endpoints or self.reader_study or self.detection or self.segmentation):
+            raise ValueError("the protocol has no endpoints (classification, reader study, detection or segmentation)")
         primaries = self.primary_ids()
         if not primaries:
             raise ValueError("at least one endpoint (or the reader study) must have role: primary")
@@ -488,8 +554,9 @@ class Protocol(_Strict):
             undecidable = [
                 e.id for e in self.endpoints if e.role == "primary" and e.test is None
             ]
-            if self.detection is not None:
-                undecidable += [e.id for e in self.detection.endpoints if e.role == "primary"]
+            for block in (self.detection, self.segmentation):
+                if block is not None:
+                    undecidable += [e.id for e in block.endpoints if e.role == "primary"]
             if undecidable:
                 raise ValueError(
                     f"holm adjusts p-values, so every primary needs a `test`; without one: {undecidable}"
@@ -497,12 +564,13 @@ class Protocol(_Strict):
         return self
 
     def primary_ids(self) -> list[str]:
-        """Return the primary endpoint ids in protocol order (reader study, then detection, last)."""
+        """Return the primary endpoint ids in protocol order (reader study, detection, segmentation last)."""
         out = [e.id for e in self.endpoints if e.role == "primary"]
         if self.reader_study is not None and self.reader_study.role == "primary":
             out.append(self.reader_study.id)
-        if self.detection is not None:
-            out += [e.id for e in self.detection.endpoints if e.role == "primary"]
+        for block in (self.detection, self.segmentation):
+            if block is not None:
+                out += [e.id for e in block.endpoints if e.role == "primary"]
         return out
 
 
