@@ -36,7 +36,8 @@ REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 TEMPLATE = "report.html.j2"
 
-__all__ = ["REPORT_HTML", "REPORT_PDF", "make_environment", "render_html", "render_pdf", "render_report"]
+__all__ = ["REPORT_HTML", "REPORT_PDF", "make_environment", "pdf_document", "render_html", "render_pdf",
+           "render_report"]
 
 
 class ReportError(InputError):
@@ -112,12 +113,16 @@ def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
     raise ValueError(f"the report must be self-contained; refusing to fetch {url!r}")
 
 
-def render_pdf(html: str) -> bytes:
-    """Render report HTML to PDF bytes with WeasyPrint (no resource is fetched)."""
+def pdf_document(html: str) -> Any:
+    """Lay out report HTML as a WeasyPrint document (pages) without fetching any resource."""
     import weasyprint
 
-    document = weasyprint.HTML(string=html, url_fetcher=_no_fetch).render()
-    data = document.write_pdf()
+    return weasyprint.HTML(string=html, url_fetcher=_no_fetch).render()
+
+
+def render_pdf(html: str) -> bytes:
+    """Render report HTML to PDF bytes with WeasyPrint (no resource is fetched)."""
+    data = pdf_document(html).write_pdf()
     assert isinstance(data, bytes)
     return data
 

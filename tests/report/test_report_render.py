@@ -1,0 +1,264 @@
+"""The HTML report from a real study folder: sections, escaping, determinism, snapshots, PDF."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from conftest import INJECT
+
+from validation import audit
+from validation.report.context import SECTIONS
+from validation.report.render import REPORT_HTML, pdf_document, render_html, render_report
+from validation.study import StudyOutcome, dumps_results
+
+SECTION_IDS = [s[0] for s in SECTIONS]
+TEMPLATES = Path(__file__).resolve().parents[2] / "validation" / "report" / "templates"
+
+
+def section(page: str, sid: str) -> str:
+    """The HTML of one ``<section id="sec-...">``."""
+    match = re.search(rf'<section id="sec-{re.escape(sid)}"[^>]*>(.*?)</section>', page, re.S)
+    assert match is not None, f"section {sid} missing"
+    return match.group(1)
+
+
+def edit_results(study: Path, change) -> None:
+    """Apply ``change`` to results.json in place (re-serialised as the runner does)."""
+    path = study / "results.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    change(doc)
+    path.write_text(dumps_results(doc), encoding="utf-8")
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001 - HTMLParser signature
+        self.tags.append(tag)
+        self.attrs.extend(attrs)
+
+
+def test_runner_renders_the_report_and_logs_it(study_outcome: StudyOutcome) -> None:
+    assert study_outcome.report_path is not None, study_outcome.warnings
+    assert study_outcome.report_path == study_outcome.study_dir / REPORT_HTML
+    assert not [w for w in study_outcome.warnings if "report" in w]
+    actions = [e["action"] for e in audit.read_entries(study_outcome.study_dir)]
+    assert actions == ["lock", "run", "render"]
+    assert audit.verify(study_outcome.study_dir).ok
+
+
+def test_every_section_present_and_mapped(study_dir: Path) -> None:
+    page = render_html(study_dir)
+    for sid, title, r_items, _fda, stard, claim in SECTIONS:
+        body = section(page, sid)
+        assert f"Serves {', '.join(r_items)}" in body
+        assert f"STARD 2015: {stard}" in body and f"CLAIM 2024: {claim}" in body
+        assert f'href="#sec-{sid}"' in page and html.escape(title) in page
+    # every analysis of the fixture is present; segmentation is honestly absent
+    for sid in SECTION_IDS:
+        absent = "Not applicable:" in section(page, sid)
+        assert absent == (sid == "segmentation"), sid
+    # STARD flow diagram from the data summary, with the 2x2 counts
+    doc = json.loads((study_dir / "results.json").read_text())
+    flow = doc["data_summary"]["flow"]
+    test_data = section(page, "test-data")
+    assert "<title>STARD 2015 flow diagram</title>" in test_data
+    for key in ("tp", "fn", "fp", "tn"):
+        assert f"{key.upper()} = {flow[key]}" in test_data
+    # document control + running header
+    assert 'class="runhead">full-study &middot; protocol v2.1' in page
+    assert doc["protocol"]["sha256"] in page and doc["audit"]["head_hash"] in page
+
+
+def test_numbers_are_formatted_consistently(study_dir: Path) -> None:
+    page = render_html(study_dir)
+    doc = json.loads((study_dir / "results.json").read_text())
+    auc = next(e for e in doc["endpoints"] if e["id"] == "auc_primary")
+    text = f"{auc['estimate']:.3f} (95% CI {auc['ci_low']:.3f}\u2013{auc['ci_high']:.3f})"
+    assert text in section(page, "summary")
+    assert text in section(page, "roc")
+    assert "nan" not in page.lower().replace("nanc", "")  # no NaN leaks ("finance" etc. excluded)
+    # decisions are badges with words, not colour alone
+    assert '<span class="badge badge-fail">FAIL</span>' in section(page, "summary")
+    assert '<span class="badge badge-pass">PASS</span>' in section(page, "summary")
+    # exploratory endpoints are marked as such
+    endpoints = section(page, "endpoints")
+    row = re.search(r"<tr class=\"([^\"]*)\"><td><code>ppv_exploratory</code>", endpoints)
+    assert row is not None and "exploratory" in row.group(1)
+
+
+def test_injection_is_rendered_as_text(study_dir: Path) -> None:
+    page = render_html(study_dir)
+    assert INJECT not in page
+    escaped = html.escape(INJECT, quote=False)
+    # as a site/manufacturer (tables and SVG forest labels), a reader (table and SVG) ...
+    assert page.count(escaped) >= 10
+    assert re.search(r"<text[^>]*>site: &lt;script&gt;alert\(1\)", page), "SVG forest label not escaped"
+    assert re.search(r"<text[^>]*>&lt;script&gt;alert\(1\)&lt;/script&gt;</text>", page), "SVG reader label"
+    # ... and the protocol title with markup in it
+    assert "Full report fixture &amp; &lt;b&gt;bold&lt;/b&gt; check" in page
+    parser = _Collect()
+    parser.feed(page)
+    assert "script" not in parser.tags and "b" not in parser.tags
+    assert not any(name.startswith("on") for name, _ in parser.attrs)
+
+
+def test_injection_in_case_ids_failures_and_deviations(study_dir: Path) -> None:
+    def change(doc: dict) -> None:
+        doc["failures"] = [{"case_id": INJECT, "reason": "decode error <img src=x onerror=alert(1)>"}]
+        doc["protocol"]["deviations"] = [{"id": "D1", "description": INJECT, "declared_at": "2026-11-30",
+                                          "declared_by": "<i>me</i>"}]
+
+    edit_results(study_dir, change)
+    page = render_html(study_dir)
+    limitations = section(page, "limitations")
+    assert limitations.count(html.escape(INJECT, quote=False)) == 2
+    assert "&lt;img src=x onerror=alert(1)&gt;" in limitations and "<img" not in page
+    assert "&lt;i&gt;me&lt;/i&gt;" in limitations
+
+
+def test_rendering_twice_gives_identical_html(study_dir: Path) -> None:
+    first = render_report(study_dir).read_bytes()
+    audit.record_render(study_dir, study_dir / REPORT_HTML)  # what `radval report` does in between
+    second = render_report(study_dir).read_bytes()
+    assert first == second
+
+
+def test_changed_results_change_the_right_cells(study_dir: Path) -> None:
+    before = render_html(study_dir)
+
+    def change(doc: dict) -> None:
+        ep = next(e for e in doc["endpoints"] if e["id"] == "specificity")
+        ep.update(estimate=0.4321, ci_low=0.3111, ci_high=0.5999)
+        doc["confusion_matrix"]["fp"] = 777
+
+    edit_results(study_dir, change)
+    after = render_html(study_dir)
+    assert "0.432" in section(after, "endpoints") and "95% CI 0.311\u20130.600" in section(after, "endpoints")
+    assert "0.432" not in section(before, "endpoints")
+    assert "FP = 777" in section(after, "confusion") and "FP = 777" not in section(before, "confusion")
+    changed = {sid for sid in SECTION_IDS if section(before, sid) != section(after, sid)}
+    # the provenance appendix names the new results.json hash; nothing else may move
+    assert changed == {"endpoints", "confusion", "provenance"}
+
+
+def test_absent_analyses_say_so(study_dir: Path) -> None:
+    def change(doc: dict) -> None:
+        for key in ("roc", "confusion_matrix", "subgroups", "calibration", "reader_study", "detection"):
+            doc[key] = None
+        doc["protocol"]["lock"] = None
+        doc["audit"] = None
+        doc["model"]["model_card"] = {"architecture": "DenseNet <121>", "training_data": {"sites": 3}}
+
+    edit_results(study_dir, change)
+    (study_dir / "audit.jsonl").unlink()
+    (study_dir / "audit.head").unlink()
+    page = render_html(study_dir)
+    for sid in ("roc", "confusion", "subgroups", "calibration", "reader-study", "detection", "segmentation"):
+        assert "Not applicable:" in section(page, sid), sid
+    assert page.count(">not applicable</td>") == 7
+    assert "not locked (exploratory run)" in page
+    assert "The protocol was not locked before the run" in section(page, "limitations")
+    assert "no audit log in the study folder" in section(page, "signoff")
+    card = section(page, "intended-use")
+    assert "DenseNet &lt;121&gt;" in card and "training_data.sites" in card
+
+
+def test_not_estimable_cells_are_shown(study_dir: Path) -> None:
+    sub = section(render_html(study_dir), "subgroups")
+    assert sub.count("not estimable</text>") == 2  # one forest row per metric (sensitivity, auc)
+    assert re.search(r"Tiny &amp; Co</td>.*?NOT ESTIMABLE", sub, re.S)
+    assert "n=12 &lt; min_n=20" in sub
+
+
+def test_signatures_from_the_audit_log(study_dir: Path) -> None:
+    audit.sign(study_dir, name="Dr <A> Reviewer", role="Biostatistician", meaning="approval")
+    sign = section(render_html(study_dir), "signoff")
+    assert "Dr &lt;A&gt; Reviewer" in sign and "approval" in sign and "this version" in sign
+    assert re.search(r"Biostatistician</td><td>yes</td><td><span class=\"badge badge-pass\">PASS</span> signed", sign)
+    assert re.search(r"Clinical lead</td><td>yes</td><td><span class=\"badge badge-pending\">", sign)
+    # a signature of another results.json is shown as such
+    edit_results(study_dir, lambda doc: doc.update(seed=1))
+    sign = section(render_html(study_dir), "signoff")
+    assert "another version" in sign and "awaiting signature" in sign
+
+
+def test_tampered_audit_log_is_reported(study_dir: Path) -> None:
+    log = study_dir / "audit.jsonl"
+    log.write_text(log.read_text().replace("Test Runner", "Someone Else"))
+    sign = section(render_html(study_dir), "signoff")
+    assert "badge-fail" in sign and "failed verification" in sign
+
+
+def test_self_contained_no_external_reference(study_dir: Path) -> None:
+    page = render_html(study_dir)
+    parser = _Collect()
+    parser.feed(page)
+    assert not {"script", "link", "img", "iframe", "object", "embed"} & set(parser.tags)
+    urls = re.findall(r"https?://[^\s\"'<>)]+", page)
+    assert set(urls) == {"http://www.w3.org/2000/svg"}
+    assert "@import" not in page and "url(" not in page and "@font-face" not in page
+    assert "default-src 'none'" in page
+
+
+def test_svg_charts_are_accessible_and_print_safe(study_dir: Path) -> None:
+    page = render_html(study_dir)
+    svgs = re.findall(r"<svg .*?</svg>", page, re.S)
+    assert len(svgs) >= 8  # flow, ROC, 2 forests, calibration, FOM dots, reader ROC, FROC
+    for svg in svgs:
+        assert re.match(r'<svg [^>]*role="img"[^>]*><title>[^<]+</title><desc>[^<]+</desc>', svg)
+        assert not re.search(r"\s(class|style)=", svg)
+
+
+def test_templates_do_no_arithmetic() -> None:
+    expr = re.compile(r"({{.*?}}|{%.*?%})", re.S)
+    arithmetic = re.compile(r"\s[-+*/%]\s|\*\*|//")
+    for path in sorted(TEMPLATES.rglob("*.j2")):
+        for block in expr.findall(path.read_text(encoding="utf-8")):
+            assert not arithmetic.search(block), f"{path.name}: arithmetic in {block!r}"
+
+
+def test_template_override_folder(study_dir: Path, tmp_path: Path) -> None:
+    custom = tmp_path / "house"
+    custom.mkdir()
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8") + "\n/* house-style-marker */\n"
+    (custom / "report.css").write_text(css, encoding="utf-8")
+    page = render_html(study_dir, template_dir=custom)
+    assert "house-style-marker" in page and 'id="sec-signoff"' in page
+
+
+def test_pdf_renders_with_page_count_and_running_header(study_dir: Path) -> None:
+    document = pdf_document(render_html(study_dir))
+    assert 12 <= len(document.pages) <= 45
+
+    def texts(box, out):  # noqa: ANN001 - WeasyPrint box tree
+        if getattr(box, "text", None):
+            out.append(box.text)
+        for child in getattr(box, "children", None) or []:
+            texts(child, out)
+        return out
+
+    last = texts(document.pages[-1]._page_box, [])
+    assert f"Page {len(document.pages)} of {len(document.pages)}" in last
+    assert any(t.startswith("full-study \u00b7 protocol v2.1") for t in last)
+    assert document.write_pdf().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("bad", ["missing", "invalid"])
+def test_bad_study_folder_is_input_error(tmp_path: Path, bad: str) -> None:
+    from validation.errors import InputError
+
+    folder = tmp_path / "s"
+    if bad == "invalid":
+        folder.mkdir()
+        (folder / "results.json").write_text('{"schema": "radval.results/1"}')
+    with pytest.raises(InputError, match="does not exist" if bad == "missing" else "results do not match"):
+        render_html(folder)
