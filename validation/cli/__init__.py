@@ -43,9 +43,9 @@ def _root(
 
 
 def _register_all() -> None:
-    from validation.cli import data, mrmc, modeling, report, study
+    from validation.cli import data, demo, modeling, mrmc, report, study
 
-    for module in (data, mrmc, modeling, study, report):
+    for module in (demo, data, mrmc, modeling, study, report):
         module.register(app)
 
 
