@@ -40,8 +40,11 @@ What comes from where:
 from __future__ import annotations
 
 import math
+import os
 import warnings
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -897,20 +900,21 @@ def subgroup_table(
         need_scores = any(_is_fast_auc(s) for s in specs)
         engine = _eng.Engine(yt, pred, values if need_scores else None, [p.codes for p in parts])
         source: Any = cl if cl is not None else n
+        # ~1e6 weights per chunk keeps each pass in cache; at most 16 rows because the
+        # cumulative sums run down the case axis of an (n, rows) array.
         chunks = _bootstrap.bootstrap_weights(
             source,
             strata=None if cl is not None else yt,
             n_resamples=n_resamples,
             rng=boot_rng,
+            chunk_size=int(min(16, max(1, 1_000_000 // n))),
         )
         slow_cell: dict[str, list[NDArray[np.float64]]] = {s.name: [] for s in slow}
         slow_rest: dict[str, list[NDArray[np.float64]]] = {s.name: [] for s in slow}
         acc_c: list[NDArray[np.float64]] = []
         acc_s: list[NDArray[np.float64]] = []
         acc_r: list[NDArray[np.float64]] = []
-        for chunk in chunks:
-            w = np.asarray(chunk, dtype=np.float64)
-            c, sp_, rp_ = engine.process(w)
+        for w, (c, sp_, rp_) in _map_chunks(engine.process, chunks):
             acc_c.append(c)
             if sp_ is not None and rp_ is not None:
                 acc_s.append(sp_)
@@ -1136,6 +1140,30 @@ def subgroup_table(
     return SubgroupAnalysis(
         table=table, disparity=disp, heterogeneity=het, fairness=fair, settings=settings
     )
+
+
+def _map_chunks(func: Any, chunks: Any) -> Any:
+    """Yield ``(chunk, func(chunk))`` in order, evaluating up to two chunks at once.
+
+    numpy releases the GIL in the kernel's sorts, gathers, cumulative sums and
+    sparse products, so two threads use both cores of a small machine; at most
+    three chunks are held at a time.
+    """
+    workers = max(1, min(2, os.cpu_count() or 1))
+    if workers == 1:
+        for chunk in chunks:
+            yield chunk, func(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[tuple[Any, Any]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(func, chunk)))
+            if len(pending) > workers:
+                c, fut = pending.popleft()
+                yield c, fut.result()
+        while pending:
+            c, fut = pending.popleft()
+            yield c, fut.result()
 
 
 def _denominator(spec: MetricSpec, yt: NDArray[Any], yv: NDArray[Any]) -> int:
