@@ -102,11 +102,12 @@ def run_peer(y, s, groups, pid, n_resamples: int) -> float:
         sw = w[0].astype(float)
         keep = sw > 0
         for p in parts:
-            MetricFrame(
+            frame = MetricFrame(
                 metrics=funcs, y_true=y[keep], y_pred=s[keep],
                 sensitive_features=pd.Series(p.labels[keep], name=p.name),
                 sample_params={k: {"sample_weight": sw[keep]} for k in funcs},
-            ).by_group  # noqa: B018
+            )
+            assert len(frame.by_group) == len(p.order)
     return (time.perf_counter() - t0) / n_resamples
 
 
