@@ -17,6 +17,7 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import data_store
@@ -43,6 +44,11 @@ def _peer_read(path: Path) -> object:
     return apply_modality_lut(ds.pixel_array, ds).astype("float32")
 
 
+def _read_all(reader: Callable[[Path], object], paths: list[Path]) -> None:
+    for path in paths:
+        reader(path)
+
+
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,14 +63,14 @@ def main() -> None:
             by_syntax.setdefault(ts.name, []).append(path)
         for name, paths in sorted(by_syntax.items()):
             paths = paths[:40]
-            ours = _best(lambda paths=paths: [read_dicom(p) for p in paths]) / len(paths)
-            peer = _best(lambda paths=paths: [_peer_read(p) for p in paths]) / len(paths)
+            ours = _best(partial(_read_all, read_dicom, paths)) / len(paths)
+            peer = _best(partial(_read_all, _peer_read, paths)) / len(paths)
             rows.append((f"read 256² {name}", ours * 1e3, peer * 1e3))
         corpus = Path(data_store.__file__).parent / "data"
         for name in ("RG1_UNCR.dcm", "RG1_J2KR.dcm"):
             path = corpus / name
-            ours = _best(lambda path=path: read_dicom(path))
-            peer = _best(lambda path=path: _peer_read(path))
+            ours = _best(partial(read_dicom, path))
+            peer = _best(partial(_peer_read, path))
             rows.append((f"read CR 1955x1841 {name}", ours * 1e3, peer * 1e3))
 
         images = synth.root / "images"
