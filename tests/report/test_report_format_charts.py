@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from validation.report import charts
-from validation.report.format import badge, ci_text, count, est_ci, num, pct, pvalue
+from validation.report.format import badge, ci_text, count, est_ci, num, pct, pvalue, wbr
 
 SVG = "{http://www.w3.org/2000/svg}"
 # any text that XML can carry (no C0 controls other than tab/newline, no surrogates)
@@ -35,6 +35,7 @@ def test_badges_carry_words() -> None:
     assert str(badge("pass")) == '<span class="badge badge-pass">PASS</span>'
     assert str(badge("not_estimable")) == '<span class="badge badge-not_estimable">NOT ESTIMABLE</span>'
     assert str(badge("<x>")) == '<span class="badge badge-other">&lt;X&gt;</span>'
+    assert str(wbr("auc_<b>")) == "auc_<wbr>&lt;b&gt;"
 
 
 @settings(max_examples=40, deadline=None)

@@ -91,7 +91,7 @@ def test_numbers_are_formatted_consistently(study_dir: Path) -> None:
     assert '<span class="badge badge-pass">PASS</span>' in section(page, "summary")
     # exploratory endpoints are marked as such
     endpoints = section(page, "endpoints")
-    row = re.search(r"<tr class=\"([^\"]*)\"><td><code>ppv_exploratory</code>", endpoints)
+    row = re.search(r"<tr class=\"([^\"]*)\"><td><code>ppv_<wbr>exploratory</code>", endpoints)
     assert row is not None and "exploratory" in row.group(1)
 
 

@@ -92,7 +92,7 @@ def _is_estimate(v: Any) -> TypeGuard[Mapping[str, Any]]:
 
 def _role(ep: Mapping[str, Any]) -> str:
     if not ep.get("prespecified", True):
-        return "exploratory (not pre-specified)"
+        return "exploratory (post hoc)"
     return str(ep.get("role") or "")
 
 

@@ -28,6 +28,7 @@ DECISION_TEXT = {
 
 __all__ = [
     "badge",
+    "wbr",
     "ci_text",
     "est_ci",
     "num",
@@ -124,7 +125,16 @@ def badge(decision: Any) -> Markup:
     return Markup('<span class="badge badge-{}">{}</span>').format(css, escape(text))
 
 
+def wbr(text: Any) -> Markup:
+    """Escape an identifier and allow line breaks after ``_``, ``-`` and ``.`` (long ids in tables)."""
+    out = str(escape("" if text is None else str(text)))
+    for ch in ("_", "-", "."):
+        out = out.replace(ch, ch + "<wbr>")
+    return Markup(out)
+
+
 FILTERS = {
+    "wbr": wbr,
     "num": num,
     "count": count,
     "pct": pct,
