@@ -542,3 +542,23 @@ def test_example_in_data_manifests_is_valid() -> None:
     assert (len(frame), frame["patient_id"].nunique(), int(frame["label"].sum())) == (8, 6, 3)
     readme = (root / "README.md").read_text()
     assert "valid (8 case(s), 6 patient(s), label: 3 positive)" in readme
+
+
+def test_mask_path_is_checked_like_path(tmp_path: Path) -> None:
+    _folder(tmp_path, ("a.dcm", "b.dcm"))
+    path = _csv(tmp_path, [
+        "case_id,patient_id,path,label,mask_path",
+        "c001,p1,img/a.dcm,1,img/b.dcm",
+        "c002,p2,img/b.dcm,0,",
+        "c003,p3,img/a.dcm,0,../m.nii.gz",
+    ])
+    assert _error(path) == (
+        f"{path}: row 4 (case_id 'c003'), column 'mask_path': expected a path inside the "
+        "manifest's folder, found '../m.nii.gz' (it uses '..')"
+    )
+    path = _csv(tmp_path, ["case_id,patient_id,path,label,mask_path",
+                           "c001,p1,img/a.dcm,1,masks/none.nii.gz"], "m2.csv")
+    assert _error(path) == (
+        f"{path}: row 2 (case_id 'c001'), column 'mask_path': expected an existing file, "
+        "found no file at 'masks/none.nii.gz'"
+    )

@@ -287,6 +287,7 @@ def manifest_problems(
     ages: list[float | None] = []
     has_age = "age" in frame.columns
     has_sha = "sha256" in frame.columns
+    has_mask = "mask_path" in frame.columns
 
     for position, row in enumerate(frame.itertuples(index=False, name=None)):
         record = dict(zip(frame.columns, row, strict=True))
@@ -326,6 +327,16 @@ def manifest_problems(
                     )
                 else:
                     file_ok = True
+        if has_mask and not _missing(record["mask_path"]):
+            mask_rel = _as_text(record["mask_path"])
+            escape = _escapes(root, mask_rel)
+            if escape is not None:
+                problems.append(f"{where}, column 'mask_path': {escape}")
+            elif check_files and not (root / mask_rel).is_file():
+                problems.append(
+                    f"{where}, column 'mask_path': expected an existing file, found no file "
+                    f"at '{mask_rel}'"
+                )
         for column in label_values:
             raw = record[column]
             if _missing(raw):
