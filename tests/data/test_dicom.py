@@ -439,3 +439,9 @@ def test_truncated_inside_file_meta(tmp_path: Path) -> None:
     with pytest.raises(DicomReadError) as info:
         read_header(path)
     assert str(info.value) == f"{path}: truncated file (the file ends inside the file meta information)"
+
+
+@pytest.mark.parametrize("name", ["RG3_J2KR.dcm", "SC_rgb.dcm", "OBXXXX1A.dcm", "JPEG-LL.dcm"])
+def test_frame_zero_of_single_frame_file(name: str) -> None:
+    whole = read_dicom(_corpus(name)).pixels
+    np.testing.assert_array_equal(read_dicom(_corpus(name), frame=0).pixels, whole)
