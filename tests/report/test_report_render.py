@@ -262,3 +262,24 @@ def test_bad_study_folder_is_input_error(tmp_path: Path, bad: str) -> None:
         (folder / "results.json").write_text('{"schema": "radval.results/1"}')
     with pytest.raises(InputError, match="does not exist" if bad == "missing" else "results do not match"):
         render_html(folder)
+
+
+def test_minimal_results_render(study_dir: Path) -> None:
+    def change(doc: dict) -> None:
+        for key in ("roc", "confusion_matrix", "subgroups", "calibration", "reader_study", "detection",
+                    "segmentation", "model", "baseline_model", "audit"):
+            doc[key] = None
+        doc.update(endpoints=[], comparisons=[], failures=[], warnings=["low <n>"])
+        doc["verdict"]["primary"] = [{"endpoint_id": "gone", "decision": "fail", "p_value": None,
+                                      "p_adjusted": None}]
+        doc["inputs"] = {"manifest": doc["inputs"]["manifest"], "scores": None}
+        doc["data_summary"] = {"n_cases": 0, "n_patients": None, "n_positive": 0, "n_negative": 0,
+                               "characteristics": [],
+                               "flow": {"assessed": 3, "excluded": [{"reason": "bad <dicom>", "n": 3}],
+                                        "analysed": 0}}
+
+    edit_results(study_dir, change)
+    page = render_html(study_dir)
+    assert "Excluded (n = 3)</text>" in page and "bad &lt;dicom&gt;: n = 3" in page
+    assert "<code>gone</code>" in section(page, "summary") and "Warning: low &lt;n&gt;" in page
+    assert page.count(">not applicable</td>") == 7
