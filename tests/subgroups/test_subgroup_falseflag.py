@@ -18,7 +18,7 @@ import pytest
 
 from validation.stats import subgroup_table
 
-SIMS = 70
+SIMS = 250
 LEVEL = 0.05
 
 
@@ -57,10 +57,11 @@ def test_false_flag_rate_without_a_gap_stays_at_the_declared_level():
         disp_p.extend(res.disparity.p_value)
         het_p.extend(res.heterogeneity.p_value)
     fwer = any_flag / SIMS
+    print(f"fwer {fwer:.3f} per-test {(np.asarray(disp_p) < LEVEL).mean():.3f} het {(np.asarray(het_p) < LEVEL).mean():.3f}")
     assert fwer <= _binomial_upper(LEVEL, SIMS), f"family-wise false-flag rate {fwer:.3f}"
     d = np.asarray(disp_p)
     h = np.asarray(het_p)
-    assert 0.01 <= (d < LEVEL).mean() <= 0.11, f"per-test disparity rate {(d < LEVEL).mean():.3f}"
+    assert 0.02 <= (d < LEVEL).mean() <= 0.09, f"per-test disparity rate {(d < LEVEL).mean():.3f}"
     assert (h < LEVEL).mean() <= _binomial_upper(LEVEL, h.size), (
         f"heterogeneity rate {(h < LEVEL).mean():.3f}"
     )

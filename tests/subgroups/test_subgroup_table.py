@@ -40,7 +40,7 @@ def datasets(draw):
     return y, s, pd.DataFrame({"sex": sex, "site": site})
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(datasets())
 def test_every_cell_equals_the_metric_on_its_subset(d):
     y, s, groups = d
