@@ -87,6 +87,12 @@ def _dataset(work: Path, n: int, unique: int, size: int) -> Path:
     return manifest
 
 
+def _syntax_name(uid: str) -> str:
+    from pydicom.uid import UID
+
+    return UID(uid).name if uid and uid != "None" else uid
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
@@ -119,9 +125,13 @@ def main() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     sample = paths[: min(200, len(paths))]
+    per_syntax: dict[str, list[float]] = {}
     t = time.perf_counter()
     for p in sample:
-        read_dicom(p)
+        t1 = time.perf_counter()
+        image = read_dicom(p)
+        per_syntax.setdefault(str(image.header.transfer_syntax), []).append(
+            time.perf_counter() - t1)
     decode_rate = len(sample) / (time.perf_counter() - t)
     chain = build_transforms(spec, with_mask=False, train=False)
     t = time.perf_counter()
@@ -190,6 +200,11 @@ def main() -> None:
     print(f"| bare torch forward, pre-decoded tensors | {bare_rate:,.1f} | 1.00 |")
     print(f"| radval predict end to end ({args.workers} workers, incl. start-up) | "
           f"{pipe_rate:,.1f} | {pipe_rate / bare_rate:.2f} |")
+    print()
+    print("| transfer syntax | files in sample | decode ms/image (1 thread) |")
+    print("|---|---:|---:|")
+    for name, times in sorted(per_syntax.items(), key=lambda kv: -np.mean(kv[1])):
+        print(f"| {_syntax_name(name)} | {len(times)} | {1000 * np.mean(times):.1f} |")
     print()
     print(f"pipeline wall {wall:.1f} s for {res.n_scored} images; failures {len(res.failures)}; "
           f"work folder {work}")

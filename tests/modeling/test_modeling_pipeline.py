@@ -302,3 +302,21 @@ def test_two_process_ddp_fork_equals_single_process(work: dict[str, Path]) -> No
     assert res.n_scored == 22 and res.metadata["device"]["world_size"] == 2
     pd.testing.assert_frame_equal(pd.read_parquet(single), pd.read_parquet(ddp),
                                   check_exact=True)
+
+
+def test_progress_in_images_and_stale_parts_discarded(
+        work: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = work["root"] / "stale" / "s.parquet"
+    parts = out.with_name("s.parquet.parts")
+    parts.mkdir(parents=True)
+    (parts / "run.json").write_text('{"model": "another one"}')
+    pd.DataFrame({"case_id": ["zz"], "score": [0.5], "row": [2], "error": [None]}).to_parquet(
+        parts / "group-00000000.parquet")
+    capsys.readouterr()
+    res = predict_scores(work["resolved"], manifest=work["test"], out=out, batch_size=8,
+                         num_workers=0, progress=True)
+    err = capsys.readouterr().err
+    assert res.resumed_groups == 0 and res.n_scored == 22
+    assert "belongs to another run" in err
+    assert "22/22" in err and "img/s" in err
+    assert "zz" not in set(pd.read_parquet(out)["case_id"])

@@ -440,10 +440,14 @@ class ManifestDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         assert self.predict_table is not None
-        ds = ScoringGroups(self.predict_table, self.spec, batch_size=self.batch_size,
-                           groups=self.predict_groups)
-        sampler: DistributedSampler | None = None
         trainer = self.trainer
+        groups = self.predict_groups
+        if trainer is not None and trainer.world_size > 1:
+            # Every rank must partition the same list: take rank 0's view of what is left.
+            groups = trainer.strategy.broadcast(groups, src=0)
+        ds = ScoringGroups(self.predict_table, self.spec, batch_size=self.batch_size,
+                           groups=groups)
+        sampler: DistributedSampler | None = None
         if trainer is not None and trainer.world_size > 1:
             # DDP: each rank takes every world_size-th group; the sampler pads the last
             # round by repeating groups, and the writer dedupes by case_id.

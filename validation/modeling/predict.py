@@ -292,7 +292,7 @@ def predict_scores(
         if previous != identity:
             print(f"radval: {parts} belongs to another run (different spec, checkpoint, "
                   "manifest or batch size); starting afresh", file=sys.stderr)
-            shutil.rmtree(parts)
+            shutil.rmtree(parts, ignore_errors=True)  # ranks started together may race here
     parts.mkdir(parents=True, exist_ok=True)
     if masks_dir is not None:
         masks_dir.mkdir(parents=True, exist_ok=True)
