@@ -309,3 +309,14 @@ def test_error_messages():
     with pytest.raises(ValueError) as e:
         subgroup_table(y, s, g, threshold=0.5, clusters=[1, 2, 3])
     assert str(e.value) == "inputs must have the same length, got y_true=4, clusters=3"
+
+
+def test_bootstrap_cell_with_a_single_positive_still_has_its_point_estimate():
+    y = np.array([1, 0, 0, 0, 1, 1, 0, 0, 1, 0])
+    s = np.array([0.9, 0.1, 0.4, 0.2, 0.8, 0.3, 0.7, 0.6, 0.5, 0.35])
+    site = np.array(["A"] * 4 + ["B"] * 6)
+    res = subgroup_table(y, s, pd.DataFrame({"site": site}), metrics=("auc",), ci_method="bootstrap",
+                         min_n=1, min_pos=1, min_neg=1, n_resamples=200, rng=0)
+    a = res.table[res.table.group == "A"].iloc[0]
+    assert a.status == "ok" and a.estimate == 1.0  # the one positive outranks all 3 negatives
+    assert a.method == "bootstrap_percentile"

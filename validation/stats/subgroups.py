@@ -991,7 +991,13 @@ def subgroup_table(
                 continue
             try:
                 if ci_methods[s.name] == "bootstrap":
-                    point = _point_estimate(s, yt[m], yv[m], level)
+                    try:
+                        point = _point_estimate(s, yt[m], yv[m], level)
+                    except UndefinedMetricError:
+                        # e.g. DeLong needs 2 cases of a class; the bootstrap does not
+                        point = float(points[s.name][u])
+                        if not math.isfinite(point):
+                            raise
                     rv = reps[s.name][:, u]
                     ok = np.isfinite(rv)
                     if ok.sum() < 2:
