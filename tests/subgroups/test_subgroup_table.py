@@ -320,3 +320,21 @@ def test_bootstrap_cell_with_a_single_positive_still_has_its_point_estimate():
     a = res.table[res.table.group == "A"].iloc[0]
     assert a.status == "ok" and a.estimate == 1.0  # the one positive outranks all 3 negatives
     assert a.method == "bootstrap_percentile"
+
+
+def test_to_dict_validates_against_the_results_schema_subgroups_block():
+    from pathlib import Path
+
+    import jsonschema
+
+    import validation
+
+    schema = json.loads((Path(validation.__file__).parent / "schemas" / "results.schema.json").read_text())
+    sub = {"$defs": schema.get("$defs", {}), **schema["properties"]["subgroups"]}
+    rng = np.random.default_rng(12)
+    n = 300
+    y = rng.integers(0, 2, n)
+    groups = pd.DataFrame({"sex": rng.choice(["F", "M", None], n), "site": rng.choice(["A", "B"], n)})
+    res = subgroup_table(y, rng.uniform(size=n), groups, threshold=0.5, metrics=ALL, min_n=60,
+                         intersections=[("sex", "site")], n_resamples=50, rng=1)
+    jsonschema.validate(json.loads(json.dumps(res.to_dict(), allow_nan=False)), sub)
