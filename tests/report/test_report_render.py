@@ -246,6 +246,16 @@ def test_pdf_renders_with_page_count_and_running_header(study_dir: Path) -> None
             texts(child, out)
         return out
 
+    def too_wide(box, limit, out):  # noqa: ANN001 - WeasyPrint box tree
+        if type(box).__name__ in ("TableBox", "InlineReplacedBox", "BlockReplacedBox") and box.width > limit:
+            out.append(type(box).__name__)
+        for child in getattr(box, "children", None) or []:
+            too_wide(child, limit, out)
+        return out
+
+    for pg in document.pages:  # nothing is cut off at the page's right margin
+        content = pg._page_box.children[0].width
+        assert too_wide(pg._page_box, content + 1, []) == []
     last = texts(document.pages[-1]._page_box, [])
     assert f"Page {len(document.pages)} of {len(document.pages)}" in last
     assert any(t.startswith("full-study \u00b7 protocol v2.1") for t in last)
