@@ -1432,6 +1432,8 @@ def _heterogeneity_row(
             p_value=float(_sstats.chi2.sf(stat, df)),
             method="likelihood_ratio_logistic",
         )
+        if cl is not None:
+            rec["reason"] = "treats cases as independent: patient clustering not accounted for"
         return rec
     if _is_fast_auc(s):
         aucs = []
