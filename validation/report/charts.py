@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from markupsafe import Markup, escape
 
 #: Okabe-Ito palette (black first for the main series).
@@ -53,22 +54,37 @@ def _num(value: object) -> float | None:
     return v if v == v and abs(v) != float("inf") else None
 
 
-def _thin(xs: Sequence[float], ys: Sequence[float], *extra: Sequence[float]) -> list[tuple[float, ...]]:
-    """Drop points closer than 1/1000 of the axis to the previous kept point (display only).
+def _finite_xy(xs: Sequence[object], ys: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) pairs where both are finite numbers (JSON nulls and "inf" strings dropped)."""
+    try:
+        x = np.asarray(xs, dtype=float)
+        y = np.asarray(ys, dtype=float)
+    except (TypeError, ValueError):
+        pairs = [(float(a), float(b)) for a, b in zip(xs, ys, strict=True)  # type: ignore[arg-type]
+                 if _num(a) is not None and _num(b) is not None]
+        x = np.array([p[0] for p in pairs], dtype=float)
+        y = np.array([p[1] for p in pairs], dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"a curve needs as many x as y values; found {x.size} and {y.size}")
+    ok = np.isfinite(x) & np.isfinite(y)
+    return x[ok], y[ok]
 
-    Keeps the first and last point, so a step curve keeps its ends; with fewer than
-    ``MAX_POINTS`` points nothing is dropped.
+
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop points that fall in the same 1/1000-of-the-axis cell as the point before (display only).
+
+    Keeps the first and last point, so a step curve keeps its ends; with at most
+    ``MAX_POINTS`` points nothing is dropped. Rendering only: the numbers in
+    ``results.json`` are untouched.
     """
-    pts = [tuple(p) for p in zip(xs, ys, *extra, strict=True)]
-    if len(pts) <= MAX_POINTS:
-        return pts
-    kept = [pts[0]]
-    for p in pts[1:-1]:
-        q = kept[-1]
-        if abs(p[0] - q[0]) >= 1e-3 or abs(p[1] - q[1]) >= 1e-3:
-            kept.append(p)
-    kept.append(pts[-1])
-    return kept
+    if x.size <= MAX_POINTS:
+        return x, y
+    span_x = float(x.max() - x.min()) or 1.0
+    cells = np.column_stack([np.round(x / span_x * 1000), np.round(y * 1000)])
+    keep = np.ones(x.size, dtype=bool)
+    keep[1:] = np.any(cells[1:] != cells[:-1], axis=1)
+    keep[-1] = True
+    return x[keep], y[keep]
 
 
 class _Svg:
@@ -248,9 +264,9 @@ def curve_chart(
                 lower = [(px(bx), py(lo)) for bx, lo, _ in reversed(rows)]
                 svg.polygon(upper + lower, fill=color, opacity=0.22)
                 legend.append((f"{s.label}: pointwise CI band", color, "", "band"))
-        pts = [(x, y) for x, y in zip(s.x, s.y, strict=True) if _num(x) is not None and _num(y) is not None]
-        thin = _thin([p[0] for p in pts], [p[1] for p in pts])
-        svg.polyline(((px(p[0]), py(p[1])) for p in thin), stroke=color, dash=DASHES[i % len(DASHES)], width=2)
+        xs, ys = _thin(*_finite_xy(s.x, s.y))
+        svg.polyline(zip(map(px, xs.tolist()), map(py, ys.tolist()), strict=True), stroke=color,
+                     dash=DASHES[i % len(DASHES)], width=2)
         legend.append((s.label, color, DASHES[i % len(DASHES)], "line"))
     for p in points:
         svg.marker(px(p.x), py(p.y), "diamond", color=VERMILLION, size=5, label=p.label)
