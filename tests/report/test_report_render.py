@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import INJECT
+from report_support import INJECT
 
 from validation import audit
 from validation.report.context import SECTIONS

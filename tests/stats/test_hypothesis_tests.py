@@ -19,9 +19,9 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
-from conftest import rref_cases
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from rref import rref_cases
 from scipy import optimize
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar

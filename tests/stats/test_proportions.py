@@ -17,9 +17,9 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
-from conftest import rref_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rref import rref_cases
 from scipy import special
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import Table2x2

@@ -4,7 +4,6 @@ including ties and tiny samples, plus exact error messages for bad input."""
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import rref_cases
+from rref import rref_cases
 
 from validation.errors import UndefinedMetricError
 from validation.stats import (

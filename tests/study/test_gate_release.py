@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL_SUBGROUPS, lean
+from study_support import SMALL_SUBGROUPS, lean
 
 from validation.errors import InputError
 from validation.gate import format_gate, run_gate

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from conftest import SMALL_SUBGROUPS, lean
+from study_support import SMALL_SUBGROUPS, lean
 
 from validation.protocol.lock import lock_protocol
 from validation.study import run_study

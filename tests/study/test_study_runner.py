@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import lean
+from study_support import lean
 
 from validation import audit
 from validation.errors import InputError, ProtocolError

@@ -6,8 +6,10 @@ global state (``DESIGN.md`` §1, §5). Each submodule lists its public names in
 roc_auc`` works.
 """
 
-from validation.errors import UndefinedMetricError
-from validation.stats._results import Comparison, Estimate, TestResult
+from validation.errors import UndefinedMetricError as UndefinedMetricError
+from validation.stats._results import Comparison as Comparison
+from validation.stats._results import Estimate as Estimate
+from validation.stats._results import TestResult as TestResult
 from validation.stats.bootstrap import *  # noqa: F403
 from validation.stats.calibration import *  # noqa: F403
 from validation.stats.detection import *  # noqa: F403

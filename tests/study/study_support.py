@@ -1,0 +1,104 @@
+"""Fixtures for the study tests: a small demo-like folder built inline.
+
+Layout (as ``radval demo`` lays it out): ``data/test/manifest.csv`` (+ the image files
+its ``path`` column names), ``scores/candidate.parquet``, ``scores/baseline.parquet``,
+``readings/readings.csv`` and ``protocols/*.yaml`` copied from the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+PROTOCOLS = REPO / "protocols"
+
+
+def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6) -> Path:
+    """Write a synthetic test set, candidate/baseline scores and readings under ``root``."""
+    rng = np.random.default_rng(seed)
+    test = root / "data" / "test"
+    (test / "images").mkdir(parents=True, exist_ok=True)
+    n_patients = n // 2
+    patient = np.repeat(np.arange(n_patients), 2)[:n]
+    label = (rng.random(n) < 0.4).astype(int)
+    sex = rng.choice(["F", "M"], size=n_patients)[patient]
+    age = rng.integers(18, 95, size=n_patients)[patient]
+    site = rng.choice(["site_a", "site_b"], size=n_patients)[patient]
+    manufacturer = rng.choice(["GE", "Siemens"], size=n)
+    paths = []
+    for i in range(n):
+        rel = f"images/case{i:04d}.dcm"
+        (test / rel).write_bytes(b"synthetic " + str(i).encode())
+        paths.append(rel)
+    manifest = pd.DataFrame({
+        "case_id": [f"C{i:04d}" for i in range(n)],
+        "patient_id": [f"P{p:04d}" for p in patient],
+        "path": paths,
+        "label": label,
+        "sex": sex,
+        "age": age,
+        "site": site,
+        "manufacturer": manufacturer,
+    })
+    manifest.to_csv(test / "manifest.csv", index=False)
+    latent = shift * label + rng.normal(size=n)
+    cand = 1.0 / (1.0 + np.exp(-(latent - shift / 2)))
+    base = 1.0 / (1.0 + np.exp(-(0.9 * latent + 0.3 * rng.normal(size=n) - shift / 2)))
+    scores = root / "scores"
+    scores.mkdir(exist_ok=True)
+    pd.DataFrame({"case_id": manifest["case_id"], "score": cand}).to_parquet(scores / "candidate.parquet")
+    pd.DataFrame({"case_id": manifest["case_id"], "score": base}).to_parquet(scores / "baseline.parquet")
+    # Reader study: 4 readers x 2 modalities on the first 80 cases, plus the AI.
+    rows = []
+    cases = manifest.iloc[:80]
+    for r in range(4):
+        skill = rng.normal(0, 0.2)
+        for mod, boost in (("unaided", 0.0), ("aided", 0.35)):
+            s = (1.2 + skill + boost) * cases["label"].to_numpy() + rng.normal(size=len(cases))
+            rows += [{"reader": f"R{r + 1}", "modality": mod, "case": c, "truth": t, "score": float(v)}
+                     for c, t, v in zip(cases["case_id"], cases["label"], s, strict=True)]
+    rows += [{"reader": "AI", "modality": "unaided", "case": c, "truth": t, "score": float(v)}
+             for c, t, v in zip(cases["case_id"], cases["label"], cand[:80], strict=True)]
+    # Detection: one 20-pixel lesion per positive case; a mark near it (score by visibility)
+    # on most positives, and a few false-positive marks anywhere.
+    lesions, marks = [], []
+    for cid, lab in zip(manifest["case_id"], manifest["label"], strict=True):
+        if lab:
+            x, y = rng.uniform(20, 200, size=2)
+            lesions.append({"case_id": cid, "lesion_id": 1, "x0": x, "y0": y, "x1": x + 20, "y1": y + 20})
+            if rng.random() < 0.85:
+                dx, dy = rng.normal(0, 2, size=2)
+                marks.append({"case_id": cid, "x0": x + dx, "y0": y + dy, "x1": x + 20 + dx,
+                              "y1": y + 20 + dy, "score": float(rng.uniform(0.4, 1.0))})
+        for _ in range(rng.poisson(0.3)):
+            x, y = rng.uniform(0, 220, size=2)
+            marks.append({"case_id": cid, "x0": x, "y0": y, "x1": x + 15, "y1": y + 15,
+                          "score": float(rng.uniform(0.0, 0.8))})
+    pd.DataFrame(lesions).to_csv(test / "lesions.csv", index=False)
+    pd.DataFrame(marks).to_parquet(scores / "marks.parquet")
+    (root / "readings").mkdir(exist_ok=True)
+    pd.DataFrame(rows).to_csv(root / "readings" / "readings.csv", index=False)
+    (root / "protocols").mkdir(exist_ok=True)
+    for p in PROTOCOLS.glob("*.yaml"):
+        # fewer bootstrap resamples keep the tests fast; everything else is the example as shipped
+        text = p.read_text(encoding="utf-8")
+        (root / "protocols" / p.name).write_text(text.replace("\nseed:", "\nn_resamples: 200\nseed:", 1))
+    return root
+
+
+def lean(text: str, *, keep_subgroups: str | None = None) -> str:
+    """A protocol without its subgroup block (the slowest analysis), or with a smaller one."""
+    start = text.index("\nsubgroups:\n") + 1
+    end = text.index("\nmultiplicity:\n", start) + 1
+    return text[:start] + (keep_subgroups or "") + text[end:]
+
+
+SMALL_SUBGROUPS = """subgroups:
+  metrics: [auc]
+  attributes:
+    - column: site
+  guardrails: {min_n: 20, min_positives: 5, min_negatives: 5}
+"""
