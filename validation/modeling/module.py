@@ -125,11 +125,14 @@ class ClassificationModule(RadvalModule):
 
 
 class SegmentationModule(RadvalModule):
-    """MONAI Dice loss (softmax, one-hot labels) training; foreground Dice (MONAI) logged."""
+    """MONAI Dice loss (softmax, foreground, batch-wise) training; foreground Dice logged."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        self.loss = DiceLoss(to_onehot_y=True, softmax=True)
+        # Lesions are small and many images have none: the foreground Dice over the whole
+        # batch (batch=True) keeps empty images from dominating the loss.
+        self.loss = DiceLoss(to_onehot_y=True, softmax=True, include_background=False,
+                             batch=True)
         self.dice = DiceMetric(include_background=False, reduction="mean", ignore_empty=False)
         self.pos = spec.positive_index
 
