@@ -7,6 +7,7 @@ its ``path`` column names), ``scores/candidate.parquet``, ``scores/baseline.parq
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +82,30 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
     pd.DataFrame(marks).to_parquet(scores / "marks.parquet")
     (root / "readings").mkdir(exist_ok=True)
     pd.DataFrame(rows).to_csv(root / "readings" / "readings.csv", index=False)
+    for folder, name in (("model", "candidate"), ("baseline", "released")):
+        write_model_card(root / folder / "model_card.json", name=name)
     (root / "protocols").mkdir(exist_ok=True)
     for p in PROTOCOLS.glob("*.yaml"):
         # fewer bootstrap resamples keep the tests fast; everything else is the example as shipped
         text = p.read_text(encoding="utf-8")
         (root / "protocols" / p.name).write_text(text.replace("\nseed:", "\nn_resamples: 200\nseed:", 1))
     return root
+
+
+def write_model_card(path: Path, *, name: str, checkpoint_sha256: str | None = None) -> Path:
+    """A small model card in the shape ``radval train`` writes (``radval.model_card/1``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card = {
+        "schema": "radval.model_card/1",
+        "model": {"name": name, "version": "1.0", "task": "classification", "network": "DenseNet121",
+                  "classes": ["normal", "abnormal"], "positive_class": "abnormal"},
+        "operating_point": {"threshold": 0.5},
+        "checkpoint": {"file": "model.ckpt", "sha256": checkpoint_sha256 or "ab" * 32},
+        "card": {"intended_use": "Triage of frontal chest radiographs.", "limitations": "Synthetic demo data."},
+        "training_data": {"n_cases": 400, "n_patients": 200},
+    }
+    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def lean(text: str, *, keep_subgroups: str | None = None) -> str:

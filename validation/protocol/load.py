@@ -171,12 +171,15 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
         (("model", "scores"), p.model.scores, p.model.scores_sha256, False),
         (("model", "spec"), p.model.spec, None, True),
         (("model", "checkpoint"), p.model.checkpoint, p.model.checkpoint_sha256, True),
+        # the model card exists once the model is trained, i.e. before the lock
+        (("model", "card"), p.model.card, p.model.card_sha256, True),
     ]
     if p.baseline is not None:
         checks += [
             (("baseline", "scores"), p.baseline.scores, p.baseline.scores_sha256, False),
             (("baseline", "spec"), p.baseline.spec, None, True),
             (("baseline", "checkpoint"), p.baseline.checkpoint, p.baseline.checkpoint_sha256, True),
+            (("baseline", "card"), p.baseline.card, p.baseline.card_sha256, True),
         ]
     if p.reader_study is not None:
         # readings are collected after the lock: only checked when a sha256 is declared

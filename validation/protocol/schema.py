@@ -74,6 +74,17 @@ class Study(_Strict):
 # --------------------------------------------------------------------------- inputs
 
 
+class Exclusion(_Strict):
+    """A pre-specified exclusion rule on the manifest, e.g. lateral views or poor image quality."""
+
+    column: str = Field(description="Manifest column the rule reads.")
+    values: list[str | int | float | bool] = Field(
+        min_length=1,
+        description="Rows whose value in `column` equals one of these (as text, or numerically) are excluded.",
+    )
+    reason: str = Field(min_length=1, description="The reason shown in the STARD flow diagram.")
+
+
 class TestSet(_Strict):
     """The locked test set: a manifest (``DESIGN.md`` §3) and its reference-standard column."""
 
@@ -88,12 +99,22 @@ class TestSet(_Strict):
         default="patient_id",
         description="Cluster unit for cluster-aware intervals (`null` for none).",
     )
-    missing_outputs: Literal["error", "worst_case"] = Field(
+    missing_outputs: Literal["error", "worst_case", "exclude"] = Field(
         default="error",
         description=(
             "What to do with a case that has no model output (R15): `error` stops the study; "
             "`worst_case` counts it as misclassified (positives scored lowest, negatives highest) "
-            "and lists it under `failures`."
+            "and lists it under `failures` and as imputed in the STARD flow; `exclude` drops it "
+            "from the analysis (a complete-case analysis, which can flatter the model) and counts "
+            "it under the flow's exclusions. Either way the case and its reason are listed."
+        ),
+    )
+    exclusions: list[Exclusion] = Field(
+        default_factory=list,
+        description=(
+            "Pre-specified eligibility exclusions applied to manifest rows before the analysis "
+            "(STARD item 19): each row whose `column` value is one of `values` is excluded and "
+            "counted under its `reason` in the flow diagram."
         ),
     )
 
@@ -109,6 +130,14 @@ class ModelRef(_Strict):
     spec: str | None = Field(default=None, description="Model spec YAML (used when no `scores`).")
     checkpoint: str | None = Field(default=None, description="Checkpoint (used with `spec`).")
     checkpoint_sha256: Sha256 | None = Field(default=None, description="Expected checkpoint sha256.")
+    card: str | None = Field(
+        default=None,
+        description=(
+            "Model card JSON written by `radval train` (`model_card.json`), relative to the protocol "
+            "file; hashed into `inputs` and copied into `results.json` (`model.model_card`)."
+        ),
+    )
+    card_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `card`.")
     threshold: float | None = Field(
         default=None, description="Locked operating threshold: a case is positive when score >= threshold."
     )
