@@ -115,10 +115,58 @@ def subgroup_record(
     return record
 
 
-def roc_record(
-    y_true: np.ndarray, score: np.ndarray, *, threshold: float | None, clusters: np.ndarray | None
+#: False-positive rates at which the ROC confidence band is computed.
+BAND_GRID = np.round(np.linspace(0.0, 1.0, 21), 10)
+
+
+def roc_band(
+    y_true: np.ndarray, score: np.ndarray, *, clusters: np.ndarray | None, rng: np.random.Generator,
+    n_resamples: int, confidence_level: float = 0.95,
 ) -> dict[str, Any] | None:
-    """Empirical ROC points (from :func:`validation.stats.roc.roc_curve`) and the operating point."""
+    """Pointwise bootstrap confidence band of sensitivity over a grid of specificities.
+
+    At each false-positive rate ``f`` of :data:`BAND_GRID`,
+    :func:`validation.stats.roc.sensitivity_at_specificity` at specificity ``1 - f`` gives
+    the percentile interval of the sensitivity (pROC's ``ci.se``), resampling patients
+    when ``clusters`` are given. Every grid point uses the same bootstrap resamples (one
+    seed drawn from ``rng``), as pROC's ``ci.se(specificities = ...)`` does. The band is
+    *pointwise*: each vertical slice covers the true sensitivity at that specificity with
+    the stated confidence; it is not a simultaneous band for the whole curve.
+    Grid points where the bootstrap is undefined are left out; ``None`` when none is defined.
+    """
+    from validation.stats.roc import sensitivity_at_specificity
+
+    seed = int(rng.integers(0, 2**63 - 1))
+    fpr: list[float] = []
+    low: list[float] = []
+    high: list[float] = []
+    for f in BAND_GRID:
+        try:
+            est = sensitivity_at_specificity(
+                y_true, score, round(1.0 - float(f), 10), confidence_level=confidence_level,
+                n_resamples=n_resamples, rng=seed, clusters=clusters,
+            )
+        except UndefinedMetricError:
+            continue
+        fpr.append(float(f))
+        low.append(float(est.ci_low))
+        high.append(float(est.ci_high))
+    if not fpr:
+        return None
+    return {
+        "fpr": fpr, "tpr_low": low, "tpr_high": high, "confidence_level": float(confidence_level),
+        "method": "bootstrap_percentile", "pointwise": True, "n_resamples": int(n_resamples),
+        "resampling": "patients (clusters)" if clusters is not None else "cases, stratified by class",
+        "source": "validation.stats.roc.sensitivity_at_specificity",
+    }
+
+
+def roc_record(
+    y_true: np.ndarray, score: np.ndarray, *, threshold: float | None, clusters: np.ndarray | None,
+    rng: np.random.Generator | None = None, n_resamples: int = 2000,
+) -> dict[str, Any] | None:
+    """Empirical ROC points (from :func:`validation.stats.roc.roc_curve`), the operating point
+    and, when ``rng`` is given, the pointwise confidence band (:func:`roc_band`)."""
     from validation.stats import proportions, roc
     from validation.stats.registry import get_metric
 
@@ -135,6 +183,8 @@ def roc_record(
         "band": None, "operating_point": None,
         "n_positive": int(curve.n_positive), "n_negative": int(curve.n_negative),
     }
+    if rng is not None:
+        out["band"] = roc_band(y_true, score, clusters=clusters, rng=rng, n_resamples=n_resamples)
     if threshold is not None:
         c = proportions.confusion_counts(y_true, (score >= threshold).astype(np.int8))
         sens = c.tp / (c.tp + c.fn) if (c.tp + c.fn) else None
@@ -190,6 +240,48 @@ def characteristics(frame: pd.DataFrame, label: str, protocol: Protocol) -> list
     return out
 
 
+#: Longest curve kept in ``results.json`` (points per reader curve); longer ones are thinned.
+MAX_CURVE_POINTS = 201
+
+
+def thin_curve(fpr: np.ndarray, tpr: np.ndarray, *, max_points: int = MAX_CURVE_POINTS) -> dict[str, list[float]]:
+    """``{fpr, tpr}`` lists of an ROC polyline, thinned deterministically to ``max_points``.
+
+    Curves no longer than ``max_points`` are kept whole. A longer one keeps its first and
+    last points and the points at ``max_points`` evenly spaced indices in between (the same
+    indices for the same curve on every run); this changes only how finely the drawn
+    polyline follows the empirical steps, never a reported figure of merit.
+    """
+    n = int(len(fpr))
+    if n <= max_points:
+        return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
+    keep = np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(np.intp))
+    return {"fpr": [float(v) for v in np.asarray(fpr)[keep]], "tpr": [float(v) for v in np.asarray(tpr)[keep]]}
+
+
+def reader_roc_curves(readings: pd.DataFrame) -> dict[str, Any]:
+    """Per-reader empirical ROC curves and the reader-averaged curve of each modality (R13).
+
+    ``per_reader[modality][reader]`` comes from :func:`validation.stats.mrmc.reader_roc_points`,
+    ``average[modality]`` from :func:`validation.stats.mrmc.average_roc_curve` (vertical
+    averaging at 101 equally spaced false-positive rates); both ``{fpr, tpr}``, thinned by
+    :func:`thin_curve` when longer than :data:`MAX_CURVE_POINTS`.
+    """
+    from validation.stats import mrmc
+
+    points = mrmc.reader_roc_points(readings)
+    per_reader: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for (m, r), part in points.groupby(["modality", "reader"], sort=False):
+        per_reader.setdefault(str(m), {})[str(r)] = thin_curve(part["fpr"].to_numpy(), part["tpr"].to_numpy())
+    average = mrmc.average_roc_curve(readings)
+    return {
+        "per_reader": per_reader,
+        "average": {str(m): thin_curve(g["fpr"].to_numpy(), g["tpr"].to_numpy())
+                    for m, g in average.groupby("modality", sort=True)},
+        "max_points": MAX_CURVE_POINTS,
+    }
+
+
 def reader_study_record(
     rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], EndpointOutcome]:
@@ -230,11 +322,7 @@ def reader_study_record(
         "ai_vs_readers": None, "hypothesis": None, "roc_curves": None,
     }
     if rs.fom == "auc":
-        curves = mrmc.average_roc_curve(keep)
-        record["roc_curves"] = {
-            "average": {str(m): {"fpr": g["fpr"].tolist(), "tpr": g["tpr"].tolist()}
-                        for m, g in curves.groupby("modality", sort=True)},
-        }
+        record["roc_curves"] = reader_roc_curves(keep)
     blank: dict[str, Any] = {
         "id": rs.id, "role": rs.role, "prespecified": True, "metric": f"mrmc_{rs.fom}_difference",
         "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": rs.confidence_level,
@@ -242,7 +330,6 @@ def reader_study_record(
         "hypothesis": None, "criterion": None, "decision": "informational", "details": {},
     }
     out = EndpointOutcome(blank)
-    comparisons: list[dict[str, Any]] = []
     if rs.hypothesis is not None:
         h = rs.hypothesis
         comp = mrmc.mrmc_noninferiority(
@@ -268,14 +355,14 @@ def reader_study_record(
         out.test_p = float(cd["p_value"])
         out.test_level = h.significance_level
         record["hypothesis"] = cd
-        comparisons.append({
+        # The comparison reaches results.json's ``comparisons`` once, through the outcome.
+        out.comparison = {
             "id": rs.id, "kind": f"reader_study:{h.kind}", "difference": cd["difference"],
             "ci_low": cd["ci_low"], "ci_high": cd["ci_high"], "statistic": cd["statistic"],
             "df": cd["df"], "p_value": cd["p_value"], "margin": h.margin, "alternative": "greater",
             "method": cd["method"], "confidence_level": cd["confidence_level"],
             "estimate_a": cd["estimate_a"], "estimate_b": cd["estimate_b"], "decision": "informational",
-        })
-        out.comparison = comparisons[-1]
+        }
     if rs.ai_reader is not None:
         ai_rows = readings[readings["reader"] == rs.ai_reader]
         if ai_rows.empty:
@@ -295,7 +382,6 @@ def reader_study_record(
             kwargs["threshold"] = rs.threshold
         vs = mrmc.reader_vs_ai(panel, **kwargs)
         record["ai_vs_readers"] = {"modality": target, **{k: v.to_dict() for k, v in vs.items()}}
-    record["_comparisons"] = comparisons
     return record, out
 
 
@@ -321,13 +407,17 @@ def detection_record(
     marks = _read_table(marks_path, "marks")
     lesions = _read_table(lesions_path, "lesions")
     case_ids = cases.frame["case_id"].astype(str).tolist()
-    known = set(case_ids)
+    known = set(cases.manifest_ids) or set(case_ids)
     for table, path in ((marks, marks_path), (lesions, lesions_path)):
         if "case_id" not in table.columns:
             raise InputError(f"{path}: column 'case_id' is missing")
         unknown = sorted(set(table["case_id"].astype(str)) - known)
         if unknown:
             raise InputError(f"{path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}")
+    # cases excluded from the analysis (counted in the flow) leave their marks and lesions out too
+    analysed = set(case_ids)
+    marks = marks[marks["case_id"].astype(str).isin(analysed)]
+    lesions = lesions[lesions["case_id"].astype(str).isin(analysed)]
     rule = MatchingRule(**det.rule.model_dump())
     try:
         result = evaluate_detection(
@@ -430,7 +520,7 @@ def segmentation_record(
             f"{manifest_path}: column {seg.reference_column!r} (segmentation.reference_column) is missing"
         )
     pred_of = dict(zip(preds["case_id"].astype(str), preds["mask_path"].astype(str), strict=True))
-    unknown = sorted(set(pred_of) - set(frame["case_id"].astype(str)))
+    unknown = sorted(set(pred_of) - (set(cases.manifest_ids) or set(frame["case_id"].astype(str))))
     if unknown:
         raise InputError(f"{predictions_path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}")
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []

@@ -51,11 +51,15 @@ from validation._study_analyses import (
 from validation._study_endpoints import EndpointOutcome, apply_decisions, evaluate_endpoint
 from validation._study_inputs import (
     align,
+    apply_exclusions,
     environment,
     file_ref,
+    inference_failures,
     load_manifest_frame,
+    model_record,
     obtain_scores,
     read_scores,
+    scores_provenance,
     stream,
 )
 from validation.errors import InputError, ManifestError, ProtocolError
@@ -245,28 +249,46 @@ def run_study(
     timings["resolve"] = time.perf_counter() - t_start
 
     t = time.perf_counter()
-    manifest_path, frame = load_manifest_frame(loaded)
+    manifest_path, manifest_frame = load_manifest_frame(loaded)
+    frame, rule_lines = apply_exclusions(manifest_frame, proto.test_set.exclusions, source=manifest_path)
     label = proto.test_set.label_column
     labels = frame[label]
     bad = ~labels.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        # the row number in the manifest file, counting rows excluded by the protocol's rules
+        row = int(np.flatnonzero(manifest_frame["case_id"].to_numpy() == frame["case_id"].iloc[row])[0])
         raise ManifestError(
-            f"{manifest_path}: row {row + 1}, field {label!r}: expected 0 or 1, found {labels.iloc[row]!r}"
+            f"{manifest_path}: row {row + 1}, field {label!r}: expected 0 or 1, "
+            f"found {manifest_frame[label].iloc[row]!r}"
         )
     frame = frame.assign(**{label: labels.astype(int)})
     scores_path, scores_declared = obtain_scores(loaded, proto.model, manifest_path, study_dir, "model")
+    provenance = scores_provenance(scores_path)
     base_path: Path | None = None
     base_declared: str | None = None
     base_frame = None
+    base_provenance: dict[str, Any] = {}
     if proto.baseline is not None:
         base_path, base_declared = obtain_scores(loaded, proto.baseline, manifest_path, study_dir, "baseline")
         base_frame = read_scores(base_path)
+        base_provenance = scores_provenance(base_path)
     cases = align(
         frame, label, proto.test_set.cluster_column, read_scores(scores_path),
         scores_path=scores_path, missing=proto.test_set.missing_outputs,
         baseline=base_frame, baseline_path=base_path,
+        manifest_ids=manifest_frame["case_id"].astype(str),
+        failure_reasons=inference_failures(scores_path, provenance),
+        baseline_failure_reasons=inference_failures(base_path, base_provenance) if base_path is not None else None,
     )
+    manifest_sha = sha256_file(manifest_path)
+    for tag, prov, path in (("model", provenance, scores_path), ("baseline", base_provenance, base_path)):
+        scored = (prov.get("manifest") or {}).get("sha256") if isinstance(prov.get("manifest"), dict) else None
+        if path is not None and scored is not None and scored != manifest_sha:
+            warnings.append(
+                f"the {tag} scores ({path.name}) were produced from a manifest with sha256 {scored}, "
+                f"not the locked test-set manifest ({manifest_sha})"
+            )
     timings["inputs"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -343,7 +365,8 @@ def run_study(
         )
     timings["subgroups"] = time.perf_counter() - t
     t = time.perf_counter()
-    roc = roc_record(y_true, cases.score, threshold=threshold, clusters=cases.clusters)
+    roc = roc_record(y_true, cases.score, threshold=threshold, clusters=cases.clusters,
+                     rng=stream(proto.seed, "roc", "band"), n_resamples=proto.n_resamples)
     confusion = confusion_record(y_true, cases.score, threshold)
     calibration = calibration_record(
         y_true, cases.score, warnings, clusters=cases.clusters, rng=stream(proto.seed, "calibration"),
@@ -352,49 +375,45 @@ def run_study(
     timings["curves"] = time.perf_counter() - t
 
     n_pos = int(y_true.sum())
+    excluded = [line for line in rule_lines + cases.excluded if line["n"] > 0]
     flow: dict[str, Any] = {
-        "assessed": int(len(frame)),
-        "excluded": [],
-        "analysed": int(len(frame)),
-        "missing_outputs": len(cases.failures),
+        "assessed": int(len(manifest_frame)),
+        "excluded": excluded,
+        "analysed": int(len(cases.frame)),
+        "imputed": cases.imputed,
+        "missing_outputs": len({f["case_id"] for f in cases.failures}),
         "threshold": threshold,
     }
+    # STARD: every assessed case is either analysed or excluded with a reason
+    assert flow["assessed"] == flow["analysed"] + sum(line["n"] for line in excluded)
     if confusion is not None:
         flow.update({k: confusion[k] for k in ("tp", "fp", "tn", "fn")})
     data_summary = {
-        "n_cases": int(len(frame)),
+        "n_cases": int(len(cases.frame)),
         "n_patients": int(len(set(cases.clusters))) if cases.clusters is not None else None,
         "n_positive": n_pos,
         "n_negative": int(len(y_true) - n_pos),
         "flow": flow,
-        "characteristics": characteristics(frame, label, proto),
+        "characteristics": characteristics(cases.frame, label, proto),
     }
     comparisons = [o.comparison for o in outcomes.values() if o.comparison is not None]
-    if reader is not None:
-        comparisons.extend(reader.pop("_comparisons", []))
 
+    model, card_path = model_record(loaded, proto.model, "model", scores_path, provenance)
+    base_model, base_card_path = model_record(loaded, proto.baseline, "baseline", base_path, base_provenance)
     inputs: dict[str, Any] = {
-        "manifest": file_ref(manifest_path, proto.test_set.manifest, n_rows=len(frame)),
+        "manifest": file_ref(manifest_path, proto.test_set.manifest, n_rows=len(manifest_frame)),
         "scores": file_ref(scores_path, scores_declared),
         "baseline_scores": file_ref(base_path, base_declared) if base_path is not None else None,
         "readings": readings_ref,
         "lesions": lesions_ref,
         "marks": marks_ref,
         "segmentation_predictions": predictions_ref,
+        "model_card": file_ref(card_path, proto.model.card) if card_path is not None else None,
+        "baseline_model_card": (
+            file_ref(base_card_path, proto.baseline.card)
+            if base_card_path is not None and proto.baseline is not None else None
+        ),
     }
-
-    def model_record(ref: Any) -> dict[str, Any] | None:
-        if ref is None:
-            return None
-        spec = loaded.resolve(ref.spec)
-        ckpt = loaded.resolve(ref.checkpoint)
-        return {
-            "name": ref.name,
-            "threshold": ref.threshold,
-            "spec_sha256": sha256_file(spec) if spec is not None and spec.is_file() else None,
-            "checkpoint_sha256": sha256_file(ckpt) if ckpt is not None and ckpt.is_file() else None,
-            "model_card": None,
-        }
 
     deviations = lock.deviations if lock is not None else []
     timings["total"] = time.perf_counter() - t_start
@@ -419,8 +438,8 @@ def run_study(
                 for d in deviations
             ],
         },
-        "model": model_record(proto.model),
-        "baseline_model": model_record(proto.baseline),
+        "model": model,
+        "baseline_model": base_model,
         "inputs": inputs,
         "environment": environment(),
         "seed": proto.seed,
@@ -465,7 +484,8 @@ def run_study(
     write_text_atomic(results_path, text)
     run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"],
                   "scores": inputs["scores"]["sha256"]}
-    for key in ("baseline_scores", "readings", "marks", "lesions", "segmentation_predictions"):
+    for key in ("baseline_scores", "readings", "marks", "lesions", "segmentation_predictions",
+                "model_card", "baseline_model_card"):
         if inputs[key] is not None:
             run_inputs[key] = inputs[key]["sha256"]
     audit.append_entry(
@@ -478,26 +498,37 @@ def run_study(
     )
     report_path = None
     if render:
-        report_path = _render(study_dir, warnings, actor)
+        report_path = _render(study_dir, warnings, actor, pdf=proto.report.pdf)
     code = 0 if verdict["decision"] == "pass" else 1
     return StudyOutcome(code, results_path, study_dir, verdict, report_path, warnings)
 
 
-def _render(study_dir: Path, warnings: list[str], actor: str | None) -> Path | None:
-    """Render the report if the report module exists; log it in the audit trail."""
+def _render(study_dir: Path, warnings: list[str], actor: str | None, *, pdf: bool = False) -> Path | None:
+    """Render the report (and its PDF when the protocol asks); log each file in the audit trail."""
     try:
-        from validation.report.render import render_report
+        from validation.report.render import REPORT_PDF, render_report
     except ImportError:
         return None
+    pdf_path = study_dir / REPORT_PDF
     try:
-        path = Path(render_report(study_dir))
+        if pdf:
+            # a PDF left by an earlier (forced) run must not pass for this run's
+            pdf_path.unlink(missing_ok=True)
+        path = Path(render_report(study_dir, pdf=pdf))
     except Exception as exc:  # noqa: BLE001 - the verdict stands even if rendering fails
         warnings.append(f"the report could not be rendered: {type(exc).__name__}: {exc}")
         return None
-    if path.resolve().parent == study_dir.resolve():
-        audit.record_render(study_dir, path, actor=actor)
-    else:
-        warnings.append(f"the report {path} is outside the study folder; not logged in the audit trail")
+    written = [path]
+    if pdf:
+        if pdf_path.is_file():
+            written.append(pdf_path)
+        else:
+            warnings.append(f"the protocol asks for a PDF report but {pdf_path.name} was not written")
+    for file in written:
+        if file.resolve().parent == study_dir.resolve():
+            audit.record_render(study_dir, file, actor=actor)
+        else:
+            warnings.append(f"the report {file} is outside the study folder; not logged in the audit trail")
     return path
 
 

@@ -102,14 +102,6 @@ def _hypothesis_text(h: Any) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _dedupe(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    seen: list[Mapping[str, Any]] = []
-    for r in rows:
-        if r not in seen:
-            seen.append(r)
-    return seen
-
-
 # --------------------------------------------------------------------------- sections
 
 
@@ -225,7 +217,7 @@ def _endpoints(doc: Mapping[str, Any]) -> dict[str, Any]:
             "decision": ep.get("decision"), "reason": _get(ep, "details", "reason") or _get(ep, "details", "fixed_sequence"),
         })
     comps = []
-    for c in _dedupe(doc.get("comparisons") or []):
+    for c in doc.get("comparisons") or []:
         comps.append({
             "id": c.get("id"), "kind": c.get("kind"), "a": num(c.get("estimate_a")), "b": num(c.get("estimate_b")),
             "difference": num(c.get("difference")), "ci": ci_text(c), "margin": num(c.get("margin")),
