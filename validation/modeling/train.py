@@ -239,6 +239,7 @@ def train_model(
                      "weight_decay": t.weight_decay,
                      "augment": [a.model_dump(mode="json") for a in t.augment],
                      "device": trainer.strategy.root_device.type,
+                     "torch_threads": torch.get_num_threads(),
                      "software": software_versions()},
         "training_data": _summary(train_t, train_m.frame, spec),
         "validation_data": (_summary(val_t, val_m.frame, spec)
@@ -310,7 +311,9 @@ def render_model_card(card: dict[str, Any]) -> str:
               f"- Seed {tr['seed']}, {tr['epochs']} epoch(s), batch {tr['batch_size']}, "
               f"{tr['optimizer']} lr {tr['learning_rate']}, weight decay {tr['weight_decay']}",
               f"- Augmentation: {'; '.join(_fmt(a) for a in tr['augment']) or 'none'}",
-              f"- Device: {tr['device']}; software: {_fmt(tr['software'])}",
+              f"- Device: {tr['device']} ({tr.get('torch_threads', '?')} torch threads; "
+              "bit-for-bit reproducible on the same device and thread count); "
+              f"software: {_fmt(tr['software'])}",
               "", "## Metrics (training/validation only — not a clinical performance claim)"]
     for k, v in card["metrics"].items():
         lines.append(f"- {k}: {v:.4f}")
