@@ -143,20 +143,24 @@ def case_table(manifest: Any, spec: ModelSpec, *, with_labels: bool) -> CaseTabl
 
 def _class_index(value: Any, spec: ModelSpec, source: Path, row: int, column: str) -> int:
     n = len(spec.classes)
+    number: float | None = None
     if isinstance(value, str):
         if value in spec.classes:
             return spec.classes.index(value)
         try:
-            value = float(value)
+            number = float(value)
         except ValueError:
-            value = None
-    if value is not None and not (isinstance(value, float) and math.isnan(value)):
-        f = float(value)
-        if f.is_integer() and 0 <= int(f) < n:
-            return int(f)
+            number = None
+    elif isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        number = float(value)
+    if number is not None and not math.isnan(number) and number.is_integer() \
+            and 0 <= int(number) < n:
+        return int(number)
+    found = "an empty cell" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else repr(value)
     raise ManifestError(
         f"{source}: row {row}, column {column!r}: expected a class index 0..{n - 1} or one "
-        f"of {spec.classes}, found {value!r}")
+        f"of {spec.classes}, found {found}")
 
 
 # --------------------------------------------------------------------------- transforms
