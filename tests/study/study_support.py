@@ -15,6 +15,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 PROTOCOLS = REPO / "protocols"
+#: The operating threshold the example protocols lock (``model.threshold``).
+THRESHOLD = 0.4
 
 
 def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6) -> Path:
@@ -46,8 +48,11 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
     })
     manifest.to_csv(test / "manifest.csv", index=False)
     latent = shift * label + rng.normal(size=n)
-    cand = 1.0 / (1.0 + np.exp(-(latent - shift / 2)))
-    base = 1.0 / (1.0 + np.exp(-(0.9 * latent + 0.3 * rng.normal(size=n) - shift / 2)))
+    # Centre the scores on the example protocols' locked threshold: score >= THRESHOLD
+    # exactly when the latent value passes the midpoint between the classes.
+    offset = np.log(THRESHOLD / (1.0 - THRESHOLD))
+    cand = 1.0 / (1.0 + np.exp(-(latent - shift / 2 + offset)))
+    base = 1.0 / (1.0 + np.exp(-(0.9 * latent + 0.3 * rng.normal(size=n) - shift / 2 + offset)))
     scores = root / "scores"
     scores.mkdir(exist_ok=True)
     pd.DataFrame({"case_id": manifest["case_id"], "score": cand}).to_parquet(scores / "candidate.parquet")

@@ -38,6 +38,7 @@ def demo(
         where = report if report.exists() else folder / "results.json"
         typer.echo(f"  {name:<18} {verdict:<28} {where.resolve()}")
     typer.echo(f"Total: {sum(outcome.seconds.values()):.0f} s")
+    raise typer.Exit(outcome.exit_code)
 
 
 def register(app: typer.Typer) -> None:
