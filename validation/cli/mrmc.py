@@ -53,12 +53,15 @@ def mrmc(
         "--threshold", help="Decision threshold for sensitivity / specificity.")] = None,
     truth: Annotated[Path | None, typer.Option(
         "--truth", help="FROC truth CSV (default <name>_truth.csv).")] = None,
+    modality: Annotated[list[str] | None, typer.Option(
+        "--modality", help="Analyse only these modalities (repeat the option); with "
+        "--ai-reader, the one modality to compare the AI in.")] = None,
     confidence_level: Annotated[float, typer.Option("--confidence-level")] = 0.95,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for bootstrap.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Obuchowski-Rockette / DBM analysis of a reader study (or AI vs readers)."""
-    from validation.data.readings import load_froc_readings, load_readings
+    from validation.data.readings import load_froc_readings, load_readings, select_modalities
     from validation.stats.mrmc import FROC_FOMS, mrmc_analysis, reader_vs_ai
 
     try:
@@ -73,6 +76,8 @@ def mrmc(
                                        covariance=covariance, confidence_level=confidence_level)
         else:
             frame = load_readings(readings, format=format)
+            if modality:
+                frame = select_modalities(frame, modality, ai_reader=ai_reader)
             if ai_reader is not None:
                 result = reader_vs_ai(frame, ai_reader=ai_reader, fom=fom,
                                       confidence_level=confidence_level, threshold=threshold)

@@ -38,6 +38,7 @@ import pandas as pd
 from validation.errors import ReadingsError
 
 __all__ = [
+    "select_modalities",
     "COLUMNS",
     "DESIGNS",
     "detect_design",
@@ -749,3 +750,70 @@ def _check_design(frame: pd.DataFrame, design: str, src: str | None) -> None:
                 f"{short.iloc[0]} of {len(readers)} readers; cases nested in modalities need "
                 "every reader to read every case of its modality"
             )
+
+
+def select_modalities(frame: pd.DataFrame, modalities: Iterable[str], *,
+                      ai_reader: str | None = None) -> pd.DataFrame:
+    """Keep the human readers' readings in ``modalities``; bring a standalone AI along.
+
+    A readings file often holds the AI's standalone scores under a modality of their
+    own (``standalone``) beside the readers' ``unaided`` and ``aided`` sessions. For an
+    analysis of some modalities, the readers' rows are filtered; the AI reader's rows
+    are kept from the one requested modality when it read it, else from its only
+    modality, relabelled to the requested one (an AI-vs-readers comparison needs
+    exactly one modality).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Tidy readings ``reader, modality, case, truth, score``.
+    modalities : iterable of str
+        The modalities to keep (compared as text).
+    ai_reader : str, optional
+        The standalone AI's reader ID.
+
+    Returns
+    -------
+    DataFrame
+        The selected readings (a copy).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"reader": ["R1", "R1", "AI"], "modality": ["unaided", "aided",
+    ...                    "standalone"], "case": [1, 1, 1], "truth": [1, 1, 1],
+    ...                    "score": [0.2, 0.4, 0.9]})
+    >>> select_modalities(df, ["unaided"], ai_reader="AI")["modality"].tolist()
+    ['unaided', 'unaided']
+    """
+    wanted = [str(m) for m in modalities]
+    source = _source(frame) or "readings"
+    mods = frame["modality"].astype(str)
+    present = sorted(set(mods))
+    missing = [m for m in wanted if m not in present]
+    if missing:
+        raise ReadingsError(
+            f"{source}: modality {missing[0]!r} is not in the readings; found {present}"
+        )
+    readers = frame["reader"].astype(str)
+    is_ai = readers == str(ai_reader) if ai_reader is not None else pd.Series(False, frame.index)
+    humans = frame[~is_ai & mods.isin(wanted)]
+    if ai_reader is None:
+        return humans.copy()
+    ai_rows = frame[is_ai]
+    if ai_rows.empty:
+        raise ReadingsError(f"{source}: reader {ai_reader!r} (the AI) has no readings")
+    if len(wanted) != 1:
+        raise ReadingsError(
+            f"{source}: comparing the AI with the readers needs exactly one modality, "
+            f"got {wanted}"
+        )
+    ai_mods = ai_rows["modality"].astype(str)
+    if wanted[0] in set(ai_mods):
+        ai_rows = ai_rows[ai_mods == wanted[0]]
+    elif ai_mods.nunique() > 1:
+        raise ReadingsError(
+            f"{source}: the AI reader {ai_reader!r} read {sorted(set(ai_mods))}, none of "
+            f"which is {wanted[0]!r}; expected it to read {wanted[0]!r} or one modality only"
+        )
+    return pd.concat([humans, ai_rows.assign(modality=wanted[0])]).copy()
