@@ -65,11 +65,12 @@ def test_unknown_keys_are_named_with_their_path(tmp_path: Path) -> None:
 def test_bad_values_name_the_field_and_what_was_found(tmp_path: Path) -> None:
     data = _demo()
     data["operating_point"]["threshold"] = 1.5
-    data["preprocessing"][1]["mode"] = "cubic"
+    resize = next(i for i, step in enumerate(data["preprocessing"]) if step["kind"] == "resize")
+    data["preprocessing"][resize]["mode"] = "cubic"
     data["task"] = "detection"
     msg = _error(tmp_path, data)
     assert "operating_point.threshold: Input should be less than or equal to 1, found 1.5" in msg
-    assert "preprocessing[1].mode:" in msg and "found 'cubic'" in msg
+    assert f"preprocessing[{resize}].mode:" in msg and "found 'cubic'" in msg
     assert "task: Input should be 'classification' or 'segmentation', found 'detection'" in msg
 
 
