@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from validation.stats import _mrmc_core as core
@@ -195,6 +195,10 @@ def test_dbm_rrrc_equals_or_jackknife_rrrc(study):
                       level=0.95)["tests"]["RRRC"]
     if not np.isfinite(b["statistic"]):
         return
+    # An F or a Hillis df of 1e8 or more means a mean square in its denominator is
+    # rounding noise (readers that agree exactly up to float error); the two routes then
+    # differ only in that noise.
+    assume(abs(b["statistic"]) < 1e8 and b["df_den"] < 1e8)
     assert a["statistic"] == pytest.approx(b["statistic"], rel=1e-8, abs=1e-10)
     assert a["df_den"] == pytest.approx(b["df_den"], rel=1e-8)
     for ca, cb in zip(a["comparisons"], b["comparisons"], strict=True):
