@@ -287,7 +287,7 @@ def reader_study_record(
 ) -> tuple[dict[str, Any], EndpointOutcome]:
     """Run the MRMC analysis, the protocol's hypothesis and AI-vs-readers (R13, R14)."""
     from validation._study_endpoints import EndpointOutcome
-    from validation.data.readings import load_readings
+    from validation.data.readings import load_readings, select_modalities
     from validation.stats import mrmc
 
     readings = load_readings(path)
@@ -364,18 +364,11 @@ def reader_study_record(
             "estimate_a": cd["estimate_a"], "estimate_b": cd["estimate_b"], "decision": "informational",
         }
     if rs.ai_reader is not None:
-        ai_rows = readings[readings["reader"] == rs.ai_reader]
-        if ai_rows.empty:
-            raise ReadingsError(f"{path}: reader {rs.ai_reader!r} (reader_study.ai_reader) has no readings")
         target = rs.ai_modality or rs.reference_modality
-        if target in set(ai_rows["modality"]):
-            ai_rows = ai_rows[ai_rows["modality"] == target]
-        elif ai_rows["modality"].nunique() > 1:
-            raise ReadingsError(
-                f"{path}: the AI reader {rs.ai_reader!r} has readings in {sorted(set(ai_rows['modality']))}; "
-                f"none is {target!r} (set reader_study.ai_modality)"
-            )
-        panel = pd.concat([humans[humans["modality"] == target], ai_rows.assign(modality=target)])
+        try:
+            panel = select_modalities(readings, [target], ai_reader=rs.ai_reader)
+        except ReadingsError as exc:
+            raise ReadingsError(f"{exc} (see reader_study.ai_reader and ai_modality)") from exc
         kwargs: dict[str, Any] = {"ai_reader": rs.ai_reader, "fom": rs.fom,
                                   "confidence_level": rs.confidence_level}
         if rs.threshold is not None:

@@ -116,18 +116,15 @@ def render_reference() -> str:
         "the run. The machine-readable form is `validation/schemas/protocol.schema.json`.",
         "",
     ]
-    try:
-        from validation.stats.registry import get_metric, list_metrics
+    from validation.stats.registry import get_metric, list_metrics
 
-        lines += ["## Metrics", "", "| metric | kind | direction | CI methods (default first) |",
-                  "|---|---|---|---|"]
-        for name in list_metrics():
-            spec = get_metric(name)
-            methods = [spec.default_ci_method] + [m for m in spec.ci_methods if m != spec.default_ci_method]
-            lines.append(f"| `{name}` | {spec.kind} | {spec.direction} | {', '.join(methods)} |")
-        lines.append("")
-    except ImportError:
-        pass
+    lines += ["## Metrics", "", "| metric | kind | direction | CI methods (default first) |",
+              "|---|---|---|---|"]
+    for name in list_metrics():
+        spec = get_metric(name)
+        methods = [spec.default_ci_method] + [m for m in spec.ci_methods if m != spec.default_ci_method]
+        lines.append(f"| `{name}` | {spec.kind} | {spec.direction} | {', '.join(methods)} |")
+    lines.append("")
     for path, model in SECTIONS:
         lines += [f"## `{path}`", ""]
         doc = (model.__doc__ or "").strip().splitlines()
