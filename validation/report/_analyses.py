@@ -33,6 +33,8 @@ def calibration_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         rec = cal.get(key)
         if _is_estimate(rec):
             stats.append({"label": label, "result": est_ci(rec), "method": rec.get("method")})
+        elif isinstance(cal.get("undefined"), Mapping) and cal["undefined"].get(key):
+            stats.append({"label": label, "result": "not estimable", "method": str(cal["undefined"][key])})
     if not any(s["label"] == "Brier score" for s in stats) and cal.get("brier") is not None:
         stats.append({"label": "Brier score", "result": num(cal.get("brier")), "method": "\u2014"})
     svg = charts.calibration_chart(
