@@ -89,6 +89,12 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     for name, t in sorted((rs.get("tests") or {}).items()):
         if not isinstance(t, Mapping):
             continue
+        if t.get("estimable") is False:
+            tests.append({"analysis": name, "comparison": "\u2014", "difference": "not estimable",
+                          "statistic": "\u2014", "df": "\u2014", "p_value": "\u2014",
+                          "method": None, "distribution": t.get("distribution"),
+                          "overall": str(t.get("reason") or "not estimable")})
+            continue
         for c in t.get("comparisons") or []:
             tests.append({"analysis": name, "comparison": f"{c.get('modality_a')} \u2212 {c.get('modality_b')}",
                           "difference": est_ci(c, "difference"), "statistic": num(c.get("statistic")),
@@ -105,6 +111,10 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
                       "difference": est_ci(hyp, "difference"), "p_value": pvalue(hyp.get("p_value")),
                       "method": hyp.get("method"), "conclusion": _get(hyp, "extra", "conclusion")}
     ai_rows = []
+    if isinstance(ai, Mapping) and ai.get("not_estimable"):
+        ai_rows.append({"analysis": "\u2014", "readers": "\u2014", "ai": "\u2014",
+                        "difference": f"not estimable: {ai['not_estimable']}", "df": "\u2014",
+                        "p_value": "\u2014", "method": None})
     if isinstance(ai, Mapping):
         for name, c in sorted(ai.items()):
             if isinstance(c, Mapping):
