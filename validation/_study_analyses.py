@@ -81,6 +81,22 @@ def subgroup_frame(frame: pd.DataFrame, sg: Subgroups, *, intersections: bool = 
     return pd.DataFrame(cols, index=frame.index)
 
 
+def subgroup_ci_methods(sg: Subgroups) -> str | dict[str, str] | None:
+    """The ``ci_method`` argument of ``subgroup_table`` for the protocol's ``subgroups.ci``:
+    per-metric methods where declared, the table-wide method where it is valid for a metric,
+    else the default rule (patient bootstrap with clusters, the metric's own default without)."""
+    if not sg.ci.methods:
+        return sg.ci.method
+    from validation.stats.registry import get_metric
+
+    out: dict[str, str] = {}
+    for name in sg.metrics:
+        chosen = sg.ci.method_for(name, get_metric(name).ci_methods)
+        if chosen is not None:
+            out[name] = chosen
+    return out
+
+
 def subgroup_record(
     sg: Subgroups, cases: Cases, *, threshold: float | None, seed: int, n_resamples: int
 ) -> dict[str, Any]:
@@ -98,7 +114,7 @@ def subgroup_record(
         intersections=[tuple(c) for c in sg.intersections],
         min_n=sg.guardrails.min_n, min_pos=sg.guardrails.min_positives,
         min_neg=sg.guardrails.min_negatives, prespecified=prespecified,
-        ci_method=sg.ci.method, clusters=cases.clusters,
+        ci_method=subgroup_ci_methods(sg), clusters=cases.clusters,
         confidence_level=sg.ci.confidence_level, rng=stream(seed, "subgroups"), n_resamples=n_resamples,
         multiplicity=sg.multiplicity,
     )
