@@ -8,7 +8,9 @@ each name to a frozen :class:`MetricSpec` that says what the metric needs
 :mod:`validation.stats.proportions` and :mod:`validation.stats.roc`.
 
 Built-in metrics: ``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``accuracy``
-(threshold metrics; exact/score intervals or a patient-clustered bootstrap) and
+(threshold metrics; exact/score intervals, the cluster-adjusted Wilson interval
+``wilson_cluster``, or a patient-clustered bootstrap, which falls back to ``wilson_cluster``
+at an estimate of 0 or 1) and
 ``auc`` (score metric; DeLong, DeLong on the logit scale, or bootstrap). Further
 metrics are added with :func:`register_metric`.
 
