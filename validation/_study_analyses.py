@@ -81,6 +81,22 @@ def subgroup_frame(frame: pd.DataFrame, sg: Subgroups, *, intersections: bool = 
     return pd.DataFrame(cols, index=frame.index)
 
 
+def subgroup_ci_methods(sg: Subgroups) -> str | dict[str, str] | None:
+    """The ``ci_method`` argument of ``subgroup_table`` for the protocol's ``subgroups.ci``:
+    per-metric methods where declared, the table-wide method where it is valid for a metric,
+    else the default rule (patient bootstrap with clusters, the metric's own default without)."""
+    if not sg.ci.methods:
+        return sg.ci.method
+    from validation.stats.registry import get_metric
+
+    out: dict[str, str] = {}
+    for name in sg.metrics:
+        chosen = sg.ci.method_for(name, get_metric(name).ci_methods)
+        if chosen is not None:
+            out[name] = chosen
+    return out
+
+
 def subgroup_record(
     sg: Subgroups, cases: Cases, *, threshold: float | None, seed: int, n_resamples: int
 ) -> dict[str, Any]:
@@ -98,7 +114,7 @@ def subgroup_record(
         intersections=[tuple(c) for c in sg.intersections],
         min_n=sg.guardrails.min_n, min_pos=sg.guardrails.min_positives,
         min_neg=sg.guardrails.min_negatives, prespecified=prespecified,
-        ci_method=sg.ci.method, clusters=cases.clusters,
+        ci_method=subgroup_ci_methods(sg), clusters=cases.clusters,
         confidence_level=sg.ci.confidence_level, rng=stream(seed, "subgroups"), n_resamples=n_resamples,
         multiplicity=sg.multiplicity,
     )
@@ -309,7 +325,10 @@ def reader_study_record(
         from validation._study_inputs import stream
 
         options.update(rng=stream(seed, "reader_study"), n_resamples=n_resamples)
-    result = mrmc.mrmc_analysis(keep, confidence_level=rs.confidence_level, **options)
+    try:
+        result = mrmc.mrmc_analysis(keep, confidence_level=rs.confidence_level, **options)
+    except UndefinedMetricError as exc:
+        raise ReadingsError(f"{path}: reader study {rs.id!r}: {exc}") from None
     res = result.to_dict()
     record: dict[str, Any] = {
         "id": rs.id, "design": res.get("design"), "fom": rs.fom, "method": rs.method,
@@ -330,13 +349,19 @@ def reader_study_record(
         "hypothesis": None, "criterion": None, "decision": "informational", "details": {},
     }
     out = EndpointOutcome(blank)
-    if rs.hypothesis is not None:
-        h = rs.hypothesis
-        comp = mrmc.mrmc_noninferiority(
+    h = rs.hypothesis
+    try:
+        comp = None if h is None else mrmc.mrmc_noninferiority(
             keep, modality_test=rs.test_modality, modality_reference=rs.reference_modality,
             margin=h.margin, alternative=h.kind, analysis=rs.analysis,
             confidence_level=rs.confidence_level, **options,
         )
+    except UndefinedMetricError as exc:  # e.g. readers that agree exactly: zero denominator
+        comp = None
+        out.estimable = False
+        blank.update(decision="not_estimable", method=f"{rs.method}-{rs.covariance} {rs.analysis}")
+        blank["details"]["reason"] = str(exc)
+    if h is not None and comp is not None:
         cd = comp.to_dict()
         blank.update({
             "estimate": cd["difference"], "ci_low": cd["ci_low"], "ci_high": cd["ci_high"],
@@ -373,8 +398,11 @@ def reader_study_record(
                                   "confidence_level": rs.confidence_level}
         if rs.threshold is not None:
             kwargs["threshold"] = rs.threshold
-        vs = mrmc.reader_vs_ai(panel, **kwargs)
-        record["ai_vs_readers"] = {"modality": target, **{k: v.to_dict() for k, v in vs.items()}}
+        try:
+            vs = mrmc.reader_vs_ai(panel, **kwargs)
+            record["ai_vs_readers"] = {"modality": target, **{k: v.to_dict() for k, v in vs.items()}}
+        except UndefinedMetricError as exc:
+            record["ai_vs_readers"] = {"modality": target, "not_estimable": str(exc)}
     return record, out
 
 

@@ -141,6 +141,9 @@ def _print_mrmc(res: Any, path: Path) -> None:
                         ("RRFC", "random readers, fixed cases")):
         test = res.tests[name]
         stat = "X2" if test["distribution"] == "chi-square" else "F"
+        if not test.get("estimable", True):
+            console.print(f"[bold]{name}[/bold] ({label}): {test['reason']}")
+            continue
         tt = Table(title=(
             f"{name} ({label}): {stat} = {_fmt(test['statistic'], 3)}, df = "
             f"({_fmt(test['df_num'], 0)}, {_fmt(test['df_den'], 2)}), p = {_p(test['p_value'])}"

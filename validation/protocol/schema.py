@@ -281,6 +281,56 @@ class Guardrails(_Strict):
     )
 
 
+class SubgroupCI(_Strict):
+    """CI settings of the subgroup table: one method, and/or one per metric.
+
+    Written either as ``{method: wilson, confidence_level: 0.95}`` (the method applies to
+    every listed metric it is valid for; the others keep their default) or per metric as
+    ``{sensitivity: wilson, auc: delong}`` (keys that are not ``method``,
+    ``confidence_level`` or ``methods`` are metric names), or both.
+    """
+
+    # metric-name keys are allowed (moved into ``methods`` before validation)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": {"type": "string"}})
+
+    method: str | None = Field(
+        default=None,
+        description="CI method for every metric it is valid for (the registry knows which); "
+        "other metrics keep their default. Default: `bootstrap` over patients when the test set "
+        "has patient IDs, else the metric's own default.",
+    )
+    methods: dict[str, str] = Field(
+        default_factory=dict,
+        description="CI method per metric, e.g. `{sensitivity: wilson, auc: delong}`; may also be "
+        "written directly under `ci` (`ci: {sensitivity: wilson}`). Overrides `method`.",
+    )
+    confidence_level: Level = Field(default=0.95, description="Two-sided confidence level.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {"method", "methods", "confidence_level"}
+            extra = {k: v for k, v in data.items() if k not in known}
+            if extra:
+                data = {k: v for k, v in data.items() if k in known}
+                methods = dict(data.get("methods") or {})
+                for k, v in extra.items():
+                    if k in methods and methods[k] != v:
+                        raise ValueError(f"CI method for metric {k!r} given twice: {methods[k]!r} and {v!r}")
+                    methods[str(k)] = v
+                data["methods"] = methods
+        return data
+
+    def method_for(self, metric: str, valid: tuple[str, ...]) -> str | None:
+        """The declared method for ``metric`` (None: the default rule decides)."""
+        if metric in self.methods:
+            return self.methods[metric]
+        if self.method is not None and self.method in valid:
+            return self.method
+        return None
+
+
 class Subgroups(_Strict):
     """Subgroup analysis (R11, R12)."""
 
@@ -289,7 +339,11 @@ class Subgroups(_Strict):
     intersections: list[list[str]] = Field(
         default_factory=list, description="Attribute-name pairs/tuples to cross, e.g. [[sex, age_band]]."
     )
-    ci: CISpec = Field(default_factory=CISpec, description="CI settings for every cell.")
+    ci: SubgroupCI = Field(
+        default_factory=SubgroupCI,
+        description="CI settings of the cells: `{method: wilson}` applies to the metrics it is valid "
+        "for; `{sensitivity: wilson, auc: delong}` sets one per metric.",
+    )
     guardrails: Guardrails = Field(default_factory=Guardrails, description="Small-group rules.")
     multiplicity: Literal["holm", "fdr_bh", "bonferroni", "hochberg", "none"] = Field(
         default="holm", description="Adjustment of the subgroup disparity and heterogeneity p-values."
@@ -674,16 +728,19 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                      f"test method {ep.test.method!r} is not valid here; expected one of {list(allowed)}")
                 )
     if protocol.subgroups is not None:
+        sg_ci = protocol.subgroups.ci
+        specs = {}
         for j, name in enumerate(protocol.subgroups.metrics):
             spec = lookup(name, ("subgroups", "metrics", j))
             if spec is None:
                 continue
-            method = protocol.subgroups.ci.method
-            if method is not None and method not in spec.ci_methods:
+            specs[name] = spec
+            per = sg_ci.methods.get(name)
+            if per is not None and per not in spec.ci_methods:
                 problems.append(
                     (
-                        ("subgroups", "ci", "method"),
-                        f"CI method {method!r} is not valid for metric {name!r}; "
+                        ("subgroups", "ci", name),
+                        f"CI method {per!r} is not valid for metric {name!r}; "
                         f"expected one of {list(spec.ci_methods)}",
                     )
                 )
@@ -691,6 +748,20 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                 problems.append(
                     (("subgroups", "metrics", j), f"metric {name!r} needs model.threshold")
                 )
+        for name in sg_ci.methods:
+            if name not in protocol.subgroups.metrics:
+                problems.append(
+                    (("subgroups", "ci", name),
+                     f"CI method given for {name!r}, which is not in subgroups.metrics "
+                     f"{list(protocol.subgroups.metrics)}")
+                )
+        method = sg_ci.method
+        if method is not None and specs and not any(method in sp.ci_methods for sp in specs.values()):
+            problems.append(
+                (("subgroups", "ci", "method"),
+                 f"CI method {method!r} is not valid for any subgroup metric; valid: "
+                 + "; ".join(f"{n}: {list(sp.ci_methods)}" for n, sp in specs.items()))
+            )
     return problems
 
 

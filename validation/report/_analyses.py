@@ -33,6 +33,8 @@ def calibration_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         rec = cal.get(key)
         if _is_estimate(rec):
             stats.append({"label": label, "result": est_ci(rec), "method": rec.get("method")})
+        elif isinstance(cal.get("undefined"), Mapping) and cal["undefined"].get(key):
+            stats.append({"label": label, "result": "not estimable", "method": str(cal["undefined"][key])})
     if not any(s["label"] == "Brier score" for s in stats) and cal.get("brier") is not None:
         stats.append({"label": "Brier score", "result": num(cal.get("brier")), "method": "\u2014"})
     svg = charts.calibration_chart(
@@ -87,6 +89,12 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     for name, t in sorted((rs.get("tests") or {}).items()):
         if not isinstance(t, Mapping):
             continue
+        if t.get("estimable") is False:
+            tests.append({"analysis": name, "comparison": "\u2014", "difference": "not estimable",
+                          "statistic": "\u2014", "df": "\u2014", "p_value": "\u2014",
+                          "method": None, "distribution": t.get("distribution"),
+                          "overall": str(t.get("reason") or "not estimable")})
+            continue
         for c in t.get("comparisons") or []:
             tests.append({"analysis": name, "comparison": f"{c.get('modality_a')} \u2212 {c.get('modality_b')}",
                           "difference": est_ci(c, "difference"), "statistic": num(c.get("statistic")),
@@ -103,6 +111,10 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
                       "difference": est_ci(hyp, "difference"), "p_value": pvalue(hyp.get("p_value")),
                       "method": hyp.get("method"), "conclusion": _get(hyp, "extra", "conclusion")}
     ai_rows = []
+    if isinstance(ai, Mapping) and ai.get("not_estimable"):
+        ai_rows.append({"analysis": "\u2014", "readers": "\u2014", "ai": "\u2014",
+                        "difference": f"not estimable: {ai['not_estimable']}", "df": "\u2014",
+                        "p_value": "\u2014", "method": None})
     if isinstance(ai, Mapping):
         for name, c in sorted(ai.items()):
             if isinstance(c, Mapping):

@@ -301,7 +301,17 @@ def _subgroups(doc: Mapping[str, Any]) -> dict[str, Any] | None:
             desc=f"{_label(metric)} with confidence intervals for {len(rows)} subgroup cells; "
                  f"{sum(1 for r in rows if r.get('status') != 'ok')} not estimable.",
         )
-        plots.append({"metric": _label(metric), "svg": svg, "table": table})
+        notes = []
+        for ep in doc.get("endpoints") or []:
+            if (isinstance(ep, Mapping) and ep.get("metric") == metric and overall is not None
+                    and ep.get("method") and overall.get("method") and ep.get("estimate") is not None
+                    and ep.get("method") != overall.get("method")):
+                notes.append(
+                    f"The overall row uses the {overall.get('method')} interval (the subgroup "
+                    f"table's CI setting); endpoint {ep.get('id')} ({ep.get('role')}) reports "
+                    f"{_label(metric)} with the {ep.get('method')} interval, {est_ci(ep)}: the "
+                    "intervals differ because the methods differ.")
+        plots.append({"metric": _label(metric), "svg": svg, "table": table, "notes": notes})
     disparity = [{
         "attribute": d.get("attribute"), "group": d.get("group"), "metric": _label(d.get("metric")),
         "reference": d.get("reference"), "estimate": num(d.get("estimate")),

@@ -15,8 +15,20 @@ Formulas follow MRMCaov 0.3 and RJafroc 2.1 (identical for these analyses):
 * RRRC: ``F = MS(T) / (MS(T:R) + R max(Cov2 - Cov3, 0))`` with Hillis (2007)
   denominator degrees of freedom ``(MS(T:R) + R max(Cov2-Cov3, 0))^2 /
   (MS(T:R)^2 / ((M-1)(R-1)))``.
-* FRRC (fixed readers): ``X2 = (M-1) MS(T) / (Var - Cov1 + (R-1)(Cov2 - Cov3))`` on
-  ``M-1`` df; RRFC (fixed cases): ``F = MS(T)/MS(T:R)`` on ``(M-1, (M-1)(R-1))`` df.
+* FRRC (fixed readers): ``X2 = (M-1) MS(T) / (Var - Cov1 + (R-1) max(Cov2 - Cov3, 0))``
+  on ``M-1`` df, the pairwise differences with variance ``2/R`` times that denominator;
+  RRFC (fixed cases): ``F = MS(T)/MS(T:R)`` on ``(M-1, (M-1)(R-1))`` df.
+* Truncation convention: ``max(Cov2 - Cov3, 0)`` enters every test denominator (RRRC and
+  FRRC), as in Hillis' OR-DBM MRMC and RJafroc; MRMCaov 0.3 leaves the FRRC difference
+  untruncated, so the two differ only when ``Cov2 < Cov3``. The *reported* variance
+  components are never truncated: ``var_r``, ``var_tr`` and ``cov1..3`` are the moment
+  estimates above and may be negative (as MRMCaov reports them).
+* Degenerate data: a mean square or covariance difference within ``1e3 * eps`` (relative
+  to the scale of the FOMs, pseudovalues or variances) of zero is rounding noise and
+  taken as exactly zero. A test whose denominator is then zero is returned as not
+  estimable (``estimable: False`` with the ``reason``; statistic, df and p-value None)
+  rather than an F of 1e29; where only ``MS(T:R)`` is zero the Hillis ddf is its exact
+  limit, infinity.
 * Designs (MRMCaov): cases nested in readers set ``Cov2 = Cov3 = 0``; cases nested in
   modalities set ``Cov1 = Cov3 = 0``.
 
@@ -47,6 +59,28 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
+
+#: Relative size below which a mean square or covariance difference is rounding noise.
+NOISE = 1e3 * float(np.finfo(np.float64).eps)
+
+
+def _ms(x: float, scale: float) -> float:
+    """A mean square of values of magnitude ``scale``: 0 when it is rounding noise."""
+    return 0.0 if x <= (NOISE * scale) ** 2 else x
+
+
+def _cv(x: float, scale: float) -> float:
+    """A (co)variance difference on the scale ``scale``: 0 when it is rounding noise."""
+    return 0.0 if abs(x) <= NOISE * scale else x
+
+
+def no_case_variation(cov: NDArray[np.float64], fom: NDArray[np.float64]) -> bool:
+    """True when every FOM (co)variance over cases is zero up to rounding (e.g. all
+    scores tied): no MRMC variance can be estimated from such readings."""
+    d = np.abs(np.diagonal(cov.reshape(cov.shape[0] * cov.shape[1], -1)))
+    scale = float(np.nanmax(np.abs(fom))) if np.isfinite(fom).any() else 1.0
+    finite = d[np.isfinite(d)]
+    return bool(finite.size == 0 or finite.max() <= (NOISE * max(scale, 1e-300)) ** 2)
 
 
 # ------------------------------------------------------------------------ covariances
@@ -179,6 +213,14 @@ def _two_sided_t(stat: float, df: float) -> float:
     return float(2 * stats.norm.sf(abs(stat)))
 
 
+def _f_sf(f: float, df1: float, df2: float) -> float:
+    """Upper tail of F(df1, df2); with ``df2`` infinite, that of chi-square(df1) / df1
+    (scipy's F returns NaN there)."""
+    if math.isinf(df2):
+        return float(stats.chi2.sf(f * df1, df1))
+    return float(stats.f.sf(f, df1, df2))
+
+
 def _ratio(num: float, den: float) -> float:
     if den > 0:
         return num / den
@@ -190,30 +232,48 @@ def or_tests(fom: NDArray[np.float64], cov: NDArray[np.float64], *, design: str,
     """OR tests RRRC, FRRC, RRFC; pairwise differences; per-modality FOM intervals."""
     m_, r_ = fom.shape
     comp = or_components(fom, cov, design)
-    ms_t, ms_tr = comp["ms_t"], comp["ms_tr"]
+    scale = float(np.max(np.abs(fom))) or 1.0
+    cscale = float(np.max(np.abs(np.diagonal(cov.reshape(m_ * r_, m_ * r_))))) or 1.0
+    ms_t, ms_tr = _ms(comp["ms_t"], scale), _ms(comp["ms_tr"], scale)
     var, cov1, cov2, cov3 = comp["var_error"], comp["cov1"], comp["cov2"], comp["cov3"]
+    d23 = max(_cv(cov2 - cov3, cscale), 0.0)
     means = fom.mean(axis=1)
     out: dict[str, Any] = {"components": comp, "tests": {}, "per_modality": {}}
 
     # --- random readers, random cases (Hillis 2007 ddf)
-    den = ms_tr + r_ * max(cov2 - cov3, 0.0)
-    ddf = _ratio(den**2, ms_tr**2 / ((m_ - 1) * (r_ - 1))) if ms_tr > 0 else math.inf
-    f_rrrc = _ratio(ms_t, den)
-    se = math.sqrt(2.0 / r_ * den)
-    out["tests"]["RRRC"] = _test(f_rrrc, m_ - 1, ddf, stats.f.sf(f_rrrc, m_ - 1, ddf),
-                                 _diffs(means, se, ddf, level), "F")
-    # --- fixed readers, random cases
-    den_f = var - cov1 + (r_ - 1) * (cov2 - cov3)
-    x2 = (m_ - 1) * _ratio(ms_t, den_f)
-    se_f = math.sqrt(max(2.0 / r_ * den_f, 0.0))
-    out["tests"]["FRRC"] = _test(x2, m_ - 1, math.inf, stats.chi2.sf(x2, m_ - 1),
-                                 _diffs(means, se_f, math.inf, level), "chi-square")
+    den = ms_tr + r_ * d23
+    if den > 0:
+        ddf = den**2 / (ms_tr**2 / ((m_ - 1) * (r_ - 1))) if ms_tr > 0 else math.inf
+        f_rrrc = ms_t / den
+        out["tests"]["RRRC"] = _test(f_rrrc, m_ - 1, ddf, _f_sf(f_rrrc, m_ - 1, ddf),
+                                     _diffs(means, math.sqrt(2.0 / r_ * den), ddf, level), "F")
+    else:
+        out["tests"]["RRRC"] = _not_estimable(
+            m_ - 1, "F", "RRRC is not estimable: its denominator MS(T:R) + R max(Cov2 - Cov3, 0) "
+            "is zero (the readers' differences between modalities are identical and the "
+            "case covariances add nothing)")
+    # --- fixed readers, random cases (Hillis' OR-DBM MRMC: Cov2 - Cov3 truncated at 0)
+    den_f = max(_cv(var - cov1, cscale), 0.0) + (r_ - 1) * d23
+    if den_f > 0:
+        x2 = (m_ - 1) * ms_t / den_f
+        out["tests"]["FRRC"] = _test(x2, m_ - 1, math.inf, stats.chi2.sf(x2, m_ - 1),
+                                     _diffs(means, math.sqrt(2.0 / r_ * den_f), math.inf, level),
+                                     "chi-square")
+    else:
+        out["tests"]["FRRC"] = _not_estimable(
+            m_ - 1, "chi-square", "FRRC is not estimable: its denominator Var - Cov1 + (R - 1) "
+            "max(Cov2 - Cov3, 0) is zero (each reader's FOM varies over cases identically in "
+            "every modality)")
     # --- random readers, fixed cases
     df_c = float((m_ - 1) * (r_ - 1))
-    f_rrfc = _ratio(ms_t, ms_tr)
-    se_c = math.sqrt(2.0 / r_ * ms_tr)
-    out["tests"]["RRFC"] = _test(f_rrfc, m_ - 1, df_c, stats.f.sf(f_rrfc, m_ - 1, df_c),
-                                 _diffs(means, se_c, df_c, level), "F")
+    if ms_tr > 0:
+        f_rrfc = ms_t / ms_tr
+        out["tests"]["RRFC"] = _test(f_rrfc, m_ - 1, df_c, _f_sf(f_rrfc, m_ - 1, df_c),
+                                     _diffs(means, math.sqrt(2.0 / r_ * ms_tr), df_c, level), "F")
+    else:
+        out["tests"]["RRFC"] = _not_estimable(
+            m_ - 1, "F", "RRFC is not estimable: MS(T:R) is zero (every reader's difference "
+            "between modalities is the same)")
 
     # --- per-modality reader-averaged FOM (MRMCaov mrmc_tests)
     g = cov.reshape(m_ * r_, m_ * r_)
@@ -222,8 +282,8 @@ def or_tests(fom: NDArray[np.float64], cov: NDArray[np.float64], *, design: str,
         block = g[m * r_:(m + 1) * r_, m * r_:(m + 1) * r_]
         var_m = float(np.mean(np.diag(block)))
         off = ~np.eye(r_, dtype=bool)
-        cov2_m = 0.0 if design == "split_plot" or r_ == 1 else float(block[off].mean())
-        ms_r_m = float(np.var(fom[m], ddof=1)) if r_ > 1 else 0.0
+        cov2_m = 0.0 if design == "split_plot" or r_ == 1 else _cv(float(block[off].mean()), cscale)
+        ms_r_m = _ms(float(np.var(fom[m], ddof=1)), scale) if r_ > 1 else 0.0
         est = float(means[m])
         se_m = math.sqrt(ms_r_m / r_ + max(cov2_m, 0.0))
         num = ms_r_m + r_ * max(cov2_m, 0.0)
@@ -256,7 +316,14 @@ def _diffs(means: NDArray[np.float64], se: float, df: float, level: float
 def _test(stat: float, df_num: float, df_den: float, p: float, diffs: list[dict[str, Any]],
           kind: str) -> dict[str, Any]:
     return {"statistic": float(stat), "df_num": float(df_num), "df_den": float(df_den),
-            "p_value": float(p), "distribution": kind, "comparisons": diffs}
+            "p_value": float(p), "distribution": kind, "comparisons": diffs,
+            "estimable": True, "reason": None}
+
+
+def _not_estimable(df_num: float, kind: str, reason: str) -> dict[str, Any]:
+    """A test whose denominator is zero: no statistic, df, p-value or pairwise interval."""
+    return {"statistic": None, "df_num": float(df_num), "df_den": None, "p_value": None,
+            "distribution": kind, "comparisons": [], "estimable": False, "reason": reason}
 
 
 # --------------------------------------------------------------------------- DBM core
@@ -313,33 +380,54 @@ def dbm_tests(fom: NDArray[np.float64], jack: NDArray[np.float64], *, level: flo
         "var_error": ms_trc,
     })
     out: dict[str, Any] = {"components": comp, "tests": {}, "per_modality": {}}
-    den = ms_tr + max(ms_tc - ms_trc, 0.0)
-    ddf = _ratio(den**2, ms_tr**2 / ((m_ - 1) * (r_ - 1))) if ms_tr > 0 else math.inf
-    f = _ratio(ms_t, den)
-    se = math.sqrt(2.0 * den / (r_ * c_))
-    out["tests"]["RRRC"] = _test(f, m_ - 1, ddf, stats.f.sf(f, m_ - 1, ddf),
-                                 _diffs(means, se, ddf, level), "F")
+    # pseudovalue mean squares carry a factor of up to C: so does their rounding noise
+    scale = (float(np.max(np.abs(y))) or 1.0) * math.sqrt(c_)
+    ms_t, ms_tr, ms_tc = _ms(ms_t, scale), _ms(ms_tr, scale), _ms(ms_tc, scale)
+    tc_trc = _cv(ms_tc - ms_trc, max(ms_tc, ms_trc))
+    den = ms_tr + max(tc_trc, 0.0)
+    if den > 0:
+        ddf = den**2 / (ms_tr**2 / ((m_ - 1) * (r_ - 1))) if ms_tr > 0 else math.inf
+        f = ms_t / den
+        out["tests"]["RRRC"] = _test(f, m_ - 1, ddf, _f_sf(f, m_ - 1, ddf),
+                                     _diffs(means, math.sqrt(2.0 * den / (r_ * c_)), ddf, level),
+                                     "F")
+    else:
+        out["tests"]["RRRC"] = _not_estimable(
+            m_ - 1, "F", "RRRC is not estimable: its denominator MS(T*R) + max(MS(T*C) - "
+            "MS(T*R*C), 0) of the pseudovalues is zero (the readers' differences between "
+            "modalities are identical)")
     ddf_f = float((m_ - 1) * (c_ - 1))
-    f_f = _ratio(ms_t, ms_tc)
-    se_f = math.sqrt(2.0 * ms_tc / (r_ * c_))
-    out["tests"]["FRRC"] = _test(f_f, m_ - 1, ddf_f, stats.f.sf(f_f, m_ - 1, ddf_f),
-                                 _diffs(means, se_f, ddf_f, level), "F")
+    if ms_tc > 0:
+        f_f = ms_t / ms_tc
+        out["tests"]["FRRC"] = _test(f_f, m_ - 1, ddf_f, _f_sf(f_f, m_ - 1, ddf_f),
+                                     _diffs(means, math.sqrt(2.0 * ms_tc / (r_ * c_)), ddf_f,
+                                            level), "F")
+    else:
+        out["tests"]["FRRC"] = _not_estimable(
+            m_ - 1, "F", "FRRC is not estimable: MS(T*C) of the pseudovalues is zero (the "
+            "difference between modalities does not vary over cases)")
     ddf_c = float((m_ - 1) * (r_ - 1))
-    f_c = _ratio(ms_t, ms_tr)
-    se_c = math.sqrt(2.0 * ms_tr / (r_ * c_))
-    out["tests"]["RRFC"] = _test(f_c, m_ - 1, ddf_c, stats.f.sf(f_c, m_ - 1, ddf_c),
-                                 _diffs(means, se_c, ddf_c, level), "F")
+    if ms_tr > 0:
+        f_c = ms_t / ms_tr
+        out["tests"]["RRFC"] = _test(f_c, m_ - 1, ddf_c, _f_sf(f_c, m_ - 1, ddf_c),
+                                     _diffs(means, math.sqrt(2.0 * ms_tr / (r_ * c_)), ddf_c,
+                                            level), "F")
+    else:
+        out["tests"]["RRFC"] = _not_estimable(
+            m_ - 1, "F", "RRFC is not estimable: MS(T*R) of the pseudovalues is zero (every "
+            "reader's difference between modalities is the same)")
     per: dict[str, list[dict[str, float]]] = {"RRRC": [], "FRRC": [], "RRFC": []}
     for m in range(m_):
         ym = y[m]
         g = ym.mean()
         yr = ym.mean(axis=1)
         yc = ym.mean(axis=0)
-        ms_r_m = c_ * float(((yr - g) ** 2).sum()) / (r_ - 1)
-        ms_c_m = r_ * float(((yc - g) ** 2).sum()) / (c_ - 1)
-        ms_rc_m = float(((ym - yr[:, None] - yc[None, :] + g) ** 2).sum()) / ((r_ - 1) * (c_ - 1))
+        ms_r_m = _ms(c_ * float(((yr - g) ** 2).sum()) / (r_ - 1), scale)
+        ms_c_m = _ms(r_ * float(((yc - g) ** 2).sum()) / (c_ - 1), scale)
+        ms_rc_m = _ms(float(((ym - yr[:, None] - yc[None, :] + g) ** 2).sum())
+                      / ((r_ - 1) * (c_ - 1)), scale)
         est = float(g)
-        num = ms_r_m + max(ms_c_m - ms_rc_m, 0.0)
+        num = ms_r_m + max(_cv(ms_c_m - ms_rc_m, max(ms_c_m, ms_rc_m)), 0.0)
         se_m = math.sqrt(num / (r_ * c_))
         df_m = _ratio(num**2, ms_r_m**2 / (r_ - 1)) if ms_r_m > 0 else math.inf
         per["RRRC"].append(_est(est, se_m, df_m, level))
@@ -351,7 +439,7 @@ def dbm_tests(fom: NDArray[np.float64], jack: NDArray[np.float64], *, level: flo
 
 # ------------------------------------------------------------------ single treatment
 def single_treatment(values: NDArray[np.float64], cov: NDArray[np.float64], *, level: float
-                     ) -> dict[str, dict[str, float]]:
+                     ) -> dict[str, dict[str, Any]]:
     """OR analysis of one set of reader FOMs (RJafroc's 1T method; MRMCaov ``mrmc_tests``).
 
     ``values[r]`` are per-reader FOMs (or differences from a standalone AI), ``cov``
@@ -359,19 +447,26 @@ def single_treatment(values: NDArray[np.float64], cov: NDArray[np.float64], *, l
     """
     r_ = len(values)
     est = float(values.mean())
-    ms_r = float(np.var(values, ddof=1))
+    ms_r = _ms(float(np.var(values, ddof=1)), float(np.max(np.abs(values))) or 1.0)
     off = ~np.eye(r_, dtype=bool)
-    cov2 = float(cov[off].mean())
+    cov2 = _cv(float(cov[off].mean()), float(np.max(np.abs(np.diag(cov)))) or 1.0)
     num = ms_r + r_ * max(cov2, 0.0)
     se = math.sqrt(num / r_)
-    df = _ratio(num**2, ms_r**2 / (r_ - 1)) if ms_r > 0 else math.inf
+    df = num**2 / (ms_r**2 / (r_ - 1)) if ms_r > 0 else math.inf
     out = {}
     for name, s, d in (("RRRC", se, df), ("RRFC", math.sqrt(ms_r / r_), float(r_ - 1))):
-        stat = est / s if s > 0 else math.nan
         lo, hi = _t_ci(est, s, d, level)
-        out[name] = {"estimate": est, "se": s, "df": d, "statistic": stat,
-                     "p_value": _two_sided_t(stat, d), "ci_low": lo, "ci_high": hi,
-                     "ms_r": ms_r, "cov2": cov2}
+        if s > 0:
+            stat: float | None = est / s
+            p: float | None = _two_sided_t(est / s, d)
+            reason = None
+        else:
+            stat = p = None
+            reason = (f"{name} is not estimable: the standard error of the mean is zero "
+                      f"(MS(R) = 0 and Cov2 = {cov2:.3g} <= 0 up to rounding)")
+        out[name] = {"estimate": est, "se": s, "df": d, "statistic": stat, "p_value": p,
+                     "ci_low": lo, "ci_high": hi, "ms_r": ms_r, "cov2": cov2,
+                     "estimable": s > 0, "reason": reason}
     return out
 
 
@@ -396,8 +491,10 @@ def or_tests_nested(fom: NDArray[np.float64], mod: NDArray[np.intp], cov: NDArra
     n = float(n_t.sum())
     means = np.array([fom[mod == t].mean() for t in range(t_)])
     grand = float(fom.mean())
-    ms_t = float((n_t * (means - grand) ** 2).sum()) / (t_ - 1)
-    ms_r = float(((fom - means[mod]) ** 2).sum()) / (n - t_)
+    scale = float(np.max(np.abs(fom))) or 1.0
+    cscale = float(np.max(np.abs(np.diag(cov)))) or 1.0
+    ms_t = _ms(float((n_t * (means - grand) ** 2).sum()) / (t_ - 1), scale)
+    ms_r = _ms(float(((fom - means[mod]) ** 2).sum()) / (n - t_), scale)
     same_t = mod[:, None] == mod[None, :]
     off = ~np.eye(len(fom), dtype=bool)
     var = float(np.mean(np.diag(cov)))
@@ -407,6 +504,7 @@ def or_tests_nested(fom: NDArray[np.float64], mod: NDArray[np.intp], cov: NDArra
     comp = {"ms_t": ms_t, "ms_r": ms_r, "var_r": ms_r - var + cov2, "cov1": 0.0,
             "cov2": cov2, "cov3": cov3, "var_error": var, "n0": n0}
     out: dict[str, Any] = {"components": comp, "tests": {}, "per_modality": {}}
+    d23 = max(_cv(cov2 - cov3, cscale), 0.0)
 
     def diffs(den: float, df: float) -> list[dict[str, Any]]:
         rows = []
@@ -416,18 +514,34 @@ def or_tests_nested(fom: NDArray[np.float64], mod: NDArray[np.intp], cov: NDArra
             rows[-1].update({"a": a, "b": b})
         return rows
 
-    den = ms_r + n0 * max(cov2 - cov3, 0.0)
-    ddf = _ratio(den**2, ms_r**2 / (n - t_)) if ms_r > 0 else math.inf
-    f = _ratio(ms_t, den)
-    out["tests"]["RRRC"] = _test(f, t_ - 1, ddf, stats.f.sf(f, t_ - 1, ddf), diffs(den, ddf), "F")
-    den_f = var - cov2 + n0 * max(cov2 - cov3, 0.0)
-    x2 = (t_ - 1) * _ratio(ms_t, den_f)
-    out["tests"]["FRRC"] = _test(x2, t_ - 1, math.inf, stats.chi2.sf(x2, t_ - 1),
-                                 diffs(den_f, math.inf), "chi-square")
+    den = ms_r + n0 * d23
+    if den > 0:
+        ddf = den**2 / (ms_r**2 / (n - t_)) if ms_r > 0 else math.inf
+        f = ms_t / den
+        out["tests"]["RRRC"] = _test(f, t_ - 1, ddf, _f_sf(f, t_ - 1, ddf), diffs(den, ddf),
+                                     "F")
+    else:
+        out["tests"]["RRRC"] = _not_estimable(
+            t_ - 1, "F", "RRRC is not estimable: its denominator MS(R(T)) + n0 max(Cov2 - Cov3, 0) "
+            "is zero (the readers within each modality agree exactly)")
+    den_f = max(_cv(var - cov2, cscale), 0.0) + n0 * d23
+    if den_f > 0:
+        x2 = (t_ - 1) * ms_t / den_f
+        out["tests"]["FRRC"] = _test(x2, t_ - 1, math.inf, stats.chi2.sf(x2, t_ - 1),
+                                     diffs(den_f, math.inf), "chi-square")
+    else:
+        out["tests"]["FRRC"] = _not_estimable(
+            t_ - 1, "chi-square", "FRRC is not estimable: its denominator Var - Cov2 + n0 "
+            "max(Cov2 - Cov3, 0) is zero")
     df_c = n - t_
-    f_c = _ratio(ms_t, ms_r)
-    out["tests"]["RRFC"] = _test(f_c, t_ - 1, df_c, stats.f.sf(f_c, t_ - 1, df_c),
-                                 diffs(ms_r, df_c), "F")
+    if ms_r > 0:
+        f_c = ms_t / ms_r
+        out["tests"]["RRFC"] = _test(f_c, t_ - 1, df_c, _f_sf(f_c, t_ - 1, df_c),
+                                     diffs(ms_r, df_c), "F")
+    else:
+        out["tests"]["RRFC"] = _not_estimable(
+            t_ - 1, "F", "RRFC is not estimable: MS(R(T)) is zero (the readers within each "
+            "modality agree exactly)")
     per: dict[str, list[dict[str, float]]] = {"RRRC": [], "FRRC": [], "RRFC": []}
     for t in range(t_):
         sel = np.flatnonzero(mod == t)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ from validation.stats._checks import (
 from validation.stats._results import Estimate, _jsonable
 
 __all__ = [
+    "CalibrationFit",
     "CalibrationResult",
     "calibration_bins",
     "calibration_intercept_slope",
@@ -204,26 +205,121 @@ def _logit(p: NDArray[np.float64]) -> tuple[NDArray[np.float64], int]:
     return np.log(clipped / (1.0 - clipped)), n_clipped
 
 
+@dataclass(frozen=True)
+class CalibrationFit:
+    """Logistic calibration intercept and slope (see :func:`calibration_intercept_slope`).
+
+    Unpacks as ``intercept, slope = calibration_intercept_slope(...)``.
+
+    Attributes
+    ----------
+    intercept : Estimate
+        Calibration-in-the-large ``a`` in ``logit P(y=1) = a + logit(p)``.
+    slope : Estimate or None
+        ``b`` in ``logit P(y=1) = a + b logit(p)``; None where no finite maximum-likelihood
+        slope exists (constant predictions, or predictions that separate the outcomes).
+    slope_reason : str or None
+        Why ``slope`` is None.
+    """
+
+    intercept: Estimate
+    slope: Estimate | None
+    slope_reason: str | None = None
+
+    def __iter__(self) -> Iterator[Estimate | None]:
+        yield self.intercept
+        yield self.slope
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return _jsonable({
+            "intercept": self.intercept.to_dict(),
+            "slope": None if self.slope is None else self.slope.to_dict(),
+            "slope_reason": self.slope_reason,
+        })
+
+
+def _separation(lp: NDArray[np.float64], y: NDArray[np.int8]) -> str | None:
+    """Why ``y ~ 1 + lp`` has no finite slope MLE, or None when the classes overlap.
+
+    With one covariate and an intercept the MLE exists iff no threshold ``c`` puts every
+    positive on one side of ``c`` and every negative on the other (ties at ``c``
+    allowed): complete separation (strict) or quasi-complete separation (ties at the
+    boundary) both send the slope to infinity (Albert & Anderson 1984).
+    """
+    pos, neg = lp[y == 1], lp[y == 0]
+    for hi_side, lo_side, direction in ((pos, neg, "higher"), (neg, pos, "lower")):
+        lo_max, hi_min = float(lo_side.max()), float(hi_side.min())
+        if lo_max <= hi_min:
+            what = (
+                "separate the outcomes completely" if lo_max < hi_min
+                else "separate the outcomes quasi-completely (they overlap only at one value)"
+            )
+            p_cut = 1.0 / (1.0 + math.exp(-hi_min))
+            return (
+                f"calibration slope is undefined: the predictions {what}: every positive case "
+                f"has a {direction} predicted probability than every negative case (boundary "
+                f"p = {p_cut:.6g}), so the logistic fit has no finite maximum-likelihood slope"
+            )
+    return None
+
+
+def _offset_intercept(y: NDArray[np.float64], lp: NDArray[np.float64]) -> tuple[float, float]:
+    """MLE and model SE of ``a`` in the binomial GLM ``y ~ 1`` with offset ``lp``.
+
+    The score ``g(a) = sum(y) - sum(expit(a + lp))`` decreases strictly and changes sign
+    on ``[logit(ybar) - max(lp), logit(ybar) - min(lp)]`` (0 < ybar < 1), so a
+    bracketing root finder (Brent) converges to full precision where IRLS stops at its
+    deviance tolerance; ``se = 1 / sqrt(sum mu (1 - mu))`` (the inverse Fisher
+    information, as ``glm``). With constant ``lp`` the root is ``logit(ybar) - lp``.
+    """
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    ybar = float(y.mean())
+    centre = math.log(ybar / (1.0 - ybar))
+    lo, hi = centre - float(lp.max()), centre - float(lp.min())
+    total = float(y.sum())
+
+    def g(a: float) -> float:
+        return total - float(expit(a + lp).sum())
+
+    if hi - lo == 0.0:
+        a = lo
+    else:  # widened by 1 so that rounding cannot put both ends on one side of the root
+        a = float(brentq(g, lo - 1.0, hi + 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps,
+                         maxiter=500))
+    mu = expit(a + lp)
+    return a, float(1.0 / math.sqrt(float((mu * (1.0 - mu)).sum())))
+
+
 def calibration_intercept_slope(
     y_true: ArrayLike, y_prob: ArrayLike, *, confidence_level: float = 0.95
-) -> tuple[Estimate, Estimate]:
+) -> CalibrationFit:
     """Logistic calibration intercept (calibration-in-the-large) and slope.
 
     Slope: ``b`` from the statsmodels binomial GLM ``y ~ 1 + logit(p)``. Intercept:
-    ``a`` from ``y ~ 1`` with ``logit(p)`` as offset. Both with Wald CIs from the
-    model's standard errors.
+    ``a`` from ``y ~ 1`` with ``logit(p)`` as offset (R: ``glm(y ~ 1, offset =
+    qlogis(p), family = binomial)``). Both with Wald CIs from the model's standard errors.
+
+    The intercept exists whenever both classes occur (its score equation
+    ``sum(y - expit(a + logit(p))) = 0`` always has a root then), including constant
+    predictions, where ``a = logit(mean(y)) - logit(p)``. The slope does not exist when
+    ``logit(p)`` is constant or when the predictions separate the outcomes completely or
+    quasi-completely (e.g. two cases, one per class): then ``slope`` is None and
+    ``slope_reason`` says why, rather than a huge slope with an enormous SE.
 
     Returns
     -------
-    (Estimate, Estimate)
-        Intercept and slope; ``se`` is the model standard error, ``extra`` holds
-        ``n_clipped`` (probabilities 0 or 1 clipped to ``[1e-8, 1 - 1e-8]``).
+    CalibrationFit
+        Unpacks as ``(intercept, slope)``; ``se`` is the model standard error, ``extra``
+        holds ``n_clipped`` (probabilities 0 or 1 clipped to ``[1e-8, 1 - 1e-8]``).
 
     Raises
     ------
     UndefinedMetricError
-        No positives or no negatives (the logistic fit has no finite solution), or a
-        constant ``logit(p)`` (no slope).
+        No positives or no negatives: neither the intercept nor the slope has a finite
+        solution.
 
     Examples
     --------
@@ -234,11 +330,16 @@ def calibration_intercept_slope(
     >>> a, b = calibration_intercept_slope(y, p)
     >>> abs(a.estimate) < 0.15, abs(b.estimate - 1) < 0.15
     (True, True)
+    >>> fit = calibration_intercept_slope([0, 1, 1, 0], [0.5, 0.5, 0.5, 0.5])
+    >>> round(fit.intercept.estimate, 12), fit.slope
+    (0.0, None)
 
     References
     ----------
     Cox DR (1958). Two further applications of a model for binary regression.
     Biometrika 45:562-565. doi:10.1093/biomet/45.3-4.562.
+    Albert A, Anderson JA (1984). On the existence of maximum likelihood estimates in
+    logistic regression models. Biometrika 71:1-10. doi:10.1093/biomet/71.1.1.
     Van Calster B, et al. (2016). A calibration hierarchy for risk models was
     defined. J Clin Epidemiol 74:167-176. doi:10.1016/j.jclinepi.2015.12.005.
     """
@@ -256,30 +357,31 @@ def calibration_intercept_slope(
             f"of {n} cases; both classes are needed"
         )
     lp, n_clipped = _logit(p)
-    if np.ptp(lp) == 0.0:
-        raise UndefinedMetricError(
-            "calibration slope is undefined: all predicted probabilities are equal"
-        )
     z = float(np.sqrt(2.0) * _erfinv(level))
     yf = y.astype(np.float64)
+    extra = {"n_clipped": n_clipped, "n_positive": npos, "n_negative": n - npos}
+    a, a_se = _offset_intercept(yf, lp)
+    intercept = Estimate(
+        a, a - z * a_se, a + z * a_se, level, "logistic_offset_wald", n, se=a_se, extra=dict(extra)
+    )
+    if np.ptp(lp) == 0.0:
+        return CalibrationFit(
+            intercept, None,
+            "calibration slope is undefined: all predicted probabilities are equal",
+        )
+    reason = _separation(lp, y)
+    if reason is not None:
+        return CalibrationFit(intercept, None, reason)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PerfectSeparationWarning)
         slope_fit = sm.GLM(
             yf, sm.add_constant(lp, has_constant="add"), family=sm.families.Binomial()
         ).fit(tol=1e-13, maxiter=200)
-        int_fit = sm.GLM(yf, np.ones((n, 1)), family=sm.families.Binomial(), offset=lp).fit(
-            tol=1e-13, maxiter=200
-        )
-    extra = {"n_clipped": n_clipped, "n_positive": npos, "n_negative": n - npos}
     b, b_se = float(slope_fit.params[1]), float(slope_fit.bse[1])
-    a, a_se = float(int_fit.params[0]), float(int_fit.bse[0])
-    intercept = Estimate(
-        a, a - z * a_se, a + z * a_se, level, "logistic_offset_wald", n, se=a_se, extra=dict(extra)
-    )
     slope = Estimate(
         b, b - z * b_se, b + z * b_se, level, "logistic_wald", n, se=b_se, extra=dict(extra)
     )
-    return intercept, slope
+    return CalibrationFit(intercept, slope)
 
 
 def _erfinv(level: float) -> float:
@@ -303,12 +405,16 @@ class CalibrationResult:
     ece, brier : Estimate
         With percentile-bootstrap CIs.
     intercept, slope : Estimate or None
-        Logistic calibration intercept and slope with Wald CIs (None, with the
-        reason in ``notes``, where undefined).
+        Logistic calibration intercept and slope with Wald CIs (None where undefined,
+        with the reason in ``undefined`` and ``notes``). The intercept is defined
+        whenever both classes occur; the slope also needs predictions that vary and do
+        not separate the outcomes.
     by_group : pandas.DataFrame
         Per (attribute, group, measure) when ``groups`` was given (else empty).
     n_bins, strategy, n_empty_bins : the binning actually used
     notes : tuple of str
+    undefined : dict of str to str
+        ``{measure: reason}`` for ``intercept``/``slope`` when not estimable.
     """
 
     bins: pd.DataFrame
@@ -323,6 +429,7 @@ class CalibrationResult:
     n_empty_bins: int
     by_group: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BY_GROUP_COLUMNS))
     notes: tuple[str, ...] = ()
+    undefined: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict for the ``calibration`` block of ``results.json``."""
@@ -363,6 +470,7 @@ class CalibrationResult:
                 "n": self.n,
                 "by_group": by_group,
                 "notes": list(self.notes),
+                "undefined": dict(self.undefined),
             }
         )
 
@@ -499,12 +607,17 @@ def calibration_summary(
         extra={"n_resamples": n_resamples},
     )
     notes: list[str] = []
+    undefined: dict[str, str] = {}
     try:
-        intercept, slope = calibration_intercept_slope(y, p, confidence_level=level)
-        ic: Estimate | None = intercept
-        sl: Estimate | None = slope
+        fit = calibration_intercept_slope(y, p, confidence_level=level)
+        ic: Estimate | None = fit.intercept
+        sl: Estimate | None = fit.slope
+        if fit.slope_reason is not None:
+            undefined["slope"] = fit.slope_reason
+            notes.append(fit.slope_reason)
     except UndefinedMetricError as exc:
         ic = sl = None
+        undefined.update(intercept=str(exc), slope=str(exc))
         notes.append(str(exc))
     smoothed = _lowess_curve(yf, p, float(lowess_frac), int(grid_points))
     by_group = pd.DataFrame(columns=BY_GROUP_COLUMNS)
@@ -538,6 +651,7 @@ def calibration_summary(
         n_empty_bins=int(k - len(bins)),
         by_group=by_group,
         notes=tuple(notes),
+        undefined=undefined,
     )
 
 
@@ -630,7 +744,7 @@ def _by_group(
                             "ci_high": np.nan,
                             "method": "",
                             "status": "not_estimable",
-                            "reason": "; ".join(res.notes),
+                            "reason": res.undefined.get(meas) or "; ".join(res.notes),
                         }
                     )
                 else:

@@ -41,7 +41,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.data.readings import validate_readings
-from validation.errors import ReadingsError
+from validation.errors import ReadingsError, UndefinedMetricError
 from validation.stats import _mrmc_core as core
 from validation.stats._checks import check_confidence_level, check_method
 from validation.stats._mrmc_data import (
@@ -88,13 +88,19 @@ class MRMCResult:
     variance_components : dict
         OR: ``var_r, var_tr, cov1, cov2, cov3, var_error`` (plus the mean squares
         ``ms_t, ms_r, ms_tr``). DBM: ``var_r, var_c, var_tr, var_tc, var_rc, var_error``
-        (plus the pseudovalue mean squares).
+        (plus the pseudovalue mean squares). Untruncated moment estimates, as MRMCaov
+        reports them (they may be negative); the tests use ``max(Cov2 - Cov3, 0)`` as
+        Hillis' OR-DBM MRMC and RJafroc do (see :mod:`validation.stats._mrmc_core`).
     tests : dict
         Keys ``"RRRC"`` (random readers and cases), ``"FRRC"`` (fixed readers) and
         ``"RRFC"`` (fixed cases). Each holds ``statistic, df_num, df_den, p_value,
-        distribution`` (``df_den`` is ``inf`` for OR's FRRC chi-square), ``comparisons``
+        distribution`` (``df_den`` is ``inf`` for OR's FRRC chi-square, and for RRRC when
+        ``MS(T:R)`` is zero), ``estimable`` and ``reason``, ``comparisons``
         (a list of :class:`Comparison`, every pair of modalities, ``a - b``) and
         ``modality_foms`` (a list of :class:`Estimate`, reader-averaged FOM per modality).
+        A test whose denominator is zero up to rounding (readers that agree exactly) has
+        ``estimable`` False, the ``reason``, ``statistic``, ``df_den`` and ``p_value``
+        None and no comparisons.
     modality_foms : list of Estimate
         The RRRC reader-averaged FOM of each modality with its CI (``extra["modality"]``).
     modalities, readers : list of str
@@ -208,6 +214,9 @@ def mrmc_analysis(
         Invalid readings, or a design with readers missing a modality.
     ValueError
         An unknown option or an unsupported combination (e.g. DBM on a split-plot design).
+    UndefinedMetricError
+        Readings without any case-to-case variation (e.g. every score tied): no variance,
+        test or interval exists.
 
     Examples
     --------
@@ -264,6 +273,12 @@ def mrmc_analysis(
             f"an MRMC analysis needs at least 2 modalities and 2 readers; found "
             f"{len(mods)} modalities and {len(rdrs)} readers (for a single modality "
             "against a standalone AI use reader_vs_ai)"
+        )
+    if core.no_case_variation(cov, fom_m):
+        raise UndefinedMetricError(
+            f"the {fom} of every reader in every modality is the same on every case subsample "
+            "(e.g. all scores tied): the readings carry no case-to-case variation, so no MRMC "
+            "variance, test or interval can be estimated"
         )
     if design_used == "readers_in_modalities" and method == "or":
         return _nested_result(fom_m, cov, mods, rdrs, n_cases, covariance, fom, level, extra)
@@ -336,8 +351,8 @@ def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str]
         ]
         tests[name] = {"statistic": t["statistic"], "df_num": t["df_num"],
                        "df_den": t["df_den"], "p_value": t["p_value"],
-                       "distribution": t["distribution"], "comparisons": comps,
-                       "modality_foms": ests}
+                       "distribution": t["distribution"], "estimable": t["estimable"],
+                       "reason": t["reason"], "comparisons": comps, "modality_foms": ests}
     return tests
 
 
@@ -382,6 +397,12 @@ def reader_vs_ai(
     dict
         ``{"RRRC": Comparison, "RRFC": Comparison}``; ``difference`` is the readers'
         mean FOM minus the AI's (``estimate_a`` readers, ``estimate_b`` AI).
+
+    Raises
+    ------
+    UndefinedMetricError
+        An analysis whose standard error is zero up to rounding (e.g. all scores tied,
+        or every reader's difference from the AI identical and free of case variation).
 
     Examples
     --------
@@ -441,6 +462,9 @@ def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], reader
     dj = jack[0, others] - jack[0, a][None, :]
     cov = core.jackknife_cov(dj[None])[0, :, 0, :]
     res = core.single_treatment(d, cov, level=level)
+    for name in ("RRRC", "RRFC"):
+        if not res[name]["estimable"]:
+            raise UndefinedMetricError(f"reader vs AI: 1T-{res[name]['reason']}")
     out = {}
     for name in ("RRRC", "RRFC"):
         r = res[name]
@@ -495,6 +519,12 @@ def mrmc_noninferiority(
         ``difference = test - reference``, ``alternative="greater"`` and ``margin`` the
         signed null value (``-margin`` for non-inferiority).
 
+    Raises
+    ------
+    UndefinedMetricError
+        The chosen analysis is not estimable (its reason, e.g. a zero denominator when the
+        readers agree exactly).
+
     Examples
     --------
     >>> c = mrmc_noninferiority(readings, modality_test="aided",
@@ -517,6 +547,8 @@ def mrmc_noninferiority(
     for mod in (a, b):
         if mod not in res.modalities:
             raise ReadingsError(f"modality {mod!r} not in the readings; found {res.modalities}")
+    if not res.tests[analysis]["estimable"]:
+        raise UndefinedMetricError(str(res.tests[analysis]["reason"]))
     comp = next(c for c in res.tests[analysis]["comparisons"]
                 if {c.modality_a, c.modality_b} == {a, b})
     sign = 1.0 if comp.modality_a == a else -1.0

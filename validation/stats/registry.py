@@ -8,7 +8,9 @@ each name to a frozen :class:`MetricSpec` that says what the metric needs
 :mod:`validation.stats.proportions` and :mod:`validation.stats.roc`.
 
 Built-in metrics: ``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``accuracy``
-(threshold metrics; exact/score intervals or a patient-clustered bootstrap) and
+(threshold metrics; exact/score intervals, the cluster-adjusted Wilson interval
+``wilson_cluster``, or a patient-clustered bootstrap, which falls back to ``wilson_cluster``
+at an estimate of 0 or 1) and
 ``auc`` (score metric; DeLong, DeLong on the logit scale, or bootstrap). Further
 metrics are added with :func:`register_metric`.
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
@@ -54,6 +57,7 @@ COUNT_CELLS = ("tp", "fn", "tn", "fp")
 
 PROPORTION_CI_METHODS = (
     "wilson",
+    "wilson_cluster",
     "wilson_cc",
     "clopper_pearson",
     "agresti_coull",
@@ -281,6 +285,8 @@ def _proportion_compute(
     ) -> Estimate:
         check_method(method, PROPORTION_CI_METHODS)
         level = check_confidence_level(confidence_level)
+        if method == "wilson_cluster":
+            return _clustered_wilson(y_true, y_pred, clusters, level, num, den)
         if method != "bootstrap":
             func = getattr(_proportions, func_name)
             est: Estimate = func(y_true, y_pred, method=method, confidence_level=level)
@@ -315,6 +321,15 @@ def _proportion_compute(
                 f"{name} is undefined: its denominator ({' + '.join(den)}) is 0"
             )
         point = successes / denom
+        if successes in (0, denom):
+            # every resample gives the same 0 or 1: the percentile interval would be a point
+            est = _clustered_wilson(yt, yp, clusters, level, num, den)
+            extra = dict(est.extra)
+            extra["requested"] = "bootstrap"
+            extra["reason"] = _DEGENERATE_NOTE.format(p=point, x=successes, n=denom)
+            return Estimate(estimate=est.estimate, ci_low=est.ci_low, ci_high=est.ci_high,
+                            confidence_level=est.confidence_level, method=est.method, n=est.n,
+                            se=est.se, successes=est.successes, extra=extra)
         w = _resample_weights(
             n, clusters=clusters, strata=yt, n_resamples=int(n_resamples), rng=as_rng(rng)
         )
@@ -346,6 +361,40 @@ def _proportion_compute(
     compute.__name__ = f"compute_{name}"
     compute.__doc__ = f"{name} with its CI; see :func:`validation.stats.proportions.{func_name}`."
     return compute
+
+
+#: Why a bootstrap interval of a proportion at 0 or 1 is replaced.
+_DEGENERATE_NOTE = (
+    "estimate {p:.3f} ({x}/{n}): every bootstrap resample gives the same value, so the "
+    "percentile interval would be a single point; cluster-adjusted Wilson interval "
+    "(Dean & Pagano 2015) instead"
+)
+
+
+def _clustered_wilson(
+    y_true: ArrayLike, y_pred: ArrayLike, clusters: ArrayLike | None, level: float,
+    num: tuple[str, ...], den: tuple[str, ...],
+) -> Estimate:
+    """Cluster-adjusted Wilson interval of a ratio of confusion counts
+    (:func:`validation.stats.proportions.proportion_ci_clustered`); each case is its own
+    cluster when ``clusters`` is None."""
+    yt = as_binary(y_true)
+    yp = as_binary(y_pred, name="y_pred")
+    n = check_same_length(y_true=yt, y_pred=yp, clusters=clusters)
+    cells = _confusion_vectors(yt, yp)
+    in_den = np.zeros(n, dtype=bool)
+    for c in den:
+        in_den |= cells[c]
+    success = np.zeros(n, dtype=bool)
+    for c in num:
+        success |= cells[c]
+    codes = np.arange(n) if clusters is None else pd.factorize(np.asarray(clusters))[0]
+    k = int(codes.max()) + 1 if n else 0
+    trials = np.bincount(codes, weights=in_den.astype(np.float64), minlength=k)
+    succ = np.bincount(codes, weights=(success & in_den).astype(np.float64), minlength=k)
+    if trials.sum() == 0:
+        raise UndefinedMetricError(f"the proportion is undefined: its denominator ({' + '.join(den)}) is 0")
+    return _proportions.proportion_ci_clustered(succ, trials, confidence_level=level)
 
 
 def _interval_bounds(interval: Any) -> tuple[float, float]:

@@ -3,12 +3,24 @@
 Per case: Dice, IoU, Hausdorff distance, percentile Hausdorff (HD95), average
 symmetric surface distance (ASSD), mean average surface distance (MASD) and
 normalised surface distance (NSD, surface Dice at a tolerance in mm), all in
-physical units from the voxel spacing. The surface distances come from MONAI's
-``monai.metrics.utils.get_edge_surface_distance`` (the routine inside
+physical units from the voxel spacing. Boundary voxels come from MONAI's
+``monai.metrics.utils.get_mask_edges`` (the edge extraction inside
 ``compute_hausdorff_distance``, ``compute_average_surface_distance`` and
-``compute_surface_dice``), called once per case so that the edge extraction and
-the nearest-neighbour search are shared by all five distance metrics; the tests
-check equality with those MONAI functions. Dice and IoU are voxel counts.
+``compute_surface_dice``); the nearest-neighbour search (a KD-tree, as MONAI on
+CPU) runs once per case and direction, shared by all five distance metrics.
+Distances are recomputed in float64 from the integer voxel offsets (MONAI returns
+float32, which moves a point at 1.2 mm to 1.2000000477 mm), and whether a boundary
+point lies within the NSD tolerance is decided exactly: spacing and tolerance are
+taken as the decimal numbers they are written as (0.6, not 0.59999999999999998),
+so a point exactly at the tolerance counts, as Nikolov et al. define it
+(``d <= tau``). The tests check equality with MONAI, with DeepMind's
+surface-distance (NSD with surface elements) and medpy (HD, ASSD), and with an
+exact rational brute-force twin. Dice and IoU are voxel counts.
+
+Conventions: HD95 is the larger of the two directed percentiles (MONAI's; medpy's
+``hd95`` pools both directions instead); ASSD is the mean over the pooled boundary
+points of both directions (Metrics Reloaded, MONAI ``symmetric=True``, medpy's
+``assd``), MASD the mean of the two directed means.
 
 What happens when a mask is empty is declared by the caller
 (:class:`EmptyMaskPolicy`): a value (best or worst case), exclusion (counted and
@@ -33,6 +45,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -246,44 +259,128 @@ def _union_crop(
     return a[tuple(sl)], b[tuple(sl)]
 
 
+def _edges(
+    pred: NDArray[np.bool_], ref: NDArray[np.bool_], spacing: tuple[float, ...], subvoxels: bool
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None,
+           NDArray[np.float64] | None]:
+    """Boundary voxels of both masks (MONAI ``get_mask_edges``) and, with ``subvoxels``,
+    the surface-element areas of each boundary point (Nikolov et al. 2021)."""
+    import torch
+    from monai.metrics.utils import get_mask_edges
+
+    p, r = _union_crop(pred, ref)
+    if not subvoxels:
+        ep, er = get_mask_edges(p, r, crop=True)
+        return np.asarray(ep, dtype=bool), np.asarray(er, dtype=bool), None, None
+    out = get_mask_edges(torch.as_tensor(p), torch.as_tensor(r), crop=True, spacing=list(spacing))
+    ep, er, ap, ar = (np.asarray(x.cpu()) for x in out)  # type: ignore[misc]
+    ep, er = ep.astype(bool), er.astype(bool)
+    return ep, er, ap[ep].astype(np.float64), ar[er].astype(np.float64)
+
+
+def _directed(
+    a: NDArray[np.intp], b: NDArray[np.intp], spacing: NDArray[np.float64], tol: float | None
+) -> tuple[NDArray[np.float64], NDArray[np.bool_] | None]:
+    """Distance (mm) from each lattice point of ``a`` to the nearest point of ``b``.
+
+    The nearest neighbour comes from a KD-tree (scipy ``cKDTree``, as MONAI on CPU);
+    the distance is recomputed in float64 from the integer voxel offsets, so no
+    float32 rounding enters (MONAI returns float32). With ``tol``, also whether each
+    distance is ``<= tol`` *exactly* (:func:`_within_exact`).
+    """
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(b * spacing, leafsize=32)
+    _, j = tree.query(a * spacing, k=1)
+    off = (a - b[j]) * spacing
+    d = np.sqrt(np.einsum("ij,ij->i", off, off))
+    if tol is None:
+        return d, None
+    return d, _within_exact(a, b, d, spacing, tol, tree)
+
+
+#: Distances within this relative band of the tolerance are decided in exact arithmetic.
+_BAND = 1e-9
+
+
+def _decimal(x: float) -> Fraction:
+    """The decimal number a float was written as (its shortest repr: 0.6, not 0.5999...)."""
+    return Fraction(repr(float(x)))
+
+
+def _within_exact(
+    a: NDArray[np.intp], b: NDArray[np.intp], d: NDArray[np.float64],
+    spacing: NDArray[np.float64], tol: float, tree: Any,
+) -> NDArray[np.bool_]:
+    """``min_b |a - b| <= tol`` decided exactly for lattice points.
+
+    Float64 decides every point whose nearest distance is farther than a relative
+    1e-9 from the tolerance (its rounding error is ~1e-16). A point inside that band
+    (typically exactly *at* the tolerance, e.g. two voxels of 0.6 mm against 1.2 mm)
+    is decided in integer arithmetic: the spacings and the tolerance are taken as the
+    decimal numbers they print as, scaled to integers by a common denominator, and
+    ``sum_i (k_i s_i)^2 <= tol^2`` is evaluated exactly over every candidate within
+    the band.
+    """
+    within = d < tol * (1.0 - _BAND)
+    near = np.flatnonzero(~within & (d <= tol * (1.0 + _BAND)))
+    if near.size == 0:
+        return within
+    fr = [_decimal(s) for s in spacing] + [_decimal(tol)]
+    den = math.lcm(*(f.denominator for f in fr))
+    s_int = [int(f * den) for f in fr[:-1]]
+    tol2 = int(fr[-1] * den) ** 2
+    cands = tree.query_ball_point(a[near] * spacing, tol * (1.0 + _BAND) + 1e-12)
+    sizes = np.fromiter((len(c) for c in cands), dtype=np.intp, count=len(cands))
+    if not sizes.any():
+        return within
+    rows = np.repeat(near, sizes)
+    cols = np.fromiter((j for c in cands for j in c), dtype=np.intp, count=int(sizes.sum()))
+    k = a[rows] - b[cols]
+    bound = int(np.abs(k).max()) * max(s_int) if k.size else 0
+    if a.shape[1] * bound * bound < 2**62 and tol2 < 2**62:
+        sq = ((k.astype(np.int64) * np.asarray(s_int, dtype=np.int64)) ** 2).sum(axis=1)
+        ok = sq <= tol2
+    else:  # Python integers: exact at any size
+        ko = k.astype(object) * np.asarray(s_int, dtype=object)
+        ok = np.asarray(((ko * ko).sum(axis=1) <= tol2), dtype=bool)
+    hit = np.zeros(a.shape[0], dtype=bool)
+    np.logical_or.at(hit, rows, ok)
+    within[near] = hit[near]
+    return within
+
+
 def _surface_distances(
-    pred: NDArray[np.bool_], ref: NDArray[np.bool_], spacing: tuple[float, ...]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    import torch
-    from monai.metrics.utils import get_edge_surface_distance
+    pred: NDArray[np.bool_], ref: NDArray[np.bool_], spacing: tuple[float, ...],
+    tol: float | None = None, subvoxels: bool = False,
+) -> dict[str, Any]:
+    """Directed surface distances both ways in float64, with exact NSD counts.
 
-    p, r = _union_crop(pred, ref)
-    _, dists, _ = get_edge_surface_distance(
-        torch.as_tensor(p),
-        torch.as_tensor(r),
-        spacing=list(spacing),
-        symmetric=True,
-        warn_empty=False,
-    )
-    d_pr, d_rp = dists  # type: ignore[misc]
-    return (
-        np.asarray(d_pr.cpu().numpy(), dtype=np.float64),
-        np.asarray(d_rp.cpu().numpy(), dtype=np.float64),
-    )
-
-
-def _nsd_subvoxels(
-    pred: NDArray[np.bool_], ref: NDArray[np.bool_], spacing: tuple[float, ...], tol: float
-) -> float:
-    """NSD with surface-element areas (Nikolov et al. 2021) via MONAI ``compute_surface_dice``."""
-    import torch
-    from monai.metrics import compute_surface_dice
-
-    p, r = _union_crop(pred, ref)
-    val = compute_surface_dice(
-        torch.as_tensor(p[None, None]),
-        torch.as_tensor(r[None, None]),
-        class_thresholds=[float(tol)],
-        include_background=True,
-        spacing=list(spacing),
-        use_subvoxels=True,
-    )
-    return float(val.reshape(-1)[0])
+    Returns ``d_pr`` (prediction boundary to reference), ``d_rp`` and, with ``tol``,
+    the NSD value: boundary points within the tolerance over all boundary points
+    (weighted by surface-element area with ``subvoxels``).
+    """
+    sp = np.asarray(spacing, dtype=np.float64)
+    ep, er, _, _ = _edges(pred, ref, spacing, False)
+    pa, ra = np.argwhere(ep), np.argwhere(er)
+    d_pr, in_pr = _directed(pa, ra, sp, tol if not subvoxels else None)
+    d_rp, in_rp = _directed(ra, pa, sp, tol if not subvoxels else None)
+    out: dict[str, Any] = {"d_pr": d_pr, "d_rp": d_rp}
+    if tol is None:
+        return out
+    if not subvoxels:
+        assert in_pr is not None and in_rp is not None
+        out["nsd"] = (int(in_pr.sum()) + int(in_rp.sum())) / (in_pr.size + in_rp.size)
+        return out
+    sp_, sr_, area_p, area_r = _edges(pred, ref, spacing, True)
+    assert area_p is not None and area_r is not None
+    qa, qb = np.argwhere(sp_), np.argwhere(sr_)
+    _, w_pr = _directed(qa, qb, sp, tol)
+    _, w_rp = _directed(qb, qa, sp, tol)
+    assert w_pr is not None and w_rp is not None
+    total = float(area_p.sum() + area_r.sum())
+    out["nsd"] = float(area_p[w_pr].sum() + area_r[w_rp].sum()) / total
+    return out
 
 
 def _case_values(
@@ -308,7 +405,10 @@ def _case_values(
         if "iou" in metrics:
             row["iou"] = inter / (n_p + n_r - inter)
         if any(m in metrics for m in (*_DISTANCE_METRICS, "nsd")):
-            d_pr, d_rp = _surface_distances(pred, ref, spacing)
+            sd = _surface_distances(
+                pred, ref, spacing, tolerance_mm if "nsd" in metrics else None, nsd_subvoxels
+            )
+            d_pr, d_rp = sd["d_pr"], sd["d_rp"]
             if "hausdorff" in metrics:
                 row["hausdorff"] = float(max(d_pr.max(), d_rp.max()))
             if "hd95" in metrics:
@@ -319,14 +419,7 @@ def _case_values(
             if "masd" in metrics:
                 row["masd"] = float((d_pr.mean() + d_rp.mean()) / 2.0)
             if "nsd" in metrics:
-                assert tolerance_mm is not None
-                if nsd_subvoxels:
-                    row["nsd"] = _nsd_subvoxels(pred, ref, spacing, tolerance_mm)
-                else:
-                    ok = np.count_nonzero(d_pr <= tolerance_mm) + np.count_nonzero(
-                        d_rp <= tolerance_mm
-                    )
-                    row["nsd"] = ok / (d_pr.size + d_rp.size)
+                row["nsd"] = float(sd["nsd"])
         return row
     status = (
         "both_empty" if not (n_p or n_r) else ("reference_empty" if n_p else "prediction_empty")
@@ -439,8 +532,10 @@ def segmentation_metrics(
     nsd_subvoxels : bool
         ``False`` (default): NSD counts boundary voxels within the tolerance
         (MONAI ``compute_surface_dice``); ``True``: weights them by their surface
-        area at sub-voxel resolution, as in Nikolov et al. (2021) and MONAI's
-        ``use_subvoxels=True`` (slower).
+        area at sub-voxel resolution, as in Nikolov et al. (2021), DeepMind's
+        ``compute_surface_dice_at_tolerance`` and MONAI's ``use_subvoxels=True``
+        (slower). Either way a point exactly at the tolerance counts (decided in
+        exact arithmetic, see the module notes).
 
     Returns
     -------

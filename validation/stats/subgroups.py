@@ -67,6 +67,7 @@ from validation.stats._checks import (
 )
 from validation.stats._results import _jsonable
 from validation.stats.registry import (
+    _DEGENERATE_NOTE,
     MetricSpec,
     get_metric,
     list_metrics,
@@ -611,15 +612,21 @@ def _resolve_ci_methods(
                 f"ci_method names metric {unknown[0]!r}, which is not in metrics "
                 f"{tuple(s.name for s in specs)}"
             )
+    elif isinstance(ci_method, str) and not any(ci_method in s.ci_methods for s in specs):
+        raise ValueError(
+            f"ci_method {ci_method!r} is not valid for any of the metrics "
+            f"{tuple(s.name for s in specs)}; valid: "
+            + "; ".join(f"{s.name}: {s.ci_methods}" for s in specs)
+        )
     for s in specs:
+        default = "bootstrap" if clustered and "bootstrap" in s.ci_methods else s.default_ci_method
         if ci_method is None:
-            m = "bootstrap" if clustered and "bootstrap" in s.ci_methods else s.default_ci_method
+            m = default
         elif isinstance(ci_method, str):
-            m = ci_method
+            # one method for the table: it applies to the metrics it is valid for
+            m = ci_method if ci_method in s.ci_methods else default
         else:
-            m = ci_method.get(s.name) or (
-                "bootstrap" if clustered and "bootstrap" in s.ci_methods else s.default_ci_method
-            )
+            m = ci_method.get(s.name) or default
         if m not in s.ci_methods:
             raise ValueError(
                 f"ci_method {m!r} is not valid for metric {s.name!r}; valid: {s.ci_methods}"
@@ -990,7 +997,20 @@ def subgroup_table(
                 rows.append(rec)
                 continue
             try:
-                if ci_methods[s.name] == "bootstrap":
+                if (ci_methods[s.name] == "bootstrap" and s.counts_ratio is not None
+                        and _at_boundary(s, yt[m], yv[m])):
+                    # every resample gives the same 0 or 1: a percentile interval would be a
+                    # point, so the cluster-adjusted Wilson interval is reported instead
+                    est = s.compute(
+                        yt[m], yv[m], method="wilson_cluster", confidence_level=level,
+                        clusters=None if cl is None else cl[m],
+                    )
+                    rec.update(
+                        estimate=est.estimate, ci_low=est.ci_low, ci_high=est.ci_high,
+                        method=est.method, denominator=est.n,
+                        reason=_DEGENERATE_NOTE.format(p=est.estimate, x=est.successes, n=est.n),
+                    )
+                elif ci_methods[s.name] == "bootstrap":
                     try:
                         point = _point_estimate(s, yt[m], yv[m], level)
                     except UndefinedMetricError:
@@ -1170,6 +1190,18 @@ def _map_chunks(func: Any, chunks: Any) -> Any:
         while pending:
             c, fut = pending.popleft()
             yield c, fut.result()
+
+
+def _at_boundary(spec: MetricSpec, yt: NDArray[Any], yv: NDArray[Any]) -> bool:
+    """A ratio-of-counts metric at exactly 0 or 1 (with a non-zero denominator)."""
+    assert spec.counts_ratio is not None
+    num, den = spec.counts_ratio
+    t = yt.astype(bool)
+    p = yv.astype(bool)
+    cells = {"tp": t & p, "fn": t & ~p, "tn": ~t & ~p, "fp": ~t & p}
+    a = int(sum(int(cells[c].sum()) for c in num))
+    b = int(sum(int(cells[c].sum()) for c in den))
+    return b > 0 and a in (0, b)
 
 
 def _denominator(spec: MetricSpec, yt: NDArray[Any], yv: NDArray[Any]) -> int:
