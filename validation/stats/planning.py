@@ -10,7 +10,8 @@ and recomputed later:
   bound to clear a performance goal with a stated power, by the normal
   approximation or by an exact binomial search over the interval the analysis
   will use (Clopper-Pearson by default).
-- :func:`sample_size_auc` / :func:`power_auc`: one AUC against a null value with
+- :func:`sample_size_auc` / :func:`power_auc` / :func:`detectable_auc`: one AUC
+  against a null value with
   Obuchowski's binormal variance function (the method of pROC's ``power.roc.test``
   for one curve).
 - :func:`sample_size_paired_auc` / :func:`power_paired_auc`: two AUCs on the same
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from validation.stats._mrmc_power import MRMCPower, _components, mrmc_power, mrmc_sample_size
 from validation.stats._results import _jsonable
@@ -57,6 +58,7 @@ __all__ = [
     "PairedProportionsPlan",
     "PrecisionPlan",
     "design_effect",
+    "detectable_auc",
     "mrmc_tradeoff",
     "power_auc",
     "power_goal",
@@ -117,7 +119,8 @@ def _whole(value: Any, name: str, minimum: int) -> int:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     if isinstance(value, int | np.integer):
         out = int(value)
-    elif isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+    elif (isinstance(value, float | np.floating) and math.isfinite(value)
+          and float(value).is_integer()):
         out = int(value)
     else:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
@@ -771,6 +774,71 @@ def power_auc(
                    power=_auc_power(theta, theta0, n_pos, n_neg, alpha, alt), expected=theta,
                    null=theta0, ratio=n_neg / n_pos, significance_level=alpha,
                    target_power=None, alternative=alt)
+
+
+def detectable_auc(
+    *,
+    n_positive: int,
+    n_negative: int,
+    null: float = 0.5,
+    significance_level: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+) -> AUCPlan:
+    """Smallest AUC (largest, for ``"less"``) the one-AUC test detects with ``power``.
+
+    Solves :func:`power_auc` for ``expected`` (pROC's ``power.roc.test`` with ``ncases``,
+    ``ncontrols``, ``sig.level`` and ``power``, which solves with ``uniroot`` to about
+    1e-4; here to 1e-12).
+
+    Returns
+    -------
+    AUCPlan
+        ``expected`` is the detectable AUC; ``power`` equals ``target_power``.
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range, or no AUC short of 1 (above 0, for ``"less"``)
+        reaches the power with these counts.
+
+    Examples
+    --------
+    pROC: ``power.roc.test(ncases=41, ncontrols=72, sig.level=0.05, power=0.95)`` gives
+    ``auc = 0.6961`` (printed).
+
+    >>> round(detectable_auc(n_positive=41, n_negative=72, power=0.95).expected, 4)
+    0.6961
+
+    References
+    ----------
+    Obuchowski NA. Invest Radiol 1994;29:238-243. doi:10.1097/00004424-199402000-00020
+    Robin X, et al. BMC Bioinformatics 2011;12:77. doi:10.1186/1471-2105-12-77
+    """
+    theta0 = _unit(null, "null")
+    alpha = _unit(significance_level, "significance_level")
+    alt = _choice(alternative, _AUC_ALTERNATIVES, "alternative")
+    target = _unit(power, "power")
+    n_pos = _whole(n_positive, "n_positive", 1)
+    n_neg = _whole(n_negative, "n_negative", 1)
+    eps = 1e-12
+    lo, hi = (eps, theta0 - eps) if alt == "less" else (theta0 + eps, 1.0 - eps)
+    far = lo if alt == "less" else hi
+
+    def gap(theta: float) -> float:
+        return _auc_power(theta, theta0, n_pos, n_neg, alpha, alt) - target
+
+    if gap(far) < 0:
+        raise ValueError(
+            f"no AUC {'above 0' if alt == 'less' else 'below 1'} reaches power {target!r} "
+            f"with n_positive={n_pos} and n_negative={n_neg} against null={theta0!r}; the "
+            f"best is {_auc_power(far, theta0, n_pos, n_neg, alpha, alt):.4f}")
+    theta = float(optimize.brentq(gap, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps))
+    return AUCPlan(n_positive=n_pos, n_negative=n_neg, n_positive_unrounded=None,
+                   n_negative_unrounded=None,
+                   power=_auc_power(theta, theta0, n_pos, n_neg, alpha, alt), expected=theta,
+                   null=theta0, ratio=n_neg / n_pos, significance_level=alpha,
+                   target_power=target, alternative=alt)
 
 
 # --------------------------------------------------------------------------- two AUCs

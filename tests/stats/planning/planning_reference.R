@@ -106,6 +106,20 @@ for (nn in list(c(41, 72), c(20, 20), c(50, 150), c(100, 60), c(12, 30))) {
   }
 }
 
+# detectable AUC (pROC solves with uniroot at its default tolerance, about 1e-4)
+auc_detectable <- list()
+for (nn in list(c(41, 72), c(20, 20), c(50, 150), c(100, 60))) {
+  for (pw in c(0.8, 0.95)) {
+    for (alt in c("two.sided", "one.sided")) {
+      r <- power.roc.test(ncases = nn[1], ncontrols = nn[2], sig.level = 0.05, power = pw,
+                          alternative = alt)
+      auc_detectable[[length(auc_detectable) + 1]] <- list(
+        ncases = nn[1], ncontrols = nn[2], power = pw, alternative = alt, sig.level = 0.05,
+        auc = as.numeric(r$auc))
+    }
+  }
+}
+
 # ---------------------------------------------------------------- two AUCs (binormal list)
 paired_auc <- list()
 paired_designs <- list(
@@ -161,13 +175,15 @@ for (cell in list(c(0.7, 0.1, 0.08, 0.12), c(0.6, 0.15, 0.15, 0.1), c(0.8, 0.05,
 cat(toJSON(list(
   meta = list(
     script = "tests/stats/planning/planning_reference.R",
-    command = "Rscript tests/stats/planning/planning_reference.R > tests/stats/planning/planning_reference.json",
+    command = paste("Rscript tests/stats/planning/planning_reference.R >",
+                    "tests/stats/planning/planning_reference.json"),
     r_version = R.version.string,
     packages = list(pROC = as.character(packageVersion("pROC")),
                     epiR = as.character(packageVersion("epiR")),
                     jsonlite = as.character(packageVersion("jsonlite"))),
     platform = R.version$platform),
   precision = precision, goal = goal, binom_test_bounds = binom_test_bounds,
-  auc_n = auc_n, auc_power = auc_power, paired_auc = paired_auc, connor = connor,
-  restricted = restricted), auto_unbox = TRUE, digits = NA, pretty = FALSE))
+  auc_n = auc_n, auc_power = auc_power, auc_detectable = auc_detectable,
+  paired_auc = paired_auc, connor = connor, restricted = restricted),
+  auto_unbox = TRUE, digits = NA, pretty = FALSE))
 cat("\n")

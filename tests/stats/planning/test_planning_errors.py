@@ -11,6 +11,7 @@ import pytest
 from validation.data.readings import load_readings
 from validation.stats import (
     design_effect,
+    detectable_auc,
     mrmc_analysis,
     mrmc_tradeoff,
     power_auc,
@@ -120,6 +121,16 @@ def test_power_auc_errors() -> None:
             n_negative=-3)
 
 
+def test_detectable_auc_errors() -> None:
+    _raises("no AUC below 1 reaches power 0.99 with n_positive=2 and n_negative=2 against "
+            "null=0.5; the best is 0.0000", detectable_auc, n_positive=2, n_negative=2,
+            power=0.99)
+    _raises("n_negative must be a whole number >= 1, got 0", detectable_auc, n_positive=3,
+            n_negative=0)
+    _raises("alternative must be one of ('two-sided', 'greater', 'less'), got 'both'",
+            detectable_auc, n_positive=30, n_negative=30, alternative="both")
+
+
 @pytest.mark.parametrize(("args", "kwargs", "message"), [
     ((0.85, 0.8), {"correlation": 1}, "correlation must be in (-1, 1), got 1"),
     ((0.85, 0.8), {"correlation": 0.5, "correlation_negative": -1.5},
@@ -131,7 +142,8 @@ def test_power_auc_errors() -> None:
     ((0.8, 0.85), {"correlation": 0.5, "alternative": "greater"},
      "the design cannot succeed: auc_1 - auc_2 + margin must be > 0 for a one-directional "
      "(non-inferiority or 'greater') hypothesis; got 0.8 - 0.85 + 0.0 = -0.05"),
-    ((0.8, 0.8), {"correlation": 0.5}, "auc_1 and auc_2 must differ when margin is 0; both are 0.8"),
+    ((0.8, 0.8), {"correlation": 0.5},
+     "auc_1 and auc_2 must differ when margin is 0; both are 0.8"),
     ((0.85, 0.8), {"correlation": 0.5, "alternative": "less"},
      "alternative must be one of ('two-sided', 'greater'), got 'less'"),
     ((0.85, 0.8), {"correlation": 0.5, "b_1": 0}, "b_1 must be > 0, got 0"),

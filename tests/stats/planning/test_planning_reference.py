@@ -29,6 +29,7 @@ from scipy import special
 import validation.stats.planning as planning_mod
 from validation.data.readings import load_readings
 from validation.stats import (
+    detectable_auc,
     mrmc_tradeoff,
     power_auc,
     power_goal,
@@ -139,6 +140,20 @@ def test_auc_power_matches_proc(case: dict[str, Any]) -> None:
     plan = power_auc(case["auc"], n_positive=case["ncases"], n_negative=case["ncontrols"],
                      significance_level=case["sig.level"], alternative=_alt(case["alternative"]))
     assert plan.power == pytest.approx(case["power"], abs=1e-12)
+
+
+@pytest.mark.parametrize("case", REF["auc_detectable"],
+                         ids=lambda c: f"{c['ncases']}-{c['ncontrols']}-{c['power']}"
+                         f"-{c['alternative']}")
+def test_detectable_auc_matches_proc(case: dict[str, Any]) -> None:
+    alt = _alt(case["alternative"])
+    plan = detectable_auc(n_positive=case["ncases"], n_negative=case["ncontrols"],
+                          power=case["power"], alternative=alt)
+    # pROC's uniroot stops at its default tolerance (about 1e-4 in the AUC)
+    assert plan.expected == pytest.approx(case["auc"], abs=1e-4)
+    assert plan.power == pytest.approx(case["power"], abs=1e-12)
+    assert power_auc(plan.expected, n_positive=case["ncases"], n_negative=case["ncontrols"],
+                     alternative=alt).power == pytest.approx(case["power"], abs=1e-12)
 
 
 def test_auc_proc_help_page_examples() -> None:

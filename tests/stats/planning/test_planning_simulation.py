@@ -84,7 +84,8 @@ def test_auc_plan_reaches_its_power(expected: float, null: float, ratio: float, 
     y = np.r_[np.ones(plan.n_positive), np.zeros(plan.n_negative)]
     rejected = 0
     for _ in range(reps):
-        score = np.r_[rng.normal(shift, 1.0, plan.n_positive), rng.normal(0.0, 1.0, plan.n_negative)]
+        score = np.r_[rng.normal(shift, 1.0, plan.n_positive),
+                      rng.normal(0.0, 1.0, plan.n_negative)]
         rejected += auc_test(y, score, null_value=null, alternative=alternative).p_value < 0.05
     rate = rejected / reps
     se = _se(power, reps)
