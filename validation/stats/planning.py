@@ -11,9 +11,8 @@ and recomputed later:
   approximation or by an exact binomial search over the interval the analysis
   will use (Clopper-Pearson by default).
 - :func:`sample_size_auc` / :func:`power_auc` / :func:`detectable_auc`: one AUC
-  against a null value with
-  Obuchowski's binormal variance function (the method of pROC's ``power.roc.test``
-  for one curve).
+  against a null value with Obuchowski's binormal variance function (the method of
+  pROC's ``power.roc.test`` for one curve).
 - :func:`sample_size_paired_auc` / :func:`power_paired_auc`: two AUCs on the same
   cases, superiority or non-inferiority (Obuchowski & McClish 1997; pROC's
   ``power.roc.test`` with binormal parameters).
@@ -396,12 +395,12 @@ def _normal_goal_power(n: int, p: float, g: float, level: float) -> float:
 
 
 def _goal_inputs(expected: Any, goal: Any, confidence_level: Any, method: Any,
-                 interval: Any) -> tuple[float, float, float, str, str | None]:
+                 interval: Any, *, planning: bool) -> tuple[float, float, float, str, str | None]:
     p = _unit(expected, "expected")
     g = _unit(goal, "goal")
     level = _unit(confidence_level, "confidence_level")
     how = _choice(method, _GOAL_METHODS, "method")
-    if g >= p:
+    if planning and g >= p:
         raise ValueError(f"goal must be below expected (the lower bound can only be "
                          f"expected to exceed a goal the true value exceeds); got "
                          f"goal={goal!r} >= expected={expected!r}")
@@ -492,7 +491,8 @@ def sample_size_goal(
     Clopper CJ, Pearson ES. The use of confidence or fiducial limits illustrated in the
     case of the binomial. Biometrika 1934;26:404-413. doi:10.1093/biomet/26.4.404
     """
-    p, g, level, how, iv = _goal_inputs(expected, goal, confidence_level, method, interval)
+    p, g, level, how, iv = _goal_inputs(expected, goal, confidence_level, method, interval,
+                                        planning=True)
     target = _unit(power, "power")
     prev = _prevalence(prevalence)
     limit = _whole(max_n, "max_n", 1)
@@ -546,7 +546,8 @@ def power_goal(
     The power a study of ``n`` cases of the relevant class actually has (e.g. with
     the counts observed), by the exact binomial sum over the counts whose
     ``interval`` lower bound exceeds the goal (default) or by the normal
-    approximation. See :func:`sample_size_goal` for the parameters.
+    approximation. See :func:`sample_size_goal` for the parameters; here ``expected``
+    may lie at or below the goal (the power is then the chance of a false pass).
 
     Returns
     -------
@@ -563,7 +564,8 @@ def power_goal(
     Clopper CJ, Pearson ES. Biometrika 1934;26:404-413. doi:10.1093/biomet/26.4.404
     Chu H, Cole SR. J Clin Epidemiol 2007;60:1201-1202. doi:10.1016/j.jclinepi.2006.09.015
     """
-    p, g, level, how, iv = _goal_inputs(expected, goal, confidence_level, method, interval)
+    p, g, level, how, iv = _goal_inputs(expected, goal, confidence_level, method, interval,
+                                        planning=False)
     m = _whole(n, "n", 1)
     prev = _prevalence(prevalence)
     if how == "normal":

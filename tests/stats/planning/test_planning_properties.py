@@ -358,3 +358,16 @@ def test_plans_are_frozen_and_json_ready() -> None:
         assert set(d) == {f.name for f in dataclasses.fields(plan)}
         with pytest.raises(dataclasses.FrozenInstanceError):
             plan.method = "x"  # type: ignore[misc, union-attr]
+
+
+@given(p=st.floats(0.3, 0.95), n=st.integers(5, 300), level=LEVELS,
+       interval=st.sampled_from(PLANNING_INTERVALS))
+@SETTINGS
+def test_power_at_the_goal_is_the_false_pass_rate(p: float, n: int, level: float,
+                                                   interval: str) -> None:
+    # with the true value at the goal, P(lower bound > goal) is the one-sided error rate;
+    # Clopper-Pearson guarantees it is at most (1 - level) / 2
+    rate = power_goal(p, p, n=n, confidence_level=level, interval=interval).power
+    assert rate == pytest.approx(_brute_power(p, p, n, interval, level), abs=1e-12)
+    if interval == "clopper_pearson":
+        assert rate <= (1 - level) / 2 + 1e-12
