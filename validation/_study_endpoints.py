@@ -171,7 +171,8 @@ def evaluate_endpoint(
     spec = get_metric(ep.metric)
     record = _blank(ep)
     out = EndpointOutcome(record)
-    threshold = ep.threshold if ep.threshold is not None else protocol.model.threshold
+    model_threshold = protocol.model.threshold if protocol.model is not None else None
+    threshold = ep.threshold if ep.threshold is not None else model_threshold
     if spec.kind == "threshold":
         assert threshold is not None
         y = (score >= threshold).astype(np.int8)
