@@ -650,12 +650,14 @@ def predictions_problems(
     analysed case with a reference mask but no prediction, and mask files that do not
     exist (reference and predicted; their contents are read by the run).
     """
+    from validation._study_inputs import missing_columns_message
+
     where = ("segmentation", "predictions")
     missing = [c for c in ("case_id", "mask_path") if c not in preds.columns]
     if missing:
-        return [(where, f"{predictions_path}: column {', '.join(repr(c) for c in missing)} is missing; "
-                        f"expected case_id, mask_path (segmentation.columns maps other names), "
-                        f"found {[str(c) for c in preds.columns]}")]
+        return [(where, missing_columns_message(
+            predictions_path, missing, [str(c) for c in preds.columns], names=("case_id", "mask_path"),
+            where="segmentation.columns", mapping=seg.columns))]
     out: list[tuple[tuple[str, ...], str]] = []
     ids = preds["case_id"].astype(str)
     dup = ids.duplicated().to_numpy()

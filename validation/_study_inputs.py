@@ -295,12 +295,17 @@ def map_columns(
     return renamed, []
 
 
-def _where_columns(where: str, mapping: dict[str, str] | None, names: tuple[str, ...]) -> str:
-    """``expected columns case_id, score`` in a message, with the mapped names when there are any."""
-    if not mapping:
-        return f"expected columns {', '.join(names)}"
-    shown = [f"{mapping[n]} (as {n})" if n in mapping else n for n in names]
-    return f"expected columns {', '.join(shown)} ({where})"
+def missing_columns_message(
+    path: Path, missing: list[str], found: list[str], *, names: tuple[str, ...], where: str,
+    mapping: dict[str, str] | None,
+) -> str:
+    """``FILE: column(s) ... missing; expected ..., found [...]`` naming the protocol's mapping key."""
+    cols = ", ".join(repr(c) for c in missing)
+    head = f"{path}: column {cols} is missing" if len(missing) == 1 else f"{path}: columns {cols} are missing"
+    if mapping:
+        shown = [f"{mapping[n]} (as {n})" if n in mapping else n for n in names]
+        return f"{head}; expected columns {', '.join(shown)} (after {where}), found {found}"
+    return f"{head}; expected columns {', '.join(names)} (map your own names with {where}), found {found}"
 
 
 def scores_problems(
@@ -320,10 +325,8 @@ def scores_problems(
         return None, problems
     missing = [c for c in ("case_id", "score") if c not in frame.columns]
     if missing:
-        return None, [
-            f"{path}: column {', '.join(repr(c) for c in missing)} is missing; "
-            f"{_where_columns(where, columns, ('case_id', 'score'))}, found {[str(c) for c in frame.columns]}"
-        ]
+        return None, [missing_columns_message(path, missing, [str(c) for c in frame.columns],
+                                              names=("case_id", "score"), where=where, mapping=columns)]
     ids = frame["case_id"].astype(str)
     blank_id = frame["case_id"].isna().to_numpy() | (ids.str.strip() == "").to_numpy()
     if blank_id.any():
