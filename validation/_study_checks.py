@@ -202,4 +202,5 @@ def input_problems(
                 for loc, msg in predictions_problems(preds, seg, kept, predictions_path=path,
                                                      manifest_path=manifest_path, known=known):
                     add(loc, msg)
+    out.sort(key=lambda p: p.line or 0)  # in the order of the protocol file (stable within a key)
     return out

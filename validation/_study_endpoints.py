@@ -75,10 +75,11 @@ def method_note(declared: str, used: str | None, *, cluster_column: str | None,
         note = (extra or {}).get("cluster_note")
         return str(note) if note else None
     if used.startswith(("cluster_", "obuchowski")):
+        form = ("Obuchowski's clustered DeLong variance" if used.startswith("obuchowski")
+                else f"a bootstrap that resamples patients, {used.rsplit('_', 1)[-1]} interval")
         return (
-            f"declared {declared}; computed as {used}, its patient-clustered form (Obuchowski's "
-            "clustered DeLong variance, or a bootstrap that resamples patients), because cases share "
-            f"patients (test_set.cluster_column: {cluster_column})"
+            f"declared {declared}; computed as {used}, its patient-clustered form ({form}), because "
+            f"cases share patients (test_set.cluster_column: {cluster_column})"
         )
     if used.startswith(declared + "_"):
         return f"declared {declared}; computed as {used}, its {used[len(declared) + 1:]} form"

@@ -155,8 +155,10 @@ def run_cmd(
                      render=report, lock_path=lock)
     for w in outcome.warnings:
         typer.echo(f"radval: warning: {w}", err=True)
+    from validation.gate import decision_text
+
     for p in outcome.verdict["primary"]:
-        typer.echo(f"  {p['endpoint_id']}: {p['decision']}")
+        typer.echo(f"  {p['endpoint_id']}: {decision_text(p['decision'])}")
     typer.echo(f"verdict: {outcome.verdict['decision'].upper()}  results: {outcome.results_path}")
     if outcome.report_path is not None:
         typer.echo(f"report: {outcome.report_path}")

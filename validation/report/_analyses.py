@@ -200,7 +200,7 @@ def segmentation_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     per_case = [r for r in seg.get("per_case") or [] if isinstance(r, Mapping)]
     cols = [m for m in order if any(m in r for r in per_case)]
     case_rows = [{"case_id": r.get("case_id"), "status": str(r.get("status") or "").replace("_", " "),
-                  "excluded": r.get("excluded"), "values": [num(r.get(m)) for m in cols]}
+                  "excluded": r.get("excluded"), "cells": [num(r.get(m)) for m in cols]}
                  for r in per_case[:MAX_PER_CASE_ROWS]]
     return {"metrics": metrics, "policy": policy_rows, "status": status, "n_cases": seg.get("n_cases"),
             "n_clusters": settings.get("n_clusters"), "case_columns": [SEGMENTATION_LABELS.get(m, m) for m in cols],

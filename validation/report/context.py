@@ -350,8 +350,11 @@ def _limitations(doc: Mapping[str, Any]) -> dict[str, Any]:
     if lock is None:
         notes.append("The protocol was not locked before the run: every result is exploratory (R2).")
     elif lock.get("scores_present_at_lock"):
-        notes.append("A scores file already existed when the protocol was locked; the lock cannot show "
-                     "that the criteria were set before the scores were seen.")
+        hashed = sorted(k for k in (lock.get("inputs_at_lock") or {}) if k not in ("detection.lesions",))
+        notes.append("Model outputs already existed when the protocol was locked"
+                     + (f" ({', '.join(hashed)}; their sha256 are in the lock and the run refused any change)"
+                        if hashed else "")
+                     + "; the lock cannot show that the criteria were set before the outputs were seen.")
     for src, key in (("calibration", "notes"), ("detection", "notes")):
         for n in _get(doc, src, key) or []:
             notes.append(f"{src}: {n}")
