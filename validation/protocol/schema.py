@@ -47,8 +47,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
-
 #: The columns radval reads from each external table, and which of them a ``columns``
 #: mapping may rename (``{radval name: the name in your file}``).
 SCORES_COLUMNS = ("case_id", "score")
@@ -75,6 +73,9 @@ def check_column_map(mapping: dict[str, str] | None, allowed: tuple[str, ...]) -
     unknown = [k for k in mapping if k not in allowed]
     if unknown:
         raise ValueError(f"unknown column key(s) {unknown}; expected keys from {list(allowed)}")
+    blank = [k for k, v in mapping.items() if not v.strip()]
+    if blank:
+        raise ValueError(f"column name(s) for {blank} are empty; expected the name of a column in your file")
     values = list(mapping.values())
     twice = sorted({v for v in values if values.count(v) > 1})
     if twice:
@@ -176,7 +177,7 @@ class ModelRef(_Strict):
     threshold: float | None = Field(
         default=None, description="Locked operating threshold: a case is positive when score >= threshold."
     )
-    columns: dict[str, ColumnName] | None = Field(
+    columns: dict[str, str] | None = Field(
         default=None, description=_columns_doc(
             "the scores file", SCORES_COLUMNS, "{case_id: StudyInstanceUID, score: prob_abnormal}"
         )
@@ -378,7 +379,7 @@ class ReaderStudy(_Strict):
     role: Literal["primary", "secondary", "exploratory"] = Field(default="primary")
     readings: str = Field(description="Readings file (`reader, modality, case, truth, score`).")
     sha256: Sha256 | None = Field(default=None, description="Expected sha256 of the readings file.")
-    columns: dict[str, ColumnName] | None = Field(
+    columns: dict[str, str] | None = Field(
         default=None,
         description=_columns_doc(
             "a tidy readings table (CSV or Parquet)", READINGS_COLUMNS,
@@ -486,13 +487,13 @@ class Detection(_Strict):
     marks_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `marks`.")
     lesions: str = Field(description="Lesion truth (`case_id, lesion_id, x0, y0, x1, y1` or centre + radius).")
     lesions_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `lesions`.")
-    marks_columns: dict[str, ColumnName] | None = Field(
+    marks_columns: dict[str, str] | None = Field(
         default=None,
         description=_columns_doc(
             "the marks file", MARKS_COLUMNS, "{case_id: StudyInstanceUID, score: confidence}"
         ),
     )
-    lesions_columns: dict[str, ColumnName] | None = Field(
+    lesions_columns: dict[str, str] | None = Field(
         default=None,
         description=_columns_doc(
             "the lesion truth file", LESIONS_COLUMNS, "{case_id: StudyInstanceUID, lesion_id: nodule}"
@@ -557,7 +558,7 @@ class Segmentation(_Strict):
         description="Predicted masks table (`case_id, mask_path`, paths relative to the table's folder)."
     )
     predictions_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `predictions`.")
-    columns: dict[str, ColumnName] | None = Field(
+    columns: dict[str, str] | None = Field(
         default=None,
         description=_columns_doc(
             "the predictions table", PREDICTIONS_COLUMNS, "{case_id: StudyInstanceUID, mask_path: seg_file}"
