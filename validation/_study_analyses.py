@@ -298,23 +298,67 @@ def reader_roc_curves(readings: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def read_readings(path: Path, columns: dict[str, str] | None) -> pd.DataFrame:
+    """Readings in the tidy form, through the protocol's ``reader_study.columns`` mapping.
+
+    Without a mapping any format :func:`validation.data.readings.load_readings` reads; with
+    one, a tidy CSV or Parquet table whose columns are renamed first. Identifiers are text.
+    """
+    from validation._study_inputs import map_columns, read_table
+    from validation.data.readings import load_readings, validate_readings
+
+    if not columns:
+        readings = load_readings(path)
+    else:
+        frame = read_table(path, "readings", text=("reader", "modality", "case"), columns=columns)
+        frame, problems = map_columns(frame, columns, path=path, where="reader_study.columns")
+        if problems:
+            raise ReadingsError(problems[0])
+        frame.index = pd.RangeIndex(1, len(frame) + 1)
+        frame.attrs["source"] = str(path)
+        readings = validate_readings(frame, design=None)
+    return readings.assign(reader=readings["reader"].astype(str), modality=readings["modality"].astype(str))
+
+
+def readings_problems(rs: ReaderStudy, readings: pd.DataFrame, path: Path) -> list[str]:
+    """Problems of tidy readings against the protocol's reader study: modalities, the AI reader."""
+    from validation.data.readings import select_modalities
+
+    problems = []
+    humans = readings if rs.ai_reader is None else readings[readings["reader"] != rs.ai_reader]
+    for mod in (rs.test_modality, rs.reference_modality):
+        if mod not in set(humans["modality"]):
+            problems.append(
+                f"{path}: modality {mod!r} (reader_study) is not in the readings; found "
+                f"{sorted(set(humans['modality']))}"
+            )
+    if rs.ai_reader is not None:
+        if rs.ai_reader not in set(readings["reader"]):
+            problems.append(
+                f"{path}: reader {rs.ai_reader!r} (reader_study.ai_reader) is not in the readings; "
+                f"readers are {sorted(set(readings['reader']))}"
+            )
+        else:
+            try:
+                select_modalities(readings, [rs.ai_modality or rs.reference_modality], ai_reader=rs.ai_reader)
+            except ReadingsError as exc:
+                problems.append(f"{exc} (see reader_study.ai_reader and ai_modality)")
+    return problems
+
+
 def reader_study_record(
     rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], EndpointOutcome]:
     """Run the MRMC analysis, the protocol's hypothesis and AI-vs-readers (R13, R14)."""
     from validation._study_endpoints import EndpointOutcome
-    from validation.data.readings import load_readings, select_modalities
+    from validation.data.readings import select_modalities
     from validation.stats import mrmc
 
-    readings = load_readings(path)
-    readings = readings.assign(reader=readings["reader"].astype(str), modality=readings["modality"].astype(str))
+    readings = read_readings(path, rs.columns)
+    problems = readings_problems(rs, readings, path)
+    if problems:
+        raise ReadingsError(problems[0])
     humans = readings if rs.ai_reader is None else readings[readings["reader"] != rs.ai_reader]
-    for mod in (rs.test_modality, rs.reference_modality):
-        if mod not in set(humans["modality"]):
-            raise ReadingsError(
-                f"{path}: modality {mod!r} (reader_study) is not in the readings; found "
-                f"{sorted(set(humans['modality']))}"
-            )
     keep = humans[humans["modality"].isin([rs.test_modality, rs.reference_modality])]
     options: dict[str, Any] = {
         "fom": rs.fom, "method": rs.method, "covariance": rs.covariance, "design": rs.design,
@@ -406,15 +450,107 @@ def reader_study_record(
     return record, out
 
 
-def _read_table(path: Path, what: str) -> pd.DataFrame:
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{what} file {path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
-        raise InputError(f"cannot read {what} file {path}: {exc}") from None
+_BOX = ("x0", "y0", "x1", "y1")
+_POINT = ("x", "y")
+
+
+def _unknown_ids(ids: pd.Series, known: set[str] | frozenset[str], path: Path) -> list[str]:
+    unknown = sorted(set(ids.astype(str)) - set(known))
+    if not unknown:
+        return []
+    return [f"{path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}"]
+
+
+def _finite_problems(frame: pd.DataFrame, cols: list[str], path: Path) -> list[str]:
+    out = []
+    for col in cols:
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            from validation._study_inputs import show_value
+
+            out.append(
+                f"{path}: row {rows[0] + 1}, field {col!r}: expected a finite number, found "
+                f"{show_value(frame[col].iloc[rows[0]])}" + (f" ({rows.size} rows)" if rows.size > 1 else "")
+            )
+    return out
+
+
+def _geometry(cols: set[str]) -> list[str] | None:
+    if set(_BOX) <= cols:
+        return list(_BOX) + [c for c in ("z0", "z1") if c in cols]
+    if set(_POINT) <= cols:
+        return list(_POINT) + [c for c in ("z",) if c in cols]
+    return None
+
+
+def read_detection_table(path: Path, what: str, columns: dict[str, str] | None, where: str) -> pd.DataFrame:
+    """A marks or lesion-truth table with the protocol's column mapping applied."""
+    from validation._study_inputs import map_columns, read_table
+
+    frame = read_table(path, what, text=("case_id", "lesion_id"), columns=columns)
+    frame, problems = map_columns(frame, columns, path=path, where=where)
+    if problems:
+        raise InputError(problems[0])
+    return frame
+
+
+def marks_problems(marks: pd.DataFrame, path: Path, *, known: set[str] | frozenset[str] | None) -> list[str]:
+    """Every problem of a marks table: columns, numbers, case ids not in the manifest."""
+    cols = {str(c) for c in marks.columns}
+    geometry = _geometry(cols)
+    missing = [c for c in ("case_id", "score") if c not in cols]
+    if missing or geometry is None:
+        return [
+            f"{path}: expected columns case_id, score and a box (x0, y0, x1, y1) or a point (x, y) "
+            f"(detection.marks_columns maps other names); "
+            + (f"missing {missing}, " if missing else "") + ("no box or point columns, " if geometry is None else "")
+            + f"found {sorted(cols)}"
+        ]
+    problems = _finite_problems(marks, ["score", *geometry], path)
+    if known is not None:
+        problems += _unknown_ids(marks["case_id"], known, path)
+    return problems
+
+
+def lesions_problems(
+    lesions: pd.DataFrame, path: Path, *, det: Detection, known: set[str] | frozenset[str] | None
+) -> list[str]:
+    """Every problem of a lesion-truth table: columns the rule needs, numbers, ids."""
+    cols = {str(c) for c in lesions.columns}
+    geometry = _geometry(cols)
+    missing = [c for c in ("case_id", "lesion_id") if c not in cols]
+    rule = det.rule
+    if rule.criterion in ("iou", "center_in_box") and geometry is not None and geometry[0] == "x" \
+            and "radius" not in cols:
+        geometry = None  # points alone cannot be hit by a box overlap or a centre-in-box rule
+    if missing or geometry is None:
+        need = ("a box (x0, y0, x1, y1) or a centre (x, y) with radius" if rule.criterion != "center_distance"
+                else "a box (x0, y0, x1, y1) or a centre (x, y)")
+        return [
+            f"{path}: expected columns case_id, lesion_id and {need} for rule {rule.criterion!r} "
+            f"(detection.lesions_columns maps other names); "
+            + (f"missing {missing}, " if missing else "") + ("no usable geometry columns, " if geometry is None else "")
+            + f"found {sorted(cols)}"
+        ]
+    problems = []
+    if rule.criterion == "center_distance" and rule.max_distance is None and "radius" not in cols:
+        problems.append(
+            f"{path}: rule center_distance without max_distance needs a 'radius' column; found {sorted(cols)}"
+        )
+    problems += _finite_problems(lesions, geometry + (["radius"] if "radius" in cols else []), path)
+    key = lesions["case_id"].astype(str) + "\x00" + lesions["lesion_id"].astype(str)
+    dup = key.duplicated().to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        problems.append(
+            f"{path}: row {row + 1}, field 'lesion_id': lesion {lesions['lesion_id'].astype(str).iloc[row]!r} of "
+            f"case {lesions['case_id'].astype(str).iloc[row]!r} appears twice"
+        )
+    if known is not None:
+        problems += _unknown_ids(lesions["case_id"], known, path)
+    return problems
 
 
 def detection_record(
@@ -425,16 +561,14 @@ def detection_record(
     from validation._study_inputs import stream
     from validation.stats.detection import MatchingRule, evaluate_detection
 
-    marks = _read_table(marks_path, "marks")
-    lesions = _read_table(lesions_path, "lesions")
+    marks = read_detection_table(marks_path, "marks", det.marks_columns, "detection.marks_columns")
+    lesions = read_detection_table(lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns")
     case_ids = cases.frame["case_id"].astype(str).tolist()
     known = set(cases.manifest_ids) or set(case_ids)
-    for table, path in ((marks, marks_path), (lesions, lesions_path)):
-        if "case_id" not in table.columns:
-            raise InputError(f"{path}: column 'case_id' is missing")
-        unknown = sorted(set(table["case_id"].astype(str)) - known)
-        if unknown:
-            raise InputError(f"{path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}")
+    problems = marks_problems(marks, marks_path, known=known)
+    problems += lesions_problems(lesions, lesions_path, det=det, known=known)
+    if problems:
+        raise InputError(problems[0])
     # cases excluded from the analysis (counted in the flow) leave their marks and lesions out too
     analysed = set(case_ids)
     marks = marks[marks["case_id"].astype(str).isin(analysed)]
@@ -519,6 +653,82 @@ def _load_mask(path: Path, spacing: list[float] | None, where: str) -> tuple[np.
     return arr.astype(bool), zooms
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value))) or str(value).strip() == ""
+
+
+def read_predictions(path: Path, columns: dict[str, str] | None) -> pd.DataFrame:
+    """The segmentation predictions table with the protocol's column mapping applied."""
+    from validation._study_inputs import map_columns, read_table
+
+    frame = read_table(path, "predictions", text=("case_id", "mask_path"), columns=columns)
+    frame, problems = map_columns(frame, columns, path=path, where="segmentation.columns")
+    if problems:
+        raise InputError(problems[0])
+    return frame
+
+
+def predictions_problems(
+    preds: pd.DataFrame, seg: Segmentation, frame: pd.DataFrame, *, predictions_path: Path,
+    manifest_path: Path, known: set[str] | frozenset[str],
+) -> list[tuple[tuple[str, ...], str]]:
+    """``(YAML path, message)`` of every problem of a segmentation predictions table.
+
+    Columns, duplicate and unknown case ids, the manifest's reference-mask column, every
+    analysed case with a reference mask but no prediction, and mask files that do not
+    exist (reference and predicted; their contents are read by the run).
+    """
+    from validation._study_inputs import missing_columns_message
+
+    where = ("segmentation", "predictions")
+    missing = [c for c in ("case_id", "mask_path") if c not in preds.columns]
+    if missing:
+        return [(where, missing_columns_message(
+            predictions_path, missing, [str(c) for c in preds.columns], names=("case_id", "mask_path"),
+            where="segmentation.columns", mapping=seg.columns))]
+    out: list[tuple[tuple[str, ...], str]] = []
+    ids = preds["case_id"].astype(str)
+    dup = ids.duplicated().to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        out.append((where, f"{predictions_path}: row {row + 1}, field 'case_id': duplicate case_id {ids.iloc[row]!r}"))
+    out += [(where, m) for m in _unknown_ids(ids, known, predictions_path)]
+    if seg.reference_column not in frame.columns:
+        out.append((("segmentation", "reference_column"),
+                    f"{manifest_path}: column {seg.reference_column!r} (segmentation.reference_column) is missing; "
+                    f"columns are {[str(c) for c in frame.columns]}"))
+        return out
+    pred_of = dict(zip(ids, preds["mask_path"], strict=True))
+    no_pred: list[str] = []
+    no_ref_file: list[tuple[int, str]] = []
+    no_pred_file: list[str] = []
+    for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
+        if _blank(ref_rel):
+            continue
+        if not (manifest_path.parent / str(ref_rel)).is_file():
+            no_ref_file.append((row, str(ref_rel)))
+        rel = pred_of.get(cid)
+        if rel is None or _blank(rel):
+            no_pred.append(cid)
+        elif not (predictions_path.parent / str(rel)).is_file():
+            no_pred_file.append(cid)
+    if no_pred:
+        out.append((where, f"{predictions_path}: no predicted mask for case_id {no_pred[0]!r}"
+                           + (f" ({len(no_pred)} cases with a reference mask have none)" if len(no_pred) > 1 else "")))
+    if no_pred_file:
+        cid = no_pred_file[0]
+        out.append((where, f"{predictions_path}: case {cid!r}, field 'mask_path': mask file "
+                           f"{predictions_path.parent / str(pred_of[cid])} does not exist"
+                           + (f" ({len(no_pred_file)} missing files)" if len(no_pred_file) > 1 else "")))
+    if no_ref_file:
+        row, rel = no_ref_file[0]
+        out.append((("segmentation", "reference_column"),
+                    f"{manifest_path}: case {str(frame['case_id'].iloc[row])!r}, field {seg.reference_column!r}: "
+                    f"reference mask file {manifest_path.parent / rel} does not exist"
+                    + (f" ({len(no_ref_file)} missing files)" if len(no_ref_file) > 1 else "")))
+    return out
+
+
 def segmentation_record(
     seg: Segmentation, predictions_path: Path, manifest_path: Path, cases: Cases, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
@@ -531,25 +741,19 @@ def segmentation_record(
         summarize_segmentation,
     )
 
-    preds = _read_table(predictions_path, "predictions")
-    for col in ("case_id", "mask_path"):
-        if col not in preds.columns:
-            raise InputError(f"{predictions_path}: column {col!r} is missing; expected case_id, mask_path")
     frame = cases.frame
-    if seg.reference_column not in frame.columns:
-        raise InputError(
-            f"{manifest_path}: column {seg.reference_column!r} (segmentation.reference_column) is missing"
-        )
+    preds = read_predictions(predictions_path, seg.columns)
+    problems = [m for _, m in predictions_problems(
+        preds, seg, frame, predictions_path=predictions_path, manifest_path=manifest_path,
+        known=set(cases.manifest_ids) or set(frame["case_id"].astype(str)),
+    )]
+    if problems:
+        raise InputError(problems[0])
     pred_of = dict(zip(preds["case_id"].astype(str), preds["mask_path"].astype(str), strict=True))
-    unknown = sorted(set(pred_of) - (set(cases.manifest_ids) or set(frame["case_id"].astype(str))))
-    if unknown:
-        raise InputError(f"{predictions_path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}")
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
     for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
-        if pd.isna(ref_rel) or str(ref_rel) == "":
+        if _blank(ref_rel):
             continue  # no reference segmentation for this case: not part of the segmentation set
-        if cid not in pred_of:
-            raise InputError(f"{predictions_path}: no predicted mask for case_id {cid!r}")
         ref, zooms = _load_mask(manifest_path.parent / str(ref_rel), seg.spacing_mm, f"{manifest_path}, row {row + 1}")
         pred, _ = _load_mask(predictions_path.parent / pred_of[cid], seg.spacing_mm, f"{predictions_path}, case {cid}")
         if pred.shape != ref.shape:

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from validation.errors import InputError, UndefinedMetricError
-from validation.protocol.schema import Endpoint, HypothesisTest, Multiplicity, Protocol
+from validation.protocol.schema import (
+    _TEST_METHODS,
+    Endpoint,
+    HypothesisTest,
+    Multiplicity,
+    Protocol,
+)
 from validation.stats._results import Comparison, Estimate, TestResult
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -55,6 +61,29 @@ def _fill(record: dict[str, Any], est: Estimate) -> None:
         record[key] = d.get(key)
     if d.get("extra"):
         record["details"]["extra"] = d["extra"]
+
+
+def method_note(declared: str, used: str | None, *, cluster_column: str | None,
+                extra: dict[str, Any] | None = None) -> str | None:
+    """Why the method a result names differs from the one the protocol declared (None if it does not).
+
+    The clustered forms are the declared method applied to patients: DeLong's variance
+    becomes Obuchowski's clustered variance and the bootstrap resamples patients. An
+    interval that ignores the clusters says so through its ``cluster_note``.
+    """
+    if used is None or used == declared:
+        note = (extra or {}).get("cluster_note")
+        return str(note) if note else None
+    if used.startswith(("cluster_", "obuchowski")):
+        form = ("Obuchowski's clustered DeLong variance" if used.startswith("obuchowski")
+                else f"a bootstrap that resamples patients, {used.rsplit('_', 1)[-1]} interval")
+        return (
+            f"declared {declared}; computed as {used}, its patient-clustered form ({form}), because "
+            f"cases share patients (test_set.cluster_column: {cluster_column})"
+        )
+    if used.startswith(declared + "_"):
+        return f"declared {declared}; computed as {used}, its {used[len(declared) + 1:]} form"
+    return f"declared {declared}; computed as {used}"
 
 
 def _better(direction: str) -> str:
@@ -171,7 +200,8 @@ def evaluate_endpoint(
     spec = get_metric(ep.metric)
     record = _blank(ep)
     out = EndpointOutcome(record)
-    threshold = ep.threshold if ep.threshold is not None else protocol.model.threshold
+    model_threshold = protocol.model.threshold if protocol.model is not None else None
+    threshold = ep.threshold if ep.threshold is not None else model_threshold
     if spec.kind == "threshold":
         assert threshold is not None
         y = (score >= threshold).astype(np.int8)
@@ -190,13 +220,19 @@ def evaluate_endpoint(
             clusters=clusters, rng=rng, n_resamples=protocol.n_resamples,
         )
         _fill(record, est)
+        record["details"]["declared_method"] = method
+        note = method_note(method, est.method, cluster_column=protocol.test_set.cluster_column
+                           if clusters is not None else None, extra=dict(est.extra or {}))
+        if note:
+            record["details"]["method_note"] = note
         if ep.accept is not None:
             out.bound_holds = bool(_OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
         if ep.test is not None:
             t = ep.test
+            test_method = t.method or _TEST_METHODS[(spec.kind, ep.compare_to is not None)][0]
             record["hypothesis"] = {
                 "kind": t.kind, "margin": t.margin, "null_value": t.null_value,
-                "compare_to": ep.compare_to, "method": t.method,
+                "compare_to": ep.compare_to, "method": test_method,
                 "alternative": _better(spec.direction), "significance_level": t.significance_level,
             }
             out.test_level = t.significance_level
@@ -219,6 +255,7 @@ def evaluate_endpoint(
                 comp = _paired_comparison(spec, ep, t, y_true, y, yb, clusters, rng, protocol.n_resamples)
                 cd = comp.to_dict()
                 record["details"]["comparison"] = cd
+                used_test = cd.get("method")
                 out.test_p = None if comp.p_value is None else float(comp.p_value)
                 out.comparison = {
                     "id": ep.id, "kind": f"{ep.metric}:{t.kind}", "difference": cd["difference"],
@@ -231,8 +268,13 @@ def evaluate_endpoint(
             else:
                 tr = _one_sample_test(spec, ep, t, est, y_true, y, clusters, rng, protocol.n_resamples)
                 record["details"]["test"] = tr.to_dict()
+                used_test = record["details"]["test"].get("method")
                 out.test_p = float(tr.p_value)
             record["p_value"] = out.test_p
+            test_note = method_note(test_method, used_test, cluster_column=protocol.test_set.cluster_column
+                                    if clusters is not None else None)
+            if test_note:
+                record["details"]["test_method_note"] = test_note
     except UndefinedMetricError as exc:
         if ep.on_undefined == "error":
             raise StudyStop(f"endpoint {ep.id!r}: {exc} (on_undefined: error stops the study)") from None
@@ -302,14 +344,20 @@ def apply_decisions(
             for k, p_fs in zip(tested, fs.p_adjusted, strict=True):
                 outcomes[k].record["p_adjusted"] = float(p_fs)
         open_gate = True
+        stopped_at = None
         for key in mult.order:
             rec = outcomes[key].record
             if not open_gate:
-                rec["decision"] = "fail" if rec["decision"] != "not_estimable" else "not_estimable"
-                rec["details"]["fixed_sequence"] = "not tested: an earlier hypothesis in the sequence was not rejected"
+                # The sequence stopped before this hypothesis: it is not tested (its own
+                # result stays in the record), and the verdict cannot pass.
+                rec["decision"] = "not_tested"
+                rec["details"]["fixed_sequence"] = (
+                    f"not tested: the fixed sequence stopped at {stopped_at!r}, which was not rejected"
+                )
                 continue
             if rec["decision"] != "pass":
                 open_gate = False
+                stopped_at = key
     for out in outcomes.values():
         crit = out.record.get("criterion")
         if crit is not None:

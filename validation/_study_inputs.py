@@ -126,6 +126,15 @@ class Cases:
     manifest_ids: frozenset[str] = frozenset()
 
 
+def exclusion_problems(frame: pd.DataFrame, rules: list[Exclusion], *, source: Path) -> list[tuple[int, str]]:
+    """``(rule index, message)`` for every exclusion rule whose column the manifest lacks."""
+    return [
+        (i, f"{source}: column {rule.column!r} (test_set.exclusions[{i}].column) is missing; "
+            f"columns are {list(frame.columns)}")
+        for i, rule in enumerate(rules) if rule.column not in frame.columns
+    ]
+
+
 def apply_exclusions(
     frame: pd.DataFrame, rules: list[Exclusion], *, source: Path
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -135,14 +144,12 @@ def apply_exclusions(
     as text, or numerically (``1`` matches ``1.0``). A row matching several rules is
     counted once, under the first rule it matches, so the lines add up to the rows dropped.
     """
+    problems = exclusion_problems(frame, rules, source=source)
+    if problems:
+        raise ManifestError(problems[0][1])
     keep = np.ones(len(frame), dtype=bool)
     lines: list[dict[str, Any]] = []
     for i, rule in enumerate(rules):
-        if rule.column not in frame.columns:
-            raise ManifestError(
-                f"{source}: column {rule.column!r} (test_set.exclusions[{i}].column) is missing; "
-                f"columns are {list(frame.columns)}"
-            )
         col = frame[rule.column]
         texts = {str(v) for v in rule.values}
         numbers = [float(v) for v in rule.values if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -214,41 +221,149 @@ def load_manifest_frame(loaded: LoadedProtocol) -> tuple[Path, pd.DataFrame]:
     for col in ("case_id", ts.label_column):
         if col not in frame.columns:
             raise ManifestError(f"{path}: column {col!r} is missing; the protocol needs it")
-    if ts.cluster_column is not None and ts.cluster_column not in frame.columns:
-        raise ManifestError(
-            f"{path}: cluster column {ts.cluster_column!r} (test_set.cluster_column) is missing; "
-            "set test_set.cluster_column: null to analyse cases as independent"
-        )
+    problem = cluster_problem(frame, ts.cluster_column, source=path)
+    if problem is not None:
+        raise ManifestError(problem)
     return path, frame
 
 
-def read_scores(path: Path) -> pd.DataFrame:
-    """Read a ``case_id, score`` file (Parquet or CSV) and check it."""
+def cluster_problem(frame: pd.DataFrame, column: str | None, *, source: Path) -> str | None:
+    """The problem with the protocol's cluster column (``test_set.cluster_column``), if any."""
+    if column is None or column in frame.columns:
+        return None
+    return (
+        f"{source}: cluster column {column!r} (test_set.cluster_column) is missing; "
+        "set test_set.cluster_column: null to analyse cases as independent"
+    )
+
+
+def show_value(value: Any) -> str:
+    """A cell value for a message: ``an empty value`` for blanks/NaN, else its text quoted."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "an empty value"
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = str(value)
+    return "an empty value" if text.strip() == "" else repr(text)
+
+
+def _more(problems: list[str]) -> str:
+    """The first problem, and how many more there are (``radval protocol check`` lists them all)."""
+    more = len(problems) - 1
+    if not more:
+        return problems[0]
+    return f"{problems[0]} (and {more} more problem{'s' if more > 1 else ''}; `radval protocol check` lists them all)"
+
+
+def read_table(
+    path: Path, what: str, *, text: tuple[str, ...] = (), columns: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Read a CSV or Parquet table; a missing or unreadable file is an :class:`InputError`.
+
+    The CSV columns ``text`` (radval names, translated through ``columns``, the protocol's
+    mapping) are read as text, so that an identifier such as ``007`` keeps its zeros.
+    """
+    names = [(columns or {}).get(c, c) for c in text]
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=dict.fromkeys(names, str))
     except FileNotFoundError:
-        raise InputError(f"scores file {path} does not exist") from None
+        raise InputError(f"{what} file {path} does not exist") from None
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
-        raise InputError(f"cannot read scores file {path}: {exc}") from None
-    for col in ("case_id", "score"):
-        if col not in frame.columns:
-            raise InputError(f"{path}: column {col!r} is missing; expected columns case_id, score")
-    frame = frame.assign(case_id=frame["case_id"].astype(str))
-    dup = frame["case_id"].duplicated(keep=False)
-    if dup.any():
-        row = int(np.flatnonzero(dup.to_numpy())[0])
-        raise InputError(f"{path}: row {row + 1}, field 'case_id': duplicate case_id {frame['case_id'].iloc[row]!r}")
-    values = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{path}: row {row + 1}, field 'score': expected a finite number, found {frame['score'].iloc[row]!r}"
+        raise InputError(f"cannot read {what} file {path}: {exc}") from None
+
+
+def map_columns(
+    frame: pd.DataFrame, mapping: dict[str, str] | None, *, path: Path, where: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Rename a user's columns to radval's names (``columns: {radval name: your column}``).
+
+    Returns the renamed frame and the problems found (a mapped column that is not in the
+    file). A column of the file that already carries a radval name mapped from another
+    column is left out, so the mapping decides which column is used.
+    """
+    if not mapping:
+        return frame, []
+    found = [str(c) for c in frame.columns]
+    missing = [f"{theirs!r} (for {ours})" for ours, theirs in mapping.items() if theirs not in found]
+    if missing:
+        return frame, [f"{path}: column {', '.join(missing)} named in {where} is not in the file; found columns {found}"]
+    sources = set(mapping.values())
+    drop = [ours for ours in mapping if ours in found and ours not in sources]
+    renamed = frame.drop(columns=drop).rename(columns={theirs: ours for ours, theirs in mapping.items()})
+    return renamed, []
+
+
+def missing_columns_message(
+    path: Path, missing: list[str], found: list[str], *, names: tuple[str, ...], where: str,
+    mapping: dict[str, str] | None,
+) -> str:
+    """``FILE: column(s) ... missing; expected ..., found [...]`` naming the protocol's mapping key."""
+    cols = ", ".join(repr(c) for c in missing)
+    head = f"{path}: column {cols} is missing" if len(missing) == 1 else f"{path}: columns {cols} are missing"
+    if mapping:
+        shown = [f"{mapping[n]} (as {n})" if n in mapping else n for n in names]
+        return f"{head}; expected columns {', '.join(shown)} (after {where}), found {found}"
+    return f"{head}; expected columns {', '.join(names)} (map your own names with {where}), found {found}"
+
+
+def scores_problems(
+    path: Path, *, columns: dict[str, str] | None = None, where: str = "model.columns"
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """Read a ``case_id, score`` file (Parquet or CSV) and list every problem in it.
+
+    Returns ``(frame or None, problems)``; the frame has columns ``case_id`` (text) and
+    ``score`` (float). A blank score is kept as NaN: it is a *missing output*, which the
+    protocol's ``test_set.missing_outputs`` decides (like a case absent from the file).
+    Problems: a column missing (after the protocol's ``columns`` mapping), a duplicate
+    case id, a score that is not a number, an infinite score.
+    """
+    frame = read_table(path, "scores", text=("case_id",), columns=columns)
+    frame, problems = map_columns(frame, columns, path=path, where=where)
+    if problems:
+        return None, problems
+    missing = [c for c in ("case_id", "score") if c not in frame.columns]
+    if missing:
+        return None, [missing_columns_message(path, missing, [str(c) for c in frame.columns],
+                                              names=("case_id", "score"), where=where, mapping=columns)]
+    ids = frame["case_id"].astype(str)
+    blank_id = frame["case_id"].isna().to_numpy() | (ids.str.strip() == "").to_numpy()
+    if blank_id.any():
+        rows = np.flatnonzero(blank_id)
+        problems.append(
+            f"{path}: row {rows[0] + 1}, field 'case_id': expected a case id, found an empty value"
+            + (f" ({rows.size} rows)" if rows.size > 1 else "")
         )
-    return pd.DataFrame({"case_id": frame["case_id"].to_numpy(), "score": values})
+    dup = ids.duplicated(keep="first").to_numpy() & ~blank_id
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        first = int(np.flatnonzero((ids == ids.iloc[rows[0]]).to_numpy())[0])
+        problems.append(
+            f"{path}: row {rows[0] + 1}, field 'case_id': duplicate case_id {ids.iloc[rows[0]]!r} "
+            f"(first at row {first + 1})" + (f"; {rows.size} duplicate rows in all" if rows.size > 1 else "")
+        )
+    raw = frame["score"]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+    bad = ~np.isfinite(values) & ~empty
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        problems.append(
+            f"{path}: row {rows[0] + 1}, field 'score': expected a finite number, found {show_value(raw.iloc[rows[0]])}"
+            + (f" ({rows.size} rows)" if rows.size > 1 else "")
+        )
+    values = np.where(empty, np.nan, values)
+    return pd.DataFrame({"case_id": ids.to_numpy(), "score": values}), problems
+
+
+def read_scores(path: Path, *, columns: dict[str, str] | None = None, where: str = "model.columns") -> pd.DataFrame:
+    """Read a ``case_id, score`` file (Parquet or CSV) and check it (see :func:`scores_problems`)."""
+    frame, problems = scores_problems(path, columns=columns, where=where)
+    if problems:
+        raise InputError(_more(problems))
+    assert frame is not None
+    return frame
 
 
 def obtain_scores(
@@ -285,9 +400,9 @@ def align(
     frame: pd.DataFrame,
     label: str,
     cluster_column: str | None,
-    scores: pd.DataFrame,
+    scores: pd.DataFrame | None,
     *,
-    scores_path: Path,
+    scores_path: Path | None,
     missing: str,
     baseline: pd.DataFrame | None = None,
     baseline_path: Path | None = None,
@@ -297,49 +412,64 @@ def align(
 ) -> Cases:
     """Join scores onto the manifest by ``case_id`` (never by order).
 
-    A case without a score (from the model or, when there is one, the baseline) stops the
-    study (``missing == "error"``), is scored worst-case (``"worst_case"``) or is dropped
-    from the analysis (``"exclude"``); either way it is listed under ``failures`` with its
-    reason (the inference error recorded by ``radval predict`` when there is one) and
-    counted in the flow lines ``Cases.imputed`` / ``Cases.excluded`` (R15: nothing is
-    silently dropped). Scores for cases not in the manifest (``manifest_ids``, default
-    ``frame``'s) are an error: they are not from this test set.
+    A case without a score (from the model or, when there is one, the baseline), or whose
+    score is blank in the file, stops the study (``missing == "error"``), is scored
+    worst-case (``"worst_case"``) or is dropped from the analysis (``"exclude"``); either
+    way it is listed under ``failures`` with its reason (the inference error recorded by
+    ``radval predict`` when there is one) and counted in the flow lines ``Cases.imputed`` /
+    ``Cases.excluded`` (R15: nothing is silently dropped). A worst-case score is 0 for a
+    positive and 1 for a negative when every observed score is a probability in [0, 1]
+    (so the scores stay probabilities and calibration is still assessed), otherwise one
+    below the lowest / above the highest observed score. Scores for cases not in the
+    manifest (``manifest_ids``, default ``frame``'s) are an error: they are not from this
+    test set. Without ``scores`` (a detection- or segmentation-only study) the cases are
+    the manifest's rows, with no score.
     """
     case_ids = frame["case_id"].astype(str).to_numpy()
     known = set(case_ids) if manifest_ids is None else {str(c) for c in manifest_ids}
     y_true = frame[label].to_numpy()
+    if scores is None or scores_path is None:
+        clusters = frame[cluster_column].astype(str).to_numpy() if cluster_column else None
+        return Cases(frame, y_true, clusters, manifest_ids=frozenset(known))
 
-    def lookup(sc: pd.DataFrame, path: Path) -> np.ndarray:
+    def lookup(sc: pd.DataFrame, path: Path) -> tuple[np.ndarray, set[str]]:
         extra = sorted(set(sc["case_id"]) - known)
         if extra:
             raise InputError(
                 f"{path}: {len(extra)} case_id(s) are not in the test-set manifest, e.g. {extra[0]!r}"
             )
-        series = pd.Series(sc["score"].to_numpy(), index=sc["case_id"].to_numpy())
-        return series.reindex(case_ids).to_numpy(dtype=np.float64)
+        series = pd.Series(sc["score"].to_numpy(dtype=np.float64), index=sc["case_id"].to_numpy())
+        empty = {str(c) for c in sc["case_id"][sc["score"].isna()]}
+        return series.reindex(case_ids).to_numpy(dtype=np.float64), empty
 
-    outputs: list[tuple[str, Path, np.ndarray, dict[str, str]]] = [
-        ("model", scores_path, lookup(scores, scores_path), failure_reasons or {})
+    values_m, empty_m = lookup(scores, scores_path)
+    outputs: list[tuple[str, Path, np.ndarray, dict[str, str], set[str]]] = [
+        ("model", scores_path, values_m, failure_reasons or {}, empty_m)
     ]
     if baseline is not None and baseline_path is not None:
-        outputs.append(("baseline", baseline_path, lookup(baseline, baseline_path), baseline_failure_reasons or {}))
-    gone_any = np.zeros(len(case_ids), dtype=bool)
-    for _, path, values, reasons in outputs:
-        gone = np.isnan(values)
-        if gone.any() and missing == "error":
-            first = case_ids[np.flatnonzero(gone)[0]]
-            why = f" (inference failed: {reasons[first]})" if first in reasons else ""
-            raise InputError(
-                f"{path}: no score for {int(gone.sum())} manifest case(s), e.g. case_id {first!r}{why} "
-                "(set test_set.missing_outputs: worst_case or exclude to count them instead)"
-            )
-        gone_any |= gone
+        values_b, empty_b = lookup(baseline, baseline_path)
+        outputs.append(("baseline", baseline_path, values_b, baseline_failure_reasons or {}, empty_b))
 
-    def cause(tag: str, path: Path, cid: str, reasons: dict[str, str]) -> tuple[str, str]:
+    def cause(tag: str, path: Path, cid: str, reasons: dict[str, str], empty: set[str]) -> tuple[str, str]:
         """(flow category, per-case reason) of a missing output."""
         if cid in reasons:
             return f"no {tag} output: inference failed", f"no {tag} output: inference failed ({reasons[cid]})"
+        if cid in empty:
+            return f"no {tag} output: empty score in {path.name}", f"no {tag} output: empty score in {path.name}"
         return f"no {tag} output: case not in {path.name}", f"no {tag} output: case not in {path.name}"
+
+    gone_any = np.zeros(len(case_ids), dtype=bool)
+    for _tag, path, values, reasons, empty in outputs:
+        gone = np.isnan(values)
+        if gone.any() and missing == "error":
+            first = str(case_ids[np.flatnonzero(gone)[0]])
+            why = (f"inference failed: {reasons[first]}" if first in reasons
+                   else "its score is empty" if first in empty else f"not in {path.name}")
+            raise InputError(
+                f"{path}: no score for {int(gone.sum())} manifest case(s), e.g. case_id {first!r} ({why}) "
+                "(set test_set.missing_outputs: worst_case or exclude to count them instead)"
+            )
+        gone_any |= gone
 
     failures: list[dict[str, str]] = []
     excluded: dict[str, int] = {}
@@ -348,10 +478,10 @@ def align(
     for row in np.flatnonzero(gone_any):
         cid = str(case_ids[row])
         first_category = None
-        for tag, path, values, reasons in outputs:
+        for tag, path, values, reasons, empty in outputs:
             if not np.isnan(values[row]):
                 continue
-            category, reason = cause(tag, path, cid, reasons)
+            category, reason = cause(tag, path, cid, reasons, empty)
             failures.append({"case_id": cid, "reason": reason + ";" + done})
             if missing == "worst_case":
                 imputed[category] = imputed.get(category, 0) + 1
@@ -362,12 +492,15 @@ def align(
             excluded[first_category] = excluded.get(first_category, 0) + 1
 
     arrays: list[np.ndarray] = []
-    for _, _, values, _ in outputs:
+    for _, _, values, _, _ in outputs:
         gone = np.isnan(values)
         if missing == "worst_case" and gone.any():
             finite = values[~gone]
-            lo = float(finite.min()) - 1.0 if finite.size else -1.0
-            hi = float(finite.max()) + 1.0 if finite.size else 1.0
+            if finite.size and float(finite.min()) >= 0.0 and float(finite.max()) <= 1.0:
+                lo, hi = 0.0, 1.0  # the worst probabilities: the scores stay probabilities
+            else:
+                lo = float(finite.min()) - 1.0 if finite.size else -1.0
+                hi = float(finite.max()) + 1.0 if finite.size else 1.0
             values = np.where(gone, np.where(y_true == 1, lo, hi), values)
         arrays.append(values)
     if missing == "exclude" and gone_any.any():

@@ -48,6 +48,14 @@ def _scores_for(doc: dict[str, Any], key: str, where: Path) -> Path:
     return path
 
 
+def _columns(doc: dict[str, Any]) -> dict[str, str] | None:
+    """The ``model.columns`` mapping a study read its declared scores file with (None if none)."""
+    model = doc["protocol"]["resolved"].get("model") or {}
+    declared = (doc["inputs"].get("scores") or {}).get("declared")
+    cols = model.get("columns") if declared else None
+    return dict(cols) if isinstance(cols, dict) else None
+
+
 def _cases(doc: dict[str, Any], where: Path) -> tuple[pd.DataFrame, str, str | None]:
     from validation.data.manifest import load_manifest
 
@@ -128,9 +136,9 @@ def run_gate(
     frame, label, cluster_col = _cases(cand, cand_path)
     c_scores = _scores_for(cand, "scores", cand_path)
     b_scores = _scores_for(base, "scores", base_path)
-    cases = align(frame, label, cluster_col, read_scores(c_scores), scores_path=c_scores,
+    cases = align(frame, label, cluster_col, read_scores(c_scores, columns=_columns(cand)), scores_path=c_scores,
                   missing=cand["protocol"]["resolved"]["test_set"].get("missing_outputs", "error"),
-                  baseline=read_scores(b_scores), baseline_path=b_scores)
+                  baseline=read_scores(b_scores, columns=_columns(base)), baseline_path=b_scores)
     if cases.failures:
         warnings.append(f"{len(cases.failures)} missing model output(s) scored worst-case, as the protocol says")
     y = cases.y_true.astype(np.int8)
@@ -230,13 +238,18 @@ def run_gate(
     return result
 
 
+def decision_text(decision: str) -> str:
+    """A decision as the gate and the CLI print it: ``PASS``, ``FAIL``, ``NOT TESTED`` ..."""
+    return str(decision).replace("_", " ").upper()
+
+
 def format_gate(result: dict[str, Any]) -> str:
     """A short text table of a gate result."""
-    lines = [f"release gate: {result['decision'].upper()} ({result['n_cases']} paired cases)"]
+    lines = [f"release gate: {decision_text(result['decision'])} ({result['n_cases']} paired cases)"]
     for c in result["comparisons"]:
         lines.append(
             f"  {c['id']:<12} diff {c['difference']:+.4f}  lower bound {c['ci_low']:+.4f}  "
-            f"margin {c['margin']:+.4f}  p {c['p_value']:.4g}  {c['decision']}"
+            f"margin {c['margin']:+.4f}  p {c['p_value']:.4g}  {decision_text(c['decision'])}"
         )
     reg = [r for r in result["subgroups"] if r["status"] == "regression"]
     for r in reg:

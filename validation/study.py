@@ -48,6 +48,7 @@ from validation._study_analyses import (
     segmentation_record,
     subgroup_record,
 )
+from validation._study_checks import check_study_protocol
 from validation._study_endpoints import EndpointOutcome, apply_decisions, evaluate_endpoint
 from validation._study_inputs import (
     align,
@@ -263,22 +264,31 @@ def run_study(
             f"found {manifest_frame[label].iloc[row]!r}"
         )
     frame = frame.assign(**{label: labels.astype(int)})
-    scores_path, scores_declared = obtain_scores(loaded, proto.model, manifest_path, study_dir, "model")
-    provenance = scores_provenance(scores_path)
+    # A detection- or segmentation-only study has no classification model: no scores.
+    scores_path: Path | None = None
+    scores_declared: str | None = None
+    scores_frame = None
+    provenance: dict[str, Any] = {}
+    if proto.model is not None:
+        scores_path, scores_declared = obtain_scores(loaded, proto.model, manifest_path, study_dir, "model")
+        provenance = scores_provenance(scores_path)
+        scores_frame = read_scores(scores_path, columns=proto.model.columns if scores_declared else None,
+                                   where="model.columns")
     base_path: Path | None = None
     base_declared: str | None = None
     base_frame = None
     base_provenance: dict[str, Any] = {}
     if proto.baseline is not None:
         base_path, base_declared = obtain_scores(loaded, proto.baseline, manifest_path, study_dir, "baseline")
-        base_frame = read_scores(base_path)
+        base_frame = read_scores(base_path, columns=proto.baseline.columns if base_declared else None,
+                                 where="baseline.columns")
         base_provenance = scores_provenance(base_path)
     cases = align(
-        frame, label, proto.test_set.cluster_column, read_scores(scores_path),
+        frame, label, proto.test_set.cluster_column, scores_frame,
         scores_path=scores_path, missing=proto.test_set.missing_outputs,
         baseline=base_frame, baseline_path=base_path,
         manifest_ids=manifest_frame["case_id"].astype(str),
-        failure_reasons=inference_failures(scores_path, provenance),
+        failure_reasons=inference_failures(scores_path, provenance) if scores_path is not None else None,
         baseline_failure_reasons=inference_failures(base_path, base_provenance) if base_path is not None else None,
     )
     manifest_sha = sha256_file(manifest_path)
@@ -293,9 +303,9 @@ def run_study(
 
     t = time.perf_counter()
     y_true = cases.y_true.astype(np.int8)
-    assert cases.score is not None
     outcomes: dict[str, EndpointOutcome] = {}
     for ep in proto.endpoints:
+        assert cases.score is not None  # the schema requires a model for classification endpoints
         outcomes[ep.id] = evaluate_endpoint(
             ep, protocol=proto, y_true=y_true, score=cases.score, baseline=cases.baseline,
             clusters=cases.clusters, rng=stream(proto.seed, "endpoint", ep.id),
@@ -356,7 +366,7 @@ def run_study(
     verdict = apply_decisions(outcomes, proto.primary_ids(), proto.multiplicity)
 
     t = time.perf_counter()
-    threshold = proto.model.threshold
+    threshold = proto.model.threshold if proto.model is not None else None
     subgroups = None
     if proto.subgroups is not None:
         subgroups = subgroup_record(
@@ -364,15 +374,20 @@ def run_study(
             n_resamples=proto.n_resamples,
         )
     timings["subgroups"] = time.perf_counter() - t
-    t = time.perf_counter()
-    roc = roc_record(y_true, cases.score, threshold=threshold, clusters=cases.clusters,
-                     rng=stream(proto.seed, "roc", "band"), n_resamples=proto.n_resamples)
-    confusion = confusion_record(y_true, cases.score, threshold)
-    calibration = calibration_record(
-        y_true, cases.score, warnings, clusters=cases.clusters, rng=stream(proto.seed, "calibration"),
-        n_resamples=proto.n_resamples,
-    )
-    timings["curves"] = time.perf_counter() - t
+    roc: dict[str, Any] | None = None
+    confusion: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
+    if cases.score is not None:
+        # the classification model's curves; a study without one plans none of them
+        t = time.perf_counter()
+        roc = roc_record(y_true, cases.score, threshold=threshold, clusters=cases.clusters,
+                         rng=stream(proto.seed, "roc", "band"), n_resamples=proto.n_resamples)
+        confusion = confusion_record(y_true, cases.score, threshold)
+        calibration = calibration_record(
+            y_true, cases.score, warnings, clusters=cases.clusters, rng=stream(proto.seed, "calibration"),
+            n_resamples=proto.n_resamples,
+        )
+        timings["curves"] = time.perf_counter() - t
 
     n_pos = int(y_true.sum())
     excluded = [line for line in rule_lines + cases.excluded if line["n"] > 0]
@@ -402,13 +417,15 @@ def run_study(
     base_model, base_card_path = model_record(loaded, proto.baseline, "baseline", base_path, base_provenance)
     inputs: dict[str, Any] = {
         "manifest": file_ref(manifest_path, proto.test_set.manifest, n_rows=len(manifest_frame)),
-        "scores": file_ref(scores_path, scores_declared),
+        "scores": file_ref(scores_path, scores_declared) if scores_path is not None else None,
         "baseline_scores": file_ref(base_path, base_declared) if base_path is not None else None,
         "readings": readings_ref,
         "lesions": lesions_ref,
         "marks": marks_ref,
         "segmentation_predictions": predictions_ref,
-        "model_card": file_ref(card_path, proto.model.card) if card_path is not None else None,
+        "model_card": (
+            file_ref(card_path, proto.model.card) if card_path is not None and proto.model is not None else None
+        ),
         "baseline_model_card": (
             file_ref(base_card_path, proto.baseline.card)
             if base_card_path is not None and proto.baseline is not None else None
@@ -482,9 +499,8 @@ def run_study(
     text = dumps_results(document)
     results_path = study_dir / RESULTS_FILE
     write_text_atomic(results_path, text)
-    run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"],
-                  "scores": inputs["scores"]["sha256"]}
-    for key in ("baseline_scores", "readings", "marks", "lesions", "segmentation_predictions",
+    run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"]}
+    for key in ("scores", "baseline_scores", "readings", "marks", "lesions", "segmentation_predictions",
                 "model_card", "baseline_model_card"):
         if inputs[key] is not None:
             run_inputs[key] = inputs[key]["sha256"]
@@ -537,6 +553,7 @@ __all__ = [
     "ResultsSchemaError",
     "StudyExistsError",
     "StudyOutcome",
+    "check_study_protocol",
     "dumps_results",
     "load_results",
     "results_schema",

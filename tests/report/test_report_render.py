@@ -262,6 +262,72 @@ def test_pdf_renders_with_page_count_and_running_header(study_dir: Path) -> None
     assert document.write_pdf().startswith(b"%PDF")
 
 
+def _cell_lines(document) -> list[tuple[str, list[str], float]]:  # noqa: ANN001 - WeasyPrint document
+    """(source text, laid-out lines, overflow in px) of every table cell of a laid-out report."""
+    from weasyprint.formatting_structure import boxes
+
+    def lines_of(box):  # noqa: ANN001, ANN202
+        for child in getattr(box, "children", None) or []:
+            if isinstance(child, boxes.LineBox):
+                yield child
+            elif not isinstance(child, boxes.TableCellBox):
+                yield from lines_of(child)
+
+    def texts(box):  # noqa: ANN001, ANN202
+        if isinstance(box, boxes.TextBox):
+            yield box
+        for child in getattr(box, "children", None) or []:
+            yield from texts(child)
+
+    def cells(box):  # noqa: ANN001, ANN202
+        if isinstance(box, boxes.TableCellBox):
+            yield box
+        for child in getattr(box, "children", None) or []:
+            yield from cells(child)
+
+    def source_text(el) -> str:  # noqa: ANN001 - the cell's text as written, blocks apart
+        parts = [el.text or ""]
+        for child in el:
+            inner = source_text(child)
+            block = str(child.tag).rsplit("}", 1)[-1] in ("div", "p", "br", "li", "ul", "table", "tr")
+            parts += [f" {inner} " if block else inner, child.tail or ""]
+        return "".join(parts)
+
+    out = []
+    for page in document.pages:
+        for cell in cells(page._page_box):
+            source = " ".join(source_text(cell.element).split()) if cell.element is not None else ""
+            # <wbr> is laid out as a zero-width space: a marked break, not text
+            lines = ["".join(t.text for t in texts(line)).replace("\u200b", "") for line in lines_of(cell)]
+            right = cell.content_box_x() + cell.width
+            over = max((t.position_x + t.width - right for line in lines_of(cell) for t in texts(line)), default=0.0)
+            out.append((source, lines, over))
+    return out
+
+
+def test_pdf_tables_never_break_a_word(study_dir: Path) -> None:
+    """Table text wraps at spaces, hyphens and marked identifier breaks; only long tokens (hashes) split."""
+    document = pdf_document(render_html(study_dir))
+    broken, wrapped, hashes = [], 0, 0
+    for source, lines, over in _cell_lines(document):
+        assert over <= 0.5, f"text runs out of its cell by {over:.1f}px: {source[:80]!r}"
+        for a, b in zip(lines, lines[1:], strict=False):
+            a, b = a.rstrip(), b.lstrip()
+            if not a or not b:
+                continue
+            wrapped += 1
+            left, right = a.split()[-1], b.split()[0]
+            if left[-1] in "-_./:,;)\u2013\u2014" or right[0] in "-_./" or f"{left} {right}" in source:
+                continue  # a break at a space, a hyphen or a marked break in an identifier
+            token = next((t for t in source.split() if left + right in t), left + right)
+            if len(token) >= 40:
+                hashes += 1  # a sha256 or another long token may break anywhere
+                continue
+            broken.append(f"{left}|{right} (in {token!r})")
+    assert wrapped > 100 and hashes > 0  # the check saw wrapped text, and long hashes do wrap
+    assert broken == []
+
+
 @pytest.mark.parametrize("bad", ["missing", "invalid"])
 def test_bad_study_folder_is_input_error(tmp_path: Path, bad: str) -> None:
     from validation.errors import InputError

@@ -126,3 +126,51 @@ SMALL_SUBGROUPS = """subgroups:
     - column: site
   guardrails: {min_n: 20, min_positives: 5, min_negatives: 5}
 """
+
+
+SEGMENTATION = """segmentation:
+  predictions: ../scores/seg/predictions.csv
+  empty_policy: {both_empty: best, reference_empty: worst, prediction_empty: worst}
+  endpoints:
+    - id: dice_primary
+      role: primary
+      metric: dice
+      accept: {bound: ci_low, op: ">=", value: 0.5}
+    - id: hd95
+      role: secondary
+      metric: hd95
+      accept: {bound: ci_high, op: "<=", value: 10.0}
+"""
+
+
+def make_masks(layout: Path) -> None:
+    """Reference masks for the first 12 cases (manifest column ``mask_path``) and predictions.
+
+    Cases 0-9: an 8x8 square, predicted one row lower (Dice 112/128, HD95 0.5 mm at 0.5 mm
+    pixels); cases 10 and 11: both masks empty. ``scores/seg/predictions.csv`` lists them.
+    """
+    import nibabel as nib
+
+    manifest = layout / "data" / "test" / "manifest.csv"
+    frame = pd.read_csv(manifest)
+    (layout / "data" / "test" / "masks").mkdir()
+    (layout / "scores" / "seg").mkdir()
+    rng = np.random.default_rng(5)
+    ref_paths, rows = [], []
+    for i, cid in enumerate(frame["case_id"]):
+        if i >= 12:
+            ref_paths.append("")
+            continue
+        ref = np.zeros((24, 24), dtype=np.uint8)
+        pred = np.zeros_like(ref)
+        if i < 10:  # cases 10 and 11: both masks empty ("best" by the policy)
+            x, y = rng.integers(2, 12, size=2)
+            ref[y:y + 8, x:x + 8] = 1
+            pred[y + 1:y + 9, x:x + 8] = 1
+        affine = np.diag([0.5, 0.5, 1.0, 1.0])
+        nib.save(nib.Nifti1Image(ref[:, :, None], affine), layout / "data" / "test" / "masks" / f"{cid}.nii.gz")
+        nib.save(nib.Nifti1Image(pred[:, :, None], affine), layout / "scores" / "seg" / f"{cid}.nii.gz")
+        ref_paths.append(f"masks/{cid}.nii.gz")
+        rows.append({"case_id": cid, "mask_path": f"{cid}.nii.gz"})
+    frame.assign(mask_path=ref_paths).to_csv(manifest, index=False)
+    pd.DataFrame(rows).to_csv(layout / "scores" / "seg" / "predictions.csv", index=False)

@@ -85,3 +85,91 @@ def test_lock_before_scores_and_readings_exist(layout: Path) -> None:
     (layout / "scores" / "candidate.parquet").unlink()
     lock = lock_protocol(layout / "protocols" / "reader_study.yaml")
     assert lock.data["scores_present_at_lock"] is False
+
+
+# --------------------------------------------------------------------------- inputs hashed at lock
+
+
+def test_lock_hashes_existing_outputs_and_run_refuses_a_changed_one(layout: Path) -> None:
+    import pandas as pd
+
+    from validation.study import run_study
+
+    proto = layout / "protocols" / "reader_study.yaml"
+    scores, readings = layout / "scores" / "candidate.parquet", layout / "readings" / "readings.csv"
+    lock = lock_protocol(proto, actor="tester")
+    assert lock.data["inputs"] == {
+        "model.scores": {"path": "../scores/candidate.parquet", "sha256": sha256_file(scores)},
+        "reader_study.readings": {"path": "../readings/readings.csv", "sha256": sha256_file(readings)},
+    }
+    assert lock.data["scores_present_at_lock"] is True
+    locked_sha = sha256_file(readings)
+    frame = pd.read_csv(readings)
+    frame.loc[0, "score"] = frame.loc[0, "score"] + 1.0
+    frame.to_csv(readings, index=False)
+    expected = (
+        f"{proto}: reader_study.readings (file ../readings/readings.csv) changed since the lock: sha256 is "
+        f"{sha256_file(readings)}, locked {locked_sha} (lock {lock.path}, locked at {lock.locked_at}); amend the "
+        "lock (`radval protocol lock --amend REASON`) to record the change"
+    )
+    with pytest.raises(ProtocolError) as err:
+        run_study(proto, out_dir=layout / "studies" / "rs", render=False)
+    assert str(err.value) == expected
+    assert not (layout / "studies" / "rs").exists()
+    with pytest.raises(ProtocolError, match=r"a hashed input has changed since \(reader_study\.readings .*"
+                                            r"pass --amend REASON"):
+        lock_protocol(proto)
+    amended = lock_protocol(proto, amend="two readings re-entered after a transcription error", actor="qa")
+    [am] = amended.data["amendments"]
+    assert am["previous_inputs"]["reader_study.readings"]["sha256"] == locked_sha
+    assert amended.inputs["reader_study.readings"]["sha256"] == sha256_file(readings)
+    doc = json.loads(run_study(proto, out_dir=layout / "studies" / "rs", render=False).results_path.read_text())
+    assert doc["protocol"]["lock"]["inputs_at_lock"] == {
+        "model.scores": sha256_file(scores), "reader_study.readings": sha256_file(readings)}
+
+
+def test_outputs_absent_at_lock_are_not_hashed_and_may_appear(layout: Path) -> None:
+    import subprocess
+    import sys
+
+    scores = layout / "scores" / "candidate.parquet"
+    kept = scores.read_bytes()
+    scores.unlink()
+    proto = layout / "protocols" / "triage_standalone.yaml"
+    r = subprocess.run([sys.executable, "-m", "validation", "protocol", "lock", str(proto)],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "  model.scores (../scores/candidate.parquet): not present yet, not hashed" in r.stdout.splitlines()
+    lock = read_lock(lock_path_for(proto))
+    assert lock.inputs == {} and lock.data["scores_present_at_lock"] is False
+    scores.write_bytes(kept)  # produced after the lock: the normal order
+    again = lock_protocol(proto)
+    assert again.data == lock.data
+    verify_lock(load_protocol(proto), again)
+    lock_path_for(proto).unlink()
+    r = subprocess.run([sys.executable, "-m", "validation", "protocol", "lock", str(proto)],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert (f"  model.scores sha256 {sha256_file(scores)} (../scores/candidate.parquet): hashed, exists at lock time"
+            in r.stdout.splitlines())
+    assert r.stderr.startswith("note: model outputs already exist at lock time (model.scores)")
+
+
+def test_predicted_masks_are_hashed_with_their_table(layout: Path, write_protocol) -> None:
+    import numpy as np
+    from study_support import SEGMENTATION, lean, make_masks
+
+    make_masks(layout)
+    text = lean((layout / "protocols" / "triage_standalone.yaml").read_text())
+    proto = write_protocol("seg.yaml", text.replace("multiplicity:\n", SEGMENTATION + "multiplicity:\n", 1).replace(
+        "order: [auc_primary, sensitivity_primary, specificity_primary]",
+        "order: [auc_primary, sensitivity_primary, specificity_primary, dice_primary]"))
+    lock = lock_protocol(proto)
+    assert lock.inputs["segmentation.predicted_masks"]["n_files"] == 12
+    import nibabel as nib
+
+    mask = layout / "scores" / "seg" / "C0000.nii.gz"
+    img = nib.load(str(mask))
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, dtype=np.uint8), img.affine), mask)
+    with pytest.raises(ProtocolError, match=r"segmentation\.predicted_masks \(the predicted mask files named in "
+                                            r"\.\./scores/seg/predictions\.csv\) changed since the lock"):
+        verify_lock(load_protocol(proto), read_lock(lock.path))

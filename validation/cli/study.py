@@ -40,12 +40,19 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @protocol_app.command("check")
 def protocol_check(
     file: Annotated[Path, typer.Argument(help="Protocol YAML.")],
-    files: Annotated[bool, typer.Option("--files/--no-files", help="Also check the files it names.")] = True,
+    files: Annotated[bool, typer.Option("--files/--no-files",
+                                        help="Also check the files it names and their contents.")] = True,
 ) -> None:
-    """Validate a protocol; print every problem with its YAML path (exit 2 if any)."""
-    from validation.protocol.load import check_protocol
+    """Validate a protocol and the files it names; print every problem with its YAML path (exit 2 if any).
 
-    problems = check_protocol(file, files=files)
+    With ``--files`` (the default) the contents of the files are checked too: the manifest's
+    rows and the columns the protocol uses, the scores, readings, marks, lesions and
+    predictions that exist (columns, numbers, case coverage against the manifest).
+    """
+    from validation.protocol.load import check_protocol
+    from validation.study import check_study_protocol
+
+    problems = check_study_protocol(file) if files else check_protocol(file, files=False)
     if problems:
         for p in problems:
             typer.echo(p.format(file), err=True)
@@ -61,7 +68,9 @@ def protocol_check(
         return
     lock = read_lock(lock_file)
     verify_lock(load_protocol(file, files=files), lock)  # a mismatch raises ProtocolError: exit 2
-    typer.echo(f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; protocol and manifest match the lock")
+    hashed = f", {len(lock.inputs)} hashed input(s)" if lock.inputs else ""
+    typer.echo(f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; protocol, manifest{hashed} "
+               "match the lock")
 
 
 @protocol_app.command("lock")
@@ -71,13 +80,28 @@ def protocol_lock(
     actor: Annotated[str | None, typer.Option(help="Who locks (default user@host).")] = None,
 ) -> None:
     """Lock a protocol: record its and its manifest's sha256 and the time."""
-    from validation.protocol.lock import lock_protocol
+    from validation.protocol.load import load_protocol
+    from validation.protocol.lock import OUTPUT_INPUTS, lock_protocol, lockable_inputs
 
     lock = lock_protocol(file, amend=amend, actor=actor)
     typer.echo(
         f"locked {file} -> {lock.path}\n  protocol sha256 {lock.protocol_sha256}\n"
         f"  manifest sha256 {lock.manifest_sha256}\n  locked at {lock.locked_at}"
     )
+    hashed = lock.inputs
+    for key, rec in hashed.items():
+        files = f", {rec['n_files']} file(s)" if "n_files" in rec else ""
+        typer.echo(f"  {key} sha256 {rec['sha256']} ({rec['path']}{files}): hashed, exists at lock time")
+    for key, rel in lockable_inputs(load_protocol(file)):
+        if key not in hashed:
+            typer.echo(f"  {key} ({rel}): not present yet, not hashed")
+    present = [k for k in hashed if k in OUTPUT_INPUTS]
+    if present:
+        typer.echo(
+            f"note: model outputs already exist at lock time ({', '.join(present)}); the lock records "
+            "their sha256, `radval run` refuses them if they change, and the report says they existed",
+            err=True,
+        )
 
 
 @protocol_app.command("deviation")
@@ -131,8 +155,10 @@ def run_cmd(
                      render=report, lock_path=lock)
     for w in outcome.warnings:
         typer.echo(f"radval: warning: {w}", err=True)
+    from validation.gate import decision_text
+
     for p in outcome.verdict["primary"]:
-        typer.echo(f"  {p['endpoint_id']}: {p['decision']}")
+        typer.echo(f"  {p['endpoint_id']}: {decision_text(p['decision'])}")
     typer.echo(f"verdict: {outcome.verdict['decision'].upper()}  results: {outcome.results_path}")
     if outcome.report_path is not None:
         typer.echo(f"report: {outcome.report_path}")

@@ -168,19 +168,16 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
     p = loaded.protocol
     checks: list[tuple[tuple[Any, ...], str | None, str | None, bool]] = [
         (("test_set", "manifest"), p.test_set.manifest, p.test_set.sha256, True),
-        (("model", "scores"), p.model.scores, p.model.scores_sha256, False),
-        (("model", "spec"), p.model.spec, None, True),
-        (("model", "checkpoint"), p.model.checkpoint, p.model.checkpoint_sha256, True),
-        # the model card exists once the model is trained, i.e. before the lock
-        (("model", "card"), p.model.card, p.model.card_sha256, True),
     ]
-    if p.baseline is not None:
-        checks += [
-            (("baseline", "scores"), p.baseline.scores, p.baseline.scores_sha256, False),
-            (("baseline", "spec"), p.baseline.spec, None, True),
-            (("baseline", "checkpoint"), p.baseline.checkpoint, p.baseline.checkpoint_sha256, True),
-            (("baseline", "card"), p.baseline.card, p.baseline.card_sha256, True),
-        ]
+    for key, ref in (("model", p.model), ("baseline", p.baseline)):
+        if ref is not None:
+            checks += [
+                ((key, "scores"), ref.scores, ref.scores_sha256, False),
+                ((key, "spec"), ref.spec, None, True),
+                ((key, "checkpoint"), ref.checkpoint, ref.checkpoint_sha256, True),
+                # the model card exists once the model is trained, i.e. before the lock
+                ((key, "card"), ref.card, ref.card_sha256, True),
+            ]
     if p.reader_study is not None:
         # readings are collected after the lock: only checked when a sha256 is declared
         checks.append((("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, False))

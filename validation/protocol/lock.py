@@ -2,8 +2,11 @@
 
 ``radval protocol lock FILE`` writes ``FILE.lock.json`` beside the protocol. A lock
 records the sha256 of the protocol bytes and of the test-set manifest, the time and
-who locked it (R2, R5). :func:`verify_lock` refuses a protocol or a manifest whose
-content no longer matches. A locked protocol can only change through an *amendment*
+who locked it (R2, R5), and the sha256 of every input file that already exists
+(:func:`lockable_inputs`: scores, readings, detection marks and lesions, segmentation
+predictions and their mask files), so that an output present at lock time cannot be
+swapped afterwards. :func:`verify_lock` refuses a protocol, a manifest or a hashed input
+whose content no longer matches. A locked protocol can only change through an *amendment*
 (``--amend REASON``), which keeps the previous hashes and is recorded as a deviation;
 deviations from the plan (``radval protocol deviation``) are appended to the lock
 with their declaration time, and the study runner copies them into ``results.json``.
@@ -21,7 +24,7 @@ from typing import Any
 
 from validation import __version__
 from validation.errors import ProtocolError
-from validation.io import sha256_file, write_text_atomic
+from validation.io import sha256_bytes, sha256_file, write_text_atomic
 from validation.protocol.load import LoadedProtocol, load_protocol
 
 LOCK_SCHEMA = "radval.lock/1"
@@ -70,6 +73,12 @@ class Lock:
         return str(self.data["locked_at"])
 
     @property
+    def inputs(self) -> dict[str, Any]:
+        """Input files hashed at lock time: ``{YAML path: {path, sha256}}`` (those that existed)."""
+        raw = self.data.get("inputs")
+        return dict(raw) if isinstance(raw, dict) else {}
+
+    @property
     def deviations(self) -> list[dict[str, Any]]:
         """Declared deviations, oldest first."""
         return list(self.data.get("deviations", []))
@@ -83,6 +92,7 @@ class Lock:
             "locked_by": self.data.get("locked_by"),
             "lock_sha256": sha256_file(self.path),
             "scores_present_at_lock": bool(self.data.get("scores_present_at_lock", False)),
+            "inputs_at_lock": {k: v.get("sha256") for k, v in self.inputs.items() if isinstance(v, dict)},
             "amendments": list(self.data.get("amendments", [])),
         }
 
@@ -112,12 +122,98 @@ def _write(lock_file: Path, data: dict[str, Any]) -> Lock:
     return Lock(lock_file, data)
 
 
-def _scores_exist(loaded: LoadedProtocol) -> bool:
-    refs = [loaded.protocol.model] + ([loaded.protocol.baseline] if loaded.protocol.baseline else [])
-    return any(
-        r.scores is not None and (path := loaded.resolve(r.scores)) is not None and path.exists()
-        for r in refs
-    )
+#: Inputs that are model outputs (their presence at lock time is reported); the lesion
+#: truth is hashed too but is part of the test set, not an output.
+OUTPUT_INPUTS = ("model.scores", "baseline.scores", "detection.marks", "segmentation.predictions",
+                 "segmentation.predicted_masks", "reader_study.readings")
+
+
+def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
+    """``(YAML path, declared path)`` of every input file a lock hashes when it exists.
+
+    Model scores (model and baseline), reader-study readings, detection marks and lesion
+    truth, and the segmentation predictions table; the predicted mask files that table
+    names are hashed together as ``segmentation.predicted_masks`` (see :func:`masks_digest`).
+    """
+    p = loaded.protocol
+    out: list[tuple[str, str]] = []
+    for key, ref in (("model", p.model), ("baseline", p.baseline)):
+        if ref is not None and ref.scores is not None:
+            out.append((f"{key}.scores", ref.scores))
+    if p.reader_study is not None:
+        out.append(("reader_study.readings", p.reader_study.readings))
+    if p.detection is not None:
+        out += [("detection.marks", p.detection.marks), ("detection.lesions", p.detection.lesions)]
+    if p.segmentation is not None:
+        out += [("segmentation.predictions", p.segmentation.predictions),
+                ("segmentation.predicted_masks", p.segmentation.predictions)]
+    return out
+
+
+def masks_digest(loaded: LoadedProtocol) -> tuple[str, int] | None:
+    """One sha256 over the predicted mask files the segmentation predictions table names.
+
+    The digest is the sha256 of the lines ``<mask_path>\t<sha256 of the file>`` (sorted by
+    path, mask paths as written in the table, relative to its folder); files that do not
+    exist contribute ``<mask_path>\t-``. Returns ``(digest, number of files)``, or ``None``
+    when there is no segmentation block or its table cannot be read (the table's own hash
+    and ``radval protocol check`` cover that case).
+    """
+    seg = loaded.protocol.segmentation
+    if seg is None:
+        return None
+    table = loaded.resolve(seg.predictions)
+    assert table is not None
+    if not table.is_file():
+        return None
+    import pandas as pd
+
+    column = (seg.columns or {}).get("mask_path", "mask_path")
+    try:
+        frame = pd.read_parquet(table) if table.suffix.lower() in (".parquet", ".pq") else pd.read_csv(table)
+    except Exception:  # noqa: BLE001 - an unreadable table is reported by `protocol check`
+        return None
+    if column not in frame.columns:
+        return None
+    lines = []
+    for rel in sorted({str(v) for v in frame[column] if isinstance(v, str) and v.strip()}):
+        path = table.parent / rel
+        lines.append(f"{rel}\t{sha256_file(path) if path.is_file() else '-'}\n")
+    return sha256_bytes("".join(lines).encode("utf-8")), len(lines)
+
+
+def hash_inputs(loaded: LoadedProtocol) -> dict[str, dict[str, Any]]:
+    """``{YAML path: {path, sha256}}`` of the lockable inputs that exist now."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, rel in lockable_inputs(loaded):
+        if key == "segmentation.predicted_masks":
+            got = masks_digest(loaded)
+            if got is not None and got[1] > 0:
+                out[key] = {"path": rel, "sha256": got[0], "n_files": got[1]}
+            continue
+        path = loaded.resolve(rel)
+        if path is not None and path.is_file():
+            out[key] = {"path": rel, "sha256": sha256_file(path)}
+    return out
+
+
+def _changed_inputs(loaded: LoadedProtocol, locked: dict[str, Any]) -> list[str]:
+    """Messages for every input hashed at lock time that is gone or has changed since."""
+    now = hash_inputs(loaded)
+    out = []
+    for key, rec in sorted(locked.items()):
+        if not isinstance(rec, dict):
+            continue
+        what = "the predicted mask files named in" if key == "segmentation.predicted_masks" else "file"
+        cur = now.get(key)
+        if cur is None:
+            out.append(f"{key} ({what} {rec.get('path')}) was hashed at lock time but is no longer there")
+        elif cur["sha256"] != rec.get("sha256") or cur.get("path") != rec.get("path"):
+            out.append(
+                f"{key} ({what} {cur['path']}) changed since the lock: sha256 is {cur['sha256']}, "
+                f"locked {rec.get('sha256')}"
+            )
+    return out
 
 
 def lock_protocol(
@@ -157,21 +253,26 @@ def lock_protocol(
     manifest = loaded.resolve(loaded.protocol.test_set.manifest)
     assert manifest is not None
     manifest_sha = sha256_file(manifest)
+    inputs = hash_inputs(loaded)
     target = Path(lock_path) if lock_path is not None else lock_path_for(loaded.path)
     who = actor or current_actor()
     when = now_utc()
     previous = read_lock(target) if target.exists() else None
     if previous is not None:
+        changed = _changed_inputs(loaded, previous.inputs)
         same = (
             previous.protocol_sha256 == loaded.sha256
             and previous.manifest_sha256 == manifest_sha
+            and not changed
         )
         if same:
             return previous
         if amend is None or not amend.strip():
             raise ProtocolError(
                 f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and "
-                "its protocol or manifest has changed since; pass --amend REASON to amend the lock"
+                "its protocol, manifest or a hashed input has changed since"
+                + (f" ({'; '.join(changed)})" if changed else "")
+                + "; pass --amend REASON to amend the lock"
             )
         data = dict(previous.data)
         amendments = list(data.get("amendments", []))
@@ -179,6 +280,7 @@ def lock_protocol(
             {
                 "previous_protocol_sha256": previous.protocol_sha256,
                 "previous_manifest_sha256": previous.manifest_sha256,
+                "previous_inputs": previous.inputs,
                 "previous_locked_at": previous.locked_at,
                 "reason": amend.strip(),
                 "amended_at": when,
@@ -207,7 +309,8 @@ def lock_protocol(
             "locked_at": when,
             "locked_by": who,
             "radval_version": __version__,
-            "scores_present_at_lock": _scores_exist(loaded),
+            "inputs": inputs,
+            "scores_present_at_lock": any(k in OUTPUT_INPUTS for k in inputs),
         }
     )
     return _write(target, data)
@@ -263,5 +366,11 @@ def verify_lock(loaded: LoadedProtocol, lock: Lock) -> str:
         raise ProtocolError(
             f"manifest {manifest} does not match the lock {lock.path}: sha256 is {actual}, "
             f"locked {lock.manifest_sha256} at {lock.locked_at}"
+        )
+    changed = _changed_inputs(loaded, lock.inputs)
+    if changed:
+        raise ProtocolError(
+            f"{loaded.path}: {'; '.join(changed)} (lock {lock.path}, locked at {lock.locked_at}); "
+            "amend the lock (`radval protocol lock --amend REASON`) to record the change"
         )
     return actual

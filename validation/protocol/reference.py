@@ -113,9 +113,16 @@ def render_reference() -> str:
         "to the protocol file. Metric names resolve through the metric registry "
         "(`validation.stats.registry`); acceptance criteria act on a confidence bound "
         "(`accept`) or a hypothesis test (`test`), never on a bare point estimate. "
-        "`radval protocol check FILE` lists every problem with its YAML path; "
-        "`radval protocol lock FILE` records the protocol's and the manifest's sha256 before "
-        "the run. The machine-readable form is `validation/schemas/protocol.schema.json`.",
+        "`radval protocol check FILE` lists every problem with its YAML path, in the protocol "
+        "and in the contents of the files it names (columns, values, case coverage); "
+        "`radval protocol lock FILE` records the protocol's and the manifest's sha256, and "
+        "those of the scores, readings, marks, lesions and predictions that already exist, "
+        "before the run. Files from your own pipeline keep their column names: a `columns` "
+        "mapping (`model.columns`, `baseline.columns`, `detection.marks_columns`, "
+        "`detection.lesions_columns`, `segmentation.columns`, `reader_study.columns`) says "
+        "which of your columns holds what radval reads, e.g. "
+        "`columns: {case_id: StudyInstanceUID, score: prob_abnormal}`. "
+        "The machine-readable form is `validation/schemas/protocol.schema.json`.",
         "",
     ]
     from validation.stats.registry import get_metric, list_metrics

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 PROTOCOL_FORMAT_VERSION = 1
 """The protocol format this radval reads (the top-level ``version`` key)."""
@@ -45,6 +45,42 @@ Level = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+#: The columns radval reads from each external table, and which of them a ``columns``
+#: mapping may rename (``{radval name: the name in your file}``).
+SCORES_COLUMNS = ("case_id", "score")
+MARKS_COLUMNS = ("case_id", "score", "x0", "y0", "x1", "y1", "z0", "z1", "x", "y", "z")
+LESIONS_COLUMNS = ("case_id", "lesion_id", "x0", "y0", "x1", "y1", "z0", "z1", "x", "y", "z",
+                   "radius", "weight", "ignore")
+PREDICTIONS_COLUMNS = ("case_id", "mask_path")
+READINGS_COLUMNS = ("reader", "modality", "case", "truth", "score")
+
+
+def _columns_doc(what: str, names: tuple[str, ...], example: str) -> str:
+    keys = ", ".join(f"`{n}`" for n in names)
+    return (
+        f"Column names of {what} when they differ from radval's, as `{{radval name: your column}}`, "
+        f"e.g. `{example}`; keys from {keys}. Your file is used as it is; columns not "
+        "mapped keep their names."
+    )
+
+
+def check_column_map(mapping: dict[str, str] | None, allowed: tuple[str, ...]) -> dict[str, str] | None:
+    """Validate a ``columns`` mapping: known radval names, each file column used once."""
+    if mapping is None:
+        return None
+    unknown = [k for k in mapping if k not in allowed]
+    if unknown:
+        raise ValueError(f"unknown column key(s) {unknown}; expected keys from {list(allowed)}")
+    blank = [k for k, v in mapping.items() if not v.strip()]
+    if blank:
+        raise ValueError(f"column name(s) for {blank} are empty; expected the name of a column in your file")
+    values = list(mapping.values())
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f"each file column can be mapped once; {twice} mapped more than once")
+    return mapping
 
 
 # --------------------------------------------------------------------------- study (R1)
@@ -141,6 +177,21 @@ class ModelRef(_Strict):
     threshold: float | None = Field(
         default=None, description="Locked operating threshold: a case is positive when score >= threshold."
     )
+    columns: dict[str, str] | None = Field(
+        default=None, description=_columns_doc(
+            "the scores file", SCORES_COLUMNS, "{case_id: StudyInstanceUID, score: prob_abnormal}"
+        )
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
+        if v and info.data.get("scores") is None:
+            raise ValueError(
+                "`columns` maps the columns of a `scores` file; scores produced by inference "
+                "from `spec` + `checkpoint` already use radval's names"
+            )
+        return check_column_map(v, SCORES_COLUMNS)
 
     @model_validator(mode="after")
     def _source(self) -> ModelRef:
@@ -382,6 +433,13 @@ class ReaderStudy(_Strict):
     role: Literal["primary", "secondary", "exploratory"] = Field(default="primary")
     readings: str = Field(description="Readings file (`reader, modality, case, truth, score`).")
     sha256: Sha256 | None = Field(default=None, description="Expected sha256 of the readings file.")
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description=_columns_doc(
+            "a tidy readings table (CSV or Parquet)", READINGS_COLUMNS,
+            "{reader: ReaderID, modality: arm, case: StudyInstanceUID, truth: label, score: rating}",
+        ),
+    )
     design: Literal["fully_crossed", "split_plot", "cases_in_modalities", "partially_paired"] | None = Field(
         default=None, description="Study design; checked against the readings (default: detected)."
     )
@@ -410,6 +468,11 @@ class ReaderStudy(_Strict):
     ai_modality: str | None = Field(
         default=None, description="Reader modality the AI is compared with (default: reference_modality)."
     )
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return check_column_map(v, READINGS_COLUMNS)
 
     @model_validator(mode="after")
     def _hyp(self) -> ReaderStudy:
@@ -478,10 +541,32 @@ class Detection(_Strict):
     marks_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `marks`.")
     lesions: str = Field(description="Lesion truth (`case_id, lesion_id, x0, y0, x1, y1` or centre + radius).")
     lesions_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `lesions`.")
+    marks_columns: dict[str, str] | None = Field(
+        default=None,
+        description=_columns_doc(
+            "the marks file", MARKS_COLUMNS, "{case_id: StudyInstanceUID, score: confidence}"
+        ),
+    )
+    lesions_columns: dict[str, str] | None = Field(
+        default=None,
+        description=_columns_doc(
+            "the lesion truth file", LESIONS_COLUMNS, "{case_id: StudyInstanceUID, lesion_id: nodule}"
+        ),
+    )
     rule: MatchingRuleSpec = Field(description="Mark-to-lesion scoring rule.")
     threshold: float = Field(description="Locked mark threshold: marks with score >= threshold count.")
     confidence_level: Level = Field(default=0.95)
     endpoints: list[DetectionEndpoint] = Field(min_length=1)
+
+    @field_validator("marks_columns")
+    @classmethod
+    def _marks_columns(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return check_column_map(v, MARKS_COLUMNS)
+
+    @field_validator("lesions_columns")
+    @classmethod
+    def _lesions_columns(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return check_column_map(v, LESIONS_COLUMNS)
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -527,6 +612,12 @@ class Segmentation(_Strict):
         description="Predicted masks table (`case_id, mask_path`, paths relative to the table's folder)."
     )
     predictions_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `predictions`.")
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description=_columns_doc(
+            "the predictions table", PREDICTIONS_COLUMNS, "{case_id: StudyInstanceUID, mask_path: seg_file}"
+        ),
+    )
     reference_column: str = Field(
         default="mask_path", description="Manifest column with each case's reference mask (relative to the manifest)."
     )
@@ -539,6 +630,11 @@ class Segmentation(_Strict):
     percentile: float = Field(default=95.0, gt=0.0, le=100.0, description="Percentile of `hd95`.")
     confidence_level: Level = Field(default=0.95)
     endpoints: list[SegmentationEndpoint] = Field(min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return check_column_map(v, PREDICTIONS_COLUMNS)
 
     @model_validator(mode="after")
     def _nsd(self) -> Segmentation:
@@ -588,7 +684,13 @@ class Protocol(_Strict):
     version: Literal[1] = Field(description="Protocol format version; this radval reads 1.")
     study: Study
     test_set: TestSet
-    model: ModelRef
+    model: ModelRef | None = Field(
+        default=None,
+        description=(
+            "The classification model (scores file or spec + checkpoint). Required for `endpoints`, "
+            "`subgroups` and `baseline`; a detection-only or segmentation-only study leaves it out."
+        ),
+    )
     baseline: ModelRef | None = Field(default=None, description="Released model to compare with.")
     endpoints: list[Endpoint] = Field(default_factory=list)
     subgroups: Subgroups | None = None
@@ -617,6 +719,14 @@ class Protocol(_Strict):
             raise ValueError(f"endpoint ids must be unique, repeated: {dup}")
         if not (self.endpoints or self.reader_study or self.detection or self.segmentation):
             raise ValueError("the protocol has no endpoints (classification, reader study, detection or segmentation)")
+        if self.model is None:
+            needs = [k for k, v in (("endpoints", self.endpoints), ("subgroups", self.subgroups),
+                                    ("baseline", self.baseline)) if v]
+            if needs:
+                raise ValueError(
+                    f"{' and '.join(needs)} analyse a classification model's scores, but the protocol "
+                    "has no `model`; add a `model` block or remove them"
+                )
         primaries = self.primary_ids()
         if not primaries:
             raise ValueError("at least one endpoint (or the reader study) must have role: primary")
@@ -672,6 +782,7 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
     from validation.stats.registry import get_metric
 
     problems: list[tuple[tuple[Any, ...], str]] = []
+    model_threshold = protocol.model.threshold if protocol.model is not None else None
 
     def lookup(name: str, loc: tuple[Any, ...]) -> Any:
         try:
@@ -694,7 +805,7 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                 )
             )
         needs_threshold = spec.kind == "threshold"
-        if needs_threshold and ep.threshold is None and protocol.model.threshold is None:
+        if needs_threshold and ep.threshold is None and model_threshold is None:
             problems.append(
                 (
                     ("endpoints", i, "threshold"),
@@ -744,7 +855,7 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                         f"expected one of {list(spec.ci_methods)}",
                     )
                 )
-            if spec.kind == "threshold" and protocol.model.threshold is None:
+            if spec.kind == "threshold" and model_threshold is None:
                 problems.append(
                     (("subgroups", "metrics", j), f"metric {name!r} needs model.threshold")
                 )

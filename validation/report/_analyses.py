@@ -168,17 +168,52 @@ def detection_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
             "notes": list(det.get("notes") or [])}
 
 
+#: Segmentation metrics in the order and wording of the report (distances in mm).
+SEGMENTATION_LABELS = {
+    "dice": "Dice similarity coefficient", "iou": "Intersection over union (Jaccard)",
+    "hausdorff": "Hausdorff distance (mm)", "hd95": "Hausdorff distance, percentile (mm)",
+    "assd": "Average symmetric surface distance (mm)", "masd": "Mean average surface distance (mm)",
+    "nsd": "Normalised surface distance (surface Dice)",
+}
+
+#: Most per-case rows the report lists; the rest are counted, and all are in results.json.
+MAX_PER_CASE_ROWS = 300
+
+
 def segmentation_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The segmentation section: one row per metric from ``segmentation.estimates``, the
+    empty-mask policy, status counts and the per-case table (capped, and saying so)."""
     seg = doc.get("segmentation")
     if not isinstance(seg, Mapping):
         return None
+    settings = seg.get("extra") or {}
+    estimates = seg.get("estimates") or {}
+    n_valid = seg.get("n_valid") or {}
+    n_excluded = seg.get("n_excluded") or {}
+    order = [m for m in SEGMENTATION_LABELS if m in estimates] + sorted(m for m in estimates if m not in SEGMENTATION_LABELS)
     metrics = []
-    other: list[tuple[str, str]] = []
-    for key in sorted(seg, key=str):
-        value = seg[key]
-        if _is_estimate(value):
-            metrics.append({"label": str(key).replace("_", " "), "result": est_ci(value),
-                            "method": value.get("method"), "n": value.get("n")})
-        else:
-            _flatten(str(key), value, other)
-    return {"metrics": metrics, "other": other[:200]}
+    for m in order:
+        est = estimates.get(m)
+        if not _is_estimate(est):
+            continue
+        extra = est.get("extra") or {}
+        label = SEGMENTATION_LABELS.get(m, str(m).replace("_", " "))
+        if m == "hd95" and settings.get("percentile") is not None:
+            label = f"Hausdorff distance, {num(settings['percentile'], 0)}th percentile (mm)"
+        if m == "nsd" and settings.get("tolerance_mm") is not None:
+            label = f"Normalised surface distance at {num(settings['tolerance_mm'], 2)} mm"
+        quartiles = (f"{num(extra.get('median'))} ({num(extra.get('q1'))}\u2013{num(extra.get('q3'))})"
+                     if extra.get("median") is not None else "\u2014")
+        metrics.append({"metric": m, "label": label, "result": est_ci(est), "method": est.get("method"),
+                        "median": quartiles, "n": n_valid.get(m, est.get("n")), "excluded": n_excluded.get(m)})
+    policy = seg.get("empty_policy") or settings.get("empty_policy") or {}
+    policy_rows = [(k.replace("_", " "), "\u2014" if v is None else str(v)) for k, v in policy.items()]
+    status = [{"status": str(k).replace("_", " "), "n": v} for k, v in sorted((seg.get("status_counts") or {}).items())]
+    per_case = [r for r in seg.get("per_case") or [] if isinstance(r, Mapping)]
+    cols = [m for m in order if any(m in r for r in per_case)]
+    case_rows = [{"case_id": r.get("case_id"), "status": str(r.get("status") or "").replace("_", " "),
+                  "excluded": r.get("excluded"), "cells": [num(r.get(m)) for m in cols]}
+                 for r in per_case[:MAX_PER_CASE_ROWS]]
+    return {"metrics": metrics, "policy": policy_rows, "status": status, "n_cases": seg.get("n_cases"),
+            "n_clusters": settings.get("n_clusters"), "case_columns": [SEGMENTATION_LABELS.get(m, m) for m in cols],
+            "cases": case_rows, "n_per_case": len(per_case), "capped": len(per_case) > len(case_rows)}

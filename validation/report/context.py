@@ -92,6 +92,8 @@ def _hypothesis_text(h: Any) -> str:
         parts.append(f"margin {num(h['margin'])}")
     if h.get("compare_to"):
         parts.append(f"vs {h['compare_to']}")
+    if h.get("method"):
+        parts.append(f"test {h['method']}")
     if h.get("analysis"):
         parts.append(str(h["analysis"]))
     if h.get("alternative"):
@@ -115,10 +117,12 @@ def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
             "id": p.get("endpoint_id"), "metric": _label(ep.get("metric")), "decision": p.get("decision"),
             "result": est_ci(ep), "criterion": _get(ep, "criterion", "text") or "\u2014",
             "p_value": pvalue(p.get("p_value")), "p_adjusted": pvalue(p.get("p_adjusted")),
+            "reason": _get(ep, "details", "fixed_sequence") if p.get("decision") == "not_tested" else None,
         })
     ds = doc.get("data_summary") or {}
     return {"decision": verdict.get("decision"), "multiplicity": verdict.get("multiplicity"),
             "significance_level": verdict.get("significance_level"), "primary": primary,
+            "not_tested": [p["id"] for p in primary if p["decision"] == "not_tested"],
             "n_cases": ds.get("n_cases"), "n_patients": ds.get("n_patients"),
             "n_positive": ds.get("n_positive"), "n_negative": ds.get("n_negative"),
             "warnings": list(doc.get("warnings") or [])}
@@ -208,13 +212,19 @@ def _endpoints(doc: Mapping[str, Any]) -> dict[str, Any]:
     rows = []
     for ep in doc.get("endpoints") or []:
         crit = ep.get("criterion") or {}
+        reasons = [_get(ep, "details", "reason"), _get(ep, "details", "fixed_sequence")]
+        if ep.get("decision") == "not_tested":
+            reasons.reverse()
+        # the method as the protocol declared it; a note says when (and why) another form was computed
+        notes = [n for n in (_get(ep, "details", "method_note"), _get(ep, "details", "test_method_note")) if n]
         rows.append({
             "id": ep.get("id"), "role": _role(ep), "prespecified": ep.get("prespecified", True),
             "metric": _label(ep.get("metric")), "estimate": num(ep.get("estimate")),
-            "ci": ci_text(ep), "method": ep.get("method") or "\u2014", "n": ep.get("n"),
+            "ci": ci_text(ep), "method": _get(ep, "details", "declared_method") or ep.get("method") or "\u2014",
+            "method_notes": notes, "n": ep.get("n"),
             "hypothesis": _hypothesis_text(ep.get("hypothesis")), "criterion": crit.get("text") or "\u2014",
             "p_value": pvalue(ep.get("p_value")), "p_adjusted": pvalue(ep.get("p_adjusted")),
-            "decision": ep.get("decision"), "reason": _get(ep, "details", "reason") or _get(ep, "details", "fixed_sequence"),
+            "decision": ep.get("decision"), "reason": next((r for r in reasons if r), None),
         })
     comps = []
     for c in doc.get("comparisons") or []:
@@ -350,8 +360,11 @@ def _limitations(doc: Mapping[str, Any]) -> dict[str, Any]:
     if lock is None:
         notes.append("The protocol was not locked before the run: every result is exploratory (R2).")
     elif lock.get("scores_present_at_lock"):
-        notes.append("A scores file already existed when the protocol was locked; the lock cannot show "
-                     "that the criteria were set before the scores were seen.")
+        hashed = sorted(k for k in (lock.get("inputs_at_lock") or {}) if k not in ("detection.lesions",))
+        notes.append("Model outputs already existed when the protocol was locked"
+                     + (f" ({', '.join(hashed)}; their sha256 are in the lock and the run refused any change)"
+                        if hashed else "")
+                     + "; the lock cannot show that the criteria were set before the outputs were seen.")
     for src, key in (("calibration", "notes"), ("detection", "notes")):
         for n in _get(doc, src, key) or []:
             notes.append(f"{src}: {n}")
@@ -448,6 +461,11 @@ def build_context(doc: Mapping[str, Any], *, entries: Sequence[Mapping[str, Any]
         "detection": "The protocol includes no lesion-detection analysis.",
         "segmentation": "The protocol includes no segmentation analysis.",
     }
+    if doc.get("model") is None and not _get(doc, "inputs", "scores"):
+        # e.g. a detection- or segmentation-only study: no classification analysis was planned
+        no_model = "the protocol names no classification model, so none was planned."
+        absent.update({"roc": f"No ROC analysis: {no_model}", "confusion": f"No 2\u00d72 table: {no_model}",
+                       "calibration": f"No calibration analysis: {no_model}"})
     sections = [
         Section(sid, title, r, fda, stard, claim, present=parts[sid] is not None,
                 absent_reason=absent.get(sid, "") if parts[sid] is None else "")

@@ -20,6 +20,7 @@ DECISION_TEXT = {
     "pass": "PASS",
     "fail": "FAIL",
     "not_estimable": "NOT ESTIMABLE",
+    "not_tested": "NOT TESTED",
     "informational": "INFORMATIONAL",
     "exploratory": "EXPLORATORY",
     "ok": "OK",
