@@ -12,10 +12,13 @@ from validation.audit import AuditError, append_entry, sign, verify
 
 
 def make_log(folder: Path, n: int = 4) -> Path:
-    (folder / "results.json").write_text(json.dumps({"protocol": {"resolved": {"report": {
+    """``n`` entries; the first one writes results.json (as `radval run` would)."""
+    results = folder / "results.json"
+    results.write_text(json.dumps({"protocol": {"resolved": {"report": {
         "signatories": [{"role": "Biostatistician", "required": True}]}}}}))
     for i in range(n):
-        append_entry(folder, f"step{i}", inputs={"x": f"{i:064x}"}, details={"i": i}, actor="t@h")
+        append_entry(folder, f"step{i}", inputs={"x": f"{i:064x}"}, details={"i": i}, actor="t@h",
+                     outputs={"results.json": audit.sha256_file(results)} if i == 0 else None)
     return folder / audit.AUDIT_FILE
 
 
