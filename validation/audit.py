@@ -39,6 +39,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -170,7 +171,7 @@ def study_lock(folder: str | Path, *, purpose: str, shared: bool = False) -> Ite
             try:
                 fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise storage_error("lock (write into)", path, exc) from None
+                raise storage_error("write into", path, exc) from None
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -436,20 +437,20 @@ class _Pending:
     seq: int | None
 
 
-def _expected_files(entries: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, int]]:
-    """Each name's expected sha256 and the entry that set it.
+def _expected_files(entries: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, int, bool]]:
+    """Each name's expected sha256, the entry that set it, and whether that entry wrote it.
 
     A file that an entry *wrote* (``outputs``) must match the latest such entry; a later
     entry that only *read* it (a render or a signature) cannot bless a changed file. A name
     that no entry wrote is expected as the latest entry that read it recorded.
     """
-    written: dict[str, tuple[str, int]] = {}
-    read: dict[str, tuple[str, int]] = {}
+    written: dict[str, tuple[str, int, bool]] = {}
+    read: dict[str, tuple[str, int, bool]] = {}
     for e in entries:
         for name, digest in e["inputs"].items():
-            read[name] = (digest, e["seq"])
+            read[name] = (digest, e["seq"], False)
         for name, digest in e["outputs"].items():
-            written[name] = (digest, e["seq"])
+            written[name] = (digest, e["seq"], True)
     return {**{k: v for k, v in read.items() if k not in written}, **written}
 
 
@@ -464,14 +465,15 @@ def _file_findings(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[
         digest = sha256_file(p)
         want = expected.get(name)
         target = folder / name
-        if want is not None and want[0] == digest:
-            kind = "in_place" if target.is_file() and sha256_file(target) == digest else "roll_forward"
-            pendings.append(_Pending(p, name, digest, kind, want[1]))
+        if want is not None and want[0] == digest and target.is_file() and sha256_file(target) == digest:
+            pendings.append(_Pending(p, name, digest, "in_place", want[1]))
+        elif want is not None and want[0] == digest and want[2]:
+            pendings.append(_Pending(p, name, digest, "roll_forward", want[1]))
         else:
             pendings.append(_Pending(p, name, digest, "discard", None))
     rolling = {p.name for p in pendings if p.kind == "roll_forward"}
     problems: list[str] = []
-    for name, (digest, seq) in sorted(expected.items()):
+    for name, (digest, seq, _written) in sorted(expected.items()):
         path = folder / name
         if not _plain(name) or name in rolling:
             continue
@@ -530,12 +532,13 @@ def _append_bytes(log: Path, data: bytes, size: int) -> None:
         except OSError as exc:
             try:
                 os.ftruncate(fd, size)
-                os.fsync(fd)
             except OSError:
                 raise StorageError(
                     f"cannot write {log}: {describe_os_error(exc)}; an incomplete entry is left at its "
                     f"end: run `radval audit recover {folder}` when there is space again"
                 ) from None
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
             raise StorageError(
                 f"cannot write {log}: {describe_os_error(exc)}; nothing was recorded and the log is unchanged"
             ) from None
@@ -643,8 +646,7 @@ def commit_files(
     """Write ``files`` into the study folder as one logged, atomic commit; return the entry.
 
     Each file is written (fsynced) as ``NAME.pending``; then the entry recording their
-    sha256 is appended (a written file is listed under ``outputs`` unless ``inputs``
-    already names it with the same hash); then each is renamed into place. A failure
+    sha256 under ``outputs`` is appended; then each is renamed into place. A failure
     before the entry is recorded removes the pending files and leaves the folder as it
     was; a crash after it leaves a state :func:`verify` reports as interrupted and
     :func:`recover` completes.
@@ -657,8 +659,7 @@ def commit_files(
             raise ValueError(f"cannot commit {name!r} into a study folder")
         if (inputs or {}).get(name, digest) != digest:
             raise ValueError(f"{name}: inputs name sha256 {(inputs or {})[name]}, the bytes have {digest}")
-        if name not in (inputs or {}):
-            outs[name] = digest
+        outs[name] = digest
     with study_lock(folder, purpose=action):
         written: list[Path] = []
         try:
@@ -952,17 +953,19 @@ def sign(
     ...      meaning="approval")  # doctest: +SKIP
     """
     folder = Path(study_dir)
-    record = record_file(folder)
-    if record is None:
-        raise AuditError(f"nothing to sign: {folder / 'results.json'} does not exist")
     if not name.strip():
         raise AuditError("a signature needs the signer's printed name (--name)")
     if not role.strip():
         raise AuditError("a signature needs the signer's role (--role)")
     if meaning not in SIGNATURE_MEANINGS:
         raise AuditError(f"signature meaning must be one of {list(SIGNATURE_MEANINGS)}, got {meaning!r}")
+    if record_file(folder) is None and not (folder / AUDIT_FILE).exists():
+        raise AuditError(f"nothing to sign: {folder / 'results.json'} does not exist")
     with study_lock(folder, purpose="sign"):
         require_intact(folder, "sign")
+        record = record_file(folder)
+        if record is None:
+            raise AuditError(f"nothing to sign: {folder / 'results.json'} does not exist")
         roles = []
         if record.name == "results.json":
             try:
