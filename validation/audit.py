@@ -243,7 +243,8 @@ def _entry_error(obj: Any) -> str | None:
     for key, (kind, words) in _TYPES.items():
         value = obj[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            return f"field {key!r} must be {words}, found {_type_name(value)} {value!r}"[:300]
+            found = "null" if value is None else f"{_type_name(value)} {value!r}"
+            return f"field {key!r} must be {words}, found {found}"[:300]
     for key in ("prev_hash", "hash"):
         if not _SHA.fullmatch(obj[key]):
             return f"field {key!r} must be a 64-digit lowercase hex sha256, found {obj[key]!r}"[:300]

@@ -125,7 +125,7 @@ _MALFORMED_LOCKS = [
      "lock file {f}: field 'deviations': expected an array, found a string \"none\""),
     (lambda d: {**d, "deviations": [{"id": "D1"}]}, "lock file {f}: field 'deviations[0].description' is missing"),
     (lambda d: {**d, "deviations": [{**d["deviations"][0], "declared_at": None}]},
-     "lock file {f}: field 'deviations[0].declared_at': expected a string, found null null"),
+     "lock file {f}: field 'deviations[0].declared_at': expected a string, found null"),
     (lambda d: {**d, "amendments": [7]}, "lock file {f}: field 'amendments[0]': expected an object, found a number 7"),
 ]
 

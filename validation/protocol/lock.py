@@ -89,11 +89,13 @@ class Lock:
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "true/false", int: "a number",
-               float: "a number", type(None): "null"}
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number"}
 
 
 def _found(value: Any) -> str:
+    if value is None:
+        return "null"
     return f"{_JSON_TYPES.get(type(value), type(value).__name__)} {json.dumps(value)[:80]}"
 
 
