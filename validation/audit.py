@@ -73,6 +73,10 @@ LOCK_FILE = ".radval.lock"
 PENDING_SUFFIX = ".pending"
 #: Files that are a folder's record: present only when a logged entry wrote them.
 RECORD_FILES = ("results.json", "gate.json")
+#: The files radval commits into a folder (:func:`commit_files`); only their ``.pending``
+#: copies are ever taken for an interrupted commit.
+COMMITTED_FILES = ("protocol.yaml", "protocol.lock.json", "results.json", "report.html", "report.pdf",
+                   "gate.json")
 GENESIS = "0" * 64
 SIGNATURE_MEANINGS = ("authorship", "review", "approval", "responsibility")
 _FIELDS = ("seq", "timestamp", "actor", "action", "inputs", "outputs", "details", "prev_hash")
@@ -82,6 +86,7 @@ _TYPES: dict[str, tuple[type, str]] = {
     "details": (dict, "an object"), "prev_hash": (str, "a string"), "hash": (str, "a string"),
 }
 _SHA = re.compile(r"[0-9a-f]{64}")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink planted in the folder
 
 
 class AuditError(InputError):
@@ -157,7 +162,7 @@ def study_lock(folder: str | Path, *, purpose: str, shared: bool = False) -> Ite
     lock_file = path / LOCK_FILE
     if shared:
         try:
-            fd = os.open(lock_file, os.O_RDONLY)
+            fd = os.open(lock_file, os.O_RDONLY | _NOFOLLOW)
         except OSError:
             yield
             return
@@ -169,7 +174,7 @@ def study_lock(folder: str | Path, *, purpose: str, shared: bool = False) -> Ite
     for _attempt in range(5):
         if not shared:
             try:
-                fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
             except OSError as exc:
                 raise storage_error("write into", path, exc) from None
         try:
@@ -459,10 +464,10 @@ def _file_findings(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[
     """Tamper problems of the folder's files, and the pending files of interrupted commits."""
     expected = _expected_files(entries)
     pendings: list[_Pending] = []
-    for p in sorted(folder.glob("*" + PENDING_SUFFIX)):
+    for name in COMMITTED_FILES:
+        p = folder / (name + PENDING_SUFFIX)
         if not p.is_file():
             continue
-        name = p.name[: -len(PENDING_SUFFIX)]
         digest = sha256_file(p)
         want = expected.get(name)
         target = folder / name
@@ -484,7 +489,7 @@ def _file_findings(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[
         elif name in RECORD_FILES:
             problems.append(f"{name} is missing: entry {seq} of the audit log recorded it (sha256 {digest})")
     for name in RECORD_FILES:
-        if (folder / name).is_file() and name not in expected:
+        if (folder / name).is_file() and not expected.get(name, ("", 0, False))[2]:
             problems.append(
                 f"{name} is not recorded in the audit log: no entry wrote it, so it is not the output "
                 "of a completed radval command"
@@ -521,7 +526,7 @@ def _append_bytes(log: Path, data: bytes, size: int) -> None:
     folder = log.parent
     created = not log.exists()
     try:
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
     except OSError as exc:
         raise storage_error("write", log, exc) from None
     try:
@@ -656,8 +661,8 @@ def commit_files(
     hashes = {name: sha256_bytes(data) for name, data in files.items()}
     outs = dict(outputs or {})
     for name, digest in hashes.items():
-        if not _plain(name) or name in (AUDIT_FILE, HEAD_FILE, LOCK_FILE):
-            raise ValueError(f"cannot commit {name!r} into a study folder")
+        if name not in COMMITTED_FILES:
+            raise ValueError(f"cannot commit {name!r} into a study folder; radval commits {COMMITTED_FILES}")
         if (inputs or {}).get(name, digest) != digest:
             raise ValueError(f"{name}: inputs name sha256 {(inputs or {})[name]}, the bytes have {digest}")
         outs[name] = digest

@@ -144,6 +144,8 @@ def run_gate(
     if not (margin >= 0 and proportion_margin >= 0):
         raise InputError("margins must be >= 0")
     cand_path, base_path = Path(candidate), Path(baseline)
+    if out is not None:
+        _check_gate_folder(Path(out), force=force)
     heads = {}
     for tag, path in (("candidate", cand_path), ("baseline", base_path)):
         folder = path if path.is_dir() else path.parent
@@ -297,27 +299,40 @@ def run_gate(
     return result
 
 
-def _commit_gate(folder: Path, result: dict[str, Any], *, force: bool, actor: str | None) -> dict[str, Any]:
-    """Commit ``gate.json`` into a gate folder through its audit log."""
+def _check_gate_folder(folder: Path, *, force: bool) -> None:
+    """Refuse an ``--out`` that is not (or cannot become) a gate folder, before anything is computed."""
     if folder.exists() and not folder.is_dir():
         raise InputError(
             f"--out {folder} exists and is not a folder (the gate writes {GATE_FILE} and its audit log "
             "into a folder of its own)"
         )
-    with audit.study_lock(folder, purpose="gate"):
-        others = sorted(p.name for p in folder.iterdir()
-                        if p.name not in (audit.LOCK_FILE, audit.AUDIT_FILE, audit.HEAD_FILE, GATE_FILE))
-        if (folder / "results.json").exists():
-            raise InputError(f"--out {folder} is a study folder; write the gate record to a folder of its own")
-        if (folder / GATE_FILE).exists() and not force:
+    if not folder.exists():
+        if folder.suffix.lower() == ".json":
             raise InputError(
-                f"{folder} already holds a gate decision ({GATE_FILE}); pass --force to gate again into it "
-                "(the audit log keeps both)"
+                f"--out {folder} looks like a file name; --out names a folder for the gate record "
+                f"({GATE_FILE} and its audit log)"
             )
-        if (folder / audit.AUDIT_FILE).exists():
-            audit.require_intact(folder, "gate into")
-        elif others and not force:
-            raise InputError(f"--out {folder} is not empty and is not a gate folder (found {others[0]})")
+        return
+    if (folder / "results.json").exists():
+        raise InputError(f"--out {folder} is a study folder; write the gate record to a folder of its own")
+    if (folder / GATE_FILE).exists() and not force:
+        raise InputError(
+            f"{folder} already holds a gate decision ({GATE_FILE}); pass --force to gate again into it "
+            "(the audit log keeps both)"
+        )
+    others = sorted(p.name for p in folder.iterdir()
+                    if p.name not in (audit.LOCK_FILE, audit.AUDIT_FILE, audit.HEAD_FILE, GATE_FILE))
+    if (folder / audit.AUDIT_FILE).exists():
+        audit.require_intact(folder, "gate into")
+    elif others and not force:
+        raise InputError(f"--out {folder} is not empty and is not a gate folder (found {others[0]})")
+
+
+def _commit_gate(folder: Path, result: dict[str, Any], *, force: bool, actor: str | None) -> dict[str, Any]:
+    """Commit ``gate.json`` into a gate folder through its audit log."""
+    _check_gate_folder(folder, force=force)
+    with audit.study_lock(folder, purpose="gate"):
+        _check_gate_folder(folder, force=force)  # again, now that no other writer can interfere
         text = json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n"
         return audit.commit_files(
             folder, "gate", {GATE_FILE: text.encode("utf-8")},

@@ -26,6 +26,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -139,8 +140,10 @@ def load_results(path: str | Path) -> dict[str, Any]:
         doc = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"results file {file} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise InputError(f"cannot read results file {file}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"cannot read results file {file}: JSON nested too deeply") from None
     try:
         validate_results(doc)
     except ResultsSchemaError as exc:
@@ -184,9 +187,10 @@ def _locked_study_folder(run: Callable[..., StudyOutcome]) -> Callable[..., Stud
             try:
                 return run(protocol_path, out_dir=folder, **kwargs)
             except BaseException:
-                if created and [p.name for p in folder.iterdir()] == [audit.LOCK_FILE]:
-                    (folder / audit.LOCK_FILE).unlink()
-                    folder.rmdir()
+                with contextlib.suppress(OSError):
+                    if created and [p.name for p in folder.iterdir()] == [audit.LOCK_FILE]:
+                        (folder / audit.LOCK_FILE).unlink()
+                        folder.rmdir()
                 raise
 
     return locked

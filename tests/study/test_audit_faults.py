@@ -34,7 +34,7 @@ from study_support import lean
 from validation import audit
 from validation.audit import AuditError, StudyBusyError
 from validation.cli import main
-from validation.errors import StorageError
+from validation.errors import InputError, StorageError
 from validation.io import sha256_file
 from validation.protocol.lock import lock_protocol
 from validation.study import run_study
@@ -586,3 +586,26 @@ def test_malformed_head_is_reported(study: Path) -> None:
     assert audit.verify(study).problems == ["audit.head is not valid JSON"]
     (study / audit.HEAD_FILE).write_text('{"seq": "3", "hash": 5}')
     assert audit.verify(study).problems == ["audit.head must be an object {seq: integer, hash: string}"]
+
+
+def test_a_planted_symlink_is_never_written_through(study: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    lock = study / audit.LOCK_FILE
+    lock.unlink()
+    lock.symlink_to(victim)
+    r = cli("sign", study, "--name", "Dr Q", "--role", "Biostatistician", "--meaning", "approval")
+    assert r.returncode == 2 and r.stderr.startswith(f"radval: error: cannot write into {study}: ")
+    assert "[ELOOP]" in r.stderr and victim.read_text() == "precious"
+
+
+def test_unreadable_results_are_a_located_exit_2(study: Path) -> None:
+    from validation.study import load_results
+
+    (study / "results.json").write_bytes(b'{"schema": "\xff"}')
+    with pytest.raises(InputError, match=r"^cannot read results file .*results\.json: 'utf-8' codec can't decode "
+                                         r"byte 0xff in position 12"):
+        load_results(study)
+    (study / "results.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match=r"^cannot read results file .*results\.json: JSON nested too deeply$"):
+        load_results(study)

@@ -163,6 +163,8 @@ def test_gate_folder_is_audited_and_signable(layout: Path, tmp_path: Path) -> No
     assert audit.verify(folder).ok and audit.verify(folder).signatures[0]["signs_current"] is False
     with pytest.raises(InputError, match=r"is a study folder; write the gate record to a folder of its own"):
         run_gate(r_cand, r_base, out=Path(r_cand).parent, force=True)
+    with pytest.raises(InputError, match=r"gate\.json looks like a file name; --out names a folder"):
+        run_gate(r_cand, r_base, out=tmp_path / "gate.json")
 
 
 def test_run_warns_when_an_interval_and_its_test_use_other_levels(layout: Path) -> None:

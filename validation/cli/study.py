@@ -242,8 +242,7 @@ def sign_cmd(
             from validation.report.render import render_and_log
 
             try:
-                written = _guard(render_and_log, study_dir,
-                                 pdf=True if (study_dir / "report.pdf").is_file() else None)
+                written = render_and_log(study_dir, pdf=True if (study_dir / "report.pdf").is_file() else None)
             except InputError as exc:
                 raise InputError(
                     f"the signature was recorded (entry {entry['seq']}), but the report could not be "

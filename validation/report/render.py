@@ -85,7 +85,8 @@ def _audit_state(study_dir: Path) -> tuple[list[dict[str, Any]], bool | None, st
         rep = audit.verify(study_dir, check_files=False)
     except audit.AuditError as exc:
         return [], False, str(exc)
-    pending = sorted(p.name for p in study_dir.glob("*" + audit.PENDING_SUFFIX))
+    pending = [n + audit.PENDING_SUFFIX for n in audit.COMMITTED_FILES
+               if (study_dir / (n + audit.PENDING_SUFFIX)).exists()]
     if rep.interrupted or pending:
         what = rep.interrupted[0] if rep.interrupted else f"{pending[0]} is left by an interrupted write"
         raise ReportError(
