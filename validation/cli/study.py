@@ -255,7 +255,7 @@ def sign_cmd(
                            "at": d["signed_at"], "signs": record,
                            "results_sha256": entry["inputs"].get(record),
                            "entry_hash": entry["hash"], "report": report}))
-    if report is None:
+    if report is None and (study_dir / "results.json").is_file():
         typer.echo(f"radval: note: no report in {study_dir}; `radval report {study_dir}` renders one "
                    "that shows the signature", err=True)
     typer.echo(f"radval: keep the entry hash outside the study folder; `radval audit verify {study_dir} "
