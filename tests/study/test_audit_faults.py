@@ -417,14 +417,20 @@ def test_full_disk_while_writing_results(study: Path, proto: Path, enospc: dict[
 
 # --------------------------------------------------------------------------- real file systems
 
-def _mount_tmpfs(where: Path, size: str) -> None:
+def _try_mount_tmpfs(where: Path, size: str) -> str | None:
+    """Mount a tmpfs of ``size`` at ``where``; return why not (``None`` when mounted)."""
     where.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root; the injected-ENOSPC tests cover this class")
+        return "mounting a tmpfs needs root"
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
                        capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()}); the injected-ENOSPC tests cover this class")
+    return None if r.returncode == 0 else f"cannot mount a tmpfs here ({r.stderr.strip()})"
+
+
+def _mount_tmpfs(where: Path, size: str) -> None:
+    why = _try_mount_tmpfs(where, size)
+    if why is not None:
+        pytest.skip(f"{why}; the injected-ENOSPC tests cover this class")
 
 
 @pytest.fixture
@@ -469,10 +475,39 @@ def test_really_full_disk(study: Path, proto: Path, tmpfs: Path) -> None:
     assert "Dr Q" in (copy / "report.html").read_text() and audit.verify(copy).ok
 
 
+# Where neither chmod (root ignores it) nor a read-only mount is available: the kernel's
+# answer to a write into a read-only file system, injected at the OS layer of the subprocess.
+INJECT_EROFS = """
+import errno, os, sys
+_root = os.path.realpath(sys.argv[-1 if sys.argv[1] == "audit" else 2])
+def _inside(path):
+    return os.path.realpath(os.fspath(path)).startswith(_root)
+def _refuse(path):
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+_open = os.open
+def open_(path, flags, *a, **kw):
+    if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and _inside(path):
+        _refuse(path)
+    return _open(path, flags, *a, **kw)
+os.open = open_
+for _name in ("mkdir", "replace", "rename", "unlink", "truncate"):
+    def _make(real):
+        def guarded(path, *a, **kw):
+            if _inside(path):
+                _refuse(path)
+            return real(path, *a, **kw)
+        return guarded
+    setattr(os, _name, _make(getattr(os, _name)))
+"""
+
+
 def test_read_only_study_folder(study: Path, tmp_path: Path) -> None:
     if os.geteuid() == 0:  # chmod does not stop root: use a read-only mount
         where = tmp_path / "ro"
-        _mount_tmpfs(where, "4m")
+        why = _try_mount_tmpfs(where, "4m")
+        if why is not None:
+            _read_only_checks(study, setup=INJECT_EROFS)
+            return
         try:
             shutil.copytree(study, where / "study")
             subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
@@ -491,16 +526,22 @@ def test_read_only_study_folder(study: Path, tmp_path: Path) -> None:
             copy.chmod(0o755)
 
 
-def _read_only_checks(folder: Path) -> None:
+def test_read_only_injected(study: Path) -> None:
+    """The same checks with EROFS injected, so they run on every machine."""
+    _read_only_checks(study, setup=INJECT_EROFS)
+
+
+def _read_only_checks(folder: Path, setup: str = "") -> None:
     before = snapshot(folder)
-    r = radval("sign", folder, "--name", "Dr Q", "--role", "Biostatistician", "--meaning", "approval")
+    r = radval("sign", folder, "--name", "Dr Q", "--role", "Biostatistician", "--meaning", "approval",
+               setup=setup)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith(f"radval: error: cannot write into {folder}: ")
     assert "[EROFS]" in r.stderr or "[EACCES]" in r.stderr
-    r = radval("audit", "recover", folder)
+    r = radval("audit", "recover", folder, setup=setup)
     assert r.returncode == 2 and r.stderr.startswith(f"radval: error: cannot write into {folder}: ")
     assert snapshot(folder) == before
-    r = radval("audit", "verify", folder)  # reading needs no write access
+    r = radval("audit", "verify", folder, setup=setup)  # reading needs no write access
     assert r.returncode == 0 and r.stdout.startswith("audit: OK"), r.stderr
 
 
