@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import numpy as np
 
@@ -70,6 +70,7 @@ from validation.protocol.load import load_protocol
 from validation.protocol.lock import Lock, lock_path_for, now_utc, read_lock, verify_lock
 from validation.stats.hypothesis import interval_level
 
+_P = ParamSpec("_P")
 RESULTS_SCHEMA_ID = "radval.results/1"
 RESULTS_FILE = "results.json"
 
@@ -170,7 +171,7 @@ def _prepare_dir(out_dir: Path, force: bool) -> None:
         audit.require_intact(out_dir, "run into")
 
 
-def _locked_study_folder(run: Callable[..., StudyOutcome]) -> Callable[..., StudyOutcome]:
+def _locked_study_folder(run: Callable[_P, StudyOutcome]) -> Callable[_P, StudyOutcome]:
     """Hold the study folder's lock for the whole run (:func:`validation.audit.study_lock`).
 
     A second run into the same folder is refused while the first holds it; a folder this
@@ -178,14 +179,15 @@ def _locked_study_folder(run: Callable[..., StudyOutcome]) -> Callable[..., Stud
     """
 
     @functools.wraps(run)
-    def locked(protocol_path: str | Path, *, out_dir: str | Path, **kwargs: Any) -> StudyOutcome:
-        folder = Path(out_dir).resolve()
+    def locked(*args: _P.args, **kwargs: _P.kwargs) -> StudyOutcome:
+        folder = Path(str(kwargs["out_dir"])).resolve()
         if folder.exists() and not folder.is_dir():
             raise StudyExistsError(f"output path {folder} exists and is not a folder")
         created = not folder.exists()
         with audit.study_lock(folder, purpose="run"):
             try:
-                return run(protocol_path, out_dir=folder, **kwargs)
+                kwargs["out_dir"] = folder
+                return run(*args, **kwargs)
             except BaseException:
                 with contextlib.suppress(OSError):
                     if created and [p.name for p in folder.iterdir()] == [audit.LOCK_FILE]:
