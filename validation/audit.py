@@ -638,6 +638,91 @@ def _entry_left_behind(folder: Path) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class Commit:
+    """One entry of :func:`commit` and the files it writes (``name -> bytes``)."""
+
+    action: str
+    files: Mapping[str, bytes]
+    inputs: Mapping[str, str] | None = None
+    outputs: Mapping[str, str] | None = None
+    details: Mapping[str, Any] | None = None
+    actor: str | None = None
+    timestamp: str | None = None
+
+    def output_hashes(self) -> dict[str, str]:
+        outs = dict(self.outputs or {})
+        for name, data in self.files.items():
+            digest = sha256_bytes(data)
+            if name not in COMMITTED_FILES:
+                raise ValueError(f"cannot commit {name!r} into a study folder; radval commits {COMMITTED_FILES}")
+            if (self.inputs or {}).get(name, digest) != digest:
+                raise ValueError(f"{name}: inputs name sha256 {(self.inputs or {})[name]}, the bytes have {digest}")
+            outs[name] = digest
+        return outs
+
+
+def next_entry(study_dir: str | Path, c: Commit) -> dict[str, Any]:
+    """The entry :func:`commit` would append next for ``c`` (for a record that names its hash).
+
+    Deterministic when ``c`` fixes its ``timestamp``; the caller must hold the folder's lock.
+    """
+    folder = Path(study_dir)
+    if c.timestamp is None:
+        raise ValueError("next_entry needs a commit with a fixed timestamp")
+    return _new_entry(_state(folder), c.action, inputs=c.inputs, outputs=c.output_hashes(),
+                      details=c.details, actor=c.actor, timestamp=c.timestamp)
+
+
+def commit(study_dir: str | Path, *commits: Commit) -> list[dict[str, Any]]:
+    """Write files into the study folder as one logged, atomic commit; return the entries.
+
+    Every file of every :class:`Commit` is written (fsynced) as ``NAME.pending``; then the
+    entries recording their sha256 under ``outputs`` are appended, in order; then the files
+    are renamed into place. A failure before any entry is recorded removes the pending files
+    and leaves the folder as it was; a crash after one leaves a state :func:`verify` reports
+    as interrupted and :func:`recover` resolves (completing what the log records, discarding
+    the rest). Several entries in one commit (``lock`` then ``run``) make a half-finished run
+    visible as interrupted instead of as a study without results.
+    """
+    folder = Path(study_dir)
+    if not commits:
+        raise ValueError("nothing to commit")
+    outs = [c.output_hashes() for c in commits]
+    names = [n for c in commits for n in c.files]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a commit writes each file once, got {names}")
+    with study_lock(folder, purpose=commits[-1].action):
+        written: list[Path] = []
+        entries: list[dict[str, Any]] = []
+        try:
+            for c in commits:
+                for name, data in c.files.items():
+                    pending = folder / (name + PENDING_SUFFIX)
+                    write_bytes_atomic(pending, data)
+                    written.append(pending)
+            for c, o in zip(commits, outs, strict=True):
+                entries.append(append_entry(
+                    folder, c.action, inputs=dict(c.inputs or {}), outputs=o,
+                    details=dict(c.details or {}), actor=c.actor, timestamp=c.timestamp))
+        except Exception:
+            if not entries and not _entry_left_behind(folder):
+                for p in written:
+                    p.unlink(missing_ok=True)
+            raise
+        for entry, c in zip(entries, commits, strict=True):
+            for name in c.files:
+                try:
+                    os.replace(folder / (name + PENDING_SUFFIX), folder / name)
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot move {folder / (name + PENDING_SUFFIX)} into place: {describe_os_error(exc)}; "
+                        f"entry {entry['seq']} ({c.action}) recorded it: run `radval audit recover {folder}`"
+                    ) from None
+        fsync_dir(folder)
+        return entries
+
+
 def commit_files(
     study_dir: str | Path,
     action: str,
@@ -649,47 +734,8 @@ def commit_files(
     actor: str | None = None,
     timestamp: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``files`` into the study folder as one logged, atomic commit; return the entry.
-
-    Each file is written (fsynced) as ``NAME.pending``; then the entry recording their
-    sha256 under ``outputs`` is appended; then each is renamed into place. A failure
-    before the entry is recorded removes the pending files and leaves the folder as it
-    was; a crash after it leaves a state :func:`verify` reports as interrupted and
-    :func:`recover` completes.
-    """
-    folder = Path(study_dir)
-    hashes = {name: sha256_bytes(data) for name, data in files.items()}
-    outs = dict(outputs or {})
-    for name, digest in hashes.items():
-        if name not in COMMITTED_FILES:
-            raise ValueError(f"cannot commit {name!r} into a study folder; radval commits {COMMITTED_FILES}")
-        if (inputs or {}).get(name, digest) != digest:
-            raise ValueError(f"{name}: inputs name sha256 {(inputs or {})[name]}, the bytes have {digest}")
-        outs[name] = digest
-    with study_lock(folder, purpose=action):
-        written: list[Path] = []
-        try:
-            for name, data in files.items():
-                pending = folder / (name + PENDING_SUFFIX)
-                write_bytes_atomic(pending, data)
-                written.append(pending)
-            entry = append_entry(folder, action, inputs=inputs, outputs=outs, details=details,
-                                 actor=actor, timestamp=timestamp)
-        except Exception:
-            if not _entry_left_behind(folder):
-                for p in written:
-                    p.unlink(missing_ok=True)
-            raise
-        for name in files:
-            try:
-                os.replace(folder / (name + PENDING_SUFFIX), folder / name)
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot move {folder / (name + PENDING_SUFFIX)} into place: {describe_os_error(exc)}; "
-                    f"entry {entry['seq']} ({action}) recorded it: run `radval audit recover {folder}`"
-                ) from None
-        fsync_dir(folder)
-        return entry
+    """:func:`commit` of one entry: write ``files`` as ``NAME.pending``, log them, rename them."""
+    return commit(study_dir, Commit(action, files, inputs, outputs, details, actor, timestamp))[0]
 
 
 # --------------------------------------------------------------------------- verification

@@ -523,22 +523,25 @@ def run_study(
     if sha256_bytes(protocol_bytes) != loaded.sha256:
         raise ProtocolError(f"protocol {loaded.path} changed while the study ran; run it again")
     entries = audit.read_entries(study_dir)
+    head_hash = entries[-1]["hash"] if entries else None
+    commits = []
     if lock is not None:
         lock_bytes = lock.path.read_bytes()
         logged = [e["outputs"].get("protocol.lock.json") for e in entries if e.get("action") == "lock"]
         if not logged or logged[-1] != sha256_bytes(lock_bytes):
             first = not logged
-            audit.commit_files(
-                study_dir, "lock", {"protocol.lock.json": lock_bytes},
+            commits.append(audit.Commit(
+                "lock", {"protocol.lock.json": lock_bytes},
                 inputs={"protocol.yaml": lock.protocol_sha256, "manifest": lock.manifest_sha256},
                 details={"locked_at": lock.locked_at, "locked_by": lock.data.get("locked_by"),
                          "deviations": len(deviations),
                          **({} if first else {"updated": "the lock was amended or a deviation declared"})},
                 actor=str(lock.data.get("locked_by") or "unknown") if first else actor,
-                timestamp=lock.locked_at if first else None,
-            )
-    head = audit.read_entries(study_dir)
-    document["audit"]["head_hash"] = head[-1]["hash"] if head else None
+                timestamp=lock.locked_at if first else now_utc(),
+            ))
+            head_hash = audit.next_entry(study_dir, commits[0])["hash"]
+    # the last entry before the run's own (a lock entry committed with the run counts)
+    document["audit"]["head_hash"] = head_hash
     text = dumps_results(document)
     results_path = study_dir / RESULTS_FILE
     run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"],
@@ -547,13 +550,17 @@ def run_study(
                 "model_card", "baseline_model_card"):
         if inputs[key] is not None:
             run_inputs[key] = inputs[key]["sha256"]
-    audit.commit_files(
-        study_dir, "run", {"protocol.yaml": protocol_bytes, RESULTS_FILE: text.encode("utf-8")},
+    commits.append(audit.Commit(
+        "run", {"protocol.yaml": protocol_bytes, RESULTS_FILE: text.encode("utf-8")},
         inputs=run_inputs,
         details={"verdict": verdict["decision"], "seed": proto.seed, "radval_version": __version__,
                  "forced": bool(force), "locked": lock is not None},
         actor=actor,
-    )
+    ))
+    # one commit: the lock entry (when new), the run entry, then the files move into place
+    logged = audit.commit(study_dir, *commits)
+    if len(logged) == 2 and logged[0]["hash"] != head_hash:
+        raise RuntimeError(f"the lock entry's hash {logged[0]['hash']} is not the one results.json names")
     report_path = None
     if render:
         report_path = _render(study_dir, warnings, actor, pdf=proto.report.pdf)

@@ -229,9 +229,21 @@ def test_kill_of_a_first_run_leaves_no_result(proto: Path, layout: Path) -> None
     r = radval("run", proto, "--out", out, setup=KILL_BEFORE_RUN_LOGGED)
     assert r.returncode == 137 and not (out / "results.json").exists()
     refused_everywhere(out, "never logged")
-    assert audit.recover(out) is not None and audit.verify(out).ok
+    entry = audit.recover(out)
+    assert entry is not None and audit.verify(out).ok
+    assert [(a["kind"], a["file"]) for a in entry["details"]["actions"]] == [
+        ("uncommitted_discarded", "protocol.yaml.pending"),
+        ("commit_completed", "protocol.lock.json.pending"),  # the lock entry was logged: it stands
+        ("uncommitted_discarded", "results.json.pending")]
+    assert [e["action"] for e in audit.read_entries(out)] == ["lock", "recover"]
     r = cli("gate", out, "--baseline", out)
     assert r.returncode == 2 and r.stderr.startswith("radval: error: results file") and "does not exist" in r.stderr
+
+
+def test_results_name_the_entry_before_their_own(study: Path) -> None:
+    entries = audit.read_entries(study)
+    assert [e["action"] for e in entries[:2]] == ["lock", "run"]  # one commit, in this order
+    assert json.loads((study / "results.json").read_text())["audit"]["head_hash"] == entries[0]["hash"]
 
 
 def test_kill_between_run_entry_and_commit(study: Path, proto: Path) -> None:
