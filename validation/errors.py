@@ -44,3 +44,8 @@ class UndefinedMetricError(RadvalError, ValueError):
     caller (the study runner, by the protocol's rule) decides whether to stop or
     to record ``not_estimable``.
     """
+
+
+class StorageError(InputError):
+    """A file could not be written or read: a full disk, a read-only folder, a file where a
+    folder is expected. The message names the path; nothing already written was changed."""

@@ -1,21 +1,34 @@
 """Release gate: a candidate model against the released baseline on the same locked cases.
 
-:func:`run_gate` reads two ``results.json`` files, checks that they rest on the same
-test-set manifest (same sha256), reloads both scores files (their sha256 must match
-what the results recorded), and tests, paired on the same cases (R14, R24):
+:func:`run_gate` reads two ``results.json`` files, refuses either unless its study
+folder's audit log verifies and records it (:func:`validation.audit.require_intact`),
+checks that they rest on the same test-set manifest (same sha256), reloads both scores
+files (their sha256 must match what the results recorded), and tests, paired on the same
+cases (R14, R24), each one-sided at level alpha (``significance_level``; default: the
+candidate protocol's ``multiplicity.significance_level``, the family level ``radval run``
+used):
 
 * AUC non-inferiority with the paired DeLong test (clustered when the protocol names
   a cluster column): H1 AUC(candidate) - AUC(baseline) > -margin;
 * sensitivity and specificity non-inferiority at each model's locked threshold with
   the Nam-Tango score test for paired proportions (McNemar's test when the margin
   is 0), reported with McNemar's exact test of equal proportions;
-* subgroup regressions: in every subgroup cell of the candidate's protocol that
-  meets the guardrails, the paired DeLong interval of AUC(candidate) - AUC(baseline)
-  at level 1 - 2 alpha; an upper bound below -margin (a one-sided test at alpha of
-  H1: the candidate is worse by more than the margin) fails the gate.
+* subgroup regressions: in every subgroup cell of the candidate's protocol that meets
+  its guardrails, the one-sided DeLong test of H1: AUC(candidate) - AUC(baseline) <
+  -margin (the lower tail of the non-inferiority statistic z = (d + margin) / SE). Its
+  p-values are adjusted across the tested cells with the candidate protocol's
+  ``subgroups.multiplicity`` method (Holm by default); a cell *regresses* when its
+  adjusted p-value is at most alpha. Raw and adjusted p-values are recorded.
+
+Every interval is two-sided at ``1 - 2 alpha`` (:func:`validation.stats.hypothesis.interval_level`),
+the convention of ``radval run`` (a 95% interval beside one-sided tests at 0.025), so an
+interval's lower bound above ``-margin`` agrees with the non-inferiority test.
 
 The gate passes when every overall test rejects its null and no subgroup regresses.
-All statistics come from :mod:`validation.stats`.
+Identical candidate and baseline scores are warned about (the gate then compares a model
+with itself). With ``out`` the decision is written to a gate folder as ``gate.json``,
+committed through its own audit log, so it can be verified and signed
+(``radval sign GATE_DIR``). All statistics come from :mod:`validation.stats`.
 """
 
 from __future__ import annotations
@@ -26,11 +39,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
+from validation import audit
 from validation.errors import InputError, UndefinedMetricError
-from validation.io import sha256_file, write_text_atomic
+from validation.io import sha256_file
 
 GATE_SCHEMA = "radval.gate/1"
+GATE_FILE = "gate.json"
 
 
 def _scores_for(doc: dict[str, Any], key: str, where: Path) -> Path:
@@ -76,9 +92,11 @@ def run_gate(
     *,
     margin: float = 0.02,
     proportion_margin: float = 0.05,
-    significance_level: float = 0.025,
+    significance_level: float | None = None,
     subgroups: bool = True,
     out: str | Path | None = None,
+    force: bool = False,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Compare a candidate's results with a baseline's on the same locked cases.
 
@@ -90,23 +108,32 @@ def run_gate(
         Non-inferiority margin on the AUC.
     proportion_margin : float
         Non-inferiority margin on sensitivity and specificity.
-    significance_level : float
-        One-sided level of every test.
+    significance_level : float, optional
+        One-sided level alpha of every test; intervals are two-sided at ``1 - 2 alpha``.
+        Default: the candidate protocol's ``multiplicity.significance_level``.
     subgroups : bool
         Test subgroup regressions (cells from the candidate's protocol).
     out : path, optional
-        Write the gate record as JSON (atomically).
+        A gate folder: ``gate.json`` is committed there through its audit log (one
+        ``gate`` entry naming both results' sha256), ready for ``radval sign``.
+    force : bool
+        Gate again into a folder that already holds a decision (the log keeps both).
+    actor : str, optional
+        Who runs the gate, for the audit trail (default ``user@host``).
 
     Returns
     -------
     dict
         ``{schema, decision, candidate, baseline, margin, proportion_margin,
-        significance_level, comparisons: [...], subgroups: [...]}``.
+        significance_level, confidence_level, subgroup_rule, comparisons: [...],
+        subgroups: [...], warnings}``.
 
     Raises
     ------
     InputError
-        Results that do not validate, rest on different manifests, or whose scores changed.
+        Results that do not validate, whose study folder's audit log does not verify or
+        holds an interrupted write, rest on different manifests, or whose scores changed;
+        an ``out`` folder that holds something else.
 
     Example
     -------
@@ -115,16 +142,33 @@ def run_gate(
     from validation._study_analyses import subgroup_frame
     from validation._study_inputs import align, read_scores
     from validation.protocol.schema import Subgroups
-    from validation.stats.hypothesis import mcnemar, paired_noninferiority
+    from validation.stats.hypothesis import interval_level, mcnemar, paired_noninferiority
+    from validation.stats.multiplicity import adjust_pvalues
     from validation.stats.roc import compare_auc
     from validation.study import load_results
 
-    if not 0.0 < significance_level < 0.5:
+    if significance_level is not None and not 0.0 < significance_level < 0.5:
         raise InputError(f"--significance-level must be in (0, 0.5), got {significance_level}")
-    if margin < 0 or proportion_margin < 0:
+    if not (margin >= 0 and proportion_margin >= 0):
         raise InputError("margins must be >= 0")
     cand_path, base_path = Path(candidate), Path(baseline)
+    if out is not None:
+        _check_gate_folder(Path(out), force=force)
+    heads = {}
+    for tag, path in (("candidate", cand_path), ("baseline", base_path)):
+        folder = path if path.is_dir() else path.parent
+        heads[tag] = audit.require_intact(folder, f"gate the {tag}").head_hash
     cand, base = load_results(cand_path), load_results(base_path)
+    if significance_level is None:
+        significance_level = float(cand["protocol"]["resolved"]["multiplicity"]["significance_level"])
+        level_source = "the candidate protocol's multiplicity.significance_level"
+        if not 0.0 < significance_level < 0.5:
+            raise InputError(
+                f"{cand_path}: multiplicity.significance_level is {significance_level}; a one-sided gate "
+                "needs a level in (0, 0.5): pass --significance-level"
+            )
+    else:
+        level_source = "--significance-level"
     cm, bm = cand["inputs"]["manifest"]["sha256"], base["inputs"]["manifest"]["sha256"]
     if cm != bm:
         raise InputError(
@@ -144,7 +188,12 @@ def run_gate(
     y = cases.y_true.astype(np.int8)
     a, b = cases.score, cases.baseline
     assert a is not None and b is not None
-    level = 1.0 - significance_level
+    if np.array_equal(a, b):
+        warnings.append(
+            f"the candidate and baseline scores are identical on all {len(a)} cases: the gate compares "
+            "a model with itself (every difference is 0 and the paired tests have no variance)"
+        )
+    level = interval_level(significance_level)
     comparisons: list[dict[str, Any]] = []
 
     def record(cid: str, comp: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -161,7 +210,7 @@ def run_gate(
         return rec
 
     auc = compare_auc(y, a, b, method="delong", alternative="greater", margin=margin,
-                      clusters=cases.clusters, confidence_level=1.0 - 2.0 * significance_level)
+                      clusters=cases.clusters, confidence_level=level)
     record("auc", auc)
     c_thr, b_thr = cand["model"]["threshold"] if cand["model"] else None, (
         base["model"]["threshold"] if base["model"] else None)
@@ -198,49 +247,118 @@ def run_gate(
                     sub_rows.append(row)
                     continue
                 try:
-                    comp = compare_auc(y[m], a[m], b[m], method="delong", alternative="two-sided",
-                                       confidence_level=1.0 - 2.0 * significance_level,
+                    comp = compare_auc(y[m], a[m], b[m], method="delong", alternative="greater",
+                                       margin=margin, confidence_level=level,
                                        clusters=None if cases.clusters is None else cases.clusters[m])
                 except UndefinedMetricError as exc:
                     row.update(status="not_estimable", reason=str(exc))
                     sub_rows.append(row)
                     continue
                 d = comp.to_dict()
-                # one-sided test at significance_level of H1: d < -margin, read off the
-                # two-sided (1 - 2 alpha) interval's upper bound
-                regressed = d["ci_high"] is not None and d["ci_high"] < -margin
+                # H1: d < -margin is the lower tail of the non-inferiority statistic (d + margin) / SE
                 row.update(difference=d["difference"], ci_low=d["ci_low"], ci_high=d["ci_high"],
-                           p_value=d["p_value"], estimate_a=d["estimate_a"], estimate_b=d["estimate_b"],
-                           status="regression" if regressed else "ok",
-                           reason=(f"AUC significantly lower than baseline by more than {margin:g}"
-                                   if regressed else ""))
+                           confidence_level=level, statistic=d["statistic"],
+                           p_value=float(ndtr(comp.statistic)), estimate_a=d["estimate_a"],
+                           estimate_b=d["estimate_b"], method=d["method"])
                 sub_rows.append(row)
+        tested = [r for r in sub_rows if "p_value" in r]
+        if tested:
+            raw = np.array([r["p_value"] for r in tested])
+            adjusted = raw if sg.multiplicity == "none" else adjust_pvalues(raw, method=sg.multiplicity)
+            for r, p_adj in zip(tested, adjusted, strict=True):
+                regressed = bool(p_adj <= significance_level)
+                r.update(p_adjusted=float(p_adj), status="regression" if regressed else "ok",
+                         reason=(f"AUC lower than baseline by more than {margin:g} (one-sided p "
+                                 f"{r['p_value']:.3g}, {sg.multiplicity}-adjusted {p_adj:.3g} <= "
+                                 f"{significance_level:g})" if regressed else ""))
     ok = all(c["decision"] == "pass" for c in comparisons) and not any(
         r["status"] == "regression" for r in sub_rows)
+    sg_method = (cand["protocol"]["resolved"].get("subgroups") or {}).get("multiplicity", "holm")
     result = {
         "schema": GATE_SCHEMA,
         "decision": "pass" if ok else "fail",
         "candidate": {"path": str(cand_path), "study": cand["study"]["id"],
-                      "results_sha256": sha256_file(cand_path if cand_path.is_file() else cand_path / "results.json")},
+                      "results_sha256": sha256_file(cand_path if cand_path.is_file() else cand_path / "results.json"),
+                      "audit_head": heads["candidate"]},
         "baseline": {"path": str(base_path), "study": base["study"]["id"],
-                     "results_sha256": sha256_file(base_path if base_path.is_file() else base_path / "results.json")},
+                     "results_sha256": sha256_file(base_path if base_path.is_file() else base_path / "results.json"),
+                     "audit_head": heads["baseline"]},
         "manifest_sha256": cm,
         "n_cases": int(len(y)),
         "margin": margin,
         "proportion_margin": proportion_margin,
         "significance_level": significance_level,
+        "significance_level_source": level_source,
+        "confidence_level": level,
+        "subgroup_rule": {
+            "test": "one-sided paired DeLong test of H1: AUC(candidate) - AUC(baseline) < -margin per cell",
+            "margin": margin,
+            "adjustment": sg_method if subgroups and sg_raw else None,
+            "significance_level": significance_level,
+            "regression_when": "adjusted p-value <= significance_level",
+        },
         "comparisons": comparisons,
         "subgroups": sub_rows,
         "warnings": warnings,
     }
     if out is not None:
-        write_text_atomic(out, json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        entry = _commit_gate(Path(out), result, force=force, actor=actor)
+        result["audit_entry"] = {"folder": str(out), "seq": entry["seq"], "hash": entry["hash"]}
     return result
 
 
 def decision_text(decision: str) -> str:
     """A decision as the gate and the CLI print it: ``PASS``, ``FAIL``, ``NOT TESTED`` ..."""
     return str(decision).replace("_", " ").upper()
+
+
+def _check_gate_folder(folder: Path, *, force: bool) -> None:
+    """Refuse an ``--out`` that is not (or cannot become) a gate folder, before anything is computed."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(
+            f"--out {folder} exists and is not a folder (the gate writes {GATE_FILE} and its audit log "
+            "into a folder of its own)"
+        )
+    if not folder.exists():
+        if folder.suffix.lower() == ".json":
+            raise InputError(
+                f"--out {folder} looks like a file name; --out names a folder for the gate record "
+                f"({GATE_FILE} and its audit log)"
+            )
+        return
+    if (folder / "results.json").exists():
+        raise InputError(f"--out {folder} is a study folder; write the gate record to a folder of its own")
+    if (folder / GATE_FILE).exists() and not force:
+        raise InputError(
+            f"{folder} already holds a gate decision ({GATE_FILE}); pass --force to gate again into it "
+            "(the audit log keeps both)"
+        )
+    others = sorted(p.name for p in folder.iterdir()
+                    if p.name not in (audit.LOCK_FILE, audit.AUDIT_FILE, audit.HEAD_FILE, GATE_FILE))
+    if (folder / audit.AUDIT_FILE).exists():
+        audit.require_intact(folder, "gate into")
+    elif others and not force:
+        raise InputError(f"--out {folder} is not empty and is not a gate folder (found {others[0]})")
+
+
+def _commit_gate(folder: Path, result: dict[str, Any], *, force: bool, actor: str | None) -> dict[str, Any]:
+    """Commit ``gate.json`` into a gate folder through its audit log."""
+    _check_gate_folder(folder, force=force)
+    with audit.study_lock(folder, purpose="gate"):
+        _check_gate_folder(folder, force=force)  # again, now that no other writer can interfere
+        text = json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        return audit.commit_files(
+            folder, "gate", {GATE_FILE: text.encode("utf-8")},
+            inputs={"candidate_results": result["candidate"]["results_sha256"],
+                    "baseline_results": result["baseline"]["results_sha256"]},
+            details={"decision": result["decision"], "candidate": result["candidate"]["path"],
+                     "baseline": result["baseline"]["path"],
+                     "candidate_audit_head": result["candidate"]["audit_head"],
+                     "baseline_audit_head": result["baseline"]["audit_head"],
+                     "margin": result["margin"], "proportion_margin": result["proportion_margin"],
+                     "significance_level": result["significance_level"], "forced": bool(force)},
+            actor=actor,
+        )
 
 
 def format_gate(result: dict[str, Any]) -> str:
@@ -253,9 +371,14 @@ def format_gate(result: dict[str, Any]) -> str:
         )
     reg = [r for r in result["subgroups"] if r["status"] == "regression"]
     for r in reg:
-        lines.append(f"  subgroup regression: {r['attribute']}={r['group']} diff {r['difference']:+.4f}")
+        lines.append(f"  subgroup regression: {r['attribute']}={r['group']} diff {r['difference']:+.4f}  "
+                     f"p {r['p_value']:.4g}  adjusted p {r['p_adjusted']:.4g}")
     if result["subgroups"]:
-        lines.append(f"  subgroups checked: {len(result['subgroups'])}, regressions: {len(reg)}")
+        rule = result.get("subgroup_rule") or {}
+        lines.append(f"  subgroups checked: {len(result['subgroups'])}, regressions: {len(reg)} "
+                     f"(one-sided p, {rule.get('adjustment')}-adjusted, <= {result['significance_level']:g})")
+    lines.append(f"  one-sided level {result['significance_level']:g}, intervals "
+                 f"{result['confidence_level']:.0%} two-sided")
     for w in result["warnings"]:
         lines.append(f"  warning: {w}")
     return "\n".join(lines)

@@ -1,7 +1,15 @@
-"""Small file helpers shared by every layer: hashing and atomic writes."""
+"""Small file helpers shared by every layer: hashing and atomic writes.
+
+An atomic write goes to a temporary file beside the target, is flushed and fsynced, and
+is then renamed over the target (and the folder fsynced), so a reader sees the old file
+or the new one, never a part. A failure of the file system (a full disk, a read-only
+folder, a file where a folder is expected) raises :class:`validation.errors.StorageError`
+naming the path; any earlier file is left as it was.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -10,7 +18,40 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from validation.errors import StorageError
+
 _CHUNK = 1 << 20
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``strerror [ENAME]`` of an OS error (its path left out: callers name the path)."""
+    if exc.errno is None:
+        return str(exc)
+    name = errno.errorcode.get(exc.errno, str(exc.errno))
+    return f"{exc.strerror or os.strerror(exc.errno)} [{name}]"
+
+
+def storage_error(action: str, path: str | os.PathLike[str], exc: OSError) -> StorageError:
+    """A :class:`StorageError` for ``action`` (``write``, ``read`` ...) on ``path``."""
+    return StorageError(f"cannot {action} {path}: {describe_os_error(exc)}")
+
+
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """fsync a folder so that a rename inside it survives a crash (best effort).
+
+    Some file systems refuse ``fsync`` on a directory (EINVAL, EBADF); that is ignored.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -32,12 +73,18 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: object)
     """Open a temporary file beside ``path``; rename it over ``path`` only on success.
 
     A crash or an exception while writing leaves any earlier file untouched and no
-    partial file behind.
+    partial file behind. An OS error of the write itself (``ENOSPC``, ``EROFS``, ``EACCES``,
+    a file where the folder should be ...) raises :class:`StorageError` naming ``path``;
+    other exceptions raised by the caller's block propagate unchanged.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise storage_error("write", target, exc) from None
+    ours = {None, tmp, str(target), str(target.parent)}
     try:
         with open(tmp, mode, **kwargs) as handle:  # type: ignore[call-overload]
             yield handle
@@ -48,6 +95,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: object)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
+        fsync_dir(target.parent)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename in ours:  # the write itself failed, not something the caller's block did
+            raise storage_error("write", target, exc) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -26,14 +26,16 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import numpy as np
 
@@ -64,10 +66,12 @@ from validation._study_inputs import (
     stream,
 )
 from validation.errors import InputError, ManifestError, ProtocolError
-from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
+from validation.io import sha256_bytes, sha256_file
 from validation.protocol.load import load_protocol
 from validation.protocol.lock import Lock, lock_path_for, now_utc, read_lock, verify_lock
+from validation.stats.hypothesis import interval_level
 
+_P = ParamSpec("_P")
 RESULTS_SCHEMA_ID = "radval.results/1"
 RESULTS_FILE = "results.json"
 
@@ -138,8 +142,10 @@ def load_results(path: str | Path) -> dict[str, Any]:
         doc = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"results file {file} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise InputError(f"cannot read results file {file}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"cannot read results file {file}: JSON nested too deeply") from None
     try:
         validate_results(doc)
     except ResultsSchemaError as exc:
@@ -155,12 +161,42 @@ def dumps_results(document: dict[str, Any]) -> str:
 def _prepare_dir(out_dir: Path, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise StudyExistsError(f"output path {out_dir} exists and is not a folder")
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+    if out_dir.exists() and any(p.name != audit.LOCK_FILE for p in out_dir.iterdir()) and not force:
         raise StudyExistsError(
             f"study folder {out_dir} already exists and is not empty; pass --force to re-run into it "
             "(the audit log is kept and the re-run is recorded)"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / audit.AUDIT_FILE).exists():
+        # refuse before anything is computed or written: results.json stays as it is
+        audit.require_intact(out_dir, "run into")
+
+
+def _locked_study_folder(run: Callable[_P, StudyOutcome]) -> Callable[_P, StudyOutcome]:
+    """Hold the study folder's lock for the whole run (:func:`validation.audit.study_lock`).
+
+    A second run into the same folder is refused while the first holds it; a folder this
+    run created is removed again if the run fails before writing anything into it.
+    """
+
+    @functools.wraps(run)
+    def locked(*args: _P.args, **kwargs: _P.kwargs) -> StudyOutcome:
+        folder = Path(str(kwargs["out_dir"])).resolve()
+        if folder.exists() and not folder.is_dir():
+            raise StudyExistsError(f"output path {folder} exists and is not a folder")
+        created = not folder.exists()
+        with audit.study_lock(folder, purpose="run"):
+            try:
+                kwargs["out_dir"] = folder
+                return run(*args, **kwargs)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    if created and [p.name for p in folder.iterdir()] == [audit.LOCK_FILE]:
+                        (folder / audit.LOCK_FILE).unlink()
+                        folder.rmdir()
+                raise
+
+    return locked
 
 
 def _jsonable(value: Any) -> Any:
@@ -186,6 +222,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+@_locked_study_folder
 def run_study(
     protocol_path: str | Path,
     *,
@@ -225,7 +262,17 @@ def run_study(
     ------
     InputError
         Invalid protocol, manifest, scores or readings; a protocol or manifest that no
-        longer matches its lock; an existing study folder without ``force``.
+        longer matches its lock; an existing study folder without ``force``; a folder in
+        use by another radval process, or whose audit log fails verification or holds an
+        interrupted write (nothing is written then).
+
+    Notes
+    -----
+    The run holds the folder's lock throughout and commits its outputs atomically:
+    ``results.json`` is written as ``results.json.pending``, the ``run`` audit entry
+    records its sha256, and only then is it renamed into place
+    (:func:`validation.audit.commit_files`). An interrupted run therefore never leaves
+    a ``results.json`` that the audit log does not record.
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -311,6 +358,14 @@ def run_study(
             clusters=cases.clusters, rng=stream(proto.seed, "endpoint", ep.id),
         )
     timings["endpoints"] = time.perf_counter() - t
+    for ep in proto.endpoints:  # one convention with `radval gate`: a 1 - 2 alpha interval
+        alpha = ep.test.significance_level if ep.test is not None else None
+        if alpha is not None and (alpha >= 0.5 or abs(ep.ci.confidence_level - interval_level(alpha)) > 1e-9):
+            warnings.append(
+                f"endpoint {ep.id!r}: its {ep.ci.confidence_level:.1%} interval does not match its one-sided "
+                f"test at {alpha:g} (radval pairs a one-sided level alpha with a two-sided 1 - 2 alpha "
+                "interval): the interval's bound and the test can disagree"
+            )
 
     reader = None
     readings_ref = None
@@ -479,39 +534,49 @@ def run_study(
     document = _jsonable(document)
     validate_results(document)
 
-    # Keep a byte-exact copy of the protocol and its lock with the evidence.
-    write_bytes_atomic(study_dir / "protocol.yaml", loaded.path.read_bytes())
-    if lock is not None:
-        shutil.copyfile(lock.path, study_dir / "protocol.lock.json")
+    # Keep a byte-exact copy of the protocol and its lock with the evidence; each file
+    # reaches the folder only through a commit that the audit log records.
+    protocol_bytes = loaded.path.read_bytes()
+    if sha256_bytes(protocol_bytes) != loaded.sha256:
+        raise ProtocolError(f"protocol {loaded.path} changed while the study ran; run it again")
     entries = audit.read_entries(study_dir)
-    if lock is not None and not any(e.get("action") == "lock" for e in entries):
-        audit.append_entry(
-            study_dir, "lock",
-            inputs={"protocol.yaml": lock.protocol_sha256, "manifest": lock.manifest_sha256},
-            outputs={"protocol.lock.json": sha256_file(study_dir / "protocol.lock.json")},
-            details={"locked_at": lock.locked_at, "locked_by": lock.data.get("locked_by"),
-                     "deviations": len(deviations)},
-            actor=str(lock.data.get("locked_by") or "unknown"),
-            timestamp=lock.locked_at,
-        )
-    head = audit.read_entries(study_dir)
-    document["audit"]["head_hash"] = head[-1]["hash"] if head else None
+    head_hash = entries[-1]["hash"] if entries else None
+    commits = []
+    if lock is not None:
+        lock_bytes = lock.path.read_bytes()
+        logged = [e["outputs"].get("protocol.lock.json") for e in entries if e.get("action") == "lock"]
+        if not logged or logged[-1] != sha256_bytes(lock_bytes):
+            first = not logged
+            commits.append(audit.Commit(
+                "lock", {"protocol.lock.json": lock_bytes},
+                inputs={"protocol.yaml": lock.protocol_sha256, "manifest": lock.manifest_sha256},
+                details={"locked_at": lock.locked_at, "locked_by": lock.data.get("locked_by"),
+                         "deviations": len(deviations),
+                         **({} if first else {"updated": "the lock was amended or a deviation declared"})},
+                actor=str(lock.data.get("locked_by") or "unknown") if first else actor,
+                timestamp=lock.locked_at if first else now_utc(),
+            ))
+            head_hash = audit.next_entry(study_dir, commits[0])["hash"]
+    # the last entry before the run's own (a lock entry committed with the run counts)
+    document["audit"]["head_hash"] = head_hash
     text = dumps_results(document)
     results_path = study_dir / RESULTS_FILE
-    write_text_atomic(results_path, text)
     run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"]}
     for key in ("scores", "baseline_scores", "readings", "marks", "lesions", "segmentation_predictions",
                 "model_card", "baseline_model_card"):
         if inputs[key] is not None:
             run_inputs[key] = inputs[key]["sha256"]
-    audit.append_entry(
-        study_dir, "run",
+    commits.append(audit.Commit(
+        "run", {"protocol.yaml": protocol_bytes, RESULTS_FILE: text.encode("utf-8")},
         inputs=run_inputs,
-        outputs={RESULTS_FILE: sha256_file(results_path)},
         details={"verdict": verdict["decision"], "seed": proto.seed, "radval_version": __version__,
                  "forced": bool(force), "locked": lock is not None},
         actor=actor,
-    )
+    ))
+    # one commit: the lock entry (when new), the run entry, then the files move into place
+    logged = audit.commit(study_dir, *commits)
+    if len(logged) == 2 and logged[0]["hash"] != head_hash:
+        raise RuntimeError(f"the lock entry's hash {logged[0]['hash']} is not the one results.json names")
     report_path = None
     if render:
         report_path = _render(study_dir, warnings, actor, pdf=proto.report.pdf)
@@ -522,7 +587,7 @@ def run_study(
 def _render(study_dir: Path, warnings: list[str], actor: str | None, *, pdf: bool = False) -> Path | None:
     """Render the report (and its PDF when the protocol asks); log each file in the audit trail."""
     try:
-        from validation.report.render import REPORT_PDF, render_report
+        from validation.report.render import REPORT_PDF, render_and_log
     except ImportError:
         return None
     pdf_path = study_dir / REPORT_PDF
@@ -530,22 +595,13 @@ def _render(study_dir: Path, warnings: list[str], actor: str | None, *, pdf: boo
         if pdf:
             # a PDF left by an earlier (forced) run must not pass for this run's
             pdf_path.unlink(missing_ok=True)
-        path = Path(render_report(study_dir, pdf=pdf))
+        written = render_and_log(study_dir, pdf=pdf, actor=actor)
     except Exception as exc:  # noqa: BLE001 - the verdict stands even if rendering fails
         warnings.append(f"the report could not be rendered: {type(exc).__name__}: {exc}")
         return None
-    written = [path]
-    if pdf:
-        if pdf_path.is_file():
-            written.append(pdf_path)
-        else:
-            warnings.append(f"the protocol asks for a PDF report but {pdf_path.name} was not written")
-    for file in written:
-        if file.resolve().parent == study_dir.resolve():
-            audit.record_render(study_dir, file, actor=actor)
-        else:
-            warnings.append(f"the report {file} is outside the study folder; not logged in the audit trail")
-    return path
+    if pdf and pdf_path not in written:
+        warnings.append(f"the protocol asks for a PDF report but {pdf_path.name} was not written")
+    return written[0]
 
 
 __all__ = [

@@ -173,3 +173,63 @@ def test_predicted_masks_are_hashed_with_their_table(layout: Path, write_protoco
     with pytest.raises(ProtocolError, match=r"segmentation\.predicted_masks \(the predicted mask files named in "
                                             r"\.\./scores/seg/predictions\.csv\) changed since the lock"):
         verify_lock(load_protocol(proto), read_lock(lock.path))
+
+
+# --------------------------------------------------------------------------- malformed lock files
+
+def _valid_lock(layout: Path) -> tuple[Path, Path, dict]:
+    proto = layout / "protocols" / "triage_standalone.yaml"
+    lock = lock_protocol(proto)
+    declare_deviation(proto, "one case re-read")
+    return proto, lock.path, json.loads(lock.path.read_text())
+
+
+_SHA = "ab" * 32
+_MALFORMED_LOCKS = [
+    (b"{not json", "cannot read lock file {f}: not valid JSON (Expecting property name enclosed in double "
+                   "quotes at line 1 column 2)"),
+    (b'{"schema": "radval.lock/1", "locked_by": "\xff"}',
+     "cannot read lock file {f}: not UTF-8 text (byte 0xff at offset 42)"),
+    (b"[1, 2]", "{f} is not a radval lock: expected schema 'radval.lock/1', found 'list'"),
+    (lambda d: {k: v for k, v in d.items() if k != "manifest"}, "lock file {f} lacks field 'manifest'"),
+    (lambda d: {**d, "protocol": "triage.yaml"},
+     "lock file {f}: field 'protocol': expected an object {{path, sha256}}, found a string \"triage.yaml\""),
+    (lambda d: {**d, "protocol": {"path": "p.yaml"}}, "lock file {f}: field 'protocol.sha256' is missing"),
+    (lambda d: {**d, "manifest": {"path": "m.csv", "sha256": 12}},
+     "lock file {f}: field 'manifest.sha256': expected a 64-digit lowercase hex sha256, found a number 12"),
+    (lambda d: {**d, "manifest": {"path": "m.csv", "sha256": "abc"}},
+     "lock file {f}: field 'manifest.sha256': expected a 64-digit lowercase hex sha256, found a string \"abc\""),
+    (lambda d: {**d, "protocol": {"path": ["p"], "sha256": _SHA}},
+     "lock file {f}: field 'protocol.path': expected a string, found an array [\"p\"]"),
+    (lambda d: {**d, "locked_at": 1733300000},
+     "lock file {f}: field 'locked_at': expected an ISO 8601 time string, found a number 1733300000"),
+    (lambda d: {**d, "locked_at": "yesterday"},
+     "lock file {f}: field 'locked_at': expected an ISO 8601 time, found 'yesterday'"),
+    (lambda d: {**d, "locked_by": {"name": "x"}},
+     "lock file {f}: field 'locked_by': expected a string, found an object {{\"name\": \"x\"}}"),
+    (lambda d: {**d, "scores_present_at_lock": "yes"},
+     "lock file {f}: field 'scores_present_at_lock': expected true/false, found a string \"yes\""),
+    (lambda d: {**d, "deviations": "none"},
+     "lock file {f}: field 'deviations': expected an array, found a string \"none\""),
+    (lambda d: {**d, "deviations": [{"id": "D1"}]}, "lock file {f}: field 'deviations[0].description' is missing"),
+    (lambda d: {**d, "deviations": [{**d["deviations"][0], "declared_at": None}]},
+     "lock file {f}: field 'deviations[0].declared_at': expected a string, found null"),
+    (lambda d: {**d, "amendments": [7]}, "lock file {f}: field 'amendments[0]': expected an object, found a number 7"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), _MALFORMED_LOCKS)
+def test_malformed_lock_file_is_a_located_exit_2(layout: Path, content, message: str, capsys) -> None:
+    from validation.cli import main
+
+    proto, file, data = _valid_lock(layout)
+    file.write_bytes(content if isinstance(content, bytes) else json.dumps(content(data)).encode())
+    expected = message.format(f=file)
+    with pytest.raises(ProtocolError) as info:
+        read_lock(file)
+    assert str(info.value) == expected
+    for argv in (["protocol", "check", str(proto)], ["run", str(proto), "--out", str(layout / "out")],
+                 ["protocol", "deviation", str(proto), "--description", "x"]):
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err == f"radval: error: {expected}\n", argv
+    assert not (layout / "out").exists()

@@ -64,10 +64,16 @@ def test_cli_end_to_end(layout: Path) -> None:
 
     # tamper with the log: verify fails with exit 1
     log = out / "audit.jsonl"
-    entries = log.read_text().splitlines()
+    intact = log.read_text()
+    entries = intact.splitlines()
     log.write_text("\n".join([entries[0], entries[2], entries[1]]) + "\n")
     r = radval("audit", "verify", out)
     assert r.returncode == 1 and "audit: FAILED" in r.stderr
+    # the gate refuses a study whose audit log fails verification (exit 2, one line)
+    r = radval("gate", out, "--baseline", out)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"radval: error: refusing to gate the candidate {out}: its audit log fails verification")
+    log.write_text(intact)
 
     # a failing primary: exit 1, results still written
     strict = layout / "protocols" / "strict.yaml"

@@ -2,8 +2,9 @@
 
 ``radval report STUDY_DIR [--pdf] [--templates DIR]`` reads ``results.json`` (and the
 audit log for the sign-off block), writes ``report.html`` atomically, optionally
-``report.pdf`` (WeasyPrint), and logs the render in the study's audit trail. A missing
-or invalid ``results.json`` is bad input (exit 2); any other failure exits 3.
+``report.pdf`` (WeasyPrint), and logs the render in the study's audit trail (one commit
+per file). A missing or invalid ``results.json``, or a study folder whose audit log does not
+verify or holds an interrupted write, is bad input (exit 2); any other failure exits 3.
 """
 
 from __future__ import annotations
@@ -28,16 +29,15 @@ def report_cmd(
     """Render report.html (and report.pdf) from a study folder's results.json."""
     from validation import audit
     from validation.errors import InputError
-    from validation.report.render import REPORT_PDF, render_report
+    from validation.report.render import render_and_log, render_report
 
     try:
-        path = render_report(study_dir, pdf=True if pdf else None, template_dir=templates)
-        written = [path]
-        if (study_dir / REPORT_PDF).is_file() and pdf:
-            written.append(study_dir / REPORT_PDF)
         if (study_dir / audit.AUDIT_FILE).exists():
-            for p in written:
-                audit.record_render(study_dir, p)
+            # refuses a folder that does not verify or holds an interrupted write (exit 2)
+            written = render_and_log(study_dir, pdf=True if pdf else None, template_dir=templates)
+        else:
+            written = [render_report(study_dir, pdf=True if pdf else None, template_dir=templates)]
+            typer.echo(f"radval: warning: {study_dir} has no audit log; the report is not logged", err=True)
     except (InputError, typer.Exit):
         raise
     except Exception:  # noqa: BLE001 - reported in full, then a distinct exit code

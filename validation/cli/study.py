@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -172,50 +174,123 @@ def gate_cmd(
     proportion_margin: Annotated[
         float, typer.Option(help="Non-inferiority margin on sensitivity and specificity.")
     ] = 0.05,
-    significance_level: Annotated[float, typer.Option(help="One-sided level of each test.")] = 0.025,
+    significance_level: Annotated[float | None, typer.Option(
+        help="One-sided level of each test; intervals are two-sided at 1 - 2 x this level. "
+             "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.")] = None,
     subgroups: Annotated[bool, typer.Option("--subgroups/--no-subgroups",
                                             help="Check subgroup regressions.")] = True,
-    out: Annotated[Path | None, typer.Option(help="Write the gate record (JSON) here.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Gate folder: gate.json is committed there with its own audit log (sign it with "
+             "`radval sign DIR`).")] = None,
+    force: Annotated[bool, typer.Option(help="Gate again into a folder that holds a decision.")] = False,
 ) -> None:
     """Release gate: is the candidate non-inferior to the baseline on the same locked cases?"""
     from validation.gate import format_gate, run_gate
 
     result = _guard(
         run_gate, candidate, baseline, margin=margin, proportion_margin=proportion_margin,
-        significance_level=significance_level, subgroups=subgroups, out=out,
+        significance_level=significance_level, subgroups=subgroups, out=out, force=force,
     )
     typer.echo(format_gate(result))
+    if "audit_entry" in result:
+        e = result["audit_entry"]
+        typer.echo(f"gate record: {Path(e['folder']) / 'gate.json'} (audit entry {e['seq']}, {e['hash']})")
     raise typer.Exit(0 if result["decision"] == "pass" else 1)
 
 
 @audit_app.command("verify")
-def audit_verify(study_dir: Annotated[Path, typer.Argument(help="Study folder.")]) -> None:
-    """Verify the hash chain of a study's audit log (exit 1 if it was tampered with)."""
+def audit_verify(
+    study_dir: Annotated[Path, typer.Argument(help="Study folder (or release-gate folder).")],
+    anchor: Annotated[list[str] | None, typer.Option(
+        "--anchor", help="An entry hash recorded outside the folder (e.g. printed by `radval sign`); "
+                         "it must still be in the log. Repeatable.")] = None,
+    require_signoff: Annotated[bool, typer.Option(
+        "--require-signoff", help="Exit 1 unless every signatory the protocol requires has signed "
+                                  "the current results.")] = False,
+) -> None:
+    """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted write."""
     from validation.audit import verify
 
-    report = verify(study_dir)
-    if not report.ok:
-        for p in report.problems:
+    report = verify(study_dir, anchors=anchor or [])
+    if not report.problems and not report.interrupted:
+        typer.echo(f"audit: OK ({report.n_entries} entries, head {report.head_hash})")
+    for s in report.signatures:
+        state = "signs these results" if s["signs_current"] else "signs ANOTHER version of the results"
+        typer.echo(f"signature: {s['printed_name']} ({s['role']}, {s['meaning']}) at {s['signed_at']}, "
+                   f"entry {s['seq']} {s['hash']}: {state}")
+    if report.missing_signatures:
+        typer.echo("sign-off: INCOMPLETE: no signature of the current results by required signatory "
+                   + ", ".join(report.missing_signatures))
+    if report.problems:
+        for p in report.problems + report.interrupted:
             typer.echo(f"{study_dir}: {p}", err=True)
         typer.echo(f"audit: FAILED ({len(report.problems)} problem(s))", err=True)
         raise typer.Exit(1)
-    typer.echo(f"audit: OK ({report.n_entries} entries, head {report.head_hash})")
+    if report.interrupted:
+        for p in report.interrupted[1:]:
+            typer.echo(f"{study_dir}: {p}", err=True)
+        typer.echo(f"radval: error: {study_dir}: {report.interrupted[0]}; run `radval audit recover "
+                   f"{study_dir}` (the recovery is logged)", err=True)
+        raise typer.Exit(2)
+    if require_signoff and report.missing_signatures:
+        raise typer.Exit(1)
+
+
+@audit_app.command("recover")
+def audit_recover(study_dir: Annotated[Path, typer.Argument(help="Study folder.")]) -> None:
+    """Complete or undo writes a crash left unfinished, and log what was done."""
+    from validation.audit import recover
+
+    entry = recover(study_dir)
+    if entry is None:
+        typer.echo(f"{study_dir}: nothing to recover")
+        return
+    for a in entry["details"]["actions"]:
+        what = {k: v for k, v in a.items() if k not in ("kind", "content")}
+        typer.echo(f"recovered: {a['kind']} {json.dumps(what, sort_keys=True)}")
+    typer.echo(f"logged as entry {entry['seq']} ({entry['hash']})")
 
 
 def sign_cmd(
-    study_dir: Annotated[Path, typer.Argument(help="Study folder.")],
+    study_dir: Annotated[Path, typer.Argument(help="Study folder (or release-gate folder).")],
     name: Annotated[str, typer.Option(help="Signer's printed name.")],
     role: Annotated[str, typer.Option(help="Signer's role (one of the protocol's signatory roles).")],
     meaning: Annotated[str, typer.Option(help="authorship, review, approval or responsibility.")],
 ) -> None:
-    """Sign a study's results: append a 21 CFR 11.50 signature record to its audit log."""
-    from validation.audit import sign
+    """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to show it."""
+    from validation import audit
+    from validation.errors import InputError
 
-    entry = sign(study_dir, name=name, role=role, meaning=meaning)
+    with audit.study_lock(study_dir, purpose="sign") if study_dir.is_dir() else _no_lock():
+        entry = audit.sign(study_dir, name=name, role=role, meaning=meaning)
+        report = None
+        if (study_dir / "report.html").is_file() or (study_dir / "report.pdf").is_file():
+            from validation.report.render import render_and_log
+
+            try:
+                written = render_and_log(study_dir, pdf=True if (study_dir / "report.pdf").is_file() else None)
+            except InputError as exc:
+                raise InputError(
+                    f"the signature was recorded (entry {entry['seq']}), but the report could not be "
+                    f"re-rendered to show it: {exc}; re-render it with `radval report {study_dir}`"
+                ) from None
+            report = str(written[0])
     d = entry["details"]
+    record = "gate.json" if "gate.json" in entry["inputs"] else "results.json"
     typer.echo(json.dumps({"signed": d["printed_name"], "role": d["role"], "meaning": d["meaning"],
-                           "at": d["signed_at"], "results_sha256": entry["inputs"].get("results.json"),
-                           "entry_hash": entry["hash"]}))
+                           "at": d["signed_at"], "signs": record,
+                           "results_sha256": entry["inputs"].get(record),
+                           "entry_hash": entry["hash"], "report": report}))
+    if report is None and (study_dir / "results.json").is_file():
+        typer.echo(f"radval: note: no report in {study_dir}; `radval report {study_dir}` renders one "
+                   "that shows the signature", err=True)
+    typer.echo(f"radval: keep the entry hash outside the study folder; `radval audit verify {study_dir} "
+               f"--anchor {entry['hash']}` then proves the signature is still in the log", err=True)
+
+
+@contextmanager
+def _no_lock() -> Iterator[None]:
+    yield
 
 
 def register(app: typer.Typer) -> None:

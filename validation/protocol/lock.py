@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,23 +98,95 @@ class Lock:
         }
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number"}
+
+
+def _found(value: Any) -> str:
+    if value is None:
+        return "null"
+    return f"{_JSON_TYPES.get(type(value), type(value).__name__)} {json.dumps(value)[:80]}"
+
+
+def _lock_problem(data: dict[str, Any]) -> str | None:
+    """The first structural problem of a lock document (``field: expected ..., found ...``)."""
+    for key in ("protocol", "manifest", "locked_at"):
+        if key not in data:
+            return f"lacks field {key!r}"
+    for key in ("protocol", "manifest"):
+        part = data[key]
+        if not isinstance(part, dict):
+            return f"field {key!r}: expected an object {{path, sha256}}, found {_found(part)}"
+        if "sha256" not in part:
+            return f"field '{key}.sha256' is missing"
+        if not isinstance(part["sha256"], str) or not _SHA256.fullmatch(part["sha256"]):
+            return f"field '{key}.sha256': expected a 64-digit lowercase hex sha256, found {_found(part['sha256'])}"
+        if "path" in part and not isinstance(part["path"], str):
+            return f"field '{key}.path': expected a string, found {_found(part['path'])}"
+    if not isinstance(data["locked_at"], str):
+        return f"field 'locked_at': expected an ISO 8601 time string, found {_found(data['locked_at'])}"
+    try:
+        datetime.fromisoformat(data["locked_at"])
+    except ValueError:
+        return f"field 'locked_at': expected an ISO 8601 time, found {data['locked_at']!r}"
+    if data.get("locked_by") is not None and not isinstance(data["locked_by"], str):
+        return f"field 'locked_by': expected a string, found {_found(data['locked_by'])}"
+    if "scores_present_at_lock" in data and not isinstance(data["scores_present_at_lock"], bool):
+        return f"field 'scores_present_at_lock': expected true/false, found {_found(data['scores_present_at_lock'])}"
+    records = {
+        "deviations": ("id", "description", "declared_at", "declared_by"),
+        "amendments": ("previous_protocol_sha256", "previous_manifest_sha256", "previous_locked_at",
+                       "reason", "amended_at", "amended_by"),
+    }
+    for key, fields in records.items():
+        rows = data.get(key, [])
+        if not isinstance(rows, list):
+            return f"field {key!r}: expected an array, found {_found(rows)}"
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                return f"field '{key}[{i}]': expected an object, found {_found(row)}"
+            for name in fields:
+                if name not in row:
+                    return f"field '{key}[{i}].{name}' is missing"
+                if not isinstance(row[name], str):
+                    return f"field '{key}[{i}].{name}': expected a string, found {_found(row[name])}"
+    return None
+
+
 def read_lock(path: str | Path) -> Lock:
-    """Read a lock file; raise :class:`ProtocolError` if it is missing or malformed."""
+    """Read a lock file; raise :class:`ProtocolError` if it is missing or malformed.
+
+    Every field radval reads is checked (type, sha256 format, ISO time), so a damaged or
+    hand-edited lock is reported with the file and field, never as a traceback.
+    """
     file = Path(path)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_bytes()
     except FileNotFoundError:
         raise ProtocolError(f"no lock file {file}; run `radval protocol lock` first") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"cannot read lock file {file}: {exc}") from None
+    except OSError as exc:
+        raise ProtocolError(f"cannot read lock file {file}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(
+            f"cannot read lock file {file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(
+            f"cannot read lock file {file}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise ProtocolError(f"cannot read lock file {file}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
         raise ProtocolError(
             f"{file} is not a radval lock: expected schema {LOCK_SCHEMA!r}, "
             f"found {data.get('schema') if isinstance(data, dict) else type(data).__name__!r}"
         )
-    for key in ("protocol", "manifest", "locked_at"):
-        if key not in data:
-            raise ProtocolError(f"lock file {file} lacks field {key!r}")
+    problem = _lock_problem(data)
+    if problem is not None:
+        raise ProtocolError(f"lock file {file}{'' if problem.startswith('lacks') else ':'} {problem}")
     return Lock(file, data)
 
 

@@ -668,6 +668,11 @@ class Signatory(_Strict):
 
     role: str = Field(min_length=1, description="e.g. `Clinical lead`, `Biostatistician`.")
     required: bool = Field(default=True, description="Whether the sign-off needs this role.")
+    meaning: Literal["authorship", "review", "approval", "responsibility"] | None = Field(
+        default=None,
+        description="The meaning this role's signature must carry (21 CFR 11.50(b)); any meaning if absent. "
+        "`radval audit verify` lists required signatures missing from the current results.",
+    )
 
 
 class ReportSettings(_Strict):

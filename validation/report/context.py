@@ -415,9 +415,11 @@ def _signoff(doc: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], resul
                            "matches": signed == results_sha256})
     roles = []
     for s in signatories:
-        role = s.get("role")
-        got = [g for g in signatures if g["role"] == role and g["matches"]]
-        roles.append({"role": role, "required": s.get("required", True), "signed": bool(got)})
+        role, meaning = s.get("role"), s.get("meaning")
+        got = [g for g in signatures if g["role"] == role and g["matches"]
+               and (meaning is None or g["meaning"] == meaning)]
+        roles.append({"role": role, "meaning": meaning, "required": s.get("required", True),
+                      "signed": bool(got)})
     trail = [{"seq": e.get("seq"), "timestamp": e.get("timestamp"), "actor": e.get("actor"),
               "action": e.get("action"), "hash": e.get("hash")}
              for e in entries if e.get("action") != "render"]

@@ -36,8 +36,8 @@ REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 TEMPLATE = "report.html.j2"
 
-__all__ = ["REPORT_HTML", "REPORT_PDF", "make_environment", "pdf_document", "render_html", "render_pdf",
-           "render_report"]
+__all__ = ["REPORT_HTML", "REPORT_PDF", "make_environment", "pdf_document", "render_and_log", "render_html",
+           "render_pdf", "render_report"]
 
 
 class ReportError(InputError):
@@ -82,10 +82,17 @@ def _audit_state(study_dir: Path) -> tuple[list[dict[str, Any]], bool | None, st
         return [], None, ""
     try:
         entries = audit.read_entries(study_dir)
+        rep = audit.verify(study_dir, check_files=False)
     except audit.AuditError as exc:
         return [], False, str(exc)
-    rep = audit.verify(study_dir, check_files=False)
-    return entries, rep.ok, rep.problems[0] if rep.problems else ""
+    pending = [n + audit.PENDING_SUFFIX for n in audit.COMMITTED_FILES
+               if (study_dir / (n + audit.PENDING_SUFFIX)).exists()]
+    if rep.interrupted or pending:
+        what = rep.interrupted[0] if rep.interrupted else f"{pending[0]} is left by an interrupted write"
+        raise ReportError(
+            f"refusing to render {study_dir}: {what}; run `radval audit recover {study_dir}` first"
+        )
+    return entries, not rep.problems, rep.problems[0] if rep.problems else ""
 
 
 def render_html(study_dir: str | Path, *, template_dir: str | Path | None = None) -> str:
@@ -158,8 +165,8 @@ def render_report(
 
     Notes
     -----
-    The caller logs the render in the audit trail (:func:`validation.audit.record_render`);
-    ``radval report`` and ``radval run`` do.
+    This writes the files without logging them; :func:`render_and_log` writes and logs
+    them as one commit, which ``radval report``, ``radval run`` and ``radval sign`` use.
     """
     folder = Path(study_dir)
     html, doc = _render(folder, template_dir)
@@ -170,3 +177,43 @@ def render_report(
     if pdf:
         write_bytes_atomic(folder / REPORT_PDF, render_pdf(html))
     return out
+
+
+def render_and_log(
+    study_dir: str | Path,
+    *,
+    pdf: bool | None = None,
+    template_dir: str | Path | None = None,
+    actor: str | None = None,
+) -> list[Path]:
+    """Render the report into a study folder and log it: one ``render`` entry per file.
+
+    Holds the folder's lock, refuses a folder whose audit log does not verify
+    (:func:`validation.audit.require_intact`), and writes each file through
+    :func:`validation.audit.commit_files`, so a report reaches the folder only together
+    with the entry that records its sha256 and the ``results.json`` it shows.
+
+    Returns
+    -------
+    list of Path
+        ``report.html`` and, when written, ``report.pdf``.
+    """
+    from validation import audit
+    from validation.study import RESULTS_FILE
+
+    folder = Path(study_dir)
+    with audit.study_lock(folder, purpose="render"):
+        audit.require_intact(folder, "render the report of")
+        html, doc = _render(folder, template_dir)
+        if pdf is None:
+            pdf = bool(((doc.get("protocol") or {}).get("resolved") or {}).get("report", {}).get("pdf"))
+        files = [(REPORT_HTML, html.encode("utf-8"))]
+        if pdf:
+            files.append((REPORT_PDF, render_pdf(html)))
+        results_sha = sha256_file(folder / RESULTS_FILE)
+        written = []
+        for name, data in files:
+            audit.commit_files(folder, "render", {name: data}, inputs={RESULTS_FILE: results_sha},
+                               details={"report": name}, actor=actor)
+            written.append(folder / name)
+        return written

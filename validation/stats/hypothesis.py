@@ -34,6 +34,7 @@ from validation.stats._results import Comparison, TestResult
 from validation.stats.proportions import _check_counts, proportion_ci
 
 __all__ = [
+    "interval_level",
     "mcnemar",
     "paired_noninferiority",
     "paired_proportion_difference",
@@ -704,3 +705,28 @@ if paired_noninferiority.__doc__:
     paired_noninferiority.__doc__ = paired_noninferiority.__doc__.format(ni_doc=_NI_DOC)
 if unpaired_noninferiority.__doc__:
     unpaired_noninferiority.__doc__ = unpaired_noninferiority.__doc__.format(ni_doc=_NI_DOC)
+
+
+def interval_level(significance_level: float) -> float:
+    """Two-sided confidence level that agrees with a one-sided test at ``significance_level``.
+
+    radval's one convention (``radval run`` defaults and ``radval gate``): a one-sided
+    test at level alpha is reported with the two-sided ``1 - 2 alpha`` interval, whose
+    bound on the side of the alternative excludes the null value exactly when a Wald-type
+    test rejects (alpha = 0.025 <-> 95%). Score and exact tests agree up to their
+    interval construction.
+
+    Examples
+    --------
+    >>> interval_level(0.025)
+    0.95
+
+    References
+    ----------
+    ICH E9 (1998), Statistical principles for clinical trials, section 5.5 (one-sided
+    alpha = half the two-sided level). https://database.ich.org/sites/default/files/E9_Guideline.pdf
+    """
+    alpha = float(significance_level)
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"significance_level must be in (0, 0.5), got {significance_level!r}")
+    return round(1.0 - 2.0 * alpha, 12)
