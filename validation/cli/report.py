@@ -3,18 +3,16 @@
 ``radval report STUDY_DIR [--pdf] [--templates DIR]`` reads ``results.json`` (and the
 audit log for the sign-off block), writes ``report.html`` atomically, optionally
 ``report.pdf`` (WeasyPrint), and logs the render in the study's audit trail. A missing
-or invalid ``results.json`` is bad input (exit 2); any other failure exits 3.
+or invalid ``results.json`` is bad input (exit 2); any other failure exits 3
+(:func:`validation.cli.main`).
 """
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-EXIT_INTERNAL = 3
 
 
 def report_cmd(
@@ -27,23 +25,15 @@ def report_cmd(
 ) -> None:
     """Render report.html (and report.pdf) from a study folder's results.json."""
     from validation import audit
-    from validation.errors import InputError
     from validation.report.render import REPORT_PDF, render_report
 
-    try:
-        path = render_report(study_dir, pdf=True if pdf else None, template_dir=templates)
-        written = [path]
-        if (study_dir / REPORT_PDF).is_file() and pdf:
-            written.append(study_dir / REPORT_PDF)
-        if (study_dir / audit.AUDIT_FILE).exists():
-            for p in written:
-                audit.record_render(study_dir, p)
-    except (InputError, typer.Exit):
-        raise
-    except Exception:  # noqa: BLE001 - reported in full, then a distinct exit code
-        traceback.print_exc()
-        typer.echo("radval: internal error (exit 3); the traceback above says where", err=True)
-        raise typer.Exit(EXIT_INTERNAL) from None
+    path = render_report(study_dir, pdf=True if pdf else None, template_dir=templates)
+    written = [path]
+    if (study_dir / REPORT_PDF).is_file() and pdf:
+        written.append(study_dir / REPORT_PDF)
+    if (study_dir / audit.AUDIT_FILE).exists():
+        for p in written:
+            audit.record_render(study_dir, p)
     for p in written:
         typer.echo(f"report: {p}")
 

@@ -9,33 +9,13 @@
 from __future__ import annotations
 
 import json
-import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
-
-#: Exit code for an internal error in ``run``/``gate``: distinct from 1 (a criterion
-#: failed) so that a pipeline never mistakes a crash for a verdict (``DESIGN.md`` §9).
-EXIT_INTERNAL = 3
-
-
-def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn``; bad input propagates (exit 2), any other exception exits 3 with its traceback."""
-    from validation.errors import InputError
-
-    try:
-        return fn(*args, **kwargs)
-    except (InputError, typer.Exit):
-        raise
-    except Exception:  # noqa: BLE001 - reported in full, then a distinct exit code
-        traceback.print_exc()
-        typer.echo("radval: internal error (exit 3); the traceback above says where", err=True)
-        raise typer.Exit(EXIT_INTERNAL) from None
-
 
 @protocol_app.command("check")
 def protocol_check(
@@ -127,8 +107,8 @@ def run_cmd(
     """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, 2 bad input."""
     from validation.study import run_study
 
-    outcome = _guard(run_study, protocol, out_dir=out, force=force, allow_unlocked=unlocked,
-                     render=report, lock_path=lock)
+    outcome = run_study(protocol, out_dir=out, force=force, allow_unlocked=unlocked,
+                        render=report, lock_path=lock)
     for w in outcome.warnings:
         typer.echo(f"radval: warning: {w}", err=True)
     for p in outcome.verdict["primary"]:
@@ -154,8 +134,8 @@ def gate_cmd(
     """Release gate: is the candidate non-inferior to the baseline on the same locked cases?"""
     from validation.gate import format_gate, run_gate
 
-    result = _guard(
-        run_gate, candidate, baseline, margin=margin, proportion_margin=proportion_margin,
+    result = run_gate(
+        candidate, baseline, margin=margin, proportion_margin=proportion_margin,
         significance_level=significance_level, subgroups=subgroups, out=out,
     )
     typer.echo(format_gate(result))
