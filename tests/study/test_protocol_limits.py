@@ -159,3 +159,18 @@ def test_parse_yaml_returns_data_and_the_node_tree() -> None:
     assert data == {"a": [1, 2], "b": [1, 2]}
     assert root is not None and root.start_mark.line == 0
     assert parse_yaml("") == (None, None)
+
+
+def test_nan_in_a_model_spec_is_refused(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "models" / "demo_classifier.yaml").read_text()
+    assert "learning_rate: 0.001" in text and "threshold: 0.4" in text
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text.replace("learning_rate: 0.001", "learning_rate: .inf"))
+    with pytest.raises(ModelSpecError, match=r"training\.learning_rate: Input should be a "
+                                             r"finite number, found inf"):
+        load_spec(spec)
+    spec.write_text(text.replace("threshold: 0.4", "threshold: .nan"))
+    with pytest.raises(ModelSpecError, match=r"operating_point\.threshold: Input should be a "
+                                             r"finite number, found nan"):
+        load_spec(spec)

@@ -55,7 +55,8 @@ class ModelSpecError(InputError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinite numbers (YAML .nan, .inf) are never valid in a spec.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- network
@@ -281,7 +282,8 @@ class ModelSpec(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     model_card: ModelCard
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
