@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from validation.errors import InputError, ReadingsError, UndefinedMetricError
+from validation.io import resolve_inside
 from validation.protocol.schema import (
     Detection,
     Protocol,
@@ -516,14 +517,24 @@ def segmentation_record(
     unknown = sorted(set(pred_of) - (set(cases.manifest_ids) or set(frame["case_id"].astype(str))))
     if unknown:
         raise InputError(f"{predictions_path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}")
-    pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
+    # Every mask path must stay inside its table's folder: all are checked before any is read.
+    pairs: list[tuple[int, str, Path, Path]] = []
     for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
         if pd.isna(ref_rel) or str(ref_rel) == "":
             continue  # no reference segmentation for this case: not part of the segmentation set
         if cid not in pred_of:
             raise InputError(f"{predictions_path}: no predicted mask for case_id {cid!r}")
-        ref, zooms = _load_mask(manifest_path.parent / str(ref_rel), seg.spacing_mm, f"{manifest_path}, row {row + 1}")
-        pred, _ = _load_mask(predictions_path.parent / pred_of[cid], seg.spacing_mm, f"{predictions_path}, case {cid}")
+        ref_path = resolve_inside(
+            manifest_path.parent, str(ref_rel), folder="the manifest's folder",
+            where=f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}")
+        pred_path = resolve_inside(
+            predictions_path.parent, pred_of[cid], folder="the predictions table's folder",
+            where=f"{predictions_path}, case_id {cid!r}, column 'mask_path'")
+        pairs.append((row, cid, ref_path, pred_path))
+    pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
+    for row, cid, ref_path, pred_path in pairs:
+        ref, zooms = _load_mask(ref_path, seg.spacing_mm, f"{manifest_path}, row {row + 1}")
+        pred, _ = _load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
         if pred.shape != ref.shape:
             raise InputError(f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}")
         pred_masks.append(pred)

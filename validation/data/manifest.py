@@ -22,16 +22,17 @@ import hmac
 import io
 import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from validation.errors import DicomReadError, ManifestError
-from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
+from validation.io import path_escape_reason, sha256_file, write_bytes_atomic, write_text_atomic
 
 __all__ = [
     "BUILD_COLUMNS",
@@ -224,25 +225,7 @@ def _binary(value: Any) -> int | None:
 
 def _escapes(root: Path, value: str) -> str | None:
     """Why ``value`` is not a safe relative path inside ``root`` (None if it is)."""
-    if (
-        PurePosixPath(value).is_absolute()
-        or PureWindowsPath(value).is_absolute()
-        or PureWindowsPath(value).drive
-        or value.startswith(("\\", "/"))
-    ):
-        return f"expected a path relative to the manifest's folder, found absolute path '{value}'"
-    parts = re.split(r"[\\/]", value)
-    if ".." in parts:
-        return f"expected a path inside the manifest's folder, found '{value}' (it uses '..')"
-    resolved = (root / value).resolve()
-    try:
-        resolved.relative_to(root.resolve())
-    except ValueError:
-        return (
-            f"expected a path inside the manifest's folder, found '{value}' "
-            "(a symbolic link leads outside it)"
-        )
-    return None
+    return path_escape_reason(root, value, folder="the manifest's folder")
 
 
 def manifest_problems(
@@ -322,8 +305,9 @@ def manifest_problems(
                         f"at '{rel}'"
                     )
                 elif not target.is_file():
+                    kind = "a directory" if target.is_dir() else "something that is not a file"
                     problems.append(
-                        f"{where}, column 'path': expected a file, found a directory at '{rel}'"
+                        f"{where}, column 'path': expected a file, found {kind} at '{rel}'"
                     )
                 else:
                     file_ok = True
@@ -533,14 +517,37 @@ def check_leakage(test: Manifest, train: Manifest) -> LeakageReport:
 # ------------------------------------------------------------------------ building
 
 
-def _walk(folder: Path) -> list[Path]:
-    files = []
+def _walk(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files under ``folder`` (sorted; hidden ones skipped) and ``(relative path, reason)``
+    for each entry that is a symbolic link leading outside ``folder``.
+
+    Links to folders are not followed (``os.walk``); a link to a folder outside is
+    reported all the same, so that nothing outside is silently part of the walk.
+    """
+    files: list[Path] = []
+    outside: list[tuple[str, str]] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                files.append(Path(dirpath) / name)
-    return files
+        names = sorted(n for n in filenames if not n.startswith("."))
+        for name in [*dirnames, *names]:
+            entry = Path(dirpath) / name
+            if not entry.is_symlink():
+                continue
+            rel = entry.relative_to(folder).as_posix()
+            reason = path_escape_reason(folder, rel, folder=str(folder))
+            if reason is not None:
+                outside.append((rel, reason))
+        files.extend(Path(dirpath) / name for name in names)
+    return files, outside
+
+
+def _not_regular(file: Path) -> str | None:
+    """Why ``file`` is not a regular file that can be read (None when it is one)."""
+    try:
+        mode = file.stat().st_mode
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    return None if stat.S_ISREG(mode) else "not a regular file (a FIFO, socket or device)"
 
 
 def _load_labels(path: Path) -> tuple[pd.DataFrame, str]:
@@ -639,7 +646,15 @@ def build_manifest(
     folder = Path(dicom_dir)
     if not folder.is_dir():
         raise ManifestError(f"{folder}: expected a folder of DICOM files, found no such folder")
-    files = _walk(folder)
+    files, outside = _walk(folder)
+    if outside:
+        rel, _ = outside[0]
+        more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+        raise ManifestError(
+            f"{folder / rel}: a symbolic link that leads outside {folder} (to "
+            f"{os.path.realpath(folder / rel)}){more}; refused: a manifest may only name "
+            "files inside its folder (remove the link or copy the file in)"
+        )
     skipped: list[tuple[str, str]] = []
 
     def skip(rel: str, reason: str) -> None:
@@ -652,7 +667,10 @@ def build_manifest(
     sops: list[str] = []
     for done, file in enumerate(files, start=1):
         rel = file.relative_to(folder).as_posix()
+        not_regular = _not_regular(file)
         try:
+            if not_regular is not None:  # a FIFO or device would block: never opened
+                raise DicomReadError(not_regular)
             header = read_header(file)
         except DicomReadError as exc:
             skip(rel, str(exc).removeprefix(f"{file}: "))
