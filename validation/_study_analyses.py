@@ -22,6 +22,7 @@ from validation.protocol.schema import (
     SubgroupAttribute,
     Subgroups,
 )
+from validation.tables import read_table
 
 if TYPE_CHECKING:
     from validation._study_endpoints import EndpointOutcome
@@ -380,14 +381,8 @@ def reader_study_record(
 
 
 def _read_table(path: Path, what: str) -> pd.DataFrame:
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{what} file {path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
-        raise InputError(f"cannot read {what} file {path}: {exc}") from None
+    # identifiers stay text; paths too (a mask path is never a number)
+    return read_table(path, what=what, dtype={"case_id": str, "mask_path": str})
 
 
 def detection_record(

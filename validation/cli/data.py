@@ -105,7 +105,10 @@ def build(
     prefix = folder.relative_to(target_dir).as_posix()
     if prefix != ".":
         frame["path"] = [f"{prefix}/{p}" for p in frame["path"]]
-    write_manifest(frame, out)
+    report = write_manifest(frame, out)
+    warning = report.warning()
+    if warning is not None:
+        typer.echo(f"radval: warning: {warning}", err=True)
     typer.echo(
         f"wrote {out}: {len(frame)} image(s), {frame['patient_id'].nunique()} patient(s)"
         + (f", {len(unreadable)} file(s) skipped" if unreadable else "")
