@@ -287,7 +287,26 @@ def reader_roc_curves(readings: pd.DataFrame) -> dict[str, Any]:
 def reader_study_record(
     rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], EndpointOutcome]:
-    """Run the MRMC analysis, the protocol's hypothesis and AI-vs-readers (R13, R14)."""
+    """Run the MRMC analysis, the protocol's hypothesis and AI-vs-readers (R13, R14).
+
+    A readings problem found by the statistics (too few readers, a design the data do not
+    match, an undefined figure of merit) is reported naming the readings file.
+    """
+    try:
+        return _reader_study_record(rs, path, seed=seed, n_resamples=n_resamples)
+    except ReadingsError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ReadingsError(f"{path}: {exc}") from exc
+    except UndefinedMetricError as exc:  # kept an undefined result, now naming its data
+        if str(path) in str(exc):
+            raise
+        raise UndefinedMetricError(f"{path}: {exc}") from exc
+
+
+def _reader_study_record(
+    rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
+) -> tuple[dict[str, Any], EndpointOutcome]:
     from validation._study_endpoints import EndpointOutcome
     from validation.data.readings import load_readings, select_modalities
     from validation.stats import mrmc

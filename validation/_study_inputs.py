@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -174,9 +176,79 @@ def scores_provenance(path: Path) -> dict[str, Any]:
         return {}
     try:
         meta = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InputError(f"{path}: the radval provenance block in the Parquet metadata is not valid JSON") from None
-    return dict(meta) if isinstance(meta, dict) else {}
+    problem = _provenance_problem(meta)
+    if problem is not None:
+        raise InputError(f"{path}: the radval provenance block in the Parquet metadata is malformed: {problem}")
+    return dict(meta)
+
+
+_SHA256_TEXT = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _kind(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return f"{type(value).__name__} {text[:40] + ('...' if len(text) > 40 else '')}"
+
+
+def _provenance_problem(meta: Any) -> str | None:
+    """What is wrong with a provenance block's types (None when every known key is right).
+
+    The keys ``radval predict`` writes are checked (unknown keys are kept as they are),
+    so that nothing of the wrong type reaches ``results.json`` or the failure reasons.
+    """
+    if not isinstance(meta, dict):
+        return f"expected a JSON object, found {_kind(meta)}"
+
+    def text(v: Any) -> bool:
+        return isinstance(v, str)
+
+    def sha(v: Any) -> bool:
+        return v is None or (isinstance(v, str) and bool(_SHA256_TEXT.match(v)))
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    def number(v: Any) -> bool:
+        return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
+
+    top: dict[str, tuple[Any, str]] = {
+        "schema": (text, "text"), "task": (text, "text"),
+        "model": (lambda v: isinstance(v, dict), "an object"),
+        "checkpoint_sha256": (sha, "64 lower-case hex digits or null"),
+        "manifest": (lambda v: isinstance(v, dict), "an object"),
+        "operating_threshold": (number, "a finite number or null"),
+        "positive_class": (lambda v: isinstance(v, str | int) and not isinstance(v, bool), "text"),
+        "batch_size": (count, "a non-negative integer"),
+        "n_cases": (count, "a non-negative integer"), "n_scored": (count, "a non-negative integer"),
+        "n_failed": (count, "a non-negative integer"),
+        "failures": (lambda v: isinstance(v, list), "a list"),
+        "software": (lambda v: isinstance(v, dict), "an object"),
+    }
+    nested: dict[str, dict[str, tuple[Any, str]]] = {
+        "model": {"name": (text, "text"), "version": (text, "text"),
+                  "spec_sha256": (sha, "64 lower-case hex digits or null"),
+                  "spec_canonical_sha256": (sha, "64 lower-case hex digits or null")},
+        "manifest": {"file": (text, "text"), "sha256": (sha, "64 lower-case hex digits or null")},
+    }
+    for key, (ok, expected) in top.items():
+        if key in meta and not ok(meta[key]):
+            return f"'{key}' should be {expected}, found {_kind(meta[key])}"
+    for key, fields in nested.items():
+        block = meta.get(key)
+        for name, (ok, expected) in fields.items():
+            if isinstance(block, dict) and name in block and not ok(block[name]):
+                return f"'{key}.{name}' should be {expected}, found {_kind(block[name])}"
+    for i, f in enumerate(meta.get("failures") or []):
+        if not (isinstance(f, dict) and isinstance(f.get("case_id"), str | int)
+                and not isinstance(f.get("case_id"), bool)):
+            return f"'failures[{i}]' should be an object with a case_id, found {_kind(f)}"
+        if "row" in f and not count(f["row"]):
+            return f"'failures[{i}].row' should be a non-negative integer, found {_kind(f['row'])}"
+        if "error" in f and not (f["error"] is None or text(f["error"])):
+            return f"'failures[{i}].error' should be text, found {_kind(f['error'])}"
+    return None
 
 
 def inference_failures(path: Path, provenance: dict[str, Any]) -> dict[str, str]:
@@ -220,6 +292,20 @@ def load_manifest_frame(loaded: LoadedProtocol) -> tuple[Path, pd.DataFrame]:
     return path, frame
 
 
+def _finite_or_nan(values: pd.Series) -> np.ndarray:
+    """Numbers as float64; anything that is not a number (or overflows) becomes NaN."""
+    try:
+        return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):
+        out = np.full(len(values), np.nan)
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v)
+            except (OverflowError, TypeError, ValueError):
+                continue
+        return out
+
+
 def read_scores(path: Path) -> pd.DataFrame:
     """Read a ``case_id, score`` file (Parquet or CSV) and check it."""
     # case_id stays text (``007`` is not case ``7``); duplicate columns are refused
@@ -227,18 +313,24 @@ def read_scores(path: Path) -> pd.DataFrame:
     for col in ("case_id", "score"):
         if col not in frame.columns:
             raise InputError(f"{path}: column {col!r} is missing; expected columns case_id, score")
-    frame = frame.assign(case_id=frame["case_id"].astype(str))
+    try:
+        frame = frame.assign(case_id=frame["case_id"].astype(str))
+    except (UnicodeDecodeError, TypeError, ValueError):
+        raise InputError(
+            f"{path}: column 'case_id': expected text identifiers, found {frame['case_id'].dtype}"
+        ) from None
     dup = frame["case_id"].duplicated(keep=False)
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(f"{path}: row {row + 1}, field 'case_id': duplicate case_id {frame['case_id'].iloc[row]!r}")
-    values = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=np.float64)
+    values = _finite_or_nan(frame["score"])
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{path}: row {row + 1}, field 'score': expected a finite number, found {frame['score'].iloc[row]!r}"
-        )
+        found = frame["score"].iloc[row]
+        shown = repr(found.item() if isinstance(found, np.generic) else found)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise InputError(f"{path}: row {row + 1}, field 'score': expected a finite number, found {shown}")
     return pd.DataFrame({"case_id": frame["case_id"].to_numpy(), "score": values})
 
 

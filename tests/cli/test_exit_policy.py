@@ -38,9 +38,12 @@ COMMANDS: dict[str, tuple[list[str], str, str]] = {
 }
 
 _DRIVER = """
-import importlib, sys
+import importlib, os, sys
+from validation.errors import UndefinedMetricError
 module = importlib.import_module(sys.argv[1])
 def injected(*args, **kwargs):
+    if os.environ.get("FAULT") == "undefined":
+        raise UndefinedMetricError("AUC is undefined: no positive case")
     raise RuntimeError("injected fault\\nsecond line")
 setattr(module, sys.argv[2], injected)
 sys.argv = ["radval", *sys.argv[3:]]
@@ -133,3 +136,10 @@ def test_main_maps_exceptions_in_process(tmp_path: Path, monkeypatch: pytest.Mon
     err = capsys.readouterr().err
     assert err.startswith("radval: internal error (exit 3): KeyError: 'not an input error'; ")
     assert len(list(tmp_path.glob("*.log"))) == 1
+
+
+def test_an_undefined_result_that_stops_a_study_is_exit_2(tmp_path: Path) -> None:
+    result = _run_faulty("run", tmp_path, env={"FAULT": "undefined"})
+    assert result.returncode == 2
+    assert result.stderr == "radval: error: AUC is undefined: no positive case\n"
+    assert not (tmp_path / "crashes").exists()

@@ -4,8 +4,10 @@ Each area registers its commands from its own module (``data``, ``mrmc``,
 ``modeling``, ``study``, ``report``). :func:`main` is the one place that maps
 exceptions to exit codes (``DESIGN.md`` §9), for every command:
 
-* invalid input (any :class:`validation.errors.InputError`): one line on stderr,
-  exit 2, no traceback;
+* invalid input (any :class:`validation.errors.InputError`), or data on which a
+  declared analysis is undefined and the study stops
+  (:class:`validation.errors.UndefinedMetricError`): one line on stderr, exit 2, no
+  traceback;
 * any other exception (an internal error): one line on stderr, exit 3 (never 1, which
   means "a criterion failed"). The traceback goes to a crash log,
   ``$XDG_CACHE_HOME/radval/crashes/<UTC time>-<pid>.log`` (``~/.cache`` when
@@ -28,7 +30,7 @@ from typing import Annotated
 import typer
 
 from validation import __version__
-from validation.errors import InputError
+from validation.errors import InputError, UndefinedMetricError
 
 
 class ExitCode(IntEnum):
@@ -164,15 +166,16 @@ def _internal_error(exc: BaseException, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit code.
 
-    The one exception policy of the CLI: :class:`~validation.errors.InputError` is
-    exit 2 with one line, any other exception exit 3 with one line and a crash log
+    The one exception policy of the CLI: :class:`~validation.errors.InputError` (and an
+    :class:`~validation.errors.UndefinedMetricError` that stops a study) is exit 2 with
+    one line, any other exception exit 3 with one line and a crash log
     (see the module docstring), never Python's exit 1.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     _state["debug"] = False
     try:
         code = app(args=args, prog_name="radval", standalone_mode=False)
-    except InputError as exc:
+    except (InputError, UndefinedMetricError) as exc:
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         typer.echo(f"radval: error: {'; '.join(lines) or type(exc).__name__}", err=True)
         return int(ExitCode.INPUT_ERROR)

@@ -85,8 +85,11 @@ def mrmc(
                 result = mrmc_analysis(frame, fom=fom, method=method, covariance=covariance,
                                        confidence_level=confidence_level, threshold=threshold,
                                        rng=seed)
-    except InputError:
-        raise
+    except InputError as exc:
+        if str(readings) in str(exc):
+            raise
+        # raised by the statistics on the loaded frame: say which file it is about
+        raise ReadingsError(f"{readings}: {str(exc).splitlines()[0]}") from exc
     except (ValueError, UndefinedMetricError) as exc:
         raise ReadingsError(f"{readings}: {str(exc).splitlines()[0]}") from exc
 
