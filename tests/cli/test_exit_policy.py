@@ -143,3 +143,20 @@ def test_an_undefined_result_that_stops_a_study_is_exit_2(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert result.stderr == "radval: error: AUC is undefined: no positive case\n"
     assert not (tmp_path / "crashes").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["gate", "a.json", "--baseline", "b.json", "--margin", "nan"],
+    ["gate", "a.json", "--baseline", "b.json", "--proportion-margin", "inf"],
+    ["gate", "a.json", "--baseline", "b.json", "--significance-level", "-inf"],
+    ["mrmc", "r.csv", "--threshold", "nan"],
+    ["mrmc", "r.csv", "--confidence-level", "nan"],
+])
+def test_nan_and_infinite_option_values_are_usage_errors(args: list[str], tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "validation", *args], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2
+    option, value = args[-2], args[-1]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: Invalid value for '{option}': expected a finite number, found "
+        f"{float(value)}")

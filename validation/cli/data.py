@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from validation.cli._common import finite
 from validation.errors import InputError
 
 SALT_ENV = "RADVAL_PSEUDONYM_SALT"
@@ -186,7 +187,8 @@ def synth(
     image_size: Annotated[int, typer.Option(
         "--image-size", min=32, help="Rows = columns of every image.")] = 256,
     prevalence: Annotated[float, typer.Option(
-        "--prevalence", min=0.0, max=1.0, help="Share of patients with nodules.")] = 0.3,
+        "--prevalence", min=0.0, max=1.0, callback=finite,
+        help="Share of patients with nodules.")] = 0.3,
     id_prefix: Annotated[str, typer.Option(
         "--id-prefix", help="Prefix of case and patient identities (use another one for a "
         "disjoint training set).")] = "T",

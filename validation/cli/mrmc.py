@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from validation.cli._common import finite
 from validation.errors import InputError, ReadingsError, UndefinedMetricError
 
 
@@ -50,13 +51,15 @@ def mrmc(
         "--ai-reader", help="Reader ID of a standalone AI: compare it with the readers.")
     ] = None,
     threshold: Annotated[float | None, typer.Option(
-        "--threshold", help="Decision threshold for sensitivity / specificity.")] = None,
+        "--threshold", help="Decision threshold for sensitivity / specificity.",
+        callback=finite)] = None,
     truth: Annotated[Path | None, typer.Option(
         "--truth", help="FROC truth CSV (default <name>_truth.csv).")] = None,
     modality: Annotated[list[str] | None, typer.Option(
         "--modality", help="Analyse only these modalities (repeat the option); with "
         "--ai-reader, the one modality to compare the AI in.")] = None,
-    confidence_level: Annotated[float, typer.Option("--confidence-level")] = 0.95,
+    confidence_level: Annotated[float, typer.Option("--confidence-level",
+                                                    callback=finite)] = 0.95,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for bootstrap.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:

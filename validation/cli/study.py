@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from validation.cli._common import finite
+
 protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
 
@@ -122,11 +124,14 @@ def run_cmd(
 def gate_cmd(
     candidate: Annotated[Path, typer.Argument(help="Candidate results.json (or its study folder).")],
     baseline: Annotated[Path, typer.Option("--baseline", help="Released model's results.json.")],
-    margin: Annotated[float, typer.Option(help="Non-inferiority margin on the AUC.")] = 0.02,
+    margin: Annotated[float, typer.Option(help="Non-inferiority margin on the AUC.",
+                                          callback=finite)] = 0.02,
     proportion_margin: Annotated[
-        float, typer.Option(help="Non-inferiority margin on sensitivity and specificity.")
+        float, typer.Option(help="Non-inferiority margin on sensitivity and specificity.",
+                            callback=finite)
     ] = 0.05,
-    significance_level: Annotated[float, typer.Option(help="One-sided level of each test.")] = 0.025,
+    significance_level: Annotated[float, typer.Option(help="One-sided level of each test.",
+                                                      callback=finite)] = 0.025,
     subgroups: Annotated[bool, typer.Option("--subgroups/--no-subgroups",
                                             help="Check subgroup regressions.")] = True,
     out: Annotated[Path | None, typer.Option(help="Write the gate record (JSON) here.")] = None,
