@@ -160,3 +160,37 @@ def test_nan_and_infinite_option_values_are_usage_errors(args: list[str], tmp_pa
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: Invalid value for '{option}': expected a finite number, found "
         f"{float(value)}")
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run radval with stderr on a pseudo-terminal (click strips escapes on pipes only)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "validation", *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_hostile_values_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    (tmp_path / "a.dcm").write_bytes(b"x")
+    (tmp_path / "m.csv").write_text("case_id,patient_id,path,label\n"
+                                    "c1,p1,a.dcm,\x1b[2J\x1b[31m1\n")
+    code, err = _on_a_terminal(["manifest", "check", "m.csv"], tmp_path)
+    assert code == 2 and "\x1b" not in err
+    assert "column 'label': expected 0 or 1, found '\\x1b[2J\\x1b[31m1'" in err
+    code, err = _on_a_terminal(["mrmc", "gone\x1b[8m.csv"], tmp_path)
+    assert code == 2 and "\x1b" not in err
+    assert err.strip() == ("radval: error: gone\\x1b[8m.csv: readings file not found "
+                           "(expected an existing file)")

@@ -30,6 +30,7 @@ from typing import Annotated
 import typer
 
 from validation import __version__
+from validation.cli._common import printable
 from validation.errors import InputError, UndefinedMetricError
 
 
@@ -153,7 +154,7 @@ def _internal_error(exc: BaseException, argv: list[str]) -> int:
         "1", "true", "yes", "on")
     if debug or log is None:
         typer.echo(text.rstrip("\n"), err=True)
-    first = (str(exc).strip().splitlines() or [""])[0]
+    first = printable((str(exc).strip().splitlines() or [""])[0])
     what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     if log is not None:
         where = f"traceback in {log}" + ("" if debug else " (rerun with --debug to print it)")
@@ -177,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         code = app(args=args, prog_name="radval", standalone_mode=False)
     except (InputError, UndefinedMetricError) as exc:
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        typer.echo(f"radval: error: {'; '.join(lines) or type(exc).__name__}", err=True)
+        text = printable("; ".join(lines) or type(exc).__name__)
+        typer.echo(f"radval: error: {text}", err=True)
         return int(ExitCode.INPUT_ERROR)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)

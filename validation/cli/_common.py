@@ -16,3 +16,15 @@ def finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"expected a finite number, found {value}")
     return value
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``, ``\\r``, ``\\x00``).
+
+    Messages quote values from users' files; a hostile value must not move the cursor,
+    recolour the terminal or hide the rest of the line (ANSI escape sequences, CR).
+    """
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )

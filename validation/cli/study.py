@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from validation.cli._common import finite
+from validation.cli._common import finite, printable
 
 protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def protocol_check(
     problems = check_protocol(file, files=files)
     if problems:
         for p in problems:
-            typer.echo(p.format(file), err=True)
+            typer.echo(printable(p.format(file)), err=True)
         typer.echo(f"radval: error: {file}: {len(problems)} problem(s)", err=True)
         raise typer.Exit(2)
     typer.echo(f"{file}: OK")
