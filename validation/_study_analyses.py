@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from validation.errors import InputError, ReadingsError, UndefinedMetricError
+from validation.io import path_escape_reason, resolve_inside
 from validation.protocol.schema import (
     Detection,
     Protocol,
@@ -349,7 +350,26 @@ def readings_problems(rs: ReaderStudy, readings: pd.DataFrame, path: Path) -> li
 def reader_study_record(
     rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], EndpointOutcome]:
-    """Run the MRMC analysis, the protocol's hypothesis and AI-vs-readers (R13, R14)."""
+    """Run the MRMC analysis, the protocol's hypothesis and AI-vs-readers (R13, R14).
+
+    A readings problem found by the statistics (too few readers, a design the data do not
+    match, an undefined figure of merit) is reported naming the readings file.
+    """
+    try:
+        return _reader_study_record(rs, path, seed=seed, n_resamples=n_resamples)
+    except ReadingsError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ReadingsError(f"{path}: {exc}") from exc
+    except UndefinedMetricError as exc:  # kept an undefined result, now naming its data
+        if str(path) in str(exc):
+            raise
+        raise UndefinedMetricError(f"{path}: {exc}") from exc
+
+
+def _reader_study_record(
+    rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
+) -> tuple[dict[str, Any], EndpointOutcome]:
     from validation._study_endpoints import EndpointOutcome
     from validation.data.readings import select_modalities
     from validation.stats import mrmc
@@ -705,11 +725,20 @@ def predictions_problems(
     for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
         if _blank(ref_rel):
             continue
-        if not (manifest_path.parent / str(ref_rel)).is_file():
+        # a path that leaves its table's folder is refused and never looked at (not even stat)
+        escape = path_escape_reason(manifest_path.parent, str(ref_rel), folder="the manifest's folder")
+        if escape is not None:
+            out.append((("segmentation", "reference_column"),
+                        f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}: {escape}"))
+        elif not (manifest_path.parent / str(ref_rel)).is_file():
             no_ref_file.append((row, str(ref_rel)))
         rel = pred_of.get(cid)
         if rel is None or _blank(rel):
             no_pred.append(cid)
+            continue
+        escape = path_escape_reason(predictions_path.parent, str(rel), folder="the predictions table's folder")
+        if escape is not None:
+            out.append((where, f"{predictions_path}, case_id {cid!r}, column 'mask_path': {escape}"))
         elif not (predictions_path.parent / str(rel)).is_file():
             no_pred_file.append(cid)
     if no_pred:
@@ -750,12 +779,22 @@ def segmentation_record(
     if problems:
         raise InputError(problems[0])
     pred_of = dict(zip(preds["case_id"].astype(str), preds["mask_path"].astype(str), strict=True))
-    pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
+    # Every mask path must stay inside its table's folder: all are checked before any is read.
+    pairs: list[tuple[int, str, Path, Path]] = []
     for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
         if _blank(ref_rel):
             continue  # no reference segmentation for this case: not part of the segmentation set
-        ref, zooms = _load_mask(manifest_path.parent / str(ref_rel), seg.spacing_mm, f"{manifest_path}, row {row + 1}")
-        pred, _ = _load_mask(predictions_path.parent / pred_of[cid], seg.spacing_mm, f"{predictions_path}, case {cid}")
+        ref_path = resolve_inside(
+            manifest_path.parent, str(ref_rel), folder="the manifest's folder",
+            where=f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}")
+        pred_path = resolve_inside(
+            predictions_path.parent, pred_of[cid], folder="the predictions table's folder",
+            where=f"{predictions_path}, case_id {cid!r}, column 'mask_path'")
+        pairs.append((row, cid, ref_path, pred_path))
+    pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
+    for row, cid, ref_path, pred_path in pairs:
+        ref, zooms = _load_mask(ref_path, seg.spacing_mm, f"{manifest_path}, row {row + 1}")
+        pred, _ = _load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
         if pred.shape != ref.shape:
             raise InputError(f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}")
         pred_masks.append(pred)

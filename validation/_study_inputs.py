@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from validation import __version__
+from validation import __version__, tables
 from validation.errors import CheckpointError, InputError, ManifestError
 from validation.io import sha256_file
 from validation.protocol.load import LoadedProtocol
@@ -180,9 +182,79 @@ def scores_provenance(path: Path) -> dict[str, Any]:
         return {}
     try:
         meta = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InputError(f"{path}: the radval provenance block in the Parquet metadata is not valid JSON") from None
-    return dict(meta) if isinstance(meta, dict) else {}
+    problem = _provenance_problem(meta)
+    if problem is not None:
+        raise InputError(f"{path}: the radval provenance block in the Parquet metadata is malformed: {problem}")
+    return dict(meta)
+
+
+_SHA256_TEXT = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _kind(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return f"{type(value).__name__} {text[:40] + ('...' if len(text) > 40 else '')}"
+
+
+def _provenance_problem(meta: Any) -> str | None:
+    """What is wrong with a provenance block's types (None when every known key is right).
+
+    The keys ``radval predict`` writes are checked (unknown keys are kept as they are),
+    so that nothing of the wrong type reaches ``results.json`` or the failure reasons.
+    """
+    if not isinstance(meta, dict):
+        return f"expected a JSON object, found {_kind(meta)}"
+
+    def text(v: Any) -> bool:
+        return isinstance(v, str)
+
+    def sha(v: Any) -> bool:
+        return v is None or (isinstance(v, str) and bool(_SHA256_TEXT.match(v)))
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    def number(v: Any) -> bool:
+        return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
+
+    top: dict[str, tuple[Any, str]] = {
+        "schema": (text, "text"), "task": (text, "text"),
+        "model": (lambda v: isinstance(v, dict), "an object"),
+        "checkpoint_sha256": (sha, "64 lower-case hex digits or null"),
+        "manifest": (lambda v: isinstance(v, dict), "an object"),
+        "operating_threshold": (number, "a finite number or null"),
+        "positive_class": (lambda v: isinstance(v, str | int) and not isinstance(v, bool), "text"),
+        "batch_size": (count, "a non-negative integer"),
+        "n_cases": (count, "a non-negative integer"), "n_scored": (count, "a non-negative integer"),
+        "n_failed": (count, "a non-negative integer"),
+        "failures": (lambda v: isinstance(v, list), "a list"),
+        "software": (lambda v: isinstance(v, dict), "an object"),
+    }
+    nested: dict[str, dict[str, tuple[Any, str]]] = {
+        "model": {"name": (text, "text"), "version": (text, "text"),
+                  "spec_sha256": (sha, "64 lower-case hex digits or null"),
+                  "spec_canonical_sha256": (sha, "64 lower-case hex digits or null")},
+        "manifest": {"file": (text, "text"), "sha256": (sha, "64 lower-case hex digits or null")},
+    }
+    for key, (ok, expected) in top.items():
+        if key in meta and not ok(meta[key]):
+            return f"'{key}' should be {expected}, found {_kind(meta[key])}"
+    for key, fields in nested.items():
+        block = meta.get(key)
+        for name, (ok, expected) in fields.items():
+            if isinstance(block, dict) and name in block and not ok(block[name]):
+                return f"'{key}.{name}' should be {expected}, found {_kind(block[name])}"
+    for i, f in enumerate(meta.get("failures") or []):
+        if not (isinstance(f, dict) and isinstance(f.get("case_id"), str | int)
+                and not isinstance(f.get("case_id"), bool)):
+            return f"'failures[{i}]' should be an object with a case_id, found {_kind(f)}"
+        if "row" in f and not count(f["row"]):
+            return f"'failures[{i}].row' should be a non-negative integer, found {_kind(f['row'])}"
+        if "error" in f and not (f["error"] is None or text(f["error"])):
+            return f"'failures[{i}].error' should be text, found {_kind(f['error'])}"
+    return None
 
 
 def inference_failures(path: Path, provenance: dict[str, Any]) -> dict[str, str]:
@@ -197,10 +269,7 @@ def inference_failures(path: Path, provenance: dict[str, Any]) -> dict[str, str]
             out[str(f["case_id"])] = str(f.get("error") or "inference failed")
     side = path.with_name(path.stem + ".failures.csv")
     if not out and side.is_file():
-        try:
-            table = pd.read_csv(side, dtype=str, keep_default_na=False)
-        except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
-            raise InputError(f"cannot read failures file {side}: {exc}") from None
+        table = tables.read_table(side, what="failures", dtype=str, keep_default_na=False)
         if "case_id" not in table.columns:
             raise InputError(f"{side}: column 'case_id' is missing; expected case_id, row, error")
         errors = table["error"] if "error" in table.columns else pd.Series([""] * len(table))
@@ -225,6 +294,20 @@ def load_manifest_frame(loaded: LoadedProtocol) -> tuple[Path, pd.DataFrame]:
     if problem is not None:
         raise ManifestError(problem)
     return path, frame
+
+
+def _finite_or_nan(values: pd.Series) -> np.ndarray:
+    """Numbers as float64; anything that is not a number (or overflows) becomes NaN."""
+    try:
+        return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):
+        out = np.full(len(values), np.nan)
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v)
+            except (OverflowError, TypeError, ValueError):
+                continue
+        return out
 
 
 def cluster_problem(frame: pd.DataFrame, column: str | None, *, source: Path) -> str | None:
@@ -264,14 +347,8 @@ def read_table(
     mapping) are read as text, so that an identifier such as ``007`` keeps its zeros.
     """
     names = [(columns or {}).get(c, c) for c in text]
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=dict.fromkeys(names, str))
-    except FileNotFoundError:
-        raise InputError(f"{what} file {path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
-        raise InputError(f"cannot read {what} file {path}: {exc}") from None
+    # duplicate columns, unreadable or non-UTF-8 files are refused by the shared reader
+    return tables.read_table(path, what=what, dtype=dict.fromkeys(names, str))
 
 
 def map_columns(
@@ -327,7 +404,10 @@ def scores_problems(
     if missing:
         return None, [missing_columns_message(path, missing, [str(c) for c in frame.columns],
                                               names=("case_id", "score"), where=where, mapping=columns)]
-    ids = frame["case_id"].astype(str)
+    try:
+        ids = frame["case_id"].astype(str)
+    except (UnicodeDecodeError, TypeError, ValueError):
+        return None, [f"{path}: column 'case_id': expected text identifiers, found {frame['case_id'].dtype}"]
     blank_id = frame["case_id"].isna().to_numpy() | (ids.str.strip() == "").to_numpy()
     if blank_id.any():
         rows = np.flatnonzero(blank_id)
@@ -344,7 +424,7 @@ def scores_problems(
             f"(first at row {first + 1})" + (f"; {rows.size} duplicate rows in all" if rows.size > 1 else "")
         )
     raw = frame["score"]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    values = _finite_or_nan(raw)
     empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
     bad = ~np.isfinite(values) & ~empty
     if bad.any():

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from validation.errors import InputError
-from validation.io import write_text_atomic
+from validation.tables import write_csv
 
 #: Sizes chosen so that the whole demo runs in about a minute on two quiet CPU cores.
 TRAIN_CASES = 600
@@ -187,8 +187,7 @@ def run_demo(
     ai_rows = pd.DataFrame({"reader": "AI", "modality": "standalone", "case": truth.index,
                             "truth": truth.to_numpy(), "score": ai.to_numpy(dtype=float)})
     (root / "readings").mkdir()
-    write_text_atomic(root / "readings" / "readings.csv",
-                      pd.concat([readings, ai_rows], ignore_index=True).to_csv(index=False))
+    write_csv(pd.concat([readings, ai_rows], ignore_index=True), root / "readings" / "readings.csv")
     done()
 
     studies: dict[str, Path] = {}

@@ -1,4 +1,4 @@
-"""Small file helpers shared by every layer: hashing and atomic writes.
+"""Small file helpers shared by every layer: hashing, atomic writes, contained paths.
 
 An atomic write goes to a temporary file beside the target, is flushed and fsynced, and
 is then renamed over the target (and the folder fsynced), so a reader sees the old file
@@ -12,13 +12,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO
 
-from validation.errors import StorageError
+from validation.errors import InputError, StorageError
 
 _CHUNK = 1 << 20
 
@@ -116,3 +117,62 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write bytes to ``path`` atomically."""
     with atomic_open(path, "wb") as handle:
         handle.write(data)
+
+
+def path_escape_reason(root: str | os.PathLike[str], value: str, *,
+                       folder: str = "the table's folder") -> str | None:
+    """Why ``value`` is not a safe relative path inside ``root``; ``None`` when it is.
+
+    The one rule for every path a user's table names (a manifest's ``path`` and
+    ``mask_path``, a predictions table's ``mask_path``, a reference-mask column): it
+    must be relative (no POSIX or Windows absolute path, drive or UNC share), must not
+    use ``..``, must not contain a NUL character, and must still lie inside ``root``
+    once symbolic links are resolved. Nothing is read: only the path is resolved.
+    ``folder`` names ``root`` in the reason (``"the manifest's folder"``).
+
+    Examples
+    --------
+    >>> path_escape_reason("/data", "images/a.dcm") is None
+    True
+    >>> path_escape_reason("/data", "../etc/passwd", folder="the manifest's folder")
+    "expected a path inside the manifest's folder, found '../etc/passwd' (it uses '..')"
+    """
+    if "\x00" in value:
+        return f"expected a path inside {folder}, found {value!r} (it contains a NUL character)"
+    if (
+        PurePosixPath(value).is_absolute()
+        or PureWindowsPath(value).is_absolute()
+        or PureWindowsPath(value).drive
+        or value.startswith(("\\", "/"))
+    ):
+        return f"expected a path relative to {folder}, found absolute path '{value}'"
+    if ".." in re.split(r"[\\/]", value):
+        return f"expected a path inside {folder}, found '{value}' (it uses '..')"
+    base = Path(root)
+    try:
+        resolved = (base / value).resolve()
+        resolved.relative_to(base.resolve())
+    except ValueError:
+        return (
+            f"expected a path inside {folder}, found '{value}' "
+            "(a symbolic link leads outside it)"
+        )
+    except RuntimeError:  # Python < 3.13 reports a symbolic-link loop so
+        return f"expected a path inside {folder}, found '{value}' (a symbolic-link loop)"
+    except OSError as exc:  # a symbolic-link loop (Python >= 3.13), a name too long
+        return f"expected a path inside {folder}, found '{value}' ({exc.strerror or exc})"
+    return None
+
+
+def resolve_inside(root: str | os.PathLike[str], value: str, *, where: str,
+                   folder: str = "the table's folder") -> Path:
+    """``root / value`` when :func:`path_escape_reason` finds it safe; else :class:`InputError`.
+
+    ``where`` locates the value for the message (``"scores.csv: row 3 (case_id 'c1'),
+    column 'mask_path'"``); the returned path is ``root / value`` (symbolic links inside
+    ``root`` are kept as they are).
+    """
+    reason = path_escape_reason(root, value, folder=folder)
+    if reason is not None:
+        raise InputError(f"{where}: {reason}")
+    return Path(root) / value

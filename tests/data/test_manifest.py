@@ -483,7 +483,11 @@ def test_build_joins_labels_by_case_id(dicoms: Path, tmp_path: Path) -> None:
     assert list(built.columns[:4]) == ["case_id", "patient_id", "path", "label"]
     assert list(built["label"].iloc[:-1]) == list(truth["label"].iloc[:-1])
     assert pd.isna(built["label"].iloc[-1])
-    assert seen == [(str(labels), "1 label row(s) match no image by 'case_id' (e.g. 'ZZZ9')")]
+    assert seen == [
+        (str(labels), "1 label row(s) match no image by 'case_id' (e.g. 'ZZZ9')"),
+        (str(labels), "1 image(s) have no row in it (by 'case_id'): their label column(s) are "
+                      "left blank"),
+    ]
 
 
 def test_build_joins_labels_by_study(dicoms: Path, tmp_path: Path) -> None:

@@ -100,25 +100,3 @@ def test_cli_end_to_end(layout: Path) -> None:
 
     r = radval("protocol", "schema", "--format", "json")
     assert r.returncode == 0 and json.loads(r.stdout)["title"].startswith("radval study protocol")
-
-
-def test_internal_error_exit_code_is_distinct(capsys) -> None:
-    import pytest
-    import typer
-
-    from validation.cli.study import EXIT_INTERNAL, _guard
-    from validation.errors import InputError
-
-    def boom() -> None:
-        raise RuntimeError("kaput")
-
-    with pytest.raises(typer.Exit) as info:
-        _guard(boom)
-    assert info.value.exit_code == EXIT_INTERNAL == 3
-    assert "RuntimeError: kaput" in capsys.readouterr().err
-
-    def bad() -> None:
-        raise InputError("bad input")
-
-    with pytest.raises(InputError, match="bad input"):
-        _guard(bad)

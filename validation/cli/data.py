@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from validation.cli._common import finite, printable
 from validation.errors import InputError
 
 SALT_ENV = "RADVAL_PSEUDONYM_SALT"
@@ -98,14 +99,17 @@ def build(
     unreadable = [rel for rel, reason in skipped
                   if not reason.startswith("kept") and rel != str(labels)]
     for rel, reason in skipped:
-        typer.echo(f"radval: warning: {rel}: {reason}", err=True)
+        typer.echo(f"radval: warning: {printable(f'{rel}: {reason}')}", err=True)
     if strict and unreadable:
         raise InputError(f"{len(unreadable)} file(s) could not be read (see above); "
                          "nothing written because of --strict")
     prefix = folder.relative_to(target_dir).as_posix()
     if prefix != ".":
         frame["path"] = [f"{prefix}/{p}" for p in frame["path"]]
-    write_manifest(frame, out)
+    report = write_manifest(frame, out)
+    warning = report.warning()
+    if warning is not None:
+        typer.echo(f"radval: warning: {printable(warning)}", err=True)
     typer.echo(
         f"wrote {out}: {len(frame)} image(s), {frame['patient_id'].nunique()} patient(s)"
         + (f", {len(unreadable)} file(s) skipped" if unreadable else "")
@@ -135,7 +139,7 @@ def check(
                                          verify_hashes=verify_hashes)
     if problems:
         for line in problems[:_MAX_LISTED]:
-            typer.echo(f"radval: error: {line}", err=True)
+            typer.echo(f"radval: error: {printable(line)}", err=True)
         if len(problems) > _MAX_LISTED:
             typer.echo(f"radval: error: ... and {len(problems) - _MAX_LISTED} more problems",
                        err=True)
@@ -154,7 +158,7 @@ def check(
                                               check_files=False)
     if train_problems:
         for line in train_problems[:_MAX_LISTED]:
-            typer.echo(f"radval: error: {line}", err=True)
+            typer.echo(f"radval: error: {printable(line)}", err=True)
         raise typer.Exit(2)
     assert train is not None
     report = check_leakage(loaded, train)
@@ -183,7 +187,8 @@ def synth(
     image_size: Annotated[int, typer.Option(
         "--image-size", min=32, help="Rows = columns of every image.")] = 256,
     prevalence: Annotated[float, typer.Option(
-        "--prevalence", min=0.0, max=1.0, help="Share of patients with nodules.")] = 0.3,
+        "--prevalence", min=0.0, max=1.0, callback=finite,
+        help="Share of patients with nodules.")] = 0.3,
     id_prefix: Annotated[str, typer.Option(
         "--id-prefix", help="Prefix of case and patient identities (use another one for a "
         "disjoint training set).")] = "T",

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from validation.cli._common import finite
 from validation.errors import InputError, ReadingsError, UndefinedMetricError
 
 
@@ -50,13 +51,15 @@ def mrmc(
         "--ai-reader", help="Reader ID of a standalone AI: compare it with the readers.")
     ] = None,
     threshold: Annotated[float | None, typer.Option(
-        "--threshold", help="Decision threshold for sensitivity / specificity.")] = None,
+        "--threshold", help="Decision threshold for sensitivity / specificity.",
+        callback=finite)] = None,
     truth: Annotated[Path | None, typer.Option(
         "--truth", help="FROC truth CSV (default <name>_truth.csv).")] = None,
     modality: Annotated[list[str] | None, typer.Option(
         "--modality", help="Analyse only these modalities (repeat the option); with "
         "--ai-reader, the one modality to compare the AI in.")] = None,
-    confidence_level: Annotated[float, typer.Option("--confidence-level")] = 0.95,
+    confidence_level: Annotated[float, typer.Option("--confidence-level",
+                                                    callback=finite)] = 0.95,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for bootstrap.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -85,8 +88,11 @@ def mrmc(
                 result = mrmc_analysis(frame, fom=fom, method=method, covariance=covariance,
                                        confidence_level=confidence_level, threshold=threshold,
                                        rng=seed)
-    except InputError:
-        raise
+    except InputError as exc:
+        if str(readings) in str(exc):
+            raise
+        # raised by the statistics on the loaded frame: say which file it is about
+        raise ReadingsError(f"{readings}: {str(exc).splitlines()[0]}") from exc
     except (ValueError, UndefinedMetricError) as exc:
         raise ReadingsError(f"{readings}: {str(exc).splitlines()[0]}") from exc
 

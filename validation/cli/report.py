@@ -9,13 +9,10 @@ verify or holds an interrupted write, is bad input (exit 2); any other failure e
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-EXIT_INTERNAL = 3
 
 
 def report_cmd(
@@ -28,22 +25,14 @@ def report_cmd(
 ) -> None:
     """Render report.html (and report.pdf) from a study folder's results.json."""
     from validation import audit
-    from validation.errors import InputError
     from validation.report.render import render_and_log, render_report
 
-    try:
-        if (study_dir / audit.AUDIT_FILE).exists():
-            # refuses a folder that does not verify or holds an interrupted write (exit 2)
-            written = render_and_log(study_dir, pdf=True if pdf else None, template_dir=templates)
-        else:
-            written = [render_report(study_dir, pdf=True if pdf else None, template_dir=templates)]
-            typer.echo(f"radval: warning: {study_dir} has no audit log; the report is not logged", err=True)
-    except (InputError, typer.Exit):
-        raise
-    except Exception:  # noqa: BLE001 - reported in full, then a distinct exit code
-        traceback.print_exc()
-        typer.echo("radval: internal error (exit 3); the traceback above says where", err=True)
-        raise typer.Exit(EXIT_INTERNAL) from None
+    if (study_dir / audit.AUDIT_FILE).exists():
+        # refuses a folder that does not verify or holds an interrupted write (exit 2)
+        written = render_and_log(study_dir, pdf=True if pdf else None, template_dir=templates)
+    else:
+        written = [render_report(study_dir, pdf=True if pdf else None, template_dir=templates)]
+        typer.echo(f"radval: warning: {study_dir} has no audit log; the report is not logged", err=True)
     for p in written:
         typer.echo(f"report: {p}")
 

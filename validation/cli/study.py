@@ -9,35 +9,17 @@
 from __future__ import annotations
 
 import json
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from validation.cli._common import finite, printable
+
 protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
-
-#: Exit code for an internal error in ``run``/``gate``: distinct from 1 (a criterion
-#: failed) so that a pipeline never mistakes a crash for a verdict (``DESIGN.md`` §9).
-EXIT_INTERNAL = 3
-
-
-def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn``; bad input propagates (exit 2), any other exception exits 3 with its traceback."""
-    from validation.errors import InputError
-
-    try:
-        return fn(*args, **kwargs)
-    except (InputError, typer.Exit):
-        raise
-    except Exception:  # noqa: BLE001 - reported in full, then a distinct exit code
-        traceback.print_exc()
-        typer.echo("radval: internal error (exit 3); the traceback above says where", err=True)
-        raise typer.Exit(EXIT_INTERNAL) from None
-
 
 @protocol_app.command("check")
 def protocol_check(
@@ -57,7 +39,7 @@ def protocol_check(
     problems = check_study_protocol(file) if files else check_protocol(file, files=False)
     if problems:
         for p in problems:
-            typer.echo(p.format(file), err=True)
+            typer.echo(printable(p.format(file)), err=True)
         typer.echo(f"radval: error: {file}: {len(problems)} problem(s)", err=True)
         raise typer.Exit(2)
     typer.echo(f"{file}: OK")
@@ -153,8 +135,8 @@ def run_cmd(
     """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, 2 bad input."""
     from validation.study import run_study
 
-    outcome = _guard(run_study, protocol, out_dir=out, force=force, allow_unlocked=unlocked,
-                     render=report, lock_path=lock)
+    outcome = run_study(protocol, out_dir=out, force=force, allow_unlocked=unlocked,
+                        render=report, lock_path=lock)
     for w in outcome.warnings:
         typer.echo(f"radval: warning: {w}", err=True)
     from validation.gate import decision_text
@@ -170,13 +152,16 @@ def run_cmd(
 def gate_cmd(
     candidate: Annotated[Path, typer.Argument(help="Candidate results.json (or its study folder).")],
     baseline: Annotated[Path, typer.Option("--baseline", help="Released model's results.json.")],
-    margin: Annotated[float, typer.Option(help="Non-inferiority margin on the AUC.")] = 0.02,
+    margin: Annotated[float, typer.Option(help="Non-inferiority margin on the AUC.",
+                                          callback=finite)] = 0.02,
     proportion_margin: Annotated[
-        float, typer.Option(help="Non-inferiority margin on sensitivity and specificity.")
+        float, typer.Option(help="Non-inferiority margin on sensitivity and specificity.",
+                            callback=finite)
     ] = 0.05,
     significance_level: Annotated[float | None, typer.Option(
         help="One-sided level of each test; intervals are two-sided at 1 - 2 x this level. "
-             "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.")] = None,
+             "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.",
+        callback=finite)] = None,
     subgroups: Annotated[bool, typer.Option("--subgroups/--no-subgroups",
                                             help="Check subgroup regressions.")] = True,
     out: Annotated[Path | None, typer.Option(
@@ -187,8 +172,8 @@ def gate_cmd(
     """Release gate: is the candidate non-inferior to the baseline on the same locked cases?"""
     from validation.gate import format_gate, run_gate
 
-    result = _guard(
-        run_gate, candidate, baseline, margin=margin, proportion_margin=proportion_margin,
+    result = run_gate(
+        candidate, baseline, margin=margin, proportion_margin=proportion_margin,
         significance_level=significance_level, subgroups=subgroups, out=out, force=force,
     )
     typer.echo(format_gate(result))

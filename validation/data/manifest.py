@@ -22,16 +22,18 @@ import hmac
 import io
 import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from validation.errors import DicomReadError, ManifestError
-from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
+from validation.io import path_escape_reason, sha256_file, write_bytes_atomic
+from validation.tables import CsvReport, header_problem, restore, restore_frame, write_csv
 
 __all__ = [
     "BUILD_COLUMNS",
@@ -59,6 +61,9 @@ BUILD_COLUMNS = (
 #: Key columns a labels file may use to join onto built rows, in order of preference.
 LABEL_KEYS = ("case_id", "path", "sop_instance_uid", "study_uid", "patient_id")
 
+#: Ages (years) a manifest may hold; anything else can never be a patient's age.
+AGE_RANGE = (0.0, 150.0)
+
 _TEXT_COLUMNS = ("case_id", "patient_id", "path", "sha256", "study_uid", "mask_path")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -77,7 +82,7 @@ def pseudonymise_id(value: str, salt: str) -> str:
     Examples
     --------
     >>> pseudonymise_id("12345", "site-secret")
-    'P-a1e0d5b1f0d4f7cf'
+    'P-85ccf140ebdaa9e4'
     """
     if not salt:
         raise ValueError("pseudonymise_id needs a non-empty salt")
@@ -85,16 +90,20 @@ def pseudonymise_id(value: str, salt: str) -> str:
     return "P-" + digest.hexdigest()[:16]
 
 
-def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> CsvReport:
     """Write a manifest atomically: Parquet for a ``.parquet`` suffix, else CSV.
 
-    The CSV is UTF-8 with a header line, no index column and ``\\n`` line endings.
+    The CSV is UTF-8 with a header line, no index column and ``\\n`` line endings,
+    written by :func:`validation.tables.write_csv`: a text cell starting with ``=``, ``+``,
+    ``-``, ``@``, tab or CR gets a leading ``'`` (CSV-injection guard), which
+    :func:`load_manifest` removes again. The returned report counts those cells.
 
     Examples
     --------
     >>> import pandas as pd, tempfile, os
     >>> out = os.path.join(tempfile.mkdtemp(), "m.csv")
-    >>> write_manifest(pd.DataFrame({"case_id": ["a"]}), out)
+    >>> write_manifest(pd.DataFrame({"case_id": ["a"]}), out).n_neutralised
+    0
     >>> open(out).read()
     'case_id\\na\\n'
     """
@@ -103,8 +112,8 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         write_bytes_atomic(target, buffer.getvalue())
-    else:
-        write_text_atomic(target, frame.to_csv(index=False, lineterminator="\n"))
+        return CsvReport(target, len(frame))
+    return write_csv(frame, target)
 
 
 # ------------------------------------------------------------------------ loading
@@ -139,9 +148,16 @@ def _read_table(path: Path, text_columns: Sequence[str]) -> tuple[pd.DataFrame, 
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         try:
-            frame = pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            problem = header_problem(path, pq.read_schema(path).names)
+            if problem is None:
+                frame = pd.read_parquet(path)
         except Exception as exc:
-            raise ManifestError(f"{path}: not a readable Parquet file ({exc})") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ManifestError(f"{path}: not a readable Parquet file ({first})") from None
+        if problem is not None:
+            raise ManifestError(problem)
         return frame.reset_index(drop=True), [i + 2 for i in range(len(frame))]
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -159,12 +175,17 @@ def _read_table(path: Path, text_columns: Sequence[str]) -> tuple[pd.DataFrame, 
         raise ManifestError(f"{path}: not a readable CSV file ({exc})") from exc
     if header is None:
         raise ManifestError(f"{path}: empty file (expected a header line with column names)")
+    problem = header_problem(path, [restore(c.strip()) for c in header])
+    if problem is not None:
+        raise ManifestError(problem)
     dtypes = {c: str for c in text_columns}
     try:
         frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""],
                             encoding="utf-8-sig", skip_blank_lines=True)
     except Exception as exc:
-        raise ManifestError(f"{path}: not a readable CSV file ({exc})") from exc
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ManifestError(f"{path}: not a readable CSV file ({first})") from None
+    frame = restore_frame(frame)
     if len(lines) != len(frame):  # whitespace-only lines: fall back to record order
         lines = [i + 2 for i in range(len(frame))]
     return frame, lines
@@ -183,8 +204,9 @@ def manifest_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
         with open(p, newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), [])
     except Exception as exc:
-        raise ManifestError(f"{p}: not a readable manifest ({exc})") from exc
-    return tuple(c.strip() for c in header)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ManifestError(f"{p}: not a readable manifest ({first})") from None
+    return tuple(restore(c.strip()) for c in header)
 
 
 def _missing(value: Any) -> bool:
@@ -222,27 +244,27 @@ def _binary(value: Any) -> int | None:
     return None
 
 
+def valid_age(value: Any) -> float | None:
+    """``value`` as an age in years when it is a number in :data:`AGE_RANGE`, else None.
+
+    The one age rule of ``manifest check`` and ``manifest build`` (which leaves an
+    impossible Patient Age blank, with a note, instead of writing it).
+
+    Examples
+    --------
+    >>> valid_age("45"), valid_age(999), valid_age("-3"), valid_age("nan")
+    (45.0, None, None, None)
+    """
+    try:
+        age = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return age if AGE_RANGE[0] <= age <= AGE_RANGE[1] else None
+
+
 def _escapes(root: Path, value: str) -> str | None:
     """Why ``value`` is not a safe relative path inside ``root`` (None if it is)."""
-    if (
-        PurePosixPath(value).is_absolute()
-        or PureWindowsPath(value).is_absolute()
-        or PureWindowsPath(value).drive
-        or value.startswith(("\\", "/"))
-    ):
-        return f"expected a path relative to the manifest's folder, found absolute path '{value}'"
-    parts = re.split(r"[\\/]", value)
-    if ".." in parts:
-        return f"expected a path inside the manifest's folder, found '{value}' (it uses '..')"
-    resolved = (root / value).resolve()
-    try:
-        resolved.relative_to(root.resolve())
-    except ValueError:
-        return (
-            f"expected a path inside the manifest's folder, found '{value}' "
-            "(a symbolic link leads outside it)"
-        )
-    return None
+    return path_escape_reason(root, value, folder="the manifest's folder")
 
 
 def manifest_problems(
@@ -267,6 +289,29 @@ def manifest_problems(
     if p.is_dir():
         return None, [f"{p}: expected a manifest file, found a directory"]
     frame, lines = _read_table(p, (*_TEXT_COLUMNS, *labels))
+    return _frame_problems(p, frame, lines, root=p.parent, labels=labels,
+                           require_labels=require_labels, check_files=check_files,
+                           verify_hashes=verify_hashes)
+
+
+def _frame_problems(
+    p: Path,
+    frame: pd.DataFrame,
+    lines: Sequence[int],
+    *,
+    root: Path,
+    labels: tuple[str, ...],
+    require_labels: bool,
+    check_files: bool,
+    verify_hashes: bool,
+) -> tuple[Manifest | None, list[str]]:
+    """The checks of :func:`manifest_problems` on a table already read (or just built).
+
+    ``p`` names the table in messages; ``lines`` are the rows' CSV line numbers; paths
+    are resolved against ``root``. :func:`build_manifest` runs the same checks on what it
+    is about to return, so that ``manifest build`` never writes what ``manifest check``
+    rejects.
+    """
     frame.columns = [str(c).strip() for c in frame.columns]
     required = list(REQUIRED_COLUMNS) + (list(labels) if require_labels else [])
     found = ", ".join(frame.columns) or "none"
@@ -279,7 +324,6 @@ def manifest_problems(
     if duplicated:
         return None, [f"{p}: column '{duplicated[0]}' appears more than once in the header"]
 
-    root = p.parent
     problems: list[str] = []
     first_row: dict[str, int] = {}
     case_ids: list[str] = []
@@ -322,8 +366,9 @@ def manifest_problems(
                         f"at '{rel}'"
                     )
                 elif not target.is_file():
+                    kind = "a directory" if target.is_dir() else "something that is not a file"
                     problems.append(
-                        f"{where}, column 'path': expected a file, found a directory at '{rel}'"
+                        f"{where}, column 'path': expected a file, found {kind} at '{rel}'"
                     )
                 else:
                     file_ok = True
@@ -355,16 +400,12 @@ def manifest_problems(
             if _missing(raw_age):
                 ages.append(None)
             else:
-                try:
-                    age = float(raw_age)
-                    if not 0 <= age <= 150:
-                        raise ValueError
-                    ages.append(age)
-                except (TypeError, ValueError):
-                    ages.append(None)
+                age = valid_age(raw_age)
+                ages.append(age)
+                if age is None:
                     problems.append(
-                        f"{where}, column 'age': expected an age in years (0 to 150), "
-                        f"found '{_as_text(raw_age)}'"
+                        f"{where}, column 'age': expected an age in years ({AGE_RANGE[0]:g} to "
+                        f"{AGE_RANGE[1]:g}), found '{_as_text(raw_age)}'"
                     )
         if has_sha and not _missing(record["sha256"]):
             digest = _as_text(record["sha256"]).lower()
@@ -533,14 +574,37 @@ def check_leakage(test: Manifest, train: Manifest) -> LeakageReport:
 # ------------------------------------------------------------------------ building
 
 
-def _walk(folder: Path) -> list[Path]:
-    files = []
+def _walk(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files under ``folder`` (sorted; hidden ones skipped) and ``(relative path, reason)``
+    for each entry that is a symbolic link leading outside ``folder``.
+
+    Links to folders are not followed (``os.walk``); a link to a folder outside is
+    reported all the same, so that nothing outside is silently part of the walk.
+    """
+    files: list[Path] = []
+    outside: list[tuple[str, str]] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                files.append(Path(dirpath) / name)
-    return files
+        names = sorted(n for n in filenames if not n.startswith("."))
+        for name in [*dirnames, *names]:
+            entry = Path(dirpath) / name
+            if not entry.is_symlink():
+                continue
+            rel = entry.relative_to(folder).as_posix()
+            reason = path_escape_reason(folder, rel, folder=str(folder))
+            if reason is not None:
+                outside.append((rel, reason))
+        files.extend(Path(dirpath) / name for name in names)
+    return files, outside
+
+
+def _not_regular(file: Path) -> str | None:
+    """Why ``file`` is not a regular file that can be read (None when it is one)."""
+    try:
+        mode = file.stat().st_mode
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    return None if stat.S_ISREG(mode) else "not a regular file (a FIFO, socket or device)"
 
 
 def _load_labels(path: Path) -> tuple[pd.DataFrame, str]:
@@ -639,7 +703,15 @@ def build_manifest(
     folder = Path(dicom_dir)
     if not folder.is_dir():
         raise ManifestError(f"{folder}: expected a folder of DICOM files, found no such folder")
-    files = _walk(folder)
+    files, outside = _walk(folder)
+    if outside:
+        rel, _ = outside[0]
+        more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+        raise ManifestError(
+            f"{folder / rel}: a symbolic link that leads outside {folder} (to "
+            f"{os.path.realpath(folder / rel)}){more}; refused: a manifest may only name "
+            "files inside its folder (remove the link or copy the file in)"
+        )
     skipped: list[tuple[str, str]] = []
 
     def skip(rel: str, reason: str) -> None:
@@ -652,7 +724,10 @@ def build_manifest(
     sops: list[str] = []
     for done, file in enumerate(files, start=1):
         rel = file.relative_to(folder).as_posix()
+        not_regular = _not_regular(file)
         try:
+            if not_regular is not None:  # a FIFO or device would block: never opened
+                raise DicomReadError(not_regular)
             header = read_header(file)
         except DicomReadError as exc:
             skip(rel, str(exc).removeprefix(f"{file}: "))
@@ -662,6 +737,12 @@ def build_manifest(
             else:
                 raw_ids.append(header.patient_id)
                 sops.append(header.sop_instance_uid or "")
+                age = header.age_years
+                if age is not None and valid_age(age) is None:
+                    # the same rule as manifest check: never write an impossible age
+                    skip(rel, f"kept, but its Patient Age ({age:g} years) is not a possible "
+                              f"age ({AGE_RANGE[0]:g} to {AGE_RANGE[1]:g}): age left blank")
+                    age = None
                 records.append({
                     "path": rel,
                     "study_uid": header.study_uid,
@@ -671,7 +752,7 @@ def build_manifest(
                     "manufacturer_model": header.manufacturer_model,
                     "modality": header.modality,
                     "sex": header.sex,
-                    "age": None if header.age_years is None else round(header.age_years, 2),
+                    "age": None if age is None else round(age, 2),
                     "view": header.view,
                     "body_part": header.body_part,
                     "rows": header.rows,
@@ -724,7 +805,23 @@ def build_manifest(
             more = f" (e.g. {shown})" if shown else ""
             skip(str(labels_path),
                  f"{len(unmatched)} label row(s) match no image by '{key}'{more}")
+        unlabelled = int((~join.isin(set(table.index))).sum())
+        if unlabelled:
+            skip(str(labels_path),
+                 f"{unlabelled} image(s) have no row in it (by '{key}'): their label "
+                 "column(s) are left blank")
         columns = columns[:3] + label_cols + columns[3:]
     frame = frame[columns]
+    # Build and check agree: the rows about to be returned pass manifest check's row rules
+    # (a 'label' column must hold 0/1 where filled, paths stay inside the folder, ...).
+    checked_labels = ("label",) if "label" in frame.columns else ()
+    _, problems = _frame_problems(
+        Path(f"manifest built from {folder}"), frame.copy(), [i + 2 for i in range(len(frame))],
+        root=folder, labels=checked_labels, require_labels=False, check_files=True,
+        verify_hashes=False)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        source = f"; the values come from {labels_path}" if labels_path is not None else ""
+        raise ManifestError(f"{problems[0]}{more}{source}; nothing written")
     frame.attrs["skipped"] = list(skipped)
     return frame

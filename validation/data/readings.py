@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from validation.errors import ReadingsError
+from validation.tables import header_problem, read_csv_header, restore_frame
 
 __all__ = [
     "select_modalities",
@@ -156,9 +157,18 @@ def _format_from_path(p: Path) -> str:
     )
 
 
-def _read_csv(p: Path, fmt: str) -> pd.DataFrame:
-    raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+def _read_text_table(p: Path, **options: Any) -> pd.DataFrame:
+    """A CSV file as text cells: duplicate header columns refused, formula guards undone."""
+    problem = header_problem(p, read_csv_header(p))
+    if problem is not None:
+        raise ReadingsError(problem)
+    raw = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig", **options)
     raw.columns = [str(c).strip() for c in raw.columns]
+    return restore_frame(raw)
+
+
+def _read_csv(p: Path, fmt: str) -> pd.DataFrame:
+    raw = _read_text_table(p, skipinitialspace=True)
     if fmt == "ordbm":
         lower = {c.lower(): c for c in raw.columns}
         need = ("reader", "treatment", "case", "truth", "rating")
@@ -358,13 +368,22 @@ def _read_jafroc_tables(p: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     ``case, lesion, weight``, with sheet-and-row labels kept for messages."""
     import openpyxl  # lazy: only this importer needs it
 
-    wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     try:
-        truth_sheet = _sheet_rows(wb, ("truth",))
-        nl_sheet = _sheet_rows(wb, ("nl", "fp"))
-        ll_sheet = _sheet_rows(wb, ("ll", "tp"))
-    finally:
-        wb.close()
+        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+        try:
+            truth_sheet = _sheet_rows(wb, ("truth",))
+            nl_sheet = _sheet_rows(wb, ("nl", "fp"))
+            ll_sheet = _sheet_rows(wb, ("ll", "tp"))
+        finally:
+            wb.close()
+    except ReadingsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zip, XML and openpyxl errors: not a workbook
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ReadingsError(
+            f"{p}: not a readable Excel workbook (.xlsx); expected a JAFROC workbook, "
+            f"found a file openpyxl cannot open ({type(exc).__name__}: {first})"
+        ) from None
     if truth_sheet is None or nl_sheet is None or ll_sheet is None:
         raise ReadingsError(
             f"{p}: expected JAFROC sheets Truth, NL (or FP) and LL (or TP); "
@@ -468,12 +487,23 @@ def load_froc_readings(path: str | Path, truth_path: str | Path | None = None
         marks = marks[["reader", "modality", "case", "truth", "score", "lesion"]]
         truth = truth.assign(truth=["1" if c in diseased else "0" for c in truth["case"]])
         truth = truth[["case", "truth", "lesion", "weight"]]
+        truth_src = str(p)
     else:
         tp = Path(truth_path) if truth_path is not None else p.with_name(p.stem + "_truth.csv")
         if not tp.is_file():
             raise ReadingsError(f"{tp}: FROC truth file not found")
-        marks = pd.read_csv(p, dtype=str, keep_default_na=False)
-        truth = pd.read_csv(tp, dtype=str, keep_default_na=False)
+        tables = []
+        for src in (p, tp):
+            try:
+                tables.append(_read_text_table(src))
+            except ReadingsError:
+                raise
+            except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError,
+                    OSError) as exc:
+                msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ReadingsError(f"{src}: cannot read as a FROC CSV file: {msg}") from None
+        marks, truth = tables
+        truth_src = str(tp)
         need_m = ("reader", "modality", "case", "truth", "score", "lesion")
         need_t = ("case", "truth", "lesion", "weight")
         for frame, need, src in ((marks, need_m, p), (truth, need_t, tp)):
@@ -482,15 +512,22 @@ def load_froc_readings(path: str | Path, truth_path: str | Path | None = None
                 raise ReadingsError(f"{src}: missing column(s) {missing}; expected {list(need)}")
     marks = marks.copy()
     bad = pd.to_numeric(marks["score"], errors="coerce")
-    if bad.isna().any():
-        j = int(np.flatnonzero(bad.isna().to_numpy())[0])
+    if bad.isna().any() or not np.isfinite(bad.to_numpy(dtype=float)).all():
+        j = int(np.flatnonzero(~np.isfinite(bad.to_numpy(dtype=float)))[0])
         raise ReadingsError(
             f"{_where(str(p), j + 1, 'score')}: expected a number, found {marks['score'].iloc[j]!r}"
         )
     marks["score"] = bad.astype(float)
-    marks["truth"] = marks["truth"].astype(int)
     truth = truth.copy()
-    truth["truth"] = truth["truth"].astype(int)
+    for frame, where in ((marks, str(p)), (truth, truth_src)):
+        values = frame["truth"].astype(str).str.strip()
+        wrong = ~values.isin(("0", "1"))
+        if wrong.any():
+            j = int(np.flatnonzero(wrong.to_numpy())[0])
+            raise ReadingsError(
+                f"{_where(where, j + 1, 'truth')}: expected 0 or 1, found {frame['truth'].iloc[j]!r}"
+            )
+        frame["truth"] = values.astype(int)
     truth["weight"] = pd.to_numeric(truth["weight"].replace("", np.nan), errors="coerce")
     marks.attrs["source"] = str(p)
     return marks.reset_index(drop=True), truth.reset_index(drop=True)

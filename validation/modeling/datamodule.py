@@ -33,6 +33,7 @@ from monai.data import Dataset as MonaiDataset
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from validation.errors import DicomReadError, ManifestError
+from validation.io import resolve_inside
 from validation.modeling.spec import (
     MinMaxStep,
     ModelSpec,
@@ -135,7 +136,9 @@ def case_table(manifest: Any, spec: ModelSpec, *, with_labels: bool) -> CaseTabl
                     raise ManifestError(
                         f"{source}: row {row}, column {label_col!r}: expected a mask file, "
                         "found an empty cell")
-                out.append(str(root / str(v)))
+                out.append(str(resolve_inside(
+                    root, str(v), folder="the manifest's folder",
+                    where=f"{source}: row {row}, column {label_col!r}")))
             labels = tuple(out)
     return CaseTable(source=source, case_ids=case_ids, paths=paths, rows=tuple(rows),
                      labels=labels)

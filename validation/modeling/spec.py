@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from validation.errors import InputError
 from validation.io import sha256_bytes, sha256_file, write_text_atomic
+from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
 __all__ = [
     "SPEC_SCHEMA",
@@ -54,7 +55,8 @@ class ModelSpecError(InputError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinite numbers (YAML .nan, .inf) are never valid in a spec.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- network
@@ -280,7 +282,8 @@ class ModelSpec(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     model_card: ModelCard
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -391,7 +394,8 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
     Parameters
     ----------
     path
-        The YAML file (read with ``yaml.safe_load``; nothing in it is evaluated).
+        The YAML file (read with the safe loader under :mod:`validation.safe_yaml`'s
+        limits; nothing in it is evaluated).
 
     Returns
     -------
@@ -411,17 +415,17 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_yaml_bytes(p).decode("utf-8")
+        data, _ = parse_yaml(text)
     except FileNotFoundError:
         raise ModelSpecError(f"{p}: model spec not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelSpecError(f"{p}: cannot read model spec: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ModelSpecError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        what = "refused" if isinstance(exc, YamlLimitError) else "not valid YAML"
+        raise ModelSpecError(f"{p}: {what}{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ModelSpecError(
             f"{p}: expected a mapping at the top level, found {type(data).__name__}")

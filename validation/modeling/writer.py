@@ -30,7 +30,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
 from validation.errors import DicomReadError
-from validation.io import atomic_open, write_bytes_atomic, write_text_atomic
+from validation.io import atomic_open, write_bytes_atomic
+from validation.tables import write_csv_rows
 
 __all__ = [
     "ImagesProgressBar",
@@ -185,17 +186,13 @@ def merge_shards(*, parts: Path, out: Path, task: str, case_ids: tuple[str, ...]
     pq.write_table(table, sink)
     write_bytes_atomic(out, sink.getvalue().to_pybytes())
     if failures:
-        lines = ["case_id,row,error"] + [
-            ",".join([_csv(str(f["case_id"])), str(f["row"]), _csv(str(f["error"]))]) for f in failures]
-        write_text_atomic(failures_csv, "\n".join(lines) + "\n")
+        write_csv_rows(("case_id", "row", "error"),
+                       [(str(f["case_id"]), f["row"], str(f["error"])) for f in failures],
+                       failures_csv)
     elif failures_csv.exists():
         failures_csv.unlink()
     shutil.rmtree(parts, ignore_errors=True)
     return meta
-
-
-def _csv(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
 
 
 def read_scores_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Read, check and resolve a protocol file.
 
-The YAML is parsed with ``yaml.safe_load`` only; its node tree (``yaml.compose``,
-which builds no Python objects) gives each problem a line number. Every problem is
-reported with its YAML path (``endpoints[0].ci.method``), so ``radval protocol check``
-can print them all at once.
+The YAML is parsed once with the safe loader under :mod:`validation.safe_yaml`'s limits
+(size, nesting depth, aliases and their expansion: an alias bomb or a deeply nested
+file is refused with its line, never expanded); its node tree gives each problem a line
+number. Every problem is reported with its YAML path (``endpoints[0].ci.method``), so
+``radval protocol check`` can print them all at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from validation.errors import ProtocolError
 from validation.io import sha256_bytes, sha256_file
 from validation.protocol.schema import Protocol, _metric_problems
+from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
 
 @dataclass(frozen=True)
@@ -130,38 +132,52 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    if isinstance(exc, YamlLimitError):
+        return Problem("", f"refused: {problem}", line)
+    return Problem("", f"not valid YAML: {problem}", line)
+
+
 def _parse_text(text: str) -> tuple[Any, yaml.Node | None, list[Problem]]:
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, root = parse_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        return None, None, [Problem("", f"not valid YAML: {problem}", line)]
+        return None, None, [_yaml_problem(exc)]
     return data, root, _duplicate_keys(root)
 
 
-def check_text(text: str, *, registry: bool = True) -> tuple[Protocol | None, list[Problem]]:
-    """Validate protocol text; return the model (if valid) and every problem found."""
+def _check_parsed(
+    text: str, *, registry: bool = True
+) -> tuple[Protocol | None, list[Problem], Any, yaml.Node | None]:
+    """:func:`check_text`, also returning the parsed data and node tree."""
     data, root, problems = _parse_text(text)
     if data is None and not problems:
-        return None, [Problem("", "the protocol is empty; expected a YAML mapping", 1)]
+        return None, [Problem("", "the protocol is empty; expected a YAML mapping", 1)], None, None
     if problems and data is None:
-        return None, problems
+        return None, problems, None, None
     if not isinstance(data, dict):
-        return None, [Problem("", f"expected a YAML mapping at the top level, found {type(data).__name__}", 1)]
+        found = type(data).__name__
+        return None, [Problem("", f"expected a YAML mapping at the top level, found {found}", 1)], data, root
     try:
         proto = Protocol.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
             problems.append(Problem(yaml_path(loc), _message(dict(err)), _node_line(root, loc)))
-        return None, problems
+        return None, problems, data, root
     if registry:
         for loc, msg in _metric_problems(proto):
             problems.append(Problem(yaml_path(loc), msg, _node_line(root, loc)))
-    return (proto if not problems else None), problems
+    return (proto if not problems else None), problems, data, root
+
+
+def check_text(text: str, *, registry: bool = True) -> tuple[Protocol | None, list[Problem]]:
+    """Validate protocol text; return the model (if valid) and every problem found."""
+    proto, problems, _, _ = _check_parsed(text, registry=registry)
+    return proto, problems
 
 
 def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Problem]:
@@ -211,41 +227,43 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
     return out
 
 
+def _check_file(file: Path, *, files: bool) -> tuple[LoadedProtocol | None, list[Problem]]:
+    """Read the protocol once (under the YAML limits) and check it; the loaded protocol
+    is returned when the YAML and the schema are valid."""
+    if file.is_dir():
+        return None, [Problem("", "expected a protocol YAML file, found a directory")]
+    try:
+        raw = read_yaml_bytes(file)
+    except YamlLimitError as exc:
+        return None, [_yaml_problem(exc)]
+    except OSError as exc:
+        return None, [Problem("", f"cannot read protocol: {exc.strerror or exc}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Problem("", f"the protocol is not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    proto, problems, data, root = _check_parsed(text)
+    if proto is None:
+        return None, problems
+    loaded = LoadedProtocol(file.resolve(), proto, sha256_bytes(raw), data)
+    if files:
+        problems.extend(_file_problems(loaded, root))
+    return loaded, problems
+
+
 def check_protocol(path: str | Path, *, files: bool = True) -> list[Problem]:
     """Return every problem in the protocol file at ``path`` (empty when it is valid).
 
     With ``files=True`` the files it names are checked too (existence, sha256).
     """
-    file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        return [Problem("", f"cannot read protocol: {exc.strerror or exc}")]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return [Problem("", f"the protocol is not UTF-8 text ({exc.reason} at byte {exc.start})")]
-    proto, problems = check_text(text)
-    if proto is None:
-        return problems
-    loaded = LoadedProtocol(file.resolve(), proto, sha256_bytes(raw), yaml.safe_load(text))
-    if files:
-        problems.extend(_file_problems(loaded, yaml.compose(text, Loader=yaml.SafeLoader)))
-    return problems
+    return _check_file(Path(path), files=files)[1]
 
 
 def load_protocol(path: str | Path, *, files: bool = True) -> LoadedProtocol:
     """Load and validate a protocol; raise :class:`ProtocolError` listing every problem."""
     file = Path(path)
-    problems = check_protocol(file, files=False)
-    if not problems:
-        raw = file.read_bytes()
-        text = raw.decode("utf-8")
-        data = yaml.safe_load(text)
-        loaded = LoadedProtocol(file.resolve(), Protocol.model_validate(data), sha256_bytes(raw), data)
-        if files:
-            problems = _file_problems(loaded, yaml.compose(text, Loader=yaml.SafeLoader))
-        if not problems:
-            return loaded
+    loaded, problems = _check_file(file, files=files)
+    if loaded is not None and not problems:
+        return loaded
     lines = "; ".join(p.format(file) for p in problems)
     raise ProtocolError(f"invalid protocol {file} ({len(problems)} problem(s)): {lines}")

@@ -44,7 +44,10 @@ Level = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # allow_inf_nan=False: a NaN or infinite value (YAML .nan, .inf, 1e999) is never a valid
+    # acceptance value, threshold, margin or band edge.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              allow_inf_nan=False)
 
 
 #: The columns radval reads from each external table, and which of them a ``columns``
