@@ -49,7 +49,8 @@ def test_reference_file_records_versions() -> None:
     assert "7fb7509236672b8601c96366ca720f12a0d5bb7b" in meta["irrCAC"]
     assert "3229aa564b28a83db755d7329fd621e523aaf997" in meta["irr"]
     kinds = {c["kind"] for c in r_reference()["cases"]}
-    assert kinds == {"cohen", "multi", "fleiss1971", "icc", "ccc", "ba_repeated", "ba", "rc"}
+    assert kinds == {"cohen", "multi", "fleiss1971", "icc", "ccc", "ba_repeated", "ba", "rc",
+                     "landis_koch"}
 
 
 # --- Cohen's kappa: psych::cohen.kappa ------------------------------------------------

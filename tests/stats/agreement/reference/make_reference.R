@@ -10,7 +10,8 @@
 # IRR_DIR: the irr package source (github cran/irr, commit
 #   3229aa564b28a83db755d7329fd621e523aaf997, version 0.84.1): R/kappam.fleiss.R,
 #   R/kripp.alpha.R and data/diagnoses.rda (irr is not packaged for Debian; its R
-#   code is plain R and is sourced here).
+#   code is plain R and is sourced here, with `round` masked as for irrCAC because
+#   kappam.fleiss rounds its per-category table to 3 decimals).
 # Debian bookworm packages: r-base 4.2.2, r-cran-psych 2.2.9, r-cran-epir 2.0.57,
 # r-cran-jsonlite, r-cran-dplyr 1.0.10 (irrCAC needs dplyr).
 # Inputs are drawn here with set.seed and stored in the JSON beside R's answers.
@@ -26,6 +27,7 @@ assign("round", function(x, digits = 0) x, envir = irrcac)
 sys.source(file.path(args[1], "R", "weights.gen.r"), envir = irrcac)
 sys.source(file.path(args[1], "R", "agree.coeff3.raw.r"), envir = irrcac)
 irr <- new.env()
+assign("round", function(x, digits = 0) x, envir = irr)  # kappam.fleiss rounds its detail table
 sys.source(file.path(args[2], "R", "kappam.fleiss.R"), envir = irr)
 sys.source(file.path(args[2], "R", "kripp.alpha.R"), envir = irr)
 load(file.path(args[2], "data", "diagnoses.rda"))
@@ -206,6 +208,20 @@ for (i in 1:5) {
     rc = qnorm(0.975) * sqrt(2) * wsd,
     rc_ci = qnorm(0.975) * sqrt(2) * wsd * sqrt(df / qchisq(c(1 - a / 2, a / 2), df)),
     call = "anova(aov(v ~ subject)): Residuals Mean Sq and Df; qchisq")
+}
+
+# Landis & Koch (1977): multiple sclerosis diagnoses of Westlund & Kurland (1953), as R
+# vcd's MSPatients (rows New Orleans neurologist, columns Winnipeg neurologist)
+ms <- list(
+  Winnipeg = matrix(c(38, 5, 0, 1, 33, 11, 3, 0, 10, 14, 5, 6, 3, 7, 3, 10), 4, byrow = TRUE),
+  `New Orleans` = matrix(c(5, 3, 0, 0, 3, 11, 4, 0, 2, 13, 3, 4, 1, 2, 4, 14), 4, byrow = TRUE))
+for (nm in names(ms)) {
+  ck <- cohen.kappa(ms[[nm]])
+  cases[[length(cases) + 1]] <- list(
+    kind = "landis_koch", id = paste0("landis_koch_", nm), patients = nm, table = ms[[nm]],
+    kappa = num(ck$kappa), var_kappa = num(ck$var.kappa), ci = num(ck$confid[1, c(1, 3)]),
+    weighted_quadratic = num(ck$weighted.kappa),
+    call = "psych::cohen.kappa(table)")
 }
 
 pv <- function(p) as.character(packageVersion(p))
