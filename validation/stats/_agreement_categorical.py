@@ -118,9 +118,11 @@ def cohen_kappa(
     ValueError
         Unknown ``weights``, inputs of different length, a label outside ``labels``.
     UndefinedMetricError
-        No rated pair; both raters used one and the same category (``p_e = 1``); a
-        large-sample variance of zero (e.g. perfect agreement), where the interval
-        degenerates to a point.
+        No rated pair; both raters used one and the same category (``p_e = 1``); one
+        rater used a single category (kappa is then 0 whatever the other says) or the
+        raters agree on every case (kappa 1), or kappa sits at another bound of its range
+        (e.g. complete disagreement): the large-sample variance is 0 there and the interval
+        would be a point.
 
     References
     ----------
@@ -162,6 +164,19 @@ def cohen_kappa(
             f"Cohen's kappa is undefined: both raters put all {n} cases in category "
             f"{cats[int(np.argmax(row_n))]!r} (chance agreement is 1)"
         )
+    for name, marg in (("a", row_n), ("b", col_n)):
+        if (marg == n).any():
+            raise UndefinedMetricError(
+                f"Cohen's kappa is 0 whatever the other rater says when rater {name} puts all "
+                f"{n} cases in category {cats[int(np.argmax(marg))]!r}; its large-sample "
+                "variance is 0 and there is no interval"
+            )
+    if np.trace(table) == n:
+        raise UndefinedMetricError(
+            f"Cohen's kappa has no interval under perfect agreement ({n} of {n} cases): kappa "
+            "is 1 and its large-sample variance is 0; report percent agreement with a Wilson "
+            "interval instead"
+        )
     p = table / n
     rs, cs = row_n / n, col_n / n
     w = _agreement_weights(q, weights)
@@ -176,11 +191,10 @@ def cohen_kappa(
         - (po * pe - 2.0 * pe + po) ** 2
     ) / (n * (1.0 - pe) ** 4)
     var0 = (float(np.sum(np.outer(rs, cs) * (w - spread) ** 2)) - pe**2) / (n * (1.0 - pe) ** 2)
-    if not var > 1e-15 * max(1.0, kappa * kappa):
+    if not var > 1e-14:
         raise UndefinedMetricError(
-            f"the large-sample variance of kappa is zero (kappa = {kappa!r}, e.g. perfect "
-            "agreement): its interval degenerates to a point; report percent agreement "
-            "with a Wilson interval instead"
+            f"the large-sample variance of kappa is 0 (kappa = {kappa:.6g} is at the bound of "
+            "its range for these marginals, e.g. complete disagreement); no interval"
         )
     se = math.sqrt(var)
     z = _z(level)

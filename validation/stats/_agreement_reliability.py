@@ -197,8 +197,11 @@ def icc(
     Names and intervals as R ``psych::ICC(lmer = FALSE)``: F-based intervals for
     ICC1/ICC3 (and their k forms); for ICC2 the Satterthwaite-type approximation of
     Shrout & Fleiss (1979, eq. for ICC(2,1)), ICC2k by the Spearman-Brown step-up of
-    its bounds (McGraw & Wong 1996). Use ICC2 (absolute agreement of a random rater)
-    for a device against readers; ICC3 measures consistency only.
+    its bounds (McGraw & Wong 1996); where the ICC2 lower bound is at or below
+    ``-1/(k - 1)`` the step-up has its pole and the ICC2k lower bound is ``-inf``
+    (psych returns a meaningless finite number there; ``extra["lower_bound_unbounded"]``).
+    Use ICC2 (absolute agreement of a random rater) for a device against readers; ICC3
+    measures consistency only.
 
     Parameters
     ----------
@@ -223,7 +226,8 @@ def icc(
     ValueError
         Unknown form; incomplete or non-numeric ratings.
     UndefinedMetricError
-        Fewer than 2 cases or raters; no residual variation (MSE = 0 or MSW = 0).
+        Fewer than 2 cases or raters; no residual variation (MSE = 0 or MSW = 0); an
+        ICC2k interval whose whole ICC2 interval lies below ``-1/(k - 1)``.
 
     References
     ----------
@@ -317,7 +321,21 @@ def icc(
                 est = icc2
             else:
                 est = (msb - mse) / (msb + (msj - mse) / n)
-                lo, hi = lo * k / (1.0 + lo * (k - 1.0)), hi * k / (1.0 + hi * (k - 1.0))
+
+                def step_up(b: float) -> float:
+                    # Spearman-Brown: increasing on (-1/(k-1), 1]; -inf at and below the pole
+                    if 1.0 + b * (k - 1.0) <= 0.0:
+                        return -math.inf
+                    return b * k / (1.0 + b * (k - 1.0))
+
+                if 1.0 + hi * (k - 1.0) <= 0.0:
+                    raise UndefinedMetricError(
+                        "the ICC2k interval is undefined: the whole ICC2 interval lies below "
+                        f"-1/(k - 1) = {-1.0 / (k - 1.0)!r}"
+                    )
+                if 1.0 + lo * (k - 1.0) <= 0.0:
+                    extra["lower_bound_unbounded"] = True
+                lo, hi = step_up(lo), step_up(hi)
             method = "satterthwaite_f_interval"
             extra["df_satterthwaite"] = v
     extra.update({
