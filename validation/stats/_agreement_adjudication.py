@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from validation.stats._agreement_ratings import check_frame, check_ids
+from validation.stats._agreement_ratings import check_frame, check_ids, plain
 from validation.stats._checks import check_method
 from validation.stats._results import _jsonable
 
@@ -82,9 +82,9 @@ def _binary_labels(labels: pd.Series, positive: Any, label: str) -> Any:
     others = [v for v in pd.unique(labels) if not v == positive]
     if len(others) > 1:
         raise ValueError(
-            f"rules 'any_positive' and 'all_positive' need binary labels: {positive!r} "
+            f"rules 'any_positive' and 'all_positive' need binary labels: {plain(positive)!r} "
             f"(positive=) and one other value, found {len(others)} others in column "
-            f"{label!r}: {others[:4]!r}"
+            f"{label!r}: {plain(others[:4])!r}"
         )
     return others[0] if others else None
 
@@ -174,7 +174,7 @@ def adjudicate(
     binary = rule in ("any_positive", "all_positive")
     if binary and adjudicator is not None:
         raise ValueError(f"rule={rule!r} does not use an adjudicator, got adjudicator="
-                         f"{adjudicator!r}")
+                         f"{plain(adjudicator)!r}")
     if adjudicator is None and (rule == "consensus_with_adjudicator" or tie == "adjudicator"):
         what = "rule='consensus_with_adjudicator'" if tie != "adjudicator" else \
             "on_tie='adjudicator'"
@@ -199,7 +199,7 @@ def adjudicate(
     n_ties = 0
     for cid in case_ids:
         votes = groups.get(cid, [])
-        tally = pd.Series(votes, dtype=object).value_counts(sort=True) if votes else None
+        tally = pd.Series(votes, dtype=object).value_counts(sort=True)
         decided: Any = None
         if not votes:
             path = "unresolved"
@@ -235,8 +235,8 @@ def adjudicate(
     if tie == "error" and first_tie is not None:
         cid, tally_d = first_tie
         raise ValueError(
-            f"rule='majority': {n_ties} case(s) have no strict majority (first: case {cid!r} "
-            f"with reads {tally_d!r}); declare on_tie='adjudicator' or on_tie='unresolved'"
+            f"rule='majority': {n_ties} case(s) have no strict majority (first: case {plain(cid)!r} "
+            f"with reads {plain(tally_d)!r}); declare on_tie='adjudicator' or on_tie='unresolved'"
         )
     reference = pd.DataFrame({
         "case": list(case_ids),

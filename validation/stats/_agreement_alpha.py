@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from validation.errors import UndefinedMetricError
-from validation.stats._agreement_ratings import rating_counts
+from validation.stats._agreement_ratings import plain, rating_counts
 from validation.stats._checks import check_confidence_level, check_method
 from validation.stats._results import Estimate
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
@@ -216,13 +216,13 @@ def krippendorff_alpha(
             values = np.asarray(rc.categories, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(
-                f"level={level!r} needs numeric labels, found {rc.categories[:3]!r}..."
+                f"level={level!r} needs numeric labels, found {plain(rc.categories[:3])!r}..."
             ) from None
         if not np.isfinite(values).all():
-            raise ValueError(f"level={level!r} needs finite labels, found {values[~np.isfinite(values)][0]!r}")
+            raise ValueError(f"level={level!r} needs finite labels, found {plain(values[~np.isfinite(values)][0])!r}")
         if level == "ratio" and (values < 0).any():
             raise ValueError(
-                f"level='ratio' needs non-negative labels, found {values[values < 0][0]!r}"
+                f"level='ratio' needs non-negative labels, found {plain(values[values < 0][0])!r}"
             )
     else:
         values = np.arange(len(rc.categories), dtype=np.float64)

@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
+from validation.stats._agreement_ratings import plain
 from validation.stats._checks import (
     as_scores,
     check_confidence_level,
@@ -131,9 +132,9 @@ def _anova_parts(
     diff: NDArray[np.float64], subj: NDArray[np.intp], n_subj: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Per-subject pair counts, sums and within sums of squares."""
-    m = np.bincount(subj, minlength=n_subj).astype(np.float64)
-    s = np.bincount(subj, weights=diff, minlength=n_subj)
-    ss = np.bincount(subj, weights=diff * diff, minlength=n_subj)
+    m = np.asarray(np.bincount(subj, minlength=n_subj), dtype=np.float64)
+    s = np.asarray(np.bincount(subj, weights=diff, minlength=n_subj), dtype=np.float64)
+    ss = np.asarray(np.bincount(subj, weights=diff * diff, minlength=n_subj), dtype=np.float64)
     return m, s, ss - s * s / m
 
 
@@ -274,7 +275,7 @@ def bland_altman(
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise ValueError(
-                    f"log=True needs positive values, {name} is {arr[i]!r} at index {i}"
+                    f"log=True needs positive values, {name} is {plain(arr[i])!r} at index {i}"
                 )
         x, y = np.log(x), np.log(y)
     diff, avg = x - y, (x + y) / 2.0

@@ -22,6 +22,7 @@ from validation.stats._agreement_ratings import (
     as_label_series,
     category_order,
     codes_of,
+    plain,
     rating_counts,
 )
 from validation.stats._checks import check_confidence_level, check_method
@@ -162,13 +163,13 @@ def cohen_kappa(
     if (row_n == n).any() and (col_n == n).any() and np.argmax(row_n) == np.argmax(col_n):
         raise UndefinedMetricError(
             f"Cohen's kappa is undefined: both raters put all {n} cases in category "
-            f"{cats[int(np.argmax(row_n))]!r} (chance agreement is 1)"
+            f"{plain(cats[int(np.argmax(row_n))])!r} (chance agreement is 1)"
         )
     for name, marg in (("a", row_n), ("b", col_n)):
         if (marg == n).any():
             raise UndefinedMetricError(
                 f"Cohen's kappa is 0 whatever the other rater says when rater {name} puts all "
-                f"{n} cases in category {cats[int(np.argmax(marg))]!r}; its large-sample "
+                f"{n} cases in category {plain(cats[int(np.argmax(marg))])!r}; its large-sample "
                 "variance is 0 and there is no interval"
             )
     if np.trace(table) == n:
@@ -290,7 +291,7 @@ def _multi_rater(
     if q < 2:
         hint = "; declare the scale's categories with labels=[...]" if kind == "ac1" else ""
         raise UndefinedMetricError(
-            f"{name} is undefined: every rating is {rc.categories[0]!r} (one category only)"
+            f"{name} is undefined: every rating is {plain(rc.categories[0])!r} (one category only)"
             + hint
         )
     if kind == "fleiss":

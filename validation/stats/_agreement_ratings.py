@@ -20,6 +20,17 @@ from numpy.typing import NDArray
 __all__: list[str] = []
 
 
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars turned into Python ones, for readable messages."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    return value
+
+
 def check_frame(frame: Any, columns: Sequence[tuple[str, str]], *, name: str) -> pd.DataFrame:
     """Check ``frame`` is a DataFrame with the named columns; return those columns.
 
@@ -48,7 +59,7 @@ def check_ids(frame: pd.DataFrame, id_columns: Sequence[str], *, name: str) -> N
         if bad.any():
             row = frame.index[int(np.flatnonzero(bad)[0])]
             raise ValueError(
-                f"{name} column {column!r} is missing at row {row!r}; every row needs a {column}"
+                f"{name} column {column!r} is missing at row {plain(row)!r}; every row needs a {column}"
             )
     dup = frame.duplicated(list(id_columns), keep=False).to_numpy()
     if dup.any():
@@ -59,9 +70,9 @@ def check_ids(frame: pd.DataFrame, id_columns: Sequence[str], *, name: str) -> N
                                                                                 strict=True)])
         )
         rows = [frame.index[int(i)] for i in same[:2]]
-        desc = " and ".join(f"{c} {k!r}" for c, k in zip(id_columns, key, strict=True))
+        desc = " and ".join(f"{c} {plain(k)!r}" for c, k in zip(id_columns, key, strict=True))
         raise ValueError(
-            f"{name} has more than one row for {desc} (rows {rows[0]!r} and {rows[1]!r}); "
+            f"{name} has more than one row for {desc} (rows {plain(rows[0])!r} and {plain(rows[1])!r}); "
             "expected at most one rating per " + " and ".join(id_columns)
         )
 
@@ -80,15 +91,15 @@ def category_order(
         if len(cats) == 0:
             raise ValueError("labels must name at least one category, got an empty sequence")
         if len(set(cats)) != len(cats) or pd.Index(cats).has_duplicates:
-            raise ValueError(f"labels must be distinct, got {cats!r}")
+            raise ValueError(f"labels must be distinct, got {plain(cats)!r}")
         present = values.dropna()
         known = pd.Index(cats)
         unknown = ~present.isin(known).to_numpy()
         if unknown.any():
             i = int(np.flatnonzero(unknown)[0])
             raise ValueError(
-                f"{name} {present.iloc[i]!r} at row {present.index[i]!r} is not one of "
-                f"labels {cats!r}"
+                f"{name} {plain(present.iloc[i])!r} at row {plain(present.index[i])!r} is not one of "
+                f"labels {plain(cats)!r}"
             )
         return cats
     if isinstance(values.dtype, pd.CategoricalDtype) and values.dtype.ordered:
@@ -99,7 +110,7 @@ def category_order(
     except TypeError:
         if ordered:
             raise ValueError(
-                f"{name} values cannot be put in order ({distinct[:4]!r}...); pass labels=[...] "
+                f"{name} values cannot be put in order ({plain(distinct[:4])!r}...); pass labels=[...] "
                 "listing the categories in order"
             ) from None
         return distinct

@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
-from validation.stats._agreement_ratings import check_frame, check_ids
+from validation.stats._agreement_ratings import check_frame, check_ids, plain
 from validation.stats._checks import (
     as_scores,
     check_confidence_level,
@@ -152,7 +152,7 @@ def _wide(
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"{name} column {value!r} must hold finite numbers, found "
-                f"{frame[value].iloc[i]!r} at row {frame.index[i]!r}"
+                f"{plain(frame[value].iloc[i])!r} at row {plain(frame.index[i])!r}"
             )
         table = frame.assign(**{value: vals}).pivot(index=case, columns=rater, values=value)
         missing = table.isna().to_numpy()
@@ -160,7 +160,7 @@ def _wide(
             i, j = (int(v[0]) for v in np.nonzero(missing))
             raise ValueError(
                 f"{name}: the ICC needs every case rated by every rater; case "
-                f"{table.index[i]!r} has no rating by rater {table.columns[j]!r}"
+                f"{plain(table.index[i])!r} has no rating by rater {plain(table.columns[j])!r}"
             )
         return table.to_numpy(dtype=np.float64)
     arr = np.asarray(ratings, dtype=np.float64)
@@ -171,7 +171,7 @@ def _wide(
         )
     if not np.isfinite(arr).all():
         i, j = (int(v[0]) for v in np.nonzero(~np.isfinite(arr)))
-        raise ValueError(f"{name} must be finite, found {arr[i, j]!r} at [{i}, {j}]")
+        raise ValueError(f"{name} must be finite, found {plain(arr[i, j])!r} at [{i}, {j}]")
     return arr
 
 
@@ -413,7 +413,7 @@ def repeatability_coefficient(
         ids = frame[subject]
         if ids.isna().any():
             row = frame.index[int(np.flatnonzero(ids.isna().to_numpy())[0])]
-            raise ValueError(f"measurements column {subject!r} is missing at row {row!r}")
+            raise ValueError(f"measurements column {subject!r} is missing at row {plain(row)!r}")
         vals = pd.to_numeric(frame[value], errors="coerce").to_numpy(dtype=np.float64)
         present = frame[value].notna().to_numpy()
         bad = present & ~np.isfinite(vals)
@@ -421,7 +421,7 @@ def repeatability_coefficient(
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"measurements column {value!r} must hold finite numbers, found "
-                f"{frame[value].iloc[i]!r} at row {frame.index[i]!r}"
+                f"{plain(frame[value].iloc[i])!r} at row {plain(frame.index[i])!r}"
             )
         codes, _ = pd.factorize(ids[present], sort=False)
         vals = vals[present]
