@@ -251,7 +251,7 @@ def test_repeated_measures_limits_match_epir(case: dict) -> None:
     assert ba.loa_low.estimate == pytest.approx(case["lower"], abs=TOL)
     assert ba.loa_high.estimate == pytest.approx(case["upper"], abs=TOL)
     assert ba.n_subjects == len(set(case["subject"]))
-    assert ba.method == "bootstrap_subjects_percentile"
+    assert ba.method == "bootstrap_subjects_bca"
 
 
 # --- Bland-Altman with one pair per subject: base R -----------------------------------

@@ -389,22 +389,27 @@ def test_exact_limits_equal_mpmath_noncentral_t(n: int, coverage: float, level: 
     assert ba.loa_low.ci_high == pytest.approx(dbar - k_lo * s, abs=1e-10 * s)
 
 
-def test_bland_altman_pair_bootstrap_equals_explicit_resampling() -> None:
+@pytest.mark.parametrize("ci", ["percentile", "bca"])
+def test_bland_altman_pair_bootstrap_equals_explicit_resampling(ci: str) -> None:
     rng = np.random.default_rng(3)
     ref = rng.normal(100, 15, 30)
     meas = ref + rng.normal(2, 5, 30)
-    ba = bland_altman(meas, ref, method="bootstrap", n_resamples=400, rng=9)
+    ba = bland_altman(meas, ref, method="bootstrap", n_resamples=400, rng=9, bootstrap_ci=ci)
     w = np.vstack(list(bootstrap_weights(30, n_resamples=400, rng=9)))
     d = meas - ref
     z = -special.ndtri(0.025)
     stats_ = [(np.repeat(d, row).mean(), np.repeat(d, row).std(ddof=1)) for row in w]
     b = np.array([s[0] for s in stats_])
     sd = np.array([s[1] for s in stats_])
+    jb = [np.delete(d, i).mean() for i in range(30)] if ci == "bca" else None
+    jh = [np.delete(d, i).mean() + z * np.delete(d, i).std(ddof=1) for i in range(30)] \
+        if ci == "bca" else None
     assert (ba.bias.ci_low, ba.bias.ci_high) == pytest.approx(
-        bootstrap_interval(d.mean(), b), abs=1e-10)
+        bootstrap_interval(d.mean(), b, method=ci, jackknife=jb), abs=1e-10)
     assert (ba.loa_high.ci_low, ba.loa_high.ci_high) == pytest.approx(
-        bootstrap_interval(d.mean() + z * d.std(ddof=1), b + z * sd), abs=1e-10)
-    assert ba.method == "bootstrap_pairs_percentile"
+        bootstrap_interval(d.mean() + z * d.std(ddof=1), b + z * sd, method=ci, jackknife=jh),
+        abs=1e-10)
+    assert ba.method == f"bootstrap_pairs_{ci}"
 
 
 def _ba2007(diff: np.ndarray, subj: np.ndarray) -> tuple[float, float]:
@@ -426,7 +431,8 @@ def test_repeated_bland_altman_bootstrap_equals_explicit_subject_resampling() ->
     subj = np.repeat(np.arange(15), m)
     ref = rng.normal(80, 10, subj.size)
     meas = ref + rng.normal(0, 2, 15)[subj] + rng.normal(1, 3, subj.size)
-    ba = bland_altman(meas, ref, repeated=subj, n_resamples=300, rng=2)
+    ba = bland_altman(meas, ref, repeated=subj, n_resamples=300, rng=2,
+                      bootstrap_ci="percentile")
     d = meas - ref
     bias0, sd0 = _ba2007(d, subj)
     assert (ba.bias.estimate, ba.sd) == pytest.approx((bias0, sd0), abs=1e-12)
@@ -452,6 +458,16 @@ def test_repeated_bland_altman_bootstrap_equals_explicit_subject_resampling() ->
     assert (ba.loa_high.ci_low, ba.loa_high.ci_high) == pytest.approx(
         bootstrap_interval(bias0 + z * sd0, hi), abs=1e-10)
     assert ba.extra["n_undefined_resamples"] == 300 - len(b)
+    # BCa: the acceleration from leaving one subject out
+    jack = []
+    for s_id in range(15):
+        keep = subj != s_id
+        jb, jsd = _ba2007(d[keep], subj[keep])
+        jack.append(jb + z * jsd)
+    bca = bland_altman(meas, ref, repeated=subj, n_resamples=300, rng=2)
+    assert bca.method == "bootstrap_subjects_bca"
+    assert (bca.loa_high.ci_low, bca.loa_high.ci_high) == pytest.approx(
+        bootstrap_interval(bias0 + z * sd0, hi, method="bca", jackknife=jack), abs=1e-10)
 
 
 @PROPS
