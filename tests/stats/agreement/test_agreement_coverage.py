@@ -195,21 +195,29 @@ def test_bland_altman_exact_limits_cover_at_the_nominal_rate(n: int) -> None:
     _check(app_hi, exact=False, slack=0.03 if n >= 30 else 0.06)
 
 
-def test_repeated_measures_limits_bootstrap_coverage() -> None:
-    """BCa over subjects covered 0.94 here; the percentile interval 0.91-0.93."""
+@pytest.mark.parametrize(("method", "slack"), [("mover", 0.02), ("bootstrap", 0.045)])
+def test_repeated_measures_limits_coverage(method: str, slack: float) -> None:
+    """40 subjects with 1-4 pairs: MOVER covers 0.94-0.96 here, the subject bootstrap
+    (BCa) 0.91-0.92, documented in bland_altman."""
     rng = np.random.default_rng(2007)
     sb, sw, mu = 2.0, 3.0, 1.0
     z = -special.ndtri(0.025)
     true_hi = mu + z * math.sqrt(sb**2 + sw**2)
-    hits = []
-    for _ in range(300):
+    true_lo = mu - z * math.sqrt(sb**2 + sw**2)
+    reps = 1500 if method == "mover" else 300
+    hi_hits, lo_hits, bias_hits = [], [], []
+    for _ in range(reps):
         m = rng.integers(1, 5, 40)
         subj = np.repeat(np.arange(40), m)
         ref = rng.normal(50, 10, subj.size)
         meas = ref + mu + rng.normal(0, sb, 40)[subj] + rng.normal(0, sw, subj.size)
-        ba = bland_altman(meas, ref, repeated=subj, n_resamples=1000, rng=rng)
-        hits.append(ba.loa_high.ci_low <= true_hi <= ba.loa_high.ci_high)
-    _check(hits, exact=False, slack=0.025)
+        ba = bland_altman(meas, ref, repeated=subj, method=method, n_resamples=1000, rng=rng)
+        hi_hits.append(ba.loa_high.ci_low <= true_hi <= ba.loa_high.ci_high)
+        lo_hits.append(ba.loa_low.ci_low <= true_lo <= ba.loa_low.ci_high)
+        bias_hits.append(ba.bias.ci_low <= mu <= ba.bias.ci_high)
+    _check(hi_hits, exact=False, slack=slack)
+    _check(lo_hits, exact=False, slack=slack)
+    _check(bias_hits, exact=False, slack=slack)
 
 
 def test_repeatability_interval_is_exact() -> None:

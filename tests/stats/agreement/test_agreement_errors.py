@@ -114,10 +114,14 @@ def test_alpha_label_errors() -> None:
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"method": "parametric"},
-     "method must be one of ('exact', 'approximate', 'bootstrap'), got 'parametric'"),
+     "method must be one of ('exact', 'approximate', 'bootstrap', 'mover'), got 'parametric'"),
     ({"repeated": [1, 1, 2, 2], "method": "exact"},
-     "method must be 'bootstrap' when repeated is given (the exact and approximate intervals "
-     "assume one pair per subject), got 'exact'"),
+     "method must be 'mover' or 'bootstrap' when repeated is given (the exact and "
+     "approximate intervals assume one pair per subject), got 'exact'"),
+    ({"method": "mover"}, "method='mover' is the repeated-measures interval; give repeated= "
+     "(subject ids) or use 'exact'"),
+    ({"method": "bootstrap", "bootstrap_ci": "basic"},
+     "bootstrap_ci must be one of ('bca', 'percentile'), got 'basic'"),
     ({"loa_coverage": 95}, "loa_coverage must be in (0, 1), got 95"),
     ({"repeated": [1, 2, 3, 4]},
      "repeated: every subject has one pair; omit repeated for one pair per subject"),

@@ -431,7 +431,7 @@ def test_repeated_bland_altman_bootstrap_equals_explicit_subject_resampling() ->
     subj = np.repeat(np.arange(15), m)
     ref = rng.normal(80, 10, subj.size)
     meas = ref + rng.normal(0, 2, 15)[subj] + rng.normal(1, 3, subj.size)
-    ba = bland_altman(meas, ref, repeated=subj, n_resamples=300, rng=2,
+    ba = bland_altman(meas, ref, repeated=subj, method="bootstrap", n_resamples=300, rng=2,
                       bootstrap_ci="percentile")
     d = meas - ref
     bias0, sd0 = _ba2007(d, subj)
@@ -464,10 +464,59 @@ def test_repeated_bland_altman_bootstrap_equals_explicit_subject_resampling() ->
         keep = subj != s_id
         jb, jsd = _ba2007(d[keep], subj[keep])
         jack.append(jb + z * jsd)
-    bca = bland_altman(meas, ref, repeated=subj, n_resamples=300, rng=2)
+    bca = bland_altman(meas, ref, repeated=subj, method="bootstrap", n_resamples=300, rng=2)
     assert bca.method == "bootstrap_subjects_bca"
     assert (bca.loa_high.ci_low, bca.loa_high.ci_high) == pytest.approx(
         bootstrap_interval(bias0 + z * sd0, hi, method="bca", jackknife=jack), abs=1e-10)
+
+
+def _mover_twin(d: np.ndarray, subj: np.ndarray, level: float = 0.95) -> tuple:
+    """Zou's (2013) MOVER construction, written out from the variance components."""
+    from scipy import stats
+    n = int(subj.max()) + 1
+    m = np.bincount(subj).astype(float)
+    big_n = m.sum()
+    means = np.bincount(subj, weights=d) / m
+    mu = d.mean()
+    msw = np.sum((d - means[subj]) ** 2) / (big_n - n)
+    msb = np.sum(m * (means - mu) ** 2) / (n - 1)
+    m0 = (big_n**2 - np.sum(m**2)) / ((n - 1) * big_n)
+    c1, c2 = 1 / m0, 1 - 1 / m0
+    var = c1 * msb + c2 * msw
+    a = 1 - level
+    lo = var - math.sqrt((c1 * msb * (1 - (n - 1) / stats.chi2.ppf(1 - a / 2, n - 1))) ** 2
+                         + (c2 * msw * (1 - (big_n - n) / stats.chi2.ppf(1 - a / 2, big_n - n)))
+                         ** 2)
+    hi = var + math.sqrt((c1 * msb * ((n - 1) / stats.chi2.ppf(a / 2, n - 1) - 1)) ** 2
+                         + (c2 * msw * ((big_n - n) / stats.chi2.ppf(a / 2, big_n - n) - 1))
+                         ** 2)
+    se = math.sqrt(max((msb - msw) / m0, 0) * np.sum(m**2) / big_n**2 + msw / big_n)
+    t = stats.t.ppf(1 - a / 2, n - 1)
+    z = -special.ndtri(0.025)
+    sd, sl, su = math.sqrt(var), math.sqrt(max(lo, 0)), math.sqrt(hi)
+    upper = mu + z * sd
+    return ((mu - t * se, mu + t * se),
+            (upper - math.sqrt((t * se) ** 2 + z**2 * (sd - sl) ** 2),
+             upper + math.sqrt((t * se) ** 2 + z**2 * (su - sd) ** 2)))
+
+
+@PROPS
+@given(st.integers(2, 25), st.integers(0, 10**6))
+def test_repeated_mover_equals_twin(n_subj: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = rng.integers(1, 5, n_subj)
+    m[0] = 2
+    subj = np.repeat(np.arange(n_subj), m)
+    ref = rng.normal(50, 10, subj.size)
+    meas = ref + rng.normal(0, 2, n_subj)[subj] + rng.normal(1, 3, subj.size)
+    ba = bland_altman(meas, ref, repeated=subj)
+    bias_ci, hi_ci = _mover_twin(meas - ref, subj)
+    assert ba.method == "mover_graybill_wang"
+    assert (ba.bias.ci_low, ba.bias.ci_high) == pytest.approx(bias_ci, abs=1e-9)
+    assert (ba.loa_high.ci_low, ba.loa_high.ci_high) == pytest.approx(hi_ci, abs=1e-9)
+    assert ba.loa_low.ci_low < ba.loa_low.estimate < ba.loa_low.ci_high
+    mirrored = bland_altman(ref, meas, repeated=subj)  # swapping the methods mirrors
+    assert mirrored.loa_low.ci_low == pytest.approx(-ba.loa_high.ci_high, abs=1e-9)
 
 
 @PROPS
