@@ -3,6 +3,7 @@ standard, with the number of cases decided by each path (STARD flow)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,14 +183,16 @@ def adjudicate(
     frame = check_frame(truthing, (("case", case), ("rater", rater), ("label", label)),
                         name="truthing")
     check_ids(frame, (case, rater), name="truthing")
-    case_ids = pd.unique(frame[case])
+    case_ids = frame[case].drop_duplicates().tolist()
     reads = frame[frame[label].notna()]
     is_adj = (reads[rater] == adjudicator).to_numpy() if adjudicator is not None else \
         np.zeros(len(reads), dtype=bool)
     primary, adj = reads[~is_adj], reads[is_adj]
     negative = _binary_labels(primary[label], positive, label) if binary else None
-    adj_read = dict(zip(adj[case], adj[label], strict=True))
-    groups = {k: g[label].tolist() for k, g in primary.groupby(case, sort=False)}
+    adj_read = dict(zip(adj[case].tolist(), adj[label].tolist(), strict=True))
+    groups: dict[Any, list[Any]] = {}
+    for cid, value in zip(primary[case].tolist(), primary[label].tolist(), strict=True):
+        groups.setdefault(cid, []).append(value)
     out_label: list[Any] = []
     out_path: list[str] = []
     n_reads: list[int] = []
@@ -199,7 +202,7 @@ def adjudicate(
     n_ties = 0
     for cid in case_ids:
         votes = groups.get(cid, [])
-        tally = pd.Series(votes, dtype=object).value_counts(sort=True)
+        tally = Counter(votes).most_common()
         decided: Any = None
         if not votes:
             path = "unresolved"
@@ -208,13 +211,13 @@ def adjudicate(
         elif binary:
             any_pos = rule == "any_positive"
             decided, path = (positive if any_pos else negative), "by_rule"
-        elif rule == "majority" and tally.iloc[0] * 2 > len(votes):
-            decided, path = tally.index[0], "majority"
+        elif rule == "majority" and tally[0][1] * 2 > len(votes):
+            decided, path = tally[0][0], "majority"
         else:
             if rule == "majority":
                 n_ties += 1
                 if first_tie is None:
-                    first_tie = (cid, {k: int(v) for k, v in tally.items()})
+                    first_tie = (cid, dict(tally))
                 if tie == "error":
                     continue
                 if tie == "unresolved":
@@ -235,7 +238,8 @@ def adjudicate(
     if tie == "error" and first_tie is not None:
         cid, tally_d = first_tie
         raise ValueError(
-            f"rule='majority': {n_ties} case(s) have no strict majority (first: case {plain(cid)!r} "
+            f"rule='majority': {n_ties} case(s) have no strict majority (first: case "
+            f"{plain(cid)!r} "
             f"with reads {plain(tally_d)!r}); declare on_tie='adjudicator' or on_tie='unresolved'"
         )
     reference = pd.DataFrame({

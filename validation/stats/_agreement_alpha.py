@@ -219,7 +219,8 @@ def krippendorff_alpha(
                 f"level={level!r} needs numeric labels, found {plain(rc.categories[:3])!r}..."
             ) from None
         if not np.isfinite(values).all():
-            raise ValueError(f"level={level!r} needs finite labels, found {plain(values[~np.isfinite(values)][0])!r}")
+            bad = plain(values[~np.isfinite(values)][0])
+            raise ValueError(f"level={level!r} needs finite labels, found {bad!r}")
         if level == "ratio" and (values < 0).any():
             raise ValueError(
                 f"level='ratio' needs non-negative labels, found {plain(values[values < 0][0])!r}"

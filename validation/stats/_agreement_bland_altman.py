@@ -484,13 +484,7 @@ def _bootstrap(
         )
     jack: list[NDArray[np.float64] | None] = [None, None, None]
     if ci == "bca":
-        parts = []
-        for start in range(0, n_units, 256):  # leave one unit out, 256 rows at a time
-            idx = np.arange(start, min(start + 256, n_units))
-            rows = np.ones((idx.size, n_units))
-            rows[np.arange(idx.size), idx] = 0.0
-            parts.append(stats_of(rows))
-        jack = [np.concatenate([p[k] for p in parts]) for k in range(3)]
+        jack = list(_leave_one_out(m, s, ssw, zp, pairs=subj is None))
         if not all(np.isfinite(j).all() for j in jack if j is not None):
             raise UndefinedMetricError(
                 "BCa interval undefined: leaving out one unit leaves no within-subject "
@@ -502,3 +496,27 @@ def _bootstrap(
         for k in range(3)
     )
     return out[0], out[1], out[2], n_bad
+
+
+def _leave_one_out(
+    m: NDArray[np.float64], s: NDArray[np.float64], ssw: NDArray[np.float64], zp: float,
+    *, pairs: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(bias, lower, upper) with each unit left out in turn, by downdating the sums.
+
+    Equal to ``stats_of`` on the rows of ``1 - I`` (checked in the tests), in O(units).
+    """
+    n = m.size
+    big_n = float(m.sum()) - m
+    bias = (float(s.sum()) - s) / big_n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if pairs:
+            var = (float((s * s).sum()) - s * s - big_n * bias * bias) / (big_n - 1.0)
+        else:
+            msw = (float(ssw.sum()) - ssw) / (float((m - 1.0).sum()) - (m - 1.0))
+            msum = float(np.sum(s * s / m)) - s * s / m  # sum of m_i * mean_i^2
+            msb = (msum - big_n * bias * bias) / (n - 2.0)
+            m0 = (big_n**2 - (float((m * m).sum()) - m * m)) / ((n - 2.0) * big_n)
+            var = (msb - msw) / m0 + msw
+        sd = np.sqrt(np.where(var >= 0, var, np.nan))
+    return bias, bias - zp * sd, bias + zp * sd

@@ -59,7 +59,8 @@ def check_ids(frame: pd.DataFrame, id_columns: Sequence[str], *, name: str) -> N
         if bad.any():
             row = frame.index[int(np.flatnonzero(bad)[0])]
             raise ValueError(
-                f"{name} column {column!r} is missing at row {plain(row)!r}; every row needs a {column}"
+                f"{name} column {column!r} is missing at row {plain(row)!r}; every row needs "
+                f"a {column}"
             )
     dup = frame.duplicated(list(id_columns), keep=False).to_numpy()
     if dup.any():
@@ -72,7 +73,8 @@ def check_ids(frame: pd.DataFrame, id_columns: Sequence[str], *, name: str) -> N
         rows = [frame.index[int(i)] for i in same[:2]]
         desc = " and ".join(f"{c} {plain(k)!r}" for c, k in zip(id_columns, key, strict=True))
         raise ValueError(
-            f"{name} has more than one row for {desc} (rows {plain(rows[0])!r} and {plain(rows[1])!r}); "
+            f"{name} has more than one row for {desc} (rows {plain(rows[0])!r} and "
+            f"{plain(rows[1])!r}); "
             "expected at most one rating per " + " and ".join(id_columns)
         )
 
@@ -98,7 +100,8 @@ def category_order(
         if unknown.any():
             i = int(np.flatnonzero(unknown)[0])
             raise ValueError(
-                f"{name} {plain(present.iloc[i])!r} at row {plain(present.index[i])!r} is not one of "
+                f"{name} {plain(present.iloc[i])!r} at row {plain(present.index[i])!r} is not "
+                "one of "
                 f"labels {plain(cats)!r}"
             )
         return cats
@@ -110,7 +113,8 @@ def category_order(
     except TypeError:
         if ordered:
             raise ValueError(
-                f"{name} values cannot be put in order ({plain(distinct[:4])!r}...); pass labels=[...] "
+                f"{name} values cannot be put in order ({plain(distinct[:4])!r}...); pass "
+                "labels=[...] "
                 "listing the categories in order"
             ) from None
         return distinct

@@ -245,3 +245,20 @@ def test_results_serialise_to_json() -> None:
     for est in (ag.fleiss_kappa(GOOD), ag.krippendorff_alpha(GOOD, n_resamples=20, rng=0),
                 ag.cohen_kappa([1, 2, 1, 2, 2], [1, 2, 2, 2, 1]), ag.icc(np.c_[ref, meas])):
         json.dumps(est.to_dict())
+
+
+# --- docstring examples ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", [
+    "validation.stats._agreement_adjudication", "validation.stats._agreement_alpha",
+    "validation.stats._agreement_bland_altman", "validation.stats._agreement_categorical",
+    "validation.stats._agreement_regression", "validation.stats._agreement_reliability",
+])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), raise_on_error=False,
+                             verbose=False)
+    assert result.attempted > 0 and result.failed == 0
