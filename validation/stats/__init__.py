@@ -10,6 +10,7 @@ from validation.errors import UndefinedMetricError as UndefinedMetricError
 from validation.stats._results import Comparison as Comparison
 from validation.stats._results import Estimate as Estimate
 from validation.stats._results import TestResult as TestResult
+from validation.stats.agreement import *  # noqa: F403
 from validation.stats.bootstrap import *  # noqa: F403
 from validation.stats.calibration import *  # noqa: F403
 from validation.stats.detection import *  # noqa: F403
