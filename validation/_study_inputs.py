@@ -327,7 +327,10 @@ def show_value(value: Any) -> str:
     if isinstance(value, np.generic):
         value = value.item()
     text = str(value)
-    return "an empty value" if text.strip() == "" else repr(text)
+    if text.strip() == "":
+        return "an empty value"
+    shown = repr(text) if isinstance(value, str) else repr(value)  # numbers unquoted: ``inf``
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _more(problems: list[str]) -> str:
