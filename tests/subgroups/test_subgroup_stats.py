@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from scipy.stats import chi2
 
 from validation.stats import roc_auc, subgroup_table
-from validation.stats._subgroup_engine import Engine
-from validation.stats.subgroups import _fairness_from_counts, _lr_binomial
+from validation.stats.subgroups.cells import Engine
+from validation.stats.subgroups.table import _fairness_from_counts, _lr_binomial
 
 
 def _xlogy(x, y):

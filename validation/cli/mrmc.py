@@ -65,7 +65,8 @@ def mrmc(
 ) -> None:
     """Obuchowski-Rockette / DBM analysis of a reader study (or AI vs readers)."""
     from validation.data.readings import load_froc_readings, load_readings, select_modalities
-    from validation.stats.mrmc import FROC_FOMS, mrmc_analysis, reader_vs_ai
+    from validation.stats.detection import FROC_FOMS
+    from validation.stats.mrmc import mrmc_analysis, reader_vs_ai
 
     try:
         if fom in FROC_FOMS:

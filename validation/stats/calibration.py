@@ -685,7 +685,7 @@ def _by_group(
     min_pos: int,
     min_neg: int,
 ) -> pd.DataFrame:
-    from validation.stats.subgroups import _make_partitions, _prepare_attributes
+    from validation.stats.subgroups.table import _make_partitions, _prepare_attributes
 
     attrs = _prepare_attributes(groups, n, age_bins, "age")
     parts = _make_partitions(attrs, (), "age")

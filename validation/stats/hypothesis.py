@@ -31,7 +31,7 @@ from validation.stats._checks import (
     check_same_length,
 )
 from validation.stats._results import Comparison, TestResult
-from validation.stats.proportions import _check_counts, proportion_ci
+from validation.stats.proportions import check_counts, proportion_ci
 
 __all__ = [
     "interval_level",
@@ -410,7 +410,7 @@ def proportion_test(
     p0 = float(null_value)
     if not (math.isfinite(p0) and 0.0 < p0 < 1.0):
         raise ValueError(f"null_value must be in (0, 1), got {null_value!r}")
-    x, m = _check_counts(successes, n)
+    x, m = check_counts(successes, n)
     phat = x / m
     if method == "exact":
         statistic = float(x)

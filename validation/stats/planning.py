@@ -42,9 +42,14 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special, stats
 
-from validation.stats._mrmc_power import MRMCPower, _components, mrmc_power, mrmc_sample_size
 from validation.stats._results import _jsonable
 from validation.stats.mrmc import mrmc_analysis
+from validation.stats.mrmc.power import (
+    MRMCPower,
+    mrmc_power,
+    mrmc_sample_size,
+    variance_components_dict,
+)
 
 __all__ = [
     "AUCPlan",
@@ -1606,7 +1611,7 @@ def _mrmc_components(pilot: Any, pilot_n_cases: int | None, fom: str,
                     f"power analysis; found {len(mods)}: {sorted(map(str, mods))}")
         pilot = mrmc_analysis(pilot, fom=fom, method="or", covariance=covariance,
                               threshold=threshold)
-    comps, c0 = _components(pilot, pilot_n_cases)
+    comps, c0 = variance_components_dict(pilot, pilot_n_cases)
     return {k: comps[k] for k in _OR_KEYS}, c0
 
 

@@ -75,7 +75,7 @@ def _as_count(value: Any, name: str) -> int:
     raise ValueError(f"{name} must be a whole number, got {value!r}")
 
 
-def _check_counts(successes: Any, n: Any) -> tuple[int, int]:
+def check_counts(successes: Any, n: Any) -> tuple[int, int]:
     x = _as_count(successes, "successes")
     m = _as_count(n, "n")
     if m < 0:
@@ -229,7 +229,7 @@ def proportion_ci(
     """
     check_method(method, PROPORTION_CI_METHODS)
     level = check_confidence_level(confidence_level)
-    x, m = _check_counts(successes, n)
+    x, m = check_counts(successes, n)
     low, high = _interval(x, m, method, level, bool(clip))
     p = x / m
     return Estimate(

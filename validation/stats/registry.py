@@ -326,7 +326,7 @@ def _proportion_compute(
             est = _clustered_wilson(yt, yp, clusters, level, num, den)
             extra = dict(est.extra)
             extra["requested"] = "bootstrap"
-            extra["reason"] = _DEGENERATE_NOTE.format(p=point, x=successes, n=denom)
+            extra["reason"] = DEGENERATE_NOTE.format(p=point, x=successes, n=denom)
             return Estimate(estimate=est.estimate, ci_low=est.ci_low, ci_high=est.ci_high,
                             confidence_level=est.confidence_level, method=est.method, n=est.n,
                             se=est.se, successes=est.successes, extra=extra)
@@ -364,7 +364,7 @@ def _proportion_compute(
 
 
 #: Why a bootstrap interval of a proportion at 0 or 1 is replaced.
-_DEGENERATE_NOTE = (
+DEGENERATE_NOTE = (
     "estimate {p:.3f} ({x}/{n}): every bootstrap resample gives the same value, so the "
     "percentile interval would be a single point; cluster-adjusted Wilson interval "
     "(Dean & Pagano 2015) instead"

@@ -251,9 +251,9 @@ def test_results_serialise_to_json() -> None:
 
 
 @pytest.mark.parametrize("module", [
-    "validation.stats._agreement_adjudication", "validation.stats._agreement_alpha",
-    "validation.stats._agreement_bland_altman", "validation.stats._agreement_categorical",
-    "validation.stats._agreement_regression", "validation.stats._agreement_reliability",
+    "validation.stats.agreement.adjudication", "validation.stats.agreement.alpha",
+    "validation.stats.agreement.bland_altman", "validation.stats.agreement.categorical",
+    "validation.stats.agreement.regression", "validation.stats.agreement.reliability",
 ])
 def test_docstring_examples_run(module: str) -> None:
     import doctest

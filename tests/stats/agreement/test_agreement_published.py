@@ -20,7 +20,7 @@ from agreement_support import DATA, pefr, r_cases, tidy
 from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
-from validation.stats._agreement_regression import _wrapped_slopes
+from validation.stats.agreement.regression import _wrapped_slopes
 from validation.stats.agreement import (
     ICC_FORMS,
     bland_altman,

@@ -3,7 +3,7 @@
 Private module of :mod:`validation.stats.mrmc`. Every FOM here returns
 ``(fom, jackknife)`` with ``fom`` of shape ``(M, R)`` and ``jackknife[m, r, k]`` the FOM
 of modality ``m`` and reader ``r`` with case ``k`` removed. The OR and DBM cores
-(:mod:`validation.stats._mrmc_core`) only see these arrays, so any FOM with a
+(:mod:`validation.stats.mrmc.core`) only see these arrays, so any FOM with a
 jackknife plugs in.
 
 The empirical AUC's leave-one-case-out values have a closed form from the DeLong
@@ -166,7 +166,7 @@ def weighted_auc(scores: NDArray[np.float64], truth: NDArray[np.int8],
     return np.asarray(num / (w1 * w0))
 
 
-def _auc_value(g: GroupedScores) -> NDArray[np.float64]:
+def auc_values(g: GroupedScores) -> NDArray[np.float64]:
     """Empirical AUC per (m, r) over the cases each group read (no jackknife)."""
     m_, r_, _ = g.scores.shape
     out = np.empty((m_, r_))

@@ -25,20 +25,20 @@ Ratings tables are tidy DataFrames, one row per rating (``case, rater, label`` o
 category only, no variation) and ``ValueError`` naming the parameter for bad options.
 """
 
-from validation.stats._agreement_adjudication import (
+from validation.stats.agreement.adjudication import (
     ADJUDICATION_PATHS,
     ADJUDICATION_RULES,
     TIE_POLICIES,
     Adjudication,
     adjudicate,
 )
-from validation.stats._agreement_alpha import ALPHA_LEVELS, krippendorff_alpha
-from validation.stats._agreement_bland_altman import (
+from validation.stats.agreement.alpha import ALPHA_LEVELS, krippendorff_alpha
+from validation.stats.agreement.bland_altman import (
     BLAND_ALTMAN_METHODS,
     BlandAltman,
     bland_altman,
 )
-from validation.stats._agreement_categorical import (
+from validation.stats.agreement.categorical import (
     KAPPA_WEIGHTS,
     PERCENT_AGREEMENT_DEFINITIONS,
     cohen_kappa,
@@ -46,12 +46,12 @@ from validation.stats._agreement_categorical import (
     gwet_ac1,
     percent_agreement,
 )
-from validation.stats._agreement_regression import (
+from validation.stats.agreement.regression import (
     MethodComparisonFit,
     deming_regression,
     passing_bablok,
 )
-from validation.stats._agreement_reliability import (
+from validation.stats.agreement.reliability import (
     ICC_FORMS,
     icc,
     lins_ccc,

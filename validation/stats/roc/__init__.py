@@ -12,10 +12,10 @@ Obuchowski or fast bootstrap intervals; the AUC itself is checked against
 ``sklearn.metrics.roc_auc_score`` and R's pROC in the tests.
 """
 
-from validation.stats._delong import Placements, midrank_placements
-from validation.stats._roc_auc import roc_auc
-from validation.stats._roc_compare import auc_test, compare_auc, compare_auc_unpaired
-from validation.stats._roc_points import (
+from validation.stats.roc._delong import Placements, midrank_placements
+from validation.stats.roc.auc import roc_auc
+from validation.stats.roc.compare import auc_test, compare_auc, compare_auc_unpaired
+from validation.stats.roc.points import (
     OperatingPoint,
     RocCurve,
     partial_auc,

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from validation.data.readings import validate_readings
 from validation.errors import ReadingsError
-from validation.stats._mrmc_data import _natural
+from validation.stats.mrmc.data import natural_order
+from validation.stats.mrmc.readings import validate_readings
 
 __all__ = ["average_roc_curve", "reader_roc_points"]
 
@@ -58,8 +58,8 @@ def reader_roc_points(readings: pd.DataFrame) -> pd.DataFrame:
                                   "threshold": np.r_[np.inf, thresholds],
                                   "fpr": np.r_[0.0, fp], "tpr": np.r_[0.0, tp]}))
     out = pd.concat(rows, ignore_index=True)
-    order = {v: i for i, v in enumerate(_natural(out["modality"].unique()))}
-    rorder = {v: i for i, v in enumerate(_natural(out["reader"].unique()))}
+    order = {v: i for i, v in enumerate(natural_order(out["modality"].unique()))}
+    rorder = {v: i for i, v in enumerate(natural_order(out["reader"].unique()))}
     key = out["modality"].map(order) * 10**6 + out["reader"].map(rorder)
     return out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
 

@@ -10,9 +10,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from validation.errors import UndefinedMetricError
-from validation.stats._agreement_ratings import plain, rating_counts
 from validation.stats._checks import check_confidence_level, check_method
 from validation.stats._results import Estimate
+from validation.stats.agreement.ratings import plain, rating_counts
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
 
 __all__ = ["ALPHA_LEVELS", "krippendorff_alpha"]

@@ -68,7 +68,7 @@ class MRMCPower:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _components(variance_components: Any, pilot_n_cases: int | None
+def variance_components_dict(variance_components: Any, pilot_n_cases: int | None
                 ) -> tuple[dict[str, float], int]:
     vc = variance_components
     if hasattr(vc, "variance_components") and hasattr(vc, "n_cases"):
@@ -144,7 +144,7 @@ def mrmc_power(variance_components: Any, *, effect: float, n_readers: int, n_cas
     doi:10.1016/j.acra.2010.09.007
     """
     level = check_confidence_level(confidence_level)
-    comps, c0 = _components(variance_components, pilot_n_cases)
+    comps, c0 = variance_components_dict(variance_components, pilot_n_cases)
     if int(n_readers) < 2 or int(n_cases) < 2:
         raise ValueError(f"need n_readers >= 2 and n_cases >= 2; got {n_readers}, {n_cases}")
     return _power(comps, c0, float(effect), int(n_readers), int(n_cases), level)
@@ -189,7 +189,7 @@ def mrmc_sample_size(variance_components: Any, *, effect: float, power: float = 
     level = check_confidence_level(confidence_level)
     if not 0 < power < 1:
         raise ValueError(f"power must be in (0, 1), got {power!r}")
-    comps, c0 = _components(variance_components, pilot_n_cases)
+    comps, c0 = variance_components_dict(variance_components, pilot_n_cases)
     rows: list[dict[str, Any]] = []
     for r in n_readers:
         r = int(r)

@@ -54,7 +54,6 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats as _sstats
 
 from validation.errors import UndefinedMetricError
-from validation.stats import _subgroup_engine as _eng
 from validation.stats import bootstrap as _bootstrap
 from validation.stats import multiplicity as _multiplicity
 from validation.stats import roc as _roc
@@ -67,13 +66,14 @@ from validation.stats._checks import (
 )
 from validation.stats._results import _jsonable
 from validation.stats.registry import (
-    _DEGENERATE_NOTE,
+    DEGENERATE_NOTE,
     MetricSpec,
     get_metric,
     list_metrics,
     register_metric,
     resolve_metrics,
 )
+from validation.stats.subgroups import cells as _eng
 
 __all__ = [
     "MetricSpec",
@@ -1008,7 +1008,7 @@ def subgroup_table(
                     rec.update(
                         estimate=est.estimate, ci_low=est.ci_low, ci_high=est.ci_high,
                         method=est.method, denominator=est.n,
-                        reason=_DEGENERATE_NOTE.format(p=est.estimate, x=est.successes, n=est.n),
+                        reason=DEGENERATE_NOTE.format(p=est.estimate, x=est.successes, n=est.n),
                     )
                 elif ci_methods[s.name] == "bootstrap":
                     try:

@@ -13,7 +13,6 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
-from validation.stats._agreement_ratings import plain
 from validation.stats._checks import (
     as_scores,
     check_confidence_level,
@@ -21,7 +20,8 @@ from validation.stats._checks import (
     check_same_length,
 )
 from validation.stats._results import Estimate, TestResult, _jsonable
-from validation.stats.bootstrap import _codes, bootstrap_interval, bootstrap_weights
+from validation.stats.agreement.ratings import plain
+from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights, cluster_codes
 
 __all__ = ["BLAND_ALTMAN_METHODS", "BlandAltman", "bland_altman"]
 
@@ -317,7 +317,7 @@ def bland_altman(
         n_subj = n
         subj = None
     else:
-        subj, n_subj = _codes(repeated, name="repeated")
+        subj, n_subj = cluster_codes(repeated, name="repeated")
         check_same_length(measured=x, repeated=subj)
         if n_subj < 2:
             raise UndefinedMetricError(

@@ -13,7 +13,6 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
-from validation.stats._agreement_ratings import check_frame, check_ids, plain
 from validation.stats._checks import (
     as_scores,
     check_confidence_level,
@@ -21,6 +20,7 @@ from validation.stats._checks import (
     check_same_length,
 )
 from validation.stats._results import Estimate
+from validation.stats.agreement.ratings import check_frame, check_ids, plain
 
 __all__ = ["ICC_FORMS", "icc", "lins_ccc", "repeatability_coefficient"]
 

@@ -3,7 +3,7 @@
 Readings come in the tidy form ``reader, modality, case, truth, score`` (see
 :mod:`validation.data.readings`). Figures of merit (FOMs) are computed per reader and
 modality with their leave-one-case-out (jackknife) arrays; the OR and DBM analyses
-work on those arrays only (:mod:`validation.stats._mrmc_core`), so ROC (empirical
+work on those arrays only (:mod:`validation.stats.mrmc.core`), so ROC (empirical
 AUC, sensitivity, specificity) and FROC FOMs (wAFROC, AFROC, ... from
 :func:`validation.stats.detection.froc_fom_arrays`) share one implementation.
 
@@ -40,40 +40,26 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from validation.data.readings import validate_readings
 from validation.errors import ReadingsError, UndefinedMetricError
-from validation.stats import _mrmc_core as core
 from validation.stats._checks import check_confidence_level, check_method
-from validation.stats._mrmc_data import (
+from validation.stats._results import Comparison, Estimate
+from validation.stats.detection.fom import FROC_FOMS
+from validation.stats.mrmc import core
+from validation.stats.mrmc.data import (
     ANALYSES,
     COVARIANCES,
-    FROC_FOMS,
     METHODS,
     ROC_FOMS,
-    _arrange,
-    _covariance,
-    _fom_arrays,
-    _fom_frame,
-    _froc_inputs,
-    _natural,
-    reader_foms,
+    arrange_readings,
+    fom_arrays,
+    fom_covariance,
+    fom_frame,
+    froc_inputs,
+    natural_order,
 )
-from validation.stats._mrmc_power import MRMCPower, mrmc_power, mrmc_sample_size
-from validation.stats._mrmc_roc import average_roc_curve, reader_roc_points
-from validation.stats._results import Comparison, Estimate
+from validation.stats.mrmc.readings import validate_readings
 
-__all__ = [
-    "MRMCPower",
-    "MRMCResult",
-    "average_roc_curve",
-    "mrmc_analysis",
-    "mrmc_noninferiority",
-    "mrmc_power",
-    "mrmc_sample_size",
-    "reader_foms",
-    "reader_roc_points",
-    "reader_vs_ai",
-]
+__all__ = ["MRMCResult", "mrmc_analysis", "mrmc_noninferiority", "reader_vs_ai"]
 
 
 # ------------------------------------------------------------------------ the result
@@ -90,7 +76,7 @@ class MRMCResult:
         ``ms_t, ms_r, ms_tr``). DBM: ``var_r, var_c, var_tr, var_tc, var_rc, var_error``
         (plus the pseudovalue mean squares). Untruncated moment estimates, as MRMCaov
         reports them (they may be negative); the tests use ``max(Cov2 - Cov3, 0)`` as
-        Hillis' OR-DBM MRMC and RJafroc do (see :mod:`validation.stats._mrmc_core`).
+        Hillis' OR-DBM MRMC and RJafroc do (see :mod:`validation.stats.mrmc.core`).
     tests : dict
         Keys ``"RRRC"`` (random readers and cases), ``"FRRC"`` (fixed readers) and
         ``"RRFC"`` (fixed cases). Each holds ``statistic, df_num, df_den, p_value,
@@ -197,7 +183,7 @@ def mrmc_analysis(
         and cases-in-modalities follow MRMCaov (covariances not estimable in the design
         are zero); partially paired data use the covariances over the cases in common;
         readers nested in modalities use the one-way OR analysis of
-        :func:`validation.stats._mrmc_core.or_tests_nested` (no ``var_tr``). DBM needs
+        :func:`validation.stats.mrmc.core.or_tests_nested` (no ``var_tr``). DBM needs
         fully crossed data.
     rng : numpy.random.Generator or int, optional
         For ``covariance="bootstrap"``.
@@ -245,7 +231,7 @@ def mrmc_analysis(
         )
     extra: dict[str, Any] = {}
     if fom in FROC_FOMS:
-        fom_m, jack, mods, rdrs, design_used = _froc_inputs(readings, truth, fom, design)
+        fom_m, jack, mods, rdrs, design_used = froc_inputs(readings, truth, fom, design)
         if covariance != "jackknife":
             raise ValueError(f"covariance {covariance!r} is not available for FROC FOM "
                              f"{fom!r}; use 'jackknife'")
@@ -254,11 +240,11 @@ def mrmc_analysis(
     else:
         if truth is not None:
             raise ValueError("truth= is for FROC FOMs; ROC readings carry their own truth")
-        arr = _arrange(readings, design)
+        arr = arrange_readings(readings, design)
         mods, rdrs, design_used = arr.modalities, arr.readers, arr.design
-        fom_m, jack, relevant = _fom_arrays(arr, fom, threshold)
+        fom_m, jack, relevant = fom_arrays(arr, fom, threshold)
         n_cases = int(relevant.sum())
-        cov = _covariance(arr, fom, covariance, jack, relevant, threshold, rng, n_resamples)
+        cov = fom_covariance(arr, fom, covariance, jack, relevant, threshold, rng, n_resamples)
         if covariance == "bootstrap":
             extra["n_resamples"] = n_resamples
     if design_used == "readers_in_modalities":
@@ -295,7 +281,7 @@ def mrmc_analysis(
     tests = _wrap_tests(res, fom_m, mods, rdrs, n_cases, method_name, level)
     comps_out = {k: float(v) for k, v in res["components"].items()}
     return MRMCResult(
-        fom=_fom_frame(mods, rdrs, fom_m), variance_components=comps_out, tests=tests,
+        fom=fom_frame(mods, rdrs, fom_m), variance_components=comps_out, tests=tests,
         modality_foms=tests["RRRC"]["modality_foms"], modalities=list(mods),
         readers=list(rdrs), n_cases=n_cases, method=method, covariance=covariance,
         fom_name=fom, design=design_used, confidence_level=level, extra=extra,
@@ -312,7 +298,7 @@ def _nested_result(fom_m: NDArray[np.float64], cov: NDArray[np.float64], mods: l
     res = core.or_tests_nested(fom_m[groups[:, 0], groups[:, 1]], groups[:, 0], cov_g,
                                n_modalities=m_, level=level)
     tests = _wrap_tests(res, fom_m, mods, rdrs, n_cases, f"or-{covariance}", level)
-    frame = _fom_frame(mods, rdrs, fom_m).dropna(subset=["fom"]).reset_index(drop=True)
+    frame = fom_frame(mods, rdrs, fom_m).dropna(subset=["fom"]).reset_index(drop=True)
     return MRMCResult(
         fom=frame, variance_components={k: float(v) for k, v in res["components"].items()},
         tests=tests, modality_foms=tests["RRRC"]["modality_foms"], modalities=list(mods),
@@ -428,7 +414,7 @@ def reader_vs_ai(
         marks = readings
         if modality is not None:
             marks = readings[readings["modality"].astype(str) == str(modality)]
-        fom_all, jack_all, mods, rdrs, _ = _froc_inputs(marks, truth, fom, None)
+        fom_all, jack_all, mods, rdrs, _ = froc_inputs(marks, truth, fom, None)
         if len(mods) != 1:
             raise ValueError(f"readings hold {len(mods)} modalities; choose one with modality=")
         if ai not in rdrs:
@@ -445,10 +431,10 @@ def reader_vs_ai(
             raise ReadingsError(f"no readings in modality {modality!r}")
     if ai not in set(frame["reader"]):
         raise ReadingsError(
-            f"AI reader {ai!r} not found; readers are {_natural(frame['reader'].unique())}"
+            f"AI reader {ai!r} not found; readers are {natural_order(frame['reader'].unique())}"
         )
-    arr = _arrange(frame, "fully_crossed")
-    fom_m, jack, relevant = _fom_arrays(arr, fom, threshold)
+    arr = arrange_readings(frame, "fully_crossed")
+    fom_m, jack, relevant = fom_arrays(arr, fom, threshold)
     return _one_treatment(fom_m, jack, arr.readers, ai, fom, level, int(relevant.sum()))
 
 

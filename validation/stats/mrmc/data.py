@@ -25,22 +25,22 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from validation.data.readings import detect_design, validate_readings
 from validation.errors import ReadingsError
-from validation.stats import _mrmc_core as core
 from validation.stats._checks import as_rng, check_method
-from validation.stats._mrmc_fom import (
+from validation.stats.detection.fom import froc_fom_arrays
+from validation.stats.mrmc import core
+from validation.stats.mrmc.fom import (
     GroupedScores,
     auc_arrays,
     placements,
     proportion_arrays,
     weighted_auc,
 )
+from validation.stats.mrmc.readings import detect_design, validate_readings
 
 __all__ = ["reader_foms"]
 
 ROC_FOMS = ("auc", "sensitivity", "specificity")
-FROC_FOMS = ("wafroc", "afroc", "wafroc1", "afroc1", "hr_auc")
 METHODS = ("or", "dbm")
 COVARIANCES = ("jackknife", "delong", "unbiased", "bootstrap")
 ANALYSES = ("RRRC", "FRRC", "RRFC")
@@ -50,7 +50,7 @@ def _digit_key(s: str) -> tuple[tuple[int, int, str], ...]:
     return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", s))
 
 
-def _natural(values: Any) -> list[str]:
+def natural_order(values: Any) -> list[str]:
     """IDs in natural order: numerically when all are numbers, else digit runs as numbers."""
     vals = [str(v) for v in values]
     try:
@@ -61,7 +61,7 @@ def _natural(values: Any) -> list[str]:
 
 # ------------------------------------------------------------------------ arranging
 @dataclass(frozen=True)
-class _Arranged:
+class Arranged:
     modalities: list[str]
     readers: list[str]
     cases: list[str]
@@ -69,13 +69,13 @@ class _Arranged:
     design: str
 
 
-def _arrange(readings: pd.DataFrame, design: str | None) -> _Arranged:
+def arrange_readings(readings: pd.DataFrame, design: str | None) -> Arranged:
     frame = validate_readings(readings, design=design)
     found = detect_design(frame)
     if design is None:
         design = found
-    mods = _natural(frame["modality"].unique())
-    rdrs = _natural(frame["reader"].unique())
+    mods = natural_order(frame["modality"].unique())
+    rdrs = natural_order(frame["reader"].unique())
     cases = [str(c) for c in pd.unique(frame["case"])]
     mi = pd.Index(mods).get_indexer(frame["modality"])
     ri = pd.Index(rdrs).get_indexer(frame["reader"])
@@ -86,10 +86,10 @@ def _arrange(readings: pd.DataFrame, design: str | None) -> _Arranged:
     present[mi, ri, ci] = True
     truth = np.zeros(len(cases), dtype=np.int8)
     truth[ci] = frame["truth"].to_numpy()
-    return _Arranged(mods, rdrs, cases, GroupedScores(scores, present, truth), design)
+    return Arranged(mods, rdrs, cases, GroupedScores(scores, present, truth), design)
 
 
-def _fom_arrays(arr: _Arranged, fom: str, threshold: float | None
+def fom_arrays(arr: Arranged, fom: str, threshold: float | None
                 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """FOM (M, R), jackknife over the relevant cases, and the relevant-case mask."""
     if fom == "auc":
@@ -133,16 +133,16 @@ def reader_foms(readings: pd.DataFrame, *, fom: str = "auc", threshold: float | 
     Radiology 1982;143:29-36. doi:10.1148/radiology.143.1.7063747
     """
     check_method(fom, ROC_FOMS, what="fom")
-    arr = _arrange(readings, None)
+    arr = arrange_readings(readings, None)
     if fom == "auc":
-        from validation.stats._mrmc_fom import _auc_value
+        from validation.stats.mrmc.fom import auc_values
 
-        values = _auc_value(arr.grouped)
+        values = auc_values(arr.grouped)
     else:
         if threshold is None:
             raise ValueError(f"fom={fom!r} needs a decision threshold (threshold=); got None")
         values = _proportion_value(arr.grouped, float(threshold), fom)
-    return _fom_frame(arr.modalities, arr.readers, values)
+    return fom_frame(arr.modalities, arr.readers, values)
 
 
 def _proportion_value(g: GroupedScores, threshold: float, which: str) -> NDArray[np.float64]:
@@ -156,7 +156,7 @@ def _proportion_value(g: GroupedScores, threshold: float, which: str) -> NDArray
     return np.asarray((hit & rel).sum(axis=-1) / n)
 
 
-def _fom_frame(mods: list[str], rdrs: list[str], values: NDArray[np.float64]) -> pd.DataFrame:
+def fom_frame(mods: list[str], rdrs: list[str], values: NDArray[np.float64]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "modality": np.repeat(mods, len(rdrs)),
@@ -166,17 +166,16 @@ def _fom_frame(mods: list[str], rdrs: list[str], values: NDArray[np.float64]) ->
     )
 
 
-def _froc_inputs(marks: pd.DataFrame, truth: pd.DataFrame | None, fom: str,
+def froc_inputs(marks: pd.DataFrame, truth: pd.DataFrame | None, fom: str,
                  design: str | None) -> tuple[Any, Any, list[str], list[str], str]:
     if truth is None:
         raise ValueError(f"fom={fom!r} needs the FROC truth table (truth=)")
     if design not in (None, "fully_crossed"):
         raise ValueError(f"FROC FOMs need fully crossed data; got design={design!r}")
-    from validation.stats.detection import froc_fom_arrays  # lazy: helper E's module
 
     fa = froc_fom_arrays(marks, truth, fom=fom)
-    mods = _natural(fa.modalities)
-    rdrs = _natural(fa.readers)
+    mods = natural_order(fa.modalities)
+    rdrs = natural_order(fa.readers)
     mi = [list(fa.modalities).index(m) for m in mods]
     ri = [list(fa.readers).index(r) for r in rdrs]
     fom_m = np.asarray(fa.fom)[np.ix_(mi, ri)]
@@ -184,7 +183,7 @@ def _froc_inputs(marks: pd.DataFrame, truth: pd.DataFrame | None, fom: str,
     return fom_m, jack, mods, rdrs, "fully_crossed"
 
 
-def _covariance(arr: _Arranged, fom: str, covariance: str, jack: NDArray[np.float64],
+def fom_covariance(arr: Arranged, fom: str, covariance: str, jack: NDArray[np.float64],
                 relevant: NDArray[np.bool_], threshold: float | None,
                 rng: np.random.Generator | int | None, n_resamples: int) -> NDArray[np.float64]:
     g = arr.grouped

@@ -98,10 +98,10 @@ def midrank_placements(y_true: ArrayLike, y_score: ArrayLike) -> Placements:
     (0.75, [0.5, 1.0], [1.0, 0.5])
     """
     y, s = prepare(y_true, y_score)
-    return _placements(y, s)
+    return case_placements(y, s)
 
 
-def _placements(y: NDArray[np.int8], s: NDArray[np.float64]) -> Placements:
+def case_placements(y: NDArray[np.int8], s: NDArray[np.float64]) -> Placements:
     """Placements in input order: argsort each class, place, scatter back."""
     pos_mask = y == 1
     sp_, sn_ = s[pos_mask], s[~pos_mask]

@@ -17,9 +17,16 @@ from validation.stats._checks import (
     check_confidence_level,
     check_method,
 )
-from validation.stats._delong import (
-    _placements,
+from validation.stats._results import Estimate
+from validation.stats.bootstrap import (
+    AucEngine,
+    bootstrap_interval,
+    bootstrap_weights,
+    jackknife_acceleration,
+)
+from validation.stats.roc._delong import (
     case_jackknife,
+    case_placements,
     cluster_design,
     cluster_jackknife,
     delong_variance,
@@ -27,19 +34,12 @@ from validation.stats._delong import (
     prepare,
     sorted_placements,
 )
-from validation.stats._results import Estimate
-from validation.stats.bootstrap import (
-    _AucEngine,
-    bootstrap_interval,
-    bootstrap_weights,
-    jackknife_acceleration,
-)
 
 _AUC_METHODS = ("delong", "delong_logit", "bootstrap")
 _BOOT_CI = ("bca", "percentile")
 
 
-def _z(level: float) -> float:
+def z_critical(level: float) -> float:
     return float(ndtri(0.5 + level / 2.0))
 
 
@@ -59,7 +59,7 @@ def _prepare_boot_order(y: NDArray[np.int8], s: NDArray[np.float64]) -> NDArray[
     return np.concatenate((neg, np.flatnonzero(y == 1)))
 
 
-def _finish_boot(
+def finish_boot(
     reps: NDArray[np.float64],
     estimate: float,
     *,
@@ -85,7 +85,7 @@ def _finish_boot(
     return _Boot(kept, n_bad, ci)
 
 
-def _check_boot_args(n_resamples: int, bootstrap_ci: str) -> int:
+def check_boot_args(n_resamples: int, bootstrap_ci: str) -> int:
     check_method(bootstrap_ci, _BOOT_CI, what="bootstrap_ci")
     n_res = int(n_resamples)
     if n_res < 2:
@@ -176,7 +176,7 @@ def roc_auc(
     n = y.size - m
     extra: dict[str, Any] = {"n_positive": m, "n_negative": n}
     if method == "bootstrap":
-        n_res = _check_boot_args(n_resamples, bootstrap_ci)
+        n_res = check_boot_args(n_resamples, bootstrap_ci)
         return _roc_auc_bootstrap(y, s, clusters, n_res, rng, bootstrap_ci, level, extra)
     if clusters is None:
         auc, v10, v01 = sorted_placements(y, s)
@@ -184,14 +184,14 @@ def roc_auc(
         name = "delong"
     else:
         design = cluster_design(clusters, y)
-        p = _placements(y, s)
+        p = case_placements(y, s)
         auc = p.auc
         var = obuchowski_covariance(p, p, design)
         extra["n_clusters"] = design.n_clusters
         name = "obuchowski"
     se = float(np.sqrt(max(var, 0.0)))
     extra["variance"] = var
-    z = _z(level)
+    z = z_critical(level)
     if method == "delong":
         lo, hi = max(0.0, auc - z * se), min(1.0, auc + z * se)
     else:
@@ -217,8 +217,8 @@ def _roc_auc_bootstrap(
 ) -> Estimate:
     perm = _prepare_boot_order(y, s)
     yp, sp = y[perm], s[perm]
-    engine = _AucEngine(yp, sp)
-    p = _placements(y, s)
+    engine = AucEngine(yp, sp)
+    p = case_placements(y, s)
     if clusters is None:
         weights = bootstrap_weights(y.size, strata=yp, n_resamples=n_res, rng=rng)
 
@@ -236,13 +236,13 @@ def _roc_auc_bootstrap(
 
         name = "cluster_bootstrap_" + ci_method
     reps = np.concatenate([engine.auc(w) for w in weights])
-    boot = _finish_boot(reps, p.auc, ci_method=ci_method, level=level, jackknife=jackknife)
+    boot = finish_boot(reps, p.auc, ci_method=ci_method, level=level, jackknife=jackknife)
     extra.update(n_resamples=n_res, n_undefined_resamples=boot.n_undefined)
     se = float(np.std(boot.replicates, ddof=1))
     return Estimate(p.auc, boot.ci[0], boot.ci[1], level, name, int(y.size), se=se, extra=extra)
 
 
-def _z_test(estimate: float, se: float, *, alternative: str, null: float) -> tuple[float, float]:
+def z_test(estimate: float, se: float, *, alternative: str, null: float) -> tuple[float, float]:
     """Normal test of ``estimate`` against ``null``; returns (z, p)."""
     diff = estimate - null
     if se == 0.0:
@@ -260,7 +260,7 @@ def _z_test(estimate: float, se: float, *, alternative: str, null: float) -> tup
     return z, min(1.0, p)
 
 
-def _null_from_margin(alternative: str, margin: float) -> float:
+def null_from_margin(alternative: str, margin: float) -> float:
     margin = float(margin)
     if not np.isfinite(margin) or margin < 0:
         raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")

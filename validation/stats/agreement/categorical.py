@@ -17,7 +17,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from validation.errors import UndefinedMetricError
-from validation.stats._agreement_ratings import (
+from validation.stats._checks import check_confidence_level, check_method
+from validation.stats._results import Estimate
+from validation.stats.agreement.ratings import (
     RatingCounts,
     as_label_series,
     category_order,
@@ -25,8 +27,6 @@ from validation.stats._agreement_ratings import (
     plain,
     rating_counts,
 )
-from validation.stats._checks import check_confidence_level, check_method
-from validation.stats._results import Estimate
 from validation.stats.proportions import PROPORTION_CI_METHODS, proportion_ci
 
 __all__ = [

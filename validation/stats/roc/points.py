@@ -15,9 +15,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_rng, check_confidence_level
-from validation.stats._delong import cluster_design, prepare
 from validation.stats._results import Estimate
 from validation.stats.bootstrap import bootstrap_weights
+from validation.stats.roc._delong import cluster_design, prepare
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,14 @@ from validation.stats._checks import (
     check_method,
     check_same_length,
 )
-from validation.stats._delong import (
-    _placements,
+from validation.stats._results import Comparison, TestResult
+from validation.stats.bootstrap import (
+    AucEngine,
+    bootstrap_weights,
+)
+from validation.stats.roc._delong import (
     case_jackknife,
+    case_placements,
     cluster_design,
     cluster_jackknife,
     delong_covariance,
@@ -29,18 +34,13 @@ from validation.stats._delong import (
     obuchowski_covariance,
     prepare,
 )
-from validation.stats._results import Comparison, TestResult
-from validation.stats._roc_auc import (
-    _check_boot_args,
-    _finish_boot,
-    _null_from_margin,
-    _z,
-    _z_test,
+from validation.stats.roc.auc import (
+    check_boot_args,
+    finish_boot,
+    null_from_margin,
     roc_auc,
-)
-from validation.stats.bootstrap import (
-    _AucEngine,
-    bootstrap_weights,
+    z_critical,
+    z_test,
 )
 
 
@@ -120,11 +120,11 @@ def compare_auc(
     check_method(method, ("delong", "bootstrap"))
     check_alternative(alternative)
     level = check_confidence_level(confidence_level)
-    null = _null_from_margin(alternative, margin)
+    null = null_from_margin(alternative, margin)
     y, sa = prepare(y_true, y_score_a, score_name="y_score_a")
     _, sb = prepare(y, y_score_b, score_name="y_score_b")
     check_same_length(y_score_a=sa, y_score_b=sb)
-    pa, pb = _placements(y, sa), _placements(y, sb)
+    pa, pb = case_placements(y, sa), case_placements(y, sb)
     d = pa.auc - pb.auc
     extra: dict[str, Any] = {"n_positive": pa.v10.size, "n_negative": pa.v01.size}
     design = cluster_design(clusters, y) if clusters is not None else None
@@ -142,13 +142,13 @@ def compare_auc(
             name = "obuchowski"
         var = va + vb - 2.0 * cov
         se = float(np.sqrt(max(var, 0.0)))
-        zq = _z(level)
+        zq = z_critical(level)
         lo, hi = d - zq * se, d + zq * se
         corr = cov / np.sqrt(va * vb) if va > 0 and vb > 0 else None
         extra.update(variance_a=va, variance_b=vb, covariance=cov, correlation=corr)
     else:
-        n_res = _check_boot_args(n_resamples, bootstrap_ci)
-        ea, eb = _AucEngine(y, sa), _AucEngine(y, sb)
+        n_res = check_boot_args(n_resamples, bootstrap_ci)
+        ea, eb = AucEngine(y, sa), AucEngine(y, sb)
         if design is None:
             weights = bootstrap_weights(y.size, strata=y, n_resamples=n_res, rng=rng)
             name = "bootstrap_" + bootstrap_ci
@@ -164,11 +164,11 @@ def compare_auc(
                 return ja - jb, strata
             return cluster_jackknife(y, sa, pa, design) - cluster_jackknife(y, sb, pb, design), None
 
-        boot = _finish_boot(reps, d, ci_method=bootstrap_ci, level=level, jackknife=jackknife)
+        boot = finish_boot(reps, d, ci_method=bootstrap_ci, level=level, jackknife=jackknife)
         se = float(np.std(boot.replicates, ddof=1))
         lo, hi = boot.ci
         extra.update(n_resamples=n_res, n_undefined_resamples=boot.n_undefined)
-    z, p = _z_test(d, se, alternative=alternative, null=null)
+    z, p = z_test(d, se, alternative=alternative, null=null)
     return Comparison(
         difference=d,
         ci_low=float(lo),
@@ -252,10 +252,10 @@ def compare_auc_unpaired(
     check_method(method, ("delong", "bootstrap"))
     check_alternative(alternative)
     level = check_confidence_level(confidence_level)
-    null = _null_from_margin(alternative, margin)
+    null = null_from_margin(alternative, margin)
     ya, sa = prepare(y_true_a, y_score_a, score_name="y_score_a")
     yb, sb = prepare(y_true_b, y_score_b, score_name="y_score_b")
-    pa, pb = _placements(ya, sa), _placements(yb, sb)
+    pa, pb = case_placements(ya, sa), case_placements(yb, sb)
     d = pa.auc - pb.auc
     extra: dict[str, Any] = {"n_a": int(ya.size), "n_b": int(yb.size)}
     df: float | None = None
@@ -265,7 +265,7 @@ def compare_auc_unpaired(
         se = float(np.sqrt(var))
         extra.update(variance_a=va, variance_b=vb)
         if var == 0.0:
-            z, p = _z_test(d, 0.0, alternative=alternative, null=null)
+            z, p = z_test(d, 0.0, alternative=alternative, null=null)
             df = float("inf")
             lo = hi = d
         else:
@@ -282,10 +282,10 @@ def compare_auc_unpaired(
             lo, hi = d - tq * se, d + tq * se
         name = "delong_unpaired"
     else:
-        n_res = _check_boot_args(n_resamples, bootstrap_ci)
+        n_res = check_boot_args(n_resamples, bootstrap_ci)
         gen = as_rng(rng)
         ga, gb = gen.spawn(2)
-        ea, eb = _AucEngine(ya, sa), _AucEngine(yb, sb)
+        ea, eb = AucEngine(ya, sa), AucEngine(yb, sb)
         ra = np.concatenate(
             [ea.auc(w) for w in bootstrap_weights(ya.size, strata=ya, n_resamples=n_res, rng=ga)]
         )
@@ -298,10 +298,10 @@ def compare_auc_unpaired(
             jb, stb = case_jackknife(pb)
             return np.concatenate((ja - pb.auc, pa.auc - jb)), np.concatenate((sta, stb + 2))
 
-        boot = _finish_boot(ra - rb, d, ci_method=bootstrap_ci, level=level, jackknife=jackknife)
+        boot = finish_boot(ra - rb, d, ci_method=bootstrap_ci, level=level, jackknife=jackknife)
         se = float(np.std(boot.replicates, ddof=1))
         lo, hi = boot.ci
-        z, p = _z_test(d, se, alternative=alternative, null=null)
+        z, p = z_test(d, se, alternative=alternative, null=null)
         extra.update(n_resamples=n_res, n_undefined_resamples=boot.n_undefined)
         name = "bootstrap_unpaired_" + bootstrap_ci
     return Comparison(
@@ -394,14 +394,14 @@ def auc_test(
     )
     se = float(est.se or 0.0)
     if method == "delong_logit":
-        z, p = _z_test(
+        z, p = z_test(
             float(logit(est.estimate)),
             se / (est.estimate * (1.0 - est.estimate)),
             alternative=alternative,
             null=float(logit(null)),
         )
     else:
-        z, p = _z_test(est.estimate, se, alternative=alternative, null=null)
+        z, p = z_test(est.estimate, se, alternative=alternative, null=null)
     return TestResult(
         statistic=z,
         p_value=p,

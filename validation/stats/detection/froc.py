@@ -19,10 +19,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import check_confidence_level
-from validation.stats._detection_matching import DetectionMatch
-from validation.stats._froc_fom import wilcoxon_fom_jackknife
 from validation.stats._results import Estimate, _jsonable
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
+from validation.stats.detection.fom import wilcoxon_fom_jackknife
+from validation.stats.detection.matching import DetectionMatch
 
 CPM_FP_RATES: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 CAMELYON16_FP_RATES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from validation.stats._agreement_ratings import check_frame, check_ids, plain
 from validation.stats._checks import check_method
 from validation.stats._results import _jsonable
+from validation.stats.agreement.ratings import check_frame, check_ids, plain
 
 __all__ = [
     "ADJUDICATION_PATHS",
