@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from validation.errors import InputError, UndefinedMetricError
+from validation.errors import InputError, StudyStop, UndefinedMetricError
 from validation.protocol.schema import (
     _TEST_METHODS,
     Endpoint,
@@ -27,10 +27,6 @@ from validation.stats._results import Comparison, Estimate, TestResult
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
 }
-
-
-class StudyStop(InputError):
-    """The protocol says to stop: an endpoint is undefined on the data (``on_undefined: error``)."""
 
 
 @dataclass

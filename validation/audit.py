@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from validation.errors import InputError, StorageError
+from validation.errors import AuditError, InputError, StorageError, StudyBusyError
 from validation.io import (
     describe_os_error,
     fsync_dir,
@@ -87,14 +87,6 @@ _TYPES: dict[str, tuple[type, str]] = {
 }
 _SHA = re.compile(r"[0-9a-f]{64}")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink planted in the folder
-
-
-class AuditError(InputError):
-    """An audit log is missing, unreadable or fails verification."""
-
-
-class StudyBusyError(AuditError):
-    """Another radval process holds the study folder's lock."""
 
 
 def _canonical(obj: Any) -> bytes:

@@ -65,7 +65,13 @@ from validation._study_inputs import (
     scores_provenance,
     stream,
 )
-from validation.errors import InputError, ManifestError, ProtocolError
+from validation.errors import (
+    InputError,
+    ManifestError,
+    ProtocolError,
+    ResultsSchemaError,
+    StudyExistsError,
+)
 from validation.io import sha256_bytes, sha256_file
 from validation.protocol.load import load_protocol
 from validation.protocol.lock import Lock, lock_path_for, now_utc, read_lock, verify_lock
@@ -74,14 +80,6 @@ from validation.stats.hypothesis import interval_level
 _P = ParamSpec("_P")
 RESULTS_SCHEMA_ID = "radval.results/1"
 RESULTS_FILE = "results.json"
-
-
-class StudyExistsError(InputError):
-    """The output folder already holds a study and ``force`` was not given."""
-
-
-class ResultsSchemaError(RuntimeError):
-    """A results document does not conform to the published schema (an internal error)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from validation import audit
-from validation.audit import AuditError, append_entry, sign, verify
+from validation.audit import append_entry, sign, verify
+from validation.errors import AuditError
 
 
 def make_log(folder: Path, n: int = 4) -> Path:

@@ -32,7 +32,7 @@ import pytest
 from study_support import lean
 
 from validation import audit
-from validation.audit import AuditError, StudyBusyError
+from validation.errors import AuditError, StudyBusyError
 from validation.cli import main
 from validation.errors import InputError, StorageError
 from validation.io import sha256_file

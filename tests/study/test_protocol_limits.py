@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from validation.errors import ProtocolError
-from validation.modeling.spec import ModelSpecError, load_spec
+from validation.errors import ModelSpecError
+from validation.modeling.spec import load_spec
 from validation.protocol.load import check_protocol, check_text, load_protocol
 from validation.safe_yaml import YamlLimitError, YamlLimits, parse_yaml, read_yaml_bytes
 

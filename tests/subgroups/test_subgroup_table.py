@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from validation.errors import UndefinedMetricError
 from validation.stats import bootstrap_interval, bootstrap_weights, subgroup_table
-from validation.stats.registry import UnknownMetricError, get_metric, list_metrics
+from validation.errors import UnknownMetricError
+from validation.stats.registry import get_metric, list_metrics
 from validation.stats.subgroups import age_band_labels
 
 ALL = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "auc")

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from validation.errors import InputError
+from validation.errors import ModelSpecError
 from validation.io import sha256_bytes, sha256_file, write_text_atomic
 from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
@@ -48,10 +48,6 @@ __all__ = [
 SPEC_SCHEMA = "radval.model/1"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class ModelSpecError(InputError):
-    """A model spec is invalid; the message names the file and the field path of each problem."""
 
 
 class _Strict(BaseModel):

@@ -27,7 +27,7 @@ from typing import Any
 
 import jinja2
 
-from validation.errors import InputError
+from validation.errors import AuditError, ReportError
 from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
 from validation.report.context import build_context
 from validation.report.format import FILTERS
@@ -38,10 +38,6 @@ TEMPLATE = "report.html.j2"
 
 __all__ = ["REPORT_HTML", "REPORT_PDF", "make_environment", "pdf_document", "render_and_log", "render_html",
            "render_pdf", "render_report"]
-
-
-class ReportError(InputError):
-    """A study folder cannot be rendered (missing or invalid results, bad template folder)."""
 
 
 def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
@@ -83,7 +79,7 @@ def _audit_state(study_dir: Path) -> tuple[list[dict[str, Any]], bool | None, st
     try:
         entries = audit.read_entries(study_dir)
         rep = audit.verify(study_dir, check_files=False)
-    except audit.AuditError as exc:
+    except AuditError as exc:
         return [], False, str(exc)
     pending = [n + audit.PENDING_SUFFIX for n in audit.COMMITTED_FILES
                if (study_dir / (n + audit.PENDING_SUFFIX)).exists()]

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from validation.errors import UndefinedMetricError
+from validation.errors import UndefinedMetricError, UnknownMetricError
 from validation.stats import bootstrap as _bootstrap
 from validation.stats import proportions as _proportions
 from validation.stats import roc as _roc
@@ -66,13 +66,6 @@ PROPORTION_CI_METHODS = (
     "bootstrap",
 )
 AUC_CI_METHODS = ("delong", "delong_logit", "bootstrap")
-
-
-class UnknownMetricError(KeyError, ValueError):
-    """A metric name that is not in the registry (the message lists the known names)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
