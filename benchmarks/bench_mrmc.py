@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from validation.stats.mrmc import core
+from validation.stats.mrmc import core, mrmc_analysis
 from validation.stats.mrmc.fom import GroupedScores, auc_arrays, placements
-from validation.stats.mrmc import mrmc_analysis
 
 M, R, C = 2, 20, 10_000
 

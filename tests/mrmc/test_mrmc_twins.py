@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from validation.errors import UndefinedMetricError
-from validation.stats.mrmc import core
+from validation.stats.mrmc import core, mrmc_analysis
 from validation.stats.mrmc.fom import GroupedScores, auc_arrays, placements, weighted_auc
-from validation.stats.mrmc import mrmc_analysis
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -25,8 +25,8 @@ from validation.stats import (
     youden,
 )
 from validation.stats.roc._delong import (
-    case_placements,
     case_jackknife,
+    case_placements,
     cluster_design,
     cluster_jackknife,
     obuchowski_covariance,

@@ -32,9 +32,8 @@ import pytest
 from study_support import lean
 
 from validation import audit
-from validation.errors import AuditError, StudyBusyError
 from validation.cli import main
-from validation.errors import InputError, StorageError
+from validation.errors import AuditError, InputError, StorageError, StudyBusyError
 from validation.io import sha256_file
 from validation.protocol.lock import lock_protocol
 from validation.study import run_study

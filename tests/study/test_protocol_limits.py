@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from validation.errors import ProtocolError
-from validation.errors import ModelSpecError
+from validation.errors import ModelSpecError, ProtocolError
 from validation.modeling.spec import load_spec
 from validation.protocol.load import check_protocol, check_text, load_protocol
 from validation.safe_yaml import YamlLimitError, YamlLimits, parse_yaml, read_yaml_bytes

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from validation.errors import UndefinedMetricError
+from validation.errors import UndefinedMetricError, UnknownMetricError
 from validation.stats import bootstrap_interval, bootstrap_weights, subgroup_table
-from validation.errors import UnknownMetricError
 from validation.stats.registry import get_metric, list_metrics
 from validation.stats.subgroups import age_band_labels
 

@@ -20,7 +20,6 @@ from agreement_support import DATA, pefr, r_cases, tidy
 from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
-from validation.stats.agreement.regression import _wrapped_slopes
 from validation.stats.agreement import (
     ICC_FORMS,
     bland_altman,
@@ -32,6 +31,7 @@ from validation.stats.agreement import (
     krippendorff_alpha,
     passing_bablok,
 )
+from validation.stats.agreement.regression import _wrapped_slopes
 
 TOL = 1e-9
 
