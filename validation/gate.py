@@ -139,13 +139,13 @@ def run_gate(
     -------
     >>> run_gate("studies/v2/results.json", "studies/v1/results.json", margin=0.02)  # doctest: +SKIP
     """
-    from validation._study_analyses import subgroup_frame
-    from validation._study_inputs import align, read_scores
     from validation.protocol.schema import Subgroups
     from validation.stats.hypothesis import interval_level, mcnemar, paired_noninferiority
     from validation.stats.multiplicity import adjust_pvalues
     from validation.stats.roc import compare_auc
     from validation.study import load_results
+    from validation.study.analyses import subgroup_frame
+    from validation.study.inputs import align, read_scores
 
     if significance_level is not None and not 0.0 < significance_level < 0.5:
         raise InputError(f"--significance-level must be in (0, 0.5), got {significance_level}")

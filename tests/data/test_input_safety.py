@@ -224,7 +224,7 @@ def test_numbers_are_never_neutralised_and_reading_back_is_exact(tmp_path: Path)
 
 
 def test_inference_failures_csv_is_neutralised_and_read_back(tmp_path: Path) -> None:
-    from validation._study_inputs import inference_failures
+    from validation.study.inputs import inference_failures
     from validation.tables import write_csv_rows
 
     side = tmp_path / "s.failures.csv"
@@ -237,8 +237,8 @@ def test_inference_failures_csv_is_neutralised_and_read_back(tmp_path: Path) -> 
 
 
 def test_duplicate_columns_are_refused_in_every_table(tmp_path: Path) -> None:
-    from validation._study_inputs import read_scores
     from validation.data.readings import load_froc_readings, load_readings
+    from validation.study.inputs import read_scores
 
     (tmp_path / "img").mkdir()
     manifest = tmp_path / "m.csv"

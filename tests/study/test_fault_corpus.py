@@ -323,8 +323,8 @@ def test_fault_is_a_located_exit_2(name: str, layout: Path) -> None:
 
 
 def test_scores_reader_messages(tmp_path: Path) -> None:
-    from validation._study_inputs import read_scores, scores_provenance
     from validation.errors import InputError
+    from validation.study.inputs import read_scores, scores_provenance
 
     huge = tmp_path / "s.csv"
     huge.write_text("case_id,score\n007,0.5\nc2," + "9" * 400 + "\n")

@@ -15,14 +15,14 @@ import pytest
 from study_support import lean, write_model_card
 
 from validation import audit
-from validation._study_analyses import BAND_GRID, MAX_CURVE_POINTS, thin_curve
-from validation._study_inputs import stream
 from validation.errors import InputError, ProtocolError
 from validation.io import sha256_file
 from validation.protocol.lock import lock_protocol
 from validation.stats import mrmc
 from validation.stats.roc import sensitivity_at_specificity
 from validation.study import run_study
+from validation.study.analyses import BAND_GRID, MAX_CURVE_POINTS, thin_curve
+from validation.study.inputs import stream
 
 
 def run(layout: Path, name: str, *, edit=None, out: str = "study", render: bool = False) -> dict:

@@ -12,11 +12,9 @@ import pytest
 from study_support import SEGMENTATION, lean, make_masks
 
 from validation import audit
-from validation.errors import InputError, ProtocolError
+from validation.errors import InputError, ProtocolError, ResultsSchemaError, StudyExistsError
 from validation.protocol.lock import lock_protocol
 from validation.study import (
-    ResultsSchemaError,
-    StudyExistsError,
     load_results,
     results_schema,
     run_study,

@@ -153,8 +153,8 @@ def test_summary_and_group_rows_carry_the_intercept_and_the_slope_reason():
 
 
 def test_study_record_and_report_show_the_reason():
-    from validation._study_analyses import calibration_record
     from validation.report._analyses import calibration_section
+    from validation.study.analyses import calibration_record
 
     warnings: list[str] = []
     y = np.array([0, 1] * 15)

@@ -159,7 +159,7 @@ def check(ci: str) -> tuple[object, list[str]]:
 
 
 def test_protocol_subgroup_ci_per_metric_and_table_wide():
-    from validation._study_analyses import subgroup_ci_methods
+    from validation.study.analyses import subgroup_ci_methods
 
     proto, problems = check("{method: wilson}")
     assert problems == []

@@ -40,7 +40,18 @@ from typing import Any, ParamSpec
 import numpy as np
 
 from validation import __version__, audit
-from validation._study_analyses import (
+from validation.errors import (
+    InputError,
+    ManifestError,
+    ProtocolError,
+    ResultsSchemaError,
+    StudyExistsError,
+)
+from validation.io import sha256_bytes, sha256_file
+from validation.protocol.load import load_protocol
+from validation.protocol.lock import Lock, lock_path_for, now_utc, read_lock, verify_lock
+from validation.stats.hypothesis import interval_level
+from validation.study.analyses import (
     calibration_record,
     characteristics,
     confusion_record,
@@ -50,9 +61,9 @@ from validation._study_analyses import (
     segmentation_record,
     subgroup_record,
 )
-from validation._study_checks import check_study_protocol
-from validation._study_endpoints import EndpointOutcome, apply_decisions, evaluate_endpoint
-from validation._study_inputs import (
+from validation.study.checks import check_study_protocol
+from validation.study.endpoints import EndpointOutcome, apply_decisions, evaluate_endpoint
+from validation.study.inputs import (
     align,
     apply_exclusions,
     environment,
@@ -65,17 +76,6 @@ from validation._study_inputs import (
     scores_provenance,
     stream,
 )
-from validation.errors import (
-    InputError,
-    ManifestError,
-    ProtocolError,
-    ResultsSchemaError,
-    StudyExistsError,
-)
-from validation.io import sha256_bytes, sha256_file
-from validation.protocol.load import load_protocol
-from validation.protocol.lock import Lock, lock_path_for, now_utc, read_lock, verify_lock
-from validation.stats.hypothesis import interval_level
 
 _P = ParamSpec("_P")
 RESULTS_SCHEMA_ID = "radval.results/1"

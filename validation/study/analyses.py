@@ -24,8 +24,8 @@ from validation.protocol.schema import (
 )
 
 if TYPE_CHECKING:
-    from validation._study_endpoints import EndpointOutcome
-    from validation._study_inputs import Cases
+    from validation.study.endpoints import EndpointOutcome
+    from validation.study.inputs import Cases
 
 #: Manifest attributes summarised in the baseline-characteristics table (R17).
 CHARACTERISTIC_COLUMNS = ("site", "manufacturer", "manufacturer_model", "sex", "race", "ethnicity", "view")
@@ -102,8 +102,8 @@ def subgroup_record(
     sg: Subgroups, cases: Cases, *, threshold: float | None, seed: int, n_resamples: int
 ) -> dict[str, Any]:
     """Run :func:`validation.stats.subgroups.subgroup_table` for the protocol's subgroups (R11, R12)."""
-    from validation._study_inputs import stream
     from validation.stats.subgroups import subgroup_table
+    from validation.study.inputs import stream
 
     groups = subgroup_frame(cases.frame, sg, intersections=False)
     assert cases.score is not None
@@ -305,8 +305,8 @@ def read_readings(path: Path, columns: dict[str, str] | None) -> pd.DataFrame:
     Without a mapping any format :func:`validation.data.readings.load_readings` reads; with
     one, a tidy CSV or Parquet table whose columns are renamed first. Identifiers are text.
     """
-    from validation._study_inputs import map_columns, read_table
     from validation.data.readings import load_readings, validate_readings
+    from validation.study.inputs import map_columns, read_table
 
     if not columns:
         readings = load_readings(path)
@@ -370,9 +370,9 @@ def reader_study_record(
 def _reader_study_record(
     rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], EndpointOutcome]:
-    from validation._study_endpoints import EndpointOutcome
     from validation.data.readings import select_modalities
     from validation.stats import mrmc
+    from validation.study.endpoints import EndpointOutcome
 
     readings = read_readings(path, rs.columns)
     problems = readings_problems(rs, readings, path)
@@ -386,7 +386,7 @@ def _reader_study_record(
     if rs.threshold is not None:
         options["threshold"] = rs.threshold
     if rs.covariance == "bootstrap":
-        from validation._study_inputs import stream
+        from validation.study.inputs import stream
 
         options.update(rng=stream(seed, "reader_study"), n_resamples=n_resamples)
     try:
@@ -488,7 +488,7 @@ def _finite_problems(frame: pd.DataFrame, cols: list[str], path: Path) -> list[s
         bad = ~np.isfinite(values)
         if bad.any():
             rows = np.flatnonzero(bad)
-            from validation._study_inputs import show_value
+            from validation.study.inputs import show_value
 
             out.append(
                 f"{path}: row {rows[0] + 1}, field {col!r}: expected a finite number, found "
@@ -507,7 +507,7 @@ def _geometry(cols: set[str]) -> list[str] | None:
 
 def read_detection_table(path: Path, what: str, columns: dict[str, str] | None, where: str) -> pd.DataFrame:
     """A marks or lesion-truth table with the protocol's column mapping applied."""
-    from validation._study_inputs import map_columns, read_table
+    from validation.study.inputs import map_columns, read_table
 
     frame = read_table(path, what, text=("case_id", "lesion_id"), columns=columns)
     frame, problems = map_columns(frame, columns, path=path, where=where)
@@ -577,9 +577,9 @@ def detection_record(
     det: Detection, marks_path: Path, lesions_path: Path, cases: Cases, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
     """Match marks to lesions and run the FROC analysis (R9); one outcome per detection endpoint."""
-    from validation._study_endpoints import _OPS, EndpointOutcome
-    from validation._study_inputs import stream
     from validation.stats.detection import MatchingRule, evaluate_detection
+    from validation.study.endpoints import _OPS, EndpointOutcome
+    from validation.study.inputs import stream
 
     marks = read_detection_table(marks_path, "marks", det.marks_columns, "detection.marks_columns")
     lesions = read_detection_table(lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns")
@@ -679,7 +679,7 @@ def _blank(value: Any) -> bool:
 
 def read_predictions(path: Path, columns: dict[str, str] | None) -> pd.DataFrame:
     """The segmentation predictions table with the protocol's column mapping applied."""
-    from validation._study_inputs import map_columns, read_table
+    from validation.study.inputs import map_columns, read_table
 
     frame = read_table(path, "predictions", text=("case_id", "mask_path"), columns=columns)
     frame, problems = map_columns(frame, columns, path=path, where="segmentation.columns")
@@ -698,7 +698,7 @@ def predictions_problems(
     analysed case with a reference mask but no prediction, and mask files that do not
     exist (reference and predicted; their contents are read by the run).
     """
-    from validation._study_inputs import missing_columns_message
+    from validation.study.inputs import missing_columns_message
 
     where = ("segmentation", "predictions")
     missing = [c for c in ("case_id", "mask_path") if c not in preds.columns]
@@ -762,13 +762,13 @@ def segmentation_record(
     seg: Segmentation, predictions_path: Path, manifest_path: Path, cases: Cases, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
     """Per-case overlap/boundary metrics under the declared empty-mask policy, summarised with CIs (R10)."""
-    from validation._study_endpoints import _OPS, EndpointOutcome
-    from validation._study_inputs import stream
     from validation.stats.segmentation import (
         EmptyMaskPolicy,
         segmentation_metrics,
         summarize_segmentation,
     )
+    from validation.study.endpoints import _OPS, EndpointOutcome
+    from validation.study.inputs import stream
 
     frame = cases.frame
     preds = read_predictions(predictions_path, seg.columns)

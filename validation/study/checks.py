@@ -10,8 +10,8 @@ truth (columns the matching rule needs, numbers, case ids) and the segmentation
 predictions (columns, coverage of every case with a reference mask, mask files present).
 Each problem names the protocol's YAML path and the file, row and field.
 
-The checks call the same functions the runner uses (:mod:`validation._study_inputs`,
-:mod:`validation._study_analyses`), so ``check`` and ``run`` agree; what only the run can
+The checks call the same functions the runner uses (:mod:`validation.study.inputs`,
+:mod:`validation.study.analyses`), so ``check`` and ``run`` agree; what only the run can
 find (a mask that does not decode, an MRMC design that does not fit) is still reported
 by the run. Files that do not exist yet (scores, readings, marks and predictions are
 usually produced after the lock) are skipped here; the run requires them.
@@ -25,7 +25,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from validation._study_analyses import (
+from validation.errors import InputError
+from validation.protocol.load import LoadedProtocol, Problem, _node_line, check_protocol, yaml_path
+from validation.study.analyses import (
     derive_attribute,
     lesions_problems,
     marks_problems,
@@ -35,7 +37,7 @@ from validation._study_analyses import (
     read_readings,
     readings_problems,
 )
-from validation._study_inputs import (
+from validation.study.inputs import (
     align,
     cluster_problem,
     exclusion_problems,
@@ -44,8 +46,6 @@ from validation._study_inputs import (
     scores_problems,
     scores_provenance,
 )
-from validation.errors import InputError
-from validation.protocol.load import LoadedProtocol, Problem, _node_line, check_protocol, yaml_path
 
 __all__ = ["check_study_protocol", "input_problems"]
 
@@ -114,7 +114,7 @@ def input_problems(
         for i, msg in excl:
             add(("test_set", "exclusions", i, "column"), msg)
         if not excl:
-            from validation._study_inputs import apply_exclusions
+            from validation.study.inputs import apply_exclusions
 
             kept, _ = apply_exclusions(frame, ts.exclusions, source=manifest_path)
         if proto.subgroups is not None and kept is not None:
