@@ -1,9 +1,10 @@
 """Protocol locks: the protocol's and the manifest's hashes, recorded before the run.
 
 ``radval protocol lock FILE`` writes ``FILE.lock.json`` beside the protocol. A lock
-records the sha256 of the protocol bytes and of the test-set manifest, the time and
-who locked it (R2, R5). :func:`verify_lock` refuses a protocol or a manifest whose
-content no longer matches. A locked protocol can only change through an *amendment*
+records the sha256 of the protocol bytes and of the test-set manifest (and of the model
+cards the protocol names, which can carry the operating threshold), the time and
+who locked it (R2, R5). :func:`verify_lock` refuses a protocol, a manifest or a model
+card whose content no longer matches. A locked protocol can only change through an *amendment*
 (``--amend REASON``), which keeps the previous hashes and is recorded as a deviation;
 deviations from the plan (``radval protocol deviation``) are appended to the lock
 with their declaration time, and the study runner copies them into ``results.json``.
@@ -84,6 +85,7 @@ class Lock:
             "lock_sha256": sha256_file(self.path),
             "scores_present_at_lock": bool(self.data.get("scores_present_at_lock", False)),
             "amendments": list(self.data.get("amendments", [])),
+            "model_cards": dict(self.data.get("model_cards") or {}),
         }
 
 
@@ -118,6 +120,19 @@ def _scores_exist(loaded: LoadedProtocol) -> bool:
         r.scores is not None and (path := loaded.resolve(r.scores)) is not None and path.exists()
         for r in refs
     )
+
+
+def _model_cards(loaded: LoadedProtocol) -> dict[str, dict[str, Any]]:
+    """The model cards the protocol names, hashed (a card can carry the operating threshold)."""
+    out: dict[str, dict[str, Any]] = {}
+    for role in ("model", "baseline"):
+        ref = getattr(loaded.protocol, role)
+        if ref is None or ref.card is None:
+            continue
+        path = loaded.resolve(ref.card)
+        assert path is not None
+        out[role] = {"path": ref.card, "sha256": sha256_file(path)}
+    return out
 
 
 def lock_protocol(
@@ -157,6 +172,7 @@ def lock_protocol(
     manifest = loaded.resolve(loaded.protocol.test_set.manifest)
     assert manifest is not None
     manifest_sha = sha256_file(manifest)
+    cards = _model_cards(loaded)
     target = Path(lock_path) if lock_path is not None else lock_path_for(loaded.path)
     who = actor or current_actor()
     when = now_utc()
@@ -165,13 +181,15 @@ def lock_protocol(
         same = (
             previous.protocol_sha256 == loaded.sha256
             and previous.manifest_sha256 == manifest_sha
+            and (previous.data.get("model_cards") or {}) == cards
         )
         if same:
             return previous
         if amend is None or not amend.strip():
             raise ProtocolError(
                 f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and "
-                "its protocol or manifest has changed since; pass --amend REASON to amend the lock"
+                "its protocol, manifest or model card has changed since; pass --amend REASON to "
+                "amend the lock"
             )
         data = dict(previous.data)
         amendments = list(data.get("amendments", []))
@@ -208,6 +226,7 @@ def lock_protocol(
             "locked_by": who,
             "radval_version": __version__,
             "scores_present_at_lock": _scores_exist(loaded),
+            "model_cards": cards,
         }
     )
     return _write(target, data)
@@ -264,4 +283,15 @@ def verify_lock(loaded: LoadedProtocol, lock: Lock) -> str:
             f"manifest {manifest} does not match the lock {lock.path}: sha256 is {actual}, "
             f"locked {lock.manifest_sha256} at {lock.locked_at}"
         )
+    for role, locked in (lock.data.get("model_cards") or {}).items():
+        ref = getattr(loaded.protocol, role, None)
+        card = loaded.resolve(ref.card) if ref is not None and ref.card is not None else None
+        found = sha256_file(card) if card is not None and card.is_file() else None
+        if found != locked.get("sha256"):
+            raise ProtocolError(
+                f"model card {card or locked.get('path')} ({role}.card) does not match the lock "
+                f"{lock.path}: sha256 is {found or 'absent'}, locked {locked.get('sha256')} at "
+                f"{lock.locked_at}; the card fixes the operating threshold, so it cannot change "
+                "after the lock (amend the lock to record the change)"
+            )
     return actual

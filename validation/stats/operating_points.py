@@ -12,8 +12,9 @@ for Computer-Assisted Detection Devices*, 2020, section on operating points). Th
     the lowest threshold whose specificity on the tuning data is at least ``target``
     (the most sensitive point that reaches the specificity goal);
 ``youden``
-    the threshold maximising Youden's J = sensitivity + specificity - 1 (highest among
-    ties), as :func:`validation.stats.roc.youden`.
+    the observed score maximising Youden's J = sensitivity + specificity - 1 (highest
+    among ties), as :func:`validation.stats.roc.youden` except that "call nothing
+    positive" is never chosen.
 
 Conventions are those of :mod:`validation.stats.roc`: a case is positive iff
 ``score >= threshold``, and the threshold returned is always an observed score, so the
@@ -38,7 +39,6 @@ from validation.stats._checks import (
     check_same_length,
 )
 from validation.stats._results import Estimate
-from validation.stats._roc_points import youden
 from validation.stats.bootstrap import bootstrap_weights
 
 __all__ = ["SELECTION_RULES", "SelectedThreshold", "select_threshold", "threshold_bootstrap"]
@@ -129,7 +129,17 @@ def _select(y: NDArray[np.int8], s: NDArray[np.float64], rule: str, target: floa
                 f"negative score ({neg[k - 1]:g}) is the highest score"
             )
         return float(above.min())
-    return youden(y, s).threshold
+    # Youden's J over the observed scores only (roc.youden also considers +inf, "call
+    # nothing positive", which ties at J = 0 for a useless score); ties: the highest.
+    # J is compared in integers (tp * N - fp * P), so exact ties stay ties.
+    uniq, inv = np.unique(s, return_inverse=True)
+    pos = np.bincount(inv.reshape(-1), weights=y, minlength=uniq.size).astype(np.int64)
+    tot = np.bincount(inv.reshape(-1), minlength=uniq.size).astype(np.int64)
+    tp = np.cumsum(pos[::-1])  # threshold = uniq[::-1][i]: cases scoring at least it
+    fp = np.cumsum((tot - pos)[::-1])
+    n_pos, n_neg = int(tp[-1]), int(fp[-1])
+    j = tp * n_neg - fp * n_pos
+    return float(uniq[::-1][int(np.argmax(j))])
 
 
 def _validated(y_true: ArrayLike, y_score: ArrayLike) -> tuple[NDArray[np.int8], NDArray[np.float64]]:
