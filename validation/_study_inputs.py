@@ -21,8 +21,8 @@ import pandas as pd
 from validation import __version__
 from validation.errors import CheckpointError, InputError, ManifestError
 from validation.io import sha256_file
-from validation.protocol.load import LoadedProtocol
 from validation.protocol.cards import card_threshold
+from validation.protocol.load import LoadedProtocol
 from validation.protocol.schema import Exclusion, ModelRef, Protocol
 
 #: Parquet metadata key of the provenance block ``radval predict`` writes

@@ -233,6 +233,14 @@ class ThresholdSelection(_Strict):
     seed: int = Field(default=0, ge=0)
     n_bootstrap: int = Field(default=1000, ge=100, le=100_000)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads a bare `on` key as the boolean true: take it as `on`.
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _target(self) -> ThresholdSelection:
         if self.rule == "youden" and self.target is not None:
