@@ -20,9 +20,11 @@ from validation.protocol.lock import lock_protocol
 from validation.study import run_study
 
 
-def _with_threshold(text: str, value: str, *, after: str = "  card: ../model/model_card.json\n") -> str:
-    assert after in text
-    return text.replace(after, after + f"  threshold: {value}\n", 1)
+def _with_threshold(text: str, value: str, *, after: str = "  card: ../model/model_card.json") -> str:
+    """Insert ``threshold: value`` on the line after the one that starts with ``after``."""
+    lines = text.splitlines(keepends=True)
+    i = next(k for k, line in enumerate(lines) if line.startswith(after))
+    return "".join(lines[: i + 1] + [f"  threshold: {value}\n"] + lines[i + 1 :])
 
 
 def _run(layout: Path, name: str, out: str) -> dict:
@@ -62,7 +64,7 @@ def test_protocol_check_reports_a_threshold_that_disagrees_with_the_card(
     proto = layout / "protocols" / "release_gate.yaml"
     text = proto.read_text(encoding="utf-8")
     text = _with_threshold(text, "0.5")
-    text = _with_threshold(text, "0.4", after="  card: ../baseline/model_card.json\n")
+    text = _with_threshold(text, "0.4", after="  card: ../baseline/model_card.json")
     proto.write_text(text, encoding="utf-8")
     card = layout / "model" / "model_card.json"
     [problem] = check_protocol(proto)
