@@ -35,7 +35,7 @@ from validation.io import write_text_atomic
 #: Sizes chosen so that every primary criterion of every study holds with a clear margin
 #: whatever CPU kernels train the models (models/README.md gives the measurements), and the
 #: whole demo runs in about a minute on two quiet CPU cores.
-TRAIN_CASES = 1000
+TRAIN_CASES = 2000
 TRAIN_PREVALENCE = 0.5
 TEST_CASES = 600
 IMAGE_SIZE = 128
