@@ -51,6 +51,8 @@ from validation.modeling.spec import load_spec  # noqa: E402
 
 def _spec(model: str, work: Path) -> Path:
     data = yaml.safe_load((ROOT / "models" / "demo_classifier.yaml").read_text())
+    # random weights, no training run and so no model card: a fixed threshold
+    data["operating_point"] = {"threshold": 0.5}
     if model == "densenet121":
         data["name"] = "bench_densenet121"
         data["network"] = {"name": "DenseNet121", "args": {}}

@@ -51,6 +51,8 @@ def _tiny_spec(path: Path, base: str, **network_args: Any) -> Path:
     data["input"]["size"] = [32, 32]
     data["network"]["args"] = network_args
     data["training"].update(max_epochs=1, batch_size=8, num_workers=0)
+    # a fixed threshold here; selection on a tuning split: tests/modeling/test_operating_point.py
+    data["operating_point"] = {"threshold": 0.5}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 

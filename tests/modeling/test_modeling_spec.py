@@ -39,7 +39,8 @@ def _error(tmp_path: Path, data: Any) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("name", ["demo_classifier.yaml", "demo_segmentation.yaml"])
+@pytest.mark.parametrize("name", ["demo_classifier.yaml", "demo_classifier_released.yaml",
+                                  "demo_segmentation.yaml"])
 def test_shipped_specs_validate_and_build(name: str) -> None:
     spec = load_spec(MODELS / name)
     net = build_network(spec.network, in_channels=spec.input.channels, n_classes=len(spec.classes))
@@ -49,7 +50,11 @@ def test_shipped_specs_validate_and_build(name: str) -> None:
     else:
         assert out.shape == (2, len(spec.classes), *spec.input.size)
     assert spec.model_card.intended_use and spec.model_card.limitations
-    assert 0 <= spec.operating_point.threshold <= 1
+    op = spec.operating_point
+    if spec.task == "classification":  # chosen at training time on a tuning split
+        assert op.threshold is None and op.select is not None and op.select.on == "tuning"
+    else:
+        assert op.threshold is not None and 0 <= op.threshold <= 1 and op.select is None
 
 
 def test_unknown_keys_are_named_with_their_path(tmp_path: Path) -> None:
@@ -64,7 +69,7 @@ def test_unknown_keys_are_named_with_their_path(tmp_path: Path) -> None:
 
 def test_bad_values_name_the_field_and_what_was_found(tmp_path: Path) -> None:
     data = _demo()
-    data["operating_point"]["threshold"] = 1.5
+    data["operating_point"] = {"threshold": 1.5}
     resize = next(i for i, step in enumerate(data["preprocessing"]) if step["kind"] == "resize")
     data["preprocessing"][resize]["mode"] = "cubic"
     data["task"] = "detection"

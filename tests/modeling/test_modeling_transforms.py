@@ -26,6 +26,7 @@ def _spec(**changes: object) -> dict:
     data["network"]["args"] = {"init_features": 4, "growth_rate": 4, "block_config": [1, 1]}
     data["input"]["size"] = [32, 32]
     data["training"].update(max_epochs=1, batch_size=6, augment=[])
+    data["operating_point"] = {"threshold": 0.5}  # fixed: these tests are about the data path
     data.update(changes)
     return data
 

@@ -359,3 +359,36 @@ def test_minimal_results_render(study_dir: Path) -> None:
     assert "Excluded (n = 3)</text>" in page and "bad &lt;dicom&gt;: n = 3" in page
     assert "<code>gone</code>" in section(page, "summary") and "Warning: low &lt;n&gt;" in page
     assert page.count(">not applicable</td>") == 7
+
+
+def test_model_training_kernels_and_operating_point_source_are_shown(study_dir: Path) -> None:
+    selection = {
+        "rule": "sensitivity", "target": 0.9, "on": "tuning",
+        "tuning_split": {"n_cases": 250, "n_patients": 212, "case_list_sha256": "ab" * 32},
+        "at_threshold": {k: {"estimate": 0.9, "ci_low": 0.83, "ci_high": 0.94,
+                             "confidence_level": 0.95} for k in ("sensitivity", "specificity")},
+        "threshold_bootstrap": {"sd": 0.0123, "n_resamples": 1000},
+    }
+
+    def change(doc: dict) -> None:
+        doc["model"]["threshold_source"] = "model card"
+        doc["model"]["model_card"] = {
+            "operating_point": {"threshold": 0.31, "source": "selected", "selection": selection},
+            "checkpoint": {"sha256": "cd" * 32},
+            "training": {"device": "cpu", "cpu_capability": "AVX2 <x>", "torch_threads": 1,
+                         "seed": 4, "epochs": 12, "software": {"torch": "2.13.0+cpu"},
+                         "reproducibility": "byte-identical on the same kernels"}}
+
+    edit_results(study_dir, change)
+    page = render_html(study_dir)
+    prov = section(page, "provenance")
+    assert "<h3>Model training</h3>" in prov
+    row = re.search(r"<td>Model under test[^<]*</td>(.*?)</tr>", prov, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+    assert cells == ["cpu", "AVX2 &lt;x&gt;", "1", "4", "12", "2.13.0+cpu", "cd" * 32]
+    assert "Reproducibility: byte-identical on the same kernels." in prov
+    use = html.unescape(section(page, "intended-use"))
+    assert ("taken from the model card: chosen at training by rule sensitivity \u2265 0.9 on a "
+            "held-out tuning split of 250 cases (212 patients") in use
+    assert "threshold sd 0.0123 over 1000 bootstrap resamples" in use

@@ -15,7 +15,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 PROTOCOLS = REPO / "protocols"
-#: The operating threshold the example protocols lock (``model.threshold``).
+#: The operating threshold the model cards record; the example protocols state none and
+#: take it from the card (``model.card``).
 THRESHOLD = 0.4
 
 
@@ -97,14 +98,15 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
     return root
 
 
-def write_model_card(path: Path, *, name: str, checkpoint_sha256: str | None = None) -> Path:
+def write_model_card(path: Path, *, name: str, checkpoint_sha256: str | None = None,
+                     threshold: float = THRESHOLD) -> Path:
     """A small model card in the shape ``radval train`` writes (``radval.model_card/1``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     card = {
         "schema": "radval.model_card/1",
         "model": {"name": name, "version": "1.0", "task": "classification", "network": "DenseNet121",
                   "classes": ["normal", "abnormal"], "positive_class": "abnormal"},
-        "operating_point": {"threshold": 0.5},
+        "operating_point": {"threshold": threshold, "source": "fixed in the model spec"},
         "checkpoint": {"file": "model.ckpt", "sha256": checkpoint_sha256 or "ab" * 32},
         "card": {"intended_use": "Triage of frontal chest radiographs.", "limitations": "Synthetic demo data."},
         "training_data": {"n_cases": 400, "n_patients": 200},

@@ -94,8 +94,10 @@ def test_threshold_metric_needs_a_threshold() -> None:
     text = BASE.replace("  threshold: 0.5\n", "")
     assert messages(text) == [
         "p.yaml:13: endpoints[0].threshold: metric 'sensitivity' needs an operating threshold: "
-        "set model.threshold or the endpoint's threshold"
+        "set model.threshold, model.card (the threshold its model card records) or the endpoint's threshold"
     ]
+    # a model card names where the threshold comes from; the file itself is checked with the files
+    assert messages(BASE.replace("  threshold: 0.5\n", "  card: model_card.json\n")) == []
 
 
 def test_duplicate_yaml_key_and_duplicate_ids() -> None:

@@ -153,8 +153,9 @@ def test_scores_provenance_fills_the_model_record_and_checks_the_card(layout: Pa
     assert doc["model"]["checkpoint_sha256"] == ckpt and doc["model"]["spec_sha256"] == "ef" * 32
     assert doc["model"]["provenance"]["manifest"] == meta["manifest"]
     assert not any("manifest with sha256" in w for w in doc["warnings"])
-    # a card describing another checkpoint is refused
+    # a card describing another checkpoint is refused (locked afresh: the lock hashes the card)
     write_model_card(layout / "model" / "model_card.json", name="candidate", checkpoint_sha256="00" * 32)
+    (layout / "protocols" / "triage_standalone.yaml.lock.json").unlink()
     with pytest.raises(InputError, match="describes checkpoint sha256 0{64}"):
         run(layout, "triage_standalone.yaml", out="again")
 

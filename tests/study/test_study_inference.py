@@ -38,7 +38,6 @@ model:
   checkpoint: ../model/{checkpoint}
   checkpoint_sha256: {sha}
   card: ../model/model_card.json
-  threshold: 0.5
 endpoints:
   - id: auc
     role: primary
@@ -86,6 +85,14 @@ def test_run_scores_the_test_set_through_the_modeling_layer(tmp_path: Path) -> N
     assert model["provenance"]["checkpoint_sha256"] == trained.checkpoint_sha256
     assert model["provenance"]["n_scored"] == len(manifest)
     assert doc["inputs"]["model_card"]["sha256"] == sha256_file(trained.model_card_json_path)
+    # the spec selects its threshold on a tuning split; the protocol states none and takes
+    # the card's, and so did radval predict
+    card = json.loads(Path(trained.model_card_json_path).read_text(encoding="utf-8"))
+    assert card["operating_point"]["selection"]["rule"] == "sensitivity"
+    assert model["threshold"] == card["operating_point"]["threshold"] == trained.operating_point["threshold"]
+    assert model["threshold_source"] == "model card"
+    assert model["provenance"]["operating_threshold"] == model["threshold"]
+    assert doc["data_summary"]["flow"]["threshold"] == model["threshold"]
     flow = doc["data_summary"]["flow"]
     assert flow["assessed"] == flow["analysed"] == len(manifest) and flow["excluded"] == []
     assert doc["roc"]["n_positive"] + doc["roc"]["n_negative"] == len(manifest)

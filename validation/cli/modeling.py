@@ -44,6 +44,17 @@ def train(
     typer.echo(f"resolved spec: {result.spec_path}")
     typer.echo(f"model card: {result.model_card_path}")
     typer.echo(f"metrics: {metrics or 'none'}")
+    typer.echo(f"operating threshold: {result.operating_point['threshold']!r} "
+               f"({result.operating_point['source']})")
+    sel = result.operating_point.get("selection")
+    if sel:
+        at, ts = sel["at_threshold"], sel["tuning_split"]
+        typer.echo(f"  rule {sel['rule']}" + (f" >= {sel['target']}" if sel["target"] else "")
+                   + f" on {ts['n_cases']} tuning cases ({ts['n_patients']} patients): "
+                   f"sensitivity {at['sensitivity']['estimate']:.3f}, "
+                   f"specificity {at['specificity']['estimate']:.3f}; threshold sd "
+                   f"{sel['threshold_bootstrap']['sd']:.4f} over "
+                   f"{sel['threshold_bootstrap']['n_resamples']} bootstrap resamples")
 
 
 def predict(
@@ -71,6 +82,9 @@ def predict(
     ] = "continue",
     progress: Annotated[bool, typer.Option("--progress/--no-progress",
                                            help="Progress bar in images/s (stderr).")] = True,
+    card: Annotated[Path | None, typer.Option(
+        "--card", help="Model card JSON written by radval train (default: model_card.json "
+        "beside the checkpoint); its operating threshold is the one recorded.")] = None,
 ) -> None:
     """Score a manifest with a verified checkpoint; resumable; DDP-ready."""
     from validation.errors import InputError
@@ -83,9 +97,12 @@ def predict(
                             devices=dev, accelerator=accelerator, precision=precision,
                             strategy=strategy, num_nodes=num_nodes, batch_size=batch_size,
                             num_workers=num_workers, on_error=on_error,  # type: ignore[arg-type]
-                            expected_sha256=expected_sha256, progress=progress)
+                            expected_sha256=expected_sha256, progress=progress, card=card)
     if not result.is_global_zero:
         return
+    op = result.metadata.get("operating_point") or {}
+    typer.echo(f"operating threshold: {result.metadata.get('operating_threshold')!r} "
+               f"(from {op.get('source', 'the spec')})")
     typer.echo(f"scores: {result.scores_path} ({result.n_scored} scored, "
                f"{len(result.failures)} failed, {result.resumed_groups} group(s) resumed)")
     if result.failures:

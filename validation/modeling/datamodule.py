@@ -82,6 +82,13 @@ class CaseTable:
     def __len__(self) -> int:
         return len(self.case_ids)
 
+    def subset(self, index: Sequence[int]) -> CaseTable:
+        """The rows at positions ``index`` (in that order), same source."""
+        return CaseTable(
+            source=self.source, case_ids=tuple(self.case_ids[i] for i in index),
+            paths=tuple(self.paths[i] for i in index), rows=tuple(self.rows[i] for i in index),
+            labels=None if self.labels is None else tuple(self.labels[i] for i in index))
+
 
 def binary_label_columns(spec: ModelSpec) -> tuple[str, ...]:
     """Label columns that ``load_manifest`` can validate (0/1 labels of binary classifiers);

@@ -46,15 +46,29 @@ class RadvalModule(pl.LightningModule):
             self._channels_last = True
             self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         t = self.spec.training
         params = self.net.parameters()
+        opt: torch.optim.Optimizer
         if t.optimizer == "adam":
-            return torch.optim.Adam(params, lr=t.learning_rate, weight_decay=t.weight_decay)
-        if t.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=t.learning_rate, weight_decay=t.weight_decay)
-        return torch.optim.SGD(params, lr=t.learning_rate, weight_decay=t.weight_decay,
-                               momentum=0.9)
+            opt = torch.optim.Adam(params, lr=t.learning_rate, weight_decay=t.weight_decay)
+        elif t.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr=t.learning_rate, weight_decay=t.weight_decay)
+        else:
+            opt = torch.optim.SGD(params, lr=t.learning_rate, weight_decay=t.weight_decay,
+                                  momentum=0.9)
+        if t.scheduler == "none":
+            return opt
+        steps = int(self.trainer.estimated_stepping_batches)
+        sched: torch.optim.lr_scheduler.LRScheduler
+        if t.scheduler == "cosine":
+            # per-step cosine decay from learning_rate to 0 (Loshchilov & Hutter 2017)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+        else:
+            # one cycle: warm up to learning_rate, then anneal (Smith & Topin 2019)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.learning_rate,
+                                                        total_steps=max(steps, 1))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def network_state(self) -> dict[str, torch.Tensor]:
         """The network's weights as a plain ``{name: tensor}`` dict on CPU."""
@@ -167,6 +181,7 @@ class SegmentationModule(RadvalModule):
         if x.shape[0]:
             prob = torch.softmax(self(x).float(), dim=1)[:, self.pos : self.pos + 1]
             thr = self.spec.operating_point.threshold
+            assert thr is not None  # segmentation specs always fix their threshold
             for i in range(prob.shape[0]):
                 shape = tuple(int(s) for s in batch["orig_shape"][i])
                 # back to the image's own grid, then the locked threshold

@@ -43,6 +43,7 @@ __all__ = [
     "PredictResult",
     "filter_lightning_warnings",
     "load_checkpoint",
+    "operating_threshold",
     "predict_scores",
     "resolve_checkpoint",
     "software_versions",
@@ -155,6 +156,54 @@ def resolve_checkpoint(spec: ModelSpec, spec_path: Path, checkpoint: str | os.Pa
     return ckpt, actual
 
 
+def operating_threshold(spec: ModelSpec, spec_path: Path, checkpoint: Path, checkpoint_sha256: str,
+                        card: str | os.PathLike[str] | None) -> tuple[float, dict[str, Any]]:
+    """The operating threshold to record with the scores, and where it came from.
+
+    The model card written by ``radval train`` (``card``, else a ``model_card.json`` beside
+    the checkpoint) is the authority: it must describe this checkpoint, and a spec that
+    states a threshold must state the card's. A spec whose threshold is selected at
+    training time (``operating_point.select`` without ``threshold``) needs the card.
+    Returns ``(threshold, {"threshold", "source", "card_sha256"})``.
+    """
+    explicit = card is not None
+    card_p = Path(card) if card is not None else checkpoint.with_name("model_card.json")
+    stated = spec.operating_point.threshold
+    if not card_p.is_file():
+        if explicit:
+            raise CheckpointError(f"{card_p}: model card not found")
+        if stated is None:
+            raise CheckpointError(
+                f"{spec_path}: operating_point.select chooses the threshold at training time, "
+                f"and no model card says what it chose (none at {card_p}); give --card "
+                "model_card.json written by radval train, or the resolved spec it wrote")
+        return stated, {"threshold": stated, "source": f"model spec {spec_path.name}",
+                        "card_sha256": None}
+    try:
+        data = json.loads(card_p.read_text(encoding="utf-8"))
+        card_thr = data["operating_point"]["threshold"]
+        card_ckpt = data["checkpoint"]["sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"{card_p}: not a model card written by radval train (expected JSON with "
+            f"operating_point.threshold and checkpoint.sha256): {type(exc).__name__}: {exc}"
+        ) from None
+    if card_ckpt != checkpoint_sha256:
+        raise CheckpointError(
+            f"{card_p}: the model card describes checkpoint sha256 {card_ckpt}, but "
+            f"{checkpoint} has sha256 {checkpoint_sha256}; it is another model's card")
+    if not isinstance(card_thr, int | float) or isinstance(card_thr, bool):
+        raise CheckpointError(
+            f"{card_p}: operating_point.threshold: expected a number, found {card_thr!r}")
+    if stated is not None and float(stated) != float(card_thr):
+        raise CheckpointError(
+            f"{spec_path}: operating_point.threshold is {stated!r}, but the model card {card_p} "
+            f"records {card_thr!r} for this checkpoint; use the resolved spec radval train "
+            "wrote, or the card's threshold")
+    return float(card_thr), {"threshold": float(card_thr), "source": f"model card {card_p.name}",
+                             "card_sha256": sha256_file(card_p)}
+
+
 def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     """Load a weights-only state dict (``torch.load(weights_only=True)``: no arbitrary unpickling)."""
     try:
@@ -208,6 +257,7 @@ def predict_scores(
     on_error: Literal["continue", "stop"] = "continue",
     expected_sha256: str | None = None,
     progress: bool = True,
+    card: str | os.PathLike[str] | None = None,
 ) -> PredictResult:
     """Score every case of a manifest with a model spec and its verified checkpoint.
 
@@ -237,6 +287,11 @@ def predict_scores(
         The checkpoint's sha256 as declared by the caller (checked with the spec's).
     progress
         Show a progress bar in images/s on stderr.
+    card
+        The model card ``radval train`` wrote (default: ``model_card.json`` beside the
+        checkpoint, when there is one). Its operating threshold is recorded with the
+        scores; it must describe this checkpoint and agree with the spec's threshold
+        (see :func:`operating_threshold`).
 
     Returns
     -------
@@ -257,6 +312,10 @@ def predict_scores(
     spec_p = Path(spec_path)
     spec = load_spec(spec_p)
     ckpt, ckpt_sha = resolve_checkpoint(spec, spec_p, checkpoint, expected_sha256)
+    threshold, threshold_source = operating_threshold(spec, spec_p, ckpt, ckpt_sha, card)
+    if spec.operating_point.threshold is None:
+        spec = spec.model_copy(update={"operating_point": spec.operating_point.model_copy(
+            update={"threshold": threshold})})
     module = module_for(spec)
     module.load_network_state(load_checkpoint(ckpt), source=str(ckpt))
     module.eval()
@@ -275,7 +334,8 @@ def predict_scores(
                   "spec_canonical_sha256": spec_canonical_sha256(spec)},
         "checkpoint_sha256": ckpt_sha,
         "manifest": {"file": table.source.name, "sha256": sha256_file(table.source)},
-        "operating_threshold": spec.operating_point.threshold,
+        "operating_threshold": threshold,
+        "operating_point": threshold_source,
         "positive_class": spec.classes[spec.positive_index],
         "batch_size": batch_size,
         "software": software_versions(),

@@ -37,6 +37,7 @@ __all__ = [
     "InputSpec",
     "CheckpointRef",
     "OperatingPoint",
+    "ThresholdSelection",
     "TrainingSpec",
     "ModelCard",
     "load_spec",
@@ -213,11 +214,61 @@ class InputSpec(_Strict):
 
 # --------------------------------------------------------------------------- the rest
 
-class OperatingPoint(_Strict):
-    """The locked operating threshold on the score (classification) or the probability (masks)."""
+class ThresholdSelection(_Strict):
+    """How ``radval train`` chooses the threshold: a rule applied to a held-out tuning split.
 
-    threshold: float = Field(ge=0, le=1)
+    The training manifest's patients are split (grouped by patient, stratified by whether
+    a patient has a positive case) into a tuning part of ``fraction`` and the rest, with
+    ``seed``; the model is trained on the rest only, scores the tuning part, and the rule
+    picks the threshold there (:func:`validation.stats.select_threshold`). ``n_bootstrap``
+    patient-level resamples of the tuning part show how much the threshold moves.
+    """
+
+    rule: Literal["sensitivity", "specificity", "youden"]
+    target: float | None = Field(default=None, gt=0, lt=1)
+    on: Literal["tuning"] = "tuning"
+    fraction: float = Field(default=0.2, ge=0.05, le=0.5)
+    seed: int = Field(default=0, ge=0)
+    n_bootstrap: int = Field(default=1000, ge=100, le=100_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads a bare `on` key as the boolean true: take it as `on`.
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _target(self) -> ThresholdSelection:
+        if self.rule == "youden" and self.target is not None:
+            raise ValueError(f"target: rule 'youden' takes no target, found {self.target}")
+        if self.rule != "youden" and self.target is None:
+            raise ValueError(
+                f"target: rule {self.rule!r} needs a target in (0, 1) (the {self.rule} to reach "
+                "on the tuning split), found none")
+        return self
+
+
+class OperatingPoint(_Strict):
+    """The operating threshold on the score (classification) or the probability (masks).
+
+    Either fixed (``threshold``) or chosen at training time on a tuning split
+    (``select``). A spec written by ``radval train`` (``*.resolved.yaml``) carries both:
+    ``select`` says how ``threshold`` was chosen, and the model card records it.
+    """
+
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    select: ThresholdSelection | None = None
     rationale: str = ""
+
+    @model_validator(mode="after")
+    def _either(self) -> OperatingPoint:
+        if self.threshold is None and self.select is None:
+            raise ValueError(
+                "expected `threshold` (a fixed operating threshold) or `select` (a rule applied "
+                "on a tuning split at training time), found neither")
+        return self
 
 
 class CheckpointRef(_Strict):
@@ -242,6 +293,7 @@ class TrainingSpec(_Strict):
     learning_rate: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    scheduler: Literal["none", "cosine", "onecycle"] = "none"
     cache: bool = True
     num_workers: int = Field(default=0, ge=0)
     augment: list[AugmentStep] = Field(default_factory=list)
@@ -307,6 +359,12 @@ class ModelSpec(_Strict):
                 f"found {self.input.channels}")
         check_network_args(self.network, task=self.task, in_channels=self.input.channels,
                            n_classes=len(self.classes))
+        if self.operating_point.select is not None and (
+                self.task != "classification" or len(self.classes) != 2):
+            raise ValueError(
+                "operating_point.select: a threshold is selected on tuning data for binary "
+                f"classification only; found task {self.task!r} with {len(self.classes)} classes "
+                "(give a fixed operating_point.threshold)")
         return self
 
     @property

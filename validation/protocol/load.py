@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from validation.errors import ProtocolError
 from validation.io import sha256_bytes, sha256_file
+from validation.protocol.cards import card_threshold
 from validation.protocol.schema import Protocol, _metric_problems
 from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
@@ -224,6 +225,35 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
                         line,
                     )
                 )
+    out.extend(_card_threshold_problems(loaded, root))
+    return out
+
+
+def _card_threshold_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Problem]:
+    """A threshold stated beside a model card must be the card's (see :mod:`.cards`)."""
+    out: list[Problem] = []
+    refs = [("model", loaded.protocol.model), ("baseline", loaded.protocol.baseline)]
+    for role, ref in refs:
+        if ref is None or ref.card is None:
+            continue
+        path = loaded.resolve(ref.card)
+        assert path is not None
+        if not path.is_file():
+            continue  # reported as a missing file
+        try:
+            recorded = card_threshold(path, where=f"{role}.card")
+        except ProtocolError as exc:
+            if ref.threshold is None:  # the study would need the card's threshold
+                out.append(Problem(yaml_path((role, "card")), str(exc),
+                                   _node_line(root, (role, "card"))))
+            continue
+        if ref.threshold is not None and float(ref.threshold) != recorded:
+            out.append(Problem(
+                yaml_path((role, "threshold")),
+                f"{role}.threshold is {ref.threshold!r}, but the model card {path} records "
+                f"operating threshold {recorded!r}; leave {role}.threshold out to use the card's, "
+                "or state exactly the card's value",
+                _node_line(root, (role, "threshold"))))
     return out
 
 

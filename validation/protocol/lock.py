@@ -2,10 +2,11 @@
 
 ``radval protocol lock FILE`` writes ``FILE.lock.json`` beside the protocol. A lock
 records the sha256 of the protocol bytes and of the test-set manifest, the time and
-who locked it (R2, R5), and the sha256 of every input file that already exists
+who locked it (R2, R5), the sha256 of the model cards the protocol names (a card can carry
+the operating threshold), and the sha256 of every input file that already exists
 (:func:`lockable_inputs`: scores, readings, detection marks and lesions, segmentation
 predictions and their mask files), so that an output present at lock time cannot be
-swapped afterwards. :func:`verify_lock` refuses a protocol, a manifest or a hashed input
+swapped afterwards. :func:`verify_lock` refuses a protocol, a manifest, a model card or a hashed input
 whose content no longer matches. A locked protocol can only change through an *amendment*
 (``--amend REASON``), which keeps the previous hashes and is recorded as a deviation;
 deviations from the plan (``radval protocol deviation``) are appended to the lock
@@ -95,6 +96,7 @@ class Lock:
             "scores_present_at_lock": bool(self.data.get("scores_present_at_lock", False)),
             "inputs_at_lock": {k: v.get("sha256") for k, v in self.inputs.items() if isinstance(v, dict)},
             "amendments": list(self.data.get("amendments", [])),
+            "model_cards": dict(self.data.get("model_cards") or {}),
         }
 
 
@@ -289,6 +291,19 @@ def _changed_inputs(loaded: LoadedProtocol, locked: dict[str, Any]) -> list[str]
     return out
 
 
+def _model_cards(loaded: LoadedProtocol) -> dict[str, dict[str, Any]]:
+    """The model cards the protocol names, hashed (a card can carry the operating threshold)."""
+    out: dict[str, dict[str, Any]] = {}
+    for role in ("model", "baseline"):
+        ref = getattr(loaded.protocol, role)
+        if ref is None or ref.card is None:
+            continue
+        path = loaded.resolve(ref.card)
+        assert path is not None
+        out[role] = {"path": ref.card, "sha256": sha256_file(path)}
+    return out
+
+
 def lock_protocol(
     protocol_path: str | Path,
     *,
@@ -327,6 +342,7 @@ def lock_protocol(
     assert manifest is not None
     manifest_sha = sha256_file(manifest)
     inputs = hash_inputs(loaded)
+    cards = _model_cards(loaded)
     target = Path(lock_path) if lock_path is not None else lock_path_for(loaded.path)
     who = actor or current_actor()
     when = now_utc()
@@ -337,13 +353,14 @@ def lock_protocol(
             previous.protocol_sha256 == loaded.sha256
             and previous.manifest_sha256 == manifest_sha
             and not changed
+            and (previous.data.get("model_cards") or {}) == cards
         )
         if same:
             return previous
         if amend is None or not amend.strip():
             raise ProtocolError(
                 f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and "
-                "its protocol, manifest or a hashed input has changed since"
+                "its protocol, manifest, a model card or a hashed input has changed since"
                 + (f" ({'; '.join(changed)})" if changed else "")
                 + "; pass --amend REASON to amend the lock"
             )
@@ -384,6 +401,7 @@ def lock_protocol(
             "radval_version": __version__,
             "inputs": inputs,
             "scores_present_at_lock": any(k in OUTPUT_INPUTS for k in inputs),
+            "model_cards": cards,
         }
     )
     return _write(target, data)
@@ -446,4 +464,15 @@ def verify_lock(loaded: LoadedProtocol, lock: Lock) -> str:
             f"{loaded.path}: {'; '.join(changed)} (lock {lock.path}, locked at {lock.locked_at}); "
             "amend the lock (`radval protocol lock --amend REASON`) to record the change"
         )
+    for role, locked in (lock.data.get("model_cards") or {}).items():
+        ref = getattr(loaded.protocol, role, None)
+        card = loaded.resolve(ref.card) if ref is not None and ref.card is not None else None
+        found = sha256_file(card) if card is not None and card.is_file() else None
+        if found != locked.get("sha256"):
+            raise ProtocolError(
+                f"model card {card or locked.get('path')} ({role}.card) does not match the lock "
+                f"{lock.path}: sha256 is {found or 'absent'}, locked {locked.get('sha256')} at "
+                f"{lock.locked_at}; the card fixes the operating threshold, so it cannot change "
+                "after the lock (amend the lock to record the change)"
+            )
     return actual

@@ -178,7 +178,12 @@ class ModelRef(_Strict):
     )
     card_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `card`.")
     threshold: float | None = Field(
-        default=None, description="Locked operating threshold: a case is positive when score >= threshold."
+        default=None,
+        description=(
+            "Locked operating threshold: a case is positive when score >= threshold. Leave it out "
+            "to take the threshold the model card (`card`) records (chosen by `radval train`); "
+            "when both are given they must be equal, or `radval protocol check` reports it."
+        ),
     )
     columns: dict[str, str] | None = Field(
         default=None, description=_columns_doc(
@@ -813,12 +818,13 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                 )
             )
         needs_threshold = spec.kind == "threshold"
-        if needs_threshold and ep.threshold is None and model_threshold is None:
+        if (needs_threshold and ep.threshold is None and model_threshold is None
+                and (protocol.model is None or protocol.model.card is None)):
             problems.append(
                 (
                     ("endpoints", i, "threshold"),
-                    f"metric {ep.metric!r} needs an operating threshold: set model.threshold "
-                    "or the endpoint's threshold",
+                    f"metric {ep.metric!r} needs an operating threshold: set model.threshold, "
+                    "model.card (the threshold its model card records) or the endpoint's threshold",
                 )
             )
         if (
@@ -826,10 +832,11 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
             and ep.compare_to == "baseline"
             and protocol.baseline is not None
             and protocol.baseline.threshold is None
+            and protocol.baseline.card is None
             and ep.threshold is None
         ):
             problems.append(
-                (("baseline", "threshold"), f"metric {ep.metric!r} compared with the baseline needs baseline.threshold")
+                (("baseline", "threshold"), f"metric {ep.metric!r} compared with the baseline needs baseline.threshold or baseline.card")
             )
         if ep.test is not None:
             allowed = _TEST_METHODS[(spec.kind, ep.compare_to is not None)]
@@ -863,9 +870,10 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                         f"expected one of {list(spec.ci_methods)}",
                     )
                 )
-            if spec.kind == "threshold" and model_threshold is None:
+            if (spec.kind == "threshold" and model_threshold is None
+                    and (protocol.model is None or protocol.model.card is None)):
                 problems.append(
-                    (("subgroups", "metrics", j), f"metric {name!r} needs model.threshold")
+                    (("subgroups", "metrics", j), f"metric {name!r} needs model.threshold or model.card")
                 )
         for name in sg_ci.methods:
             if name not in protocol.subgroups.metrics:

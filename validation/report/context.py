@@ -128,6 +128,52 @@ def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
             "warnings": list(doc.get("warnings") or [])}
 
 
+def _threshold_source(m: Mapping[str, Any]) -> str:
+    """Where a model's threshold came from, and how the card says it was chosen (text)."""
+    source = m.get("threshold_source")
+    sel = _get(m, "model_card", "operating_point", "selection")
+    if not isinstance(sel, Mapping):
+        how = _get(m, "model_card", "operating_point", "source")
+        text = {"protocol": "stated in the protocol", "model card": "taken from the model card"}.get(
+            str(source), "\u2014")
+        return f"{text} ({how})" if how else text
+    ts = sel.get("tuning_split") or {}
+    at = sel.get("at_threshold") or {}
+    bs = sel.get("threshold_bootstrap") or {}
+    goal = f" \u2265 {sel.get('target')}" if sel.get("target") is not None else " (maximal Youden J)"
+    parts = [
+        ("taken from the model card" if source == "model card" else "stated in the protocol, equal to the model card's")
+        + f": chosen at training by rule {sel.get('rule')}{goal} on a held-out tuning split of "
+        f"{ts.get('n_cases')} cases ({ts.get('n_patients')} patients; case list sha256 "
+        f"{str(ts.get('case_list_sha256', ''))[:16]}\u2026)",
+    ]
+    for key in ("sensitivity", "specificity"):
+        e = at.get(key)
+        if isinstance(e, Mapping):
+            parts.append(f"tuning {key} {num(e.get('estimate'), 3)} ({ci_text(e)})")
+    if bs:
+        parts.append(f"threshold sd {num(bs.get('sd'), 4)} over {bs.get('n_resamples')} bootstrap resamples")
+    return "; ".join(parts)
+
+
+def _training_runs(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Where each model was trained (device, CPU kernels, threads): training depends on them."""
+    rows = []
+    for key, title in (("model", "Model under test"), ("baseline_model", "Baseline")):
+        m = doc.get(key)
+        tr = _get(m, "model_card", "training") if isinstance(m, Mapping) else None
+        if not isinstance(tr, Mapping):
+            continue
+        software = tr.get("software") or {}
+        rows.append({"title": title, "name": m.get("name") if isinstance(m, Mapping) else None,
+                     "device": tr.get("device"), "cpu_capability": tr.get("cpu_capability") or "not recorded",
+                     "torch_threads": tr.get("torch_threads"), "seed": tr.get("seed"), "epochs": tr.get("epochs"),
+                     "torch": software.get("torch") if isinstance(software, Mapping) else None,
+                     "checkpoint_sha256": _get(m, "model_card", "checkpoint", "sha256"),
+                     "reproducibility": tr.get("reproducibility")})
+    return rows
+
+
 def _intended_use(doc: Mapping[str, Any]) -> dict[str, Any]:
     study = doc.get("study") or {}
     resolved = _get(doc, "protocol", "resolved", "study") or {}
@@ -148,6 +194,7 @@ def _intended_use(doc: Mapping[str, Any]) -> dict[str, Any]:
             if m.get("model_card"):
                 _flatten("", m["model_card"], card)
             models.append({"title": title, "name": m.get("name"), "threshold": m.get("threshold"),
+                           "threshold_source": _threshold_source(m),
                            "spec_sha256": m.get("spec_sha256"), "checkpoint_sha256": m.get("checkpoint_sha256"),
                            "card": card})
     return {"rows": [(k, v) for k, v in rows if v], "models": models}
@@ -397,6 +444,7 @@ def _provenance(doc: Mapping[str, Any], results_sha256: str) -> dict[str, Any]:
         "started_at": timings.get("started_at"), "finished_at": timings.get("finished_at"),
         "audit_head": _get(doc, "audit", "head_hash"), "audit_log": _get(doc, "audit", "log"),
         "results_sha256": results_sha256, "schema": doc.get("schema"),
+        "training": _training_runs(doc),
     }
 
 

@@ -17,6 +17,7 @@ from validation.stats.detection import *  # noqa: F403
 from validation.stats.hypothesis import *  # noqa: F403
 from validation.stats.mrmc import *  # noqa: F403
 from validation.stats.multiplicity import *  # noqa: F403
+from validation.stats.operating_points import *  # noqa: F403
 from validation.stats.planning import *  # noqa: F403
 from validation.stats.proportions import *  # noqa: F403
 from validation.stats.roc import *  # noqa: F403

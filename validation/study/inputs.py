@@ -23,8 +23,9 @@ import pandas as pd
 from validation import __version__, tables
 from validation.errors import CheckpointError, InputError, ManifestError
 from validation.io import sha256_file
+from validation.protocol.cards import card_threshold
 from validation.protocol.load import LoadedProtocol
-from validation.protocol.schema import Exclusion, ModelRef
+from validation.protocol.schema import Exclusion, ModelRef, Protocol
 
 #: Parquet metadata key of the provenance block ``radval predict`` writes
 #: (``validation.modeling.writer.METADATA_KEY``; read here with pyarrow alone so a
@@ -474,7 +475,7 @@ def obtain_scores(
     out = study_dir / "scores" / f"{name}.parquet"
     produced = predict_scores(
         spec, checkpoint=checkpoint, manifest=manifest, out=out,
-        expected_sha256=ref.checkpoint_sha256, progress=False,
+        expected_sha256=ref.checkpoint_sha256, progress=False, card=loaded.resolve(ref.card),
     )
     return Path(produced.scores_path), None
 
@@ -600,6 +601,25 @@ def align(
     )
 
 
+def with_card_thresholds(loaded: LoadedProtocol) -> Protocol:
+    """The protocol with each model's threshold filled in from its model card when not stated.
+
+    A model block naming a ``card`` and no ``threshold`` uses the threshold the card records
+    (``operating_point.threshold``, as ``radval train`` fixed or selected it). A stated
+    threshold is kept (``check_protocol`` has already refused one that disagrees).
+    """
+    proto = loaded.protocol
+    update: dict[str, Any] = {}
+    for role in ("model", "baseline"):
+        ref: ModelRef | None = getattr(proto, role)
+        if ref is None or ref.card is None or ref.threshold is not None:
+            continue
+        path = loaded.resolve(ref.card)
+        assert path is not None
+        update[role] = ref.model_copy(update={"threshold": card_threshold(path, where=f"{role}.card")})
+    return proto.model_copy(update=update) if update else proto
+
+
 def load_model_card(loaded: LoadedProtocol, ref: ModelRef, where: str) -> tuple[Path | None, dict[str, Any] | None]:
     """Read the model card JSON a protocol's model block names (``card``), if any.
 
@@ -660,9 +680,12 @@ def model_record(
     prov = {k: provenance[k] for k in ("schema", "task", "model", "checkpoint_sha256", "manifest",
                                        "operating_threshold", "positive_class", "n_cases", "n_scored", "n_failed")
             if k in provenance}
+    stated = getattr(loaded.protocol, where).threshold
     return {
         "name": ref.name,
         "threshold": ref.threshold,
+        "threshold_source": (None if ref.threshold is None else
+                             "protocol" if stated is not None else "model card"),
         "spec_sha256": spec_sha,
         "checkpoint_sha256": ckpt_sha,
         "model_card": card,

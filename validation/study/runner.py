@@ -75,6 +75,7 @@ from validation.study.inputs import (
     read_scores,
     scores_provenance,
     stream,
+    with_card_thresholds,
 )
 
 _P = ParamSpec("_P")
@@ -277,7 +278,7 @@ def run_study(
     started_at = now_utc()
     warnings: list[str] = []
     loaded = load_protocol(protocol_path)
-    proto = loaded.protocol
+    proto = with_card_thresholds(loaded)  # a model's threshold may come from its model card
     lock_file = Path(lock_path) if lock_path is not None else lock_path_for(loaded.path)
     lock: Lock | None = None
     if lock_file.exists():
