@@ -29,7 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from validation.data.reader_simulation import simulate_reader_study
+from validation.data.synthetic import generate_synthetic_dataset
 from validation.errors import InputError
+from validation.protocol.lock import lock_protocol
+from validation.study import run_study
 from validation.tables import write_csv
 
 #: Sizes chosen so that every primary criterion of every study holds with a clear margin
@@ -164,12 +168,8 @@ def run_demo(
     -------
     DemoOutcome
     """
-    from validation.data.reader_simulation import simulate_reader_study
-    from validation.data.synthetic import generate_synthetic_dataset
     from validation.modeling.predict import predict_scores
     from validation.modeling.train import train_model
-    from validation.protocol.lock import lock_protocol
-    from validation.study import run_study
 
     root = Path(out_dir)
     if root.exists() and any(root.iterdir()):

@@ -14,7 +14,8 @@ from report_support import INJECT
 from validation import audit
 from validation.report.context import SECTIONS
 from validation.report.render import REPORT_HTML, pdf_document, render_html, render_report
-from validation.study import StudyOutcome, dumps_results
+from validation.results import dumps_results
+from validation.study import StudyOutcome
 
 SECTION_IDS = [s[0] for s in SECTIONS]
 TEMPLATES = Path(__file__).resolve().parents[2] / "validation" / "report" / "templates"

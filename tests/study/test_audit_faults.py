@@ -652,11 +652,11 @@ def test_a_planted_symlink_is_never_written_through(study: Path, tmp_path: Path)
 
 
 def test_unreadable_results_are_a_located_exit_2(study: Path) -> None:
-    from validation.study import load_results
+    from validation.results import read_results_document as load_results
 
     (study / "results.json").write_bytes(b'{"schema": "\xff"}')
-    with pytest.raises(InputError, match=r"^cannot read results file .*results\.json: 'utf-8' codec can't decode "
-                                         r"byte 0xff in position 12"):
+    with pytest.raises(InputError, match=r"^cannot read results file .*results\.json: not UTF-8 text "
+                                         r"\(invalid start byte at byte 12\)$"):
         load_results(study)
     (study / "results.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(InputError, match=r"^cannot read results file .*results\.json: JSON nested too deeply$"):

@@ -50,7 +50,10 @@ def _write(path: Path, data: str | bytes) -> Path:
 def _with_proto(edit: Callable[[str], str]) -> Callable[[Path], Path]:
     def breaks(root: Path) -> Path:
         path = _proto(root)
-        path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+        broken = edit(text)
+        assert broken != text, "the fault case no longer changes the protocol (the demo's changed)"
+        path.write_text(broken, encoding="utf-8")
         return path
     return breaks
 
@@ -219,7 +222,9 @@ CORPUS: dict[str, Case] = {
     "yaml not utf-8": Case(lambda r: _write(_proto(r), b"version: 1\nstudy: \xff\xfe\n"), _check),
     "yaml nan acceptance": Case(_with_proto(lambda t: t.replace("value: 0.75", "value: .nan")),
                                 _check),
-    "yaml inf threshold": Case(_with_proto(lambda t: t.replace("threshold: 0.4", "threshold: .inf")),
+    "yaml inf threshold": Case(_with_proto(lambda t: t.replace("  scores: ../scores/candidate.parquet\n",
+                                                               "  scores: ../scores/candidate.parquet\n"
+                                                               "  threshold: .inf\n")),
                                _check),
     "yaml oversized": Case(_with_proto(lambda t: t + "#" + "x" * (1 << 20) + "\n"), _check),
     "yaml nan run": Case(_with_proto(lambda t: t.replace("value: 0.75", "value: .nan")), _run),

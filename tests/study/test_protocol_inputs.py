@@ -21,7 +21,8 @@ from validation.errors import InputError
 from validation.gate import run_gate
 from validation.protocol.load import check_protocol
 from validation.protocol.lock import lock_protocol
-from validation.study import check_study_protocol, load_results, run_study
+from validation.results import read_results_document as load_results
+from validation.study import check_study_protocol, run_study
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,9 @@ from validation.gate import decision_text
 from validation.protocol.load import check_text
 from validation.protocol.lock import lock_protocol
 from validation.report.render import render_html
-from validation.study import load_results, run_study, validate_results
+from validation.results import read_results_document as load_results
+from validation.results import validate_results
+from validation.study import run_study
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from validation.data.dicom import read_header
 from validation.errors import DicomReadError, ManifestError
 from validation.io import path_escape_reason, sha256_file, write_bytes_atomic
 from validation.tables import CsvReport, header_problem, restore, restore_frame, write_csv
@@ -696,7 +697,6 @@ def build_manifest(
     --------
     >>> frame = build_manifest("dicoms/", salt="site-secret")  # doctest: +SKIP
     """
-    from validation.data.dicom import read_header
 
     if not salt:
         raise ManifestError("a pseudonymisation salt is required (got an empty salt)")

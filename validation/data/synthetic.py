@@ -92,6 +92,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, generate_uid
 from scipy import ndimage
 
+from validation.data.dicom import read_dicom
 from validation.data.manifest import pseudonymise_id, write_manifest
 from validation.io import sha256_bytes
 
@@ -702,7 +703,6 @@ def generate_synthetic_dataset(
 
 
 def _verify_round_trip(path: Path, value: np.ndarray) -> None:
-    from validation.data.dicom import read_dicom
 
     pixels = read_dicom(path).pixels
     if pixels.shape != value.shape or not np.array_equal(pixels, value.astype(np.float32)):

@@ -32,6 +32,8 @@ from monai.data import DataLoader as MonaiDataLoader
 from monai.data import Dataset as MonaiDataset
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from validation.data.dicom import read_dicom
+from validation.data.manifest import load_manifest
 from validation.errors import DicomReadError, ManifestError
 from validation.io import resolve_inside
 from validation.modeling.spec import (
@@ -101,7 +103,6 @@ def binary_label_columns(spec: ModelSpec) -> tuple[str, ...]:
 def _manifest(manifest: Any, spec: ModelSpec, *, with_labels: bool) -> Any:
     if hasattr(manifest, "frame") and hasattr(manifest, "root"):
         return manifest
-    from validation.data.manifest import load_manifest
 
     columns = binary_label_columns(spec) if with_labels else ()
     return load_manifest(manifest, label_columns=columns, require_labels=with_labels,
@@ -206,7 +207,6 @@ class LoadDicomd(mt.MapTransform):
         self.frame = frame
 
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
-        from validation.data.dicom import read_dicom
 
         d = dict(data)
         image = read_dicom(d[IMAGE], apply_voi_lut=self.apply_voi_lut, frame=self.frame)

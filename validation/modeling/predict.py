@@ -25,6 +25,7 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 
+from validation import __version__
 from validation.errors import CheckpointError, InputError
 from validation.io import sha256_file, write_text_atomic
 from validation.modeling.datamodule import ManifestDataModule, case_table
@@ -107,9 +108,7 @@ def software_versions() -> dict[str, str]:
     import numpy
     import pydicom
 
-    import validation
-
-    return {"python": platform.python_version(), "radval": validation.__version__,
+    return {"python": platform.python_version(), "radval": __version__,
             "torch": torch.__version__, "monai": monai.__version__,
             "lightning": lightning.__version__, "pydicom": pydicom.__version__,
             "numpy": numpy.__version__}

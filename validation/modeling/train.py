@@ -27,6 +27,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from validation.data.manifest import check_leakage, load_manifest
 from validation.errors import DicomReadError, InputError, ManifestError
 from validation.io import sha256_bytes, sha256_file, write_bytes_atomic, write_text_atomic
 from validation.modeling.datamodule import (
@@ -39,6 +40,12 @@ from validation.modeling.module import module_for
 from validation.modeling.predict import filter_lightning_warnings, software_versions
 from validation.modeling.spec import CheckpointRef, ModelSpec, dump_spec, load_spec
 from validation.modeling.tuning import TuningSplit, case_list_sha256, split_tuning
+from validation.stats import (
+    select_threshold,
+    sensitivity,
+    specificity,
+    threshold_bootstrap,
+)
 
 __all__ = ["TrainResult", "train_model", "render_model_card"]
 
@@ -74,7 +81,6 @@ class TrainResult:
 def _load(manifest: Any, spec: ModelSpec, *, labels: bool, check_files: bool) -> Any:
     if hasattr(manifest, "frame") and hasattr(manifest, "root"):
         return manifest
-    from validation.data.manifest import load_manifest
 
     cols = binary_label_columns(spec) if labels else ()
     return load_manifest(manifest, label_columns=cols, require_labels=labels,
@@ -105,7 +111,6 @@ def _overlap_text(report: Any) -> str:
 
 
 def _refuse_leakage(test: Any, other: Any, role: str) -> None:
-    from validation.data.manifest import check_leakage
 
     report = check_leakage(test, other)
     if report.ok:
@@ -117,7 +122,6 @@ def _refuse_leakage(test: Any, other: Any, role: str) -> None:
 
 def _refuse_split_leakage(tuning: Any, training: Any) -> None:
     """The tuning split shares nothing with the cases trained on (patients, studies, images)."""
-    from validation.data.manifest import check_leakage
 
     report = check_leakage(tuning, training)
     if report.ok:
@@ -193,12 +197,6 @@ def _select_operating_point(spec: ModelSpec, module: Any, table: CaseTable, mani
     """Score the tuning split, choose the threshold by the spec's rule, and describe it."""
     import numpy as np
 
-    from validation.stats import (
-        select_threshold,
-        sensitivity,
-        specificity,
-        threshold_bootstrap,
-    )
 
     select = spec.operating_point.select
     assert select is not None and table.labels is not None

@@ -39,6 +39,7 @@ from validation.protocol.schema import (
     Subgroups,
     TestSet,
 )
+from validation.stats.registry import get_metric, list_metrics
 
 #: Sections of the reference, in order: (YAML path, model).
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
@@ -128,7 +129,6 @@ def render_reference() -> str:
         "The machine-readable form is `validation/schemas/protocol.schema.json`.",
         "",
     ]
-    from validation.stats.registry import get_metric, list_metrics
 
     lines += ["## Metrics", "", "| metric | kind | direction | CI methods (default first) |",
               "|---|---|---|---|"]

@@ -32,6 +32,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from validation.stats.registry import get_metric
+
 PROTOCOL_FORMAT_VERSION = 1
 """The protocol format this radval reads (the top-level ``version`` key)."""
 
@@ -781,7 +783,7 @@ class Protocol(_Strict):
 
 
 #: Test methods by (metric kind, paired with a baseline); the first is the default.
-_TEST_METHODS: dict[tuple[str, bool], tuple[str, ...]] = {
+TEST_METHODS: dict[tuple[str, bool], tuple[str, ...]] = {
     ("threshold", False): ("exact", "score"),       # proportion_test
     ("threshold", True): ("tango",),                # paired_noninferiority (Nam-Tango score)
     ("score", False): ("delong", "delong_logit", "bootstrap"),  # auc_test
@@ -792,7 +794,6 @@ _PAIRED_PROPORTIONS = ("sensitivity", "specificity", "accuracy")
 
 def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
     """Check every metric name and CI method against the registry."""
-    from validation.stats.registry import get_metric
 
     problems: list[tuple[tuple[Any, ...], str]] = []
     model_threshold = protocol.model.threshold if protocol.model is not None else None
@@ -839,7 +840,7 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                 (("baseline", "threshold"), f"metric {ep.metric!r} compared with the baseline needs baseline.threshold or baseline.card")
             )
         if ep.test is not None:
-            allowed = _TEST_METHODS[(spec.kind, ep.compare_to is not None)]
+            allowed = TEST_METHODS[(spec.kind, ep.compare_to is not None)]
             if spec.kind == "score" and ep.metric != "auc":
                 problems.append((("endpoints", i, "test"), f"metric {ep.metric!r} has no hypothesis test; use `accept`"))
             elif ep.compare_to is not None and spec.kind == "threshold" and ep.metric not in _PAIRED_PROPORTIONS:

@@ -27,10 +27,12 @@ from typing import Any
 
 import jinja2
 
+from validation import audit
 from validation.errors import AuditError, ReportError
 from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
 from validation.report.context import build_context
 from validation.report.format import FILTERS
+from validation.results import RESULTS_FILE, read_results_document
 
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
@@ -72,7 +74,6 @@ def _audit_state(study_dir: Path) -> tuple[list[dict[str, Any]], bool | None, st
     """The audit entries and whether the chain verifies (file hashes are not checked here:
     a re-render legitimately changes ``report.html``; the results file is checked against
     the signatures instead)."""
-    from validation import audit
 
     if not (study_dir / audit.AUDIT_FILE).exists():
         return [], None, ""
@@ -97,13 +98,11 @@ def render_html(study_dir: str | Path, *, template_dir: str | Path | None = None
 
 
 def _render(study_dir: Path, template_dir: str | Path | None) -> tuple[str, dict[str, Any]]:
-    from validation.study import RESULTS_FILE, load_results
-
     folder = study_dir
     results = folder / RESULTS_FILE
     if not folder.is_dir():
         raise ReportError(f"study folder {folder} does not exist")
-    doc = load_results(results)
+    doc = read_results_document(results)
     entries, chain_ok, problem = _audit_state(folder)
     context = build_context(doc, entries=entries, results_sha256=sha256_file(results),
                             chain_ok=chain_ok, chain_problem=problem)
@@ -194,9 +193,6 @@ def render_and_log(
     list of Path
         ``report.html`` and, when written, ``report.pdf``.
     """
-    from validation import audit
-    from validation.study import RESULTS_FILE
-
     folder = Path(study_dir)
     with audit.study_lock(folder, purpose="render"):
         audit.require_intact(folder, "render the report of")

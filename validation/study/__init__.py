@@ -5,28 +5,13 @@ collaborators: :mod:`.inputs` (manifest, scores and model records, case alignmen
 random streams), :mod:`.endpoints` and :mod:`.criteria` (endpoint estimates, tests and
 acceptance decisions), :mod:`.analyses` (ROC, calibration, subgroups, reader study,
 detection, segmentation records), :mod:`.tables` (the user's marks, lesions, predictions
-and readings tables), :mod:`.document` (the ``results.json`` document) and :mod:`.checks`
-(``radval protocol check``: every problem of a protocol and the files it names).
+and readings tables), :mod:`.document` (the ``results.json`` document), :mod:`.folder`
+(the study folder's lock and the atomic commit of its evidence) and :mod:`.checks`
+(``radval protocol check``: every problem of a protocol and the files it names). The
+document's typed model and its reading and writing live in :mod:`validation.results`.
 """
 
 from validation.study.checks import check_study_protocol
-from validation.study.runner import (
-    RESULTS_FILE,
-    StudyOutcome,
-    dumps_results,
-    load_results,
-    results_schema,
-    run_study,
-    validate_results,
-)
+from validation.study.runner import StudyOutcome, run_study
 
-__all__ = [
-    "RESULTS_FILE",
-    "StudyOutcome",
-    "check_study_protocol",
-    "dumps_results",
-    "load_results",
-    "results_schema",
-    "run_study",
-    "validate_results",
-]
+__all__ = ["StudyOutcome", "check_study_protocol", "run_study"]

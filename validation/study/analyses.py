@@ -1,19 +1,22 @@
-"""Study runner helpers: ROC, confusion matrix, calibration, subgroups, reader study.
+"""The study's analysis blocks: ROC, 2x2 table, calibration, subgroups, reader study,
+detection and segmentation.
 
 Each function calls :mod:`validation.stats` and shapes the result into its
-``results.json`` record; none computes a statistic itself.
+``results.json`` record; none computes a statistic itself. The user's tables these
+analyses read are in :mod:`.tables`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from validation.data.readings import select_modalities
 from validation.errors import InputError, ReadingsError, UndefinedMetricError
-from validation.io import path_escape_reason, resolve_inside
+from validation.io import resolve_inside
 from validation.protocol.schema import (
     Detection,
     Protocol,
@@ -22,10 +25,31 @@ from validation.protocol.schema import (
     SubgroupAttribute,
     Subgroups,
 )
-
-if TYPE_CHECKING:
-    from validation.study.endpoints import EndpointOutcome
-    from validation.study.inputs import Cases
+from validation.stats import mrmc, proportions, roc
+from validation.stats.calibration import calibration_summary
+from validation.stats.detection import MatchingRule, evaluate_detection
+from validation.stats.proportions import confusion_counts
+from validation.stats.registry import get_metric
+from validation.stats.roc import sensitivity_at_specificity
+from validation.stats.segmentation import (
+    EmptyMaskPolicy,
+    segmentation_metrics,
+    summarize_segmentation,
+)
+from validation.stats.subgroups import subgroup_table
+from validation.study.criteria import OPS, EndpointOutcome
+from validation.study.inputs import Cases, stream
+from validation.study.tables import (
+    blank,
+    lesions_problems,
+    load_mask,
+    marks_problems,
+    predictions_problems,
+    read_detection_table,
+    read_predictions,
+    read_readings,
+    readings_problems,
+)
 
 #: Manifest attributes summarised in the baseline-characteristics table (R17).
 CHARACTERISTIC_COLUMNS = ("site", "manufacturer", "manufacturer_model", "sex", "race", "ethnicity", "view")
@@ -88,7 +112,6 @@ def subgroup_ci_methods(sg: Subgroups) -> str | dict[str, str] | None:
     else the default rule (patient bootstrap with clusters, the metric's own default without)."""
     if not sg.ci.methods:
         return sg.ci.method
-    from validation.stats.registry import get_metric
 
     out: dict[str, str] = {}
     for name in sg.metrics:
@@ -102,8 +125,6 @@ def subgroup_record(
     sg: Subgroups, cases: Cases, *, threshold: float | None, seed: int, n_resamples: int
 ) -> dict[str, Any]:
     """Run :func:`validation.stats.subgroups.subgroup_table` for the protocol's subgroups (R11, R12)."""
-    from validation.stats.subgroups import subgroup_table
-    from validation.study.inputs import stream
 
     groups = subgroup_frame(cases.frame, sg, intersections=False)
     assert cases.score is not None
@@ -151,7 +172,6 @@ def roc_band(
     the stated confidence; it is not a simultaneous band for the whole curve.
     Grid points where the bootstrap is undefined are left out; ``None`` when none is defined.
     """
-    from validation.stats.roc import sensitivity_at_specificity
 
     seed = int(rng.integers(0, 2**63 - 1))
     fpr: list[float] = []
@@ -184,8 +204,6 @@ def roc_record(
 ) -> dict[str, Any] | None:
     """Empirical ROC points (from :func:`validation.stats.roc.roc_curve`), the operating point
     and, when ``rng`` is given, the pointwise confidence band (:func:`roc_band`)."""
-    from validation.stats import proportions, roc
-    from validation.stats.registry import get_metric
 
     try:
         curve = roc.roc_curve(y_true, score)
@@ -214,7 +232,6 @@ def confusion_record(y_true: np.ndarray, score: np.ndarray, threshold: float | N
     """The 2x2 table at the locked threshold (R7, R16)."""
     if threshold is None:
         return None
-    from validation.stats.proportions import confusion_counts
 
     c = confusion_counts(y_true, (score >= threshold).astype(np.int8))
     return {"threshold": threshold, "tp": int(c.tp), "fp": int(c.fp), "tn": int(c.tn), "fn": int(c.fn)}
@@ -228,7 +245,6 @@ def calibration_record(
     if score.size == 0 or score.min() < 0.0 or score.max() > 1.0:
         warnings.append("scores are not probabilities in [0, 1]: calibration not assessed")
         return None
-    from validation.stats.calibration import calibration_summary
 
     try:
         summary = calibration_summary(y_true, score, clusters=clusters, rng=rng, n_resamples=n_resamples)
@@ -284,7 +300,6 @@ def reader_roc_curves(readings: pd.DataFrame) -> dict[str, Any]:
     averaging at 101 equally spaced false-positive rates); both ``{fpr, tpr}``, thinned by
     :func:`thin_curve` when longer than :data:`MAX_CURVE_POINTS`.
     """
-    from validation.stats import mrmc
 
     points = mrmc.reader_roc_points(readings)
     per_reader: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -297,54 +312,6 @@ def reader_roc_curves(readings: pd.DataFrame) -> dict[str, Any]:
                     for m, g in average.groupby("modality", sort=True)},
         "max_points": MAX_CURVE_POINTS,
     }
-
-
-def read_readings(path: Path, columns: dict[str, str] | None) -> pd.DataFrame:
-    """Readings in the tidy form, through the protocol's ``reader_study.columns`` mapping.
-
-    Without a mapping any format :func:`validation.data.readings.load_readings` reads; with
-    one, a tidy CSV or Parquet table whose columns are renamed first. Identifiers are text.
-    """
-    from validation.data.readings import load_readings, validate_readings
-    from validation.study.inputs import map_columns, read_table
-
-    if not columns:
-        readings = load_readings(path)
-    else:
-        frame = read_table(path, "readings", text=("reader", "modality", "case"), columns=columns)
-        frame, problems = map_columns(frame, columns, path=path, where="reader_study.columns")
-        if problems:
-            raise ReadingsError(problems[0])
-        frame.index = pd.RangeIndex(1, len(frame) + 1)
-        frame.attrs["source"] = str(path)
-        readings = validate_readings(frame, design=None)
-    return readings.assign(reader=readings["reader"].astype(str), modality=readings["modality"].astype(str))
-
-
-def readings_problems(rs: ReaderStudy, readings: pd.DataFrame, path: Path) -> list[str]:
-    """Problems of tidy readings against the protocol's reader study: modalities, the AI reader."""
-    from validation.data.readings import select_modalities
-
-    problems = []
-    humans = readings if rs.ai_reader is None else readings[readings["reader"] != rs.ai_reader]
-    for mod in (rs.test_modality, rs.reference_modality):
-        if mod not in set(humans["modality"]):
-            problems.append(
-                f"{path}: modality {mod!r} (reader_study) is not in the readings; found "
-                f"{sorted(set(humans['modality']))}"
-            )
-    if rs.ai_reader is not None:
-        if rs.ai_reader not in set(readings["reader"]):
-            problems.append(
-                f"{path}: reader {rs.ai_reader!r} (reader_study.ai_reader) is not in the readings; "
-                f"readers are {sorted(set(readings['reader']))}"
-            )
-        else:
-            try:
-                select_modalities(readings, [rs.ai_modality or rs.reference_modality], ai_reader=rs.ai_reader)
-            except ReadingsError as exc:
-                problems.append(f"{exc} (see reader_study.ai_reader and ai_modality)")
-    return problems
 
 
 def reader_study_record(
@@ -370,9 +337,6 @@ def reader_study_record(
 def _reader_study_record(
     rs: ReaderStudy, path: Path, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], EndpointOutcome]:
-    from validation.data.readings import select_modalities
-    from validation.stats import mrmc
-    from validation.study.endpoints import EndpointOutcome
 
     readings = read_readings(path, rs.columns)
     problems = readings_problems(rs, readings, path)
@@ -386,7 +350,6 @@ def _reader_study_record(
     if rs.threshold is not None:
         options["threshold"] = rs.threshold
     if rs.covariance == "bootstrap":
-        from validation.study.inputs import stream
 
         options.update(rng=stream(seed, "reader_study"), n_resamples=n_resamples)
     try:
@@ -470,116 +433,10 @@ def _reader_study_record(
     return record, out
 
 
-_BOX = ("x0", "y0", "x1", "y1")
-_POINT = ("x", "y")
-
-
-def _unknown_ids(ids: pd.Series, known: set[str] | frozenset[str], path: Path) -> list[str]:
-    unknown = sorted(set(ids.astype(str)) - set(known))
-    if not unknown:
-        return []
-    return [f"{path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}"]
-
-
-def _finite_problems(frame: pd.DataFrame, cols: list[str], path: Path) -> list[str]:
-    out = []
-    for col in cols:
-        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            from validation.study.inputs import show_value
-
-            out.append(
-                f"{path}: row {rows[0] + 1}, field {col!r}: expected a finite number, found "
-                f"{show_value(frame[col].iloc[rows[0]])}" + (f" ({rows.size} rows)" if rows.size > 1 else "")
-            )
-    return out
-
-
-def _geometry(cols: set[str]) -> list[str] | None:
-    if set(_BOX) <= cols:
-        return list(_BOX) + [c for c in ("z0", "z1") if c in cols]
-    if set(_POINT) <= cols:
-        return list(_POINT) + [c for c in ("z",) if c in cols]
-    return None
-
-
-def read_detection_table(path: Path, what: str, columns: dict[str, str] | None, where: str) -> pd.DataFrame:
-    """A marks or lesion-truth table with the protocol's column mapping applied."""
-    from validation.study.inputs import map_columns, read_table
-
-    frame = read_table(path, what, text=("case_id", "lesion_id"), columns=columns)
-    frame, problems = map_columns(frame, columns, path=path, where=where)
-    if problems:
-        raise InputError(problems[0])
-    return frame
-
-
-def marks_problems(marks: pd.DataFrame, path: Path, *, known: set[str] | frozenset[str] | None) -> list[str]:
-    """Every problem of a marks table: columns, numbers, case ids not in the manifest."""
-    cols = {str(c) for c in marks.columns}
-    geometry = _geometry(cols)
-    missing = [c for c in ("case_id", "score") if c not in cols]
-    if missing or geometry is None:
-        return [
-            f"{path}: expected columns case_id, score and a box (x0, y0, x1, y1) or a point (x, y) "
-            f"(detection.marks_columns maps other names); "
-            + (f"missing {missing}, " if missing else "") + ("no box or point columns, " if geometry is None else "")
-            + f"found {sorted(cols)}"
-        ]
-    problems = _finite_problems(marks, ["score", *geometry], path)
-    if known is not None:
-        problems += _unknown_ids(marks["case_id"], known, path)
-    return problems
-
-
-def lesions_problems(
-    lesions: pd.DataFrame, path: Path, *, det: Detection, known: set[str] | frozenset[str] | None
-) -> list[str]:
-    """Every problem of a lesion-truth table: columns the rule needs, numbers, ids."""
-    cols = {str(c) for c in lesions.columns}
-    geometry = _geometry(cols)
-    missing = [c for c in ("case_id", "lesion_id") if c not in cols]
-    rule = det.rule
-    if rule.criterion in ("iou", "center_in_box") and geometry is not None and geometry[0] == "x" \
-            and "radius" not in cols:
-        geometry = None  # points alone cannot be hit by a box overlap or a centre-in-box rule
-    if missing or geometry is None:
-        need = ("a box (x0, y0, x1, y1) or a centre (x, y) with radius" if rule.criterion != "center_distance"
-                else "a box (x0, y0, x1, y1) or a centre (x, y)")
-        return [
-            f"{path}: expected columns case_id, lesion_id and {need} for rule {rule.criterion!r} "
-            f"(detection.lesions_columns maps other names); "
-            + (f"missing {missing}, " if missing else "") + ("no usable geometry columns, " if geometry is None else "")
-            + f"found {sorted(cols)}"
-        ]
-    problems = []
-    if rule.criterion == "center_distance" and rule.max_distance is None and "radius" not in cols:
-        problems.append(
-            f"{path}: rule center_distance without max_distance needs a 'radius' column; found {sorted(cols)}"
-        )
-    problems += _finite_problems(lesions, geometry + (["radius"] if "radius" in cols else []), path)
-    key = lesions["case_id"].astype(str) + "\x00" + lesions["lesion_id"].astype(str)
-    dup = key.duplicated().to_numpy()
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0])
-        problems.append(
-            f"{path}: row {row + 1}, field 'lesion_id': lesion {lesions['lesion_id'].astype(str).iloc[row]!r} of "
-            f"case {lesions['case_id'].astype(str).iloc[row]!r} appears twice"
-        )
-    if known is not None:
-        problems += _unknown_ids(lesions["case_id"], known, path)
-    return problems
-
-
 def detection_record(
     det: Detection, marks_path: Path, lesions_path: Path, cases: Cases, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
     """Match marks to lesions and run the FROC analysis (R9); one outcome per detection endpoint."""
-    from validation.stats.detection import MatchingRule, evaluate_detection
-    from validation.study.endpoints import _OPS, EndpointOutcome
-    from validation.study.inputs import stream
 
     marks = read_detection_table(marks_path, "marks", det.marks_columns, "detection.marks_columns")
     lesions = read_detection_table(lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns")
@@ -632,143 +489,15 @@ def detection_record(
             for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se"):
                 rec[key] = d.get(key)
             if ep.accept is not None:
-                out.bound_holds = bool(_OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
+                out.bound_holds = bool(OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
         outcomes[ep.id] = out
     return record, outcomes
-
-
-def _load_mask(path: Path, spacing: list[float] | None, where: str) -> tuple[np.ndarray, tuple[float, ...]]:
-    """A binary mask and its voxel spacing (mm): NIfTI via nibabel, or ``.npy`` with ``spacing_mm``."""
-    if not path.is_file():
-        raise InputError(f"{where}: mask file {path} does not exist")
-    name = path.name.lower()
-    try:
-        if name.endswith((".nii", ".nii.gz")):
-            import nibabel as nib
-
-            img: Any = nib.load(str(path))
-            arr = np.asarray(img.dataobj)
-            zooms = tuple(float(z) for z in img.header.get_zooms()[: arr.ndim])
-        elif name.endswith(".npy"):
-            arr = np.load(path, allow_pickle=False)
-            zooms = ()
-        else:
-            raise InputError(f"{where}: mask {path} must be NIfTI (.nii, .nii.gz) or .npy")
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - an unreadable mask is bad input
-        raise InputError(f"{where}: cannot read mask {path}: {exc}") from None
-    if zooms:
-        zooms = tuple(z for z, d in zip(zooms, arr.shape, strict=False) if d != 1)
-    arr = np.squeeze(arr)
-    if spacing is not None:
-        if len(spacing) != arr.ndim:
-            raise InputError(f"{where}: mask {path} has {arr.ndim} dimensions, spacing_mm has {len(spacing)}")
-        zooms = tuple(float(s) for s in spacing)
-    elif len(zooms) != arr.ndim:
-        raise InputError(f"{where}: mask {path} carries no voxel spacing; set segmentation.spacing_mm")
-    values = np.unique(arr)
-    if not np.isin(values, (0, 1)).all():
-        raise InputError(f"{where}: mask {path} is not binary (values {values[:5].tolist()})")
-    return arr.astype(bool), zooms
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value))) or str(value).strip() == ""
-
-
-def read_predictions(path: Path, columns: dict[str, str] | None) -> pd.DataFrame:
-    """The segmentation predictions table with the protocol's column mapping applied."""
-    from validation.study.inputs import map_columns, read_table
-
-    frame = read_table(path, "predictions", text=("case_id", "mask_path"), columns=columns)
-    frame, problems = map_columns(frame, columns, path=path, where="segmentation.columns")
-    if problems:
-        raise InputError(problems[0])
-    return frame
-
-
-def predictions_problems(
-    preds: pd.DataFrame, seg: Segmentation, frame: pd.DataFrame, *, predictions_path: Path,
-    manifest_path: Path, known: set[str] | frozenset[str],
-) -> list[tuple[tuple[str, ...], str]]:
-    """``(YAML path, message)`` of every problem of a segmentation predictions table.
-
-    Columns, duplicate and unknown case ids, the manifest's reference-mask column, every
-    analysed case with a reference mask but no prediction, and mask files that do not
-    exist (reference and predicted; their contents are read by the run).
-    """
-    from validation.study.inputs import missing_columns_message
-
-    where = ("segmentation", "predictions")
-    missing = [c for c in ("case_id", "mask_path") if c not in preds.columns]
-    if missing:
-        return [(where, missing_columns_message(
-            predictions_path, missing, [str(c) for c in preds.columns], names=("case_id", "mask_path"),
-            where="segmentation.columns", mapping=seg.columns))]
-    out: list[tuple[tuple[str, ...], str]] = []
-    ids = preds["case_id"].astype(str)
-    dup = ids.duplicated().to_numpy()
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0])
-        out.append((where, f"{predictions_path}: row {row + 1}, field 'case_id': duplicate case_id {ids.iloc[row]!r}"))
-    out += [(where, m) for m in _unknown_ids(ids, known, predictions_path)]
-    if seg.reference_column not in frame.columns:
-        out.append((("segmentation", "reference_column"),
-                    f"{manifest_path}: column {seg.reference_column!r} (segmentation.reference_column) is missing; "
-                    f"columns are {[str(c) for c in frame.columns]}"))
-        return out
-    pred_of = dict(zip(ids, preds["mask_path"], strict=True))
-    no_pred: list[str] = []
-    no_ref_file: list[tuple[int, str]] = []
-    no_pred_file: list[str] = []
-    for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
-        if _blank(ref_rel):
-            continue
-        # a path that leaves its table's folder is refused and never looked at (not even stat)
-        escape = path_escape_reason(manifest_path.parent, str(ref_rel), folder="the manifest's folder")
-        if escape is not None:
-            out.append((("segmentation", "reference_column"),
-                        f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}: {escape}"))
-        elif not (manifest_path.parent / str(ref_rel)).is_file():
-            no_ref_file.append((row, str(ref_rel)))
-        rel = pred_of.get(cid)
-        if rel is None or _blank(rel):
-            no_pred.append(cid)
-            continue
-        escape = path_escape_reason(predictions_path.parent, str(rel), folder="the predictions table's folder")
-        if escape is not None:
-            out.append((where, f"{predictions_path}, case_id {cid!r}, column 'mask_path': {escape}"))
-        elif not (predictions_path.parent / str(rel)).is_file():
-            no_pred_file.append(cid)
-    if no_pred:
-        out.append((where, f"{predictions_path}: no predicted mask for case_id {no_pred[0]!r}"
-                           + (f" ({len(no_pred)} cases with a reference mask have none)" if len(no_pred) > 1 else "")))
-    if no_pred_file:
-        cid = no_pred_file[0]
-        out.append((where, f"{predictions_path}: case {cid!r}, field 'mask_path': mask file "
-                           f"{predictions_path.parent / str(pred_of[cid])} does not exist"
-                           + (f" ({len(no_pred_file)} missing files)" if len(no_pred_file) > 1 else "")))
-    if no_ref_file:
-        row, rel = no_ref_file[0]
-        out.append((("segmentation", "reference_column"),
-                    f"{manifest_path}: case {str(frame['case_id'].iloc[row])!r}, field {seg.reference_column!r}: "
-                    f"reference mask file {manifest_path.parent / rel} does not exist"
-                    + (f" ({len(no_ref_file)} missing files)" if len(no_ref_file) > 1 else "")))
-    return out
 
 
 def segmentation_record(
     seg: Segmentation, predictions_path: Path, manifest_path: Path, cases: Cases, *, seed: int, n_resamples: int
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
     """Per-case overlap/boundary metrics under the declared empty-mask policy, summarised with CIs (R10)."""
-    from validation.stats.segmentation import (
-        EmptyMaskPolicy,
-        segmentation_metrics,
-        summarize_segmentation,
-    )
-    from validation.study.endpoints import _OPS, EndpointOutcome
-    from validation.study.inputs import stream
 
     frame = cases.frame
     preds = read_predictions(predictions_path, seg.columns)
@@ -782,7 +511,7 @@ def segmentation_record(
     # Every mask path must stay inside its table's folder: all are checked before any is read.
     pairs: list[tuple[int, str, Path, Path]] = []
     for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
-        if _blank(ref_rel):
+        if blank(ref_rel):
             continue  # no reference segmentation for this case: not part of the segmentation set
         ref_path = resolve_inside(
             manifest_path.parent, str(ref_rel), folder="the manifest's folder",
@@ -793,8 +522,8 @@ def segmentation_record(
         pairs.append((row, cid, ref_path, pred_path))
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
     for row, cid, ref_path, pred_path in pairs:
-        ref, zooms = _load_mask(ref_path, seg.spacing_mm, f"{manifest_path}, row {row + 1}")
-        pred, _ = _load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
+        ref, zooms = load_mask(ref_path, seg.spacing_mm, f"{manifest_path}, row {row + 1}")
+        pred, _ = load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
         if pred.shape != ref.shape:
             raise InputError(f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}")
         pred_masks.append(pred)
@@ -842,7 +571,7 @@ def segmentation_record(
             for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se"):
                 rec[key] = d.get(key)
             if ep.accept is not None:
-                out.bound_holds = bool(_OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
+                out.bound_holds = bool(OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
         outcomes[ep.id] = out
     return record, outcomes
 

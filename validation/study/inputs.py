@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from validation import __version__, tables
+from validation.data.manifest import load_manifest
 from validation.errors import CheckpointError, InputError, ManifestError
 from validation.io import sha256_file
 from validation.protocol.cards import card_threshold
@@ -281,7 +282,6 @@ def inference_failures(path: Path, provenance: dict[str, Any]) -> dict[str, str]
 
 def load_manifest_frame(loaded: LoadedProtocol) -> tuple[Path, pd.DataFrame]:
     """Load the test-set manifest through :mod:`validation.data.manifest`."""
-    from validation.data.manifest import load_manifest
 
     ts = loaded.protocol.test_set
     path = loaded.resolve(ts.manifest)

@@ -26,34 +26,26 @@ Example
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from validation import __version__, audit
-from validation.errors import (
-    InputError,
-    ManifestError,
-    ProtocolError,
-    ResultsSchemaError,
-    StudyExistsError,
-)
-from validation.io import sha256_bytes, sha256_file
-from validation.protocol.load import load_protocol
+from validation.errors import InputError, ManifestError, ProtocolError
+from validation.io import sha256_file
+from validation.protocol.load import LoadedProtocol, load_protocol
 from validation.protocol.lock import Lock, lock_path_for, now_utc, read_lock, verify_lock
+from validation.protocol.schema import ModelRef, Protocol
+from validation.report.render import REPORT_PDF, render_and_log
+from validation.results import validate_results
 from validation.stats.hypothesis import interval_level
 from validation.study.analyses import (
     calibration_record,
-    characteristics,
     confusion_record,
     detection_record,
     reader_study_record,
@@ -61,12 +53,21 @@ from validation.study.analyses import (
     segmentation_record,
     subgroup_record,
 )
-from validation.study.checks import check_study_protocol
-from validation.study.endpoints import EndpointOutcome, apply_decisions, evaluate_endpoint
+from validation.study.criteria import EndpointOutcome, apply_decisions
+from validation.study.document import (
+    Analyses,
+    InputFiles,
+    build_document,
+    file_ref_or_none,
+    flow_record,
+    run_inputs,
+)
+from validation.study.endpoints import evaluate_endpoint
+from validation.study.folder import commit_study, locked_folder, prepare_folder
 from validation.study.inputs import (
+    Cases,
     align,
     apply_exclusions,
-    environment,
     file_ref,
     inference_failures,
     load_manifest_frame,
@@ -78,9 +79,7 @@ from validation.study.inputs import (
     with_card_thresholds,
 )
 
-_P = ParamSpec("_P")
-RESULTS_SCHEMA_ID = "radval.results/1"
-RESULTS_FILE = "results.json"
+__all__ = ["StudyOutcome", "run_study"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class StudyOutcome:
     verdict : dict
         The ``verdict`` record of ``results.json``.
     report_path : Path or None
-        The rendered report, when the report module is available.
+        The rendered report, when rendering was asked for and succeeded.
     warnings : list of str
         Non-fatal problems (e.g. running unlocked, a report that failed to render).
     """
@@ -111,117 +110,56 @@ class StudyOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-@lru_cache(maxsize=1)
-def results_schema() -> dict[str, Any]:
-    """The JSON Schema of ``results.json`` (``validation/schemas/results.schema.json``)."""
-    text = resources.files("validation").joinpath("schemas/results.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+@dataclass
+class _Scores:
+    """One model's outputs: the file, the path the protocol declared, the table, provenance."""
+
+    path: Path
+    declared: str | None
+    frame: pd.DataFrame
+    provenance: dict[str, Any]
 
 
-def validate_results(document: dict[str, Any]) -> None:
-    """Validate a results document against the schema; raise :class:`ResultsSchemaError`."""
-    import jsonschema
+@dataclass
+class _Run:
+    """What the stages of one run share; each stage fills its part."""
 
-    validator = jsonschema.Draft202012Validator(results_schema())
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [
-            f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors[:10]
-        ]
-        raise ResultsSchemaError("results do not match radval.results/1: " + "; ".join(lines))
+    loaded: LoadedProtocol
+    proto: Protocol
+    lock: Lock | None
+    study_dir: Path
+    warnings: list[str]
+    started_at: str
+    t_start: float
+    timings: dict[str, float] = field(default_factory=dict)
+    manifest_path: Path | None = None
+    manifest_frame: pd.DataFrame | None = None
+    rule_lines: list[dict[str, Any]] = field(default_factory=list)
+    model: _Scores | None = None
+    baseline: _Scores | None = None
+    cases: Cases | None = None
+    outcomes: dict[str, EndpointOutcome] = field(default_factory=dict)
+    analyses: Analyses = field(default_factory=Analyses)
+    files: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Record the seconds a stage takes under ``timings.seconds[stage]``."""
+        t = time.perf_counter()
+        yield
+        self.timings[stage] = time.perf_counter() - t
 
-def load_results(path: str | Path) -> dict[str, Any]:
-    """Read and validate a ``results.json``; bad files raise :class:`InputError`."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / RESULTS_FILE
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"results file {file} does not exist") from None
-    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise InputError(f"cannot read results file {file}: {exc}") from None
-    except RecursionError:
-        raise InputError(f"cannot read results file {file}: JSON nested too deeply") from None
-    try:
-        validate_results(doc)
-    except ResultsSchemaError as exc:
-        raise InputError(f"{file}: {exc}") from None
-    return dict(doc)
+    def need_cases(self) -> Cases:
+        if self.cases is None:
+            raise RuntimeError("the analysis set is used before the inputs stage built it")
+        return self.cases
 
-
-def dumps_results(document: dict[str, Any]) -> str:
-    """Serialise results deterministically (sorted keys, no NaN)."""
-    return json.dumps(document, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n"
-
-
-def _prepare_dir(out_dir: Path, force: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise StudyExistsError(f"output path {out_dir} exists and is not a folder")
-    if out_dir.exists() and any(p.name != audit.LOCK_FILE for p in out_dir.iterdir()) and not force:
-        raise StudyExistsError(
-            f"study folder {out_dir} already exists and is not empty; pass --force to re-run into it "
-            "(the audit log is kept and the re-run is recorded)"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if (out_dir / audit.AUDIT_FILE).exists():
-        # refuse before anything is computed or written: results.json stays as it is
-        audit.require_intact(out_dir, "run into")
+    def need_manifest(self) -> tuple[Path, pd.DataFrame]:
+        if self.manifest_path is None or self.manifest_frame is None:
+            raise RuntimeError("the manifest is used before the inputs stage read it")
+        return self.manifest_path, self.manifest_frame
 
 
-def _locked_study_folder(run: Callable[_P, StudyOutcome]) -> Callable[_P, StudyOutcome]:
-    """Hold the study folder's lock for the whole run (:func:`validation.audit.study_lock`).
-
-    A second run into the same folder is refused while the first holds it; a folder this
-    run created is removed again if the run fails before writing anything into it.
-    """
-
-    @functools.wraps(run)
-    def locked(*args: _P.args, **kwargs: _P.kwargs) -> StudyOutcome:
-        folder = Path(str(kwargs["out_dir"])).resolve()
-        if folder.exists() and not folder.is_dir():
-            raise StudyExistsError(f"output path {folder} exists and is not a folder")
-        created = not folder.exists()
-        with audit.study_lock(folder, purpose="run"):
-            try:
-                kwargs["out_dir"] = folder
-                return run(*args, **kwargs)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    if created and [p.name for p in folder.iterdir()] == [audit.LOCK_FILE]:
-                        (folder / audit.LOCK_FILE).unlink()
-                        folder.rmdir()
-                raise
-
-    return locked
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        f = float(value)
-        if np.isnan(f):
-            return None
-        if np.isinf(f):
-            return "inf" if f > 0 else "-inf"
-        return f
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-@_locked_study_folder
 def run_study(
     protocol_path: str | Path,
     *,
@@ -248,7 +186,7 @@ def run_study(
         Run without a lock (exploratory use); ``results.json`` then records ``lock: null``
         and a warning. A lock that exists is always checked.
     render : bool, default True
-        Render the report when :mod:`validation.report.render` is available.
+        Render the report (and the PDF when the protocol asks for one).
     actor : str, optional
         Who runs the study, for the audit trail (default ``user@host``).
 
@@ -267,14 +205,46 @@ def run_study(
 
     Notes
     -----
-    The run holds the folder's lock throughout and commits its outputs atomically:
-    ``results.json`` is written as ``results.json.pending``, the ``run`` audit entry
-    records its sha256, and only then is it renamed into place
-    (:func:`validation.audit.commit_files`). An interrupted run therefore never leaves
-    a ``results.json`` that the audit log does not record.
+    The stages, in order: resolve the protocol and its lock; read the inputs and align
+    the cases; the endpoints; the reader study, detection and segmentation analyses; the
+    decisions (multiplicity); the subgroup table; the ROC, 2x2 and calibration curves;
+    then the document is committed (:func:`validation.study.folder.commit_study`) and the
+    report rendered. The folder's lock is held throughout.
     """
+    with locked_folder(out_dir) as folder:
+        run = _resolve(protocol_path, folder, lock_path, allow_unlocked, force)
+        with run.timed("inputs"):
+            _read_inputs(run)
+        with run.timed("endpoints"):
+            _endpoints(run)
+        _check_levels(run)
+        _reader_study(run)
+        _detection(run)
+        _segmentation(run)
+        verdict = apply_decisions(run.outcomes, run.proto.primary_ids(), run.proto.multiplicity)
+        with run.timed("subgroups"):
+            _subgroups(run)
+        _curves(run)
+        document, inputs = _document(run, verdict)
+        validate_results(document)
+        results_path = commit_study(
+            folder, document, loaded=run.loaded, lock=run.lock,
+            run_inputs=run_inputs(run.loaded, inputs), force=force, actor=actor,
+        )
+        report_path = _render(run, actor) if render else None
+        code = 0 if verdict["decision"] == "pass" else 1
+        return StudyOutcome(code, results_path, folder, verdict, report_path, run.warnings)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _resolve(
+    protocol_path: str | Path, folder: Path, lock_path: str | Path | None,
+    allow_unlocked: bool, force: bool,
+) -> _Run:
+    """Load the protocol, check it against its lock, and prepare the study folder."""
     t_start = time.perf_counter()
-    timings: dict[str, float] = {}
     started_at = now_utc()
     warnings: list[str] = []
     loaded = load_protocol(protocol_path)
@@ -286,332 +256,268 @@ def run_study(
         verify_lock(loaded, lock)
     elif not allow_unlocked:
         raise ProtocolError(
-            f"protocol {loaded.path} is not locked (no {lock_file}); run `radval protocol lock` "
-            "before the study, or pass --unlocked for an exploratory run"
+            f"protocol {loaded.path} is not locked (no {lock_file}); run `radval protocol "
+            "lock` before the study, or pass --unlocked for an exploratory run"
         )
     else:
         warnings.append("the protocol was not locked: results are exploratory (R2)")
-    study_dir = Path(out_dir).resolve()
-    _prepare_dir(study_dir, force)
-    timings["resolve"] = time.perf_counter() - t_start
+    prepare_folder(folder, force=force)
+    run = _Run(loaded, proto, lock, folder, warnings, started_at, t_start)
+    run.timings["resolve"] = time.perf_counter() - t_start
+    return run
 
-    t = time.perf_counter()
-    manifest_path, manifest_frame = load_manifest_frame(loaded)
-    frame, rule_lines = apply_exclusions(manifest_frame, proto.test_set.exclusions, source=manifest_path)
+
+def _labelled_frame(run: _Run) -> pd.DataFrame:
+    """The manifest after the protocol's exclusions, its labels checked to be 0 or 1."""
+    manifest_path, manifest_frame = load_manifest_frame(run.loaded)
+    run.manifest_path, run.manifest_frame = manifest_path, manifest_frame
+    proto = run.proto
+    frame, run.rule_lines = apply_exclusions(
+        manifest_frame, proto.test_set.exclusions, source=manifest_path
+    )
     label = proto.test_set.label_column
     labels = frame[label]
     bad = ~labels.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         # the row number in the manifest file, counting rows excluded by the protocol's rules
-        row = int(np.flatnonzero(manifest_frame["case_id"].to_numpy() == frame["case_id"].iloc[row])[0])
+        ids = manifest_frame["case_id"].to_numpy()
+        row = int(np.flatnonzero(ids == frame["case_id"].iloc[row])[0])
         raise ManifestError(
             f"{manifest_path}: row {row + 1}, field {label!r}: expected 0 or 1, "
             f"found {manifest_frame[label].iloc[row]!r}"
         )
-    frame = frame.assign(**{label: labels.astype(int)})
+    return frame.assign(**{label: labels.astype(int)})
+
+
+def _scores(run: _Run, ref: ModelRef | None, name: str) -> _Scores | None:
+    """A model's scores: the declared file, or one produced by inference."""
+    if ref is None:
+        return None
+    manifest_path, _ = run.need_manifest()
+    path, declared = obtain_scores(run.loaded, ref, manifest_path, run.study_dir, name)
+    provenance = scores_provenance(path)
+    frame = read_scores(
+        path, columns=ref.columns if declared else None, where=f"{name}.columns"
+    )
+    return _Scores(path, declared, frame, provenance)
+
+
+def _read_inputs(run: _Run) -> None:
+    """The manifest, the model's (and baseline's) scores, aligned by ``case_id``."""
+    frame = _labelled_frame(run)
+    manifest_path, manifest_frame = run.need_manifest()
+    proto = run.proto
     # A detection- or segmentation-only study has no classification model: no scores.
-    scores_path: Path | None = None
-    scores_declared: str | None = None
-    scores_frame = None
-    provenance: dict[str, Any] = {}
-    if proto.model is not None:
-        scores_path, scores_declared = obtain_scores(loaded, proto.model, manifest_path, study_dir, "model")
-        provenance = scores_provenance(scores_path)
-        scores_frame = read_scores(scores_path, columns=proto.model.columns if scores_declared else None,
-                                   where="model.columns")
-    base_path: Path | None = None
-    base_declared: str | None = None
-    base_frame = None
-    base_provenance: dict[str, Any] = {}
-    if proto.baseline is not None:
-        base_path, base_declared = obtain_scores(loaded, proto.baseline, manifest_path, study_dir, "baseline")
-        base_frame = read_scores(base_path, columns=proto.baseline.columns if base_declared else None,
-                                 where="baseline.columns")
-        base_provenance = scores_provenance(base_path)
-    cases = align(
-        frame, label, proto.test_set.cluster_column, scores_frame,
-        scores_path=scores_path, missing=proto.test_set.missing_outputs,
-        baseline=base_frame, baseline_path=base_path,
+    run.model = _scores(run, proto.model, "model")
+    run.baseline = _scores(run, proto.baseline, "baseline")
+    model, base = run.model, run.baseline
+    run.cases = align(
+        frame, proto.test_set.label_column, proto.test_set.cluster_column,
+        model.frame if model else None,
+        scores_path=model.path if model else None, missing=proto.test_set.missing_outputs,
+        baseline=base.frame if base else None, baseline_path=base.path if base else None,
         manifest_ids=manifest_frame["case_id"].astype(str),
-        failure_reasons=inference_failures(scores_path, provenance) if scores_path is not None else None,
-        baseline_failure_reasons=inference_failures(base_path, base_provenance) if base_path is not None else None,
+        failure_reasons=inference_failures(model.path, model.provenance) if model else None,
+        baseline_failure_reasons=(
+            inference_failures(base.path, base.provenance) if base else None
+        ),
     )
     manifest_sha = sha256_file(manifest_path)
-    for tag, prov, path in (("model", provenance, scores_path), ("baseline", base_provenance, base_path)):
-        scored = (prov.get("manifest") or {}).get("sha256") if isinstance(prov.get("manifest"), dict) else None
-        if path is not None and scored is not None and scored != manifest_sha:
-            warnings.append(
-                f"the {tag} scores ({path.name}) were produced from a manifest with sha256 {scored}, "
-                f"not the locked test-set manifest ({manifest_sha})"
+    for tag, scores in (("model", model), ("baseline", base)):
+        meta = scores.provenance.get("manifest") if scores is not None else None
+        scored = meta.get("sha256") if isinstance(meta, dict) else None
+        if scores is not None and scored is not None and scored != manifest_sha:
+            run.warnings.append(
+                f"the {tag} scores ({scores.path.name}) were produced from a manifest with "
+                f"sha256 {scored}, not the locked test-set manifest ({manifest_sha})"
             )
-    timings["inputs"] = time.perf_counter() - t
 
-    t = time.perf_counter()
+
+def _endpoints(run: _Run) -> None:
+    """Every classification endpoint: estimate, CI, test and its own decision."""
+    cases = run.need_cases()
+    proto = run.proto
     y_true = cases.y_true.astype(np.int8)
-    outcomes: dict[str, EndpointOutcome] = {}
     for ep in proto.endpoints:
-        assert cases.score is not None  # the schema requires a model for classification endpoints
-        outcomes[ep.id] = evaluate_endpoint(
+        if cases.score is None:  # the schema requires a model for classification endpoints
+            raise RuntimeError(f"endpoint {ep.id!r} has no model scores to evaluate")
+        run.outcomes[ep.id] = evaluate_endpoint(
             ep, protocol=proto, y_true=y_true, score=cases.score, baseline=cases.baseline,
             clusters=cases.clusters, rng=stream(proto.seed, "endpoint", ep.id),
         )
-    timings["endpoints"] = time.perf_counter() - t
-    for ep in proto.endpoints:  # one convention with `radval gate`: a 1 - 2 alpha interval
+
+
+def _check_levels(run: _Run) -> None:
+    """Warn when an interval and its one-sided test use different levels (as `radval gate`)."""
+    for ep in run.proto.endpoints:
         alpha = ep.test.significance_level if ep.test is not None else None
-        if alpha is not None and (alpha >= 0.5 or abs(ep.ci.confidence_level - interval_level(alpha)) > 1e-9):
-            warnings.append(
-                f"endpoint {ep.id!r}: its {ep.ci.confidence_level:.1%} interval does not match its one-sided "
-                f"test at {alpha:g} (radval pairs a one-sided level alpha with a two-sided 1 - 2 alpha "
-                "interval): the interval's bound and the test can disagree"
+        level = ep.ci.confidence_level
+        if alpha is not None and (alpha >= 0.5 or abs(level - interval_level(alpha)) > 1e-9):
+            run.warnings.append(
+                f"endpoint {ep.id!r}: its {level:.1%} interval does not match its one-sided "
+                f"test at {alpha:g} (radval pairs a one-sided level alpha with a two-sided "
+                "1 - 2 alpha interval): the interval's bound and the test can disagree"
             )
 
-    reader = None
-    readings_ref = None
-    if proto.reader_study is not None:
-        t = time.perf_counter()
-        rs_path = loaded.resolve(proto.reader_study.readings)
-        assert rs_path is not None
-        readings_ref = file_ref(rs_path, proto.reader_study.readings)
-        reader, rs_outcome = reader_study_record(
-            proto.reader_study, rs_path, seed=proto.seed, n_resamples=proto.n_resamples
+
+def _reader_study(run: _Run) -> None:
+    """The MRMC analysis, its hypothesis and AI versus readers (R13, R14)."""
+    rs = run.proto.reader_study
+    if rs is None:
+        return
+    with run.timed("reader_study"):
+        path = _resolved(run.loaded, rs.readings)
+        run.files["readings"] = file_ref(path, rs.readings)
+        run.analyses.reader_study, outcome = reader_study_record(
+            rs, path, seed=run.proto.seed, n_resamples=run.proto.n_resamples
         )
-        outcomes[proto.reader_study.id] = rs_outcome
-        timings["reader_study"] = time.perf_counter() - t
+        run.outcomes[rs.id] = outcome
 
-    detection = None
-    lesions_ref = None
-    marks_ref = None
-    if proto.detection is not None:
-        t = time.perf_counter()
-        det = proto.detection
-        marks_path, lesions_path = loaded.resolve(det.marks), loaded.resolve(det.lesions)
-        assert marks_path is not None and lesions_path is not None
-        for path, sha, key in ((marks_path, det.marks_sha256, "marks"), (lesions_path, det.lesions_sha256, "lesions")):
-            if sha is not None and path.is_file() and sha256_file(path) != sha:
-                raise InputError(f"{key} file {path}: sha256 is {sha256_file(path)}, the protocol expects {sha}")
-        detection, det_outcomes = detection_record(
-            det, marks_path, lesions_path, cases, seed=proto.seed, n_resamples=proto.n_resamples
+
+def _check_sha(path: Path, expected: str | None, what: str) -> None:
+    if expected is not None and path.is_file() and sha256_file(path) != expected:
+        raise InputError(
+            f"{what} file {path}: sha256 is {sha256_file(path)}, the protocol expects {expected}"
         )
-        outcomes.update(det_outcomes)
-        marks_ref = file_ref(marks_path, det.marks)
-        lesions_ref = file_ref(lesions_path, det.lesions)
-        timings["detection"] = time.perf_counter() - t
 
-    segmentation = None
-    predictions_ref = None
-    if proto.segmentation is not None:
-        t = time.perf_counter()
-        seg = proto.segmentation
-        pred_path = loaded.resolve(seg.predictions)
-        assert pred_path is not None
-        if seg.predictions_sha256 is not None and pred_path.is_file() and sha256_file(pred_path) != seg.predictions_sha256:
-            raise InputError(
-                f"predictions file {pred_path}: sha256 is {sha256_file(pred_path)}, "
-                f"the protocol expects {seg.predictions_sha256}"
-            )
-        segmentation, seg_outcomes = segmentation_record(
-            seg, pred_path, manifest_path, cases, seed=proto.seed, n_resamples=proto.n_resamples
+
+def _resolved(loaded: LoadedProtocol, declared: str) -> Path:
+    path = loaded.resolve(declared)
+    if path is None:
+        raise RuntimeError(f"the protocol's path {declared!r} did not resolve")
+    return path
+
+
+def _detection(run: _Run) -> None:
+    """Lesion detection: matching, FROC and its figures of merit (R9)."""
+    det = run.proto.detection
+    if det is None:
+        return
+    with run.timed("detection"):
+        marks = _resolved(run.loaded, det.marks)
+        lesions = _resolved(run.loaded, det.lesions)
+        _check_sha(marks, det.marks_sha256, "marks")
+        _check_sha(lesions, det.lesions_sha256, "lesions")
+        run.analyses.detection, outcomes = detection_record(
+            det, marks, lesions, run.need_cases(), seed=run.proto.seed,
+            n_resamples=run.proto.n_resamples,
         )
-        outcomes.update(seg_outcomes)
-        predictions_ref = file_ref(pred_path, seg.predictions)
-        timings["segmentation"] = time.perf_counter() - t
+        run.outcomes.update(outcomes)
+        run.files["marks"] = file_ref(marks, det.marks)
+        run.files["lesions"] = file_ref(lesions, det.lesions)
 
-    verdict = apply_decisions(outcomes, proto.primary_ids(), proto.multiplicity)
 
-    t = time.perf_counter()
-    threshold = proto.model.threshold if proto.model is not None else None
-    subgroups = None
-    if proto.subgroups is not None:
-        subgroups = subgroup_record(
-            proto.subgroups, cases, threshold=threshold, seed=proto.seed,
-            n_resamples=proto.n_resamples,
+def _segmentation(run: _Run) -> None:
+    """Segmentation overlap and boundary metrics per case and their CIs (R10)."""
+    seg = run.proto.segmentation
+    if seg is None:
+        return
+    with run.timed("segmentation"):
+        predictions = _resolved(run.loaded, seg.predictions)
+        _check_sha(predictions, seg.predictions_sha256, "predictions")
+        manifest_path, _ = run.need_manifest()
+        run.analyses.segmentation, outcomes = segmentation_record(
+            seg, predictions, manifest_path, run.need_cases(), seed=run.proto.seed,
+            n_resamples=run.proto.n_resamples,
         )
-    timings["subgroups"] = time.perf_counter() - t
-    roc: dict[str, Any] | None = None
-    confusion: dict[str, Any] | None = None
-    calibration: dict[str, Any] | None = None
-    if cases.score is not None:
-        # the classification model's curves; a study without one plans none of them
-        t = time.perf_counter()
-        roc = roc_record(y_true, cases.score, threshold=threshold, clusters=cases.clusters,
-                         rng=stream(proto.seed, "roc", "band"), n_resamples=proto.n_resamples)
-        confusion = confusion_record(y_true, cases.score, threshold)
-        calibration = calibration_record(
-            y_true, cases.score, warnings, clusters=cases.clusters, rng=stream(proto.seed, "calibration"),
-            n_resamples=proto.n_resamples,
+        run.outcomes.update(outcomes)
+        run.files["segmentation_predictions"] = file_ref(predictions, seg.predictions)
+
+
+def _threshold(run: _Run) -> float | None:
+    return run.proto.model.threshold if run.proto.model is not None else None
+
+
+def _subgroups(run: _Run) -> None:
+    """The subgroup table with guardrails, disparities and heterogeneity (R11, R12)."""
+    if run.proto.subgroups is None:
+        return
+    run.analyses.subgroups = subgroup_record(
+        run.proto.subgroups, run.need_cases(), threshold=_threshold(run), seed=run.proto.seed,
+        n_resamples=run.proto.n_resamples,
+    )
+
+
+def _curves(run: _Run) -> None:
+    """The classification model's ROC, 2x2 table and calibration (none without a model)."""
+    cases = run.need_cases()
+    if cases.score is None:
+        return
+    with run.timed("curves"):
+        proto, threshold = run.proto, _threshold(run)
+        y_true = cases.y_true.astype(np.int8)
+        run.analyses.roc = roc_record(
+            y_true, cases.score, threshold=threshold, clusters=cases.clusters,
+            rng=stream(proto.seed, "roc", "band"), n_resamples=proto.n_resamples,
         )
-        timings["curves"] = time.perf_counter() - t
-
-    n_pos = int(y_true.sum())
-    excluded = [line for line in rule_lines + cases.excluded if line["n"] > 0]
-    flow: dict[str, Any] = {
-        "assessed": int(len(manifest_frame)),
-        "excluded": excluded,
-        "analysed": int(len(cases.frame)),
-        "imputed": cases.imputed,
-        "missing_outputs": len({f["case_id"] for f in cases.failures}),
-        "threshold": threshold,
-    }
-    # STARD: every assessed case is either analysed or excluded with a reason
-    assert flow["assessed"] == flow["analysed"] + sum(line["n"] for line in excluded)
-    if confusion is not None:
-        flow.update({k: confusion[k] for k in ("tp", "fp", "tn", "fn")})
-    data_summary = {
-        "n_cases": int(len(cases.frame)),
-        "n_patients": int(len(set(cases.clusters))) if cases.clusters is not None else None,
-        "n_positive": n_pos,
-        "n_negative": int(len(y_true) - n_pos),
-        "flow": flow,
-        "characteristics": characteristics(cases.frame, label, proto),
-    }
-    comparisons = [o.comparison for o in outcomes.values() if o.comparison is not None]
-
-    model, card_path = model_record(loaded, proto.model, "model", scores_path, provenance)
-    base_model, base_card_path = model_record(loaded, proto.baseline, "baseline", base_path, base_provenance)
-    inputs: dict[str, Any] = {
-        "manifest": file_ref(manifest_path, proto.test_set.manifest, n_rows=len(manifest_frame)),
-        "scores": file_ref(scores_path, scores_declared) if scores_path is not None else None,
-        "baseline_scores": file_ref(base_path, base_declared) if base_path is not None else None,
-        "readings": readings_ref,
-        "lesions": lesions_ref,
-        "marks": marks_ref,
-        "segmentation_predictions": predictions_ref,
-        "model_card": (
-            file_ref(card_path, proto.model.card) if card_path is not None and proto.model is not None else None
-        ),
-        "baseline_model_card": (
-            file_ref(base_card_path, proto.baseline.card)
-            if base_card_path is not None and proto.baseline is not None else None
-        ),
-    }
-
-    deviations = lock.deviations if lock is not None else []
-    timings["total"] = time.perf_counter() - t_start
-    document: dict[str, Any] = {
-        "schema": RESULTS_SCHEMA_ID,
-        "radval_version": __version__,
-        "study": {
-            "id": proto.study.id, "title": proto.study.title, "version": proto.study.version,
-            "sponsor": proto.study.sponsor, "intended_use": proto.study.intended_use,
-            "population": proto.study.population, "description": proto.study.description,
-            "intended_users": proto.study.intended_users,
-            "reference_standard": proto.study.reference_standard,
-            "sample_size_justification": proto.study.sample_size_justification,
-        },
-        "protocol": {
-            "path": str(loaded.path),
-            "sha256": loaded.sha256,
-            "resolved": proto.model_dump(mode="json"),
-            "lock": lock.summary() if lock is not None else None,
-            "deviations": [
-                {k: d.get(k) for k in ("id", "description", "declared_at", "declared_by")}
-                for d in deviations
-            ],
-        },
-        "model": model,
-        "baseline_model": base_model,
-        "inputs": inputs,
-        "environment": environment(),
-        "seed": proto.seed,
-        "timings": {"started_at": started_at, "finished_at": now_utc(), "seconds": timings},
-        "verdict": verdict,
-        "data_summary": data_summary,
-        "endpoints": [o.record for o in outcomes.values()],
-        "roc": roc,
-        "confusion_matrix": confusion,
-        "subgroups": subgroups,
-        "calibration": calibration,
-        "comparisons": comparisons,
-        "reader_study": reader,
-        "detection": detection,
-        "segmentation": segmentation,
-        "failures": cases.failures,
-        "audit": {"log": audit.AUDIT_FILE, "head_hash": None},
-        "warnings": warnings,
-    }
-    document = _jsonable(document)
-    validate_results(document)
-
-    # Keep a byte-exact copy of the protocol and its lock with the evidence; each file
-    # reaches the folder only through a commit that the audit log records.
-    protocol_bytes = loaded.path.read_bytes()
-    if sha256_bytes(protocol_bytes) != loaded.sha256:
-        raise ProtocolError(f"protocol {loaded.path} changed while the study ran; run it again")
-    entries = audit.read_entries(study_dir)
-    head_hash = entries[-1]["hash"] if entries else None
-    commits = []
-    if lock is not None:
-        lock_bytes = lock.path.read_bytes()
-        logged = [e["outputs"].get("protocol.lock.json") for e in entries if e.get("action") == "lock"]
-        if not logged or logged[-1] != sha256_bytes(lock_bytes):
-            first = not logged
-            commits.append(audit.Commit(
-                "lock", {"protocol.lock.json": lock_bytes},
-                inputs={"protocol.yaml": lock.protocol_sha256, "manifest": lock.manifest_sha256},
-                details={"locked_at": lock.locked_at, "locked_by": lock.data.get("locked_by"),
-                         "deviations": len(deviations),
-                         **({} if first else {"updated": "the lock was amended or a deviation declared"})},
-                actor=str(lock.data.get("locked_by") or "unknown") if first else actor,
-                timestamp=lock.locked_at if first else now_utc(),
-            ))
-            head_hash = audit.next_entry(study_dir, commits[0])["hash"]
-    # the last entry before the run's own (a lock entry committed with the run counts)
-    document["audit"]["head_hash"] = head_hash
-    text = dumps_results(document)
-    results_path = study_dir / RESULTS_FILE
-    run_inputs = {"protocol.yaml": loaded.sha256, "manifest": inputs["manifest"]["sha256"]}
-    for key in ("scores", "baseline_scores", "readings", "marks", "lesions", "segmentation_predictions",
-                "model_card", "baseline_model_card"):
-        if inputs[key] is not None:
-            run_inputs[key] = inputs[key]["sha256"]
-    commits.append(audit.Commit(
-        "run", {"protocol.yaml": protocol_bytes, RESULTS_FILE: text.encode("utf-8")},
-        inputs=run_inputs,
-        details={"verdict": verdict["decision"], "seed": proto.seed, "radval_version": __version__,
-                 "forced": bool(force), "locked": lock is not None},
-        actor=actor,
-    ))
-    # one commit: the lock entry (when new), the run entry, then the files move into place
-    logged = audit.commit(study_dir, *commits)
-    if len(logged) == 2 and logged[0]["hash"] != head_hash:
-        raise RuntimeError(f"the lock entry's hash {logged[0]['hash']} is not the one results.json names")
-    report_path = None
-    if render:
-        report_path = _render(study_dir, warnings, actor, pdf=proto.report.pdf)
-    code = 0 if verdict["decision"] == "pass" else 1
-    return StudyOutcome(code, results_path, study_dir, verdict, report_path, warnings)
+        run.analyses.confusion_matrix = confusion_record(y_true, cases.score, threshold)
+        run.analyses.calibration = calibration_record(
+            y_true, cases.score, run.warnings, clusters=cases.clusters,
+            rng=stream(proto.seed, "calibration"), n_resamples=proto.n_resamples,
+        )
 
 
-def _render(study_dir: Path, warnings: list[str], actor: str | None, *, pdf: bool = False) -> Path | None:
+def _model(
+    run: _Run, ref: ModelRef | None, role: str, scores: _Scores | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The ``model`` record of a role and its card's ``inputs`` record."""
+    record, card_path = model_record(
+        run.loaded, ref, role, scores.path if scores else None,
+        scores.provenance if scores else {},
+    )
+    card = file_ref(card_path, ref.card) if card_path is not None and ref is not None else None
+    return record, card
+
+
+def _document(run: _Run, verdict: dict[str, Any]) -> tuple[dict[str, Any], InputFiles]:
+    """The ``results.json`` document and the input files it records."""
+    cases = run.need_cases()
+    manifest_path, manifest_frame = run.need_manifest()
+    proto, model, base = run.proto, run.model, run.baseline
+    flow = flow_record(
+        len(manifest_frame), cases, run.rule_lines, threshold=_threshold(run),
+        confusion=run.analyses.confusion_matrix,
+    )
+    model_rec, card = _model(run, proto.model, "model", model)
+    base_rec, base_card = _model(run, proto.baseline, "baseline", base)
+    inputs = InputFiles(
+        manifest=file_ref(manifest_path, proto.test_set.manifest, n_rows=len(manifest_frame)),
+        scores=file_ref_or_none(model.path, model.declared) if model else None,
+        baseline_scores=file_ref_or_none(base.path, base.declared) if base else None,
+        readings=run.files.get("readings"),
+        lesions=run.files.get("lesions"),
+        marks=run.files.get("marks"),
+        segmentation_predictions=run.files.get("segmentation_predictions"),
+        model_card=card,
+        baseline_model_card=base_card,
+    )
+    run.timings["total"] = time.perf_counter() - run.t_start
+    timings = {"started_at": run.started_at, "finished_at": now_utc(), "seconds": run.timings}
+    document = build_document(
+        loaded=run.loaded, proto=proto, lock=run.lock, models=(model_rec, base_rec),
+        inputs=inputs, timings=timings, verdict=verdict, cases=cases, flow=flow,
+        endpoints=[o.record for o in run.outcomes.values()],
+        comparisons=[o.comparison for o in run.outcomes.values() if o.comparison is not None],
+        analyses=run.analyses, warnings=run.warnings,
+    )
+    return document, inputs
+
+
+def _render(run: _Run, actor: str | None) -> Path | None:
     """Render the report (and its PDF when the protocol asks); log each file in the audit trail."""
-    try:
-        from validation.report.render import REPORT_PDF, render_and_log
-    except ImportError:
-        return None
-    pdf_path = study_dir / REPORT_PDF
+    pdf = run.proto.report.pdf
+    pdf_path = run.study_dir / REPORT_PDF
     try:
         if pdf:
             # a PDF left by an earlier (forced) run must not pass for this run's
             pdf_path.unlink(missing_ok=True)
-        written = render_and_log(study_dir, pdf=pdf, actor=actor)
+        written = render_and_log(run.study_dir, pdf=pdf, actor=actor)
     except Exception as exc:  # noqa: BLE001 - the verdict stands even if rendering fails
-        warnings.append(f"the report could not be rendered: {type(exc).__name__}: {exc}")
+        run.warnings.append(f"the report could not be rendered: {type(exc).__name__}: {exc}")
         return None
     if pdf and pdf_path not in written:
-        warnings.append(f"the protocol asks for a PDF report but {pdf_path.name} was not written")
+        run.warnings.append(
+            f"the protocol asks for a PDF report but {pdf_path.name} was not written"
+        )
     return written[0]
-
-
-__all__ = [
-    "RESULTS_FILE",
-    "ResultsSchemaError",
-    "StudyExistsError",
-    "StudyOutcome",
-    "check_study_protocol",
-    "dumps_results",
-    "load_results",
-    "results_schema",
-    "run_study",
-    "validate_results",
-]
