@@ -314,7 +314,7 @@ def bernoulli_cusum_design(p0: float, p1: float, *, arl0: float,
     >>> from validation.stats import bernoulli_cusum_design
     >>> d = bernoulli_cusum_design(0.10, 0.20, arl0=500)
     >>> round(d.k, 3), round(d.h, 3), d.arl0 >= 500
-    (0.146, 2.938, True)
+    (0.145, 3.478, True)
 
     References
     ----------
@@ -425,7 +425,7 @@ def bernoulli_cusum_path(x: ArrayLike, design: CusumDesign, *, state: int | None
 
 
 def _ewma_step(state: NDArray[np.float64] | float, x: int | NDArray[np.int64], lam: float,
-               d: int, *, from_float: bool) -> NDArray[np.int64] | int:
+               d: int, *, from_float: bool) -> NDArray[np.int64]:
     """Next grid index of the rounded EWMA, with spc's floating-point expression."""
     if from_float:
         z = (1.0 - lam) * np.asarray(state, dtype=np.float64) + lam * np.asarray(x)
@@ -444,7 +444,7 @@ def _ewma_chain_arl(q: float, lam: float, ucl_num: int, d: int, z0: float) -> fl
         if px == 0.0:
             continue
         to = _ewma_step(states, x, lam, d, from_float=False)
-        keep = to <= ucl_num
+        keep = np.asarray(to <= ucl_num, dtype=bool)
         rows_l.append(np.arange(n)[keep])
         cols_l.append(to[keep])
         probs_l.append(np.full(int(keep.sum()), px))

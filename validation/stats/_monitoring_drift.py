@@ -153,7 +153,7 @@ def population_stability_index(reference: ArrayLike, window: ArrayLike, *,
     Examples
     --------
     >>> from validation.stats import population_stability_index
-    >>> r = population_stability_index([1, 2, 3, 4], [3, 4, 4, 4], edges=[2.5])
+    >>> r = population_stability_index([1, 2, 3, 4], [2, 1, 4, 3], edges=[2.5])
     >>> round(r.psi, 4)
     0.0
     >>> r = population_stability_index([1, 2, 3, 4], [1, 3, 4, 4], edges=[2.5])
