@@ -90,9 +90,9 @@ def _root(
 
 
 def _register_all() -> None:
-    from validation.cli import data, demo, modeling, mrmc, report, study
+    from validation.cli import data, demo, modeling, monitor, mrmc, report, study
 
-    for module in (demo, data, mrmc, modeling, study, report):
+    for module in (demo, data, mrmc, modeling, study, report, monitor):
         module.register(app)
 
 
