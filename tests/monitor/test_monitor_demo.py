@@ -20,6 +20,8 @@ def test_monitoring_demo_is_quiet_before_the_change_and_alarms_after(tmp_path: P
     state = json.loads((demo.out / "monitor.json").read_text())
     alarms = [a for a in state["alarms"] if a["severity"] == "alarm"]
     assert alarms and min(a["run"] for a in alarms) == CHANGE_MONTH
+    # every alarm concerns cases (or windows) after the change, none the months before it
+    assert min(a["at"] for a in alarms) >= f"2026-0{CHANGE_MONTH}-01"
     rules = {a["rule"] for a in alarms}
     # the scanner change shows as a new model by name, a mix shift, a miss-rate CUSUM signal and a
     # sensitivity whose upper bound falls below the declared value

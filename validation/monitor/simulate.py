@@ -76,6 +76,34 @@ SITES_AFTER: dict[str, tuple[float, dict[str, float]]] = {
 }
 
 
+def _scanner_shares(sites: dict[str, tuple[float, dict[str, float]]]) -> dict[str, float]:
+    total = sum(v[0] for v in sites.values())
+    out: dict[str, float] = {}
+    for share, mix in sites.values():
+        mix_total = sum(mix.values())
+        for name, p in mix.items():
+            out[name] = out.get(name, 0.0) + share / total * p / mix_total
+    return out
+
+
+def true_rates(sites: dict[str, tuple[float, dict[str, float]]] | None = None, *,
+               threshold: float = THRESHOLD, prevalence: float = PREVALENCE) -> dict[str, float]:
+    """Exact miss, false-positive and positive-call rates of the score model at ``threshold``.
+
+    ``score >= t`` exactly when ``z >= CENTRE + logit(t) / SLOPE``; ``z`` is normal per scanner.
+    """
+    from scipy.special import logit, ndtr
+
+    cut = CENTRE + float(logit(threshold)) / SLOPE
+    shares = _scanner_shares(SITES_BEFORE if sites is None else sites)
+    miss = sum(w * float(ndtr(cut - SCANNERS[k].separation - SCANNERS[k].positive_offset))
+               for k, w in shares.items())
+    fp = float(1.0 - ndtr(cut))
+    return {"false_negative": miss, "false_positive": fp,
+            "positive_call": prevalence * (1.0 - miss) + (1.0 - prevalence) * fp,
+            "error": prevalence * miss + (1.0 - prevalence) * fp}
+
+
 def simulate_cases(n: int, *, rng: np.random.Generator,
                    sites: dict[str, tuple[float, dict[str, float]]] | None = None,
                    prevalence: float = PREVALENCE) -> pd.DataFrame:
@@ -85,19 +113,20 @@ def simulate_cases(n: int, *, rng: np.random.Generator,
     site_p = np.array([sites[s][0] for s in names])
     site = rng.choice(len(names), size=n, p=site_p / site_p.sum())
     label = (rng.random(n) < prevalence).astype(np.int8)
-    manufacturer, model, score = [], [], np.empty(n)
-    for i in range(n):
-        mix = sites[names[site[i]]][1]
-        keys = list(mix)
-        p = np.array([mix[k] for k in keys])
-        sc = SCANNERS[keys[rng.choice(len(keys), p=p / p.sum())]]
-        z = rng.normal() + label[i] * (sc.separation + sc.positive_offset)
-        score[i] = 1.0 / (1.0 + np.exp(-SLOPE * (z - CENTRE)))
-        manufacturer.append(sc.manufacturer)
-        model.append(sc.model)
+    keys = list(SCANNERS)
+    scanner = np.empty(n, dtype=np.int64)
+    for j, name in enumerate(names):
+        mix = sites[name][1]
+        p = np.array([mix.get(k, 0.0) for k in keys])
+        here = site == j
+        scanner[here] = rng.choice(len(keys), size=int(here.sum()), p=p / p.sum())
+    sep = np.array([SCANNERS[k].separation + SCANNERS[k].positive_offset for k in keys])
+    z = rng.normal(size=n) + label * sep[scanner]
+    score = 1.0 / (1.0 + np.exp(-SLOPE * (z - CENTRE)))
     return pd.DataFrame({"label": label, "score": np.round(score, 6),
-                         "site": [names[s] for s in site], "manufacturer": manufacturer,
-                         "manufacturer_model": model})
+                         "site": [names[s] for s in site],
+                         "manufacturer": [SCANNERS[keys[k]].manufacturer for k in scanner],
+                         "manufacturer_model": [SCANNERS[keys[k]].model for k in scanner]})
 
 
 def simulate_month(month: int, n: int, *, rng: np.random.Generator, start: str = START,
@@ -202,7 +231,7 @@ def _write_labels(stream: Path, month: pd.DataFrame, tag: str, rng: np.random.Ge
 
 
 def run_monitoring_demo(out_dir: str | Path, *, force: bool = False,
-                        echo: Callable[[str], None] = print, seed: int = 1,
+                        echo: Callable[[str], None] = print, seed: int = 4,
                         months: int = MONTHS, change_month: int = CHANGE_MONTH,
                         cases_per_month: int = CASES_PER_MONTH,
                         label_fraction: float = LABEL_FRACTION) -> MonitoringDemo:
