@@ -44,6 +44,14 @@ def test_lock_check_run_alarm_acknowledge(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
     r = radval("monitor", "run", proto, "--stream", stream, "--out", out)
     assert r.returncode == 0, r.stdout + r.stderr
+    r = radval("sign", out, "--name", "Dr. <b>Q</b>", "--role", "PMS lead", "--meaning", "review")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[0])["signs"] == "monitor.json"
+    html = (out / "report.html").read_text()
+    assert "Dr. &lt;b&gt;Q&lt;/b&gt;" in html and "<td>this record</td>" in html
+    write_month(stream, 3, change_month=2, n=50)
+    assert radval("monitor", "run", proto, "--stream", stream, "--out", out).returncode in (0, 1)
+    assert "an earlier record (monitoring has continued since)" in (out / "report.html").read_text()
     assert radval("audit", "verify", out).returncode == 0
     assert [e["action"] for e in audit.read_entries(out)].count("acknowledge") == len(open_ids)
 

@@ -58,7 +58,7 @@ _OBS = {"false_negative": "verified positive cases, in order of label arrival",
         "score_mean": "closed windows"}
 
 
-def build_context(state: dict[str, Any]) -> dict[str, Any]:
+def build_context(state: dict[str, Any], signatures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the template prints (formatted by filters, charts as SVG markup)."""
     proto = state["protocol"]["resolved"]
     acks = {a["alarm"]: a for a in state["acknowledgements"]}
@@ -186,10 +186,15 @@ def build_context(state: dict[str, Any]) -> dict[str, Any]:
         "last_run": state["runs"][-1] if state["runs"] else None,
         "reference": state["reference"],
         "metrics": metrics,
+        "signatures": list(signatures or []),
         "psi_bins": None if state["reference"]["psi_edges"] is None else len(state["reference"]["psi_edges"]) - 1,
     }
 
 
-def render_monitor_html(state: dict[str, Any]) -> str:
-    """The monitoring report's HTML for a ``monitor.json`` record (deterministic)."""
-    return _env().get_template("monitor.html.j2").render(**build_context(state))
+def render_monitor_html(state: dict[str, Any], *, signatures: list[dict[str, Any]] | None = None) -> str:
+    """The monitoring report's HTML for a ``monitor.json`` record (deterministic).
+
+    ``signatures``: the folder's ``sign`` entries (printed name, role, meaning, time, whether
+    each signs this record), shown in the last section.
+    """
+    return _env().get_template("monitor.html.j2").render(**build_context(state, signatures))

@@ -80,7 +80,7 @@ REPORT_FILE = "report.html"
 LABEL_INDICATORS = ("false_negative", "false_positive", "error")
 
 __all__ = ["MONITOR_FILE", "MONITOR_SCHEMA", "MonitorOutcome", "acknowledge_alarm",
-           "check_append_only", "load_state", "run_monitor"]
+           "check_append_only", "load_state", "render_signed", "run_monitor"]
 
 
 class MonitorFolderError(InputError):
@@ -734,10 +734,43 @@ def _score_mean_charts(loaded: LoadedMonitorProtocol, state: dict[str, Any], run
         _advance_chart(state, cid, np.asarray(zs, dtype=float), times, run)
 
 
-def _render(state: dict[str, Any]) -> bytes:
+def _signatures(out: Path, record_sha256: str) -> list[dict[str, Any]]:
+    """The folder's ``sign`` entries (21 CFR 11.50), each saying whether it signs ``record_sha256``."""
+    if not (out / audit.AUDIT_FILE).exists():
+        return []
+    sigs = []
+    for e in audit.read_entries(out):
+        if e["action"] != "sign":
+            continue
+        d = e["details"]
+        sigs.append({"printed_name": str(d.get("printed_name")), "role": str(d.get("role")),
+                     "meaning": str(d.get("meaning")), "signed_at": str(d.get("signed_at") or e["timestamp"]),
+                     "entry": e["seq"], "signs_current": e["inputs"].get(MONITOR_FILE) == record_sha256})
+    return sigs
+
+
+def _render(state: dict[str, Any], out: Path, data: bytes) -> bytes:
     from validation.monitor.report import render_monitor_html
 
-    return render_monitor_html(state).encode("utf-8")
+    return render_monitor_html(state, signatures=_signatures(out, sha256_bytes(data))).encode("utf-8")
+
+
+def render_signed(out_dir: str | Path, *, actor: str | None = None) -> Path:
+    """Re-render a monitoring folder's report to show its signatures; commit it as a ``render``.
+
+    ``radval sign`` calls this after recording a signature of ``monitor.json``.
+    """
+    out = Path(out_dir)
+    with audit.study_lock(out, purpose="render"):
+        state = load_state(out)
+        if state is None:
+            raise MonitorFolderError(f"{out} holds no {MONITOR_FILE}: not a monitoring folder")
+        audit.require_intact(out, "render")
+        data = (out / MONITOR_FILE).read_bytes()
+        audit.commit_files(out, "render", {REPORT_FILE: _render(state, out, data)},
+                           inputs={MONITOR_FILE: sha256_bytes(data)}, actor=actor,
+                           details={"report": REPORT_FILE})
+    return out / REPORT_FILE
 
 
 def _prepare(protocol_path: str | Path) -> tuple[LoadedMonitorProtocol, Any]:
@@ -857,7 +890,7 @@ def run_monitor(
         state["runs"].append(run_rec)
         check_append_only(before, state)
         data = (json.dumps(state, indent=1, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
-        files = {MONITOR_FILE: data, REPORT_FILE: _render(state)}
+        files = {MONITOR_FILE: data, REPORT_FILE: _render(state, out, data)}
         if previous is None:
             files["protocol.yaml"] = loaded.path.read_bytes()
             files["protocol.lock.json"] = lock.path.read_bytes()
@@ -906,6 +939,6 @@ def acknowledge_alarm(out_dir: str | Path, alarm_id: str, *, name: str, reason: 
         state["acknowledgements"].append(rec)
         check_append_only(previous, state)
         data = (json.dumps(state, indent=1, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
-        audit.commit_files(out, "acknowledge", {MONITOR_FILE: data, REPORT_FILE: _render(state)},
+        audit.commit_files(out, "acknowledge", {MONITOR_FILE: data, REPORT_FILE: _render(state, out, data)},
                            actor=actor, details=rec)
     return rec
