@@ -261,3 +261,30 @@ def test_cases_arrive_in_time_order_within_a_batch(tmp_path: Path) -> None:
     expected = (frame.sort_values("time")["score"].to_numpy() >= thr).astype(int)
     assert len(out.state["charts"]["calls"]["values"]) == expected.size
     assert np.array_equal(np.asarray(out.state["cases"]["score"]) >= thr, expected.astype(bool))
+
+
+def test_an_interrupted_commit_never_looks_complete_and_recovers(started: tuple[Path, Path, Path],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    proto, s, out = started
+    write_month(s, 2)
+    before = (out / "monitor.json").read_bytes()
+    real_replace = audit.os.replace
+
+    def crash(src, dst):  # noqa: ANN001 - the rename of monitor.json.pending into place dies
+        if str(src).endswith("monitor.json.pending"):
+            raise KeyboardInterrupt("power cut")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(audit.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_monitor(proto, stream_dir=s, out_dir=out)
+    monkeypatch.setattr(audit.os, "replace", real_replace)
+    assert (out / "monitor.json").read_bytes() == before  # the old record is still in place
+    with pytest.raises(InputError, match=r"refusing to monitor into .*a commit was interrupted; run "
+                       r"`radval audit recover"):
+        run_monitor(proto, stream_dir=s, out_dir=out)
+    assert audit.recover(out) is not None
+    state = load_state(out)
+    assert state is not None and len(state["runs"]) == 2  # the logged run was completed by recovery
+    again = run_monitor(proto, stream_dir=s, out_dir=out)
+    assert again.run["n_cases_added"] == 0 and audit.verify(out).ok

@@ -587,7 +587,8 @@ def bernoulli_ewma_design(p0: float, *, lam: float, arl0: float, p1: float | Non
         direction = "decrease" if b is not None and b < a else "increase"
     _check_direction(direction)
     if b is not None and (b > a) != (direction == "increase"):
-        raise ValueError(f"p1 = {b} is not a {direction} from p0 = {a}")
+        raise ValueError(f"p1 = {b} is not {'an increase' if direction == 'increase' else 'a decrease'} "
+                         f"from p0 = {a}")
     d = int(resolution)
     if d < 2:
         raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")

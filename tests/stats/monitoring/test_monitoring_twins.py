@@ -120,7 +120,7 @@ def test_design_input_errors_say_what_was_expected() -> None:
         bernoulli_cusum_design(0.2, 0.2, arl0=100)
     with pytest.raises(ValueError, match=r"arl0 must be a finite in-control average run length > 1, got nan"):
         bernoulli_cusum_design(0.1, 0.2, arl0=float("nan"))
-    with pytest.raises(ValueError, match=r"p1 = 0.1 is not a increase from p0 = 0.2"):
+    with pytest.raises(ValueError, match=r"p1 = 0.1 is not an increase from p0 = 0.2"):
         bernoulli_ewma_design(0.2, lam=0.1, arl0=100, p1=0.1, direction="increase")
 
 
