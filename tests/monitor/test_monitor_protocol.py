@@ -73,3 +73,41 @@ def test_lock_verifies_and_refuses_a_changed_plan_or_reference(tmp_path: Path) -
     assert amended.data["amendments"][0]["reason"] == "comment added"
     with pytest.raises(ProtocolError, match="does not match its lock"):
         verify_monitor_lock(loaded, amended)
+
+
+def _with_results(tmp_path: Path, threshold: float, scores_sha: str | None = None) -> Path:
+    import json
+
+    from validation.io import sha256_file
+
+    text = GOOD.replace("  threshold: 0.4\n", "  threshold: 0.4\n  results: results.json\n")
+    proto = make_plan(tmp_path, lock=False, text=text)
+    sha = scores_sha or sha256_file(tmp_path / "reference" / "scores.csv")
+    (tmp_path / "results.json").write_text(json.dumps({
+        "study": {"id": "triage"}, "verdict": "pass",
+        "inputs": {"scores": {"sha256": sha},
+                   "manifest": {"sha256": sha256_file(tmp_path / "reference" / "manifest.csv")}},
+        "protocol": {"resolved": {"model": {"threshold": threshold}}}}))
+    lock_monitor_protocol(proto)
+    return proto
+
+
+def test_the_reference_is_tied_to_the_locked_study_results(tmp_path: Path) -> None:
+    from monitor_support import write_month
+
+    from validation.monitor.runner import run_monitor
+
+    proto = _with_results(tmp_path / "ok", 0.4)
+    write_month(tmp_path / "s", 1)
+    state = run_monitor(proto, stream_dir=tmp_path / "s", out_dir=tmp_path / "o").state
+    assert state["reference"]["results"]["study"] == "triage"
+    assert set(state["protocol"]["lock"]["reference"]) == {"reference.scores", "reference.manifest",
+                                                           "reference.results"}
+    bad = _with_results(tmp_path / "thr", 0.5)
+    with pytest.raises(ProtocolError, match=r"reference.threshold is 0.4, but the locked study .*results.json used "
+                       r"threshold 0.5"):
+        run_monitor(bad, stream_dir=tmp_path / "s", out_dir=tmp_path / "o2")
+    other = _with_results(tmp_path / "sha", 0.4, scores_sha="0" * 64)
+    with pytest.raises(ProtocolError, match=r"reference.scores has sha256 [0-9a-f]{64}, but .*results.json was "
+                       r"computed from scores with sha256 0{64}"):
+        run_monitor(other, stream_dir=tmp_path / "s", out_dir=tmp_path / "o3")

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from monitor_support import make_plan, write_month
 
@@ -76,9 +77,9 @@ def test_unlabelled_cases_stay_in_drift_and_performance_counts_verified_only(tmp
     w = out.state["windows"][0]
     assert w["n_cases"] == len(frame) == 120
     snap = out.state["performance"][0]
-    n_labelled = len(__import__("pandas").read_csv(tmp_path / "s" / "labels" / "2026-01.csv"))
+    n_labelled = len(pd.read_csv(tmp_path / "s" / "labels" / "2026-01.csv"))
     assert snap["n_verified"] == n_labelled < 120 and snap["n_cases"] == 120
-    ref = __import__("pandas").read_csv(tmp_path / "reference" / "scores.csv")["score"].to_numpy()
+    ref = pd.read_csv(tmp_path / "reference" / "scores.csv")["score"].to_numpy()
     edges = [float(e) for e in out.state["reference"]["psi_edges"]]
     expected = population_stability_index(ref, frame["score"].to_numpy(), edges=edges)
     assert w["drift"]["psi"]["psi"] == pytest.approx(expected.psi, rel=1e-12)
@@ -210,7 +211,7 @@ def test_bad_labels_name_file_row_and_column(started: tuple[Path, Path, Path], c
 
 def test_a_label_is_never_changed(started: tuple[Path, Path, Path]) -> None:
     proto, s, out = started
-    first = __import__("pandas").read_csv(s / "labels" / "2026-01.csv")
+    first = pd.read_csv(s / "labels" / "2026-01.csv")
     cid, y = first["case_id"].iloc[0], int(first["label"].iloc[0])
     (s / "labels" / "zz.csv").write_text(f"case_id,label\n{cid},{1 - y}\n")
     with pytest.raises(InputError, match=rf"zz.csv: row 1, column 'case_id': case '{cid}' was already verified by "
