@@ -72,11 +72,11 @@ HEAD_FILE = "audit.head"
 LOCK_FILE = ".radval.lock"
 PENDING_SUFFIX = ".pending"
 #: Files that are a folder's record: present only when a logged entry wrote them.
-RECORD_FILES = ("results.json", "gate.json")
+RECORD_FILES = ("results.json", "gate.json", "monitor.json")
 #: The files radval commits into a folder (:func:`commit_files`); only their ``.pending``
 #: copies are ever taken for an interrupted commit.
 COMMITTED_FILES = ("protocol.yaml", "protocol.lock.json", "results.json", "report.html", "report.pdf",
-                   "gate.json")
+                   "gate.json", "monitor.json")
 GENESIS = "0" * 64
 SIGNATURE_MEANINGS = ("authorship", "review", "approval", "responsibility")
 _FIELDS = ("seq", "timestamp", "actor", "action", "inputs", "outputs", "details", "prev_hash")

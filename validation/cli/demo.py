@@ -18,6 +18,11 @@ def demo(
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Skip rendering the HTML reports.")
     ] = False,
+    monitoring: Annotated[
+        bool, typer.Option("--monitoring", help="Instead: simulate six months of production with a "
+                           "scanner change in month four and monitor it (radval monitor; seconds, no "
+                           "training). Exit 1 when an alarm is open, as `radval monitor run`.")
+    ] = False,
 ) -> None:
     """Run the whole path on synthetic data: DICOMs, training, scoring, readers, locked studies.
 
@@ -28,6 +33,12 @@ def demo(
     report.html per study. Exit code 0 when every study came out as the demo intends (today:
     every primary criterion met), 1 otherwise.
     """
+    if monitoring:
+        from validation.monitor.simulate import run_monitoring_demo
+
+        mon = run_monitoring_demo(out, force=force, echo=typer.echo)
+        typer.echo(f"Monitoring report: {(mon.out / 'report.html').resolve()}")
+        raise typer.Exit(mon.exit_code)
     from validation.demo import run_demo
 
     outcome = run_demo(out, force=force, echo=typer.echo, render=not no_report)

@@ -249,7 +249,11 @@ def sign_cmd(
     with audit.study_lock(study_dir, purpose="sign") if study_dir.is_dir() else _no_lock():
         entry = audit.sign(study_dir, name=name, role=role, meaning=meaning)
         report = None
-        if (study_dir / "report.html").is_file() or (study_dir / "report.pdf").is_file():
+        if (study_dir / "monitor.json").is_file():  # a monitoring folder renders its own report
+            from validation.monitor.runner import render_signed
+
+            report = str(render_signed(study_dir))
+        elif (study_dir / "report.html").is_file() or (study_dir / "report.pdf").is_file():
             from validation.report.render import render_and_log
 
             try:
@@ -261,7 +265,7 @@ def sign_cmd(
                 ) from None
             report = str(written[0])
     d = entry["details"]
-    record = "gate.json" if "gate.json" in entry["inputs"] else "results.json"
+    record = next((n for n in ("gate.json", "monitor.json") if n in entry["inputs"]), "results.json")
     typer.echo(json.dumps({"signed": d["printed_name"], "role": d["role"], "meaning": d["meaning"],
                            "at": d["signed_at"], "signs": record,
                            "results_sha256": entry["inputs"].get(record),

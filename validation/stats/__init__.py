@@ -15,6 +15,7 @@ from validation.stats.bootstrap import *  # noqa: F403
 from validation.stats.calibration import *  # noqa: F403
 from validation.stats.detection import *  # noqa: F403
 from validation.stats.hypothesis import *  # noqa: F403
+from validation.stats.monitoring import *  # noqa: F403
 from validation.stats.mrmc import *  # noqa: F403
 from validation.stats.multiplicity import *  # noqa: F403
 from validation.stats.operating_points import *  # noqa: F403
