@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, ...]] = [
      "validation.tables", "validation.safe_yaml"),
     ("validation.stats", "validation.data", "validation.modeling"),
     ("validation.protocol", "validation.results", "validation.audit"),
-    ("validation.study", "validation.gate", "validation.report", "validation.demo"),
+    ("validation.study", "validation.gate", "validation.report", "validation.demo",
+     "validation.monitor", "validation.outputs"),
     ("validation.cli", "validation.__main__"),
 ]
 #: Modules that may be imported inside a function: they pull in torch and Lightning,
