@@ -45,6 +45,7 @@ from validation.stats._checks import (
     check_same_length,
 )
 from validation.stats._results import Estimate, _jsonable
+from validation.stats.subgroups.groups import make_partitions, prepare_attributes
 
 __all__ = [
     "CalibrationFit",
@@ -622,22 +623,18 @@ def calibration_summary(
     smoothed = _lowess_curve(yf, p, float(lowess_frac), int(grid_points))
     by_group = pd.DataFrame(columns=BY_GROUP_COLUMNS)
     if groups is not None:
-        by_group = _by_group(
-            y,
-            p,
-            groups,
-            n,
+        opts = _GroupOptions(
             k,
             strategy,
             level,
-            group_rng,
             n_resamples,
-            clusters,
+            None if clusters is None else np.asarray(clusters),
             age_bins,
             min_n,
             min_pos,
             min_neg,
         )
+        by_group = _by_group(y, p, groups, opts, group_rng)
     return CalibrationResult(
         bins=bins,
         smoothed=smoothed,
@@ -669,29 +666,81 @@ def _lowess_curve(
     return pd.DataFrame({"predicted": grid, "observed": np.clip(fitted, 0.0, 1.0)})
 
 
+@dataclass(frozen=True)
+class _GroupOptions:
+    """The options of :func:`calibration_summary` that its per-group rows repeat."""
+
+    n_bins: int
+    strategy: str
+    level: float
+    n_resamples: int
+    clusters: NDArray[Any] | None
+    age_bins: Sequence[float] | None
+    min_n: int
+    min_pos: int
+    min_neg: int
+
+    def guard(self, nn: int, npos: int, nneg: int) -> list[str]:
+        """Why a group of these counts is not estimable (empty if it is)."""
+        reasons = []
+        if nn < self.min_n:
+            reasons.append(f"n={nn} < min_n={self.min_n}")
+        if npos < self.min_pos:
+            reasons.append(f"n_pos={npos} < min_pos={self.min_pos}")
+        if nneg < self.min_neg:
+            reasons.append(f"n_neg={nneg} < min_neg={self.min_neg}")
+        return reasons
+
+
+_GROUP_MEASURES = ("ece", "brier", "intercept", "slope")
+
+
+def _not_estimable(base: dict[str, Any], meas: str, reason: str) -> dict[str, Any]:
+    return {
+        **base,
+        "measure": meas,
+        "estimate": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "method": "",
+        "status": "not_estimable",
+        "reason": reason,
+    }
+
+
+def _group_rows(base: dict[str, Any], res: CalibrationResult) -> list[dict[str, Any]]:
+    rows = []
+    for meas in _GROUP_MEASURES:
+        est = getattr(res, meas)
+        if est is None:
+            rows.append(_not_estimable(base, meas, res.undefined.get(meas) or "; ".join(res.notes)))
+        else:
+            rows.append(
+                {
+                    **base,
+                    "measure": meas,
+                    "estimate": est.estimate,
+                    "ci_low": est.ci_low,
+                    "ci_high": est.ci_high,
+                    "method": est.method,
+                    "status": "ok",
+                    "reason": "",
+                }
+            )
+    return rows
+
+
 def _by_group(
     y: NDArray[np.int8],
     p: NDArray[np.float64],
     groups: pd.DataFrame,
-    n: int,
-    k: int,
-    strategy: str,
-    level: float,
+    opts: _GroupOptions,
     rng: np.random.Generator,
-    n_resamples: int,
-    clusters: ArrayLike | None,
-    age_bins: Sequence[float] | None,
-    min_n: int,
-    min_pos: int,
-    min_neg: int,
 ) -> pd.DataFrame:
-    from validation.stats.subgroups.table import _make_partitions, _prepare_attributes
-
-    attrs = _prepare_attributes(groups, n, age_bins, "age")
-    parts = _make_partitions(attrs, (), "age")
-    cl = None if clusters is None else np.asarray(clusters)
+    attrs = prepare_attributes(groups, len(y), opts.age_bins, "age")
+    parts = make_partitions(attrs, (), "age")
+    cl = opts.clusters
     rows = []
-    measures = ("ece", "brier", "intercept", "slope")
     for part in parts:
         streams = rng.spawn(len(part.order))
         for g_i, g in enumerate(part.order):
@@ -700,64 +749,19 @@ def _by_group(
             npos = int(y[m].sum())
             nneg = nn - npos
             base = {"attribute": part.name, "group": g, "n": nn, "n_pos": npos, "n_neg": nneg}
-            reasons = []
-            if nn < min_n:
-                reasons.append(f"n={nn} < min_n={min_n}")
-            if npos < min_pos:
-                reasons.append(f"n_pos={npos} < min_pos={min_pos}")
-            if nneg < min_neg:
-                reasons.append(f"n_neg={nneg} < min_neg={min_neg}")
+            reasons = opts.guard(nn, npos, nneg)
             if reasons:
-                for meas in measures:
-                    rows.append(
-                        {
-                            **base,
-                            "measure": meas,
-                            "estimate": np.nan,
-                            "ci_low": np.nan,
-                            "ci_high": np.nan,
-                            "method": "",
-                            "status": "not_estimable",
-                            "reason": "; ".join(reasons),
-                        }
-                    )
+                rows.extend(_not_estimable(base, meas, "; ".join(reasons)) for meas in _GROUP_MEASURES)
                 continue
             res = calibration_summary(
                 y[m],
                 p[m],
-                n_bins=k,
-                strategy=strategy,
-                confidence_level=level,
+                n_bins=opts.n_bins,
+                strategy=opts.strategy,
+                confidence_level=opts.level,
                 rng=streams[g_i],
-                n_resamples=n_resamples,
+                n_resamples=opts.n_resamples,
                 clusters=None if cl is None else cl[m],
             )
-            for meas in measures:
-                est = getattr(res, meas)
-                if est is None:
-                    rows.append(
-                        {
-                            **base,
-                            "measure": meas,
-                            "estimate": np.nan,
-                            "ci_low": np.nan,
-                            "ci_high": np.nan,
-                            "method": "",
-                            "status": "not_estimable",
-                            "reason": res.undefined.get(meas) or "; ".join(res.notes),
-                        }
-                    )
-                else:
-                    rows.append(
-                        {
-                            **base,
-                            "measure": meas,
-                            "estimate": est.estimate,
-                            "ci_low": est.ci_low,
-                            "ci_high": est.ci_high,
-                            "method": est.method,
-                            "status": "ok",
-                            "reason": "",
-                        }
-                    )
+            rows.extend(_group_rows(base, res))
     return pd.DataFrame(rows, columns=BY_GROUP_COLUMNS)
