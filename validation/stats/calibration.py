@@ -740,7 +740,7 @@ def _by_group(
     attrs = prepare_attributes(groups, len(y), opts.age_bins, "age")
     parts = make_partitions(attrs, (), "age")
     cl = opts.clusters
-    rows = []
+    rows: list[dict[str, Any]] = []
     for part in parts:
         streams = rng.spawn(len(part.order))
         for g_i, g in enumerate(part.order):
