@@ -54,6 +54,8 @@ PUBLIC_BEFORE = [
 ]
 ADDED: list[str] = [
     "age_bands",  # the one banding function (issue 14)
+    "MRMCTest",  # MRMCResult.tests values, formerly dicts
+    "ReaderVsAI",  # reader_vs_ai's result, formerly a dict
 ]
 
 

@@ -44,7 +44,7 @@ from validation.stats._checks import (
     check_method,
     check_same_length,
 )
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._results import Estimate, ResultMixin, jsonable
 from validation.stats.subgroups.groups import make_partitions, prepare_attributes
 
 __all__ = [
@@ -207,7 +207,7 @@ def _logit(p: NDArray[np.float64]) -> tuple[NDArray[np.float64], int]:
 
 
 @dataclass(frozen=True)
-class CalibrationFit:
+class CalibrationFit(ResultMixin):
     """Logistic calibration intercept and slope (see :func:`calibration_intercept_slope`).
 
     Unpacks as ``intercept, slope = calibration_intercept_slope(...)``.
@@ -230,14 +230,6 @@ class CalibrationFit:
     def __iter__(self) -> Iterator[Estimate | None]:
         yield self.intercept
         yield self.slope
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable({
-            "intercept": self.intercept.to_dict(),
-            "slope": None if self.slope is None else self.slope.to_dict(),
-            "slope_reason": self.slope_reason,
-        })
 
 
 def _separation(lp: NDArray[np.float64], y: NDArray[np.int8]) -> str | None:
@@ -392,7 +384,7 @@ def _erfinv(level: float) -> float:
 
 
 @dataclass(frozen=True, eq=False)
-class CalibrationResult:
+class CalibrationResult(ResultMixin):
     """Calibration of predicted probabilities (see :func:`calibration_summary`).
 
     Attributes
@@ -433,7 +425,11 @@ class CalibrationResult:
     undefined: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict for the ``calibration`` block of ``results.json``."""
+        """JSON-ready dict for the ``calibration`` block of ``results.json``.
+
+        Overrides the generic form: the tables are written as records (bins with
+        ``mean_predicted, observed, n, lower, upper``), the smoothed curve as two lists.
+        """
         bins = [
             {
                 "mean_predicted": float(r.mean_predicted),
@@ -452,7 +448,7 @@ class CalibrationResult:
                     for k, v in rec.items()
                 }
             )
-        return _jsonable(
+        return jsonable(
             {
                 "bins": bins,
                 "n_bins": self.n_bins,

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from validation.stats._checks import check_method
+from validation.stats._results import ResultMixin
 
 __all__ = [
     "MULTIPLICITY_METHODS",
@@ -32,7 +32,7 @@ MULTIPLICITY_METHODS = (*ADJUST_METHODS, "fixed_sequence")
 
 
 @dataclass(frozen=True)
-class MultiplicityResult:
+class MultiplicityResult(ResultMixin):
     """Adjusted p-values and decisions for a family of hypotheses, in input order.
 
     Attributes
@@ -52,15 +52,6 @@ class MultiplicityResult:
     reject: tuple[bool, ...]
     method: str
     significance_level: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "p_adjusted": list(self.p_adjusted),
-            "reject": list(self.reject),
-            "method": self.method,
-            "significance_level": self.significance_level,
-        }
 
 
 def _as_pvalues(p: ArrayLike) -> NDArray[np.float64]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special, stats
 
-from validation.stats._results import _jsonable
+from validation.stats._results import ResultMixin
 from validation.stats.mrmc import mrmc_analysis
 from validation.stats.mrmc.power import (
     MRMCPower,
@@ -176,7 +176,7 @@ def _prevalence(value: Any) -> float | None:
 
 # --------------------------------------------------------------------------- precision
 @dataclass(frozen=True)
-class PrecisionPlan:
+class PrecisionPlan(ResultMixin):
     """Cases needed for a confidence interval of a stated half-width.
 
     Attributes
@@ -203,10 +203,6 @@ class PrecisionPlan:
     confidence_level: float
     prevalence: float | None
     method: str = "buderer"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def sample_size_precision(
@@ -271,7 +267,7 @@ def sample_size_precision(
 
 # --------------------------------------------------------------------------- goal
 @dataclass(frozen=True)
-class GoalPlan:
+class GoalPlan(ResultMixin):
     """Cases for the lower confidence bound of a proportion to exceed a goal.
 
     Attributes
@@ -321,10 +317,6 @@ class GoalPlan:
     interval: str | None
     prevalence: float | None
     n_unrounded: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def _lower_bounds(x: NDArray[np.int64], n: NDArray[np.int64], interval: str, level: float
@@ -585,7 +577,7 @@ def power_goal(
 
 # --------------------------------------------------------------------------- one AUC
 @dataclass(frozen=True)
-class AUCPlan:
+class AUCPlan(ResultMixin):
     """Positives and negatives for testing one AUC against a null value.
 
     Attributes
@@ -620,10 +612,6 @@ class AUCPlan:
     target_power: float | None
     alternative: str
     method: str = "obuchowski"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def _auc_variance(theta: float, ratio: float) -> float:
@@ -850,7 +838,7 @@ def detectable_auc(
 
 # --------------------------------------------------------------------------- two AUCs
 @dataclass(frozen=True)
-class PairedAUCPlan:
+class PairedAUCPlan(ResultMixin):
     """Positives and negatives for comparing two AUCs measured on the same cases.
 
     Attributes
@@ -897,10 +885,6 @@ class PairedAUCPlan:
     variance_null: float
     variance_alternative: float
     method: str = "obuchowski_mcclish"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def _fg(a: float, b: float) -> tuple[float, float]:
@@ -1118,7 +1102,7 @@ def power_paired_auc(
 
 # --------------------------------------------------------------------------- two proportions
 @dataclass(frozen=True)
-class PairedProportionsPlan:
+class PairedProportionsPlan(ResultMixin):
     """Cases for comparing two proportions (e.g. sensitivities) on the same cases.
 
     Attributes
@@ -1166,10 +1150,6 @@ class PairedProportionsPlan:
     alternative: str
     prevalence: float | None
     method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def _paired_cells(p1: float, p2: float, discordance: Any, correlation: Any
@@ -1390,7 +1370,7 @@ def power_paired_proportions(
 
 # --------------------------------------------------------------------------- design effect
 @dataclass(frozen=True)
-class DesignEffect:
+class DesignEffect(ResultMixin):
     """Variance inflation when patients contribute several cases.
 
     Attributes
@@ -1418,10 +1398,6 @@ class DesignEffect:
     n_independent: int | None = None
     n_cases: int | None = None
     n_clusters: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def _cluster_sizes(values: ArrayLike) -> NDArray[np.float64]:
@@ -1521,7 +1497,7 @@ def design_effect(
 
 # --------------------------------------------------------------------------- MRMC
 @dataclass(frozen=True)
-class MRMCPlan:
+class MRMCPlan(ResultMixin):
     """A planned MRMC study (OR random-readers random-cases test of two modalities).
 
     Attributes
@@ -1552,13 +1528,9 @@ class MRMCPlan:
     df_den: float | None = None
     noncentrality: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
-
 
 @dataclass(frozen=True)
-class MRMCTradeoff:
+class MRMCTradeoff(ResultMixin):
     """Readers x cases trade-off: the fewest cases for each number of readers.
 
     Attributes
@@ -1587,10 +1559,6 @@ class MRMCTradeoff:
         for c in ("power", "df_den", "noncentrality"):
             out[c] = out[c].astype("Float64")
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 _OR_KEYS = ("var_tr", "var_error", "cov1", "cov2", "cov3")

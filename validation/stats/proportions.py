@@ -13,7 +13,7 @@ Every interval method here was checked against R 4.2.2 (``binom.test``,
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
@@ -28,7 +28,7 @@ from validation.stats._checks import (
     check_method,
     check_same_length,
 )
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._results import Estimate, ResultMixin
 
 __all__ = [
     "PROPORTION_CI_METHODS",
@@ -360,7 +360,7 @@ def proportion_ci_clustered(
 
 
 @dataclass(frozen=True)
-class ConfusionCounts:
+class ConfusionCounts(ResultMixin):
     """The 2x2 table of a binary test against a binary reference standard.
 
     ``tp``: y_true 1, y_pred 1; ``fp``: y_true 0, y_pred 1; ``tn``: y_true 0,
@@ -386,10 +386,6 @@ class ConfusionCounts:
     def n(self) -> int:
         """Total number of cases."""
         return self.tp + self.fp + self.tn + self.fn
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def confusion_counts(y_true: ArrayLike, y_pred: ArrayLike) -> ConfusionCounts:
@@ -589,15 +585,11 @@ accuracy.__doc__ = "Accuracy (tp + tn) / n with a binomial CI.\n" + (
 
 
 @dataclass(frozen=True)
-class LikelihoodRatios:
+class LikelihoodRatios(ResultMixin):
     """Positive and negative likelihood ratios, each an :class:`Estimate`."""
 
     positive: Estimate
     negative: Estimate
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"positive": self.positive.to_dict(), "negative": self.negative.to_dict()}
 
 
 def _check_correction(correction: float) -> float:
@@ -793,16 +785,12 @@ def likelihood_ratios(
 
 
 @dataclass(frozen=True)
-class PredictiveValues:
+class PredictiveValues(ResultMixin):
     """PPV and NPV at a stated prevalence, each an :class:`Estimate`."""
 
     ppv: Estimate
     npv: Estimate
     prevalence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"ppv": self.ppv.to_dict(), "npv": self.npv.to_dict(), "prevalence": self.prevalence}
 
 
 def _logit_pv(

@@ -44,7 +44,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -54,7 +54,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import check_confidence_level
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
 
 __all__ = [
@@ -74,7 +74,7 @@ STATUSES = ("both_present", "both_empty", "reference_empty", "prediction_empty")
 
 
 @dataclass(frozen=True)
-class EmptyMaskPolicy:
+class EmptyMaskPolicy(ResultMixin):
     """What a case with an empty reference and/or prediction mask contributes.
 
     Each field is one of
@@ -136,10 +136,6 @@ class EmptyMaskPolicy:
         if w is not None and not (math.isfinite(w) and w > 0):
             raise ValueError(f"worst_distance_mm must be a positive number, got {w!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
     def check_covers(self, metrics: Sequence[str]) -> None:
         """Check that every value mapping gives a value for each of ``metrics``."""
         for name in ("both_empty", "reference_empty", "prediction_empty"):
@@ -170,7 +166,7 @@ def _check_values(name: str, values: Mapping[str, Any]) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class SegmentationSummary:
+class SegmentationSummary(ResultMixin):
     """Mean of each metric over valid cases, with patient-clustered bootstrap CIs.
 
     Attributes
@@ -192,19 +188,6 @@ class SegmentationSummary:
     n_excluded: dict[str, int]
     status_counts: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(
-            {
-                "estimates": {k: v.to_dict() for k, v in self.estimates.items()},
-                "n_cases": self.n_cases,
-                "n_valid": dict(self.n_valid),
-                "n_excluded": dict(self.n_excluded),
-                "status_counts": dict(self.status_counts),
-                "extra": dict(self.extra),
-            }
-        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per metric: estimate, CI, valid and excluded counts."""

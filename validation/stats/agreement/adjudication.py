@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from validation.stats._checks import check_method
-from validation.stats._results import _jsonable
+from validation.stats._results import ResultMixin, jsonable
 from validation.stats.agreement.ratings import check_frame, check_ids, plain
 
 __all__ = [
@@ -30,7 +30,7 @@ ADJUDICATION_PATHS = ("unanimous", "single_read", "majority", "by_rule", "adjudi
 
 
 @dataclass(frozen=True)
-class Adjudication:
+class Adjudication(ResultMixin):
     """The reference standard derived from several truthers' reads.
 
     Attributes
@@ -68,7 +68,7 @@ class Adjudication:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: the rule and the per-path counts (not the per-case table)."""
-        return _jsonable({
+        return jsonable({
             "rule": self.rule,
             "on_tie": self.on_tie,
             "adjudicator": None if self.adjudicator is None else str(self.adjudicator),

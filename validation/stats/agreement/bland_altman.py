@@ -5,7 +5,7 @@ Altman 1999) intervals, the proportional-bias test, and the repeated-measures ve
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from validation.stats._checks import (
     check_method,
     check_same_length,
 )
-from validation.stats._results import Estimate, TestResult, _jsonable
+from validation.stats._results import Estimate, ResultMixin, TestResult
 from validation.stats.agreement.ratings import plain
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights, cluster_codes
 
@@ -29,7 +29,7 @@ BLAND_ALTMAN_METHODS = ("exact", "approximate", "bootstrap", "mover")
 
 
 @dataclass(frozen=True)
-class BlandAltman:
+class BlandAltman(ResultMixin):
     """Bias and limits of agreement between two measurement methods.
 
     Differences are ``measured - reference`` (with ``log=True``:
@@ -77,10 +77,6 @@ class BlandAltman:
     proportional_bias: TestResult | None
     ratio: dict[str, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def _ppf_t(p: float, df: float) -> float:

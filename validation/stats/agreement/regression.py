@@ -4,7 +4,7 @@ Passing-Bablok (1983, rank-based intervals)."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,13 +13,13 @@ from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_scores, check_confidence_level, check_same_length
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._results import Estimate, ResultMixin
 
 __all__ = ["MethodComparisonFit", "deming_regression", "passing_bablok"]
 
 
 @dataclass(frozen=True)
-class MethodComparisonFit:
+class MethodComparisonFit(ResultMixin):
     """A straight line ``measured = intercept + slope * reference`` with intervals.
 
     Attributes
@@ -45,10 +45,6 @@ class MethodComparisonFit:
     def bias_at(self, level: float) -> float:
         """Systematic difference ``intercept + (slope - 1) * level`` at a decision level."""
         return self.intercept.estimate + (self.slope.estimate - 1.0) * float(level)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def _pairs(measured: ArrayLike, reference: ArrayLike, minimum: int, what: str

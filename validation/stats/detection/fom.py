@@ -37,6 +37,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import UndefinedMetricError
+from validation.stats._results import ResultMixin
 
 FROC_FOMS = ("wafroc", "afroc", "wafroc1", "afroc1", "hr_auc")
 _MARK_COLUMNS = ("reader", "modality", "case", "truth", "score", "lesion")
@@ -52,7 +53,7 @@ def _show(value: Any) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class FomArrays:
+class FomArrays(ResultMixin):
     """FROC figures of merit per modality and reader with their case jackknife.
 
     Attributes

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import check_confidence_level
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
 from validation.stats.detection.fom import wilcoxon_fom_jackknife
 from validation.stats.detection.matching import DetectionMatch
@@ -40,7 +40,7 @@ def _rates(fp_rates: ArrayLike, name: str = "fp_rates") -> NDArray[np.float64]:
 
 
 @dataclass(frozen=True, eq=False)
-class FrocCurve:
+class FrocCurve(ResultMixin):
     """An empirical FROC curve: one point per distinct score threshold.
 
     Attributes
@@ -73,21 +73,10 @@ class FrocCurve:
         """Mean sensitivity at ``fp_rates`` (CPM by default)."""
         return float(np.mean(self.sensitivity_at(fp_rates)))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(
-            {
-                "thresholds": self.thresholds.tolist(),
-                "fp_per_image": self.fp_per_image.tolist(),
-                "sensitivity": self.sensitivity.tolist(),
-                "n_images": self.n_images,
-                "n_lesions": self.n_lesions,
-            }
-        )
 
 
 @dataclass(frozen=True, eq=False)
-class FrocBand:
+class FrocBand(ResultMixin):
     """Pointwise bootstrap CI band of the sensitivity at a grid of FP rates."""
 
     fp_rates: NDArray[np.float64]
@@ -97,20 +86,9 @@ class FrocBand:
     confidence_level: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "fp_rates": self.fp_rates.tolist(),
-            "sensitivity": self.sensitivity.tolist(),
-            "ci_low": self.ci_low.tolist(),
-            "ci_high": self.ci_high.tolist(),
-            "confidence_level": self.confidence_level,
-            "method": self.method,
-        }
-
 
 @dataclass(frozen=True)
-class DetectionResult:
+class DetectionResult(ResultMixin):
     """Lesion-level detection endpoints with case- or patient-bootstrap CIs.
 
     Attributes
@@ -148,25 +126,6 @@ class DetectionResult:
     band: FrocBand = field(repr=False)
     counts: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(
-            {
-                "rule": dict(self.rule),
-                "threshold": self.threshold,
-                "sensitivity": self.sensitivity.to_dict(),
-                "fp_per_image": self.fp_per_image.to_dict(),
-                "cpm": self.cpm.to_dict(),
-                "camelyon16": self.camelyon16.to_dict(),
-                "afroc": None if self.afroc is None else self.afroc.to_dict(),
-                "wafroc": None if self.wafroc is None else self.wafroc.to_dict(),
-                "curve": self.curve.to_dict(),
-                "band": self.band.to_dict(),
-                "counts": dict(self.counts),
-                "notes": list(self.notes),
-            }
-        )
 
 
 # ------------------------------------------------------------------ curve engine

@@ -26,13 +26,15 @@ score ``>= t``, so one matching serves the whole FROC curve.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
+
+from validation.stats._results import ResultMixin
 
 CRITERIA = ("iou", "center_in_box", "center_distance", "point_in_mask")
 ASSIGNMENTS = ("greedy", "hungarian")
@@ -41,7 +43,7 @@ STATUSES = ("tp", "fp", "double", "ignored")
 
 
 @dataclass(frozen=True)
-class MatchingRule:
+class MatchingRule(ResultMixin):
     """How marks are matched to lesions (declare it in the protocol, before unblinding).
 
     Parameters
@@ -121,13 +123,9 @@ class MatchingRule:
                 f"got criterion {self.criterion!r}"
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
 
 @dataclass(frozen=True, eq=False)
-class DetectionMatch:
+class DetectionMatch(ResultMixin):
     """The outcome of matching marks to lesions, per mark and per lesion.
 
     Attributes

@@ -33,8 +33,9 @@ Smith BJ, Hillis SL. MRMCaov (R package). https://github.com/brian-j-smith/MRMCa
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ from numpy.typing import NDArray
 
 from validation.errors import ReadingsError, UndefinedMetricError
 from validation.stats._checks import check_confidence_level, check_method
-from validation.stats._results import Comparison, Estimate
+from validation.stats._results import Comparison, Estimate, LegacyItemAccess, ResultMixin, jsonable
 from validation.stats.detection.fom import FROC_FOMS
 from validation.stats.mrmc import core
 from validation.stats.mrmc.data import (
@@ -59,12 +60,89 @@ from validation.stats.mrmc.data import (
 )
 from validation.stats.mrmc.readings import validate_readings
 
-__all__ = ["MRMCResult", "mrmc_analysis", "mrmc_noninferiority", "reader_vs_ai"]
+__all__ = ["MRMCResult", "MRMCTest", "ReaderVsAI", "mrmc_analysis", "mrmc_noninferiority",
+           "reader_vs_ai"]
 
 
-# ------------------------------------------------------------------------ the result
+# ----------------------------------------------------------------------- the results
 @dataclass(frozen=True)
-class MRMCResult:
+class MRMCTest(LegacyItemAccess, ResultMixin):
+    """One MRMC analysis (``RRRC``, ``FRRC`` or ``RRFC``) of :func:`mrmc_analysis`.
+
+    Attributes
+    ----------
+    statistic : float or None
+        F (or, for OR's FRRC, chi-square) statistic of equal FOMs across modalities.
+    df_num, df_den : float or None
+        Degrees of freedom; ``df_den`` is ``inf`` for OR's FRRC chi-square, and for RRRC
+        when ``MS(T:R)`` is zero.
+    p_value : float or None
+    distribution : str
+        ``"F"`` or ``"chi-square"``.
+    estimable : bool
+        False when the denominator is zero up to rounding (readers that agree exactly);
+        then ``statistic``, ``df_den`` and ``p_value`` are None and ``comparisons`` empty.
+    reason : str or None
+        Why the test is not estimable.
+    comparisons : list of Comparison
+        Every pair of modalities, ``a - b``.
+    modality_foms : list of Estimate
+        Reader-averaged FOM per modality with its CI (``extra["modality"]``).
+
+    Notes
+    -----
+    Until radval 0.x this was a plain ``dict``; ``test["statistic"]`` and
+    ``test.get("estimable")`` still work for one release with a ``DeprecationWarning``.
+    Use the attributes (``test.statistic``).
+    """
+
+    _legacy_keys: ClassVar[Mapping[str, str]] = {
+        k: k for k in ("statistic", "df_num", "df_den", "p_value", "distribution",
+                       "estimable", "reason", "comparisons", "modality_foms")
+    }
+
+    statistic: float | None
+    df_num: float | None
+    df_den: float | None
+    p_value: float | None
+    distribution: str
+    estimable: bool
+    reason: str | None
+    comparisons: list[Comparison]
+    modality_foms: list[Estimate]
+
+
+@dataclass(frozen=True)
+class ReaderVsAI(LegacyItemAccess, ResultMixin):
+    """Result of :func:`reader_vs_ai`: the readers' mean FOM minus the AI's.
+
+    Attributes
+    ----------
+    rrrc : Comparison
+        Random readers and random cases (RJafroc's ``1T-RRRC``).
+    rrfc : Comparison
+        Random readers, fixed cases (``1T-RRFC``).
+
+    Notes
+    -----
+    Until radval 0.x this was the plain ``dict`` ``{"RRRC": ..., "RRFC": ...}``;
+    ``result["RRRC"]`` and ``result.items()`` still work for one release with a
+    ``DeprecationWarning``. Use the attributes (``result.rrrc``). :meth:`to_dict` keeps
+    the old keys: ``{"RRRC": {...}, "RRFC": {...}}``.
+    """
+
+    _legacy_keys: ClassVar[Mapping[str, str]] = {"RRRC": "rrrc", "RRFC": "rrfc"}
+
+    rrrc: Comparison
+    rrfc: Comparison
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"RRRC": ..., "RRFC": ...}``, each the comparison's JSON-ready dict."""
+        return {"RRRC": self.rrrc.to_dict(), "RRFC": self.rrfc.to_dict()}
+
+
+@dataclass(frozen=True)
+class MRMCResult(ResultMixin):
     """Result of :func:`mrmc_analysis`.
 
     Attributes
@@ -77,16 +155,9 @@ class MRMCResult:
         (plus the pseudovalue mean squares). Untruncated moment estimates, as MRMCaov
         reports them (they may be negative); the tests use ``max(Cov2 - Cov3, 0)`` as
         Hillis' OR-DBM MRMC and RJafroc do (see :mod:`validation.stats.mrmc.core`).
-    tests : dict
+    tests : dict of str to MRMCTest
         Keys ``"RRRC"`` (random readers and cases), ``"FRRC"`` (fixed readers) and
-        ``"RRFC"`` (fixed cases). Each holds ``statistic, df_num, df_den, p_value,
-        distribution`` (``df_den`` is ``inf`` for OR's FRRC chi-square, and for RRRC when
-        ``MS(T:R)`` is zero), ``estimable`` and ``reason``, ``comparisons``
-        (a list of :class:`Comparison`, every pair of modalities, ``a - b``) and
-        ``modality_foms`` (a list of :class:`Estimate`, reader-averaged FOM per modality).
-        A test whose denominator is zero up to rounding (readers that agree exactly) has
-        ``estimable`` False, the ``reason``, ``statistic``, ``df_den`` and ``p_value``
-        None and no comparisons.
+        ``"RRFC"`` (fixed cases); see :class:`MRMCTest`.
     modality_foms : list of Estimate
         The RRRC reader-averaged FOM of each modality with its CI (``extra["modality"]``).
     modalities, readers : list of str
@@ -99,7 +170,7 @@ class MRMCResult:
 
     fom: pd.DataFrame
     variance_components: dict[str, float]
-    tests: dict[str, dict[str, Any]]
+    tests: dict[str, MRMCTest]
     modality_foms: list[Estimate]
     modalities: list[str]
     readers: list[str]
@@ -112,16 +183,13 @@ class MRMCResult:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (``inf`` written as the string ``"inf"``)."""
-        from validation.stats._results import _jsonable
+        """Return a JSON-ready dict (``inf`` written as the string ``"inf"``).
 
-        tests = {}
-        for k, t in self.tests.items():
-            tests[k] = {**{n: v for n, v in t.items()
-                           if n not in ("comparisons", "modality_foms")},
-                        "comparisons": [c.to_dict() for c in t["comparisons"]],
-                        "modality_foms": [e.to_dict() for e in t["modality_foms"]]}
-        return dict(_jsonable({
+        Overrides the generic form: the ``fom`` table is written as records and the keys
+        come in the order ``results.json`` has always had.
+        """
+        tests = {k: t.to_dict() for k, t in self.tests.items()}
+        return dict(jsonable({
             "method": self.method,
             "covariance": self.covariance,
             "fom_name": self.fom_name,
@@ -208,7 +276,7 @@ def mrmc_analysis(
     --------
     >>> from validation.data.readings import load_readings
     >>> res = mrmc_analysis(load_readings("van_dyke.csv"))  # doctest: +SKIP
-    >>> res.tests["RRRC"]["p_value"]  # doctest: +SKIP
+    >>> res.tests["RRRC"].p_value  # doctest: +SKIP
     0.0516656858192...
 
     References
@@ -282,7 +350,7 @@ def mrmc_analysis(
     comps_out = {k: float(v) for k, v in res["components"].items()}
     return MRMCResult(
         fom=fom_frame(mods, rdrs, fom_m), variance_components=comps_out, tests=tests,
-        modality_foms=tests["RRRC"]["modality_foms"], modalities=list(mods),
+        modality_foms=tests["RRRC"].modality_foms, modalities=list(mods),
         readers=list(rdrs), n_cases=n_cases, method=method, covariance=covariance,
         fom_name=fom, design=design_used, confidence_level=level, extra=extra,
     )
@@ -301,7 +369,7 @@ def _nested_result(fom_m: NDArray[np.float64], cov: NDArray[np.float64], mods: l
     frame = fom_frame(mods, rdrs, fom_m).dropna(subset=["fom"]).reset_index(drop=True)
     return MRMCResult(
         fom=frame, variance_components={k: float(v) for k, v in res["components"].items()},
-        tests=tests, modality_foms=tests["RRRC"]["modality_foms"], modalities=list(mods),
+        tests=tests, modality_foms=tests["RRRC"].modality_foms, modalities=list(mods),
         readers=list(rdrs), n_cases=n_cases, method="or", covariance=covariance,
         fom_name=fom, design="readers_in_modalities", confidence_level=level, extra=extra,
     )
@@ -309,10 +377,10 @@ def _nested_result(fom_m: NDArray[np.float64], cov: NDArray[np.float64], mods: l
 
 def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str],
                 rdrs: list[str], n_cases: int, method_name: str, level: float
-                ) -> dict[str, dict[str, Any]]:
+                ) -> dict[str, MRMCTest]:
     mean_m = np.nanmean(fom_m, axis=1)
     n_read = (~np.isnan(fom_m)).sum(axis=1)
-    tests: dict[str, dict[str, Any]] = {}
+    tests: dict[str, MRMCTest] = {}
     for name in ANALYSES:
         t = res["tests"][name]
         comps = [
@@ -335,10 +403,11 @@ def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str]
                      extra={"modality": mods[i], "df": p["df"], "n_readers": int(n_read[i])})
             for i, p in enumerate(res["per_modality"][name])
         ]
-        tests[name] = {"statistic": t["statistic"], "df_num": t["df_num"],
-                       "df_den": t["df_den"], "p_value": t["p_value"],
-                       "distribution": t["distribution"], "estimable": t["estimable"],
-                       "reason": t["reason"], "comparisons": comps, "modality_foms": ests}
+        tests[name] = MRMCTest(
+            statistic=t["statistic"], df_num=t["df_num"], df_den=t["df_den"],
+            p_value=t["p_value"], distribution=t["distribution"], estimable=t["estimable"],
+            reason=t["reason"], comparisons=comps, modality_foms=ests,
+        )
     return tests
 
 
@@ -352,7 +421,7 @@ def reader_vs_ai(
     modality: str | None = None,
     threshold: float | None = None,
     truth: pd.DataFrame | None = None,
-) -> dict[str, Comparison]:
+) -> ReaderVsAI:
     """Standalone AI against the reader panel (RJafroc's 1T-RRRC and 1T-RRFC).
 
     The per-reader differences ``D_r = FOM_r - FOM_AI`` are analysed as a single
@@ -380,9 +449,11 @@ def reader_vs_ai(
 
     Returns
     -------
-    dict
-        ``{"RRRC": Comparison, "RRFC": Comparison}``; ``difference`` is the readers'
-        mean FOM minus the AI's (``estimate_a`` readers, ``estimate_b`` AI).
+    ReaderVsAI
+        ``rrrc`` and ``rrfc``, each a :class:`Comparison` whose ``difference`` is the
+        readers' mean FOM minus the AI's (``estimate_a`` readers, ``estimate_b`` AI).
+        (Formerly the dict ``{"RRRC": ..., "RRFC": ...}``; item access still works for one
+        release, with a ``DeprecationWarning``.)
 
     Raises
     ------
@@ -395,7 +466,7 @@ def reader_vs_ai(
     >>> from validation.data.readings import load_readings
     >>> out = reader_vs_ai(load_readings("hupse_karssemeijer_cad_roc.csv"),
     ...                    ai_reader="1")  # doctest: +SKIP
-    >>> round(out["RRFC"].statistic, 4)  # doctest: +SKIP
+    >>> round(out.rrfc.statistic, 4)  # doctest: +SKIP
     3.2135
 
     References
@@ -439,7 +510,7 @@ def reader_vs_ai(
 
 
 def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], readers: list[str],
-                   ai: str, fom: str, level: float, n_cases: int) -> dict[str, Comparison]:
+                   ai: str, fom: str, level: float, n_cases: int) -> ReaderVsAI:
     a = readers.index(ai)
     others = [i for i in range(len(readers)) if i != a]
     if len(others) < 2:
@@ -451,7 +522,7 @@ def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], reader
     for name in ("RRRC", "RRFC"):
         if not res[name]["estimable"]:
             raise UndefinedMetricError(f"reader vs AI: 1T-{res[name]['reason']}")
-    out = {}
+    out: dict[str, Comparison] = {}
     for name in ("RRRC", "RRFC"):
         r = res[name]
         out[name] = Comparison(
@@ -463,7 +534,7 @@ def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], reader
             extra={"ms_r": r["ms_r"], "cov2": r["cov2"], "n_readers": len(others),
                    "fom": fom},
         )
-    return out
+    return ReaderVsAI(rrrc=out["RRRC"], rrfc=out["RRFC"])
 
 
 def mrmc_noninferiority(
@@ -533,9 +604,9 @@ def mrmc_noninferiority(
     for mod in (a, b):
         if mod not in res.modalities:
             raise ReadingsError(f"modality {mod!r} not in the readings; found {res.modalities}")
-    if not res.tests[analysis]["estimable"]:
-        raise UndefinedMetricError(str(res.tests[analysis]["reason"]))
-    comp = next(c for c in res.tests[analysis]["comparisons"]
+    if not res.tests[analysis].estimable:
+        raise UndefinedMetricError(str(res.tests[analysis].reason))
+    comp = next(c for c in res.tests[analysis].comparisons
                 if {c.modality_a, c.modality_b} == {a, b})
     sign = 1.0 if comp.modality_a == a else -1.0
     d = sign * comp.difference

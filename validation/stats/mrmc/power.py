@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from validation.stats._checks import check_confidence_level
+from validation.stats._results import ResultMixin
 
 __all__ = ["MRMCPower", "mrmc_power", "mrmc_sample_size"]
 
@@ -39,7 +40,7 @@ _KEYS = ("var_tr", "var_error", "cov1", "cov2", "cov3")
 
 
 @dataclass(frozen=True)
-class MRMCPower:
+class MRMCPower(ResultMixin):
     """Power of the OR RRRC test for a planned study.
 
     Attributes
@@ -64,7 +65,7 @@ class MRMCPower:
     confidence_level: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
+        """Return the fields as they are (unlike the generic form, ``inf`` stays a float)."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 

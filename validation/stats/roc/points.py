@@ -15,13 +15,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_rng, check_confidence_level
-from validation.stats._results import Estimate
+from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_weights
 from validation.stats.roc._delong import cluster_design, prepare
 
 
 @dataclass(frozen=True)
-class RocCurve:
+class RocCurve(ResultMixin):
     """Empirical ROC curve, from the strictest threshold to the most lenient.
 
     Attributes
@@ -308,7 +308,7 @@ def partial_auc_ci(
 
 
 @dataclass(frozen=True)
-class OperatingPoint:
+class OperatingPoint(ResultMixin):
     """One point of the ROC curve chosen by a criterion (``score >= threshold``)."""
 
     threshold: float

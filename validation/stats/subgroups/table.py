@@ -52,7 +52,7 @@ from numpy.typing import ArrayLike
 from validation.stats import multiplicity as _multiplicity
 from validation.stats._checks import as_rng, check_confidence_level
 from validation.stats._params import Integral, Interval, Options, Real, validate_params
-from validation.stats._results import _jsonable
+from validation.stats._results import ResultMixin, jsonable
 from validation.stats.registry import (
     MetricSpec,
     get_metric,
@@ -119,12 +119,12 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
             elif v is pd.NA or v is pd.NaT:
                 v = None
             clean[str(k)] = v
-        out.append(_jsonable(clean))
+        out.append(jsonable(clean))
     return out
 
 
 @dataclass(frozen=True, eq=False)
-class SubgroupAnalysis:
+class SubgroupAnalysis(ResultMixin):
     """Result of :func:`subgroup_table`.
 
     Attributes
@@ -169,7 +169,7 @@ class SubgroupAnalysis:
             "heterogeneity": _records(self.heterogeneity),
             "fairness": _records(self.fairness),
             "multiplicity": self.settings.get("multiplicity"),
-            "settings": _jsonable(self.settings),
+            "settings": jsonable(self.settings),
         }
 
 
