@@ -128,7 +128,7 @@ def test_age_bands_outside_the_edges():
     assert str(e.value) == "ages must be numbers to derive age bands, found 'old' at row 1"
     with pytest.raises(ValueError) as e:
         age_bands([30], [0, 100], outside=1)
-    assert str(e.value) == "outside must be a str or None, got 1"
+    assert str(e.value) == "outside must be a str, got 1"
 
 
 def test_intersections_cover_observed_combinations_only():

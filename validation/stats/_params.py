@@ -37,7 +37,17 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-__all__ = ["Integral", "Interval", "Options", "Real", "validate_params"]
+__all__ = [
+    "ALTERNATIVES",
+    "RESAMPLES",
+    "UNIT_INTERVAL",
+    "Integral",
+    "Interval",
+    "Options",
+    "Real",
+    "Whole",
+    "validate_params",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,13 +94,13 @@ class Options(Constraint):
 
 
 class Interval(Constraint):
-    """A real or integer number in a range (NaN never is).
+    """A real or integer number in a range (NaN and infinities never are).
 
     Parameters
     ----------
     kind : numbers.Real or numbers.Integral
-        ``Integral`` accepts Python and numpy integers only; ``Real`` any real number.
-        Booleans are neither.
+        ``Integral`` accepts Python and numpy integers only; ``Real`` any finite real
+        number (an unbounded side does not admit ``inf``). Booleans are neither.
     left, right : float or None
         Bounds; ``None`` is unbounded on that side.
     closed : {"left", "right", "both", "neither"}
@@ -120,7 +130,7 @@ class Interval(Constraint):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, self.kind):
             return False
         x = float(value)  # type: ignore[arg-type]
-        if math.isnan(x):
+        if not math.isfinite(x):
             return False
         if self.left is not None:
             if x < self.left or (x == self.left and self.closed in ("right", "neither")):
@@ -144,12 +154,37 @@ class Interval(Constraint):
         elif self.right is not None:
             bound = f"{'<=' if hi_in else '<'} {_num(self.right)}"
         else:
-            return "an integer" if self.kind is Integral else "a real number"
-        return f"an integer {bound}" if self.kind is Integral else bound
+            return "an integer" if self.kind is Integral else "a finite number"
+        return f"an integer {bound}" if self.kind is Integral else f"a finite number {bound}"
 
     def __repr__(self) -> str:
         kind = "Integral" if self.kind is Integral else "Real"
         return f"Interval({kind}, {self.left!r}, {self.right!r}, closed={self.closed!r})"
+
+
+class Whole(Constraint):
+    """A whole number at least ``minimum``: an integer, or a float with an integer value.
+
+    For planning inputs that are counts but may arrive as floats (``100.0``).
+    """
+
+    def __init__(self, minimum: int) -> None:
+        self.minimum = minimum
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if isinstance(value, (bool, np.bool_)):
+            return False
+        if isinstance(value, (int, np.integer)):
+            return int(value) >= self.minimum
+        if isinstance(value, (float, np.floating)) and math.isfinite(value):
+            return float(value).is_integer() and float(value) >= self.minimum
+        return False
+
+    def describe(self) -> str:
+        return f"a whole number >= {self.minimum}"
+
+    def __repr__(self) -> str:
+        return f"Whole({self.minimum!r})"
 
 
 class _NoneConstraint(Constraint):
@@ -161,6 +196,17 @@ class _NoneConstraint(Constraint):
 
     def __repr__(self) -> str:
         return "None"
+
+
+class _Boolean(Constraint):
+    def is_satisfied_by(self, value: Any) -> bool:
+        return isinstance(value, (bool, np.bool_))
+
+    def describe(self) -> str:
+        return "a bool"
+
+    def __repr__(self) -> str:
+        return "bool"
 
 
 class _InstanceOf(Constraint):
@@ -188,14 +234,23 @@ def make_constraint(spec: Any) -> Constraint:
         return spec
     if spec is None:
         return _NoneConstraint()
+    if spec is bool:
+        return _Boolean()
     if isinstance(spec, type):
         return _InstanceOf(spec)
     raise TypeError(f"unknown parameter constraint {spec!r}")
 
 
-def describe(constraints: Iterable[Constraint]) -> str:
-    """What a list of constraints accepts, e.g. ``"in (0, 1) or None"``."""
-    parts = [c.describe() for c in constraints]
+def describe(constraints: Iterable[Constraint], value: Any = None) -> str:
+    """What a list of constraints accepts, e.g. ``"in (0, 1) or None"``.
+
+    For a ``value`` that is not None, ``None`` (the "not given" default) is left out of
+    the description: ``"prevalence must be in (0, 1], got 1.5"``.
+    """
+    cs = list(constraints)
+    if value is not None and len(cs) > 1:
+        cs = [c for c in cs if not isinstance(c, _NoneConstraint)]
+    parts = [c.describe() for c in cs]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
@@ -207,7 +262,7 @@ def _shown(value: Any) -> str:
 def check_param(name: str, value: Any, constraints: tuple[Constraint, ...]) -> None:
     """Raise ``ValueError`` unless ``value`` satisfies one of ``constraints``."""
     if not any(c.is_satisfied_by(value) for c in constraints):
-        raise ValueError(f"{name} must be {describe(constraints)}, got {_shown(value)}")
+        raise ValueError(f"{name} must be {describe(constraints, value)}, got {_shown(value)}")
 
 
 def validate_params(constraints: Mapping[str, list[Any]]) -> Callable[[F], F]:
@@ -232,20 +287,30 @@ def validate_params(constraints: Mapping[str, list[Any]]) -> Callable[[F], F]:
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
 
+        order = [n for n in params if n in parsed]  # checked in signature order
+
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            for name, value in zip(positional, args, strict=False):
-                if name in parsed:
-                    check_param(name, value, parsed[name])
-            for name, value in kwargs.items():
-                if name in parsed:
-                    check_param(name, value, parsed[name])
+            given = dict(zip(positional, args, strict=False))
+            for name in order:
+                if name in kwargs:
+                    check_param(name, kwargs[name], parsed[name])
+                elif name in given:
+                    check_param(name, given[name], parsed[name])
             return func(*args, **kwargs)
 
         wrapper.__param_constraints__ = parsed  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+#: Confidence and significance levels, probabilities: strictly between 0 and 1.
+UNIT_INTERVAL = Interval(Real, 0, 1, closed="neither")
+#: Bootstrap resamples.
+RESAMPLES = Interval(Integral, 2, None, closed="left")
+#: Alternative hypotheses of the tests (``_checks.ALTERNATIVES``' order).
+ALTERNATIVES = Options(("two-sided", "less", "greater"))
 
 
 def param_constraints(func: Any) -> dict[str, tuple[Constraint, ...]]:

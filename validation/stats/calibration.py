@@ -41,8 +41,16 @@ from validation.stats._checks import (
     as_binary,
     as_rng,
     check_confidence_level,
-    check_method,
     check_same_length,
+)
+from validation.stats._params import (
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Integral,
+    Interval,
+    Options,
+    Real,
+    validate_params,
 )
 from validation.stats._results import Estimate, ResultMixin, jsonable
 from validation.stats.subgroups.groups import make_partitions, prepare_attributes
@@ -57,6 +65,7 @@ __all__ = [
 ]
 
 STRATEGIES = ("quantile", "uniform")
+_COUNT = Interval(Integral, 0, None, closed="left")
 CLIP = 1e-8
 BY_GROUP_COLUMNS = [
     "attribute",
@@ -101,6 +110,12 @@ def _assign(p: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.in
     return np.asarray(np.searchsorted(edges[1:-1], p), dtype=np.intp)
 
 
+@validate_params(
+    {
+        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "strategy": [Options(STRATEGIES)],
+    }
+)
 def calibration_bins(
     y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: int = 10, strategy: str = "quantile"
 ) -> pd.DataFrame:
@@ -137,7 +152,6 @@ def calibration_bins(
     y = as_binary(y_true)
     p = _as_prob(y_prob)
     check_same_length(y_true=y, y_prob=p)
-    check_method(strategy, STRATEGIES, what="strategy")
     k = _check_bins(n_bins)
     if p.size == 0:
         raise ValueError("y_prob is empty; expected at least one case")
@@ -178,6 +192,12 @@ def _ece_weighted(
     return out
 
 
+@validate_params(
+    {
+        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "strategy": [Options(STRATEGIES)],
+    }
+)
 def expected_calibration_error(
     y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: int = 10, strategy: str = "quantile"
 ) -> float:
@@ -286,6 +306,11 @@ def _offset_intercept(y: NDArray[np.float64], lp: NDArray[np.float64]) -> tuple[
     return a, float(1.0 / math.sqrt(float((mu * (1.0 - mu)).sum())))
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def calibration_intercept_slope(
     y_true: ArrayLike, y_prob: ArrayLike, *, confidence_level: float = 0.95
 ) -> CalibrationFit:
@@ -472,6 +497,19 @@ class CalibrationResult(ResultMixin):
         )
 
 
+@validate_params(
+    {
+        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "strategy": [Options(STRATEGIES)],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+        "min_n": [_COUNT],
+        "min_pos": [_COUNT],
+        "min_neg": [_COUNT],
+        "lowess_frac": [Interval(Real, 0, 1, closed="right")],
+        "grid_points": [Interval(Integral, 2, None, closed="left")],
+    }
+)
 def calibration_summary(
     y_true: ArrayLike,
     y_prob: ArrayLike,
@@ -552,7 +590,6 @@ def calibration_summary(
     )
     if n == 0:
         raise ValueError("y_prob is empty; expected at least one case")
-    check_method(strategy, STRATEGIES, what="strategy")
     k = _check_bins(n_bins)
     n_resamples = int(n_resamples)
     if n_resamples < 2:

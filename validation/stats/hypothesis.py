@@ -25,10 +25,16 @@ from scipy import optimize, stats
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import (
     as_binary,
-    check_alternative,
     check_confidence_level,
-    check_method,
     check_same_length,
+)
+from validation.stats._params import (
+    ALTERNATIVES,
+    UNIT_INTERVAL,
+    Interval,
+    Options,
+    Real,
+    validate_params,
 )
 from validation.stats._results import Comparison, TestResult
 from validation.stats.proportions import check_counts, proportion_ci
@@ -80,6 +86,11 @@ def _p_from_z(z: float, alternative: str) -> float:
 # ---------------------------------------------------------------------------
 
 
+@validate_params(
+    {
+        "method": [Options(MCNEMAR_METHODS)],
+    }
+)
 def mcnemar(y_pred_a: ArrayLike, y_pred_b: ArrayLike, *, method: str = "exact") -> TestResult:
     """McNemar's test that two paired binary outcomes have the same probability.
 
@@ -135,7 +146,6 @@ def mcnemar(y_pred_a: ArrayLike, y_pred_b: ArrayLike, *, method: str = "exact") 
     matched-pairs data: mid-p and asymptotic are better than exact conditional.
     BMC Med Res Methodol 13:91. doi:10.1186/1471-2288-13-91.
     """
-    check_method(method, MCNEMAR_METHODS)
     n11, n10, n01, n00 = _paired_counts(y_pred_a, y_pred_b, "y_pred_a", "y_pred_b")
     n = n11 + n10 + n01 + n00
     nd = n10 + n01
@@ -247,6 +257,12 @@ def _newcombe_paired(n11: int, n10: int, n01: int, n00: int, level: float) -> tu
     return max(-1.0, d - math.sqrt(max(dl, 0.0))), min(1.0, d + math.sqrt(max(du, 0.0)))
 
 
+@validate_params(
+    {
+        "method": [Options(PAIRED_DIFFERENCE_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def paired_proportion_difference(
     y_a: ArrayLike,
     y_b: ArrayLike,
@@ -306,7 +322,6 @@ def paired_proportion_difference(
     intervals for paired binomial proportions. Stat Med 33:2850-2875.
     doi:10.1002/sim.6148.
     """
-    check_method(method, PAIRED_DIFFERENCE_METHODS)
     level = check_confidence_level(confidence_level)
     n11, n10, n01, n00 = _paired_counts(y_a, y_b, "y_a", "y_b")
     n = n11 + n10 + n01 + n00
@@ -347,6 +362,14 @@ def paired_proportion_difference(
 # ---------------------------------------------------------------------------
 
 
+@validate_params(
+    {
+        "null_value": [UNIT_INTERVAL],
+        "alternative": [ALTERNATIVES],
+        "method": [Options(PROPORTION_TEST_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def proportion_test(
     successes: int,
     n: int,
@@ -404,12 +427,8 @@ def proportion_test(
     FDA (2007). Statistical Guidance on Reporting Results from Studies Evaluating
     Diagnostic Tests.
     """
-    check_method(method, PROPORTION_TEST_METHODS)
-    check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     p0 = float(null_value)
-    if not (math.isfinite(p0) and 0.0 < p0 < 1.0):
-        raise ValueError(f"null_value must be in (0, 1), got {null_value!r}")
     x, m = check_counts(successes, n)
     phat = x / m
     if method == "exact":
@@ -479,6 +498,13 @@ _NI_DOC = """
 """
 
 
+@validate_params(
+    {
+        "margin": [Interval(Real, 0, 1, closed="left")],
+        "alternative": [ALTERNATIVES],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def paired_noninferiority(
     y_a: ArrayLike,
     y_b: ArrayLike,
@@ -529,7 +555,6 @@ def paired_noninferiority(
     requirements in matched-pairs design. Biometrics 53:1422-1430.
     doi:10.2307/2533508.
     """
-    check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     m = _check_margin(margin)
     n11, n10, n01, n00 = _paired_counts(y_a, y_b, "y_a", "y_b")
@@ -603,6 +628,13 @@ def _fm_z(x1: int, n1: int, x2: int, n2: int, delta: float, *, mn_factor: bool =
     return num / math.sqrt(var)
 
 
+@validate_params(
+    {
+        "margin": [Interval(Real, 0, 1, closed="left")],
+        "alternative": [ALTERNATIVES],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def unpaired_noninferiority(
     y_a: ArrayLike,
     y_b: ArrayLike,
@@ -657,7 +689,6 @@ def unpaired_noninferiority(
     Miettinen O, Nurminen M (1985). Comparative analysis of two rates. Stat Med
     4:213-226. doi:10.1002/sim.4780040211.
     """
-    check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     m = _check_margin(margin)
     a = as_binary(y_a, name="y_a")
@@ -707,6 +738,11 @@ if unpaired_noninferiority.__doc__:
     unpaired_noninferiority.__doc__ = unpaired_noninferiority.__doc__.format(ni_doc=_NI_DOC)
 
 
+@validate_params(
+    {
+        "significance_level": [Interval(Real, 0, 0.5, closed="neither")],
+    }
+)
 def interval_level(significance_level: float) -> float:
     """Two-sided confidence level that agrees with a one-sided test at ``significance_level``.
 

@@ -42,8 +42,11 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special, stats
 
+from validation.stats._params import UNIT_INTERVAL, Interval, Options, Real, Whole, validate_params
 from validation.stats._results import ResultMixin
+from validation.stats.detection.fom import FROC_FOMS
 from validation.stats.mrmc import mrmc_analysis
+from validation.stats.mrmc.data import COVARIANCES, ROC_FOMS
 from validation.stats.mrmc.power import (
     MRMCPower,
     mrmc_power,
@@ -91,6 +94,10 @@ _GOAL_METHODS = ("normal", "exact")
 _AUC_ALTERNATIVES = ("two-sided", "greater", "less")
 _PAIRED_ALTERNATIVES = ("two-sided", "greater")
 _CEIL_RTOL = 1e-9
+_PREVALENCE = Interval(Real, 0, 1, closed="right")
+_POSITIVE = Interval(Real, 0, None, closed="neither")
+_CORRELATION = Interval(Real, -1, 1, closed="neither")
+_MARGIN = Interval(Real, 0, 1, closed="left")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -205,6 +212,14 @@ class PrecisionPlan(ResultMixin):
     method: str = "buderer"
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "half_width": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+        "prevalence": [_PREVALENCE, None],
+    }
+)
 def sample_size_precision(
     expected: float,
     half_width: float,
@@ -411,6 +426,18 @@ def _goal_inputs(expected: Any, goal: Any, confidence_level: Any, method: Any,
     return p, g, level, how, iv
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "goal": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+        "method": [Options(_GOAL_METHODS)],
+        "interval": [Options(PLANNING_INTERVALS), None],
+        "prevalence": [_PREVALENCE, None],
+        "max_n": [Whole(1)],
+    }
+)
 def sample_size_goal(
     expected: float,
     goal: float,
@@ -528,6 +555,17 @@ def sample_size_goal(
         top = min(2 * top, limit)
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "goal": [UNIT_INTERVAL],
+        "n": [Whole(1)],
+        "confidence_level": [UNIT_INTERVAL],
+        "method": [Options(_GOAL_METHODS)],
+        "interval": [Options(PLANNING_INTERVALS), None],
+        "prevalence": [_PREVALENCE, None],
+    }
+)
 def power_goal(
     expected: float,
     goal: float,
@@ -650,6 +688,16 @@ def _auc_power(theta: float, theta0: float, n_pos: float, n_neg: float, alpha: f
                      / math.sqrt(va))
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "null": [UNIT_INTERVAL],
+        "ratio": [_POSITIVE],
+        "significance_level": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "alternative": [Options(_AUC_ALTERNATIVES)],
+    }
+)
 def sample_size_auc(
     expected: float,
     *,
@@ -729,6 +777,16 @@ def sample_size_auc(
                    alternative=alt)
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "n_positive": [Whole(1)],
+        "n_negative": [Whole(1)],
+        "null": [UNIT_INTERVAL],
+        "significance_level": [UNIT_INTERVAL],
+        "alternative": [Options(_AUC_ALTERNATIVES)],
+    }
+)
 def power_auc(
     expected: float,
     *,
@@ -771,6 +829,16 @@ def power_auc(
                    target_power=None, alternative=alt)
 
 
+@validate_params(
+    {
+        "n_positive": [Whole(1)],
+        "n_negative": [Whole(1)],
+        "null": [UNIT_INTERVAL],
+        "significance_level": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "alternative": [Options(_AUC_ALTERNATIVES)],
+    }
+)
 def detectable_auc(
     *,
     n_positive: int,
@@ -964,6 +1032,21 @@ def _paired_auc_power(s: dict[str, Any], n_pos: float, n_neg: float) -> tuple[fl
     return pw, v0, va
 
 
+@validate_params(
+    {
+        "auc_1": [UNIT_INTERVAL],
+        "auc_2": [UNIT_INTERVAL],
+        "correlation": [_CORRELATION],
+        "correlation_negative": [_CORRELATION, None],
+        "b_1": [_POSITIVE],
+        "b_2": [_POSITIVE],
+        "margin": [_MARGIN],
+        "ratio": [_POSITIVE],
+        "significance_level": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "alternative": [Options(_PAIRED_ALTERNATIVES)],
+    }
+)
 def sample_size_paired_auc(
     auc_1: float,
     auc_2: float,
@@ -1052,6 +1135,21 @@ def sample_size_paired_auc(
         target_power=target, alternative=s["alt"], variance_null=v0, variance_alternative=va)
 
 
+@validate_params(
+    {
+        "auc_1": [UNIT_INTERVAL],
+        "auc_2": [UNIT_INTERVAL],
+        "n_positive": [Whole(1)],
+        "n_negative": [Whole(1)],
+        "correlation": [_CORRELATION],
+        "correlation_negative": [_CORRELATION, None],
+        "b_1": [_POSITIVE],
+        "b_2": [_POSITIVE],
+        "margin": [_MARGIN],
+        "significance_level": [UNIT_INTERVAL],
+        "alternative": [Options(_PAIRED_ALTERNATIVES)],
+    }
+)
 def power_paired_auc(
     auc_1: float,
     auc_2: float,
@@ -1239,6 +1337,19 @@ def _paired_prop_power(s: dict[str, Any], n: float) -> float:
                      / math.sqrt(s["var_a"]))
 
 
+@validate_params(
+    {
+        "p_1": [UNIT_INTERVAL],
+        "p_2": [UNIT_INTERVAL],
+        "discordance": [UNIT_INTERVAL, None],
+        "correlation": [Interval(Real, -1, 1, closed="both"), None],
+        "margin": [_MARGIN],
+        "significance_level": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "alternative": [Options(_PAIRED_ALTERNATIVES)],
+        "prevalence": [_PREVALENCE, None],
+    }
+)
 def sample_size_paired_proportions(
     p_1: float,
     p_2: float,
@@ -1324,6 +1435,19 @@ def sample_size_paired_proportions(
         prevalence=prev, method=s["method"])
 
 
+@validate_params(
+    {
+        "p_1": [UNIT_INTERVAL],
+        "p_2": [UNIT_INTERVAL],
+        "n": [Whole(1)],
+        "discordance": [UNIT_INTERVAL, None],
+        "correlation": [Interval(Real, -1, 1, closed="both"), None],
+        "margin": [_MARGIN],
+        "significance_level": [UNIT_INTERVAL],
+        "alternative": [Options(_PAIRED_ALTERNATIVES)],
+        "prevalence": [_PREVALENCE, None],
+    }
+)
 def power_paired_proportions(
     p_1: float,
     p_2: float,
@@ -1413,6 +1537,14 @@ def _cluster_sizes(values: ArrayLike) -> NDArray[np.float64]:
     return raw.astype(np.float64)
 
 
+@validate_params(
+    {
+        "icc": [Interval(Real, 0, 1, closed="both")],
+        "mean_cluster_size": [Interval(Real, 1, None, closed="left"), None],
+        "cv": [Interval(Real, 0, None, closed="left")],
+        "n": [Whole(1), None],
+    }
+)
 def design_effect(
     icc: float,
     *,
@@ -1583,6 +1715,16 @@ def _mrmc_components(pilot: Any, pilot_n_cases: int | None, fom: str,
     return {k: comps[k] for k in _OR_KEYS}, c0
 
 
+@validate_params(
+    {
+        "n_readers": [Whole(2)],
+        "n_cases": [Whole(2)],
+        "confidence_level": [UNIT_INTERVAL],
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "threshold": [Real, None],
+        "covariance": [Options(COVARIANCES)],
+    }
+)
 def power_mrmc(
     pilot: Any,
     *,
@@ -1665,6 +1807,17 @@ def _mrmc_plan_inputs(effect: Any, power: Any, confidence_level: Any, max_cases:
             _whole(max_cases, "max_cases", 2))
 
 
+@validate_params(
+    {
+        "n_readers": [Whole(2)],
+        "power": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+        "max_cases": [Whole(2)],
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "threshold": [Real, None],
+        "covariance": [Options(COVARIANCES)],
+    }
+)
 def sample_size_mrmc(
     pilot: Any,
     *,
@@ -1713,6 +1866,16 @@ def sample_size_mrmc(
     return plan
 
 
+@validate_params(
+    {
+        "power": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+        "max_cases": [Whole(2)],
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "threshold": [Real, None],
+        "covariance": [Options(COVARIANCES)],
+    }
+)
 def mrmc_tradeoff(
     pilot: Any,
     *,

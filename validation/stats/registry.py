@@ -42,6 +42,7 @@ from validation.stats._checks import (
     check_method,
     check_same_length,
 )
+from validation.stats._params import validate_params
 from validation.stats._results import Estimate
 
 __all__ = [
@@ -143,6 +144,11 @@ class MetricSpec:
 _REGISTRY: dict[str, MetricSpec] = {}
 
 
+@validate_params(
+    {
+        "replace": [bool],
+    }
+)
 def register_metric(spec: MetricSpec, *, replace: bool = False) -> MetricSpec:
     """Add a metric to the registry.
 

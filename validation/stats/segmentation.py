@@ -54,6 +54,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import check_confidence_level
+from validation.stats._params import (
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Integral,
+    Interval,
+    Real,
+    validate_params,
+)
 from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
 
@@ -475,6 +483,14 @@ def _spacings(spacing: Any, n: int, ndims: list[int]) -> list[tuple[float, ...]]
     return out
 
 
+@validate_params(
+    {
+        "tolerance_mm": [Interval(Real, 0, None, closed="left"), None],
+        "percentile": [Interval(Real, 0, 100, closed="both")],
+        "n_jobs": [Interval(Integral, 1, None, closed="left")],
+        "nsd_subvoxels": [bool],
+    }
+)
 def segmentation_metrics(
     pred_masks: ArrayLike | Sequence[ArrayLike],
     ref_masks: ArrayLike | Sequence[ArrayLike],
@@ -622,6 +638,12 @@ def segmentation_metrics(
 # ------------------------------------------------------------------ summary
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def summarize_segmentation(
     per_case: pd.DataFrame,
     *,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from validation.stats._checks import check_method
+from validation.stats._params import Options, validate_params
 from validation.stats._results import ResultMixin, jsonable
 from validation.stats.agreement.ratings import check_frame, check_ids, plain
 
@@ -90,6 +91,15 @@ def _binary_labels(labels: pd.Series, positive: Any, label: str) -> Any:
     return others[0] if others else None
 
 
+@validate_params(
+    {
+        "rule": [Options(ADJUDICATION_RULES)],
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "on_tie": [Options(TIE_POLICIES), None],
+    }
+)
 def adjudicate(
     truthing: pd.DataFrame,
     *,
@@ -165,7 +175,6 @@ def adjudicate(
     >>> adjudicate(t, rule="majority").counts["majority"]
     1
     """
-    check_method(rule, ADJUDICATION_RULES, what="rule")
     if on_tie is not None and rule != "majority":
         raise ValueError(f"on_tie is only used by rule='majority', got on_tie={on_tie!r} "
                          f"with rule={rule!r}")

@@ -10,7 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from validation.errors import UndefinedMetricError
-from validation.stats._checks import check_confidence_level, check_method
+from validation.stats._checks import check_confidence_level
+from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Options, validate_params
 from validation.stats._results import Estimate
 from validation.stats.agreement.ratings import plain, rating_counts
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
@@ -114,6 +115,17 @@ class _Alpha:
                                                               initial=1.0))
 
 
+@validate_params(
+    {
+        "level": [Options(ALPHA_LEVELS)],
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "confidence_level": [UNIT_INTERVAL],
+        "ci_method": [Options(("percentile", "bca"))],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def krippendorff_alpha(
     ratings: Any,
     *,
@@ -201,8 +213,6 @@ def krippendorff_alpha(
     >>> round(krippendorff_alpha(df, n_resamples=200, rng=0).estimate, 4)
     0.5333
     """
-    check_method(level, ALPHA_LEVELS, what="level")
-    check_method(ci_method, ("percentile", "bca"), what="ci_method")
     conf = check_confidence_level(confidence_level)
     n_resamples = int(n_resamples)
     if n_resamples < 2:

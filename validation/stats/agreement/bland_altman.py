@@ -16,9 +16,9 @@ from validation.errors import UndefinedMetricError
 from validation.stats._checks import (
     as_scores,
     check_confidence_level,
-    check_method,
     check_same_length,
 )
+from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Options, validate_params
 from validation.stats._results import Estimate, ResultMixin, TestResult
 from validation.stats.agreement.ratings import plain
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights, cluster_codes
@@ -156,6 +156,16 @@ def _repeated_stats(
     return bias, var_between + msw
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+        "loa_coverage": [UNIT_INTERVAL],
+        "log": [bool],
+        "method": [Options(BLAND_ALTMAN_METHODS), None],
+        "n_resamples": [RESAMPLES],
+        "bootstrap_ci": [Options(("bca", "percentile"))],
+    }
+)
 def bland_altman(
     measured: ArrayLike,
     reference: ArrayLike,
@@ -274,12 +284,8 @@ def bland_altman(
     """
     level = check_confidence_level(confidence_level)
     coverage = float(loa_coverage)
-    if not 0.0 < coverage < 1.0:
-        raise ValueError(f"loa_coverage must be in (0, 1), got {loa_coverage!r}")
     if method is None:
         method = "exact" if repeated is None else "mover"
-    check_method(method, BLAND_ALTMAN_METHODS)
-    check_method(bootstrap_ci, ("bca", "percentile"), what="bootstrap_ci")
     if repeated is not None and method in ("exact", "approximate"):
         raise ValueError(
             "method must be 'mover' or 'bootstrap' when repeated is given (the exact and "

@@ -18,6 +18,7 @@ from scipy import special
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import check_confidence_level, check_method
+from validation.stats._params import UNIT_INTERVAL, Options, validate_params
 from validation.stats._results import Estimate
 from validation.stats.agreement.ratings import (
     RatingCounts,
@@ -64,6 +65,12 @@ def _agreement_weights(q: int, weights: str | None) -> NDArray[np.float64]:
     return 1.0 - (dist if weights == "linear" else dist**2)
 
 
+@validate_params(
+    {
+        "weights": [Options(KAPPA_WEIGHTS)],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def cohen_kappa(
     a: ArrayLike,
     b: ArrayLike,
@@ -362,6 +369,14 @@ def _fleiss_1971_extras(counts: NDArray[np.float64], pi: NDArray[np.float64]) ->
     }
 
 
+@validate_params(
+    {
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def fleiss_kappa(
     ratings: Any,
     *,
@@ -442,6 +457,14 @@ def fleiss_kappa(
     )
 
 
+@validate_params(
+    {
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def gwet_ac1(
     ratings: Any,
     *,
@@ -505,6 +528,16 @@ def gwet_ac1(
     )
 
 
+@validate_params(
+    {
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "definition": [Options(PERCENT_AGREEMENT_DEFINITIONS)],
+        "ci_method": [str, None],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def percent_agreement(
     ratings: Any,
     *,
@@ -568,7 +601,6 @@ def percent_agreement(
     >>> e.estimate, e.method
     (0.75, 'wilson')
     """
-    check_method(definition, PERCENT_AGREEMENT_DEFINITIONS, what="definition")
     level = check_confidence_level(confidence_level)
     if definition == "unanimous":
         ci = "wilson" if ci_method is None else ci_method

@@ -13,6 +13,7 @@ from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_scores, check_confidence_level, check_same_length
+from validation.stats._params import UNIT_INTERVAL, Interval, Real, validate_params
 from validation.stats._results import Estimate, ResultMixin
 
 __all__ = ["MethodComparisonFit", "deming_regression", "passing_bablok"]
@@ -65,6 +66,12 @@ def _deming_slopes(
         return ((lam * q - u) + np.sqrt((u - lam * q) ** 2 + 4.0 * lam * p * p)) / (2.0 * lam * p)
 
 
+@validate_params(
+    {
+        "error_ratio": [Interval(Real, 0, None, closed="neither")],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def deming_regression(
     measured: ArrayLike,
     reference: ArrayLike,
@@ -183,6 +190,11 @@ def _wrapped_slopes(x: NDArray[np.float64], y: NDArray[np.float64]
     return ordered, int(below.sum()), n_vert, int(minus_one.sum())
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def passing_bablok(
     measured: ArrayLike,
     reference: ArrayLike,

@@ -16,9 +16,9 @@ from validation.errors import UndefinedMetricError
 from validation.stats._checks import (
     as_scores,
     check_confidence_level,
-    check_method,
     check_same_length,
 )
+from validation.stats._params import UNIT_INTERVAL, Options, validate_params
 from validation.stats._results import Estimate
 from validation.stats.agreement.ratings import check_frame, check_ids, plain
 
@@ -41,6 +41,11 @@ def _z(level: float) -> float:
     return float(-special.ndtri((1.0 - level) / 2.0))
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def lins_ccc(
     x: ArrayLike, y: ArrayLike, *, confidence_level: float = 0.95
 ) -> Estimate:
@@ -175,6 +180,15 @@ def _wide(
     return arr
 
 
+@validate_params(
+    {
+        "form": [Options(ICC_FORMS)],
+        "case": [str],
+        "rater": [str],
+        "value": [str],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def icc(
     ratings: Any,
     *,
@@ -247,7 +261,6 @@ def icc(
     >>> round(icc(x, form="ICC2").estimate, 4)   # Shrout & Fleiss (1979) Table 4: .29
     0.2898
     """
-    check_method(form, ICC_FORMS, what="form")
     level = check_confidence_level(confidence_level)
     table = _wide(ratings, case=case, rater=rater, value=value, name="ratings")
     n, k = table.shape
@@ -347,6 +360,13 @@ def icc(
     )
 
 
+@validate_params(
+    {
+        "subject": [str],
+        "value": [str],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def repeatability_coefficient(
     measurements: Any,
     *,

@@ -37,6 +37,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import UndefinedMetricError
+from validation.stats._params import Options, validate_params
 from validation.stats._results import ResultMixin
 
 FROC_FOMS = ("wafroc", "afroc", "wafroc1", "afroc1", "hr_auc")
@@ -429,6 +430,11 @@ def _check_fom(fom: str) -> str:
     return fom
 
 
+@validate_params(
+    {
+        "fom": [Options(FROC_FOMS)],
+    }
+)
 def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "wafroc") -> FomArrays:
     """FROC figure of merit per modality and reader, with its case jackknife.
 
@@ -484,7 +490,6 @@ def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "waf
     2017. doi:10.1201/9781351228190. RJafroc ``UtilFigureOfMerit`` (GitHub
     dpc10ster/RJafroc).
     """
-    _check_fom(fom)
     p = _prepare(marks, truth)
     n_m, n_r, n_c = len(p.modalities), len(p.readers), len(p.cases)
     out = np.empty((n_m, n_r))
@@ -504,6 +509,11 @@ def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "waf
     )
 
 
+@validate_params(
+    {
+        "fom": [Options(FROC_FOMS)],
+    }
+)
 def froc_figure_of_merit(
     marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "wafroc"
 ) -> pd.DataFrame:
@@ -539,7 +549,6 @@ def froc_figure_of_merit(
     Chakraborty DP. Observer Performance Methods for Diagnostic Imaging. CRC Press,
     2017. doi:10.1201/9781351228190; RJafroc ``UtilFigureOfMerit``.
     """
-    _check_fom(fom)
     p = _prepare(marks, truth)
     rows = [
         {"modality": mod, "reader": rd, "fom": _fom_one(p, i, j, fom, False)[0]}

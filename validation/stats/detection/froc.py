@@ -19,6 +19,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import check_confidence_level
+from validation.stats._params import (
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Integral,
+    Interval,
+    Real,
+    validate_params,
+)
 from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
 from validation.stats.detection.fom import wilcoxon_fom_jackknife
@@ -223,6 +231,12 @@ def _sensitivity_at_weighted(
     return out, n_img, n_les
 
 
+@validate_params(
+    {
+        "n_images": [Interval(Integral, 1, None, closed="left")],
+        "n_lesions": [Interval(Integral, 0, None, closed="left"), None],
+    }
+)
 def froc_curve(
     lesion_scores: ArrayLike,
     fp_scores: ArrayLike,
@@ -488,6 +502,13 @@ def _band(
     return FrocBand(band_rates, point.copy(), lo, hi, ci.level, ci.method)
 
 
+@validate_params(
+    {
+        "threshold": [Real],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def froc_analysis(
     match: DetectionMatch,
     *,

@@ -42,7 +42,15 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import ReadingsError, UndefinedMetricError
-from validation.stats._checks import check_confidence_level, check_method
+from validation.stats._checks import check_confidence_level
+from validation.stats._params import (
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Interval,
+    Options,
+    Real,
+    validate_params,
+)
 from validation.stats._results import Comparison, Estimate, LegacyItemAccess, ResultMixin, jsonable
 from validation.stats.detection.fom import FROC_FOMS
 from validation.stats.mrmc import core
@@ -58,7 +66,7 @@ from validation.stats.mrmc.data import (
     froc_inputs,
     natural_order,
 )
-from validation.stats.mrmc.readings import validate_readings
+from validation.stats.mrmc.readings import DESIGNS, validate_readings
 
 __all__ = ["MRMCResult", "MRMCTest", "ReaderVsAI", "mrmc_analysis", "mrmc_noninferiority",
            "reader_vs_ai"]
@@ -207,6 +215,17 @@ class MRMCResult(ResultMixin):
 
 
 # ---------------------------------------------------------------------- the analysis
+@validate_params(
+    {
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "method": [Options(METHODS)],
+        "covariance": [Options(COVARIANCES)],
+        "confidence_level": [UNIT_INTERVAL],
+        "threshold": [Real, None],
+        "design": [Options(DESIGNS), None],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def mrmc_analysis(
     readings: pd.DataFrame,
     *,
@@ -289,9 +308,6 @@ def mrmc_analysis(
     RJafroc ``StSignificanceTesting``; MRMCaov ``mrmc``.
     """
     level = check_confidence_level(confidence_level)
-    check_method(method, METHODS, what="method")
-    check_method(covariance, COVARIANCES, what="covariance")
-    check_method(fom, ROC_FOMS + FROC_FOMS, what="fom")
     if method == "dbm" and covariance != "jackknife":
         raise ValueError(
             f"method='dbm' uses jackknife pseudovalues; covariance must be 'jackknife', "
@@ -412,6 +428,13 @@ def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str]
 
 
 # ------------------------------------------------------------------ reader vs AI etc.
+@validate_params(
+    {
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "confidence_level": [UNIT_INTERVAL],
+        "threshold": [Real, None],
+    }
+)
 def reader_vs_ai(
     readings: pd.DataFrame,
     *,
@@ -479,7 +502,6 @@ def reader_vs_ai(
     doi:10.1007/s00330-012-2562-7
     """
     level = check_confidence_level(confidence_level)
-    check_method(fom, ROC_FOMS + FROC_FOMS, what="fom")
     ai = str(ai_reader)
     if fom in FROC_FOMS:
         marks = readings
@@ -537,6 +559,14 @@ def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], reader
     return ReaderVsAI(rrrc=out["RRRC"], rrfc=out["RRFC"])
 
 
+@validate_params(
+    {
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "alternative": [Options(("non-inferiority", "superiority"))],
+        "analysis": [Options(ANALYSES)],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def mrmc_noninferiority(
     readings: pd.DataFrame,
     *,
@@ -595,8 +625,6 @@ def mrmc_noninferiority(
     from scipy import stats
 
     level = check_confidence_level(confidence_level)
-    check_method(alternative, ("non-inferiority", "superiority"), what="alternative")
-    check_method(analysis, ANALYSES, what="analysis")
     if not margin >= 0:
         raise ValueError(f"margin must be >= 0, got {margin!r}")
     res = mrmc_analysis(readings, confidence_level=level, **analysis_options)

@@ -26,7 +26,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import ReadingsError
-from validation.stats._checks import as_rng, check_method
+from validation.stats._checks import as_rng
+from validation.stats._params import Options, Real, validate_params
 from validation.stats.detection.fom import froc_fom_arrays
 from validation.stats.mrmc import core
 from validation.stats.mrmc.fom import (
@@ -100,6 +101,12 @@ def fom_arrays(arr: Arranged, fom: str, threshold: float | None
     return proportion_arrays(arr.grouped, threshold=float(threshold), which=fom)
 
 
+@validate_params(
+    {
+        "fom": [Options(ROC_FOMS)],
+        "threshold": [Real, None],
+    }
+)
 def reader_foms(readings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None
                 ) -> pd.DataFrame:
     """Figure of merit of every reader in every modality.
@@ -132,7 +139,6 @@ def reader_foms(readings: pd.DataFrame, *, fom: str = "auc", threshold: float | 
     Hanley JA, McNeil BJ. The meaning and use of the area under a ROC curve.
     Radiology 1982;143:29-36. doi:10.1148/radiology.143.1.7063747
     """
-    check_method(fom, ROC_FOMS, what="fom")
     arr = arrange_readings(readings, None)
     if fom == "auc":
         from validation.stats.mrmc.fom import auc_values

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from validation.stats._checks import check_confidence_level
+from validation.stats._params import UNIT_INTERVAL, validate_params
 from validation.stats._results import ResultMixin
 
 __all__ = ["MRMCPower", "mrmc_power", "mrmc_sample_size"]
@@ -109,6 +110,11 @@ def _power(c: dict[str, float], c0: int, effect: float, r: int, n: int, level: f
                      noncentrality=float(lam), confidence_level=level)
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def mrmc_power(variance_components: Any, *, effect: float, n_readers: int, n_cases: int,
                confidence_level: float = 0.95, pilot_n_cases: int | None = None) -> MRMCPower:
     """Power of the OR random-readers random-cases test for a planned two-modality study.
@@ -151,6 +157,12 @@ def mrmc_power(variance_components: Any, *, effect: float, n_readers: int, n_cas
     return _power(comps, c0, float(effect), int(n_readers), int(n_cases), level)
 
 
+@validate_params(
+    {
+        "power": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def mrmc_sample_size(variance_components: Any, *, effect: float, power: float = 0.8,
                      n_readers: Iterable[int] = range(3, 21), confidence_level: float = 0.95,
                      pilot_n_cases: int | None = None, max_cases: int = 100_000

@@ -15,6 +15,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import ReadingsError
+from validation.stats._params import Integral, Interval, validate_params
 from validation.stats.mrmc.data import natural_order
 from validation.stats.mrmc.readings import validate_readings
 
@@ -64,6 +65,11 @@ def reader_roc_points(readings: pd.DataFrame) -> pd.DataFrame:
     return out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
+@validate_params(
+    {
+        "n_points": [Interval(Integral, 2, None, closed="left")],
+    }
+)
 def average_roc_curve(readings: pd.DataFrame, *, n_points: int = 101) -> pd.DataFrame:
     """Reader-averaged ROC curve per modality (vertical averaging at fixed FPR).
 

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_rng, check_confidence_level
+from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Interval, Real, validate_params
 from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_weights
 from validation.stats.roc._delong import cluster_design, prepare
@@ -157,6 +158,11 @@ def _check_range(name: str, rng_: tuple[float, float]) -> tuple[float, float]:
     return lo, hi
 
 
+@validate_params(
+    {
+        "correct": [bool],
+    }
+)
 def partial_auc(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -225,6 +231,13 @@ def partial_auc(
     return area
 
 
+@validate_params(
+    {
+        "correct": [bool],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def partial_auc_ci(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -493,6 +506,13 @@ def _operating_estimate(
     return est, lo, hi, sd, extra, int(y.size)
 
 
+@validate_params(
+    {
+        "specificity": [Interval(Real, 0, 1, closed="both")],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def sensitivity_at_specificity(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -557,6 +577,13 @@ def sensitivity_at_specificity(
     )
 
 
+@validate_params(
+    {
+        "sensitivity": [Interval(Real, 0, 1, closed="both")],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def specificity_at_sensitivity(
     y_true: ArrayLike,
     y_score: ArrayLike,
