@@ -90,7 +90,9 @@ def _as_prob(values: ArrayLike, *, name: str = "y_prob") -> NDArray[np.float64]:
     bad = ~(np.isfinite(arr) & (arr >= 0.0) & (arr <= 1.0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be probabilities in [0, 1], found {float(arr[i])!r} at index {i}")
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1], found {float(arr[i])!r} at index {i}"
+        )
     return arr
 
 
@@ -265,7 +267,8 @@ def _separation(lp: NDArray[np.float64], y: NDArray[np.int8]) -> str | None:
         lo_max, hi_min = float(lo_side.max()), float(hi_side.min())
         if lo_max <= hi_min:
             what = (
-                "separate the outcomes completely" if lo_max < hi_min
+                "separate the outcomes completely"
+                if lo_max < hi_min
                 else "separate the outcomes quasi-completely (they overlap only at one value)"
             )
             p_cut = 1.0 / (1.0 + math.exp(-hi_min))
@@ -300,8 +303,9 @@ def _offset_intercept(y: NDArray[np.float64], lp: NDArray[np.float64]) -> tuple[
     if hi - lo == 0.0:
         a = lo
     else:  # widened by 1 so that rounding cannot put both ends on one side of the root
-        a = float(brentq(g, lo - 1.0, hi + 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps,
-                         maxiter=500))
+        a = float(
+            brentq(g, lo - 1.0, hi + 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+        )
     mu = expit(a + lp)
     return a, float(1.0 / math.sqrt(float((mu * (1.0 - mu)).sum())))
 
@@ -384,7 +388,8 @@ def calibration_intercept_slope(
     )
     if np.ptp(lp) == 0.0:
         return CalibrationFit(
-            intercept, None,
+            intercept,
+            None,
             "calibration slope is undefined: all predicted probabilities are equal",
         )
     reason = _separation(lp, y)
@@ -784,7 +789,9 @@ def _by_group(
             base = {"attribute": part.name, "group": g, "n": nn, "n_pos": npos, "n_neg": nneg}
             reasons = opts.guard(nn, npos, nneg)
             if reasons:
-                rows.extend(_not_estimable(base, meas, "; ".join(reasons)) for meas in _GROUP_MEASURES)
+                rows.extend(
+                    _not_estimable(base, meas, "; ".join(reasons)) for meas in _GROUP_MEASURES
+                )
                 continue
             res = calibration_summary(
                 y[m],

@@ -222,13 +222,17 @@ def _score_bounds(
     elif estimate <= -1.0 + eps or zfun(-1.0 + eps) <= zcrit_low:
         low = -1.0
     else:
-        low = float(optimize.brentq(lambda d: zfun(d) - zcrit_low, -1.0 + eps, estimate, xtol=_XTOL))
+        low = float(
+            optimize.brentq(lambda d: zfun(d) - zcrit_low, -1.0 + eps, estimate, xtol=_XTOL)
+        )
     if math.isinf(zcrit_high):
         high = 1.0
     elif estimate >= 1.0 - eps or zfun(1.0 - eps) >= -zcrit_high:
         high = 1.0
     else:
-        high = float(optimize.brentq(lambda d: zfun(d) + zcrit_high, estimate, 1.0 - eps, xtol=_XTOL))
+        high = float(
+            optimize.brentq(lambda d: zfun(d) + zcrit_high, estimate, 1.0 - eps, xtol=_XTOL)
+        )
     return low, high
 
 
@@ -479,25 +483,6 @@ def _two_sided_crit(level: float) -> float:
     return float(stats.norm.isf((1.0 - level) / 2.0))
 
 
-_NI_DOC = """
-    Hypotheses (delta = p_a - p_b, margin >= 0):
-
-    - ``greater`` (default): H0: delta <= -margin vs H1: delta > -margin, i.e.
-      a is non-inferior to b (``margin=0``: a is superior to b).
-    - ``less``: H0: delta >= margin vs H1: delta < margin (for endpoints where
-      lower is better, such as a false-positive rate).
-    - ``two-sided``: H0: delta = 0 vs H1: delta != 0 (``margin`` must be 0).
-
-    These are the conventions of :func:`validation.stats.compare_auc`.
-    ``ci_low``/``ci_high`` are always the two-sided score interval at
-    ``confidence_level`` (the inversion of the same statistic). For a
-    one-sided test at level alpha the dual bound is that of
-    ``confidence_level = 1 - 2 alpha``: with ``alternative="greater"`` the test
-    rejects at alpha = 0.025 exactly when the 95% lower bound exceeds
-    -margin. ``extra["null_difference"]`` holds the tested delta0.
-"""
-
-
 @validate_params(
     {
         "margin": [Interval(Real, 0, 1, closed="left")],
@@ -519,15 +504,31 @@ def paired_noninferiority(
     Z = (n10 - n01 - n delta0) / sqrt(n (2 q01 + delta0 (1 - delta0))), q01 the
     restricted MLE of P(a = 0, b = 1); the same test as Nam (1997). For
     ``margin=0`` it is McNemar's uncorrected test.
-    {ni_doc}
+
+    Hypotheses (delta = p_a - p_b, margin >= 0):
+
+    - ``greater`` (default): H0: delta <= -margin vs H1: delta > -margin, i.e.
+      a is non-inferior to b (``margin=0``: a is superior to b).
+    - ``less``: H0: delta >= margin vs H1: delta < margin (for endpoints where
+      lower is better, such as a false-positive rate).
+    - ``two-sided``: H0: delta = 0 vs H1: delta != 0 (``margin`` must be 0).
+
+    These are the conventions of :func:`validation.stats.compare_auc`.
+    ``ci_low``/``ci_high`` are always the two-sided score interval at
+    ``confidence_level`` (the inversion of the same statistic). For a
+    one-sided test at level alpha the dual bound is that of
+    ``confidence_level = 1 - 2 alpha``: with ``alternative="greater"`` the test
+    rejects at alpha = 0.025 exactly when the 95% lower bound exceeds
+    -margin. ``extra["null_difference"]`` holds the tested delta0.
+
     Parameters
     ----------
-    y_a, y_b : array-like of {{0, 1}} or bool
+    y_a, y_b : array-like of {0, 1} or bool
         Paired binary outcomes per case (e.g. a candidate's and the released
         model's positive calls on the diseased cases).
     margin : float
         Non-inferiority margin in [0, 1).
-    alternative : {{"greater", "less", "two-sided"}}
+    alternative : {"greater", "less", "two-sided"}
     confidence_level : float
         Two-sided confidence level of the interval, in (0, 1).
 
@@ -586,7 +587,10 @@ def paired_noninferiority(
         se=se,
         n=n,
         extra={
-            "n11": n11, "n10": n10, "n01": n01, "n00": n00,
+            "n11": n11,
+            "n10": n10,
+            "n01": n01,
+            "n00": n00,
             "null_difference": d0,
         },
     )
@@ -654,14 +658,30 @@ def unpaired_noninferiority(
     cubic whenever the null difference is not 0 (statsmodels issue #10269), and
     its score interval fails (NaN) when both samples are all 0 or all 1; at a
     null difference of 0 the two agree.
-    {ni_doc}
+
+    Hypotheses (delta = p_a - p_b, margin >= 0):
+
+    - ``greater`` (default): H0: delta <= -margin vs H1: delta > -margin, i.e.
+      a is non-inferior to b (``margin=0``: a is superior to b).
+    - ``less``: H0: delta >= margin vs H1: delta < margin (for endpoints where
+      lower is better, such as a false-positive rate).
+    - ``two-sided``: H0: delta = 0 vs H1: delta != 0 (``margin`` must be 0).
+
+    These are the conventions of :func:`validation.stats.compare_auc`.
+    ``ci_low``/``ci_high`` are always the two-sided score interval at
+    ``confidence_level`` (the inversion of the same statistic). For a
+    one-sided test at level alpha the dual bound is that of
+    ``confidence_level = 1 - 2 alpha``: with ``alternative="greater"`` the test
+    rejects at alpha = 0.025 exactly when the 95% lower bound exceeds
+    -margin. ``extra["null_difference"]`` holds the tested delta0.
+
     Parameters
     ----------
-    y_a, y_b : array-like of {{0, 1}} or bool
+    y_a, y_b : array-like of {0, 1} or bool
         Binary outcomes of two independent samples (lengths may differ).
     margin : float
         Non-inferiority margin in [0, 1).
-    alternative : {{"greater", "less", "two-sided"}}
+    alternative : {"greater", "less", "two-sided"}
     confidence_level : float
         Two-sided confidence level of the interval, in (0, 1).
 
@@ -726,16 +746,13 @@ def unpaired_noninferiority(
         se=se,
         n=n1 + n2,
         extra={
-            "successes_a": x1, "n_a": n1, "successes_b": x2, "n_b": n2,
+            "successes_a": x1,
+            "n_a": n1,
+            "successes_b": x2,
+            "n_b": n2,
             "null_difference": d0,
         },
     )
-
-
-if paired_noninferiority.__doc__:
-    paired_noninferiority.__doc__ = paired_noninferiority.__doc__.format(ni_doc=_NI_DOC)
-if unpaired_noninferiority.__doc__:
-    unpaired_noninferiority.__doc__ = unpaired_noninferiority.__doc__.format(ni_doc=_NI_DOC)
 
 
 @validate_params(

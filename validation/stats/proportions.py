@@ -70,7 +70,11 @@ def _as_count(value: Any, name: str) -> int:
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     if isinstance(value, Integral):
         return int(value)
-    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+    if (
+        isinstance(value, float | np.floating)
+        and math.isfinite(value)
+        and float(value).is_integer()
+    ):
         return int(value)
     raise ValueError(f"{name} must be a whole number, got {value!r}")
 
@@ -360,8 +364,12 @@ def proportion_ci_clustered(
         n=int(round(n)),
         se=math.sqrt(deff * p * (1.0 - p) / n),
         successes=int(round(x)),
-        extra={"n_clusters": k, "design_effect": deff, "n_effective": n_eff,
-               "design_effect_source": source},
+        extra={
+            "n_clusters": k,
+            "design_effect": deff,
+            "n_effective": n_eff,
+            "design_effect_source": source,
+        },
     )
 
 
@@ -514,7 +522,15 @@ def sensitivity(
     doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
     """
     c = confusion_counts(y_true, y_pred)
-    return _metric("sensitivity", c.tp, c.tp + c.fn, c, "y_true has no positive cases (1)", method, confidence_level)
+    return _metric(
+        "sensitivity",
+        c.tp,
+        c.tp + c.fn,
+        c,
+        "y_true has no positive cases (1)",
+        method,
+        confidence_level,
+    )
 
 
 @validate_params(_METRIC_PARAMS)
@@ -562,7 +578,15 @@ def specificity(
     doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
     """
     c = confusion_counts(y_true, y_pred)
-    return _metric("specificity", c.tn, c.tn + c.fp, c, "y_true has no negative cases (0)", method, confidence_level)
+    return _metric(
+        "specificity",
+        c.tn,
+        c.tn + c.fp,
+        c,
+        "y_true has no negative cases (0)",
+        method,
+        confidence_level,
+    )
 
 
 @validate_params(_METRIC_PARAMS)
@@ -609,7 +633,9 @@ def ppv(
     doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
     """
     c = confusion_counts(y_true, y_pred)
-    return _metric("ppv", c.tp, c.tp + c.fp, c, "y_pred has no positive calls (1)", method, confidence_level)
+    return _metric(
+        "ppv", c.tp, c.tp + c.fp, c, "y_pred has no positive calls (1)", method, confidence_level
+    )
 
 
 @validate_params(_METRIC_PARAMS)
@@ -656,7 +682,9 @@ def npv(
     doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
     """
     c = confusion_counts(y_true, y_pred)
-    return _metric("npv", c.tn, c.tn + c.fn, c, "y_pred has no negative calls (0)", method, confidence_level)
+    return _metric(
+        "npv", c.tn, c.tn + c.fn, c, "y_pred has no negative calls (0)", method, confidence_level
+    )
 
 
 @validate_params(_METRIC_PARAMS)
@@ -772,9 +800,7 @@ def _lr_inputs(
     return c, level, corr
 
 
-def _lr(
-    which: str, c: ConfusionCounts, level: float, corr: float
-) -> Estimate:
+def _lr(which: str, c: ConfusionCounts, level: float, corr: float) -> Estimate:
     if which == "positive":
         cells = {"tp": c.tp, "fp": c.fp}
         label = "LR+"
@@ -1073,12 +1099,22 @@ def predictive_values(
     common = {"prevalence": prev, **c.to_dict()}
     return PredictiveValues(
         ppv=Estimate(
-            estimate=ppv_point, ci_low=p_lo, ci_high=p_hi, confidence_level=level, method=method,
-            n=c.n, extra={"metric": "ppv_at_prevalence", "se_logit": p_se, **common},
+            estimate=ppv_point,
+            ci_low=p_lo,
+            ci_high=p_hi,
+            confidence_level=level,
+            method=method,
+            n=c.n,
+            extra={"metric": "ppv_at_prevalence", "se_logit": p_se, **common},
         ),
         npv=Estimate(
-            estimate=npv_point, ci_low=n_lo, ci_high=n_hi, confidence_level=level, method=method,
-            n=c.n, extra={"metric": "npv_at_prevalence", "se_logit": n_se, **common},
+            estimate=npv_point,
+            ci_low=n_lo,
+            ci_high=n_hi,
+            confidence_level=level,
+            method=method,
+            n=c.n,
+            extra={"metric": "npv_at_prevalence", "se_logit": n_se, **common},
         ),
         prevalence=prev,
     )

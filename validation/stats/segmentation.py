@@ -53,7 +53,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
-from validation.stats._checks import check_confidence_level
+from validation.stats._checks import check_confidence_level, required
 from validation.stats._params import (
     RESAMPLES,
     UNIT_INTERVAL,
@@ -252,8 +252,9 @@ def _union_crop(
 
 def _edges(
     pred: NDArray[np.bool_], ref: NDArray[np.bool_], spacing: tuple[float, ...], subvoxels: bool
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None,
-           NDArray[np.float64] | None]:
+) -> tuple[
+    NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None, NDArray[np.float64] | None
+]:
     """Boundary voxels of both masks (MONAI ``get_mask_edges``) and, with ``subvoxels``,
     the surface-element areas of each boundary point (Nikolov et al. 2021)."""
     import torch
@@ -300,8 +301,12 @@ def _decimal(x: float) -> Fraction:
 
 
 def _within_exact(
-    a: NDArray[np.intp], b: NDArray[np.intp], d: NDArray[np.float64],
-    spacing: NDArray[np.float64], tol: float, tree: Any,
+    a: NDArray[np.intp],
+    b: NDArray[np.intp],
+    d: NDArray[np.float64],
+    spacing: NDArray[np.float64],
+    tol: float,
+    tree: Any,
 ) -> NDArray[np.bool_]:
     """``min_b |a - b| <= tol`` decided exactly for lattice points.
 
@@ -342,8 +347,11 @@ def _within_exact(
 
 
 def _surface_distances(
-    pred: NDArray[np.bool_], ref: NDArray[np.bool_], spacing: tuple[float, ...],
-    tol: float | None = None, subvoxels: bool = False,
+    pred: NDArray[np.bool_],
+    ref: NDArray[np.bool_],
+    spacing: tuple[float, ...],
+    tol: float | None = None,
+    subvoxels: bool = False,
 ) -> dict[str, Any]:
     """Directed surface distances both ways in float64, with exact NSD counts.
 
@@ -360,15 +368,16 @@ def _surface_distances(
     if tol is None:
         return out
     if not subvoxels:
-        assert in_pr is not None and in_rp is not None
+        in_pr = required(in_pr, "NSD counts")
+        in_rp = required(in_rp, "NSD counts")
         out["nsd"] = (int(in_pr.sum()) + int(in_rp.sum())) / (in_pr.size + in_rp.size)
         return out
-    sp_, sr_, area_p, area_r = _edges(pred, ref, spacing, True)
-    assert area_p is not None and area_r is not None
+    sp_, sr_, area_p_, area_r_ = _edges(pred, ref, spacing, True)
+    area_p = required(area_p_, "surface-element areas")
+    area_r = required(area_r_, "surface-element areas")
     qa, qb = np.argwhere(sp_), np.argwhere(sr_)
-    _, w_pr = _directed(qa, qb, sp, tol)
-    _, w_rp = _directed(qb, qa, sp, tol)
-    assert w_pr is not None and w_rp is not None
+    w_pr = required(_directed(qa, qb, sp, tol)[1], "NSD weights")
+    w_rp = required(_directed(qb, qa, sp, tol)[1], "NSD weights")
     total = float(area_p.sum() + area_r.sum())
     out["nsd"] = float(area_p[w_pr].sum() + area_r[w_rp].sum()) / total
     return out
@@ -590,7 +599,8 @@ def segmentation_metrics(
     refs: list[Any] = list(ref_masks)  # type: ignore[arg-type]
     if len(preds) != len(refs):
         raise ValueError(
-            f"pred_masks and ref_masks must have the same number of cases, got {len(preds)} and {len(refs)}"
+            "pred_masks and ref_masks must have the same number of cases, "
+            f"got {len(preds)} and {len(refs)}"
         )
     n = len(preds)
     if n == 0:
@@ -603,7 +613,8 @@ def segmentation_metrics(
     for i, (a, b) in enumerate(zip(pm, rm, strict=True)):
         if a.shape != b.shape:
             raise ValueError(
-                f"case {ids[i]!r}: prediction shape {a.shape} differs from reference shape {b.shape}"
+                f"case {ids[i]!r}: prediction shape {a.shape} differs from reference "
+                f"shape {b.shape}"
             )
         if a.ndim not in (2, 3):
             raise ValueError(f"case {ids[i]!r}: masks must be 2-D or 3-D, got {a.ndim}-D")

@@ -68,8 +68,9 @@ class _Alpha:
             starts = np.searchsorted(unit, np.arange(counts.shape[0]))
             sizes = np.diff(np.append(starts, unit.size))
             left = np.repeat(np.arange(unit.size), sizes[unit])
-            offs = np.arange(left.size) - np.repeat(np.cumsum(sizes[unit]) - sizes[unit],
-                                                    sizes[unit])
+            offs = np.arange(left.size) - np.repeat(
+                np.cumsum(sizes[unit]) - sizes[unit], sizes[unit]
+            )
             right = starts[unit[left]] + offs
             contrib = c[left] * c[right] * _ratio_delta2(values[cat[left]], values[cat[right]])
             self.d = np.bincount(unit[left], weights=contrib, minlength=counts.shape[0])
@@ -94,8 +95,9 @@ class _Alpha:
         b = self.counts @ (pos**2).T
         d = 2.0 * (self.m[:, None] * b - a**2) / (self.m[:, None] - 1.0)
         observed = np.einsum("ru,ur->r", w, d)
-        expected = 2.0 * (n_values * np.sum(marg * pos**2, axis=1)
-                          - np.sum(marg * pos, axis=1) ** 2)
+        expected = 2.0 * (
+            n_values * np.sum(marg * pos**2, axis=1) - np.sum(marg * pos, axis=1) ** 2
+        )
         return n_values, observed, expected
 
     def alpha(self, w: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -111,8 +113,9 @@ class _Alpha:
         if self.level == "interval":
             v = self.values
             return float(np.min(np.diff(np.unique(v))) ** 2) if v.size > 1 else 1.0
-        return 1.0 if self.level != "ratio" else float(np.min(self.delta[self.delta > 0],
-                                                              initial=1.0))
+        return (
+            1.0 if self.level != "ratio" else float(np.min(self.delta[self.delta > 0], initial=1.0))
+        )
 
 
 @validate_params(
@@ -218,7 +221,11 @@ def krippendorff_alpha(
     if n_resamples < 2:
         raise ValueError(f"n_resamples must be at least 2, got {n_resamples}")
     rc = rating_counts(
-        ratings, case=case, rater=rater, label=label, labels=labels,
+        ratings,
+        case=case,
+        rater=rater,
+        label=label,
+        labels=labels,
         ordered=level == "ordinal",
     )
     if level in ("interval", "ratio"):

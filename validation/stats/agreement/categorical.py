@@ -355,8 +355,10 @@ def _fleiss_1971_extras(counts: NDArray[np.float64], pi: NDArray[np.float64]) ->
     with np.errstate(divide="ignore", invalid="ignore"):
         per_cat = 1.0 - np.sum(counts * (m - counts), axis=0) / (n * m * (m - 1.0) * pq)
     spq = float(np.sum(pq))
-    se0 = math.sqrt(2.0) / (spq * math.sqrt(n * m * (m - 1.0))) * math.sqrt(
-        spq**2 - float(np.sum(pq * (1.0 - 2.0 * pi)))
+    se0 = (
+        math.sqrt(2.0)
+        / (spq * math.sqrt(n * m * (m - 1.0)))
+        * math.sqrt(spq**2 - float(np.sum(pq * (1.0 - 2.0 * pi))))
     )
     p_bar = float(np.mean(np.sum(counts * (counts - 1.0), axis=1) / (m * (m - 1.0))))
     kappa = (p_bar - float(np.sum(pi**2))) / (1.0 - float(np.sum(pi**2)))
@@ -452,7 +454,12 @@ def fleiss_kappa(
     0.55
     """
     return _multi_rater(
-        ratings, kind="fleiss", case=case, rater=rater, label=label, labels=None,
+        ratings,
+        kind="fleiss",
+        case=case,
+        rater=rater,
+        label=label,
+        labels=None,
         confidence_level=confidence_level,
     )
 
@@ -523,7 +530,12 @@ def gwet_ac1(
     0.5294
     """
     return _multi_rater(
-        ratings, kind="ac1", case=case, rater=rater, label=label, labels=labels,
+        ratings,
+        kind="ac1",
+        case=case,
+        rater=rater,
+        label=label,
+        labels=labels,
         confidence_level=confidence_level,
     )
 
@@ -624,8 +636,15 @@ def percent_agreement(
         )
     pa, pa_i, n2 = _pairwise_agreement(rc)
     se, low, high = _linearised(
-        "percent agreement", pa, pa_i, 0.0, np.zeros_like(pa_i), r.astype(np.float64), n2,
-        level, chance_corrected=False,
+        "percent agreement",
+        pa,
+        pa_i,
+        0.0,
+        np.zeros_like(pa_i),
+        r.astype(np.float64),
+        n2,
+        level,
+        chance_corrected=False,
     )
     return Estimate(
         estimate=pa,

@@ -48,8 +48,9 @@ class MethodComparisonFit(ResultMixin):
         return self.intercept.estimate + (self.slope.estimate - 1.0) * float(level)
 
 
-def _pairs(measured: ArrayLike, reference: ArrayLike, minimum: int, what: str
-           ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _pairs(
+    measured: ArrayLike, reference: ArrayLike, minimum: int, what: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     y = as_scores(measured, name="measured")
     x = as_scores(reference, name="reference")
     check_same_length(measured=y, reference=x)
@@ -157,16 +158,22 @@ def deming_regression(
     for est, loo in ((slope, b_i), (intercept, a_i)):
         pseudo = n * est - (n - 1.0) * loo
         se = float(np.std(pseudo, ddof=1)) / math.sqrt(n)
-        out.append(Estimate(est, est - t * se, est + t * se, level, "jackknife_linnet_1993",
-                            n, se=se))
+        out.append(
+            Estimate(est, est - t * se, est + t * se, level, "jackknife_linnet_1993", n, se=se)
+        )
     return MethodComparisonFit(
-        slope=out[0], intercept=out[1], method="deming_jackknife_linnet_1993", n=n,
-        error_ratio=lam, extra={"df": n - 2},
+        slope=out[0],
+        intercept=out[1],
+        method="deming_jackknife_linnet_1993",
+        n=n,
+        error_ratio=lam,
+        extra={"df": n - 2},
     )
 
 
-def _wrapped_slopes(x: NDArray[np.float64], y: NDArray[np.float64]
-                    ) -> tuple[NDArray[np.float64], int, int, int]:
+def _wrapped_slopes(
+    x: NDArray[np.float64], y: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], int, int, int]:
     """Pairwise slopes in Passing-Bablok order, with the counts of each kind.
 
     Returns the slopes ordered as the shifted median needs them: finite slopes

@@ -46,9 +46,7 @@ def _z(level: float) -> float:
         "confidence_level": [UNIT_INTERVAL],
     }
 )
-def lins_ccc(
-    x: ArrayLike, y: ArrayLike, *, confidence_level: float = 0.95
-) -> Estimate:
+def lins_ccc(x: ArrayLike, y: ArrayLike, *, confidence_level: float = 0.95) -> Estimate:
     """Lin's concordance correlation coefficient with the Fisher-z interval of Lin.
 
     ``rho_c = 2 s_xy / (s_x^2 + s_y^2 + (xbar - ybar)^2)`` with moments divided by
@@ -143,13 +141,12 @@ def lins_ccc(
     )
 
 
-def _wide(
-    ratings: Any, *, case: str, rater: str, value: str, name: str
-) -> NDArray[np.float64]:
+def _wide(ratings: Any, *, case: str, rater: str, value: str, name: str) -> NDArray[np.float64]:
     """A complete cases x raters matrix from a tidy frame or a 2-D array."""
     if isinstance(ratings, pd.DataFrame):
-        frame = check_frame(ratings, (("case", case), ("rater", rater), ("value", value)),
-                            name=name)
+        frame = check_frame(
+            ratings, (("case", case), ("rater", rater), ("value", value)), name=name
+        )
         check_ids(frame, (case, rater), name=name)
         vals = pd.to_numeric(frame[value], errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(vals)
@@ -320,10 +317,14 @@ def icc(
         else:
             icc2 = (msb - mse) / (msb + (k - 1.0) * mse + k * (msj - mse) / n)
             fj = msj / mse
-            vn = (k - 1.0) * (n - 1.0) * (k * icc2 * fj + n * (1.0 + (k - 1.0) * icc2)
-                                          - k * icc2) ** 2
+            vn = (
+                (k - 1.0)
+                * (n - 1.0)
+                * (k * icc2 * fj + n * (1.0 + (k - 1.0) * icc2) - k * icc2) ** 2
+            )
             vd = (n - 1.0) * k * k * icc2 * icc2 * fj * fj + (
-                n * (1.0 + (k - 1.0) * icc2) - k * icc2) ** 2
+                n * (1.0 + (k - 1.0) * icc2) - k * icc2
+            ) ** 2
             v = vn / vd
             f_u = stats.f.ppf(1.0 - alpha / 2.0, n - 1.0, v)
             f_l = stats.f.ppf(1.0 - alpha / 2.0, v, n - 1.0)
@@ -351,12 +352,22 @@ def icc(
                 lo, hi = step_up(lo), step_up(hi)
             method = "satterthwaite_f_interval"
             extra["df_satterthwaite"] = v
-    extra.update({
-        "F": f, "df1": df1, "df2": df2, "p_value": float(stats.f.sf(f, df1, df2)),
-    })
+    extra.update(
+        {
+            "F": f,
+            "df1": df1,
+            "df2": df2,
+            "p_value": float(stats.f.sf(f, df1, df2)),
+        }
+    )
     return Estimate(
-        estimate=float(est), ci_low=float(lo), ci_high=float(hi), confidence_level=level,
-        method=method, n=n, extra=extra,
+        estimate=float(est),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        confidence_level=level,
+        method=method,
+        n=n,
+        extra=extra,
     )
 
 
@@ -428,8 +439,9 @@ def repeatability_coefficient(
     """
     level = check_confidence_level(confidence_level)
     if isinstance(measurements, pd.DataFrame):
-        frame = check_frame(measurements, (("subject", subject), ("value", value)),
-                            name="measurements")
+        frame = check_frame(
+            measurements, (("subject", subject), ("value", value)), name="measurements"
+        )
         ids = frame[subject]
         if ids.isna().any():
             row = frame.index[int(np.flatnonzero(ids.isna().to_numpy())[0])]
@@ -486,8 +498,12 @@ def repeatability_coefficient(
         method="chi_square",
         n=multi,
         extra={
-            "wsd": wsd, "wsd_ci_low": wlo, "wsd_ci_high": whi, "df": df,
-            "multiplier": mult, "n_measurements": int(vals.size),
+            "wsd": wsd,
+            "wsd_ci_low": wlo,
+            "wsd_ci_high": whi,
+            "df": df,
+            "multiplier": mult,
+            "n_measurements": int(vals.size),
             "n_subjects_single": int(np.sum(m == 1)),
         },
     )

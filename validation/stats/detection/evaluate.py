@@ -1,6 +1,5 @@
 """One call for a study's detection endpoints: match, then FROC analysis."""
 
-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -11,13 +11,13 @@ lesion, or one per abnormal case for ``hr_auc``; ``-inf`` when unmarked)::
     FOM = sum_i sum_j w_j * psi(n_i, p_j) / (N_neg * D)
     psi(x, y) = 1 if y > x, 0.5 if y == x (including -inf == -inf), 0 otherwise
 
-| fom       | negatives (cases)              | positives                         | w_j           | D         |
-|-----------|--------------------------------|-----------------------------------|---------------|-----------|
-| wafroc    | normal cases, max NL           | lesions, max LL                   | lesion weight | K2        |
-| afroc     | normal cases, max NL           | lesions, max LL                   | 1             | L (total) |
-| wafroc1   | all cases, max NL              | lesions, max LL                   | lesion weight | K2        |
-| afroc1    | all cases, max NL              | lesions, max LL                   | 1             | L (total) |
-| hr_auc    | normal cases, max NL           | abnormal cases, max(NL, LL)       | 1             | K2        |
+| fom     | negatives (cases)    | positives                   | w_j           | D         |
+|---------|----------------------|-----------------------------|---------------|-----------|
+| wafroc  | normal cases, max NL | lesions, max LL             | lesion weight | K2        |
+| afroc   | normal cases, max NL | lesions, max LL             | 1             | L (total) |
+| wafroc1 | all cases, max NL    | lesions, max LL             | lesion weight | K2        |
+| afroc1  | all cases, max NL    | lesions, max LL             | 1             | L (total) |
+| hr_auc  | normal cases, max NL | abnormal cases, max(NL, LL) | 1             | K2        |
 
 Deleting case ``k`` removes its negative and its positives; with ``R_k`` the
 negative's row sum, ``C_k`` the column sums of its positives and ``X_k`` their
@@ -37,6 +37,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import UndefinedMetricError
+from validation.stats._checks import required
 from validation.stats._params import Options, validate_params
 from validation.stats._results import ResultMixin
 
@@ -185,7 +186,8 @@ def _as_int(series: pd.Series, what: str, column: str) -> NDArray[np.int64]:
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(
-            f"{what}: column {column!r} must hold integers, found {_show(series.iloc[i])} at row {i}"
+            f"{what}: column {column!r} must hold integers, "
+            f"found {_show(series.iloc[i])} at row {i}"
         )
     return values.to_numpy().astype(np.int64)
 
@@ -497,8 +499,7 @@ def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "waf
     for m in range(n_m):
         for r in range(n_r):
             value, jk = _fom_one(p, m, r, fom, True)
-            assert jk is not None
-            out[m, r], jack[m, r] = value, jk
+            out[m, r], jack[m, r] = value, required(jk, "the jackknife")
     return FomArrays(
         modalities=p.modalities,
         readers=p.readers,

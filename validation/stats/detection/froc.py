@@ -82,7 +82,6 @@ class FrocCurve(ResultMixin):
         return float(np.mean(self.sensitivity_at(fp_rates)))
 
 
-
 @dataclass(frozen=True, eq=False)
 class FrocBand(ResultMixin):
     """Pointwise bootstrap CI band of the sensitivity at a grid of FP rates."""
@@ -612,7 +611,11 @@ def froc_analysis(
             fom_est[name] = ci.estimate(value, reps.fom[name], n_c)
     counts = match.counts()
     counts.update(
-        {"n_clusters": ci.n_clusters, "n_resamples": n_resamples, "n_undefined_resamples": n_undefined}
+        {
+            "n_clusters": ci.n_clusters,
+            "n_resamples": n_resamples,
+            "n_undefined_resamples": n_undefined,
+        }
     )
     at_r = reps.at_rates
     return DetectionResult(

@@ -68,8 +68,14 @@ from validation.stats.mrmc.data import (
 )
 from validation.stats.mrmc.readings import DESIGNS, validate_readings
 
-__all__ = ["MRMCResult", "MRMCTest", "ReaderVsAI", "mrmc_analysis", "mrmc_noninferiority",
-           "reader_vs_ai"]
+__all__ = [
+    "MRMCResult",
+    "MRMCTest",
+    "ReaderVsAI",
+    "mrmc_analysis",
+    "mrmc_noninferiority",
+    "reader_vs_ai",
+]
 
 
 # ----------------------------------------------------------------------- the results
@@ -105,8 +111,18 @@ class MRMCTest(LegacyItemAccess, ResultMixin):
     """
 
     _legacy_keys: ClassVar[Mapping[str, str]] = {
-        k: k for k in ("statistic", "df_num", "df_den", "p_value", "distribution",
-                       "estimable", "reason", "comparisons", "modality_foms")
+        k: k
+        for k in (
+            "statistic",
+            "df_num",
+            "df_den",
+            "p_value",
+            "distribution",
+            "estimable",
+            "reason",
+            "comparisons",
+            "modality_foms",
+        )
     }
 
     statistic: float | None
@@ -197,21 +213,25 @@ class MRMCResult(ResultMixin):
         come in the order ``results.json`` has always had.
         """
         tests = {k: t.to_dict() for k, t in self.tests.items()}
-        return dict(jsonable({
-            "method": self.method,
-            "covariance": self.covariance,
-            "fom_name": self.fom_name,
-            "design": self.design,
-            "confidence_level": self.confidence_level,
-            "modalities": self.modalities,
-            "readers": self.readers,
-            "n_cases": self.n_cases,
-            "fom": self.fom.to_dict(orient="records"),
-            "variance_components": self.variance_components,
-            "tests": tests,
-            "modality_foms": [e.to_dict() for e in self.modality_foms],
-            "extra": self.extra,
-        }))
+        return dict(
+            jsonable(
+                {
+                    "method": self.method,
+                    "covariance": self.covariance,
+                    "fom_name": self.fom_name,
+                    "design": self.design,
+                    "confidence_level": self.confidence_level,
+                    "modalities": self.modalities,
+                    "readers": self.readers,
+                    "n_cases": self.n_cases,
+                    "fom": self.fom.to_dict(orient="records"),
+                    "variance_components": self.variance_components,
+                    "tests": tests,
+                    "modality_foms": [e.to_dict() for e in self.modality_foms],
+                    "extra": self.extra,
+                }
+            )
+        )
 
 
 # ---------------------------------------------------------------------- the analysis
@@ -317,8 +337,9 @@ def mrmc_analysis(
     if fom in FROC_FOMS:
         fom_m, jack, mods, rdrs, design_used = froc_inputs(readings, truth, fom, design)
         if covariance != "jackknife":
-            raise ValueError(f"covariance {covariance!r} is not available for FROC FOM "
-                             f"{fom!r}; use 'jackknife'")
+            raise ValueError(
+                f"covariance {covariance!r} is not available for FROC FOM {fom!r}; use 'jackknife'"
+            )
         cov = core.jackknife_cov(jack)
         n_cases = jack.shape[-1]
     else:
@@ -365,35 +386,68 @@ def mrmc_analysis(
     tests = _wrap_tests(res, fom_m, mods, rdrs, n_cases, method_name, level)
     comps_out = {k: float(v) for k, v in res["components"].items()}
     return MRMCResult(
-        fom=fom_frame(mods, rdrs, fom_m), variance_components=comps_out, tests=tests,
-        modality_foms=tests["RRRC"].modality_foms, modalities=list(mods),
-        readers=list(rdrs), n_cases=n_cases, method=method, covariance=covariance,
-        fom_name=fom, design=design_used, confidence_level=level, extra=extra,
+        fom=fom_frame(mods, rdrs, fom_m),
+        variance_components=comps_out,
+        tests=tests,
+        modality_foms=tests["RRRC"].modality_foms,
+        modalities=list(mods),
+        readers=list(rdrs),
+        n_cases=n_cases,
+        method=method,
+        covariance=covariance,
+        fom_name=fom,
+        design=design_used,
+        confidence_level=level,
+        extra=extra,
     )
 
 
-def _nested_result(fom_m: NDArray[np.float64], cov: NDArray[np.float64], mods: list[str],
-                   rdrs: list[str], n_cases: int, covariance: str, fom: str, level: float,
-                   extra: dict[str, Any]) -> MRMCResult:
+def _nested_result(
+    fom_m: NDArray[np.float64],
+    cov: NDArray[np.float64],
+    mods: list[str],
+    rdrs: list[str],
+    n_cases: int,
+    covariance: str,
+    fom: str,
+    level: float,
+    extra: dict[str, Any],
+) -> MRMCResult:
     m_, r_ = fom_m.shape
     groups = np.argwhere(~np.isnan(fom_m))
     flat = groups[:, 0] * r_ + groups[:, 1]
     cov_g = cov.reshape(m_ * r_, m_ * r_)[np.ix_(flat, flat)]
-    res = core.or_tests_nested(fom_m[groups[:, 0], groups[:, 1]], groups[:, 0], cov_g,
-                               n_modalities=m_, level=level)
+    res = core.or_tests_nested(
+        fom_m[groups[:, 0], groups[:, 1]], groups[:, 0], cov_g, n_modalities=m_, level=level
+    )
     tests = _wrap_tests(res, fom_m, mods, rdrs, n_cases, f"or-{covariance}", level)
     frame = fom_frame(mods, rdrs, fom_m).dropna(subset=["fom"]).reset_index(drop=True)
     return MRMCResult(
-        fom=frame, variance_components={k: float(v) for k, v in res["components"].items()},
-        tests=tests, modality_foms=tests["RRRC"].modality_foms, modalities=list(mods),
-        readers=list(rdrs), n_cases=n_cases, method="or", covariance=covariance,
-        fom_name=fom, design="readers_in_modalities", confidence_level=level, extra=extra,
+        fom=frame,
+        variance_components={k: float(v) for k, v in res["components"].items()},
+        tests=tests,
+        modality_foms=tests["RRRC"].modality_foms,
+        modalities=list(mods),
+        readers=list(rdrs),
+        n_cases=n_cases,
+        method="or",
+        covariance=covariance,
+        fom_name=fom,
+        design="readers_in_modalities",
+        confidence_level=level,
+        extra=extra,
     )
 
 
-def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str],
-                rdrs: list[str], n_cases: int, method_name: str, level: float
-                ) -> dict[str, MRMCTest]:
+def _wrap_tests(
+    res: dict[str, Any],
+    fom_m: NDArray[np.float64],
+    mods: list[str],
+    rdrs: list[str],
+    n_cases: int,
+    method_name: str,
+    level: float,
+) -> dict[str, MRMCTest]:
     mean_m = np.nanmean(fom_m, axis=1)
     n_read = (~np.isnan(fom_m)).sum(axis=1)
     tests: dict[str, MRMCTest] = {}
@@ -401,28 +455,47 @@ def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str]
         t = res["tests"][name]
         comps = [
             Comparison(
-                difference=c["difference"], ci_low=float(c["ci_low"]),
-                ci_high=float(c["ci_high"]), statistic=c["statistic"],
-                p_value=c["p_value"], confidence_level=level,
+                difference=c["difference"],
+                ci_low=float(c["ci_low"]),
+                ci_high=float(c["ci_high"]),
+                statistic=c["statistic"],
+                p_value=c["p_value"],
+                confidence_level=level,
                 method=f"{method_name} {name}",
                 df=None if not math.isfinite(c["df"]) else c["df"],
-                estimate_a=float(mean_m[c["a"]]), estimate_b=float(mean_m[c["b"]]),
-                se=c["se"], n=n_cases, modality_a=mods[c["a"]], modality_b=mods[c["b"]],
+                estimate_a=float(mean_m[c["a"]]),
+                estimate_b=float(mean_m[c["b"]]),
+                se=c["se"],
+                n=n_cases,
+                modality_a=mods[c["a"]],
+                modality_b=mods[c["b"]],
                 extra={"test": "z" if not math.isfinite(c["df"]) else "t"},
             )
             for c in t["comparisons"]
         ]
         ests = [
-            Estimate(estimate=p["estimate"], ci_low=float(p["ci_low"]),
-                     ci_high=float(p["ci_high"]), confidence_level=level,
-                     method=f"{method_name} {name}", n=n_cases, se=p["se"],
-                     extra={"modality": mods[i], "df": p["df"], "n_readers": int(n_read[i])})
+            Estimate(
+                estimate=p["estimate"],
+                ci_low=float(p["ci_low"]),
+                ci_high=float(p["ci_high"]),
+                confidence_level=level,
+                method=f"{method_name} {name}",
+                n=n_cases,
+                se=p["se"],
+                extra={"modality": mods[i], "df": p["df"], "n_readers": int(n_read[i])},
+            )
             for i, p in enumerate(res["per_modality"][name])
         ]
         tests[name] = MRMCTest(
-            statistic=t["statistic"], df_num=t["df_num"], df_den=t["df_den"],
-            p_value=t["p_value"], distribution=t["distribution"], estimable=t["estimable"],
-            reason=t["reason"], comparisons=comps, modality_foms=ests,
+            statistic=t["statistic"],
+            df_num=t["df_num"],
+            df_den=t["df_den"],
+            p_value=t["p_value"],
+            distribution=t["distribution"],
+            estimable=t["estimable"],
+            reason=t["reason"],
+            comparisons=comps,
+            modality_foms=ests,
         )
     return tests
 
@@ -531,8 +604,15 @@ def reader_vs_ai(
     return _one_treatment(fom_m, jack, arr.readers, ai, fom, level, int(relevant.sum()))
 
 
-def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], readers: list[str],
-                   ai: str, fom: str, level: float, n_cases: int) -> ReaderVsAI:
+def _one_treatment(
+    fom_m: NDArray[np.float64],
+    jack: NDArray[np.float64],
+    readers: list[str],
+    ai: str,
+    fom: str,
+    level: float,
+    n_cases: int,
+) -> ReaderVsAI:
     a = readers.index(ai)
     others = [i for i in range(len(readers)) if i != a]
     if len(others) < 2:
@@ -548,13 +628,21 @@ def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], reader
     for name in ("RRRC", "RRFC"):
         r = res[name]
         out[name] = Comparison(
-            difference=r["estimate"], ci_low=float(r["ci_low"]), ci_high=float(r["ci_high"]),
-            statistic=r["statistic"], p_value=r["p_value"], confidence_level=level,
-            method=f"1T-{name} (readers - AI)", df=r["df"],
-            estimate_a=float(fom_m[0, others].mean()), estimate_b=float(fom_m[0, a]),
-            se=r["se"], n=n_cases, modality_a="readers", modality_b=f"AI:{ai}",
-            extra={"ms_r": r["ms_r"], "cov2": r["cov2"], "n_readers": len(others),
-                   "fom": fom},
+            difference=r["estimate"],
+            ci_low=float(r["ci_low"]),
+            ci_high=float(r["ci_high"]),
+            statistic=r["statistic"],
+            p_value=r["p_value"],
+            confidence_level=level,
+            method=f"1T-{name} (readers - AI)",
+            df=r["df"],
+            estimate_a=float(fom_m[0, others].mean()),
+            estimate_b=float(fom_m[0, a]),
+            se=r["se"],
+            n=n_cases,
+            modality_a="readers",
+            modality_b=f"AI:{ai}",
+            extra={"ms_r": r["ms_r"], "cov2": r["cov2"], "n_readers": len(others), "fom": fom},
         )
     return ReaderVsAI(rrrc=out["RRRC"], rrfc=out["RRFC"])
 
@@ -634,8 +722,9 @@ def mrmc_noninferiority(
             raise ReadingsError(f"modality {mod!r} not in the readings; found {res.modalities}")
     if not res.tests[analysis].estimable:
         raise UndefinedMetricError(str(res.tests[analysis].reason))
-    comp = next(c for c in res.tests[analysis].comparisons
-                if {c.modality_a, c.modality_b} == {a, b})
+    comp = next(
+        c for c in res.tests[analysis].comparisons if {c.modality_a, c.modality_b} == {a, b}
+    )
     sign = 1.0 if comp.modality_a == a else -1.0
     d = sign * comp.difference
     lo, hi = (comp.ci_low, comp.ci_high) if sign > 0 else (-comp.ci_high, -comp.ci_low)
@@ -645,11 +734,25 @@ def mrmc_noninferiority(
     df = comp.df
     p = float(stats.t.sf(stat, df) if df is not None else stats.norm.sf(stat))
     return Comparison(
-        difference=d, ci_low=lo, ci_high=hi, statistic=stat, p_value=p,
-        confidence_level=level, method=f"{comp.method} {alternative}", df=df,
+        difference=d,
+        ci_low=lo,
+        ci_high=hi,
+        statistic=stat,
+        p_value=p,
+        confidence_level=level,
+        method=f"{comp.method} {alternative}",
+        df=df,
         estimate_a=comp.estimate_a if sign > 0 else comp.estimate_b,
         estimate_b=comp.estimate_b if sign > 0 else comp.estimate_a,
-        alternative="greater", margin=null, se=se, n=comp.n, modality_a=a, modality_b=b,
-        extra={"conclusion": bool(lo > null), "hypothesis": alternative,
-               "margin_abs": float(margin)},
+        alternative="greater",
+        margin=null,
+        se=se,
+        n=comp.n,
+        modality_a=a,
+        modality_b=b,
+        extra={
+            "conclusion": bool(lo > null),
+            "hypothesis": alternative,
+            "margin_abs": float(margin),
+        },
     )

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
-from validation.stats._checks import as_rng, check_confidence_level
+from validation.stats._checks import as_rng, check_confidence_level, required
 from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Interval, Real, validate_params
 from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_weights
@@ -143,8 +143,7 @@ def _partial_spec(
         raise ValueError("give exactly one of specificity=(lo, hi) or sensitivity=(lo, hi)")
     if specificity is not None:
         return ("specificity", *_check_range("specificity", specificity))
-    assert sensitivity is not None
-    return ("sensitivity", *_check_range("sensitivity", sensitivity))
+    return ("sensitivity", *_check_range("sensitivity", required(sensitivity, "sensitivity")))
 
 
 def _check_range(name: str, rng_: tuple[float, float]) -> tuple[float, float]:

@@ -131,9 +131,7 @@ def _ratio(
     return out, notes
 
 
-def _disparity_row(
-    ctx: DisparityContext, t: _Target, j: int, spec: MetricSpec
-) -> dict[str, Any]:
+def _disparity_row(ctx: DisparityContext, t: _Target, j: int, spec: MetricSpec) -> dict[str, Any]:
     rec: dict[str, Any] = {c: np.nan for c in DISPARITY_COLUMNS}
     rec.update(
         attribute=t.attribute,
@@ -155,7 +153,11 @@ def _disparity_row(
         return rec
     reps, u, ref_u = ctx.replicates, t.unit, t.reference_unit
     a = float(reps.points[spec.name][u])
-    b = float(reps.points_rest[spec.name][u]) if ref_u is None else float(reps.points[spec.name][ref_u])
+    b = (
+        float(reps.points_rest[spec.name][u])
+        if ref_u is None
+        else float(reps.points[spec.name][ref_u])
+    )
     ra = reps.reps[spec.name][:, u]
     rb = reps.reps_rest[spec.name][:, u] if ref_u is None else reps.reps[spec.name][:, ref_u]
     if not (math.isfinite(a) and math.isfinite(b)):

@@ -321,8 +321,6 @@ def estimate_table(
 ) -> pd.DataFrame:
     """One row per (unit, metric): estimate and CI, or ``not_estimable`` with the reason."""
     rows = [
-        _cell_row(ctx, status, u, j, s)
-        for u in range(len(ctx.units))
-        for j, s in enumerate(specs)
+        _cell_row(ctx, status, u, j, s) for u in range(len(ctx.units)) for j, s in enumerate(specs)
     ]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

@@ -293,7 +293,9 @@ def _intersection(name: str, names: tuple[str, ...], comps: list[Attribute]) -> 
     key = np.zeros(len(comps[0].labels), dtype=np.int64)
     for a in reversed(comps):
         lookup = {g: i for i, g in enumerate(a.order)}
-        key += mult * np.fromiter((lookup[x] for x in a.labels), dtype=np.int64, count=len(a.labels))
+        key += mult * np.fromiter(
+            (lookup[x] for x in a.labels), dtype=np.int64, count=len(a.labels)
+        )
         mult *= len(a.order)
     uniq, codes = np.unique(key, return_inverse=True)
     order = []

@@ -52,9 +52,7 @@ def metric_values(
     return _eng.ratio(pair, p * q)
 
 
-def map_chunks(
-    func: Callable[[Any], Any], chunks: Iterable[Any]
-) -> Iterator[tuple[Any, Any]]:
+def map_chunks(func: Callable[[Any], Any], chunks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
     """Yield ``(chunk, func(chunk))`` in order, evaluating up to two chunks at once.
 
     numpy releases the GIL in the kernel's sorts, gathers, cumulative sums and
