@@ -82,7 +82,10 @@ class FomArrays(ResultMixin):
     fom_name: str = "wafroc"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (nested lists)."""
+        """Return a JSON-ready dict (nested lists), ``fom_name`` first.
+
+        Overrides the generic form only for the key order ``results.json`` has always had.
+        """
         return {
             "fom_name": self.fom_name,
             "modalities": list(self.modalities),

@@ -191,7 +191,10 @@ class DetectionMatch(ResultMixin):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict: rule, counts, and the per-mark and per-lesion tables."""
+        """Return a JSON-ready dict: rule, counts, and the per-mark and per-lesion tables.
+
+        Overrides the generic form: the arrays are written as two tables of records.
+        """
         marks = self.marks_table()
         lesions = self.lesions_table().astype(object).to_dict(orient="records")
         for rec in lesions:  # a missed lesion has no rating: None, not -inf

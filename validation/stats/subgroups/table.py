@@ -162,7 +162,10 @@ class SubgroupAnalysis(ResultMixin):
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict for ``results.json`` (``subgroups`` block); NaN becomes null."""
+        """JSON-ready dict for ``results.json`` (``subgroups`` block); NaN becomes null.
+
+        Overrides the generic form: the four tables are written as lists of records.
+        """
         return {
             "rows": _records(self.table),
             "disparity": _records(self.disparity),
