@@ -71,10 +71,10 @@ def run_peer(y, s, groups, pid, n_resamples: int) -> float:
     from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
     from validation.stats import bootstrap_weights
-    from validation.stats.subgroups.table import _make_partitions, _prepare_attributes
+    from validation.stats.subgroups.groups import make_partitions, prepare_attributes
 
-    attrs = _prepare_attributes(groups, len(y), AGE_BINS, "age")
-    parts = _make_partitions(attrs, list(itertools.combinations(list(attrs), 2)), "age")
+    attrs = prepare_attributes(groups, len(y), AGE_BINS, "age")
+    parts = make_partitions(attrs, list(itertools.combinations(list(attrs), 2)), "age")
     pred = (s >= THRESHOLD).astype(int)
 
     def sens(yt, sc, sample_weight):

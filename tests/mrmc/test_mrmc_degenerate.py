@@ -81,15 +81,15 @@ def test_frrc_truncates_cov2_minus_cov3_when_negative():
     den = twin["var"] - twin["cov1"] + (r - 1) * max(twin["cov2"] - twin["cov3"], 0.0)
     x2 = twin["ms_t"] / den
     t = res.tests["FRRC"]
-    assert t["statistic"] == pytest.approx(x2, rel=1e-10)
-    assert t["statistic"] == pytest.approx(0.32101347203558495, rel=1e-10)
-    assert t["p_value"] == pytest.approx(stats.chi2.sf(x2, 1), rel=1e-10)
-    (c,) = t["comparisons"]
+    assert t.statistic == pytest.approx(x2, rel=1e-10)
+    assert t.statistic == pytest.approx(0.32101347203558495, rel=1e-10)
+    assert t.p_value == pytest.approx(stats.chi2.sf(x2, 1), rel=1e-10)
+    (c,) = t.comparisons
     assert c.se == pytest.approx(math.sqrt(2 / r * den), rel=1e-10)
     assert c.ci_low == pytest.approx(twin["diff"] - 1.959963984540054 * c.se, abs=1e-12)
     # the untruncated denominator (MRMCaov 0.3) would give a larger statistic
     untrunc = twin["ms_t"] / (twin["var"] - twin["cov1"] + (r - 1) * (twin["cov2"] - twin["cov3"]))
-    assert untrunc > t["statistic"] * 1.05
+    assert untrunc > t.statistic * 1.05
     # reported components stay untruncated: Var(T:R) is negative here
     assert vc["var_tr"] < 0
 
@@ -108,15 +108,15 @@ def test_readers_that_agree_exactly_give_no_1e29(method):
     res = mrmc_analysis(agreeing_readers(), method=method)
     for name, t in res.tests.items():
         for key in ("statistic", "df_den"):
-            v = t[key]
+            v = getattr(t, key)
             assert v is None or v == math.inf or abs(v) < 1e8, (name, key, v)
     rrfc = res.tests["RRFC"]
-    assert rrfc["estimable"] is False and rrfc["statistic"] is None and rrfc["p_value"] is None
-    assert rrfc["comparisons"] == []
-    assert rrfc["reason"].startswith("RRFC is not estimable: MS(T")
+    assert rrfc.estimable is False and rrfc.statistic is None and rrfc.p_value is None
+    assert rrfc.comparisons == []
+    assert rrfc.reason.startswith("RRFC is not estimable: MS(T")
     rrrc = res.tests["RRRC"]
-    assert rrrc["estimable"] is True and rrrc["df_den"] == math.inf
-    assert rrrc["p_value"] == pytest.approx(stats.chi2.sf(rrrc["statistic"], 1), rel=1e-12)
+    assert rrrc.estimable is True and rrrc.df_den == math.inf
+    assert rrrc.p_value == pytest.approx(stats.chi2.sf(rrrc.statistic, 1), rel=1e-12)
     out = json.loads(json.dumps(res.to_dict(), allow_nan=False))
     assert out["tests"]["RRFC"]["estimable"] is False
     with pytest.raises(UndefinedMetricError, match="^RRFC is not estimable"):

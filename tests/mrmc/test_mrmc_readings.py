@@ -49,7 +49,7 @@ def test_every_format_loads_to_the_same_readings(name, tidy):
 def test_every_format_gives_the_same_analysis(name, tidy):
     a = mrmc_analysis(load_readings(DATA / "formats" / name)).tests["RRRC"]
     b = mrmc_analysis(tidy).tests["RRRC"]
-    assert a["statistic"] == pytest.approx(b["statistic"], abs=1e-12)
+    assert a.statistic == pytest.approx(b.statistic, abs=1e-12)
 
 
 @pytest.mark.parametrize(

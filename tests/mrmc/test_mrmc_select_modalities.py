@@ -42,8 +42,8 @@ def test_readers_filtered_and_ai_relabelled() -> None:
     # and the comparison equals the one on a hand-built panel
     panel = pd.concat([frame[frame["modality"] == "unaided"],
                        frame[frame["reader"] == "AI"].assign(modality="unaided")])
-    a = reader_vs_ai(sel, ai_reader="AI")["RRRC"]
-    b = reader_vs_ai(panel, ai_reader="AI")["RRRC"]
+    a = reader_vs_ai(sel, ai_reader="AI").rrrc
+    b = reader_vs_ai(panel, ai_reader="AI").rrrc
     assert a.difference == pytest.approx(b.difference, abs=1e-15)
     assert a.p_value == pytest.approx(b.p_value, abs=1e-15)
 

@@ -14,7 +14,8 @@ from scipy.stats import chi2
 
 from validation.stats import roc_auc, subgroup_table
 from validation.stats.subgroups.cells import Engine
-from validation.stats.subgroups.table import _fairness_from_counts, _lr_binomial
+from validation.stats.subgroups.disparity import fairness_from_counts
+from validation.stats.subgroups.heterogeneity import lr_binomial
 
 
 def _xlogy(x, y):
@@ -35,7 +36,7 @@ def g_statistic(x, n):
 def test_statsmodels_lr_equals_closed_form(cells):
     x = np.array([min(a, b) for a, b in cells])
     n = np.array([b for _, b in cells])
-    stat, df = _lr_binomial(x, n)
+    stat, df = lr_binomial(x, n)
     assert df == len(cells) - 1
     assert stat == pytest.approx(g_statistic(x, n), abs=1e-6)
 
@@ -105,9 +106,9 @@ def test_fairness_measures_from_counts_reproduce_fairlearn(d):
     counts, _, _ = Engine(y, p, None, [code]).process(np.ones((1, len(y))))
     c = counts[:, 1 : 1 + k, :]
     sf = code.astype(str)
-    assert _fairness_from_counts("equalized_odds_difference", c)[0] == pytest.approx(
+    assert fairness_from_counts("equalized_odds_difference", c)[0] == pytest.approx(
         equalized_odds_difference(y, p, sensitive_features=sf), abs=1e-12)
-    assert _fairness_from_counts("demographic_parity_difference", c)[0] == pytest.approx(
+    assert fairness_from_counts("demographic_parity_difference", c)[0] == pytest.approx(
         demographic_parity_difference(y, p, sensitive_features=sf), abs=1e-12)
 
 

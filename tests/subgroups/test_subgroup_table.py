@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from validation.errors import UndefinedMetricError, UnknownMetricError
 from validation.stats import bootstrap_interval, bootstrap_weights, subgroup_table
 from validation.stats.registry import get_metric, list_metrics
-from validation.stats.subgroups import age_band_labels
+from validation.stats.subgroups import age_band_labels, age_bands
 
 ALL = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "auc")
 
@@ -96,6 +96,39 @@ def test_age_bands_are_right_open_with_declared_labels():
     t = res.table[res.table.attribute == "age_band"].set_index("group")["n"]
     assert t.to_dict() == {"0-39": 2, "40-49": 3, "50+": 2, "unknown": 1}
     assert res.settings["age_band_labels"] == ["0-39", "40-49", "50+"]
+
+
+def test_age_bands_is_the_one_banding_the_table_uses():
+    edges = [0, 40, 50, 65, float("inf")]
+    ages = np.array([0, 39.999, 40, 49.5, 50, 64.99, 65, 101, np.nan])
+    bands = age_bands(ages, edges)
+    assert bands.tolist() == ["0-39", "0-39", "40-49", "40-49", "50-64", "50-64", "65+", "65+",
+                              "unknown"]
+    assert set(bands[:-1]) == set(age_band_labels(edges))  # labels agree everywhere
+    # brute-force twin of the right-open rule [b_i, b_{i+1})
+    for a, label in zip(ages[:-1], bands[:-1], strict=True):
+        (i,) = [i for i in range(len(edges) - 1) if edges[i] <= a < edges[i + 1]]
+        assert label == age_band_labels(edges)[i]
+    groups = pd.DataFrame({"age": ages})
+    y = np.arange(len(ages)) % 2
+    res = subgroup_table(y, y, groups, metrics=("accuracy",), age_bins=edges, min_n=0, min_pos=0,
+                         min_neg=0, disparity=False)
+    t = res.table[res.table.attribute == "age_band"].set_index("group")["n"]
+    assert t.to_dict() == pd.Series(bands).value_counts().reindex(t.index).to_dict()
+
+
+def test_age_bands_outside_the_edges():
+    with pytest.raises(ValueError) as e:
+        age_bands([30, 100], [0, 100])
+    assert str(e.value) == "age 100 at row 1 lies outside the declared age_bins [0, 100)"
+    assert age_bands([30, 100, -1, None], [0, 100], outside="out_of_bands").tolist() == [
+        "0-99", "out_of_bands", "out_of_bands", "unknown"]
+    with pytest.raises(ValueError) as e:
+        age_bands([30, "old"], [0, 100])
+    assert str(e.value) == "ages must be numbers to derive age bands, found 'old' at row 1"
+    with pytest.raises(ValueError) as e:
+        age_bands([30], [0, 100], outside=1)
+    assert str(e.value) == "outside must be a str, got 1"
 
 
 def test_intersections_cover_observed_combinations_only():

@@ -37,8 +37,15 @@ from validation.stats._checks import (
     as_rng,
     as_scores,
     check_confidence_level,
-    check_method,
     check_same_length,
+)
+from validation.stats._params import (
+    UNIT_INTERVAL,
+    Integral,
+    Interval,
+    Options,
+    Real,
+    validate_params,
 )
 
 __all__ = [
@@ -93,6 +100,12 @@ def _as_slice(members: NDArray[np.intp]) -> NDArray[np.intp] | slice:
     return members
 
 
+@validate_params(
+    {
+        "n_resamples": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    }
+)
 def bootstrap_weights(
     n_or_clusters: int | ArrayLike,
     *,
@@ -416,6 +429,13 @@ def _norm_inter(t_sorted: NDArray[np.float64], alpha: NDArray[np.float64]) -> ND
     return out
 
 
+@validate_params(
+    {
+        "method": [Options(("percentile", "bca"))],
+        "confidence_level": [UNIT_INTERVAL],
+        "acceleration": [Real, None],
+    }
+)
 def bootstrap_interval(
     estimate: float,
     replicates: ArrayLike,
@@ -476,7 +496,6 @@ def bootstrap_interval(
     >>> bool(lo < 10 < hi)
     True
     """
-    check_method(method, ("percentile", "bca"))
     level = check_confidence_level(confidence_level)
     t = np.asarray(replicates, dtype=np.float64).ravel()
     if t.size < 2:

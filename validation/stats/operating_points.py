@@ -38,7 +38,7 @@ from validation.stats._checks import (
     check_confidence_level,
     check_same_length,
 )
-from validation.stats._results import Estimate
+from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_weights
 
 __all__ = ["SELECTION_RULES", "SelectedThreshold", "select_threshold", "threshold_bootstrap"]
@@ -52,7 +52,7 @@ _COUNT_TOL = 1e-9
 
 
 @dataclass(frozen=True)
-class SelectedThreshold:
+class SelectedThreshold(ResultMixin):
     """A threshold chosen by a rule, and what it does on the data it was chosen on.
 
     Attributes
@@ -142,7 +142,9 @@ def _select(y: NDArray[np.int8], s: NDArray[np.float64], rule: str, target: floa
     return float(uniq[::-1][int(np.argmax(j))])
 
 
-def _validated(y_true: ArrayLike, y_score: ArrayLike) -> tuple[NDArray[np.int8], NDArray[np.float64]]:
+def _validated(
+    y_true: ArrayLike, y_score: ArrayLike
+) -> tuple[NDArray[np.int8], NDArray[np.float64]]:
     y = as_binary(y_true)
     s = as_scores(y_score, name="y_score")
     check_same_length(y_true=y, y_score=s)
@@ -214,9 +216,17 @@ def select_threshold(
     fp = int(np.count_nonzero(called & (y == 0)))
     n_pos = int(np.count_nonzero(y))
     n_neg = int(y.size - n_pos)
-    return SelectedThreshold(rule=rule, target=goal, threshold=thr, sensitivity=tp / n_pos,
-                             specificity=(n_neg - fp) / n_neg, tp=tp, fn=n_pos - tp,
-                             tn=n_neg - fp, fp=fp)
+    return SelectedThreshold(
+        rule=rule,
+        target=goal,
+        threshold=thr,
+        sensitivity=tp / n_pos,
+        specificity=(n_neg - fp) / n_neg,
+        tp=tp,
+        fn=n_pos - tp,
+        tn=n_neg - fp,
+        fp=fp,
+    )
 
 
 def threshold_bootstrap(
@@ -307,8 +317,9 @@ def threshold_bootstrap(
         codes = codes.reshape(-1)
         any_pos = np.zeros(int(codes.max()) + 1, dtype=bool)
         np.logical_or.at(any_pos, codes, y == 1)
-        weights = bootstrap_weights(codes, strata=any_pos[codes].astype(np.int8),
-                                    n_resamples=n_res, rng=as_rng(rng))
+        weights = bootstrap_weights(
+            codes, strata=any_pos[codes].astype(np.int8), n_resamples=n_res, rng=as_rng(rng)
+        )
         extra["resampling"] = "patients (clusters), stratified by whether they have a positive case"
         extra["n_clusters"] = int(any_pos.size)
     reps: list[float] = []
@@ -335,6 +346,13 @@ def threshold_bootstrap(
     a = (1.0 - level) / 2.0
     lo, hi = np.quantile(arr, [a, 1.0 - a])
     extra.update(median=float(np.median(arr)), min=float(arr.min()), max=float(arr.max()))
-    return Estimate(estimate=est, ci_low=float(lo), ci_high=float(hi), confidence_level=level,
-                    method="bootstrap_percentile", n=int(y.size), se=float(np.std(arr, ddof=1)),
-                    extra=extra)
+    return Estimate(
+        estimate=est,
+        ci_low=float(lo),
+        ci_high=float(hi),
+        confidence_level=level,
+        method="bootstrap_percentile",
+        n=int(y.size),
+        se=float(np.std(arr, ddof=1)),
+        extra=extra,
+    )

@@ -61,7 +61,7 @@ def test_cohen_kappa_input_errors() -> None:
      "level must be one of ('nominal', 'ordinal', 'interval', 'ratio'), got 'binary'"),
     (ag.krippendorff_alpha, {"ci_method": "basic"},
      "ci_method must be one of ('percentile', 'bca'), got 'basic'"),
-    (ag.krippendorff_alpha, {"n_resamples": 1}, "n_resamples must be at least 2, got 1"),
+    (ag.krippendorff_alpha, {"n_resamples": 1}, "n_resamples must be an integer >= 2, got 1"),
     (ag.percent_agreement, {"definition": "majority"},
      "definition must be one of ('unanimous', 'pairwise'), got 'majority'"),
     (ag.percent_agreement, {"ci_method": "gwet_linearization"},
@@ -152,7 +152,7 @@ def test_reliability_input_errors() -> None:
     bad = tidy.assign(value=["1", "x", "3"])
     _raises(ValueError, "ratings column 'value' must hold finite numbers, found 'x' at row 1",
             ag.icc, bad)
-    _raises(ValueError, "error_ratio must be a positive number, got 0",
+    _raises(ValueError, "error_ratio must be a finite number > 0, got 0",
             ag.deming_regression, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], error_ratio=0)
     _raises(ValueError, "measurements must be a tidy DataFrame or a 2-D array (subjects x "
             "replicates), got shape (3,)", ag.repeatability_coefficient, [1.0, 2.0, 3.0])

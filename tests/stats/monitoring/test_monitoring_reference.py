@@ -15,7 +15,7 @@ from validation.stats import (
     normal_ewma_arl,
     normal_ewma_design,
 )
-from validation.stats._monitoring_charts import _poisson_cusum_arl
+from validation.stats.monitoring.charts import _poisson_cusum_arl
 
 REF = json.loads((Path(__file__).parent / "monitoring_reference.json").read_text())
 

@@ -39,9 +39,9 @@ def _raises(message: str, func: Any, *args: Any, **kwargs: Any) -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"expected": 1.2, "half_width": 0.05}, "expected must be in (0, 1), got 1.2"),
     ({"expected": 0, "half_width": 0.05}, "expected must be in (0, 1), got 0"),
-    ({"expected": "0.9", "half_width": 0.05}, "expected must be a number, got '0.9'"),
-    ({"expected": True, "half_width": 0.05}, "expected must be a number, got True"),
-    ({"expected": float("nan"), "half_width": 0.05}, "expected must be finite, got nan"),
+    ({"expected": "0.9", "half_width": 0.05}, "expected must be in (0, 1), got '0.9'"),
+    ({"expected": True, "half_width": 0.05}, "expected must be in (0, 1), got True"),
+    ({"expected": float("nan"), "half_width": 0.05}, "expected must be in (0, 1), got nan"),
     ({"expected": 0.9, "half_width": 0}, "half_width must be in (0, 1), got 0"),
     ({"expected": 0.9, "half_width": 0.05, "confidence_level": 95},
      "confidence_level must be in (0, 1), got 95"),
@@ -105,7 +105,7 @@ def test_power_goal_errors(n: Any, message: str) -> None:
      "alternative='less' needs expected < null; got expected=0.8 > null=0.7"),
     ({"expected": 0.8, "alternative": "one.sided"},
      "alternative must be one of ('two-sided', 'greater', 'less'), got 'one.sided'"),
-    ({"expected": 0.8, "ratio": 0}, "ratio must be > 0, got 0"),
+    ({"expected": 0.8, "ratio": 0}, "ratio must be a finite number > 0, got 0"),
     ({"expected": 0.8, "significance_level": 0}, "significance_level must be in (0, 1), got 0"),
     ({"expected": 1.0}, "expected must be in (0, 1), got 1.0"),
     ({"expected": 0.8, "null": 1}, "null must be in (0, 1), got 1"),
@@ -146,8 +146,8 @@ def test_detectable_auc_errors() -> None:
      "auc_1 and auc_2 must differ when margin is 0; both are 0.8"),
     ((0.85, 0.8), {"correlation": 0.5, "alternative": "less"},
      "alternative must be one of ('two-sided', 'greater'), got 'less'"),
-    ((0.85, 0.8), {"correlation": 0.5, "b_1": 0}, "b_1 must be > 0, got 0"),
-    ((0.85, 0.8), {"correlation": 0.5, "ratio": -1}, "ratio must be > 0, got -1"),
+    ((0.85, 0.8), {"correlation": 0.5, "b_1": 0}, "b_1 must be a finite number > 0, got 0"),
+    ((0.85, 0.8), {"correlation": 0.5, "ratio": -1}, "ratio must be a finite number > 0, got -1"),
     ((0.9375, 0.75), {"correlation": 0.875},
      "the binormal parameters give a non-positive variance of the AUC difference (null 2 V1 - "
      "2 C12 = -0.0002273, alternative V1 + V2 - 2 C12 = 0.09339): the covariance of the two "
@@ -208,8 +208,8 @@ def test_power_paired_proportions_errors() -> None:
     ((0.1,), {"mean_cluster_size": 2, "cluster_sizes": [1, 2]},
      "give exactly one of mean_cluster_size and cluster_sizes; got mean_cluster_size=2, "
      "cluster_sizes=an array"),
-    ((0.1,), {"mean_cluster_size": 0.5}, "mean_cluster_size must be >= 1, got 0.5"),
-    ((0.1,), {"mean_cluster_size": 2, "cv": -1}, "cv must be >= 0, got -1"),
+    ((0.1,), {"mean_cluster_size": 0.5}, "mean_cluster_size must be a finite number >= 1, got 0.5"),
+    ((0.1,), {"mean_cluster_size": 2, "cv": -1}, "cv must be a finite number >= 0, got -1"),
     ((0.1,), {"cluster_sizes": [2, 0]},
      "cluster_sizes must be whole numbers >= 1, found 0 at index 1"),
     ((0.1,), {"cluster_sizes": [2, 1.5]},

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from validation.stats._checks import check_method
-from validation.stats._results import _jsonable
+from validation.stats._params import Options, validate_params
+from validation.stats._results import ResultMixin, jsonable
 from validation.stats.agreement.ratings import check_frame, check_ids, plain
 
 __all__ = [
@@ -25,12 +26,18 @@ __all__ = [
 ADJUDICATION_RULES = ("majority", "consensus_with_adjudicator", "any_positive", "all_positive")
 TIE_POLICIES = ("error", "adjudicator", "unresolved")
 #: every path a case can take, in STARD-flow order
-ADJUDICATION_PATHS = ("unanimous", "single_read", "majority", "by_rule", "adjudicated",
-                      "unresolved")
+ADJUDICATION_PATHS = (
+    "unanimous",
+    "single_read",
+    "majority",
+    "by_rule",
+    "adjudicated",
+    "unresolved",
+)
 
 
 @dataclass(frozen=True)
-class Adjudication:
+class Adjudication(ResultMixin):
     """The reference standard derived from several truthers' reads.
 
     Attributes
@@ -68,14 +75,16 @@ class Adjudication:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: the rule and the per-path counts (not the per-case table)."""
-        return _jsonable({
-            "rule": self.rule,
-            "on_tie": self.on_tie,
-            "adjudicator": None if self.adjudicator is None else str(self.adjudicator),
-            "n_cases": self.n_cases,
-            "counts": dict(self.counts),
-            "n_adjudicator_reads_unused": self.n_adjudicator_reads_unused,
-        })
+        return jsonable(
+            {
+                "rule": self.rule,
+                "on_tie": self.on_tie,
+                "adjudicator": None if self.adjudicator is None else str(self.adjudicator),
+                "n_cases": self.n_cases,
+                "counts": dict(self.counts),
+                "n_adjudicator_reads_unused": self.n_adjudicator_reads_unused,
+            }
+        )
 
 
 def _binary_labels(labels: pd.Series, positive: Any, label: str) -> Any:
@@ -90,6 +99,15 @@ def _binary_labels(labels: pd.Series, positive: Any, label: str) -> Any:
     return others[0] if others else None
 
 
+@validate_params(
+    {
+        "rule": [Options(ADJUDICATION_RULES)],
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "on_tie": [Options(TIE_POLICIES), None],
+    }
+)
 def adjudicate(
     truthing: pd.DataFrame,
     *,
@@ -165,28 +183,34 @@ def adjudicate(
     >>> adjudicate(t, rule="majority").counts["majority"]
     1
     """
-    check_method(rule, ADJUDICATION_RULES, what="rule")
     if on_tie is not None and rule != "majority":
-        raise ValueError(f"on_tie is only used by rule='majority', got on_tie={on_tie!r} "
-                         f"with rule={rule!r}")
+        raise ValueError(
+            f"on_tie is only used by rule='majority', got on_tie={on_tie!r} with rule={rule!r}"
+        )
     tie = "error" if (on_tie is None and rule == "majority") else on_tie
     if tie is not None:
         check_method(tie, TIE_POLICIES, what="on_tie")
     binary = rule in ("any_positive", "all_positive")
     if binary and adjudicator is not None:
-        raise ValueError(f"rule={rule!r} does not use an adjudicator, got adjudicator="
-                         f"{plain(adjudicator)!r}")
+        raise ValueError(
+            f"rule={rule!r} does not use an adjudicator, got adjudicator={plain(adjudicator)!r}"
+        )
     if adjudicator is None and (rule == "consensus_with_adjudicator" or tie == "adjudicator"):
-        what = "rule='consensus_with_adjudicator'" if tie != "adjudicator" else \
-            "on_tie='adjudicator'"
+        what = (
+            "rule='consensus_with_adjudicator'" if tie != "adjudicator" else "on_tie='adjudicator'"
+        )
         raise ValueError(f"{what} needs adjudicator= (the adjudicator's rater id)")
-    frame = check_frame(truthing, (("case", case), ("rater", rater), ("label", label)),
-                        name="truthing")
+    frame = check_frame(
+        truthing, (("case", case), ("rater", rater), ("label", label)), name="truthing"
+    )
     check_ids(frame, (case, rater), name="truthing")
     case_ids = frame[case].drop_duplicates().tolist()
     reads = frame[frame[label].notna()]
-    is_adj = (reads[rater] == adjudicator).to_numpy() if adjudicator is not None else \
-        np.zeros(len(reads), dtype=bool)
+    is_adj = (
+        (reads[rater] == adjudicator).to_numpy()
+        if adjudicator is not None
+        else np.zeros(len(reads), dtype=bool)
+    )
     primary, adj = reads[~is_adj], reads[is_adj]
     negative = _binary_labels(primary[label], positive, label) if binary else None
     adj_read = dict(zip(adj[case].tolist(), adj[label].tolist(), strict=True))
@@ -242,13 +266,15 @@ def adjudicate(
             f"{plain(cid)!r} "
             f"with reads {plain(tally_d)!r}); declare on_tie='adjudicator' or on_tie='unresolved'"
         )
-    reference = pd.DataFrame({
-        "case": list(case_ids),
-        "label": pd.Series(out_label, dtype=object),
-        "path": out_path,
-        "n_reads": np.asarray(n_reads, dtype=np.int64),
-        "n_agree": np.asarray(n_agree, dtype=np.int64),
-    })
+    reference = pd.DataFrame(
+        {
+            "case": list(case_ids),
+            "label": pd.Series(out_label, dtype=object),
+            "path": out_path,
+            "n_reads": np.asarray(n_reads, dtype=np.int64),
+            "n_agree": np.asarray(n_agree, dtype=np.int64),
+        }
+    )
     counts = {p: int(np.sum(reference["path"].to_numpy() == p)) for p in ADJUDICATION_PATHS}
     return Adjudication(
         rule=rule,

@@ -10,7 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from validation.errors import UndefinedMetricError
-from validation.stats._checks import check_confidence_level, check_method
+from validation.stats._checks import check_confidence_level
+from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Options, validate_params
 from validation.stats._results import Estimate
 from validation.stats.agreement.ratings import plain, rating_counts
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
@@ -67,8 +68,9 @@ class _Alpha:
             starts = np.searchsorted(unit, np.arange(counts.shape[0]))
             sizes = np.diff(np.append(starts, unit.size))
             left = np.repeat(np.arange(unit.size), sizes[unit])
-            offs = np.arange(left.size) - np.repeat(np.cumsum(sizes[unit]) - sizes[unit],
-                                                    sizes[unit])
+            offs = np.arange(left.size) - np.repeat(
+                np.cumsum(sizes[unit]) - sizes[unit], sizes[unit]
+            )
             right = starts[unit[left]] + offs
             contrib = c[left] * c[right] * _ratio_delta2(values[cat[left]], values[cat[right]])
             self.d = np.bincount(unit[left], weights=contrib, minlength=counts.shape[0])
@@ -93,8 +95,9 @@ class _Alpha:
         b = self.counts @ (pos**2).T
         d = 2.0 * (self.m[:, None] * b - a**2) / (self.m[:, None] - 1.0)
         observed = np.einsum("ru,ur->r", w, d)
-        expected = 2.0 * (n_values * np.sum(marg * pos**2, axis=1)
-                          - np.sum(marg * pos, axis=1) ** 2)
+        expected = 2.0 * (
+            n_values * np.sum(marg * pos**2, axis=1) - np.sum(marg * pos, axis=1) ** 2
+        )
         return n_values, observed, expected
 
     def alpha(self, w: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -110,10 +113,22 @@ class _Alpha:
         if self.level == "interval":
             v = self.values
             return float(np.min(np.diff(np.unique(v))) ** 2) if v.size > 1 else 1.0
-        return 1.0 if self.level != "ratio" else float(np.min(self.delta[self.delta > 0],
-                                                              initial=1.0))
+        return (
+            1.0 if self.level != "ratio" else float(np.min(self.delta[self.delta > 0], initial=1.0))
+        )
 
 
+@validate_params(
+    {
+        "level": [Options(ALPHA_LEVELS)],
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "confidence_level": [UNIT_INTERVAL],
+        "ci_method": [Options(("percentile", "bca"))],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def krippendorff_alpha(
     ratings: Any,
     *,
@@ -201,14 +216,16 @@ def krippendorff_alpha(
     >>> round(krippendorff_alpha(df, n_resamples=200, rng=0).estimate, 4)
     0.5333
     """
-    check_method(level, ALPHA_LEVELS, what="level")
-    check_method(ci_method, ("percentile", "bca"), what="ci_method")
     conf = check_confidence_level(confidence_level)
     n_resamples = int(n_resamples)
     if n_resamples < 2:
         raise ValueError(f"n_resamples must be at least 2, got {n_resamples}")
     rc = rating_counts(
-        ratings, case=case, rater=rater, label=label, labels=labels,
+        ratings,
+        case=case,
+        rater=rater,
+        label=label,
+        labels=labels,
         ordered=level == "ordinal",
     )
     if level in ("interval", "ratio"):

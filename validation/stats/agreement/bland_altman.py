@@ -5,7 +5,7 @@ Altman 1999) intervals, the proportional-bias test, and the repeated-measures ve
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,10 +16,11 @@ from validation.errors import UndefinedMetricError
 from validation.stats._checks import (
     as_scores,
     check_confidence_level,
-    check_method,
     check_same_length,
+    required,
 )
-from validation.stats._results import Estimate, TestResult, _jsonable
+from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Options, validate_params
+from validation.stats._results import Estimate, ResultMixin, TestResult
 from validation.stats.agreement.ratings import plain
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights, cluster_codes
 
@@ -29,7 +30,7 @@ BLAND_ALTMAN_METHODS = ("exact", "approximate", "bootstrap", "mover")
 
 
 @dataclass(frozen=True)
-class BlandAltman:
+class BlandAltman(ResultMixin):
     """Bias and limits of agreement between two measurement methods.
 
     Differences are ``measured - reference`` (with ``log=True``:
@@ -78,10 +79,6 @@ class BlandAltman:
     ratio: dict[str, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
-
 
 def _ppf_t(p: float, df: float) -> float:
     return float(special.stdtrit(df, p))
@@ -110,14 +107,22 @@ def _proportional_bias(
     else:
         t, p = (math.inf if slope else 0.0), (0.0 if slope else 1.0)
     return TestResult(
-        statistic=t, p_value=p, method=method, df=df, null_value=0.0, estimate=slope,
-        ci_low=slope - half, ci_high=slope + half, confidence_level=level,
+        statistic=t,
+        p_value=p,
+        method=method,
+        df=df,
+        null_value=0.0,
+        estimate=slope,
+        ci_low=slope - half,
+        ci_high=slope + half,
+        confidence_level=level,
         extra={"intercept": float(diff.mean() - slope * mean.mean()), "se": se, "n": n},
     ), None
 
 
-def _exact_loa_bounds(bias: float, sd: float, n: int, zp: float, level: float
-                      ) -> tuple[tuple[float, float], tuple[float, float]]:
+def _exact_loa_bounds(
+    bias: float, sd: float, n: int, zp: float, level: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Carkeet (2015): exact CIs of ``bias -+ zp sd`` from non-central t quantiles."""
     df, ncp = n - 1.0, zp * math.sqrt(n)
     a = (1.0 - level) / 2.0
@@ -139,8 +144,7 @@ def _anova_parts(
 
 
 def _repeated_stats(
-    w: NDArray[np.float64], m: NDArray[np.float64], s: NDArray[np.float64],
-    ssw: NDArray[np.float64]
+    w: NDArray[np.float64], m: NDArray[np.float64], s: NDArray[np.float64], ssw: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Bland & Altman (2007) bias and total variance for rows of subject weights.
 
@@ -160,6 +164,16 @@ def _repeated_stats(
     return bias, var_between + msw
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+        "loa_coverage": [UNIT_INTERVAL],
+        "log": [bool],
+        "method": [Options(BLAND_ALTMAN_METHODS), None],
+        "n_resamples": [RESAMPLES],
+        "bootstrap_ci": [Options(("bca", "percentile"))],
+    }
+)
 def bland_altman(
     measured: ArrayLike,
     reference: ArrayLike,
@@ -278,12 +292,8 @@ def bland_altman(
     """
     level = check_confidence_level(confidence_level)
     coverage = float(loa_coverage)
-    if not 0.0 < coverage < 1.0:
-        raise ValueError(f"loa_coverage must be in (0, 1), got {loa_coverage!r}")
     if method is None:
         method = "exact" if repeated is None else "mover"
-    check_method(method, BLAND_ALTMAN_METHODS)
-    check_method(bootstrap_ci, ("bca", "percentile"), what="bootstrap_ci")
     if repeated is not None and method in ("exact", "approximate"):
         raise ValueError(
             "method must be 'mover' or 'bootstrap' when repeated is given (the exact and "
@@ -333,7 +343,7 @@ def bland_altman(
     lo_pt, hi_pt = bias - zp * sd, bias + zp * sd
     extra: dict[str, Any] = {"z_p": zp}
     if method == "mover":
-        assert subj is not None
+        subj = required(subj, "the subject of each pair (repeated)")
         bias_ci, lo_ci, hi_ci, parts = _mover(diff, subj, n_subj, zp, level)
         extra.update(parts)
         name = "mover_graybill_wang"
@@ -365,13 +375,15 @@ def bland_altman(
         prop, why = _proportional_bias(
             np.bincount(subj, weights=diff, minlength=n_subj) / counts,
             np.bincount(subj, weights=avg, minlength=n_subj) / counts,
-            level, "ols_subject_mean_difference_on_mean",
+            level,
+            "ols_subject_mean_difference_on_mean",
         )
     if why is not None:
         extra["proportional_bias_not_estimable"] = why
     se_bias = sd / math.sqrt(n) if repeated is None else None
     bias_method = {"bootstrap": name, "mover": "t_interval_variance_components"}.get(
-        method, "t_interval")
+        method, "t_interval"
+    )
     if method == "mover":
         se_bias = float(extra["se_bias"])
     bias_est = Estimate(bias, bias_ci[0], bias_ci[1], level, bias_method, n, se=se_bias)
@@ -380,17 +392,29 @@ def bland_altman(
     ratio = None
     if log:
         ratio = {
-            "bias": math.exp(bias), "bias_ci_low": math.exp(bias_ci[0]),
+            "bias": math.exp(bias),
+            "bias_ci_low": math.exp(bias_ci[0]),
             "bias_ci_high": math.exp(bias_ci[1]),
-            "loa_low": math.exp(lo_pt), "loa_low_ci_low": math.exp(lo_ci[0]),
+            "loa_low": math.exp(lo_pt),
+            "loa_low_ci_low": math.exp(lo_ci[0]),
             "loa_low_ci_high": math.exp(lo_ci[1]),
-            "loa_high": math.exp(hi_pt), "loa_high_ci_low": math.exp(hi_ci[0]),
+            "loa_high": math.exp(hi_pt),
+            "loa_high_ci_low": math.exp(hi_ci[0]),
             "loa_high_ci_high": math.exp(hi_ci[1]),
         }
     return BlandAltman(
-        bias=bias_est, loa_low=lo_est, loa_high=hi_est, sd=sd, loa_coverage=coverage,
-        method=name, n=n, n_subjects=n_subj, log=bool(log), proportional_bias=prop,
-        ratio=ratio, extra=extra,
+        bias=bias_est,
+        loa_low=lo_est,
+        loa_high=hi_est,
+        sd=sd,
+        loa_coverage=coverage,
+        method=name,
+        n=n,
+        n_subjects=n_subj,
+        log=bool(log),
+        proportional_bias=prop,
+        ratio=ratio,
+        extra=extra,
     )
 
 
@@ -413,41 +437,64 @@ def _mover(
     c1, c2 = 1.0 / m0, 1.0 - 1.0 / m0
     var = c1 * msb + c2 * msw
     chi = stats.chi2.ppf
-    down = math.hypot(c1 * msb * (1.0 - df_b / chi(1.0 - a / 2.0, df_b)),
-                      c2 * msw * (1.0 - df_w / chi(1.0 - a / 2.0, df_w)))
-    up = math.hypot(c1 * msb * (df_b / chi(a / 2.0, df_b) - 1.0),
-                    c2 * msw * (df_w / chi(a / 2.0, df_w) - 1.0))
+    down = math.hypot(
+        c1 * msb * (1.0 - df_b / chi(1.0 - a / 2.0, df_b)),
+        c2 * msw * (1.0 - df_w / chi(1.0 - a / 2.0, df_w)),
+    )
+    up = math.hypot(
+        c1 * msb * (df_b / chi(a / 2.0, df_b) - 1.0), c2 * msw * (df_w / chi(a / 2.0, df_w) - 1.0)
+    )
     sd, sd_lo, sd_hi = math.sqrt(var), math.sqrt(max(var - down, 0.0)), math.sqrt(var + up)
     bias = float(diff.mean())
-    se_bias = math.sqrt(max(parts["var_between"], 0.0) * float(m @ m) / big_n**2
-                        + msw / big_n)
+    se_bias = math.sqrt(max(parts["var_between"], 0.0) * float(m @ m) / big_n**2 + msw / big_n)
     half = _ppf_t(1.0 - a / 2.0, df_b) * se_bias
     b_lo, b_hi = bias - half, bias + half
     lo_pt, hi_pt = bias - zp * sd, bias + zp * sd
-    hi_ci = (hi_pt - math.hypot(bias - b_lo, zp * (sd - sd_lo)),
-             hi_pt + math.hypot(b_hi - bias, zp * (sd_hi - sd)))
-    lo_ci = (lo_pt - math.hypot(bias - b_lo, zp * (sd_hi - sd)),
-             lo_pt + math.hypot(b_hi - bias, zp * (sd - sd_lo)))
-    parts.update({"se_bias": se_bias, "sd_ci_low": sd_lo, "sd_ci_high": sd_hi,
-                  "df_between": df_b, "df_within": df_w})
+    hi_ci = (
+        hi_pt - math.hypot(bias - b_lo, zp * (sd - sd_lo)),
+        hi_pt + math.hypot(b_hi - bias, zp * (sd_hi - sd)),
+    )
+    lo_ci = (
+        lo_pt - math.hypot(bias - b_lo, zp * (sd_hi - sd)),
+        lo_pt + math.hypot(b_hi - bias, zp * (sd - sd_lo)),
+    )
+    parts.update(
+        {
+            "se_bias": se_bias,
+            "sd_ci_low": sd_lo,
+            "sd_ci_high": sd_hi,
+            "df_between": df_b,
+            "df_within": df_w,
+        }
+    )
     return (b_lo, b_hi), lo_ci, hi_ci, parts
 
 
-def _repeated_extra(diff: NDArray[np.float64], subj: NDArray[np.intp] | None,
-                    n_subj: int) -> dict[str, Any]:
-    assert subj is not None
-    m, s, ssw = _anova_parts(diff, subj, n_subj)
+def _repeated_extra(
+    diff: NDArray[np.float64], subj: NDArray[np.intp] | None, n_subj: int
+) -> dict[str, Any]:
+    m, s, ssw = _anova_parts(diff, required(subj, "the subject of each pair"), n_subj)
     big_n = float(m.sum())
     msw = float(ssw.sum()) / float((m - 1.0).sum())
     msb = float(np.sum(m * (s / m) ** 2) - big_n * (s.sum() / big_n) ** 2) / (n_subj - 1.0)
     m0 = (big_n**2 - float(m @ m)) / ((n_subj - 1.0) * big_n)
-    return {"var_within": msw, "var_between": (msb - msw) / m0, "ms_between": msb,
-            "ms_within": msw, "m0": m0}
+    return {
+        "var_within": msw,
+        "var_between": (msb - msw) / m0,
+        "ms_between": msb,
+        "ms_within": msw,
+        "m0": m0,
+    }
 
 
 def _bootstrap(
-    diff: NDArray[np.float64], subj: NDArray[np.intp] | None, n_subj: int, zp: float,
-    level: float, n_resamples: int, ci: str,
+    diff: NDArray[np.float64],
+    subj: NDArray[np.intp] | None,
+    n_subj: int,
+    zp: float,
+    level: float,
+    n_resamples: int,
+    ci: str,
     rng: np.random.Generator | int | np.random.SeedSequence | None,
 ) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float], int]:
     """Bootstrap intervals of bias and limits, resampling pairs or subjects."""
@@ -472,8 +519,10 @@ def _bootstrap(
         return b, b - zp * sd, b + zp * sd
 
     t0 = [float(v[0]) for v in stats_of(np.ones((1, n_units)))]
-    chunks = [stats_of(w.astype(np.float64))
-              for w in bootstrap_weights(n_units, n_resamples=n_resamples, rng=rng)]
+    chunks = [
+        stats_of(w.astype(np.float64))
+        for w in bootstrap_weights(n_units, n_resamples=n_resamples, rng=rng)
+    ]
     reps = [np.concatenate([c[k] for c in chunks]) for k in range(3)]
     ok = np.isfinite(reps[0]) & np.isfinite(reps[1]) & np.isfinite(reps[2])
     n_bad = int((~ok).sum())
@@ -491,16 +540,19 @@ def _bootstrap(
                 "variance; use bootstrap_ci='percentile'"
             )
     out = tuple(
-        bootstrap_interval(t0[k], reps[k][ok], method=ci, confidence_level=level,
-                           jackknife=jack[k])
+        bootstrap_interval(t0[k], reps[k][ok], method=ci, confidence_level=level, jackknife=jack[k])
         for k in range(3)
     )
     return out[0], out[1], out[2], n_bad
 
 
 def _leave_one_out(
-    m: NDArray[np.float64], s: NDArray[np.float64], ssw: NDArray[np.float64], zp: float,
-    *, pairs: bool,
+    m: NDArray[np.float64],
+    s: NDArray[np.float64],
+    ssw: NDArray[np.float64],
+    zp: float,
+    *,
+    pairs: bool,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """(bias, lower, upper) with each unit left out in turn, by downdating the sums.
 

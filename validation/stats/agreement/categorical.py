@@ -18,6 +18,7 @@ from scipy import special
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import check_confidence_level, check_method
+from validation.stats._params import UNIT_INTERVAL, Options, validate_params
 from validation.stats._results import Estimate
 from validation.stats.agreement.ratings import (
     RatingCounts,
@@ -64,6 +65,12 @@ def _agreement_weights(q: int, weights: str | None) -> NDArray[np.float64]:
     return 1.0 - (dist if weights == "linear" else dist**2)
 
 
+@validate_params(
+    {
+        "weights": [Options(KAPPA_WEIGHTS)],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def cohen_kappa(
     a: ArrayLike,
     b: ArrayLike,
@@ -348,8 +355,10 @@ def _fleiss_1971_extras(counts: NDArray[np.float64], pi: NDArray[np.float64]) ->
     with np.errstate(divide="ignore", invalid="ignore"):
         per_cat = 1.0 - np.sum(counts * (m - counts), axis=0) / (n * m * (m - 1.0) * pq)
     spq = float(np.sum(pq))
-    se0 = math.sqrt(2.0) / (spq * math.sqrt(n * m * (m - 1.0))) * math.sqrt(
-        spq**2 - float(np.sum(pq * (1.0 - 2.0 * pi)))
+    se0 = (
+        math.sqrt(2.0)
+        / (spq * math.sqrt(n * m * (m - 1.0)))
+        * math.sqrt(spq**2 - float(np.sum(pq * (1.0 - 2.0 * pi))))
     )
     p_bar = float(np.mean(np.sum(counts * (counts - 1.0), axis=1) / (m * (m - 1.0))))
     kappa = (p_bar - float(np.sum(pi**2))) / (1.0 - float(np.sum(pi**2)))
@@ -362,6 +371,14 @@ def _fleiss_1971_extras(counts: NDArray[np.float64], pi: NDArray[np.float64]) ->
     }
 
 
+@validate_params(
+    {
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def fleiss_kappa(
     ratings: Any,
     *,
@@ -437,11 +454,24 @@ def fleiss_kappa(
     0.55
     """
     return _multi_rater(
-        ratings, kind="fleiss", case=case, rater=rater, label=label, labels=None,
+        ratings,
+        kind="fleiss",
+        case=case,
+        rater=rater,
+        label=label,
+        labels=None,
         confidence_level=confidence_level,
     )
 
 
+@validate_params(
+    {
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def gwet_ac1(
     ratings: Any,
     *,
@@ -500,11 +530,26 @@ def gwet_ac1(
     0.5294
     """
     return _multi_rater(
-        ratings, kind="ac1", case=case, rater=rater, label=label, labels=labels,
+        ratings,
+        kind="ac1",
+        case=case,
+        rater=rater,
+        label=label,
+        labels=labels,
         confidence_level=confidence_level,
     )
 
 
+@validate_params(
+    {
+        "case": [str],
+        "rater": [str],
+        "label": [str],
+        "definition": [Options(PERCENT_AGREEMENT_DEFINITIONS)],
+        "ci_method": [str, None],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def percent_agreement(
     ratings: Any,
     *,
@@ -568,7 +613,6 @@ def percent_agreement(
     >>> e.estimate, e.method
     (0.75, 'wilson')
     """
-    check_method(definition, PERCENT_AGREEMENT_DEFINITIONS, what="definition")
     level = check_confidence_level(confidence_level)
     if definition == "unanimous":
         ci = "wilson" if ci_method is None else ci_method
@@ -592,8 +636,15 @@ def percent_agreement(
         )
     pa, pa_i, n2 = _pairwise_agreement(rc)
     se, low, high = _linearised(
-        "percent agreement", pa, pa_i, 0.0, np.zeros_like(pa_i), r.astype(np.float64), n2,
-        level, chance_corrected=False,
+        "percent agreement",
+        pa,
+        pa_i,
+        0.0,
+        np.zeros_like(pa_i),
+        r.astype(np.float64),
+        n2,
+        level,
+        chance_corrected=False,
     )
     return Estimate(
         estimate=pa,

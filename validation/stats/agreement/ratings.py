@@ -40,8 +40,7 @@ def check_frame(frame: Any, columns: Sequence[tuple[str, str]], *, name: str) ->
     if not isinstance(frame, pd.DataFrame):
         wanted = ", ".join(repr(c) for _, c in columns)
         raise ValueError(
-            f"{name} must be a pandas DataFrame with columns {wanted}, "
-            f"got {type(frame).__name__}"
+            f"{name} must be a pandas DataFrame with columns {wanted}, got {type(frame).__name__}"
         )
     for keyword, column in columns:
         if column not in frame.columns:
@@ -67,8 +66,9 @@ def check_ids(frame: pd.DataFrame, id_columns: Sequence[str], *, name: str) -> N
         first = int(np.flatnonzero(dup)[0])
         key = tuple(frame[c].iloc[first] for c in id_columns)
         same = np.flatnonzero(
-            np.logical_and.reduce([(frame[c] == k).to_numpy() for c, k in zip(id_columns, key,
-                                                                                strict=True)])
+            np.logical_and.reduce(
+                [(frame[c] == k).to_numpy() for c, k in zip(id_columns, key, strict=True)]
+            )
         )
         rows = [frame.index[int(i)] for i in same[:2]]
         desc = " and ".join(f"{c} {plain(k)!r}" for c, k in zip(id_columns, key, strict=True))

@@ -4,7 +4,7 @@ Passing-Bablok (1983, rank-based intervals)."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,13 +13,14 @@ from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_scores, check_confidence_level, check_same_length
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._params import UNIT_INTERVAL, Interval, Real, validate_params
+from validation.stats._results import Estimate, ResultMixin
 
 __all__ = ["MethodComparisonFit", "deming_regression", "passing_bablok"]
 
 
 @dataclass(frozen=True)
-class MethodComparisonFit:
+class MethodComparisonFit(ResultMixin):
     """A straight line ``measured = intercept + slope * reference`` with intervals.
 
     Attributes
@@ -46,13 +47,10 @@ class MethodComparisonFit:
         """Systematic difference ``intercept + (slope - 1) * level`` at a decision level."""
         return self.intercept.estimate + (self.slope.estimate - 1.0) * float(level)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
-
-def _pairs(measured: ArrayLike, reference: ArrayLike, minimum: int, what: str
-           ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _pairs(
+    measured: ArrayLike, reference: ArrayLike, minimum: int, what: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     y = as_scores(measured, name="measured")
     x = as_scores(reference, name="reference")
     check_same_length(measured=y, reference=x)
@@ -69,6 +67,12 @@ def _deming_slopes(
         return ((lam * q - u) + np.sqrt((u - lam * q) ** 2 + 4.0 * lam * p * p)) / (2.0 * lam * p)
 
 
+@validate_params(
+    {
+        "error_ratio": [Interval(Real, 0, None, closed="neither")],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def deming_regression(
     measured: ArrayLike,
     reference: ArrayLike,
@@ -154,16 +158,22 @@ def deming_regression(
     for est, loo in ((slope, b_i), (intercept, a_i)):
         pseudo = n * est - (n - 1.0) * loo
         se = float(np.std(pseudo, ddof=1)) / math.sqrt(n)
-        out.append(Estimate(est, est - t * se, est + t * se, level, "jackknife_linnet_1993",
-                            n, se=se))
+        out.append(
+            Estimate(est, est - t * se, est + t * se, level, "jackknife_linnet_1993", n, se=se)
+        )
     return MethodComparisonFit(
-        slope=out[0], intercept=out[1], method="deming_jackknife_linnet_1993", n=n,
-        error_ratio=lam, extra={"df": n - 2},
+        slope=out[0],
+        intercept=out[1],
+        method="deming_jackknife_linnet_1993",
+        n=n,
+        error_ratio=lam,
+        extra={"df": n - 2},
     )
 
 
-def _wrapped_slopes(x: NDArray[np.float64], y: NDArray[np.float64]
-                    ) -> tuple[NDArray[np.float64], int, int, int]:
+def _wrapped_slopes(
+    x: NDArray[np.float64], y: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], int, int, int]:
     """Pairwise slopes in Passing-Bablok order, with the counts of each kind.
 
     Returns the slopes ordered as the shifted median needs them: finite slopes
@@ -187,6 +197,11 @@ def _wrapped_slopes(x: NDArray[np.float64], y: NDArray[np.float64]
     return ordered, int(below.sum()), n_vert, int(minus_one.sum())
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def passing_bablok(
     measured: ArrayLike,
     reference: ArrayLike,

@@ -16,9 +16,9 @@ from validation.errors import UndefinedMetricError
 from validation.stats._checks import (
     as_scores,
     check_confidence_level,
-    check_method,
     check_same_length,
 )
+from validation.stats._params import UNIT_INTERVAL, Options, validate_params
 from validation.stats._results import Estimate
 from validation.stats.agreement.ratings import check_frame, check_ids, plain
 
@@ -41,9 +41,12 @@ def _z(level: float) -> float:
     return float(-special.ndtri((1.0 - level) / 2.0))
 
 
-def lins_ccc(
-    x: ArrayLike, y: ArrayLike, *, confidence_level: float = 0.95
-) -> Estimate:
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
+def lins_ccc(x: ArrayLike, y: ArrayLike, *, confidence_level: float = 0.95) -> Estimate:
     """Lin's concordance correlation coefficient with the Fisher-z interval of Lin.
 
     ``rho_c = 2 s_xy / (s_x^2 + s_y^2 + (xbar - ybar)^2)`` with moments divided by
@@ -138,13 +141,12 @@ def lins_ccc(
     )
 
 
-def _wide(
-    ratings: Any, *, case: str, rater: str, value: str, name: str
-) -> NDArray[np.float64]:
+def _wide(ratings: Any, *, case: str, rater: str, value: str, name: str) -> NDArray[np.float64]:
     """A complete cases x raters matrix from a tidy frame or a 2-D array."""
     if isinstance(ratings, pd.DataFrame):
-        frame = check_frame(ratings, (("case", case), ("rater", rater), ("value", value)),
-                            name=name)
+        frame = check_frame(
+            ratings, (("case", case), ("rater", rater), ("value", value)), name=name
+        )
         check_ids(frame, (case, rater), name=name)
         vals = pd.to_numeric(frame[value], errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(vals)
@@ -175,6 +177,15 @@ def _wide(
     return arr
 
 
+@validate_params(
+    {
+        "form": [Options(ICC_FORMS)],
+        "case": [str],
+        "rater": [str],
+        "value": [str],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def icc(
     ratings: Any,
     *,
@@ -247,7 +258,6 @@ def icc(
     >>> round(icc(x, form="ICC2").estimate, 4)   # Shrout & Fleiss (1979) Table 4: .29
     0.2898
     """
-    check_method(form, ICC_FORMS, what="form")
     level = check_confidence_level(confidence_level)
     table = _wide(ratings, case=case, rater=rater, value=value, name="ratings")
     n, k = table.shape
@@ -307,10 +317,14 @@ def icc(
         else:
             icc2 = (msb - mse) / (msb + (k - 1.0) * mse + k * (msj - mse) / n)
             fj = msj / mse
-            vn = (k - 1.0) * (n - 1.0) * (k * icc2 * fj + n * (1.0 + (k - 1.0) * icc2)
-                                          - k * icc2) ** 2
+            vn = (
+                (k - 1.0)
+                * (n - 1.0)
+                * (k * icc2 * fj + n * (1.0 + (k - 1.0) * icc2) - k * icc2) ** 2
+            )
             vd = (n - 1.0) * k * k * icc2 * icc2 * fj * fj + (
-                n * (1.0 + (k - 1.0) * icc2) - k * icc2) ** 2
+                n * (1.0 + (k - 1.0) * icc2) - k * icc2
+            ) ** 2
             v = vn / vd
             f_u = stats.f.ppf(1.0 - alpha / 2.0, n - 1.0, v)
             f_l = stats.f.ppf(1.0 - alpha / 2.0, v, n - 1.0)
@@ -338,15 +352,32 @@ def icc(
                 lo, hi = step_up(lo), step_up(hi)
             method = "satterthwaite_f_interval"
             extra["df_satterthwaite"] = v
-    extra.update({
-        "F": f, "df1": df1, "df2": df2, "p_value": float(stats.f.sf(f, df1, df2)),
-    })
+    extra.update(
+        {
+            "F": f,
+            "df1": df1,
+            "df2": df2,
+            "p_value": float(stats.f.sf(f, df1, df2)),
+        }
+    )
     return Estimate(
-        estimate=float(est), ci_low=float(lo), ci_high=float(hi), confidence_level=level,
-        method=method, n=n, extra=extra,
+        estimate=float(est),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        confidence_level=level,
+        method=method,
+        n=n,
+        extra=extra,
     )
 
 
+@validate_params(
+    {
+        "subject": [str],
+        "value": [str],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def repeatability_coefficient(
     measurements: Any,
     *,
@@ -408,8 +439,9 @@ def repeatability_coefficient(
     """
     level = check_confidence_level(confidence_level)
     if isinstance(measurements, pd.DataFrame):
-        frame = check_frame(measurements, (("subject", subject), ("value", value)),
-                            name="measurements")
+        frame = check_frame(
+            measurements, (("subject", subject), ("value", value)), name="measurements"
+        )
         ids = frame[subject]
         if ids.isna().any():
             row = frame.index[int(np.flatnonzero(ids.isna().to_numpy())[0])]
@@ -466,8 +498,12 @@ def repeatability_coefficient(
         method="chi_square",
         n=multi,
         extra={
-            "wsd": wsd, "wsd_ci_low": wlo, "wsd_ci_high": whi, "df": df,
-            "multiplier": mult, "n_measurements": int(vals.size),
+            "wsd": wsd,
+            "wsd_ci_low": wlo,
+            "wsd_ci_high": whi,
+            "df": df,
+            "multiplier": mult,
+            "n_measurements": int(vals.size),
             "n_subjects_single": int(np.sum(m == 1)),
         },
     )

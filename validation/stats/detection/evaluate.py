@@ -1,6 +1,5 @@
 """One call for a study's detection endpoints: match, then FROC analysis."""
 
-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Real, validate_params
 from validation.stats.detection.froc import (
     DEFAULT_BAND_FP_RATES,
     DetectionResult,
@@ -20,6 +20,13 @@ from validation.stats.detection.matching import MatchingRule, match_detections
 __all__ = ["evaluate_detection"]
 
 
+@validate_params(
+    {
+        "threshold": [Real],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def evaluate_detection(
     marks: pd.DataFrame,
     truth: pd.DataFrame,

@@ -11,13 +11,13 @@ lesion, or one per abnormal case for ``hr_auc``; ``-inf`` when unmarked)::
     FOM = sum_i sum_j w_j * psi(n_i, p_j) / (N_neg * D)
     psi(x, y) = 1 if y > x, 0.5 if y == x (including -inf == -inf), 0 otherwise
 
-| fom       | negatives (cases)              | positives                         | w_j           | D         |
-|-----------|--------------------------------|-----------------------------------|---------------|-----------|
-| wafroc    | normal cases, max NL           | lesions, max LL                   | lesion weight | K2        |
-| afroc     | normal cases, max NL           | lesions, max LL                   | 1             | L (total) |
-| wafroc1   | all cases, max NL              | lesions, max LL                   | lesion weight | K2        |
-| afroc1    | all cases, max NL              | lesions, max LL                   | 1             | L (total) |
-| hr_auc    | normal cases, max NL           | abnormal cases, max(NL, LL)       | 1             | K2        |
+| fom     | negatives (cases)    | positives                   | w_j           | D         |
+|---------|----------------------|-----------------------------|---------------|-----------|
+| wafroc  | normal cases, max NL | lesions, max LL             | lesion weight | K2        |
+| afroc   | normal cases, max NL | lesions, max LL             | 1             | L (total) |
+| wafroc1 | all cases, max NL    | lesions, max LL             | lesion weight | K2        |
+| afroc1  | all cases, max NL    | lesions, max LL             | 1             | L (total) |
+| hr_auc  | normal cases, max NL | abnormal cases, max(NL, LL) | 1             | K2        |
 
 Deleting case ``k`` removes its negative and its positives; with ``R_k`` the
 negative's row sum, ``C_k`` the column sums of its positives and ``X_k`` their
@@ -37,6 +37,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import UndefinedMetricError
+from validation.stats._checks import required
+from validation.stats._params import Options, validate_params
+from validation.stats._results import ResultMixin
 
 FROC_FOMS = ("wafroc", "afroc", "wafroc1", "afroc1", "hr_auc")
 _MARK_COLUMNS = ("reader", "modality", "case", "truth", "score", "lesion")
@@ -52,7 +55,7 @@ def _show(value: Any) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class FomArrays:
+class FomArrays(ResultMixin):
     """FROC figures of merit per modality and reader with their case jackknife.
 
     Attributes
@@ -79,7 +82,10 @@ class FomArrays:
     fom_name: str = "wafroc"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (nested lists)."""
+        """Return a JSON-ready dict (nested lists), ``fom_name`` first.
+
+        Overrides the generic form only for the key order ``results.json`` has always had.
+        """
         return {
             "fom_name": self.fom_name,
             "modalities": list(self.modalities),
@@ -183,7 +189,8 @@ def _as_int(series: pd.Series, what: str, column: str) -> NDArray[np.int64]:
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(
-            f"{what}: column {column!r} must hold integers, found {_show(series.iloc[i])} at row {i}"
+            f"{what}: column {column!r} must hold integers, "
+            f"found {_show(series.iloc[i])} at row {i}"
         )
     return values.to_numpy().astype(np.int64)
 
@@ -200,9 +207,17 @@ class _Prepared:
     ll: NDArray[np.float64]  # (M, R, L) highest LL rating, -inf if unmarked
 
 
-def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
-    _require_columns(marks, _MARK_COLUMNS, "marks")
-    _require_columns(truth, _TRUTH_COLUMNS, "truth")
+@dataclass(frozen=True)
+class _Truth:
+    cases: list[str]
+    case_index: dict[str, int]
+    abnormal: NDArray[np.bool_]  # (C,)
+    lesion_case: NDArray[np.intp]  # (L,)
+    lesion_id: NDArray[np.int64]  # (L,)
+    lesion_weight: NDArray[np.float64]  # (L,)
+
+
+def _truth_frame(truth: pd.DataFrame) -> pd.DataFrame:
     t = pd.DataFrame(
         {
             "case": _as_id(truth["case"]),
@@ -219,8 +234,6 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
         t["weight"] = pd.to_numeric(truth["weight"], errors="coerce").to_numpy()
     else:
         t["weight"] = np.nan
-    cases = list(dict.fromkeys(t["case"]))
-    case_index = {c: i for i, c in enumerate(cases)}
     case_truth = t.groupby("case", sort=False)["truth"].agg(["min", "max"])
     mixed = case_truth.index[case_truth["min"] != case_truth["max"]]
     if len(mixed):
@@ -229,21 +242,16 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
     if (normal_rows["lesion"] != 0).any():
         c = normal_rows.loc[normal_rows["lesion"] != 0, "case"].iloc[0]
         raise ValueError(f"truth: non-diseased case {c!r} must have lesion 0, found a lesion > 0")
-    les = t[t["truth"] == 1]
-    if (les["lesion"] <= 0).any():
-        c = les.loc[les["lesion"] <= 0, "case"].iloc[0]
-        raise ValueError(
-            f"truth: diseased case {c!r} must have lesion IDs > 0, found {les['lesion'].min()}"
-        )
-    dup = les.duplicated(["case", "lesion"])
-    if dup.any():
-        r = les[dup].iloc[0]
-        raise ValueError(f"truth: lesion {r['lesion']} of case {r['case']!r} appears twice")
-    abnormal = np.zeros(len(cases), dtype=bool)
-    lesion_case = np.array([case_index[c] for c in les["case"]], dtype=np.intp)
-    abnormal[lesion_case] = True
+    return t
+
+
+def _lesion_weights(
+    w: NDArray[np.float64],
+    lesion_case: NDArray[np.intp],
+    cases: list[str],
+    abnormal: NDArray[np.bool_],
+) -> NDArray[np.float64]:
     n_les = np.bincount(lesion_case, minlength=len(cases))
-    w = les["weight"].to_numpy(dtype=np.float64)
     # A case whose weights are all 0 has unspecified weights (the JAFROC/RJafroc
     # Excel convention): equal weights, like a case with no weights.
     zero_sum = np.bincount(lesion_case, weights=np.abs(np.nan_to_num(w)), minlength=len(cases))
@@ -266,7 +274,32 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
         raise ValueError(
             f"truth: lesion weights of case {cases[k]!r} must sum to 1, found {wsum[k]:.6g}"
         )
+    return w
 
+
+def _prepare_truth(truth: pd.DataFrame) -> _Truth:
+    t = _truth_frame(truth)
+    cases = list(dict.fromkeys(t["case"]))
+    case_index = {c: i for i, c in enumerate(cases)}
+    les = t[t["truth"] == 1]
+    if (les["lesion"] <= 0).any():
+        c = les.loc[les["lesion"] <= 0, "case"].iloc[0]
+        raise ValueError(
+            f"truth: diseased case {c!r} must have lesion IDs > 0, found {les['lesion'].min()}"
+        )
+    dup = les.duplicated(["case", "lesion"])
+    if dup.any():
+        r = les[dup].iloc[0]
+        raise ValueError(f"truth: lesion {r['lesion']} of case {r['case']!r} appears twice")
+    abnormal = np.zeros(len(cases), dtype=bool)
+    lesion_case = np.array([case_index[c] for c in les["case"]], dtype=np.intp)
+    abnormal[lesion_case] = True
+    w = _lesion_weights(les["weight"].to_numpy(dtype=np.float64), lesion_case, cases, abnormal)
+    return _Truth(cases, case_index, abnormal, lesion_case, les["lesion"].to_numpy(), w)
+
+
+def _marks_frame(marks: pd.DataFrame, tr: _Truth) -> tuple[pd.DataFrame, NDArray[np.intp]]:
+    """The marks with checked columns, and the case index of every mark."""
     m = pd.DataFrame(
         {
             "reader": _as_id(marks["reader"]),
@@ -281,25 +314,31 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
     if bad_score.any():
         i = int(np.flatnonzero(bad_score)[0])
         raise ValueError(
-            f"marks: column 'score' must be finite numbers, found {_show(marks['score'].iloc[i])} at row {i}"
+            "marks: column 'score' must be finite numbers, found "
+            f"{_show(marks['score'].iloc[i])} at row {i}"
         )
-    unknown = ~m["case"].isin(case_index)
+    unknown = ~m["case"].isin(tr.case_index)
     if unknown.any():
         i = int(np.flatnonzero(unknown.to_numpy())[0])
         raise ValueError(f"marks: case {m['case'].iloc[i]!r} at row {i} is not in the truth table")
-    mc = m["case"].map(case_index).to_numpy(dtype=np.intp)
-    wrong_truth = m["truth"].to_numpy() != abnormal[mc].astype(np.int64)
+    mc = m["case"].map(tr.case_index).to_numpy(dtype=np.intp)
+    wrong_truth = m["truth"].to_numpy() != tr.abnormal[mc].astype(np.int64)
     if wrong_truth.any():
         i = int(np.flatnonzero(wrong_truth)[0])
         raise ValueError(
             f"marks: row {i} gives truth {m['truth'].iloc[i]} for case {m['case'].iloc[i]!r}, "
-            f"the truth table says {int(abnormal[mc[i]])}"
+            f"the truth table says {int(tr.abnormal[mc[i]])}"
         )
+    return m, mc
+
+
+def _lesion_index(m: pd.DataFrame, mc: NDArray[np.intp], tr: _Truth) -> NDArray[np.intp]:
+    """The truth-table index of the lesion each mark localizes (-1: a non-lesion mark)."""
     mark_les = m["lesion"].to_numpy()
     ll_rows = mark_les > 0
     lidx = np.full(len(m), -1, dtype=np.intp)
     if ll_rows.any():
-        key_index = pd.MultiIndex.from_arrays([lesion_case, les["lesion"].to_numpy()])
+        key_index = pd.MultiIndex.from_arrays([tr.lesion_case, tr.lesion_id])
         found = key_index.get_indexer(pd.MultiIndex.from_arrays([mc[ll_rows], mark_les[ll_rows]]))
         if (found < 0).any():
             row = int(np.flatnonzero(ll_rows)[np.flatnonzero(found < 0)[0]])
@@ -311,9 +350,19 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
     if (mark_les < 0).any():
         i = int(np.flatnonzero(mark_les < 0)[0])
         raise ValueError(
-            f"marks: lesion must be 0 (non-lesion) or a lesion ID > 0, found {mark_les[i]} at row {i}"
+            "marks: lesion must be 0 (non-lesion) or a lesion ID > 0, found "
+            f"{mark_les[i]} at row {i}"
         )
+    return lidx
 
+
+def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
+    _require_columns(marks, _MARK_COLUMNS, "marks")
+    _require_columns(truth, _TRUTH_COLUMNS, "truth")
+    tr = _prepare_truth(truth)
+    m, mc = _marks_frame(marks, tr)
+    lidx = _lesion_index(m, mc, tr)
+    ll_rows = lidx >= 0
     modalities = list(dict.fromkeys(m["modality"]))
     readers = list(dict.fromkeys(m["reader"]))
     if not modalities:
@@ -321,7 +370,7 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
     mi = m["modality"].map({v: i for i, v in enumerate(modalities)}).to_numpy(dtype=np.intp)
     ri = m["reader"].map({v: i for i, v in enumerate(readers)}).to_numpy(dtype=np.intp)
     score = m["score"].to_numpy(dtype=np.float64)
-    n_m, n_r, n_c, n_l = len(modalities), len(readers), len(cases), lesion_case.size
+    n_m, n_r, n_c, n_l = len(modalities), len(readers), len(tr.cases), tr.lesion_case.size
     nl_max = np.full(n_m * n_r * n_c, -np.inf)
     nl = ~ll_rows
     np.maximum.at(nl_max, (mi[nl] * n_r + ri[nl]) * n_c + mc[nl], score[nl])
@@ -331,10 +380,10 @@ def _prepare(marks: pd.DataFrame, truth: pd.DataFrame) -> _Prepared:
     return _Prepared(
         modalities=modalities,
         readers=readers,
-        cases=cases,
-        abnormal=abnormal,
-        lesion_case=lesion_case,
-        lesion_weight=w,
+        cases=tr.cases,
+        abnormal=tr.abnormal,
+        lesion_case=tr.lesion_case,
+        lesion_weight=tr.lesion_weight,
         nl_max=nl_max.reshape(n_m, n_r, n_c),
         ll=ll.reshape(n_m, n_r, n_l),
     )
@@ -386,6 +435,11 @@ def _check_fom(fom: str) -> str:
     return fom
 
 
+@validate_params(
+    {
+        "fom": [Options(FROC_FOMS)],
+    }
+)
 def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "wafroc") -> FomArrays:
     """FROC figure of merit per modality and reader, with its case jackknife.
 
@@ -441,7 +495,6 @@ def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "waf
     2017. doi:10.1201/9781351228190. RJafroc ``UtilFigureOfMerit`` (GitHub
     dpc10ster/RJafroc).
     """
-    _check_fom(fom)
     p = _prepare(marks, truth)
     n_m, n_r, n_c = len(p.modalities), len(p.readers), len(p.cases)
     out = np.empty((n_m, n_r))
@@ -449,8 +502,7 @@ def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "waf
     for m in range(n_m):
         for r in range(n_r):
             value, jk = _fom_one(p, m, r, fom, True)
-            assert jk is not None
-            out[m, r], jack[m, r] = value, jk
+            out[m, r], jack[m, r] = value, required(jk, "the jackknife")
     return FomArrays(
         modalities=p.modalities,
         readers=p.readers,
@@ -461,6 +513,11 @@ def froc_fom_arrays(marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "waf
     )
 
 
+@validate_params(
+    {
+        "fom": [Options(FROC_FOMS)],
+    }
+)
 def froc_figure_of_merit(
     marks: pd.DataFrame, truth: pd.DataFrame, *, fom: str = "wafroc"
 ) -> pd.DataFrame:
@@ -496,7 +553,6 @@ def froc_figure_of_merit(
     Chakraborty DP. Observer Performance Methods for Diagnostic Imaging. CRC Press,
     2017. doi:10.1201/9781351228190; RJafroc ``UtilFigureOfMerit``.
     """
-    _check_fom(fom)
     p = _prepare(marks, truth)
     rows = [
         {"modality": mod, "reader": rd, "fom": _fom_one(p, i, j, fom, False)[0]}

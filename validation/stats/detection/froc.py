@@ -19,7 +19,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import check_confidence_level
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._params import (
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Integral,
+    Interval,
+    Real,
+    validate_params,
+)
+from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
 from validation.stats.detection.fom import wilcoxon_fom_jackknife
 from validation.stats.detection.matching import DetectionMatch
@@ -40,7 +48,7 @@ def _rates(fp_rates: ArrayLike, name: str = "fp_rates") -> NDArray[np.float64]:
 
 
 @dataclass(frozen=True, eq=False)
-class FrocCurve:
+class FrocCurve(ResultMixin):
     """An empirical FROC curve: one point per distinct score threshold.
 
     Attributes
@@ -73,21 +81,9 @@ class FrocCurve:
         """Mean sensitivity at ``fp_rates`` (CPM by default)."""
         return float(np.mean(self.sensitivity_at(fp_rates)))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(
-            {
-                "thresholds": self.thresholds.tolist(),
-                "fp_per_image": self.fp_per_image.tolist(),
-                "sensitivity": self.sensitivity.tolist(),
-                "n_images": self.n_images,
-                "n_lesions": self.n_lesions,
-            }
-        )
-
 
 @dataclass(frozen=True, eq=False)
-class FrocBand:
+class FrocBand(ResultMixin):
     """Pointwise bootstrap CI band of the sensitivity at a grid of FP rates."""
 
     fp_rates: NDArray[np.float64]
@@ -97,20 +93,9 @@ class FrocBand:
     confidence_level: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "fp_rates": self.fp_rates.tolist(),
-            "sensitivity": self.sensitivity.tolist(),
-            "ci_low": self.ci_low.tolist(),
-            "ci_high": self.ci_high.tolist(),
-            "confidence_level": self.confidence_level,
-            "method": self.method,
-        }
-
 
 @dataclass(frozen=True)
-class DetectionResult:
+class DetectionResult(ResultMixin):
     """Lesion-level detection endpoints with case- or patient-bootstrap CIs.
 
     Attributes
@@ -148,25 +133,6 @@ class DetectionResult:
     band: FrocBand = field(repr=False)
     counts: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(
-            {
-                "rule": dict(self.rule),
-                "threshold": self.threshold,
-                "sensitivity": self.sensitivity.to_dict(),
-                "fp_per_image": self.fp_per_image.to_dict(),
-                "cpm": self.cpm.to_dict(),
-                "camelyon16": self.camelyon16.to_dict(),
-                "afroc": None if self.afroc is None else self.afroc.to_dict(),
-                "wafroc": None if self.wafroc is None else self.wafroc.to_dict(),
-                "curve": self.curve.to_dict(),
-                "band": self.band.to_dict(),
-                "counts": dict(self.counts),
-                "notes": list(self.notes),
-            }
-        )
 
 
 # ------------------------------------------------------------------ curve engine
@@ -264,6 +230,12 @@ def _sensitivity_at_weighted(
     return out, n_img, n_les
 
 
+@validate_params(
+    {
+        "n_images": [Interval(Integral, 1, None, closed="left")],
+        "n_lesions": [Interval(Integral, 0, None, closed="left"), None],
+    }
+)
 def froc_curve(
     lesion_scores: ArrayLike,
     fp_scores: ArrayLike,
@@ -400,6 +372,142 @@ def _fom_weighted(
 # ------------------------------------------------------------------ analysis
 
 
+@dataclass(frozen=True)
+class _Design:
+    """The match at the threshold: curve index, per-case counts and the point values."""
+
+    idx: _CurveIndex
+    lesions_per_case: NDArray[np.int64]
+    tp_thr: NDArray[np.int64]  # lesions found at the threshold, per case
+    fp_thr: NDArray[np.int64]  # counted FPs at the threshold, per case
+    abnormal: NDArray[np.int64]  # 1 for a case with a real lesion
+    rates: NDArray[np.float64]  # CPM rates, CAMELYON16 rates, band rates
+    fom: tuple[_FomIndex, float, float] | None
+
+
+def _design(match: DetectionMatch, thr: float, band_rates: NDArray[np.float64]) -> _Design:
+    n_c = len(match.cases)
+    real = ~match.lesion_ignore
+    fp = match.counted_fp
+    les_score, les_case = match.lesion_score[real], match.lesion_case[real]
+    idx = _curve_index(les_score, les_case, match.mark_score[fp], match.mark_case[fp])
+    fp_sel = fp & (match.mark_score >= thr)
+    real_case = np.zeros(n_c, dtype=bool)
+    real_case[les_case] = True
+    rates_all = np.concatenate(
+        [np.asarray(CPM_FP_RATES), np.asarray(CAMELYON16_FP_RATES), band_rates]
+    )
+    return _Design(
+        idx=idx,
+        lesions_per_case=np.bincount(les_case, minlength=n_c),
+        tp_thr=np.bincount(les_case[les_score >= thr], minlength=n_c),
+        fp_thr=np.bincount(match.mark_case[fp_sel], minlength=n_c),
+        abnormal=real_case.astype(np.int64),
+        rates=rates_all,
+        fom=_fom_index(match),
+    )
+
+
+@dataclass(frozen=True)
+class _Replicates:
+    sensitivity: NDArray[np.float64]  # (B,)
+    fp_per_image: NDArray[np.float64]  # (B,)
+    at_rates: NDArray[np.float64]  # (B, rates)
+    fom: dict[str, NDArray[np.float64]]  # afroc / wafroc (B,), when estimable
+
+
+def _resample(
+    d: _Design,
+    n_c: int,
+    clusters: Sequence[Any] | None,
+    n_resamples: int,
+    rng: np.random.Generator | int | np.random.SeedSequence | None,
+) -> _Replicates:
+    """Every resample's sensitivity, FPs per image, curve at the rates and AFROC/wAFROC."""
+    n_items = d.idx.tp_case.size + d.idx.fp_case.size + 2
+    chunk = max(1, _CHUNK_ELEMENTS // max(n_items, n_c))
+    sens_b, fppi_b, at_b = [], [], []
+    fom_b: dict[str, list[NDArray[np.float64]]] = {"afroc": [], "wafroc": []}
+    weights = bootstrap_weights(
+        n_c if clusters is None else list(clusters),
+        n_resamples=n_resamples,
+        rng=rng,
+        chunk_size=chunk,
+    )
+    for wi in weights:
+        # int32 counts: exact integer sums (a row sums to at most the number of cases)
+        w = wi.astype(np.int32, copy=False)
+        at, n_img, n_l = _sensitivity_at_weighted(d.idx, w, d.lesions_per_case, d.rates)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sens_b.append((w @ d.tp_thr) / n_l)
+            fppi_b.append((w @ d.fp_thr) / n_img)
+        at_b.append(at)
+        if d.fom is not None:
+            af, waf = _fom_weighted(d.fom[0], w, d.abnormal)
+            fom_b["afroc"].append(af)
+            fom_b["wafroc"].append(waf)
+    fom = {k: np.concatenate(v) for k, v in fom_b.items() if d.fom is not None}
+    return _Replicates(np.concatenate(sens_b), np.concatenate(fppi_b), np.vstack(at_b), fom)
+
+
+@dataclass(frozen=True)
+class _Interval:
+    """How the percentile intervals of one analysis are made and labelled."""
+
+    level: float
+    method: str
+    n_clusters: int
+
+    def estimate(
+        self, value: float, reps: NDArray[np.float64], n: int, successes: int | None = None
+    ) -> Estimate:
+        good = reps[np.isfinite(reps)]
+        if good.size < 2:
+            raise UndefinedMetricError(
+                f"bootstrap interval undefined: only {good.size} of {reps.size} resamples defined"
+            )
+        lo, hi = bootstrap_interval(value, good, method="percentile", confidence_level=self.level)
+        return Estimate(
+            estimate=value,
+            ci_low=lo,
+            ci_high=hi,
+            confidence_level=self.level,
+            method=self.method,
+            n=n,
+            se=float(np.std(good, ddof=1)),
+            successes=successes,
+            extra={
+                "n_resamples": int(reps.size),
+                "n_undefined_resamples": int(reps.size - good.size),
+                "n_clusters": self.n_clusters,
+            },
+        )
+
+
+def _band(
+    band_rates: NDArray[np.float64],
+    point: NDArray[np.float64],
+    reps: NDArray[np.float64],
+    ci: _Interval,
+) -> FrocBand:
+    """Pointwise percentile band at ``band_rates`` (``point``, ``reps``: those columns)."""
+    lo = np.empty(band_rates.size)
+    hi = np.empty(band_rates.size)
+    good_rows = np.isfinite(reps[:, 0])
+    for k in range(band_rates.size):
+        lo[k], hi[k] = bootstrap_interval(
+            float(point[k]), reps[good_rows, k], method="percentile", confidence_level=ci.level
+        )
+    return FrocBand(band_rates, point.copy(), lo, hi, ci.level, ci.method)
+
+
+@validate_params(
+    {
+        "threshold": [Real],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def froc_analysis(
     match: DetectionMatch,
     *,
@@ -475,123 +583,56 @@ def froc_analysis(
         cl = list(clusters)
         if len(cl) != n_c:
             raise ValueError(f"clusters must have one label per case ({n_c}), got {len(cl)}")
-    real = ~match.lesion_ignore
-    n_les = int(real.sum())
+    n_les = int((~match.lesion_ignore).sum())
     if n_les == 0:
         raise UndefinedMetricError(
             "detection sensitivity undefined: expected at least one lesion, found 0"
         )
-    fp = match.counted_fp
-    les_score, les_case = match.lesion_score[real], match.lesion_case[real]
-    idx = _curve_index(les_score, les_case, match.mark_score[fp], match.mark_case[fp])
-    lesions_per_case = np.bincount(les_case, minlength=n_c)
-    tp_thr = np.bincount(les_case[les_score >= thr], minlength=n_c)
-    fp_sel = fp & (match.mark_score >= thr)
-    fp_thr = np.bincount(match.mark_case[fp_sel], minlength=n_c)
-
-    curve = FrocCurve(idx.thresholds, idx.fp_at / n_c, idx.tp_at / n_les, n_c, n_les)
-    rates_all = np.concatenate(
-        [np.asarray(CPM_FP_RATES), np.asarray(CAMELYON16_FP_RATES), band_rates]
-    )
-    point_at = curve.sensitivity_at(rates_all)
+    d = _design(match, thr, band_rates)
+    curve = FrocCurve(d.idx.thresholds, d.idx.fp_at / n_c, d.idx.tp_at / n_les, n_c, n_les)
+    point_at = curve.sensitivity_at(d.rates)
     n_cpm, n_cam = len(CPM_FP_RATES), len(CAMELYON16_FP_RATES)
-    sens0 = float(tp_thr.sum() / n_les)
-    fppi0 = float(fp_thr.sum() / n_c)
-    cpm0 = float(point_at[:n_cpm].mean())
-    cam0 = float(point_at[n_cpm : n_cpm + n_cam].mean())
-
-    fom_index = _fom_index(match)
-    real_case = np.zeros(n_c, dtype=bool)
-    real_case[les_case] = True
-    abnormal_i = real_case.astype(np.int64)
-
-    n_items = idx.tp_case.size + idx.fp_case.size + 2
-    chunk = max(1, _CHUNK_ELEMENTS // max(n_items, n_c))
-    sens_b, fppi_b, at_b = [], [], []
-    fom_b: dict[str, list[NDArray[np.float64]]] = {"afroc": [], "wafroc": []}
-    weights = bootstrap_weights(
-        n_c if clusters is None else list(clusters),
-        n_resamples=n_resamples,
-        rng=rng,
-        chunk_size=chunk,
+    reps = _resample(d, n_c, clusters, n_resamples, rng)
+    n_undefined = int(np.isnan(reps.sensitivity).sum())
+    ci = _Interval(
+        level,
+        "bootstrap_percentile_" + ("cluster" if clusters is not None else "case"),
+        n_c if clusters is None else len(set(map(str, clusters))),
     )
-    for wi in weights:
-        # int32 counts: exact integer sums (a row sums to at most the number of cases)
-        w = wi.astype(np.int32, copy=False)
-        at, n_img, n_l = _sensitivity_at_weighted(idx, w, lesions_per_case, rates_all)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sens_b.append((w @ tp_thr) / n_l)
-            fppi_b.append((w @ fp_thr) / n_img)
-        at_b.append(at)
-        if fom_index is not None:
-            af, waf = _fom_weighted(fom_index[0], w, abnormal_i)
-            fom_b["afroc"].append(af)
-            fom_b["wafroc"].append(waf)
-    sens_r = np.concatenate(sens_b)
-    fppi_r = np.concatenate(fppi_b)
-    at_r = np.vstack(at_b)
-    n_undefined = int(np.isnan(sens_r).sum())
-    method = "bootstrap_percentile_" + ("cluster" if clusters is not None else "case")
-    n_clusters = n_c if clusters is None else len(set(map(str, clusters)))
-
-    def est(
-        value: float, reps: NDArray[np.float64], n: int, successes: int | None = None
-    ) -> Estimate:
-        good = reps[np.isfinite(reps)]
-        if good.size < 2:
-            raise UndefinedMetricError(
-                f"bootstrap interval undefined: only {good.size} of {reps.size} resamples defined"
-            )
-        lo, hi = bootstrap_interval(value, good, method="percentile", confidence_level=level)
-        return Estimate(
-            estimate=value,
-            ci_low=lo,
-            ci_high=hi,
-            confidence_level=level,
-            method=method,
-            n=n,
-            se=float(np.std(good, ddof=1)),
-            successes=successes,
-            extra={
-                "n_resamples": int(reps.size),
-                "n_undefined_resamples": int(reps.size - good.size),
-                "n_clusters": n_clusters,
-            },
-        )
-
-    band_cols = at_r[:, n_cpm + n_cam :]
-    band_lo = np.empty(band_rates.size)
-    band_hi = np.empty(band_rates.size)
-    good_rows = np.isfinite(band_cols[:, 0])
-    for k in range(band_rates.size):
-        band_lo[k], band_hi[k] = bootstrap_interval(
-            float(point_at[n_cpm + n_cam + k]),
-            band_cols[good_rows, k],
-            method="percentile",
-            confidence_level=level,
-        )
-    band = FrocBand(band_rates, point_at[n_cpm + n_cam :].copy(), band_lo, band_hi, level, method)
-
+    band = _band(band_rates, point_at[n_cpm + n_cam :], reps.at_rates[:, n_cpm + n_cam :], ci)
     notes: list[str] = []
     fom_est: dict[str, Estimate | None] = {}
     for name in ("afroc", "wafroc"):
-        if fom_index is None:
+        if d.fom is None:
             fom_est[name] = None
             notes.append(f"{name} not estimable: it needs images with and without lesions")
         else:
-            value = fom_index[1] if name == "afroc" else fom_index[2]
-            fom_est[name] = est(value, np.concatenate(fom_b[name]), n_c)
+            value = d.fom[1] if name == "afroc" else d.fom[2]
+            fom_est[name] = ci.estimate(value, reps.fom[name], n_c)
     counts = match.counts()
     counts.update(
-        {"n_clusters": n_clusters, "n_resamples": n_resamples, "n_undefined_resamples": n_undefined}
+        {
+            "n_clusters": ci.n_clusters,
+            "n_resamples": n_resamples,
+            "n_undefined_resamples": n_undefined,
+        }
     )
+    at_r = reps.at_rates
     return DetectionResult(
         rule=match.rule.to_dict(),
         threshold=thr,
-        sensitivity=est(sens0, sens_r, n_les, int(tp_thr.sum())),
-        fp_per_image=est(fppi0, fppi_r, n_c, int(fp_thr.sum())),
-        cpm=est(cpm0, at_r[:, :n_cpm].mean(axis=1), n_les),
-        camelyon16=est(cam0, at_r[:, n_cpm : n_cpm + n_cam].mean(axis=1), n_les),
+        sensitivity=ci.estimate(
+            float(d.tp_thr.sum() / n_les), reps.sensitivity, n_les, int(d.tp_thr.sum())
+        ),
+        fp_per_image=ci.estimate(
+            float(d.fp_thr.sum() / n_c), reps.fp_per_image, n_c, int(d.fp_thr.sum())
+        ),
+        cpm=ci.estimate(float(point_at[:n_cpm].mean()), at_r[:, :n_cpm].mean(axis=1), n_les),
+        camelyon16=ci.estimate(
+            float(point_at[n_cpm : n_cpm + n_cam].mean()),
+            at_r[:, n_cpm : n_cpm + n_cam].mean(axis=1),
+            n_les,
+        ),
         afroc=fom_est["afroc"],
         wafroc=fom_est["wafroc"],
         curve=curve,

@@ -26,13 +26,16 @@ score ``>= t``, so one matching serves the whole FROC curve.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
+
+from validation.stats._checks import required
+from validation.stats._results import ResultMixin
 
 CRITERIA = ("iou", "center_in_box", "center_distance", "point_in_mask")
 ASSIGNMENTS = ("greedy", "hungarian")
@@ -41,7 +44,7 @@ STATUSES = ("tp", "fp", "double", "ignored")
 
 
 @dataclass(frozen=True)
-class MatchingRule:
+class MatchingRule(ResultMixin):
     """How marks are matched to lesions (declare it in the protocol, before unblinding).
 
     Parameters
@@ -101,7 +104,8 @@ class MatchingRule:
             raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {self.assignment!r}")
         if self.double_detections not in DOUBLE_POLICIES:
             raise ValueError(
-                f"double_detections must be one of {DOUBLE_POLICIES}, got {self.double_detections!r}"
+                f"double_detections must be one of {DOUBLE_POLICIES}, "
+                f"got {self.double_detections!r}"
             )
         if self.criterion == "iou":
             t = self.iou_threshold
@@ -121,13 +125,9 @@ class MatchingRule:
                 f"got criterion {self.criterion!r}"
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
 
 @dataclass(frozen=True, eq=False)
-class DetectionMatch:
+class DetectionMatch(ResultMixin):
     """The outcome of matching marks to lesions, per mark and per lesion.
 
     Attributes
@@ -191,7 +191,10 @@ class DetectionMatch:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict: rule, counts, and the per-mark and per-lesion tables."""
+        """Return a JSON-ready dict: rule, counts, and the per-mark and per-lesion tables.
+
+        Overrides the generic form: the arrays are written as two tables of records.
+        """
         marks = self.marks_table()
         lesions = self.lesions_table().astype(object).to_dict(orient="records")
         for rec in lesions:  # a missed lesion has no rating: None, not -inf
@@ -243,7 +246,8 @@ def _num(df: pd.DataFrame, col: str, what: str) -> NDArray[np.float64]:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{what}: column {col!r} must be finite numbers, found {_show(df[col].iloc[i])} at row {i}"
+            f"{what}: column {col!r} must be finite numbers, "
+            f"found {_show(df[col].iloc[i])} at row {i}"
         )
     return v
 
@@ -298,7 +302,8 @@ def _prepare_truth(
     missing = [c for c in ("case_id", "lesion_id") if c not in truth.columns]
     if missing:
         raise ValueError(
-            f"truth must have columns case_id, lesion_id; missing {missing}, found {list(truth.columns)}"
+            f"truth must have columns case_id, lesion_id; missing {missing}, "
+            f"found {list(truth.columns)}"
         )
     cid = _ids(truth["case_id"])
     unknown = [i for i, c in enumerate(cid) if c not in case_index]
@@ -317,7 +322,8 @@ def _prepare_truth(
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise ValueError(
-                f"truth: column 'ignore' must be 0/1 or true/false, found {_show(ig_raw.iloc[i])} at row {i}"
+                "truth: column 'ignore' must be 0/1 or true/false, "
+                f"found {_show(ig_raw.iloc[i])} at row {i}"
             )
         ignore = ig_num.to_numpy().astype(bool)
     else:
@@ -335,7 +341,8 @@ def _prepare_truth(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"truth: column 'weight' must be a number > 0, found {_show(truth['weight'].iloc[i])} at row {i}"
+                "truth: column 'weight' must be a number > 0, "
+                f"found {_show(truth['weight'].iloc[i])} at row {i}"
             )
         w = np.where(ignore, 0.0, w)
     else:
@@ -389,7 +396,8 @@ def _hits(
         )
     if tlo.shape[1] != mlo.shape[1]:
         raise ValueError(
-            f"marks have {mlo.shape[1]} coordinates and truth has {tlo.shape[1]}; both must be 2-D or 3-D"
+            f"marks have {mlo.shape[1]} coordinates and truth has {tlo.shape[1]}; "
+            "both must be 2-D or 3-D"
         )
     mi, li = _pairs(mark_case, lesion_case)
     if rule.criterion == "iou":
@@ -404,13 +412,13 @@ def _hits(
         )
         union = np.prod(mhi[mi] - mlo[mi], axis=1) + np.prod(thi[li] - tlo[li], axis=1) - inter
         iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        assert rule.iou_threshold is not None
-        hit = iou >= rule.iou_threshold
+        hit = iou >= required(rule.iou_threshold, "iou_threshold")
         quality = iou
     elif rule.criterion == "center_in_box":
         if tkind == "point":
             raise ValueError(
-                "criterion 'center_in_box' needs lesion boxes or centre + radius in truth, got points"
+                "criterion 'center_in_box' needs lesion boxes or centre + radius in truth, "
+                "got points"
             )
         c = centre[mi]
         hit = ((c >= tlo[li]) & (c <= thi[li])).all(axis=1)
@@ -424,7 +432,8 @@ def _hits(
             r = trad[li]
         else:
             raise ValueError(
-                "criterion 'center_distance' needs max_distance in the rule or a 'radius' column in truth"
+                "criterion 'center_distance' needs max_distance in the rule or a 'radius' "
+                "column in truth"
             )
         hit = d < r
         quality = 1.0 - d / r
@@ -459,7 +468,8 @@ def _mask_hits(
         a = np.asarray(arr)
         if a.ndim != centre.shape[1]:
             raise ValueError(
-                f"lesion_masks[{cases[mark_case[i]]!r}] has {a.ndim} dimensions, the marks have {centre.shape[1]} coordinates"
+                f"lesion_masks[{cases[mark_case[i]]!r}] has {a.ndim} dimensions, "
+                f"the marks have {centre.shape[1]} coordinates"
             )
         idx = np.floor(centre[i][::-1] + 0.5).astype(np.int64)  # (z,) y, x order
         if (idx < 0).any() or (idx >= np.array(a.shape)).any():

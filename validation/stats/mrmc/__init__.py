@@ -9,6 +9,8 @@ OR/DBM ANOVA and tests), :mod:`.data` (readings to a figure-of-merit matrix), :m
 
 from validation.stats.mrmc.analysis import (
     MRMCResult,
+    MRMCTest,
+    ReaderVsAI,
     mrmc_analysis,
     mrmc_noninferiority,
     reader_vs_ai,
@@ -20,6 +22,8 @@ from validation.stats.mrmc.roc import average_roc_curve, reader_roc_points
 __all__ = [
     "MRMCPower",
     "MRMCResult",
+    "MRMCTest",
+    "ReaderVsAI",
     "average_roc_curve",
     "mrmc_analysis",
     "mrmc_noninferiority",

@@ -33,16 +33,25 @@ Smith BJ, Hillis SL. MRMCaov (R package). https://github.com/brian-j-smith/MRMCa
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import ReadingsError, UndefinedMetricError
-from validation.stats._checks import check_confidence_level, check_method
-from validation.stats._results import Comparison, Estimate
+from validation.stats._checks import check_confidence_level
+from validation.stats._params import (
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Interval,
+    Options,
+    Real,
+    validate_params,
+)
+from validation.stats._results import Comparison, Estimate, LegacyItemAccess, ResultMixin, jsonable
 from validation.stats.detection.fom import FROC_FOMS
 from validation.stats.mrmc import core
 from validation.stats.mrmc.data import (
@@ -57,14 +66,107 @@ from validation.stats.mrmc.data import (
     froc_inputs,
     natural_order,
 )
-from validation.stats.mrmc.readings import validate_readings
+from validation.stats.mrmc.readings import DESIGNS, validate_readings
 
-__all__ = ["MRMCResult", "mrmc_analysis", "mrmc_noninferiority", "reader_vs_ai"]
+__all__ = [
+    "MRMCResult",
+    "MRMCTest",
+    "ReaderVsAI",
+    "mrmc_analysis",
+    "mrmc_noninferiority",
+    "reader_vs_ai",
+]
 
 
-# ------------------------------------------------------------------------ the result
+# ----------------------------------------------------------------------- the results
 @dataclass(frozen=True)
-class MRMCResult:
+class MRMCTest(LegacyItemAccess, ResultMixin):
+    """One MRMC analysis (``RRRC``, ``FRRC`` or ``RRFC``) of :func:`mrmc_analysis`.
+
+    Attributes
+    ----------
+    statistic : float or None
+        F (or, for OR's FRRC, chi-square) statistic of equal FOMs across modalities.
+    df_num, df_den : float or None
+        Degrees of freedom; ``df_den`` is ``inf`` for OR's FRRC chi-square, and for RRRC
+        when ``MS(T:R)`` is zero.
+    p_value : float or None
+    distribution : str
+        ``"F"`` or ``"chi-square"``.
+    estimable : bool
+        False when the denominator is zero up to rounding (readers that agree exactly);
+        then ``statistic``, ``df_den`` and ``p_value`` are None and ``comparisons`` empty.
+    reason : str or None
+        Why the test is not estimable.
+    comparisons : list of Comparison
+        Every pair of modalities, ``a - b``.
+    modality_foms : list of Estimate
+        Reader-averaged FOM per modality with its CI (``extra["modality"]``).
+
+    Notes
+    -----
+    Until radval 0.x this was a plain ``dict``; ``test["statistic"]`` and
+    ``test.get("estimable")`` still work for one release with a ``DeprecationWarning``.
+    Use the attributes (``test.statistic``).
+    """
+
+    _legacy_keys: ClassVar[Mapping[str, str]] = {
+        k: k
+        for k in (
+            "statistic",
+            "df_num",
+            "df_den",
+            "p_value",
+            "distribution",
+            "estimable",
+            "reason",
+            "comparisons",
+            "modality_foms",
+        )
+    }
+
+    statistic: float | None
+    df_num: float | None
+    df_den: float | None
+    p_value: float | None
+    distribution: str
+    estimable: bool
+    reason: str | None
+    comparisons: list[Comparison]
+    modality_foms: list[Estimate]
+
+
+@dataclass(frozen=True)
+class ReaderVsAI(LegacyItemAccess, ResultMixin):
+    """Result of :func:`reader_vs_ai`: the readers' mean FOM minus the AI's.
+
+    Attributes
+    ----------
+    rrrc : Comparison
+        Random readers and random cases (RJafroc's ``1T-RRRC``).
+    rrfc : Comparison
+        Random readers, fixed cases (``1T-RRFC``).
+
+    Notes
+    -----
+    Until radval 0.x this was the plain ``dict`` ``{"RRRC": ..., "RRFC": ...}``;
+    ``result["RRRC"]`` and ``result.items()`` still work for one release with a
+    ``DeprecationWarning``. Use the attributes (``result.rrrc``). :meth:`to_dict` keeps
+    the old keys: ``{"RRRC": {...}, "RRFC": {...}}``.
+    """
+
+    _legacy_keys: ClassVar[Mapping[str, str]] = {"RRRC": "rrrc", "RRFC": "rrfc"}
+
+    rrrc: Comparison
+    rrfc: Comparison
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"RRRC": ..., "RRFC": ...}``, each the comparison's JSON-ready dict."""
+        return {"RRRC": self.rrrc.to_dict(), "RRFC": self.rrfc.to_dict()}
+
+
+@dataclass(frozen=True)
+class MRMCResult(ResultMixin):
     """Result of :func:`mrmc_analysis`.
 
     Attributes
@@ -77,16 +179,9 @@ class MRMCResult:
         (plus the pseudovalue mean squares). Untruncated moment estimates, as MRMCaov
         reports them (they may be negative); the tests use ``max(Cov2 - Cov3, 0)`` as
         Hillis' OR-DBM MRMC and RJafroc do (see :mod:`validation.stats.mrmc.core`).
-    tests : dict
+    tests : dict of str to MRMCTest
         Keys ``"RRRC"`` (random readers and cases), ``"FRRC"`` (fixed readers) and
-        ``"RRFC"`` (fixed cases). Each holds ``statistic, df_num, df_den, p_value,
-        distribution`` (``df_den`` is ``inf`` for OR's FRRC chi-square, and for RRRC when
-        ``MS(T:R)`` is zero), ``estimable`` and ``reason``, ``comparisons``
-        (a list of :class:`Comparison`, every pair of modalities, ``a - b``) and
-        ``modality_foms`` (a list of :class:`Estimate`, reader-averaged FOM per modality).
-        A test whose denominator is zero up to rounding (readers that agree exactly) has
-        ``estimable`` False, the ``reason``, ``statistic``, ``df_den`` and ``p_value``
-        None and no comparisons.
+        ``"RRFC"`` (fixed cases); see :class:`MRMCTest`.
     modality_foms : list of Estimate
         The RRRC reader-averaged FOM of each modality with its CI (``extra["modality"]``).
     modalities, readers : list of str
@@ -99,7 +194,7 @@ class MRMCResult:
 
     fom: pd.DataFrame
     variance_components: dict[str, float]
-    tests: dict[str, dict[str, Any]]
+    tests: dict[str, MRMCTest]
     modality_foms: list[Estimate]
     modalities: list[str]
     readers: list[str]
@@ -112,33 +207,45 @@ class MRMCResult:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (``inf`` written as the string ``"inf"``)."""
-        from validation.stats._results import _jsonable
+        """Return a JSON-ready dict (``inf`` written as the string ``"inf"``).
 
-        tests = {}
-        for k, t in self.tests.items():
-            tests[k] = {**{n: v for n, v in t.items()
-                           if n not in ("comparisons", "modality_foms")},
-                        "comparisons": [c.to_dict() for c in t["comparisons"]],
-                        "modality_foms": [e.to_dict() for e in t["modality_foms"]]}
-        return dict(_jsonable({
-            "method": self.method,
-            "covariance": self.covariance,
-            "fom_name": self.fom_name,
-            "design": self.design,
-            "confidence_level": self.confidence_level,
-            "modalities": self.modalities,
-            "readers": self.readers,
-            "n_cases": self.n_cases,
-            "fom": self.fom.to_dict(orient="records"),
-            "variance_components": self.variance_components,
-            "tests": tests,
-            "modality_foms": [e.to_dict() for e in self.modality_foms],
-            "extra": self.extra,
-        }))
+        Overrides the generic form: the ``fom`` table is written as records and the keys
+        come in the order ``results.json`` has always had.
+        """
+        tests = {k: t.to_dict() for k, t in self.tests.items()}
+        return dict(
+            jsonable(
+                {
+                    "method": self.method,
+                    "covariance": self.covariance,
+                    "fom_name": self.fom_name,
+                    "design": self.design,
+                    "confidence_level": self.confidence_level,
+                    "modalities": self.modalities,
+                    "readers": self.readers,
+                    "n_cases": self.n_cases,
+                    "fom": self.fom.to_dict(orient="records"),
+                    "variance_components": self.variance_components,
+                    "tests": tests,
+                    "modality_foms": [e.to_dict() for e in self.modality_foms],
+                    "extra": self.extra,
+                }
+            )
+        )
 
 
 # ---------------------------------------------------------------------- the analysis
+@validate_params(
+    {
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "method": [Options(METHODS)],
+        "covariance": [Options(COVARIANCES)],
+        "confidence_level": [UNIT_INTERVAL],
+        "threshold": [Real, None],
+        "design": [Options(DESIGNS), None],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def mrmc_analysis(
     readings: pd.DataFrame,
     *,
@@ -208,7 +315,7 @@ def mrmc_analysis(
     --------
     >>> from validation.data.readings import load_readings
     >>> res = mrmc_analysis(load_readings("van_dyke.csv"))  # doctest: +SKIP
-    >>> res.tests["RRRC"]["p_value"]  # doctest: +SKIP
+    >>> res.tests["RRRC"].p_value  # doctest: +SKIP
     0.0516656858192...
 
     References
@@ -221,9 +328,6 @@ def mrmc_analysis(
     RJafroc ``StSignificanceTesting``; MRMCaov ``mrmc``.
     """
     level = check_confidence_level(confidence_level)
-    check_method(method, METHODS, what="method")
-    check_method(covariance, COVARIANCES, what="covariance")
-    check_method(fom, ROC_FOMS + FROC_FOMS, what="fom")
     if method == "dbm" and covariance != "jackknife":
         raise ValueError(
             f"method='dbm' uses jackknife pseudovalues; covariance must be 'jackknife', "
@@ -233,8 +337,9 @@ def mrmc_analysis(
     if fom in FROC_FOMS:
         fom_m, jack, mods, rdrs, design_used = froc_inputs(readings, truth, fom, design)
         if covariance != "jackknife":
-            raise ValueError(f"covariance {covariance!r} is not available for FROC FOM "
-                             f"{fom!r}; use 'jackknife'")
+            raise ValueError(
+                f"covariance {covariance!r} is not available for FROC FOM {fom!r}; use 'jackknife'"
+            )
         cov = core.jackknife_cov(jack)
         n_cases = jack.shape[-1]
     else:
@@ -281,68 +386,128 @@ def mrmc_analysis(
     tests = _wrap_tests(res, fom_m, mods, rdrs, n_cases, method_name, level)
     comps_out = {k: float(v) for k, v in res["components"].items()}
     return MRMCResult(
-        fom=fom_frame(mods, rdrs, fom_m), variance_components=comps_out, tests=tests,
-        modality_foms=tests["RRRC"]["modality_foms"], modalities=list(mods),
-        readers=list(rdrs), n_cases=n_cases, method=method, covariance=covariance,
-        fom_name=fom, design=design_used, confidence_level=level, extra=extra,
+        fom=fom_frame(mods, rdrs, fom_m),
+        variance_components=comps_out,
+        tests=tests,
+        modality_foms=tests["RRRC"].modality_foms,
+        modalities=list(mods),
+        readers=list(rdrs),
+        n_cases=n_cases,
+        method=method,
+        covariance=covariance,
+        fom_name=fom,
+        design=design_used,
+        confidence_level=level,
+        extra=extra,
     )
 
 
-def _nested_result(fom_m: NDArray[np.float64], cov: NDArray[np.float64], mods: list[str],
-                   rdrs: list[str], n_cases: int, covariance: str, fom: str, level: float,
-                   extra: dict[str, Any]) -> MRMCResult:
+def _nested_result(
+    fom_m: NDArray[np.float64],
+    cov: NDArray[np.float64],
+    mods: list[str],
+    rdrs: list[str],
+    n_cases: int,
+    covariance: str,
+    fom: str,
+    level: float,
+    extra: dict[str, Any],
+) -> MRMCResult:
     m_, r_ = fom_m.shape
     groups = np.argwhere(~np.isnan(fom_m))
     flat = groups[:, 0] * r_ + groups[:, 1]
     cov_g = cov.reshape(m_ * r_, m_ * r_)[np.ix_(flat, flat)]
-    res = core.or_tests_nested(fom_m[groups[:, 0], groups[:, 1]], groups[:, 0], cov_g,
-                               n_modalities=m_, level=level)
+    res = core.or_tests_nested(
+        fom_m[groups[:, 0], groups[:, 1]], groups[:, 0], cov_g, n_modalities=m_, level=level
+    )
     tests = _wrap_tests(res, fom_m, mods, rdrs, n_cases, f"or-{covariance}", level)
     frame = fom_frame(mods, rdrs, fom_m).dropna(subset=["fom"]).reset_index(drop=True)
     return MRMCResult(
-        fom=frame, variance_components={k: float(v) for k, v in res["components"].items()},
-        tests=tests, modality_foms=tests["RRRC"]["modality_foms"], modalities=list(mods),
-        readers=list(rdrs), n_cases=n_cases, method="or", covariance=covariance,
-        fom_name=fom, design="readers_in_modalities", confidence_level=level, extra=extra,
+        fom=frame,
+        variance_components={k: float(v) for k, v in res["components"].items()},
+        tests=tests,
+        modality_foms=tests["RRRC"].modality_foms,
+        modalities=list(mods),
+        readers=list(rdrs),
+        n_cases=n_cases,
+        method="or",
+        covariance=covariance,
+        fom_name=fom,
+        design="readers_in_modalities",
+        confidence_level=level,
+        extra=extra,
     )
 
 
-def _wrap_tests(res: dict[str, Any], fom_m: NDArray[np.float64], mods: list[str],
-                rdrs: list[str], n_cases: int, method_name: str, level: float
-                ) -> dict[str, dict[str, Any]]:
+def _wrap_tests(
+    res: dict[str, Any],
+    fom_m: NDArray[np.float64],
+    mods: list[str],
+    rdrs: list[str],
+    n_cases: int,
+    method_name: str,
+    level: float,
+) -> dict[str, MRMCTest]:
     mean_m = np.nanmean(fom_m, axis=1)
     n_read = (~np.isnan(fom_m)).sum(axis=1)
-    tests: dict[str, dict[str, Any]] = {}
+    tests: dict[str, MRMCTest] = {}
     for name in ANALYSES:
         t = res["tests"][name]
         comps = [
             Comparison(
-                difference=c["difference"], ci_low=float(c["ci_low"]),
-                ci_high=float(c["ci_high"]), statistic=c["statistic"],
-                p_value=c["p_value"], confidence_level=level,
+                difference=c["difference"],
+                ci_low=float(c["ci_low"]),
+                ci_high=float(c["ci_high"]),
+                statistic=c["statistic"],
+                p_value=c["p_value"],
+                confidence_level=level,
                 method=f"{method_name} {name}",
                 df=None if not math.isfinite(c["df"]) else c["df"],
-                estimate_a=float(mean_m[c["a"]]), estimate_b=float(mean_m[c["b"]]),
-                se=c["se"], n=n_cases, modality_a=mods[c["a"]], modality_b=mods[c["b"]],
+                estimate_a=float(mean_m[c["a"]]),
+                estimate_b=float(mean_m[c["b"]]),
+                se=c["se"],
+                n=n_cases,
+                modality_a=mods[c["a"]],
+                modality_b=mods[c["b"]],
                 extra={"test": "z" if not math.isfinite(c["df"]) else "t"},
             )
             for c in t["comparisons"]
         ]
         ests = [
-            Estimate(estimate=p["estimate"], ci_low=float(p["ci_low"]),
-                     ci_high=float(p["ci_high"]), confidence_level=level,
-                     method=f"{method_name} {name}", n=n_cases, se=p["se"],
-                     extra={"modality": mods[i], "df": p["df"], "n_readers": int(n_read[i])})
+            Estimate(
+                estimate=p["estimate"],
+                ci_low=float(p["ci_low"]),
+                ci_high=float(p["ci_high"]),
+                confidence_level=level,
+                method=f"{method_name} {name}",
+                n=n_cases,
+                se=p["se"],
+                extra={"modality": mods[i], "df": p["df"], "n_readers": int(n_read[i])},
+            )
             for i, p in enumerate(res["per_modality"][name])
         ]
-        tests[name] = {"statistic": t["statistic"], "df_num": t["df_num"],
-                       "df_den": t["df_den"], "p_value": t["p_value"],
-                       "distribution": t["distribution"], "estimable": t["estimable"],
-                       "reason": t["reason"], "comparisons": comps, "modality_foms": ests}
+        tests[name] = MRMCTest(
+            statistic=t["statistic"],
+            df_num=t["df_num"],
+            df_den=t["df_den"],
+            p_value=t["p_value"],
+            distribution=t["distribution"],
+            estimable=t["estimable"],
+            reason=t["reason"],
+            comparisons=comps,
+            modality_foms=ests,
+        )
     return tests
 
 
 # ------------------------------------------------------------------ reader vs AI etc.
+@validate_params(
+    {
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "confidence_level": [UNIT_INTERVAL],
+        "threshold": [Real, None],
+    }
+)
 def reader_vs_ai(
     readings: pd.DataFrame,
     *,
@@ -352,7 +517,7 @@ def reader_vs_ai(
     modality: str | None = None,
     threshold: float | None = None,
     truth: pd.DataFrame | None = None,
-) -> dict[str, Comparison]:
+) -> ReaderVsAI:
     """Standalone AI against the reader panel (RJafroc's 1T-RRRC and 1T-RRFC).
 
     The per-reader differences ``D_r = FOM_r - FOM_AI`` are analysed as a single
@@ -380,9 +545,11 @@ def reader_vs_ai(
 
     Returns
     -------
-    dict
-        ``{"RRRC": Comparison, "RRFC": Comparison}``; ``difference`` is the readers'
-        mean FOM minus the AI's (``estimate_a`` readers, ``estimate_b`` AI).
+    ReaderVsAI
+        ``rrrc`` and ``rrfc``, each a :class:`Comparison` whose ``difference`` is the
+        readers' mean FOM minus the AI's (``estimate_a`` readers, ``estimate_b`` AI).
+        (Formerly the dict ``{"RRRC": ..., "RRFC": ...}``; item access still works for one
+        release, with a ``DeprecationWarning``.)
 
     Raises
     ------
@@ -395,7 +562,7 @@ def reader_vs_ai(
     >>> from validation.data.readings import load_readings
     >>> out = reader_vs_ai(load_readings("hupse_karssemeijer_cad_roc.csv"),
     ...                    ai_reader="1")  # doctest: +SKIP
-    >>> round(out["RRFC"].statistic, 4)  # doctest: +SKIP
+    >>> round(out.rrfc.statistic, 4)  # doctest: +SKIP
     3.2135
 
     References
@@ -408,7 +575,6 @@ def reader_vs_ai(
     doi:10.1007/s00330-012-2562-7
     """
     level = check_confidence_level(confidence_level)
-    check_method(fom, ROC_FOMS + FROC_FOMS, what="fom")
     ai = str(ai_reader)
     if fom in FROC_FOMS:
         marks = readings
@@ -438,8 +604,15 @@ def reader_vs_ai(
     return _one_treatment(fom_m, jack, arr.readers, ai, fom, level, int(relevant.sum()))
 
 
-def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], readers: list[str],
-                   ai: str, fom: str, level: float, n_cases: int) -> dict[str, Comparison]:
+def _one_treatment(
+    fom_m: NDArray[np.float64],
+    jack: NDArray[np.float64],
+    readers: list[str],
+    ai: str,
+    fom: str,
+    level: float,
+    n_cases: int,
+) -> ReaderVsAI:
     a = readers.index(ai)
     others = [i for i in range(len(readers)) if i != a]
     if len(others) < 2:
@@ -451,21 +624,37 @@ def _one_treatment(fom_m: NDArray[np.float64], jack: NDArray[np.float64], reader
     for name in ("RRRC", "RRFC"):
         if not res[name]["estimable"]:
             raise UndefinedMetricError(f"reader vs AI: 1T-{res[name]['reason']}")
-    out = {}
+    out: dict[str, Comparison] = {}
     for name in ("RRRC", "RRFC"):
         r = res[name]
         out[name] = Comparison(
-            difference=r["estimate"], ci_low=float(r["ci_low"]), ci_high=float(r["ci_high"]),
-            statistic=r["statistic"], p_value=r["p_value"], confidence_level=level,
-            method=f"1T-{name} (readers - AI)", df=r["df"],
-            estimate_a=float(fom_m[0, others].mean()), estimate_b=float(fom_m[0, a]),
-            se=r["se"], n=n_cases, modality_a="readers", modality_b=f"AI:{ai}",
-            extra={"ms_r": r["ms_r"], "cov2": r["cov2"], "n_readers": len(others),
-                   "fom": fom},
+            difference=r["estimate"],
+            ci_low=float(r["ci_low"]),
+            ci_high=float(r["ci_high"]),
+            statistic=r["statistic"],
+            p_value=r["p_value"],
+            confidence_level=level,
+            method=f"1T-{name} (readers - AI)",
+            df=r["df"],
+            estimate_a=float(fom_m[0, others].mean()),
+            estimate_b=float(fom_m[0, a]),
+            se=r["se"],
+            n=n_cases,
+            modality_a="readers",
+            modality_b=f"AI:{ai}",
+            extra={"ms_r": r["ms_r"], "cov2": r["cov2"], "n_readers": len(others), "fom": fom},
         )
-    return out
+    return ReaderVsAI(rrrc=out["RRRC"], rrfc=out["RRFC"])
 
 
+@validate_params(
+    {
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "alternative": [Options(("non-inferiority", "superiority"))],
+        "analysis": [Options(ANALYSES)],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def mrmc_noninferiority(
     readings: pd.DataFrame,
     *,
@@ -524,8 +713,6 @@ def mrmc_noninferiority(
     from scipy import stats
 
     level = check_confidence_level(confidence_level)
-    check_method(alternative, ("non-inferiority", "superiority"), what="alternative")
-    check_method(analysis, ANALYSES, what="analysis")
     if not margin >= 0:
         raise ValueError(f"margin must be >= 0, got {margin!r}")
     res = mrmc_analysis(readings, confidence_level=level, **analysis_options)
@@ -533,10 +720,11 @@ def mrmc_noninferiority(
     for mod in (a, b):
         if mod not in res.modalities:
             raise ReadingsError(f"modality {mod!r} not in the readings; found {res.modalities}")
-    if not res.tests[analysis]["estimable"]:
-        raise UndefinedMetricError(str(res.tests[analysis]["reason"]))
-    comp = next(c for c in res.tests[analysis]["comparisons"]
-                if {c.modality_a, c.modality_b} == {a, b})
+    if not res.tests[analysis].estimable:
+        raise UndefinedMetricError(str(res.tests[analysis].reason))
+    comp = next(
+        c for c in res.tests[analysis].comparisons if {c.modality_a, c.modality_b} == {a, b}
+    )
     sign = 1.0 if comp.modality_a == a else -1.0
     d = sign * comp.difference
     lo, hi = (comp.ci_low, comp.ci_high) if sign > 0 else (-comp.ci_high, -comp.ci_low)
@@ -546,11 +734,25 @@ def mrmc_noninferiority(
     df = comp.df
     p = float(stats.t.sf(stat, df) if df is not None else stats.norm.sf(stat))
     return Comparison(
-        difference=d, ci_low=lo, ci_high=hi, statistic=stat, p_value=p,
-        confidence_level=level, method=f"{comp.method} {alternative}", df=df,
+        difference=d,
+        ci_low=lo,
+        ci_high=hi,
+        statistic=stat,
+        p_value=p,
+        confidence_level=level,
+        method=f"{comp.method} {alternative}",
+        df=df,
         estimate_a=comp.estimate_a if sign > 0 else comp.estimate_b,
         estimate_b=comp.estimate_b if sign > 0 else comp.estimate_a,
-        alternative="greater", margin=null, se=se, n=comp.n, modality_a=a, modality_b=b,
-        extra={"conclusion": bool(lo > null), "hypothesis": alternative,
-               "margin_abs": float(margin)},
+        alternative="greater",
+        margin=null,
+        se=se,
+        n=comp.n,
+        modality_a=a,
+        modality_b=b,
+        extra={
+            "conclusion": bool(lo > null),
+            "hypothesis": alternative,
+            "margin_abs": float(margin),
+        },
     )

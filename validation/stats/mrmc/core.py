@@ -111,8 +111,13 @@ def delong_cov(v10: NDArray[np.float64], v01: NDArray[np.float64]) -> NDArray[np
     return np.asarray(s10 / k1 + s01 / k0).reshape(m_, r_, m_, r_)
 
 
-def unbiased_cov(scores: NDArray[np.float64], present: NDArray[np.bool_],
-                 truth: NDArray[np.int8], *, block: int | None = None) -> NDArray[np.float64]:
+def unbiased_cov(
+    scores: NDArray[np.float64],
+    present: NDArray[np.bool_],
+    truth: NDArray[np.int8],
+    *,
+    block: int | None = None,
+) -> NDArray[np.float64]:
     """Unbiased (U-statistic) covariance of empirical AUCs (Gallas, Pennello & Myers 2007).
 
     For two AUCs ``A = mean s_A(i, j)`` and ``B = mean s_B(i', j')`` over their
@@ -137,11 +142,11 @@ def unbiased_cov(scores: NDArray[np.float64], present: NDArray[np.bool_],
     if block is None:  # keep each kernel block near 4 million entries (~32 MB)
         block = max(1, 4_000_000 // max(1, g_ * len(neg)))
     for start in range(0, len(pos), block):
-        idx = pos[start:start + block]
+        idx = pos[start : start + block]
         x = sc[:, idx][:, :, None]
         kern = (x > yneg[:, None, :]) + 0.5 * (x == yneg[:, None, :])
         kern = kern * (pr[:, idx][:, :, None] & pneg[:, None, :])
-        row_sum[:, start:start + len(idx)] = kern.sum(axis=2)
+        row_sum[:, start : start + len(idx)] = kern.sum(axis=2)
         col_sum += kern.sum(axis=1)
         flat = kern.reshape(g_, -1)
         cross += flat @ flat.T
@@ -162,8 +167,9 @@ def unbiased_cov(scores: NDArray[np.float64], present: NDArray[np.bool_],
 
 
 # ---------------------------------------------------------------------------- OR core
-def or_components(fom: NDArray[np.float64], cov: NDArray[np.float64], design: str
-                  ) -> dict[str, Any]:
+def or_components(
+    fom: NDArray[np.float64], cov: NDArray[np.float64], design: str
+) -> dict[str, Any]:
     """Mean squares and OR covariance components (MRMCaov ``vcov_comps``)."""
     m_, r_ = fom.shape
     g = m_ * r_
@@ -190,8 +196,14 @@ def or_components(fom: NDArray[np.float64], cov: NDArray[np.float64], design: st
     var_r = (ms_r - ms_tr) / m_ - cov1 + cov3
     var_tr = ms_tr - var_error + cov1 + (cov2 - cov3)
     return {
-        "ms_t": ms_t, "ms_r": ms_r, "ms_tr": ms_tr,
-        "var_r": var_r, "var_tr": var_tr, "cov1": cov1, "cov2": cov2, "cov3": cov3,
+        "ms_t": ms_t,
+        "ms_r": ms_r,
+        "ms_tr": ms_tr,
+        "var_r": var_r,
+        "var_tr": var_tr,
+        "cov1": cov1,
+        "cov2": cov2,
+        "cov3": cov3,
         "var_error": var_error,
     }
 
@@ -227,8 +239,9 @@ def _ratio(num: float, den: float) -> float:
     return math.inf if num > 0 else math.nan
 
 
-def or_tests(fom: NDArray[np.float64], cov: NDArray[np.float64], *, design: str,
-             level: float) -> dict[str, Any]:
+def or_tests(
+    fom: NDArray[np.float64], cov: NDArray[np.float64], *, design: str, level: float
+) -> dict[str, Any]:
     """OR tests RRRC, FRRC, RRFC; pairwise differences; per-modality FOM intervals."""
     m_, r_ = fom.shape
     comp = or_components(fom, cov, design)
@@ -245,41 +258,67 @@ def or_tests(fom: NDArray[np.float64], cov: NDArray[np.float64], *, design: str,
     if den > 0:
         ddf = den**2 / (ms_tr**2 / ((m_ - 1) * (r_ - 1))) if ms_tr > 0 else math.inf
         f_rrrc = ms_t / den
-        out["tests"]["RRRC"] = _test(f_rrrc, m_ - 1, ddf, _f_sf(f_rrrc, m_ - 1, ddf),
-                                     _diffs(means, math.sqrt(2.0 / r_ * den), ddf, level), "F")
+        out["tests"]["RRRC"] = _test(
+            f_rrrc,
+            m_ - 1,
+            ddf,
+            _f_sf(f_rrrc, m_ - 1, ddf),
+            _diffs(means, math.sqrt(2.0 / r_ * den), ddf, level),
+            "F",
+        )
     else:
         out["tests"]["RRRC"] = _not_estimable(
-            m_ - 1, "F", "RRRC is not estimable: its denominator MS(T:R) + R max(Cov2 - Cov3, 0) "
+            m_ - 1,
+            "F",
+            "RRRC is not estimable: its denominator MS(T:R) + R max(Cov2 - Cov3, 0) "
             "is zero (the readers' differences between modalities are identical and the "
-            "case covariances add nothing)")
+            "case covariances add nothing)",
+        )
     # --- fixed readers, random cases (Hillis' OR-DBM MRMC: Cov2 - Cov3 truncated at 0)
     den_f = max(_cv(var - cov1, cscale), 0.0) + (r_ - 1) * d23
     if den_f > 0:
         x2 = (m_ - 1) * ms_t / den_f
-        out["tests"]["FRRC"] = _test(x2, m_ - 1, math.inf, stats.chi2.sf(x2, m_ - 1),
-                                     _diffs(means, math.sqrt(2.0 / r_ * den_f), math.inf, level),
-                                     "chi-square")
+        out["tests"]["FRRC"] = _test(
+            x2,
+            m_ - 1,
+            math.inf,
+            stats.chi2.sf(x2, m_ - 1),
+            _diffs(means, math.sqrt(2.0 / r_ * den_f), math.inf, level),
+            "chi-square",
+        )
     else:
         out["tests"]["FRRC"] = _not_estimable(
-            m_ - 1, "chi-square", "FRRC is not estimable: its denominator Var - Cov1 + (R - 1) "
+            m_ - 1,
+            "chi-square",
+            "FRRC is not estimable: its denominator Var - Cov1 + (R - 1) "
             "max(Cov2 - Cov3, 0) is zero (each reader's FOM varies over cases identically in "
-            "every modality)")
+            "every modality)",
+        )
     # --- random readers, fixed cases
     df_c = float((m_ - 1) * (r_ - 1))
     if ms_tr > 0:
         f_rrfc = ms_t / ms_tr
-        out["tests"]["RRFC"] = _test(f_rrfc, m_ - 1, df_c, _f_sf(f_rrfc, m_ - 1, df_c),
-                                     _diffs(means, math.sqrt(2.0 / r_ * ms_tr), df_c, level), "F")
+        out["tests"]["RRFC"] = _test(
+            f_rrfc,
+            m_ - 1,
+            df_c,
+            _f_sf(f_rrfc, m_ - 1, df_c),
+            _diffs(means, math.sqrt(2.0 / r_ * ms_tr), df_c, level),
+            "F",
+        )
     else:
         out["tests"]["RRFC"] = _not_estimable(
-            m_ - 1, "F", "RRFC is not estimable: MS(T:R) is zero (every reader's difference "
-            "between modalities is the same)")
+            m_ - 1,
+            "F",
+            "RRFC is not estimable: MS(T:R) is zero (every reader's difference "
+            "between modalities is the same)",
+        )
 
     # --- per-modality reader-averaged FOM (MRMCaov mrmc_tests)
     g = cov.reshape(m_ * r_, m_ * r_)
     per: dict[str, list[dict[str, float]]] = {"RRRC": [], "FRRC": [], "RRFC": []}
     for m in range(m_):
-        block = g[m * r_:(m + 1) * r_, m * r_:(m + 1) * r_]
+        block = g[m * r_ : (m + 1) * r_, m * r_ : (m + 1) * r_]
         var_m = float(np.mean(np.diag(block)))
         off = ~np.eye(r_, dtype=bool)
         cov2_m = 0.0 if design == "split_plot" or r_ == 1 else _cv(float(block[off].mean()), cscale)
@@ -301,29 +340,55 @@ def _est(est: float, se: float, df: float, level: float) -> dict[str, float]:
     return {"estimate": est, "se": se, "df": df, "ci_low": lo, "ci_high": hi}
 
 
-def _diffs(means: NDArray[np.float64], se: float, df: float, level: float
-           ) -> list[dict[str, Any]]:
+def _diffs(means: NDArray[np.float64], se: float, df: float, level: float) -> list[dict[str, Any]]:
     rows = []
     for a, b in _pairs(len(means)):
         d = float(means[a] - means[b])
         stat = d / se if se > 0 else (math.copysign(math.inf, d) if d != 0 else math.nan)
         lo, hi = _t_ci(d, se, df, level)
-        rows.append({"a": a, "b": b, "difference": d, "se": se, "df": df, "statistic": stat,
-                     "p_value": _two_sided_t(stat, df), "ci_low": lo, "ci_high": hi})
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "difference": d,
+                "se": se,
+                "df": df,
+                "statistic": stat,
+                "p_value": _two_sided_t(stat, df),
+                "ci_low": lo,
+                "ci_high": hi,
+            }
+        )
     return rows
 
 
-def _test(stat: float, df_num: float, df_den: float, p: float, diffs: list[dict[str, Any]],
-          kind: str) -> dict[str, Any]:
-    return {"statistic": float(stat), "df_num": float(df_num), "df_den": float(df_den),
-            "p_value": float(p), "distribution": kind, "comparisons": diffs,
-            "estimable": True, "reason": None}
+def _test(
+    stat: float, df_num: float, df_den: float, p: float, diffs: list[dict[str, Any]], kind: str
+) -> dict[str, Any]:
+    return {
+        "statistic": float(stat),
+        "df_num": float(df_num),
+        "df_den": float(df_den),
+        "p_value": float(p),
+        "distribution": kind,
+        "comparisons": diffs,
+        "estimable": True,
+        "reason": None,
+    }
 
 
 def _not_estimable(df_num: float, kind: str, reason: str) -> dict[str, Any]:
     """A test whose denominator is zero: no statistic, df, p-value or pairwise interval."""
-    return {"statistic": None, "df_num": float(df_num), "df_den": None, "p_value": None,
-            "distribution": kind, "comparisons": [], "estimable": False, "reason": reason}
+    return {
+        "statistic": None,
+        "df_num": float(df_num),
+        "df_den": None,
+        "p_value": None,
+        "distribution": kind,
+        "comparisons": [],
+        "estimable": False,
+        "reason": reason,
+    }
 
 
 # --------------------------------------------------------------------------- DBM core
@@ -349,21 +414,33 @@ def dbm_mean_squares(y: NDArray[np.float64]) -> dict[str, float]:
         "ms_t": r_ * c_ * float(((ym - g) ** 2).sum()) / (m_ - 1),
         "ms_r": m_ * c_ * float(((yr - g) ** 2).sum()) / (r_ - 1),
         "ms_c": m_ * r_ * float(((yc - g) ** 2).sum()) / (c_ - 1),
-        "ms_tr": c_ * float(((ymr - ym[:, None] - yr[None, :] + g) ** 2).sum())
+        "ms_tr": c_
+        * float(((ymr - ym[:, None] - yr[None, :] + g) ** 2).sum())
         / ((m_ - 1) * (r_ - 1)),
-        "ms_tc": r_ * float(((ymc - ym[:, None] - yc[None, :] + g) ** 2).sum())
+        "ms_tc": r_
+        * float(((ymc - ym[:, None] - yc[None, :] + g) ** 2).sum())
         / ((m_ - 1) * (c_ - 1)),
-        "ms_rc": m_ * float(((yrc - yr[:, None] - yc[None, :] + g) ** 2).sum())
+        "ms_rc": m_
+        * float(((yrc - yr[:, None] - yc[None, :] + g) ** 2).sum())
         / ((r_ - 1) * (c_ - 1)),
     }
-    resid = (y - ymr[:, :, None] - ymc[:, None, :] - yrc[None, :, :]
-             + ym[:, None, None] + yr[None, :, None] + yc[None, None, :] - g)
+    resid = (
+        y
+        - ymr[:, :, None]
+        - ymc[:, None, :]
+        - yrc[None, :, :]
+        + ym[:, None, None]
+        + yr[None, :, None]
+        + yc[None, None, :]
+        - g
+    )
     ms["ms_trc"] = float((resid**2).sum()) / ((m_ - 1) * (r_ - 1) * (c_ - 1))
     return ms
 
 
-def dbm_tests(fom: NDArray[np.float64], jack: NDArray[np.float64], *, level: float
-              ) -> dict[str, Any]:
+def dbm_tests(
+    fom: NDArray[np.float64], jack: NDArray[np.float64], *, level: float
+) -> dict[str, Any]:
     """DBM tests on pseudovalues (Hillis et al. 2008 ddf for RRRC)."""
     m_, r_, c_ = jack.shape
     y = pseudovalues(fom, jack)
@@ -371,14 +448,16 @@ def dbm_tests(fom: NDArray[np.float64], jack: NDArray[np.float64], *, level: flo
     means = y.mean(axis=(1, 2))
     ms_t, ms_tr, ms_tc, ms_trc = ms["ms_t"], ms["ms_tr"], ms["ms_tc"], ms["ms_trc"]
     comp = dict(ms)
-    comp.update({
-        "var_r": (ms["ms_r"] - ms_tr - ms["ms_rc"] + ms_trc) / (m_ * c_),
-        "var_c": (ms["ms_c"] - ms_tc - ms["ms_rc"] + ms_trc) / (m_ * r_),
-        "var_tr": (ms_tr - ms_trc) / c_,
-        "var_tc": (ms_tc - ms_trc) / r_,
-        "var_rc": (ms["ms_rc"] - ms_trc) / m_,
-        "var_error": ms_trc,
-    })
+    comp.update(
+        {
+            "var_r": (ms["ms_r"] - ms_tr - ms["ms_rc"] + ms_trc) / (m_ * c_),
+            "var_c": (ms["ms_c"] - ms_tc - ms["ms_rc"] + ms_trc) / (m_ * r_),
+            "var_tr": (ms_tr - ms_trc) / c_,
+            "var_tc": (ms_tc - ms_trc) / r_,
+            "var_rc": (ms["ms_rc"] - ms_trc) / m_,
+            "var_error": ms_trc,
+        }
+    )
     out: dict[str, Any] = {"components": comp, "tests": {}, "per_modality": {}}
     # pseudovalue mean squares carry a factor of up to C: so does their rounding noise
     scale = (float(np.max(np.abs(y))) or 1.0) * math.sqrt(c_)
@@ -388,34 +467,58 @@ def dbm_tests(fom: NDArray[np.float64], jack: NDArray[np.float64], *, level: flo
     if den > 0:
         ddf = den**2 / (ms_tr**2 / ((m_ - 1) * (r_ - 1))) if ms_tr > 0 else math.inf
         f = ms_t / den
-        out["tests"]["RRRC"] = _test(f, m_ - 1, ddf, _f_sf(f, m_ - 1, ddf),
-                                     _diffs(means, math.sqrt(2.0 * den / (r_ * c_)), ddf, level),
-                                     "F")
+        out["tests"]["RRRC"] = _test(
+            f,
+            m_ - 1,
+            ddf,
+            _f_sf(f, m_ - 1, ddf),
+            _diffs(means, math.sqrt(2.0 * den / (r_ * c_)), ddf, level),
+            "F",
+        )
     else:
         out["tests"]["RRRC"] = _not_estimable(
-            m_ - 1, "F", "RRRC is not estimable: its denominator MS(T*R) + max(MS(T*C) - "
+            m_ - 1,
+            "F",
+            "RRRC is not estimable: its denominator MS(T*R) + max(MS(T*C) - "
             "MS(T*R*C), 0) of the pseudovalues is zero (the readers' differences between "
-            "modalities are identical)")
+            "modalities are identical)",
+        )
     ddf_f = float((m_ - 1) * (c_ - 1))
     if ms_tc > 0:
         f_f = ms_t / ms_tc
-        out["tests"]["FRRC"] = _test(f_f, m_ - 1, ddf_f, _f_sf(f_f, m_ - 1, ddf_f),
-                                     _diffs(means, math.sqrt(2.0 * ms_tc / (r_ * c_)), ddf_f,
-                                            level), "F")
+        out["tests"]["FRRC"] = _test(
+            f_f,
+            m_ - 1,
+            ddf_f,
+            _f_sf(f_f, m_ - 1, ddf_f),
+            _diffs(means, math.sqrt(2.0 * ms_tc / (r_ * c_)), ddf_f, level),
+            "F",
+        )
     else:
         out["tests"]["FRRC"] = _not_estimable(
-            m_ - 1, "F", "FRRC is not estimable: MS(T*C) of the pseudovalues is zero (the "
-            "difference between modalities does not vary over cases)")
+            m_ - 1,
+            "F",
+            "FRRC is not estimable: MS(T*C) of the pseudovalues is zero (the "
+            "difference between modalities does not vary over cases)",
+        )
     ddf_c = float((m_ - 1) * (r_ - 1))
     if ms_tr > 0:
         f_c = ms_t / ms_tr
-        out["tests"]["RRFC"] = _test(f_c, m_ - 1, ddf_c, _f_sf(f_c, m_ - 1, ddf_c),
-                                     _diffs(means, math.sqrt(2.0 * ms_tr / (r_ * c_)), ddf_c,
-                                            level), "F")
+        out["tests"]["RRFC"] = _test(
+            f_c,
+            m_ - 1,
+            ddf_c,
+            _f_sf(f_c, m_ - 1, ddf_c),
+            _diffs(means, math.sqrt(2.0 * ms_tr / (r_ * c_)), ddf_c, level),
+            "F",
+        )
     else:
         out["tests"]["RRFC"] = _not_estimable(
-            m_ - 1, "F", "RRFC is not estimable: MS(T*R) of the pseudovalues is zero (every "
-            "reader's difference between modalities is the same)")
+            m_ - 1,
+            "F",
+            "RRFC is not estimable: MS(T*R) of the pseudovalues is zero (every "
+            "reader's difference between modalities is the same)",
+        )
     per: dict[str, list[dict[str, float]]] = {"RRRC": [], "FRRC": [], "RRFC": []}
     for m in range(m_):
         ym = y[m]
@@ -424,8 +527,9 @@ def dbm_tests(fom: NDArray[np.float64], jack: NDArray[np.float64], *, level: flo
         yc = ym.mean(axis=0)
         ms_r_m = _ms(c_ * float(((yr - g) ** 2).sum()) / (r_ - 1), scale)
         ms_c_m = _ms(r_ * float(((yc - g) ** 2).sum()) / (c_ - 1), scale)
-        ms_rc_m = _ms(float(((ym - yr[:, None] - yc[None, :] + g) ** 2).sum())
-                      / ((r_ - 1) * (c_ - 1)), scale)
+        ms_rc_m = _ms(
+            float(((ym - yr[:, None] - yc[None, :] + g) ** 2).sum()) / ((r_ - 1) * (c_ - 1)), scale
+        )
         est = float(g)
         num = ms_r_m + max(_cv(ms_c_m - ms_rc_m, max(ms_c_m, ms_rc_m)), 0.0)
         se_m = math.sqrt(num / (r_ * c_))
@@ -438,8 +542,9 @@ def dbm_tests(fom: NDArray[np.float64], jack: NDArray[np.float64], *, level: flo
 
 
 # ------------------------------------------------------------------ single treatment
-def single_treatment(values: NDArray[np.float64], cov: NDArray[np.float64], *, level: float
-                     ) -> dict[str, dict[str, Any]]:
+def single_treatment(
+    values: NDArray[np.float64], cov: NDArray[np.float64], *, level: float
+) -> dict[str, dict[str, Any]]:
     """OR analysis of one set of reader FOMs (RJafroc's 1T method; MRMCaov ``mrmc_tests``).
 
     ``values[r]`` are per-reader FOMs (or differences from a standalone AI), ``cov``
@@ -462,17 +567,35 @@ def single_treatment(values: NDArray[np.float64], cov: NDArray[np.float64], *, l
             reason = None
         else:
             stat = p = None
-            reason = (f"{name} is not estimable: the standard error of the mean is zero "
-                      f"(MS(R) = 0 and Cov2 = {cov2:.3g} <= 0 up to rounding)")
-        out[name] = {"estimate": est, "se": s, "df": d, "statistic": stat, "p_value": p,
-                     "ci_low": lo, "ci_high": hi, "ms_r": ms_r, "cov2": cov2,
-                     "estimable": s > 0, "reason": reason}
+            reason = (
+                f"{name} is not estimable: the standard error of the mean is zero "
+                f"(MS(R) = 0 and Cov2 = {cov2:.3g} <= 0 up to rounding)"
+            )
+        out[name] = {
+            "estimate": est,
+            "se": s,
+            "df": d,
+            "statistic": stat,
+            "p_value": p,
+            "ci_low": lo,
+            "ci_high": hi,
+            "ms_r": ms_r,
+            "cov2": cov2,
+            "estimable": s > 0,
+            "reason": reason,
+        }
     return out
 
 
 # ------------------------------------------------------- readers nested in modalities
-def or_tests_nested(fom: NDArray[np.float64], mod: NDArray[np.intp], cov: NDArray[np.float64],
-                    *, n_modalities: int, level: float) -> dict[str, Any]:
+def or_tests_nested(
+    fom: NDArray[np.float64],
+    mod: NDArray[np.intp],
+    cov: NDArray[np.float64],
+    *,
+    n_modalities: int,
+    level: float,
+) -> dict[str, Any]:
     """OR analysis when each reader reads one modality (readers nested in modalities).
 
     ``fom[g]``, ``mod[g]`` and ``cov[g, g']`` are over the reader-modality groups that
@@ -501,8 +624,16 @@ def or_tests_nested(fom: NDArray[np.float64], mod: NDArray[np.intp], cov: NDArra
     cov2 = float(cov[same_t & off].mean())
     cov3 = float(cov[~same_t].mean())
     n0 = (n**2 - float((n_t**2).sum())) / (n * (t_ - 1))
-    comp = {"ms_t": ms_t, "ms_r": ms_r, "var_r": ms_r - var + cov2, "cov1": 0.0,
-            "cov2": cov2, "cov3": cov3, "var_error": var, "n0": n0}
+    comp = {
+        "ms_t": ms_t,
+        "ms_r": ms_r,
+        "var_r": ms_r - var + cov2,
+        "cov1": 0.0,
+        "cov2": cov2,
+        "cov3": cov3,
+        "var_error": var,
+        "n0": n0,
+    }
     out: dict[str, Any] = {"components": comp, "tests": {}, "per_modality": {}}
     d23 = max(_cv(cov2 - cov3, cscale), 0.0)
 
@@ -518,30 +649,39 @@ def or_tests_nested(fom: NDArray[np.float64], mod: NDArray[np.intp], cov: NDArra
     if den > 0:
         ddf = den**2 / (ms_r**2 / (n - t_)) if ms_r > 0 else math.inf
         f = ms_t / den
-        out["tests"]["RRRC"] = _test(f, t_ - 1, ddf, _f_sf(f, t_ - 1, ddf), diffs(den, ddf),
-                                     "F")
+        out["tests"]["RRRC"] = _test(f, t_ - 1, ddf, _f_sf(f, t_ - 1, ddf), diffs(den, ddf), "F")
     else:
         out["tests"]["RRRC"] = _not_estimable(
-            t_ - 1, "F", "RRRC is not estimable: its denominator MS(R(T)) + n0 max(Cov2 - Cov3, 0) "
-            "is zero (the readers within each modality agree exactly)")
+            t_ - 1,
+            "F",
+            "RRRC is not estimable: its denominator MS(R(T)) + n0 max(Cov2 - Cov3, 0) "
+            "is zero (the readers within each modality agree exactly)",
+        )
     den_f = max(_cv(var - cov2, cscale), 0.0) + n0 * d23
     if den_f > 0:
         x2 = (t_ - 1) * ms_t / den_f
-        out["tests"]["FRRC"] = _test(x2, t_ - 1, math.inf, stats.chi2.sf(x2, t_ - 1),
-                                     diffs(den_f, math.inf), "chi-square")
+        out["tests"]["FRRC"] = _test(
+            x2, t_ - 1, math.inf, stats.chi2.sf(x2, t_ - 1), diffs(den_f, math.inf), "chi-square"
+        )
     else:
         out["tests"]["FRRC"] = _not_estimable(
-            t_ - 1, "chi-square", "FRRC is not estimable: its denominator Var - Cov2 + n0 "
-            "max(Cov2 - Cov3, 0) is zero")
+            t_ - 1,
+            "chi-square",
+            "FRRC is not estimable: its denominator Var - Cov2 + n0 max(Cov2 - Cov3, 0) is zero",
+        )
     df_c = n - t_
     if ms_r > 0:
         f_c = ms_t / ms_r
-        out["tests"]["RRFC"] = _test(f_c, t_ - 1, df_c, _f_sf(f_c, t_ - 1, df_c),
-                                     diffs(ms_r, df_c), "F")
+        out["tests"]["RRFC"] = _test(
+            f_c, t_ - 1, df_c, _f_sf(f_c, t_ - 1, df_c), diffs(ms_r, df_c), "F"
+        )
     else:
         out["tests"]["RRFC"] = _not_estimable(
-            t_ - 1, "F", "RRFC is not estimable: MS(R(T)) is zero (the readers within each "
-            "modality agree exactly)")
+            t_ - 1,
+            "F",
+            "RRFC is not estimable: MS(R(T)) is zero (the readers within each "
+            "modality agree exactly)",
+        )
     per: dict[str, list[dict[str, float]]] = {"RRRC": [], "FRRC": [], "RRFC": []}
     for t in range(t_):
         sel = np.flatnonzero(mod == t)
@@ -550,11 +690,13 @@ def or_tests_nested(fom: NDArray[np.float64], mod: NDArray[np.intp], cov: NDArra
         res = single_treatment(vals, block, level=level)
         r_ = len(sel)
         var_m = float(np.mean(np.diag(block)))
-        per["RRRC"].append(_est(res["RRRC"]["estimate"], res["RRRC"]["se"],
-                                res["RRRC"]["df"], level))
+        per["RRRC"].append(
+            _est(res["RRRC"]["estimate"], res["RRRC"]["se"], res["RRRC"]["df"], level)
+        )
         se_fm = math.sqrt(max((var_m + (r_ - 1) * max(res["RRRC"]["cov2"], 0.0)) / r_, 0.0))
         per["FRRC"].append(_est(res["RRRC"]["estimate"], se_fm, math.inf, level))
-        per["RRFC"].append(_est(res["RRFC"]["estimate"], res["RRFC"]["se"],
-                                res["RRFC"]["df"], level))
+        per["RRFC"].append(
+            _est(res["RRFC"]["estimate"], res["RRFC"]["se"], res["RRFC"]["df"], level)
+        )
     out["per_modality"] = per
     return out

@@ -26,7 +26,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import ReadingsError
-from validation.stats._checks import as_rng, check_method
+from validation.stats._checks import as_rng, required
+from validation.stats._params import Options, Real, validate_params
 from validation.stats.detection.fom import froc_fom_arrays
 from validation.stats.mrmc import core
 from validation.stats.mrmc.fom import (
@@ -89,8 +90,9 @@ def arrange_readings(readings: pd.DataFrame, design: str | None) -> Arranged:
     return Arranged(mods, rdrs, cases, GroupedScores(scores, present, truth), design)
 
 
-def fom_arrays(arr: Arranged, fom: str, threshold: float | None
-                ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+def fom_arrays(
+    arr: Arranged, fom: str, threshold: float | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """FOM (M, R), jackknife over the relevant cases, and the relevant-case mask."""
     if fom == "auc":
         f, j = auc_arrays(arr.grouped)
@@ -100,8 +102,15 @@ def fom_arrays(arr: Arranged, fom: str, threshold: float | None
     return proportion_arrays(arr.grouped, threshold=float(threshold), which=fom)
 
 
-def reader_foms(readings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None
-                ) -> pd.DataFrame:
+@validate_params(
+    {
+        "fom": [Options(ROC_FOMS)],
+        "threshold": [Real, None],
+    }
+)
+def reader_foms(
+    readings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None
+) -> pd.DataFrame:
     """Figure of merit of every reader in every modality.
 
     Parameters
@@ -132,7 +141,6 @@ def reader_foms(readings: pd.DataFrame, *, fom: str = "auc", threshold: float | 
     Hanley JA, McNeil BJ. The meaning and use of the area under a ROC curve.
     Radiology 1982;143:29-36. doi:10.1148/radiology.143.1.7063747
     """
-    check_method(fom, ROC_FOMS, what="fom")
     arr = arrange_readings(readings, None)
     if fom == "auc":
         from validation.stats.mrmc.fom import auc_values
@@ -151,8 +159,10 @@ def _proportion_value(g: GroupedScores, threshold: float, which: str) -> NDArray
     hit = (g.scores >= threshold) if target == 1 else (g.scores < threshold)
     n = rel.sum(axis=-1)
     if (n == 0).any():
-        raise ReadingsError(f"{which} is undefined: some reader and modality read no "
-                            f"{'diseased' if target else 'non-diseased'} case")
+        raise ReadingsError(
+            f"{which} is undefined: some reader and modality read no "
+            f"{'diseased' if target else 'non-diseased'} case"
+        )
     return np.asarray((hit & rel).sum(axis=-1) / n)
 
 
@@ -166,8 +176,9 @@ def fom_frame(mods: list[str], rdrs: list[str], values: NDArray[np.float64]) -> 
     )
 
 
-def froc_inputs(marks: pd.DataFrame, truth: pd.DataFrame | None, fom: str,
-                 design: str | None) -> tuple[Any, Any, list[str], list[str], str]:
+def froc_inputs(
+    marks: pd.DataFrame, truth: pd.DataFrame | None, fom: str, design: str | None
+) -> tuple[Any, Any, list[str], list[str], str]:
     if truth is None:
         raise ValueError(f"fom={fom!r} needs the FROC truth table (truth=)")
     if design not in (None, "fully_crossed"):
@@ -183,9 +194,16 @@ def froc_inputs(marks: pd.DataFrame, truth: pd.DataFrame | None, fom: str,
     return fom_m, jack, mods, rdrs, "fully_crossed"
 
 
-def fom_covariance(arr: Arranged, fom: str, covariance: str, jack: NDArray[np.float64],
-                relevant: NDArray[np.bool_], threshold: float | None,
-                rng: np.random.Generator | int | None, n_resamples: int) -> NDArray[np.float64]:
+def fom_covariance(
+    arr: Arranged,
+    fom: str,
+    covariance: str,
+    jack: NDArray[np.float64],
+    relevant: NDArray[np.bool_],
+    threshold: float | None,
+    rng: np.random.Generator | int | None,
+    n_resamples: int,
+) -> NDArray[np.float64]:
     g = arr.grouped
     if covariance == "jackknife":
         return core.jackknife_cov(jack)
@@ -225,9 +243,9 @@ def fom_covariance(arr: Arranged, fom: str, covariance: str, jack: NDArray[np.fl
                 with np.errstate(invalid="ignore", divide="ignore"):
                     boot[:, m, r] = weighted_auc(g.scores[m, r], g.truth, w)
             else:
-                assert threshold is not None
+                threshold = required(threshold, "the decision threshold")
                 target = 1 if fom == "sensitivity" else 0
-                rel = (g.truth == target)
+                rel = g.truth == target
                 hit = (g.scores[m, r] >= threshold) if target else (g.scores[m, r] < threshold)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     boot[:, m, r] = (w[:, rel] * hit[rel]).sum(1) / w[:, rel].sum(1)
@@ -236,5 +254,3 @@ def fom_covariance(arr: Arranged, fom: str, covariance: str, jack: NDArray[np.fl
         raise ValueError("too few bootstrap resamples had both truth classes for every reader")
     flat = boot[ok].reshape(int(ok.sum()), m_ * r_)
     return np.asarray(np.cov(flat, rowvar=False, ddof=1)).reshape(m_, r_, m_, r_)
-
-

@@ -48,8 +48,9 @@ class GroupedScores:
         return bool(self.present.all())
 
 
-def placements(scores: NDArray[np.float64], truth: NDArray[np.int8]
-               ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def placements(
+    scores: NDArray[np.float64], truth: NDArray[np.int8]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """DeLong placement values along the last axis.
 
     Returns ``(v10, v01)``: ``v10[..., i]`` for diseased cases (fraction of non-diseased
@@ -62,8 +63,7 @@ def placements(scores: NDArray[np.float64], truth: NDArray[np.int8]
     k0 = int(neg.sum())
     if k1 == 0 or k0 == 0:
         raise UndefinedMetricError(
-            f"AUC needs diseased and non-diseased cases; found {k1} diseased and "
-            f"{k0} non-diseased"
+            f"AUC needs diseased and non-diseased cases; found {k1} diseased and {k0} non-diseased"
         )
     x = scores[..., pos]
     y = scores[..., neg]
@@ -97,8 +97,9 @@ def auc_arrays(g: GroupedScores) -> tuple[NDArray[np.float64], NDArray[np.float6
     return fom, jack
 
 
-def _auc_jack_block(scores: NDArray[np.float64], truth: NDArray[np.int8]
-                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _auc_jack_block(
+    scores: NDArray[np.float64], truth: NDArray[np.int8]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     pos = truth == 1
     k1 = int(pos.sum())
     k0 = int((~pos).sum())
@@ -115,8 +116,9 @@ def _auc_jack_block(scores: NDArray[np.float64], truth: NDArray[np.int8]
     return auc, jack
 
 
-def proportion_arrays(g: GroupedScores, *, threshold: float, which: str
-                      ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+def proportion_arrays(
+    g: GroupedScores, *, threshold: float, which: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """Sensitivity (``which="sensitivity"``) or specificity at ``score >= threshold``.
 
     Returns ``(fom, jackknife, relevant)`` where ``relevant`` marks the cases the FOM
@@ -144,8 +146,9 @@ def proportion_arrays(g: GroupedScores, *, threshold: float, which: str
     return fom, jack, relevant
 
 
-def weighted_auc(scores: NDArray[np.float64], truth: NDArray[np.int8],
-                 weights: NDArray[np.float64]) -> NDArray[np.float64]:
+def weighted_auc(
+    scores: NDArray[np.float64], truth: NDArray[np.int8], weights: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """AUCs for many case weightings at once (bootstrap counts), one sort per call.
 
     ``scores``: shape ``(C,)``; ``weights``: shape ``(B, C)``; returns shape ``(B,)``:

@@ -32,6 +32,8 @@ import pandas as pd
 from scipy import stats
 
 from validation.stats._checks import check_confidence_level
+from validation.stats._params import UNIT_INTERVAL, validate_params
+from validation.stats._results import ResultMixin
 
 __all__ = ["MRMCPower", "mrmc_power", "mrmc_sample_size"]
 
@@ -39,7 +41,7 @@ _KEYS = ("var_tr", "var_error", "cov1", "cov2", "cov3")
 
 
 @dataclass(frozen=True)
-class MRMCPower:
+class MRMCPower(ResultMixin):
     """Power of the OR RRRC test for a planned study.
 
     Attributes
@@ -64,12 +66,13 @@ class MRMCPower:
     confidence_level: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
+        """Return the fields as they are (unlike the generic form, ``inf`` stays a float)."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def variance_components_dict(variance_components: Any, pilot_n_cases: int | None
-                ) -> tuple[dict[str, float], int]:
+def variance_components_dict(
+    variance_components: Any, pilot_n_cases: int | None
+) -> tuple[dict[str, float], int]:
     vc = variance_components
     if hasattr(vc, "variance_components") and hasattr(vc, "n_cases"):
         if getattr(vc, "method", "or") != "or":
@@ -78,19 +81,22 @@ def variance_components_dict(variance_components: Any, pilot_n_cases: int | None
             pilot_n_cases = int(vc.n_cases)
         vc = vc.variance_components
     if not isinstance(vc, Mapping):
-        raise ValueError("variance_components must be an MRMCResult or a dict with keys "
-                         f"{_KEYS}; got {type(vc).__name__}")
+        raise ValueError(
+            "variance_components must be an MRMCResult or a dict with keys "
+            f"{_KEYS}; got {type(vc).__name__}"
+        )
     missing = [k for k in _KEYS if k not in vc]
     if missing:
         raise ValueError(f"variance_components lacks {missing}; expected keys {_KEYS}")
     if pilot_n_cases is None or pilot_n_cases < 2:
-        raise ValueError("pilot_n_cases (the pilot study's number of cases) is required "
-                         f"with a dict of components and must be >= 2; got {pilot_n_cases!r}")
+        raise ValueError(
+            "pilot_n_cases (the pilot study's number of cases) is required "
+            f"with a dict of components and must be >= 2; got {pilot_n_cases!r}"
+        )
     return {k: float(vc[k]) for k in _KEYS}, int(pilot_n_cases)
 
 
-def _power(c: dict[str, float], c0: int, effect: float, r: int, n: int, level: float
-           ) -> MRMCPower:
+def _power(c: dict[str, float], c0: int, effect: float, r: int, n: int, level: float) -> MRMCPower:
     scale = c0 / n
     var_tr = max(c["var_tr"], 0.0)
     ve, c1 = c["var_error"] * scale, c["cov1"] * scale
@@ -98,18 +104,39 @@ def _power(c: dict[str, float], c0: int, effect: float, r: int, n: int, level: f
     den = var_tr + ve - c1 + (r - 1) * d23
     ms_tr = var_tr + ve - c1 - d23
     if den <= 0:
-        raise ValueError("the variance components give a non-positive test variance "
-                         f"({den!r}); check the pilot components")
+        raise ValueError(
+            "the variance components give a non-positive test variance "
+            f"({den!r}); check the pilot components"
+        )
     ddf = den**2 / (ms_tr**2 / (r - 1)) if ms_tr > 0 else math.inf
     lam = r * effect**2 / (2.0 * den)
     crit = stats.f.ppf(level, 1, ddf)
     pw = float(stats.ncf.sf(crit, 1, ddf, lam)) if lam > 0 else float(1 - level)
-    return MRMCPower(power=pw, effect=float(effect), n_readers=r, n_cases=n, df_den=float(ddf),
-                     noncentrality=float(lam), confidence_level=level)
+    return MRMCPower(
+        power=pw,
+        effect=float(effect),
+        n_readers=r,
+        n_cases=n,
+        df_den=float(ddf),
+        noncentrality=float(lam),
+        confidence_level=level,
+    )
 
 
-def mrmc_power(variance_components: Any, *, effect: float, n_readers: int, n_cases: int,
-               confidence_level: float = 0.95, pilot_n_cases: int | None = None) -> MRMCPower:
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
+def mrmc_power(
+    variance_components: Any,
+    *,
+    effect: float,
+    n_readers: int,
+    n_cases: int,
+    confidence_level: float = 0.95,
+    pilot_n_cases: int | None = None,
+) -> MRMCPower:
     """Power of the OR random-readers random-cases test for a planned two-modality study.
 
     Parameters
@@ -150,10 +177,22 @@ def mrmc_power(variance_components: Any, *, effect: float, n_readers: int, n_cas
     return _power(comps, c0, float(effect), int(n_readers), int(n_cases), level)
 
 
-def mrmc_sample_size(variance_components: Any, *, effect: float, power: float = 0.8,
-                     n_readers: Iterable[int] = range(3, 21), confidence_level: float = 0.95,
-                     pilot_n_cases: int | None = None, max_cases: int = 100_000
-                     ) -> pd.DataFrame:
+@validate_params(
+    {
+        "power": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
+def mrmc_sample_size(
+    variance_components: Any,
+    *,
+    effect: float,
+    power: float = 0.8,
+    n_readers: Iterable[int] = range(3, 21),
+    confidence_level: float = 0.95,
+    pilot_n_cases: int | None = None,
+    max_cases: int = 100_000,
+) -> pd.DataFrame:
     """Fewest cases giving the target power, for each number of readers.
 
     Parameters

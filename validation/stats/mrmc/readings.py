@@ -31,7 +31,10 @@ __all__ = [
 
 COLUMNS = ("reader", "modality", "case", "truth", "score")
 DESIGNS = (
-    "fully_crossed", "split_plot", "cases_in_modalities", "partially_paired",
+    "fully_crossed",
+    "split_plot",
+    "cases_in_modalities",
+    "partially_paired",
     "readers_in_modalities",
 )
 
@@ -57,8 +60,9 @@ def frame_source(frame: pd.DataFrame) -> str | None:
 
 
 # --------------------------------------------------------------------------- validation
-def validate_readings(frame: pd.DataFrame, *, design: str | None = "fully_crossed",
-                      source: str | None = None) -> pd.DataFrame:
+def validate_readings(
+    frame: pd.DataFrame, *, design: str | None = "fully_crossed", source: str | None = None
+) -> pd.DataFrame:
     """Check tidy readings and return a clean copy (string IDs, int truth, float score).
 
     Parameters
@@ -127,7 +131,8 @@ def validate_readings(frame: pd.DataFrame, *, design: str | None = "fully_crosse
     if bad.any():
         j = int(np.flatnonzero(bad.to_numpy())[0])
         raise ReadingsError(
-            f"{location(src, out.index[j], 'truth')}: expected 0 or 1, found {out['truth'].iloc[j]!r}"
+            f"{location(src, out.index[j], 'truth')}: expected 0 or 1, "
+            f"found {out['truth'].iloc[j]!r}"
         )
     out["truth"] = truth.astype(int)
     raw_score = out["score"]
@@ -145,9 +150,15 @@ def validate_readings(frame: pd.DataFrame, *, design: str | None = "fully_crosse
         j = int(np.flatnonzero(dup.to_numpy())[0])
         r = out.iloc[j]
         first = out.index[
-            int(np.flatnonzero(
-                ((out["reader"] == r["reader"]) & (out["modality"] == r["modality"])
-                 & (out["case"] == r["case"])).to_numpy())[0])
+            int(
+                np.flatnonzero(
+                    (
+                        (out["reader"] == r["reader"])
+                        & (out["modality"] == r["modality"])
+                        & (out["case"] == r["case"])
+                    ).to_numpy()
+                )[0]
+            )
         ]
         raise ReadingsError(
             f"{location(src, out.index[j], 'case')}: duplicate reading of case {r['case']!r} by "
@@ -312,8 +323,9 @@ def _check_design(frame: pd.DataFrame, design: str, src: str | None) -> None:
             )
 
 
-def select_modalities(frame: pd.DataFrame, modalities: Iterable[str], *,
-                      ai_reader: str | None = None) -> pd.DataFrame:
+def select_modalities(
+    frame: pd.DataFrame, modalities: Iterable[str], *, ai_reader: str | None = None
+) -> pd.DataFrame:
     """Keep the human readers' readings in ``modalities``; bring a standalone AI along.
 
     A readings file often holds the AI's standalone scores under a modality of their
@@ -365,8 +377,7 @@ def select_modalities(frame: pd.DataFrame, modalities: Iterable[str], *,
         raise ReadingsError(f"{source}: reader {ai_reader!r} (the AI) has no readings")
     if len(wanted) != 1:
         raise ReadingsError(
-            f"{source}: comparing the AI with the readers needs exactly one modality, "
-            f"got {wanted}"
+            f"{source}: comparing the AI with the readers needs exactly one modality, got {wanted}"
         )
     ai_mods = ai_rows["modality"].astype(str)
     if wanted[0] in set(ai_mods):

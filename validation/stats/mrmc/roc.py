@@ -15,6 +15,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from validation.errors import ReadingsError
+from validation.stats._params import Integral, Interval, validate_params
 from validation.stats.mrmc.data import natural_order
 from validation.stats.mrmc.readings import validate_readings
 
@@ -54,9 +55,17 @@ def reader_roc_points(readings: pd.DataFrame) -> pd.DataFrame:
         thresholds = np.unique(s)[::-1]
         tp = np.array([(s[y == 1] >= t).sum() for t in thresholds]) / n1
         fp = np.array([(s[y == 0] >= t).sum() for t in thresholds]) / n0
-        rows.append(pd.DataFrame({"modality": m, "reader": r,
-                                  "threshold": np.r_[np.inf, thresholds],
-                                  "fpr": np.r_[0.0, fp], "tpr": np.r_[0.0, tp]}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "modality": m,
+                    "reader": r,
+                    "threshold": np.r_[np.inf, thresholds],
+                    "fpr": np.r_[0.0, fp],
+                    "tpr": np.r_[0.0, tp],
+                }
+            )
+        )
     out = pd.concat(rows, ignore_index=True)
     order = {v: i for i, v in enumerate(natural_order(out["modality"].unique()))}
     rorder = {v: i for i, v in enumerate(natural_order(out["reader"].unique()))}
@@ -64,6 +73,11 @@ def reader_roc_points(readings: pd.DataFrame) -> pd.DataFrame:
     return out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
+@validate_params(
+    {
+        "n_points": [Interval(Integral, 2, None, closed="left")],
+    }
+)
 def average_roc_curve(readings: pd.DataFrame, *, n_points: int = 101) -> pd.DataFrame:
     """Reader-averaged ROC curve per modality (vertical averaging at fixed FPR).
 
@@ -100,13 +114,13 @@ def average_roc_curve(readings: pd.DataFrame, *, n_points: int = 101) -> pd.Data
         curves = []
         for _, part in pts[pts["modality"] == m].groupby("reader", sort=False):
             curves.append(_polyline_tpr(part["fpr"].to_numpy(), part["tpr"].to_numpy(), grid))
-        rows.append(pd.DataFrame({"modality": m, "fpr": grid,
-                                  "tpr": np.mean(curves, axis=0)}))
+        rows.append(pd.DataFrame({"modality": m, "fpr": grid, "tpr": np.mean(curves, axis=0)}))
     return pd.concat(rows, ignore_index=True)
 
 
-def _polyline_tpr(fpr: NDArray[np.float64], tpr: NDArray[np.float64],
-                  grid: NDArray[np.float64]) -> NDArray[np.float64]:
+def _polyline_tpr(
+    fpr: NDArray[np.float64], tpr: NDArray[np.float64], grid: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """TPR of the empirical ROC polyline at each grid FPR (upper value at vertical jumps)."""
     u = np.unique(fpr)
     low = np.array([tpr[fpr == v].min() for v in u])

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_binary, as_scores, check_same_length
+from validation.stats._results import ResultMixin
 
 
 def prepare(
@@ -37,7 +38,7 @@ def prepare(
 
 
 @dataclass(frozen=True)
-class Placements:
+class Placements(ResultMixin):
     """AUC and DeLong placement values of one score on one set of cases.
 
     Attributes

@@ -17,6 +17,7 @@ from validation.stats._checks import (
     check_confidence_level,
     check_method,
 )
+from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Options, validate_params
 from validation.stats._results import Estimate
 from validation.stats.bootstrap import (
     AucEngine,
@@ -35,8 +36,8 @@ from validation.stats.roc._delong import (
     sorted_placements,
 )
 
-_AUC_METHODS = ("delong", "delong_logit", "bootstrap")
-_BOOT_CI = ("bca", "percentile")
+AUC_METHODS = ("delong", "delong_logit", "bootstrap")
+BOOTSTRAP_CI_METHODS = ("bca", "percentile")
 
 
 def z_critical(level: float) -> float:
@@ -86,13 +87,21 @@ def finish_boot(
 
 
 def check_boot_args(n_resamples: int, bootstrap_ci: str) -> int:
-    check_method(bootstrap_ci, _BOOT_CI, what="bootstrap_ci")
+    check_method(bootstrap_ci, BOOTSTRAP_CI_METHODS, what="bootstrap_ci")
     n_res = int(n_resamples)
     if n_res < 2:
         raise ValueError(f"n_resamples must be at least 2, got {n_resamples!r}")
     return n_res
 
 
+@validate_params(
+    {
+        "method": [Options(AUC_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+        "bootstrap_ci": [Options(BOOTSTRAP_CI_METHODS)],
+    }
+)
 def roc_auc(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -169,7 +178,6 @@ def roc_auc(
     >>> round(est.estimate, 4), est.method
     (0.8889, 'delong')
     """
-    check_method(method, _AUC_METHODS)
     level = check_confidence_level(confidence_level)
     y, s = prepare(y_true, y_score)
     m = int(np.count_nonzero(y))

@@ -14,10 +14,17 @@ from scipy.special import logit
 
 from validation.stats._checks import (
     as_rng,
-    check_alternative,
     check_confidence_level,
-    check_method,
     check_same_length,
+)
+from validation.stats._params import (
+    ALTERNATIVES,
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Interval,
+    Options,
+    Real,
+    validate_params,
 )
 from validation.stats._results import Comparison, TestResult
 from validation.stats.bootstrap import (
@@ -35,6 +42,8 @@ from validation.stats.roc._delong import (
     prepare,
 )
 from validation.stats.roc.auc import (
+    AUC_METHODS,
+    BOOTSTRAP_CI_METHODS,
     check_boot_args,
     finish_boot,
     null_from_margin,
@@ -43,7 +52,19 @@ from validation.stats.roc.auc import (
     z_test,
 )
 
+_COMPARE_METHODS = ("delong", "bootstrap")
 
+
+@validate_params(
+    {
+        "method": [Options(_COMPARE_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+        "alternative": [ALTERNATIVES],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "n_resamples": [RESAMPLES],
+        "bootstrap_ci": [Options(BOOTSTRAP_CI_METHODS)],
+    }
+)
 def compare_auc(
     y_true: ArrayLike,
     y_score_a: ArrayLike,
@@ -117,8 +138,6 @@ def compare_auc(
     >>> round(c.difference, 4)
     0.1111
     """
-    check_method(method, ("delong", "bootstrap"))
-    check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     null = null_from_margin(alternative, margin)
     y, sa = prepare(y_true, y_score_a, score_name="y_score_a")
@@ -188,6 +207,16 @@ def compare_auc(
     )
 
 
+@validate_params(
+    {
+        "method": [Options(_COMPARE_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+        "alternative": [ALTERNATIVES],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "n_resamples": [RESAMPLES],
+        "bootstrap_ci": [Options(BOOTSTRAP_CI_METHODS)],
+    }
+)
 def compare_auc_unpaired(
     y_true_a: ArrayLike,
     y_score_a: ArrayLike,
@@ -249,8 +278,6 @@ def compare_auc_unpaired(
     >>> round(c.difference, 4)
     0.1111
     """
-    check_method(method, ("delong", "bootstrap"))
-    check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     null = null_from_margin(alternative, margin)
     ya, sa = prepare(y_true_a, y_score_a, score_name="y_score_a")
@@ -323,6 +350,16 @@ def compare_auc_unpaired(
     )
 
 
+@validate_params(
+    {
+        "null_value": [UNIT_INTERVAL],
+        "alternative": [ALTERNATIVES],
+        "method": [Options(AUC_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+        "bootstrap_ci": [Options(BOOTSTRAP_CI_METHODS)],
+    }
+)
 def auc_test(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -378,10 +415,7 @@ def auc_test(
     >>> r.alternative, r.p_value < 0.05
     ('greater', True)
     """
-    check_alternative(alternative)
     null = float(null_value)
-    if not 0.0 < null < 1.0:
-        raise ValueError(f"null_value must be in (0, 1), got {null_value!r}")
     est = roc_auc(
         y_true,
         y_score,

@@ -14,14 +14,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
-from validation.stats._checks import as_rng, check_confidence_level
-from validation.stats._results import Estimate
+from validation.stats._checks import as_rng, check_confidence_level, required
+from validation.stats._params import RESAMPLES, UNIT_INTERVAL, Interval, Real, validate_params
+from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_weights
 from validation.stats.roc._delong import cluster_design, prepare
 
 
 @dataclass(frozen=True)
-class RocCurve:
+class RocCurve(ResultMixin):
     """Empirical ROC curve, from the strictest threshold to the most lenient.
 
     Attributes
@@ -142,8 +143,7 @@ def _partial_spec(
         raise ValueError("give exactly one of specificity=(lo, hi) or sensitivity=(lo, hi)")
     if specificity is not None:
         return ("specificity", *_check_range("specificity", specificity))
-    assert sensitivity is not None
-    return ("sensitivity", *_check_range("sensitivity", sensitivity))
+    return ("sensitivity", *_check_range("sensitivity", required(sensitivity, "sensitivity")))
 
 
 def _check_range(name: str, rng_: tuple[float, float]) -> tuple[float, float]:
@@ -157,6 +157,11 @@ def _check_range(name: str, rng_: tuple[float, float]) -> tuple[float, float]:
     return lo, hi
 
 
+@validate_params(
+    {
+        "correct": [bool],
+    }
+)
 def partial_auc(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -225,6 +230,13 @@ def partial_auc(
     return area
 
 
+@validate_params(
+    {
+        "correct": [bool],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def partial_auc_ci(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -308,7 +320,7 @@ def partial_auc_ci(
 
 
 @dataclass(frozen=True)
-class OperatingPoint:
+class OperatingPoint(ResultMixin):
     """One point of the ROC curve chosen by a criterion (``score >= threshold``)."""
 
     threshold: float
@@ -493,6 +505,13 @@ def _operating_estimate(
     return est, lo, hi, sd, extra, int(y.size)
 
 
+@validate_params(
+    {
+        "specificity": [Interval(Real, 0, 1, closed="both")],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def sensitivity_at_specificity(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -557,6 +576,13 @@ def sensitivity_at_specificity(
     )
 
 
+@validate_params(
+    {
+        "sensitivity": [Interval(Real, 0, 1, closed="both")],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def specificity_at_sensitivity(
     y_true: ArrayLike,
     y_score: ArrayLike,

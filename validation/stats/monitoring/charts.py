@@ -63,7 +63,8 @@ from scipy.special import ndtr
 from threadpoolctl import threadpool_limits
 
 from validation.stats._checks import as_binary
-from validation.stats._results import _jsonable
+from validation.stats._params import Options, validate_params
+from validation.stats._results import ResultMixin, jsonable
 
 __all__ = [
     "ChartPath",
@@ -109,8 +110,13 @@ def _check_direction(direction: str) -> str:
     return direction
 
 
-def _solve_arl(rows: NDArray[np.intp], cols: NDArray[np.intp], probs: NDArray[np.float64],
-               n_states: int, starts: list[int]) -> list[float]:
+def _solve_arl(
+    rows: NDArray[np.intp],
+    cols: NDArray[np.intp],
+    probs: NDArray[np.float64],
+    n_states: int,
+    starts: list[int],
+) -> list[float]:
     """ARL from each of ``starts`` for the chain ``Q[rows, cols] = probs`` (summed entries).
 
     ``Q`` is sub-stochastic: what a row lacks to 1 is the probability to signal. The ARLs
@@ -168,8 +174,10 @@ def _count_cusum_arl(increments: ArrayLike, probs: ArrayLike, h_num: int, start:
     pr = np.asarray(probs, dtype=np.float64)
     n = int(h_num) + 1
     if n > MAX_STATES:
-        raise ValueError(f"the CUSUM chain would have {n} states (more than {MAX_STATES}); "
-                         "use a smaller resolution")
+        raise ValueError(
+            f"the CUSUM chain would have {n} states (more than {MAX_STATES}); "
+            "use a smaller resolution"
+        )
     states = np.arange(n, dtype=np.int64)
     to = np.maximum(states[:, None] + inc[None, :], 0)
     keep = to <= h_num
@@ -178,8 +186,9 @@ def _count_cusum_arl(increments: ArrayLike, probs: ArrayLike, h_num: int, start:
     return _solve_arl(rows.astype(np.intp), to[keep].astype(np.intp), probs_all, n, [int(start)])[0]
 
 
-def _poisson_cusum_arl(mu: float, *, k_num: int, h_num: int, resolution: int,
-                       start: int = 0) -> float:
+def _poisson_cusum_arl(
+    mu: float, *, k_num: int, h_num: int, resolution: int, start: int = 0
+) -> float:
     """Poisson CUSUM ``S = max(0, S + resolution X - k_num)``, as spc's ``pois.cusum.arl``.
 
     Used by the tests to check the integer chain against an independent implementation.
@@ -199,7 +208,7 @@ def _llr_reference(p0: float, p1: float) -> float:
 
 
 @dataclass(frozen=True)
-class CusumDesign:
+class CusumDesign(ResultMixin):
     """A Bernoulli CUSUM with its control limit for a declared in-control ARL.
 
     The chart (upper, on the indicator ``X``, or on ``1 - X`` when ``direction`` is
@@ -244,16 +253,29 @@ class CusumDesign:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
     def arl(self, p: float) -> float:
         """Exact ARL of this chart when the indicator's rate is ``p``."""
-        return bernoulli_cusum_arl(p, k_num=self.k_num, h_num=self.h_num,
-                                   resolution=self.resolution, direction=self.direction)
+        return bernoulli_cusum_arl(
+            p,
+            k_num=self.k_num,
+            h_num=self.h_num,
+            resolution=self.resolution,
+            direction=self.direction,
+        )
 
 
-def bernoulli_cusum_arl(p: float, *, k_num: int, h_num: int, resolution: int,
-                        direction: str = "increase", start: int = 0) -> float:
+@validate_params({"direction": [Options(DIRECTIONS)]})
+def bernoulli_cusum_arl(
+    p: float,
+    *,
+    k_num: int,
+    h_num: int,
+    resolution: int,
+    direction: str = "increase",
+    start: int = 0,
+) -> float:
     """Exact ARL of the integer Bernoulli CUSUM when the indicator's rate is ``p``.
 
     See :class:`CusumDesign` for the chart. ``start`` is the head start (an integer
@@ -265,15 +287,16 @@ def bernoulli_cusum_arl(p: float, *, k_num: int, h_num: int, resolution: int,
     Reynolds MR Jr, Stoumbos ZG (1999). J Qual Technol 31:87-108.
     doi:10.1080/00224065.1999.11979900.
     """
-    _check_direction(direction)
     pv = float(p)
     if not (math.isfinite(pv) and 0.0 <= pv <= 1.0):
         raise ValueError(f"p must be a rate in [0, 1], got {p!r}")
     q = pv if direction == "increase" else 1.0 - pv
     m, km, hm = int(resolution), int(k_num), int(h_num)
     if not (m >= 1 and 0 < km < m and hm >= 0 and 0 <= start <= hm):
-        raise ValueError(f"expected 0 < k_num < resolution and 0 <= start <= h_num, got "
-                         f"k_num={k_num}, h_num={h_num}, resolution={resolution}, start={start}")
+        raise ValueError(
+            f"expected 0 < k_num < resolution and 0 <= start <= h_num, got "
+            f"k_num={k_num}, h_num={h_num}, resolution={resolution}, start={start}"
+        )
     if q == 0.0:
         return math.inf
     return _count_cusum_arl([m - km, -km], [q, 1.0 - q], hm, start)
@@ -284,8 +307,9 @@ def _default_resolution(k: float) -> int:
     return int(min(1000, max(20, math.ceil(20.0 / k))))
 
 
-def bernoulli_cusum_design(p0: float, p1: float, *, arl0: float,
-                           resolution: int | None = None) -> CusumDesign:
+def bernoulli_cusum_design(
+    p0: float, p1: float, *, arl0: float, resolution: int | None = None
+) -> CusumDesign:
     """Design a one-sided Bernoulli CUSUM for a declared in-control ARL.
 
     The reference value is the log-likelihood-ratio value for ``p0 -> p1``
@@ -343,8 +367,10 @@ def bernoulli_cusum_design(p0: float, p1: float, *, arl0: float,
     while arl_at(hi, q0) < target:
         lo, hi = hi, hi * 2
         if hi + 1 > MAX_STATES:
-            raise ValueError(f"no limit within {MAX_STATES} states reaches ARL0 = {target:g} "
-                             f"(p0 = {a}, resolution {m}); use a smaller resolution or ARL0")
+            raise ValueError(
+                f"no limit within {MAX_STATES} states reaches ARL0 = {target:g} "
+                f"(p0 = {a}, resolution {m}); use a smaller resolution or ARL0"
+            )
     if arl_at(lo, q0) >= target:
         hi = lo
     while hi - lo > 1:
@@ -353,13 +379,24 @@ def bernoulli_cusum_design(p0: float, p1: float, *, arl0: float,
             hi = mid
         else:
             lo = mid
-    return CusumDesign(p0=a, p1=b, direction=direction, k=km / m, h=hi / m, k_optimal=k_opt,
-                       k_num=km, h_num=hi, resolution=m, arl0=arl_at(hi, q0),
-                       arl1=arl_at(hi, q1), target_arl0=target)
+    return CusumDesign(
+        p0=a,
+        p1=b,
+        direction=direction,
+        k=km / m,
+        h=hi / m,
+        k_optimal=k_opt,
+        k_num=km,
+        h_num=hi,
+        resolution=m,
+        arl0=arl_at(hi, q0),
+        arl1=arl_at(hi, q1),
+        target_arl0=target,
+    )
 
 
 @dataclass(frozen=True)
-class ChartPath:
+class ChartPath(ResultMixin):
     """A chart applied to a sequence: its statistic after each observation and the signals.
 
     Attributes
@@ -384,7 +421,7 @@ class ChartPath:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _indicator(x: ArrayLike, direction: str) -> NDArray[np.int8]:
@@ -392,8 +429,9 @@ def _indicator(x: ArrayLike, direction: str) -> NDArray[np.int8]:
     return arr if direction == "increase" else (1 - arr).astype(np.int8)
 
 
-def bernoulli_cusum_path(x: ArrayLike, design: CusumDesign, *, state: int | None = None,
-                         restart: bool = True) -> ChartPath:
+def bernoulli_cusum_path(
+    x: ArrayLike, design: CusumDesign, *, state: int | None = None, restart: bool = True
+) -> ChartPath:
     """Run a Bernoulli CUSUM over 0/1 indicators ``x``, resuming from ``state``.
 
     Integer arithmetic (no rounding drift): the path of a sequence split into batches,
@@ -425,8 +463,14 @@ def bernoulli_cusum_path(x: ArrayLike, design: CusumDesign, *, state: int | None
 # --------------------------------------------------------------------------- Bernoulli EWMA
 
 
-def _ewma_step(state: NDArray[np.float64] | float, x: int | NDArray[np.int64], lam: float,
-               d: int, *, from_float: bool) -> NDArray[np.int64]:
+def _ewma_step(
+    state: NDArray[np.float64] | float,
+    x: int | NDArray[np.int64],
+    lam: float,
+    d: int,
+    *,
+    from_float: bool,
+) -> NDArray[np.int64]:
     """Next grid index of the rounded EWMA, with spc's floating-point expression."""
     if from_float:
         z = (1.0 - lam) * np.asarray(state, dtype=np.float64) + lam * np.asarray(x)
@@ -449,17 +493,24 @@ def _ewma_chain_arl(q: float, lam: float, ucl_num: int, d: int, z0: float) -> fl
         rows_l.append(np.arange(n)[keep])
         cols_l.append(to[keep])
         probs_l.append(np.full(int(keep.sum()), px))
-    firsts = [(px, int(_ewma_step(z0, x, lam, d, from_float=True))) for x, px in ((0, 1.0 - q), (1, q))]
+    firsts = [
+        (px, int(_ewma_step(z0, x, lam, d, from_float=True))) for x, px in ((0, 1.0 - q), (1, q))
+    ]
     firsts = [(px, j) for px, j in firsts if px > 0.0 and j <= ucl_num]
     if not firsts:
         return 1.0
-    g = _solve_arl(np.concatenate(rows_l).astype(np.intp), np.concatenate(cols_l).astype(np.intp),
-                   np.concatenate(probs_l), n, [j for _, j in firsts])
+    g = _solve_arl(
+        np.concatenate(rows_l).astype(np.intp),
+        np.concatenate(cols_l).astype(np.intp),
+        np.concatenate(probs_l),
+        n,
+        [j for _, j in firsts],
+    )
     return 1.0 + sum(px * gj for (px, _), gj in zip(firsts, g, strict=True))
 
 
 @dataclass(frozen=True)
-class EwmaDesign:
+class EwmaDesign(ResultMixin):
     """A Bernoulli EWMA (Gan's rounded EWMA) with its limit for a declared in-control ARL.
 
     ``Z_t = round((1 - lam) Z_{t-1} + lam X_t)`` to the grid ``1/resolution`` (half up),
@@ -503,17 +554,24 @@ class EwmaDesign:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
     def arl(self, p: float) -> float:
         """ARL of this chart when the indicator's rate is ``p``."""
-        return bernoulli_ewma_arl(p, lam=self.lam, ucl_num=self.ucl_num,
-                                  resolution=self.resolution, z0=self.z0,
-                                  direction=self.direction)
+        return bernoulli_ewma_arl(
+            p,
+            lam=self.lam,
+            ucl_num=self.ucl_num,
+            resolution=self.resolution,
+            z0=self.z0,
+            direction=self.direction,
+        )
 
 
-def bernoulli_ewma_arl(p: float, *, lam: float, ucl_num: int, resolution: int, z0: float,
-                       direction: str = "increase") -> float:
+@validate_params({"direction": [Options(DIRECTIONS)]})
+def bernoulli_ewma_arl(
+    p: float, *, lam: float, ucl_num: int, resolution: int, z0: float, direction: str = "increase"
+) -> float:
     """ARL of the rounded Bernoulli EWMA (see :class:`EwmaDesign`) at rate ``p``.
 
     Exact for the rounded chart; equals spc's ``p.ewma.arl(lam, ucl, 1, p, z0,
@@ -524,7 +582,6 @@ def bernoulli_ewma_arl(p: float, *, lam: float, ucl_num: int, resolution: int, z
     ----------
     Gan FF (1990). J Stat Comput Simul 37:45-60. doi:10.1080/00949659008811293.
     """
-    _check_direction(direction)
     lv = float(lam)
     if not (math.isfinite(lv) and 0.0 < lv <= 1.0):
         raise ValueError(f"lam must be in (0, 1], got {lam!r}")
@@ -533,17 +590,26 @@ def bernoulli_ewma_arl(p: float, *, lam: float, ucl_num: int, resolution: int, z
         raise ValueError(f"p must be a rate in [0, 1], got {p!r}")
     d, n = int(resolution), int(ucl_num)
     if not (d >= 1 and 0 <= n < d):
-        raise ValueError(f"expected 0 <= ucl_num < resolution, got ucl_num={ucl_num}, "
-                         f"resolution={resolution} (a limit at 1 can never be exceeded)")
+        raise ValueError(
+            f"expected 0 <= ucl_num < resolution, got ucl_num={ucl_num}, "
+            f"resolution={resolution} (a limit at 1 can never be exceeded)"
+        )
     q = pv if direction == "increase" else 1.0 - pv
     if q == 0.0:
         return math.inf
     return _ewma_chain_arl(q, lv, n, d, float(z0))
 
 
-def bernoulli_ewma_design(p0: float, *, lam: float, arl0: float, p1: float | None = None,
-                          direction: str | None = None, resolution: int = 1000,
-                          z0: float | None = None) -> EwmaDesign:
+def bernoulli_ewma_design(
+    p0: float,
+    *,
+    lam: float,
+    arl0: float,
+    p1: float | None = None,
+    direction: str | None = None,
+    resolution: int = 1000,
+    z0: float | None = None,
+) -> EwmaDesign:
     """Design a one-sided Bernoulli EWMA: the smallest grid limit with in-control ARL >= ``arl0``.
 
     Parameters
@@ -587,8 +653,10 @@ def bernoulli_ewma_design(p0: float, *, lam: float, arl0: float, p1: float | Non
         direction = "decrease" if b is not None and b < a else "increase"
     _check_direction(direction)
     if b is not None and (b > a) != (direction == "increase"):
-        raise ValueError(f"p1 = {b} is not {'an increase' if direction == 'increase' else 'a decrease'} "
-                         f"from p0 = {a}")
+        raise ValueError(
+            f"p1 = {b} is not {'an increase' if direction == 'increase' else 'a decrease'} "
+            f"from p0 = {a}"
+        )
     d = int(resolution)
     if d < 2:
         raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
@@ -600,7 +668,8 @@ def bernoulli_ewma_design(p0: float, *, lam: float, arl0: float, p1: float | Non
     if _ewma_chain_arl(q0, lv, hi, d, start) < target:
         raise ValueError(
             f"no EWMA limit below 1 reaches ARL0 = {target:g} with lam = {lv} and p0 = {a}; "
-            "choose a smaller lam or ARL0")
+            "choose a smaller lam or ARL0"
+        )
     lo = -1  # invariant: ARL(lo) < target <= ARL(hi); the limit -1 would signal at once
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -611,13 +680,24 @@ def bernoulli_ewma_design(p0: float, *, lam: float, arl0: float, p1: float | Non
     arl1 = None
     if b is not None:
         arl1 = _ewma_chain_arl(b if direction == "increase" else 1.0 - b, lv, hi, d, start)
-    return EwmaDesign(p0=a, lam=lv, direction=direction, z0=start, ucl=hi / d, ucl_num=hi,
-                      resolution=d, arl0=_ewma_chain_arl(q0, lv, hi, d, start), p1=b,
-                      arl1=arl1, target_arl0=target)
+    return EwmaDesign(
+        p0=a,
+        lam=lv,
+        direction=direction,
+        z0=start,
+        ucl=hi / d,
+        ucl_num=hi,
+        resolution=d,
+        arl0=_ewma_chain_arl(q0, lv, hi, d, start),
+        p1=b,
+        arl1=arl1,
+        target_arl0=target,
+    )
 
 
-def bernoulli_ewma_path(x: ArrayLike, design: EwmaDesign, *, state: int | None = None,
-                        restart: bool = True) -> ChartPath:
+def bernoulli_ewma_path(
+    x: ArrayLike, design: EwmaDesign, *, state: int | None = None, restart: bool = True
+) -> ChartPath:
     """Run the rounded Bernoulli EWMA over 0/1 indicators ``x``, resuming from ``state``.
 
     ``state`` is the grid index of ``Z`` (``None``: at ``z0``). Values are reported on the
@@ -645,7 +725,7 @@ def bernoulli_ewma_path(x: ArrayLike, design: EwmaDesign, *, state: int | None =
 
 
 @dataclass(frozen=True)
-class NormalChartDesign:
+class NormalChartDesign(ResultMixin):
     """A one-sided chart for a standardised statistic (N(0, 1) in control).
 
     ``kind`` ``"cusum"``: ``C_t = max(0, C_{t-1} + Z_t - k)``, signal when ``C_t > limit``.
@@ -671,7 +751,7 @@ class NormalChartDesign:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _dense_solve(a: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -714,8 +794,9 @@ def normal_cusum_arl(mu: float, *, k: float, h: float, states: int = 400) -> flo
     return float(g[0])
 
 
-def normal_ewma_arl(mu: float, *, lam: float, c: float, zr: float = 0.0,
-                    states: int = 400) -> float:
+def normal_ewma_arl(
+    mu: float, *, lam: float, c: float, zr: float = 0.0, states: int = 400
+) -> float:
     """ARL of the one-sided (upper) normal EWMA with a reflecting barrier, by a Markov chain.
 
     ``E_t = max(zr s, (1 - lam) E_{t-1} + lam Z_t)``, ``E_0 = 0`` (``0 >= zr``), signal when
@@ -732,8 +813,10 @@ def normal_ewma_arl(mu: float, *, lam: float, c: float, zr: float = 0.0,
     n = _check_states(states)
     lv, cv, zv, m = float(lam), float(c), float(zr), float(mu)
     if not (0.0 < lv <= 1.0 and math.isfinite(cv) and math.isfinite(zv) and math.isfinite(m)):
-        raise ValueError(f"expected 0 < lam <= 1 and finite c, zr, mu; got lam={lam!r}, c={c!r}, "
-                         f"zr={zr!r}, mu={mu!r}")
+        raise ValueError(
+            f"expected 0 < lam <= 1 and finite c, zr, mu; got lam={lam!r}, c={c!r}, "
+            f"zr={zr!r}, mu={mu!r}"
+        )
     if not zv <= 0.0 < cv:
         raise ValueError(f"expected zr <= 0 < c, got zr={zr!r}, c={c!r}")
     s = math.sqrt(lv / (2.0 - lv))
@@ -764,46 +847,79 @@ def _bracket_root(fun: Any, lo: float, hi: float) -> float:
     return float(optimize.brentq(fun, lo, hi, xtol=1e-10, rtol=1e-12))
 
 
-def normal_cusum_design(*, k: float, arl0: float, shift: float | None = None,
-                        direction: str = "increase", states: int = 400) -> NormalChartDesign:
+@validate_params({"direction": [Options(DIRECTIONS)]})
+def normal_cusum_design(
+    *,
+    k: float,
+    arl0: float,
+    shift: float | None = None,
+    direction: str = "increase",
+    states: int = 400,
+) -> NormalChartDesign:
     """The limit ``h`` of an upper normal CUSUM with in-control ARL ``arl0`` (Brook-Evans chain).
 
     ``shift`` (in standard deviations, in the monitored direction) gives ``arl1``. Compare
     spc's ``xcusum.crit(k, L0)``.
     """
     target = _check_arl0(arl0)
-    _check_direction(direction)
     kv = float(k)
     if not (math.isfinite(kv) and kv >= 0):
         raise ValueError(f"k must be finite and >= 0, got {k!r}")
-    h = _bracket_root(lambda hv: normal_cusum_arl(0.0, k=kv, h=hv, states=states) - target,
-                      1e-3, 1.0)
+    h = _bracket_root(
+        lambda hv: normal_cusum_arl(0.0, k=kv, h=hv, states=states) - target, 1e-3, 1.0
+    )
     arl1 = None if shift is None else normal_cusum_arl(float(shift), k=kv, h=h, states=states)
-    return NormalChartDesign(kind="cusum", direction=direction, limit=h,
-                             arl0=normal_cusum_arl(0.0, k=kv, h=h, states=states),
-                             target_arl0=target, shift=shift, arl1=arl1, k=kv, states=states)
+    return NormalChartDesign(
+        kind="cusum",
+        direction=direction,
+        limit=h,
+        arl0=normal_cusum_arl(0.0, k=kv, h=h, states=states),
+        target_arl0=target,
+        shift=shift,
+        arl1=arl1,
+        k=kv,
+        states=states,
+    )
 
 
-def normal_ewma_design(*, lam: float, arl0: float, zr: float = 0.0, shift: float | None = None,
-                       direction: str = "increase", states: int = 400) -> NormalChartDesign:
+@validate_params({"direction": [Options(DIRECTIONS)]})
+def normal_ewma_design(
+    *,
+    lam: float,
+    arl0: float,
+    zr: float = 0.0,
+    shift: float | None = None,
+    direction: str = "increase",
+    states: int = 400,
+) -> NormalChartDesign:
     """The critical value ``c`` of a one-sided normal EWMA with in-control ARL ``arl0``.
 
     Compare spc's ``xewma.crit(lam, L0, zr = zr, sided = "one")``; ``limit = c s``.
     """
     target = _check_arl0(arl0)
-    _check_direction(direction)
     lv = float(lam)
     if not (math.isfinite(lv) and 0.0 < lv <= 1.0):
         raise ValueError(f"lam must be in (0, 1], got {lam!r}")
     c = _bracket_root(
-        lambda cv: normal_ewma_arl(0.0, lam=lv, c=cv, zr=zr, states=states) - target, 1e-3, 1.0)
+        lambda cv: normal_ewma_arl(0.0, lam=lv, c=cv, zr=zr, states=states) - target, 1e-3, 1.0
+    )
     s = math.sqrt(lv / (2.0 - lv))
-    arl1 = None if shift is None else normal_ewma_arl(float(shift), lam=lv, c=c, zr=zr,
-                                                      states=states)
-    return NormalChartDesign(kind="ewma", direction=direction, limit=c * s,
-                             arl0=normal_ewma_arl(0.0, lam=lv, c=c, zr=zr, states=states),
-                             target_arl0=target, shift=shift, arl1=arl1, lam=lv, c=c,
-                             zr=float(zr), states=states)
+    arl1 = (
+        None if shift is None else normal_ewma_arl(float(shift), lam=lv, c=c, zr=zr, states=states)
+    )
+    return NormalChartDesign(
+        kind="ewma",
+        direction=direction,
+        limit=c * s,
+        arl0=normal_ewma_arl(0.0, lam=lv, c=c, zr=zr, states=states),
+        target_arl0=target,
+        shift=shift,
+        arl1=arl1,
+        lam=lv,
+        c=c,
+        zr=float(zr),
+        states=states,
+    )
 
 
 def _as_stat(z: ArrayLike, direction: str) -> NDArray[np.float64]:
@@ -813,8 +929,9 @@ def _as_stat(z: ArrayLike, direction: str) -> NDArray[np.float64]:
     return arr if direction == "increase" else -arr
 
 
-def normal_cusum_path(z: ArrayLike, design: NormalChartDesign, *, state: float | None = None,
-                      restart: bool = True) -> ChartPath:
+def normal_cusum_path(
+    z: ArrayLike, design: NormalChartDesign, *, state: float | None = None, restart: bool = True
+) -> ChartPath:
     """Run an upper normal CUSUM over standardised statistics ``z``, resuming from ``state``."""
     if design.kind != "cusum" or design.k is None:
         raise ValueError("normal_cusum_path needs a CUSUM design (normal_cusum_design)")
@@ -831,8 +948,9 @@ def normal_cusum_path(z: ArrayLike, design: NormalChartDesign, *, state: float |
     return ChartPath(values=tuple(values), limit=design.limit, signals=tuple(signals), state=c)
 
 
-def normal_ewma_path(z: ArrayLike, design: NormalChartDesign, *, state: float | None = None,
-                     restart: bool = True) -> ChartPath:
+def normal_ewma_path(
+    z: ArrayLike, design: NormalChartDesign, *, state: float | None = None, restart: bool = True
+) -> ChartPath:
     """Run a one-sided normal EWMA over standardised statistics ``z``, resuming from ``state``."""
     if design.kind != "ewma" or design.lam is None or design.zr is None:
         raise ValueError("normal_ewma_path needs an EWMA design (normal_ewma_design)")

@@ -50,7 +50,7 @@ from scipy import stats
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_scores, check_confidence_level
-from validation.stats._results import Estimate, TestResult, _jsonable
+from validation.stats._results import Estimate, ResultMixin, TestResult, jsonable
 from validation.stats.hypothesis import unpaired_noninferiority
 from validation.stats.proportions import proportion_ci
 
@@ -91,7 +91,7 @@ def psi_bins(reference: ArrayLike, *, n_bins: int = 10) -> NDArray[np.float64]:
 
 
 @dataclass(frozen=True)
-class PsiResult:
+class PsiResult(ResultMixin):
     """Population stability index of a window against the reference.
 
     Attributes
@@ -121,7 +121,7 @@ class PsiResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _shares(values: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -130,9 +130,14 @@ def _shares(values: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[
     return counts / values.size
 
 
-def population_stability_index(reference: ArrayLike, window: ArrayLike, *,
-                               edges: ArrayLike | None = None, n_bins: int = 10,
-                               epsilon: float = DEFAULT_PSI_EPSILON) -> PsiResult:
+def population_stability_index(
+    reference: ArrayLike,
+    window: ArrayLike,
+    *,
+    edges: ArrayLike | None = None,
+    n_bins: int = 10,
+    epsilon: float = DEFAULT_PSI_EPSILON,
+) -> PsiResult:
     """Population stability index of ``window`` against ``reference`` (see the module docstring).
 
     Parameters
@@ -186,11 +191,17 @@ def population_stability_index(reference: ArrayLike, window: ArrayLike, *,
     rf = np.where(r == 0, eps, r)
     af = np.where(a == 0, eps, a)
     contrib = (af - rf) * np.log(af / rf)
-    return PsiResult(psi=float(contrib.sum()), edges=tuple(float(x) for x in e),
-                     reference_share=tuple(float(x) for x in r),
-                     window_share=tuple(float(x) for x in a),
-                     contributions=tuple(float(x) for x in contrib), floored=floored,
-                     epsilon=eps, n_reference=int(ref.size), n_window=int(win.size))
+    return PsiResult(
+        psi=float(contrib.sum()),
+        edges=tuple(float(x) for x in e),
+        reference_share=tuple(float(x) for x in r),
+        window_share=tuple(float(x) for x in a),
+        contributions=tuple(float(x) for x in contrib),
+        floored=floored,
+        epsilon=eps,
+        n_reference=int(ref.size),
+        n_window=int(win.size),
+    )
 
 
 def ks_drift(reference: ArrayLike, window: ArrayLike) -> TestResult:
@@ -207,10 +218,12 @@ def ks_drift(reference: ArrayLike, window: ArrayLike) -> TestResult:
     ref = _nonempty(reference, "reference")
     win = _nonempty(window, "window")
     res = stats.ks_2samp(win, ref, alternative="two-sided", method="auto")
-    return TestResult(statistic=float(res.statistic), p_value=float(res.pvalue),
-                      method="ks_2samp",
-                      extra={"n_reference": int(ref.size), "n_window": int(win.size),
-                             "scipy_method": "auto"})
+    return TestResult(
+        statistic=float(res.statistic),
+        p_value=float(res.pvalue),
+        method="ks_2samp",
+        extra={"n_reference": int(ref.size), "n_window": int(win.size), "scipy_method": "auto"},
+    )
 
 
 def wasserstein_drift(reference: ArrayLike, window: ArrayLike) -> float:
@@ -229,7 +242,7 @@ def wasserstein_drift(reference: ArrayLike, window: ArrayLike) -> float:
 
 
 @dataclass(frozen=True)
-class PositiveRateShift:
+class PositiveRateShift(ResultMixin):
     """Positive rate at the locked threshold in a window, against the reference's rate.
 
     ``window`` and ``reference`` are Wilson intervals; ``test`` is the two-sided score test
@@ -249,11 +262,17 @@ class PositiveRateShift:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
-def positive_rate_shift(window_positive: int, window_n: int, reference_positive: int,
-                        reference_n: int, *, confidence_level: float = 0.95) -> PositiveRateShift:
+def positive_rate_shift(
+    window_positive: int,
+    window_n: int,
+    reference_positive: int,
+    reference_n: int,
+    *,
+    confidence_level: float = 0.95,
+) -> PositiveRateShift:
     """Compare a window's positive rate with the reference's (counts at the locked threshold).
 
     Wilson intervals for both rates (:func:`validation.stats.proportion_ci`) and the
@@ -274,20 +293,30 @@ def positive_rate_shift(window_positive: int, window_n: int, reference_positive:
     level = check_confidence_level(confidence_level)
     w = proportion_ci(window_positive, window_n, method="wilson", confidence_level=level)
     r = proportion_ci(reference_positive, reference_n, method="wilson", confidence_level=level)
-    a = np.repeat(np.array([1, 0], dtype=np.int8), [int(window_positive),
-                                                   int(window_n) - int(window_positive)])
-    b = np.repeat(np.array([1, 0], dtype=np.int8), [int(reference_positive),
-                                                   int(reference_n) - int(reference_positive)])
-    cmp = unpaired_noninferiority(a, b, margin=0.0, alternative="two-sided",
-                                  confidence_level=level)
+    a = np.repeat(
+        np.array([1, 0], dtype=np.int8),
+        [int(window_positive), int(window_n) - int(window_positive)],
+    )
+    b = np.repeat(
+        np.array([1, 0], dtype=np.int8),
+        [int(reference_positive), int(reference_n) - int(reference_positive)],
+    )
+    cmp = unpaired_noninferiority(a, b, margin=0.0, alternative="two-sided", confidence_level=level)
     stat = cmp.statistic if cmp.statistic is not None and math.isfinite(cmp.statistic) else None
-    return PositiveRateShift(window=w, reference=r, difference=cmp.difference,
-                             ci_low=cmp.ci_low, ci_high=cmp.ci_high, statistic=stat,
-                             p_value=cmp.p_value, confidence_level=level)
+    return PositiveRateShift(
+        window=w,
+        reference=r,
+        difference=cmp.difference,
+        ci_low=cmp.ci_low,
+        ci_high=cmp.ci_high,
+        statistic=stat,
+        p_value=cmp.p_value,
+        confidence_level=level,
+    )
 
 
 @dataclass(frozen=True)
-class CategoryShift:
+class CategoryShift(ResultMixin):
     """The mix of one categorical attribute in a window against the reference.
 
     Attributes
@@ -323,11 +352,12 @@ class CategoryShift:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
-def category_shift(reference: Sequence[str] | Mapping[str, int],
-                   window: Sequence[str] | Mapping[str, int]) -> CategoryShift:
+def category_shift(
+    reference: Sequence[str] | Mapping[str, int], window: Sequence[str] | Mapping[str, int]
+) -> CategoryShift:
     """Compare the category mix of a window with the reference's.
 
     Parameters
@@ -356,6 +386,7 @@ def category_shift(reference: Sequence[str] | Mapping[str, int],
     ----------
     Pearson K (1900). Philos Mag 50:157-175. doi:10.1080/14786440009463897.
     """
+
     def counts(x: Sequence[str] | Mapping[str, int], name: str) -> dict[str, int]:
         if isinstance(x, Mapping):
             out = {str(k): int(v) for k, v in x.items() if int(v) > 0}
@@ -382,8 +413,15 @@ def category_shift(reference: Sequence[str] | Mapping[str, int],
         res = stats.chi2_contingency(np.vstack([rc, wc]), correction=False)
         stat, p, df = float(res.statistic), float(res.pvalue), int(res.dof)
         min_exp = float(np.min(res.expected_freq))
-    return CategoryShift(categories=tuple(cats), reference_counts=tuple(int(v) for v in rc),
-                         window_counts=tuple(int(v) for v in wc), statistic=stat, p_value=p,
-                         df=df, total_variation=tv,
-                         new=tuple(c for c in cats if c not in r),
-                         gone=tuple(c for c in cats if c not in w), min_expected=min_exp)
+    return CategoryShift(
+        categories=tuple(cats),
+        reference_counts=tuple(int(v) for v in rc),
+        window_counts=tuple(int(v) for v in wc),
+        statistic=stat,
+        p_value=p,
+        df=df,
+        total_variation=tv,
+        new=tuple(c for c in cats if c not in r),
+        gone=tuple(c for c in cats if c not in w),
+        min_expected=min_exp,
+    )

@@ -1,23 +1,8 @@
-"""Post-market monitoring statistics: control charts with computed limits, drift, window performance.
-
-Pure functions (arrays in, frozen results out) behind ``radval monitor``
-(:mod:`validation.monitor`):
-
-* control charts for case-level 0/1 indicators (a miss among verified positives, a false
-  positive among verified negatives, a positive call) with limits computed for a declared
-  in-control ARL: :func:`bernoulli_cusum_design`, :func:`bernoulli_ewma_design` and their
-  ``*_arl`` and ``*_path`` functions; charts for standardised window statistics:
-  :func:`normal_cusum_design`, :func:`normal_ewma_design` (see
-  :mod:`validation.stats._monitoring_charts` for the Markov chains and their references);
-* drift without labels: :func:`population_stability_index`, :func:`ks_drift`,
-  :func:`wasserstein_drift`, :func:`positive_rate_shift`, :func:`category_shift`
-  (:mod:`validation.stats._monitoring_drift`);
-* :func:`window_performance`: sensitivity, specificity, PPV (Wilson) and AUC (DeLong) of
-  the verified cases of a window, each an :class:`~validation.stats.Estimate` or the reason
-  it is not estimable.
-"""
+"""Window performance of verified cases: sensitivity, specificity, PPV (Wilson), AUC (DeLong)."""
 
 from __future__ import annotations
+
+__all__ = ["WINDOW_METRICS", "window_performance"]
 
 from collections.abc import Sequence
 
@@ -26,68 +11,9 @@ from numpy.typing import ArrayLike
 
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import as_binary, as_scores, check_same_length
-from validation.stats._monitoring_charts import (
-    ChartPath,
-    CusumDesign,
-    EwmaDesign,
-    NormalChartDesign,
-    bernoulli_cusum_arl,
-    bernoulli_cusum_design,
-    bernoulli_cusum_path,
-    bernoulli_ewma_arl,
-    bernoulli_ewma_design,
-    bernoulli_ewma_path,
-    normal_cusum_arl,
-    normal_cusum_design,
-    normal_cusum_path,
-    normal_ewma_arl,
-    normal_ewma_design,
-    normal_ewma_path,
-)
-from validation.stats._monitoring_drift import (
-    CategoryShift,
-    PositiveRateShift,
-    PsiResult,
-    category_shift,
-    ks_drift,
-    population_stability_index,
-    positive_rate_shift,
-    psi_bins,
-    wasserstein_drift,
-)
 from validation.stats._results import Estimate
 from validation.stats.proportions import ppv, sensitivity, specificity
 from validation.stats.roc import roc_auc
-
-__all__ = [
-    "ChartPath",
-    "CusumDesign",
-    "EwmaDesign",
-    "NormalChartDesign",
-    "bernoulli_cusum_arl",
-    "bernoulli_cusum_design",
-    "bernoulli_cusum_path",
-    "bernoulli_ewma_arl",
-    "bernoulli_ewma_design",
-    "bernoulli_ewma_path",
-    "normal_cusum_arl",
-    "normal_cusum_design",
-    "normal_cusum_path",
-    "normal_ewma_arl",
-    "normal_ewma_design",
-    "normal_ewma_path",
-    "CategoryShift",
-    "PositiveRateShift",
-    "PsiResult",
-    "category_shift",
-    "ks_drift",
-    "population_stability_index",
-    "positive_rate_shift",
-    "psi_bins",
-    "wasserstein_drift",
-    "WINDOW_METRICS",
-    "window_performance",
-]
 
 #: The metrics :func:`window_performance` computes.
 WINDOW_METRICS = ("sensitivity", "specificity", "ppv", "auc")
