@@ -19,12 +19,23 @@ PACKAGE = Path(__file__).resolve().parents[1] / "validation"
 
 #: Layers, lowest first: a module may import its own layer or a lower one.
 LAYERS: list[tuple[str, ...]] = [
-    ("validation", "validation.errors", "validation.io",
-     "validation.tables", "validation.safe_yaml"),
+    (
+        "validation",
+        "validation.errors",
+        "validation.io",
+        "validation.tables",
+        "validation.safe_yaml",
+    ),
     ("validation.stats", "validation.data", "validation.modeling"),
     ("validation.protocol", "validation.results", "validation.audit"),
-    ("validation.study", "validation.gate", "validation.report", "validation.demo",
-     "validation.monitor", "validation.outputs"),
+    (
+        "validation.study",
+        "validation.gate",
+        "validation.report",
+        "validation.demo",
+        "validation.monitor",
+        "validation.outputs",
+    ),
     ("validation.cli", "validation.__main__"),
 ]
 #: Modules that may be imported inside a function: they pull in torch and Lightning,
@@ -138,8 +149,11 @@ def test_no_import_cycle() -> None:
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]) if nxt in stack
-                              else f"{node} -> {nxt}")
+                cycles.append(
+                    " -> ".join(stack[stack.index(nxt) :] + [nxt])
+                    if nxt in stack
+                    else f"{node} -> {nxt}"
+                )
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = 2
@@ -173,9 +187,14 @@ def test_no_long_functions_and_no_long_lines() -> None:
                 continue
             body = node.body
             first = body[0]
-            has_doc = isinstance(first, ast.Expr) and isinstance(
-                getattr(first, "value", None), ast.Constant) and isinstance(first.value.value, str)
-            start = (body[1].lineno if len(body) > 1 else node.end_lineno) if has_doc else first.lineno
+            has_doc = (
+                isinstance(first, ast.Expr)
+                and isinstance(getattr(first, "value", None), ast.Constant)
+                and isinstance(first.value.value, str)
+            )
+            start = (
+                (body[1].lineno if len(body) > 1 else node.end_lineno) if has_doc else first.lineno
+            )
             length = (node.end_lineno or start) - start + 1
             if length > 120:
                 problems.append(

@@ -83,10 +83,13 @@ class DemoOutcome:
             code, planned = self.exit_codes[name], self.expected.get(name, 0)
             verdict = "all primary criteria met" if code == 0 else "a primary criterion failed"
             if code == planned:
-                note = "as intended" if code == 0 else "as intended: this study shows a failing gate"
+                note = (
+                    "as intended" if code == 0 else "as intended: this study shows a failing gate"
+                )
             else:
-                note = ("NOT as intended: the demo means this study to "
-                        + ("pass" if planned == 0 else "fail"))
+                note = "NOT as intended: the demo means this study to " + (
+                    "pass" if planned == 0 else "fail"
+                )
             report = folder / "report.html"
             where = report if report.exists() else folder / "results.json"
             lines.append(f"  {name:<18} {verdict} ({note})")
@@ -107,8 +110,10 @@ def _primary_lines(results: Path) -> list[str]:
         eid = p.get("endpoint_id")
         ep, cmp = endpoints.get(eid) or {}, comparisons.get(eid)
         if cmp is not None:
-            value = (f"difference {cmp['difference']:+.3f} "
-                     f"(CI {cmp['ci_low']:+.3f} to {cmp['ci_high']:+.3f}), margin {cmp['margin']}")
+            value = (
+                f"difference {cmp['difference']:+.3f} "
+                f"(CI {cmp['ci_low']:+.3f} to {cmp['ci_high']:+.3f}), margin {cmp['margin']}"
+            )
         elif ep.get("estimate") is not None:
             value = f"{ep['estimate']:.3f} (CI {ep['ci_low']:.3f}-{ep['ci_high']:.3f})"
         else:
@@ -200,22 +205,41 @@ def run_demo(
     done = step("synthetic training and test sets")
     # The training set is enriched (half positive), as training data usually is; the test
     # set keeps a screening-like prevalence.
-    train = generate_synthetic_dataset(root / "data" / "train", n_cases=train_cases,
-                                       seed=TRAIN_SEED, image_size=image_size, id_prefix="R",
-                                       prevalence=TRAIN_PREVALENCE)
-    test = generate_synthetic_dataset(root / "data" / "test", n_cases=test_cases,
-                                      seed=TEST_SEED, image_size=image_size, id_prefix="T")
+    train = generate_synthetic_dataset(
+        root / "data" / "train",
+        n_cases=train_cases,
+        seed=TRAIN_SEED,
+        image_size=image_size,
+        id_prefix="R",
+        prevalence=TRAIN_PREVALENCE,
+    )
+    test = generate_synthetic_dataset(
+        root / "data" / "test",
+        n_cases=test_cases,
+        seed=TEST_SEED,
+        image_size=image_size,
+        id_prefix="T",
+    )
     done()
 
     trained = {}
     for role, spec_name, folder, epochs, seed in (
-            ("candidate", CANDIDATE_SPEC, "model", candidate_epochs, candidate_seed),
-            ("released baseline", BASELINE_SPEC, "baseline", baseline_epochs, baseline_seed)):
+        ("candidate", CANDIDATE_SPEC, "model", candidate_epochs, candidate_seed),
+        ("released baseline", BASELINE_SPEC, "baseline", baseline_epochs, baseline_seed),
+    ):
         spec = _repo_file("models", spec_name)
-        done = step(f"train the {role} model ({spec_name}) and choose its operating point "
-                    "on its tuning split")
-        result = train_model(spec, manifest=train.manifest_path, out_dir=root / folder,
-                             test_manifest=test.manifest_path, max_epochs=epochs, seed=seed)
+        done = step(
+            f"train the {role} model ({spec_name}) and choose its operating point "
+            "on its tuning split"
+        )
+        result = train_model(
+            spec,
+            manifest=train.manifest_path,
+            out_dir=root / folder,
+            test_manifest=test.manifest_path,
+            max_epochs=epochs,
+            seed=seed,
+        )
         done()
         echo(f"[radval demo]   {_operating_line(result.operating_point)}")
         trained[role] = result
@@ -233,14 +257,26 @@ def run_demo(
 
     done = step("score the test set with both models")
     scores = root / "scores"
-    cand = predict_scores(candidate.spec_path, checkpoint=candidate.checkpoint_path,
-                          manifest=test.manifest_path, out=scores / "candidate.parquet",
-                          accelerator="cpu", num_workers=0, progress=False,
-                          expected_sha256=candidate.checkpoint_sha256)
-    predict_scores(baseline.spec_path, checkpoint=baseline.checkpoint_path,
-                   manifest=test.manifest_path, out=scores / "baseline.parquet",
-                   accelerator="cpu", num_workers=0, progress=False,
-                   expected_sha256=baseline.checkpoint_sha256)
+    cand = predict_scores(
+        candidate.spec_path,
+        checkpoint=candidate.checkpoint_path,
+        manifest=test.manifest_path,
+        out=scores / "candidate.parquet",
+        accelerator="cpu",
+        num_workers=0,
+        progress=False,
+        expected_sha256=candidate.checkpoint_sha256,
+    )
+    predict_scores(
+        baseline.spec_path,
+        checkpoint=baseline.checkpoint_path,
+        manifest=test.manifest_path,
+        out=scores / "baseline.parquet",
+        accelerator="cpu",
+        num_workers=0,
+        progress=False,
+        expected_sha256=baseline.checkpoint_sha256,
+    )
     done()
 
     done = step(f"simulate a {READERS}-reader MRMC study (unaided and AI-aided)")
@@ -248,10 +284,22 @@ def run_demo(
     ai = pd.read_parquet(cand.scores_path).set_index("case_id")["score"]
     truth = manifest.set_index("case_id")["label"].astype(int)
     ai = ai.reindex(truth.index)
-    readings = simulate_reader_study(truth, ai.to_numpy(dtype=float), n_readers=READERS,
-                                     rng=np.random.default_rng(7), aided_weight=0.5)
-    ai_rows = pd.DataFrame({"reader": "AI", "modality": "standalone", "case": truth.index,
-                            "truth": truth.to_numpy(), "score": ai.to_numpy(dtype=float)})
+    readings = simulate_reader_study(
+        truth,
+        ai.to_numpy(dtype=float),
+        n_readers=READERS,
+        rng=np.random.default_rng(7),
+        aided_weight=0.5,
+    )
+    ai_rows = pd.DataFrame(
+        {
+            "reader": "AI",
+            "modality": "standalone",
+            "case": truth.index,
+            "truth": truth.to_numpy(),
+            "score": ai.to_numpy(dtype=float),
+        }
+    )
     (root / "readings").mkdir()
     write_csv(pd.concat([readings, ai_rows], ignore_index=True), root / "readings" / "readings.csv")
     done()
@@ -260,8 +308,12 @@ def run_demo(
     codes: dict[str, int] = {}
     for name in PROTOCOLS:
         done = step(f"run the locked protocol {name}")
-        outcome = run_study(protocols / f"{name}.yaml", out_dir=root / "studies" / name,
-                            render=render, actor="radval-demo")
+        outcome = run_study(
+            protocols / f"{name}.yaml",
+            out_dir=root / "studies" / name,
+            render=render,
+            actor="radval-demo",
+        )
         done()
         studies[name] = Path(outcome.study_dir)
         codes[name] = int(outcome.exit_code)
@@ -275,7 +327,9 @@ def _operating_line(op: dict[str, object]) -> str:
         return f"operating threshold {op['threshold']} ({op.get('source')})"
     at, ts = sel["at_threshold"], sel["tuning_split"]
     goal = f" >= {sel['target']}" if sel.get("target") is not None else ""
-    return (f"threshold {float(str(op['threshold'])):.4f} by rule {sel['rule']}{goal} on "
-            f"{ts['n_cases']} tuning cases: sensitivity {at['sensitivity']['estimate']:.3f}, "
-            f"specificity {at['specificity']['estimate']:.3f} "
-            f"(threshold sd {sel['threshold_bootstrap']['sd']:.4f})")
+    return (
+        f"threshold {float(str(op['threshold'])):.4f} by rule {sel['rule']}{goal} on "
+        f"{ts['n_cases']} tuning cases: sensitivity {at['sensitivity']['estimate']:.3f}, "
+        f"specificity {at['specificity']['estimate']:.3f} "
+        f"(threshold sd {sel['threshold_bootstrap']['sd']:.4f})"
+    )

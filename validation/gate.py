@@ -127,10 +127,14 @@ def _cases(side: _Side, base: _Side) -> Cases:
     frame = load_manifest(path, label_columns=[ts["label_column"]]).frame.reset_index(drop=True)
     c_scores, b_scores = side.scores(), base.scores()
     return align(
-        frame, ts["label_column"], ts.get("cluster_column"),
-        read_scores(c_scores, columns=side.columns()), scores_path=c_scores,
+        frame,
+        ts["label_column"],
+        ts.get("cluster_column"),
+        read_scores(c_scores, columns=side.columns()),
+        scores_path=c_scores,
         missing=ts.get("missing_outputs", "error"),
-        baseline=read_scores(b_scores, columns=base.columns()), baseline_path=b_scores,
+        baseline=read_scores(b_scores, columns=base.columns()),
+        baseline_path=b_scores,
     )
 
 
@@ -150,22 +154,54 @@ def _level(cand: _Side, significance_level: float | None) -> tuple[float, str]:
 def _comparison(cid: str, comp: Any, alpha: float, **extra: Any) -> dict[str, Any]:
     d = comp.to_dict()
     passed = d["p_value"] is not None and d["p_value"] <= alpha
-    keys = ("difference", "ci_low", "ci_high", "statistic", "df", "p_value", "margin",
-            "alternative", "method", "confidence_level", "estimate_a", "estimate_b", "n")
-    return {"id": cid, "kind": "non-inferiority", **{k: d[k] for k in keys},
-            "decision": "pass" if passed else "fail", **extra}
+    keys = (
+        "difference",
+        "ci_low",
+        "ci_high",
+        "statistic",
+        "df",
+        "p_value",
+        "margin",
+        "alternative",
+        "method",
+        "confidence_level",
+        "estimate_a",
+        "estimate_b",
+        "n",
+    )
+    return {
+        "id": cid,
+        "kind": "non-inferiority",
+        **{k: d[k] for k in keys},
+        "decision": "pass" if passed else "fail",
+        **extra,
+    }
 
 
 def _paired_comparisons(
-    cases: Cases, cand: _Side, base: _Side, *, margin: float, proportion_margin: float,
-    alpha: float, warnings: list[str],
+    cases: Cases,
+    cand: _Side,
+    base: _Side,
+    *,
+    margin: float,
+    proportion_margin: float,
+    alpha: float,
+    warnings: list[str],
 ) -> list[dict[str, Any]]:
     """AUC, and sensitivity and specificity at each model's locked threshold, paired."""
     y = cases.y_true.astype(np.int8)
     a, b = _both_scores(cases)
     level = interval_level(alpha)
-    auc = compare_auc(y, a, b, method="delong", alternative="greater", margin=margin,
-                      clusters=cases.clusters, confidence_level=level)
+    auc = compare_auc(
+        y,
+        a,
+        b,
+        method="delong",
+        alternative="greater",
+        margin=margin,
+        clusters=cases.clusters,
+        confidence_level=level,
+    )
     out = [_comparison("auc", auc, alpha)]
     c_thr, b_thr = cand.threshold, base.threshold
     if c_thr is None or b_thr is None:
@@ -179,12 +215,19 @@ def _paired_comparisons(
             continue
         ca = (pa[mask] == y[mask]).astype(np.int8)
         cb = (pb[mask] == y[mask]).astype(np.int8)
-        comp = paired_noninferiority(ca, cb, margin=proportion_margin, alternative="greater",
-                                     confidence_level=level)
+        comp = paired_noninferiority(
+            ca, cb, margin=proportion_margin, alternative="greater", confidence_level=level
+        )
         mc = mcnemar(ca, cb, method="exact")
-        out.append(_comparison(name, comp, alpha,
-                               thresholds={"candidate": c_thr, "baseline": b_thr},
-                               mcnemar=mc.to_dict()))
+        out.append(
+            _comparison(
+                name,
+                comp,
+                alpha,
+                thresholds={"candidate": c_thr, "baseline": b_thr},
+                mcnemar=mc.to_dict(),
+            )
+        )
     return out
 
 
@@ -195,32 +238,57 @@ def _both_scores(cases: Cases) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _subgroup_cell(
-    cases: Cases, m: np.ndarray, attr: str, value: str, sg: Subgroups, *, margin: float,
+    cases: Cases,
+    m: np.ndarray,
+    attr: str,
+    value: str,
+    sg: Subgroups,
+    *,
+    margin: float,
     level: float,
 ) -> dict[str, Any]:
     """One subgroup cell's non-inferiority test of the AUC (H1: lower by more than margin)."""
     y = cases.y_true.astype(np.int8)
     a, b = _both_scores(cases)
     n_pos, n_neg = int(y[m].sum()), int((1 - y[m]).sum())
-    row: dict[str, Any] = {"attribute": attr, "group": value, "n": int(m.sum()),
-                           "n_pos": n_pos, "n_neg": n_neg}
+    row: dict[str, Any] = {
+        "attribute": attr,
+        "group": value,
+        "n": int(m.sum()),
+        "n_pos": n_pos,
+        "n_neg": n_neg,
+    }
     g = sg.guardrails
     if m.sum() < g.min_n or n_pos < max(g.min_positives, 1) or n_neg < max(g.min_negatives, 1):
         row.update(status="insufficient", reason="below the protocol's guardrails")
         return row
     try:
-        comp = compare_auc(y[m], a[m], b[m], method="delong", alternative="greater",
-                           margin=margin, confidence_level=level,
-                           clusters=None if cases.clusters is None else cases.clusters[m])
+        comp = compare_auc(
+            y[m],
+            a[m],
+            b[m],
+            method="delong",
+            alternative="greater",
+            margin=margin,
+            confidence_level=level,
+            clusters=None if cases.clusters is None else cases.clusters[m],
+        )
     except UndefinedMetricError as exc:
         row.update(status="not_estimable", reason=str(exc))
         return row
     d = comp.to_dict()
     # H1: d < -margin is the lower tail of the non-inferiority statistic (d + margin) / SE
-    row.update(difference=d["difference"], ci_low=d["ci_low"], ci_high=d["ci_high"],
-               confidence_level=level, statistic=d["statistic"],
-               p_value=float(ndtr(comp.statistic)), estimate_a=d["estimate_a"],
-               estimate_b=d["estimate_b"], method=d["method"])
+    row.update(
+        difference=d["difference"],
+        ci_low=d["ci_low"],
+        ci_high=d["ci_high"],
+        confidence_level=level,
+        statistic=d["statistic"],
+        p_value=float(ndtr(comp.statistic)),
+        estimate_a=d["estimate_a"],
+        estimate_b=d["estimate_b"],
+        method=d["method"],
+    )
     return row
 
 
@@ -230,8 +298,15 @@ def _subgroup_regressions(
     """Every subgroup cell's regression test, adjusted by the protocol's multiplicity rule."""
     groups = subgroup_frame(cases.frame, sg)
     rows = [
-        _subgroup_cell(cases, (groups[attr] == value).to_numpy(), attr, value, sg,
-                       margin=margin, level=interval_level(alpha))
+        _subgroup_cell(
+            cases,
+            (groups[attr] == value).to_numpy(),
+            attr,
+            value,
+            sg,
+            margin=margin,
+            level=interval_level(alpha),
+        )
         for attr in groups.columns
         for value in sorted(groups[attr].unique())
     ]
@@ -244,10 +319,11 @@ def _subgroup_regressions(
         regressed = bool(p_adj <= alpha)
         reason = (
             f"AUC lower than baseline by more than {margin:g} (one-sided p {r['p_value']:.3g}, "
-            f"{sg.multiplicity}-adjusted {p_adj:.3g} <= {alpha:g})" if regressed else ""
+            f"{sg.multiplicity}-adjusted {p_adj:.3g} <= {alpha:g})"
+            if regressed
+            else ""
         )
-        r.update(p_adjusted=float(p_adj), status="regression" if regressed else "ok",
-                 reason=reason)
+        r.update(p_adjusted=float(p_adj), status="regression" if regressed else "ok", reason=reason)
     return rows
 
 
@@ -319,8 +395,11 @@ def run_gate(
             f"{cand.path} and {base.path} were run on different test sets (manifest sha256 {cm} "
             f"vs {bm}); a release gate compares models on the same locked cases"
         )
-    warnings = [f"{s.path} was run from an unlocked protocol" for s in (cand, base)
-                if s.results.protocol.lock is None]
+    warnings = [
+        f"{s.path} was run from an unlocked protocol"
+        for s in (cand, base)
+        if s.results.protocol.lock is None
+    ]
     cases = _cases(cand, base)
     if cases.failures:
         warnings.append(
@@ -333,14 +412,21 @@ def run_gate(
             "compares a model with itself (every difference is 0 and the paired tests have no "
             "variance)"
         )
-    comparisons = _paired_comparisons(cases, cand, base, margin=margin,
-                                      proportion_margin=proportion_margin, alpha=alpha,
-                                      warnings=warnings)
+    comparisons = _paired_comparisons(
+        cases,
+        cand,
+        base,
+        margin=margin,
+        proportion_margin=proportion_margin,
+        alpha=alpha,
+        warnings=warnings,
+    )
     sg_raw = cand.results.protocol.resolved.get("subgroups")
     sg = Subgroups.model_validate(sg_raw) if subgroups and sg_raw else None
     sub_rows = _subgroup_regressions(cases, sg, margin=margin, alpha=alpha) if sg else []
     ok = all(c["decision"] == "pass" for c in comparisons) and not any(
-        r["status"] == "regression" for r in sub_rows)
+        r["status"] == "regression" for r in sub_rows
+    )
     result = {
         "schema": GATE_SCHEMA,
         "decision": "pass" if ok else "fail",
@@ -355,7 +441,7 @@ def run_gate(
         "confidence_level": interval_level(alpha),
         "subgroup_rule": {
             "test": "one-sided paired DeLong test of H1: AUC(candidate) - AUC(baseline) < "
-                    "-margin per cell",
+            "-margin per cell",
             "margin": margin,
             "adjustment": sg.multiplicity if sg is not None else None,
             "significance_level": alpha,
@@ -391,43 +477,63 @@ def _check_gate_folder(folder: Path, *, force: bool) -> None:
             )
         return
     if (folder / "results.json").exists():
-        raise InputError(f"--out {folder} is a study folder; write the gate record to a folder of its own")
+        raise InputError(
+            f"--out {folder} is a study folder; write the gate record to a folder of its own"
+        )
     if (folder / GATE_FILE).exists() and not force:
         raise InputError(
             f"{folder} already holds a gate decision ({GATE_FILE}); pass --force to gate again into it "
             "(the audit log keeps both)"
         )
-    others = sorted(p.name for p in folder.iterdir()
-                    if p.name not in (audit.LOCK_FILE, audit.AUDIT_FILE, audit.HEAD_FILE, GATE_FILE))
+    others = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name not in (audit.LOCK_FILE, audit.AUDIT_FILE, audit.HEAD_FILE, GATE_FILE)
+    )
     if (folder / audit.AUDIT_FILE).exists():
         audit.require_intact(folder, "gate into")
     elif others and not force:
-        raise InputError(f"--out {folder} is not empty and is not a gate folder (found {others[0]})")
+        raise InputError(
+            f"--out {folder} is not empty and is not a gate folder (found {others[0]})"
+        )
 
 
-def _commit_gate(folder: Path, result: dict[str, Any], *, force: bool, actor: str | None) -> dict[str, Any]:
+def _commit_gate(
+    folder: Path, result: dict[str, Any], *, force: bool, actor: str | None
+) -> dict[str, Any]:
     """Commit ``gate.json`` into a gate folder through its audit log."""
     _check_gate_folder(folder, force=force)
     with audit.study_lock(folder, purpose="gate"):
         _check_gate_folder(folder, force=force)  # again, now that no other writer can interfere
         text = json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n"
         return audit.commit_files(
-            folder, "gate", {GATE_FILE: text.encode("utf-8")},
-            inputs={"candidate_results": result["candidate"]["results_sha256"],
-                    "baseline_results": result["baseline"]["results_sha256"]},
-            details={"decision": result["decision"], "candidate": result["candidate"]["path"],
-                     "baseline": result["baseline"]["path"],
-                     "candidate_audit_head": result["candidate"]["audit_head"],
-                     "baseline_audit_head": result["baseline"]["audit_head"],
-                     "margin": result["margin"], "proportion_margin": result["proportion_margin"],
-                     "significance_level": result["significance_level"], "forced": bool(force)},
+            folder,
+            "gate",
+            {GATE_FILE: text.encode("utf-8")},
+            inputs={
+                "candidate_results": result["candidate"]["results_sha256"],
+                "baseline_results": result["baseline"]["results_sha256"],
+            },
+            details={
+                "decision": result["decision"],
+                "candidate": result["candidate"]["path"],
+                "baseline": result["baseline"]["path"],
+                "candidate_audit_head": result["candidate"]["audit_head"],
+                "baseline_audit_head": result["baseline"]["audit_head"],
+                "margin": result["margin"],
+                "proportion_margin": result["proportion_margin"],
+                "significance_level": result["significance_level"],
+                "forced": bool(force),
+            },
             actor=actor,
         )
 
 
 def format_gate(result: dict[str, Any]) -> str:
     """A short text table of a gate result."""
-    lines = [f"release gate: {decision_text(result['decision'])} ({result['n_cases']} paired cases)"]
+    lines = [
+        f"release gate: {decision_text(result['decision'])} ({result['n_cases']} paired cases)"
+    ]
     for c in result["comparisons"]:
         lines.append(
             f"  {c['id']:<12} diff {c['difference']:+.4f}  lower bound {c['ci_low']:+.4f}  "
@@ -435,14 +541,20 @@ def format_gate(result: dict[str, Any]) -> str:
         )
     reg = [r for r in result["subgroups"] if r["status"] == "regression"]
     for r in reg:
-        lines.append(f"  subgroup regression: {r['attribute']}={r['group']} diff {r['difference']:+.4f}  "
-                     f"p {r['p_value']:.4g}  adjusted p {r['p_adjusted']:.4g}")
+        lines.append(
+            f"  subgroup regression: {r['attribute']}={r['group']} diff {r['difference']:+.4f}  "
+            f"p {r['p_value']:.4g}  adjusted p {r['p_adjusted']:.4g}"
+        )
     if result["subgroups"]:
         rule = result.get("subgroup_rule") or {}
-        lines.append(f"  subgroups checked: {len(result['subgroups'])}, regressions: {len(reg)} "
-                     f"(one-sided p, {rule.get('adjustment')}-adjusted, <= {result['significance_level']:g})")
-    lines.append(f"  one-sided level {result['significance_level']:g}, intervals "
-                 f"{result['confidence_level']:.0%} two-sided")
+        lines.append(
+            f"  subgroups checked: {len(result['subgroups'])}, regressions: {len(reg)} "
+            f"(one-sided p, {rule.get('adjustment')}-adjusted, <= {result['significance_level']:g})"
+        )
+    lines.append(
+        f"  one-sided level {result['significance_level']:g}, intervals "
+        f"{result['confidence_level']:.0%} two-sided"
+    )
     for w in result["warnings"]:
         lines.append(f"  warning: {w}")
     return "\n".join(lines)

@@ -35,17 +35,23 @@ def _start_demo(out: Path, capability: str | None, threads: int) -> subprocess.P
     # the runs share the cores: idle OpenMP threads sleep instead of spinning (no effect on
     # the numbers, only on the time)
     env["OMP_WAIT_POLICY"] = "PASSIVE"
-    return subprocess.Popen([sys.executable, "-m", "validation", "demo", "--out", str(out),
-                             "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "validation", "demo", "--out", str(out), "--no-report"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _verdicts(root: Path) -> dict[str, object]:
     out: dict[str, object] = {}
     for name in PROTOCOLS:
         doc = json.loads((root / "studies" / name / "results.json").read_text())
-        out[name] = (doc["verdict"]["decision"],
-                     tuple((p["endpoint_id"], p["decision"]) for p in doc["verdict"]["primary"]))
+        out[name] = (
+            doc["verdict"]["decision"],
+            tuple((p["endpoint_id"], p["decision"]) for p in doc["verdict"]["primary"]),
+        )
     return out
 
 
@@ -71,8 +77,7 @@ def test_demo_verdicts_are_the_same_on_every_cpu_setting(tmp_path: Path) -> None
     verdicts, numbers = {}, {}
     # all settings at once (a 1-thread run uses the other core): about 4 minutes on 2 cores
     runs = {f"{cap or 'native'}-{threads}t": (cap, threads) for cap, threads in SETTINGS}
-    procs = {tag: _start_demo(tmp_path / tag, cap, threads)
-             for tag, (cap, threads) in runs.items()}
+    procs = {tag: _start_demo(tmp_path / tag, cap, threads) for tag, (cap, threads) in runs.items()}
     try:
         outputs = {tag: proc.communicate(timeout=1200) for tag, proc in procs.items()}
     finally:
@@ -94,7 +99,8 @@ def test_demo_verdicts_are_the_same_on_every_cpu_setting(tmp_path: Path) -> None
     first = next(iter(verdicts.values()))
     assert all(v == first for v in verdicts.values()), verdicts
     assert {name: dec for name, (dec, _) in first.items()} == {  # type: ignore[misc]
-        name: "pass" if code == 0 else "fail" for name, code in EXPECTED_EXIT_CODES.items()}
+        name: "pass" if code == 0 else "fail" for name, code in EXPECTED_EXIT_CODES.items()
+    }
     keys = sorted(next(iter(numbers.values())))
     print("\n" + "setting".ljust(52) + "".join(t.rjust(13) for t in numbers))
     for k in keys:

@@ -39,8 +39,9 @@ def _error(tmp_path: Path, data: Any) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("name", ["demo_classifier.yaml", "demo_classifier_released.yaml",
-                                  "demo_segmentation.yaml"])
+@pytest.mark.parametrize(
+    "name", ["demo_classifier.yaml", "demo_classifier_released.yaml", "demo_segmentation.yaml"]
+)
 def test_shipped_specs_validate_and_build(name: str) -> None:
     spec = load_spec(MODELS / name)
     net = build_network(spec.network, in_channels=spec.input.channels, n_classes=len(spec.classes))
@@ -102,22 +103,38 @@ def test_unknown_network_argument(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["network"]["args"].update(out_channels=3),
-         "network.args.out_channels: expected 2 (one per class), found 3"),
-        (lambda d: d["network"]["args"].update(in_channels=3),
-         "network.args.in_channels: expected 1 (input.channels), found 3"),
-        (lambda d: d["network"]["args"].update(spatial_dims=3),
-         "network.args.spatial_dims: expected 2, found 3"),
-        (lambda d: d["network"].update(name="UNet"),
-         "network.name: UNet is a segmentation network, the spec's task is classification"),
-        (lambda d: d["preprocessing"].append({"kind": "resize"}),
-         "preprocessing: expected exactly one 'resize' or 'spacing' step, found 2"),
-        (lambda d: d.update(positive_class="tumour"),
-         "positive_class: expected one of ['no_lesion', 'lesion'], found 'tumour'"),
-        (lambda d: d["checkpoint"].update(sha256="ABC"),
-         "checkpoint.sha256: expected 64 lowercase hex digits, found 'ABC'"),
-        (lambda d: d["preprocessing"].append({"kind": "repeat_channels", "repeats": 3}),
-         "input.channels: expected 3 (after repeat_channels), found 1"),
+        (
+            lambda d: d["network"]["args"].update(out_channels=3),
+            "network.args.out_channels: expected 2 (one per class), found 3",
+        ),
+        (
+            lambda d: d["network"]["args"].update(in_channels=3),
+            "network.args.in_channels: expected 1 (input.channels), found 3",
+        ),
+        (
+            lambda d: d["network"]["args"].update(spatial_dims=3),
+            "network.args.spatial_dims: expected 2, found 3",
+        ),
+        (
+            lambda d: d["network"].update(name="UNet"),
+            "network.name: UNet is a segmentation network, the spec's task is classification",
+        ),
+        (
+            lambda d: d["preprocessing"].append({"kind": "resize"}),
+            "preprocessing: expected exactly one 'resize' or 'spacing' step, found 2",
+        ),
+        (
+            lambda d: d.update(positive_class="tumour"),
+            "positive_class: expected one of ['no_lesion', 'lesion'], found 'tumour'",
+        ),
+        (
+            lambda d: d["checkpoint"].update(sha256="ABC"),
+            "checkpoint.sha256: expected 64 lowercase hex digits, found 'ABC'",
+        ),
+        (
+            lambda d: d["preprocessing"].append({"kind": "repeat_channels", "repeats": 3}),
+            "input.channels: expected 3 (after repeat_channels), found 1",
+        ),
     ],
 )
 def test_inconsistent_specs(tmp_path: Path, change: Any, expected: str) -> None:
@@ -128,8 +145,10 @@ def test_inconsistent_specs(tmp_path: Path, change: Any, expected: str) -> None:
 
 def test_pretrained_download_is_refused(tmp_path: Path) -> None:
     data = _demo()
-    data["network"] = {"name": "EfficientNetBN", "args": {"model_name": "efficientnet-b0",
-                                                           "pretrained": True}}
+    data["network"] = {
+        "name": "EfficientNetBN",
+        "args": {"model_name": "efficientnet-b0", "pretrained": True},
+    }
     assert "network.args.pretrained: expected false" in _error(tmp_path, data)
 
 

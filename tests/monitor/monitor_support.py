@@ -55,8 +55,15 @@ performance:
 """
 
 
-def make_plan(root: Path, *, title: str = "Test monitoring", seed: int = 5, n_ref: int = 600,
-              lock: bool = True, text: str | None = None) -> Path:
+def make_plan(
+    root: Path,
+    *,
+    title: str = "Test monitoring",
+    seed: int = 5,
+    n_ref: int = 600,
+    lock: bool = True,
+    text: str | None = None,
+) -> Path:
     """Reference tables and a (locked) monitoring protocol under ``root``; returns the protocol."""
     rng = np.random.default_rng(seed)
     ref = simulate_cases(n_ref, rng=rng)
@@ -70,8 +77,16 @@ def make_plan(root: Path, *, title: str = "Test monitoring", seed: int = 5, n_re
     return proto
 
 
-def write_month(stream: Path, month: int, *, n: int = 120, seed: int = 0, change_month: int | None = None,
-                labels_fraction: float | None = 0.5, name: str | None = None) -> pd.DataFrame:
+def write_month(
+    stream: Path,
+    month: int,
+    *,
+    n: int = 120,
+    seed: int = 0,
+    change_month: int | None = None,
+    labels_fraction: float | None = 0.5,
+    name: str | None = None,
+) -> pd.DataFrame:
     """One month of production as a batch file (and a label file for a share of it)."""
     rng = np.random.default_rng(1000 + seed * 31 + month)
     frame = simulate_month(month, n, rng=rng, change_month=change_month)

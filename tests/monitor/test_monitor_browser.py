@@ -18,8 +18,14 @@ from validation.monitor.simulate import run_monitoring_demo
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.browser
 
@@ -41,15 +47,27 @@ def test_monitoring_report_opens_offline_without_errors(tmp_path: Path) -> None:
         requests: list[str] = []
         problems: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
-        page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+            ),
+        )
         page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
         page.goto(url, wait_until="load")
         page.wait_for_timeout(200)
         assert requests == [url], requests
         assert problems == []
         assert page.evaluate("document.scripts.length") == 0
-        for sid in ("sec-verification", "sec-alarms", "sec-charts", "sec-drift", "sec-performance",
-                    "sec-reference", "sec-runs"):
+        for sid in (
+            "sec-verification",
+            "sec-alarms",
+            "sec-charts",
+            "sec-drift",
+            "sec-performance",
+            "sec-reference",
+            "sec-runs",
+        ):
             assert page.locator(f"#{sid} h2").is_visible(), sid
         assert page.locator("#status").inner_text().startswith("ALARM")
         assert page.locator("#verification-caveat").is_visible()

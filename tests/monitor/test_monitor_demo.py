@@ -32,10 +32,16 @@ def test_monitoring_demo_is_quiet_before_the_change_and_alarms_after(tmp_path: P
 
 
 def test_cli_demo_monitoring_exits_1_with_the_alarm(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "validation", "demo", "--monitoring", "--out", str(tmp_path / "d")],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "validation", "demo", "--monitoring", "--out", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 1, r.stderr
-    assert "Monitoring report:" in r.stdout and (tmp_path / "d" / "monitor" / "report.html").is_file()
+    assert (
+        "Monitoring report:" in r.stdout and (tmp_path / "d" / "monitor" / "report.html").is_file()
+    )
     assert "month 4 (2026-04) (scanner change this month)" in r.stdout
 
 

@@ -37,8 +37,7 @@ def brute_force(frame: pd.DataFrame, design: str):
     cases = list(dict.fromkeys(frame["case"]))
     groups = list(itertools.product(mods, rdrs))
     parts = [frame[(frame.modality == m) & (frame.reader == r)] for m, r in groups]
-    arrays = [(p["case"].to_numpy(), p["truth"].to_numpy(), p["score"].to_numpy())
-              for p in parts]
+    arrays = [(p["case"].to_numpy(), p["truth"].to_numpy(), p["score"].to_numpy()) for p in parts]
     fom = np.array([auc_of(t, x) for _, t, x in arrays])
     jack = np.empty((len(cases), len(groups)))
     for k, case in enumerate(cases):
@@ -66,15 +65,24 @@ def brute_force(frame: pd.DataFrame, design: str):
     den = ms_tr + r * max(cov2 - cov3, 0)
     f = ms_t / den
     ddf = den**2 / (ms_tr**2 / ((t - 1) * (r - 1)))
-    return {"F": f, "ddf": ddf, "p": stats.f.sf(f, t - 1, ddf), "var": var, "cov1": cov1,
-            "cov2": cov2, "cov3": cov3}
+    return {
+        "F": f,
+        "ddf": ddf,
+        "p": stats.f.sf(f, t - 1, ddf),
+        "var": var,
+        "cov1": cov1,
+        "cov2": cov2,
+        "cov3": cov3,
+    }
 
 
 @pytest.mark.parametrize(
     ("name", "design"),
-    [("van_dyke_cases_nested_in_readers.csv", "split_plot"),
-     ("van_dyke_cases_nested_in_modalities.csv", "cases_in_modalities"),
-     ("kundel_icu_cxr.csv", "partially_paired")],
+    [
+        ("van_dyke_cases_nested_in_readers.csv", "split_plot"),
+        ("van_dyke_cases_nested_in_modalities.csv", "cases_in_modalities"),
+        ("kundel_icu_cxr.csv", "partially_paired"),
+    ],
 )
 def test_design_matches_brute_force_mrmcaov_twin(name, design):
     frame = load_readings(DATA / name)
@@ -98,8 +106,7 @@ def test_split_plot_same_aucs_as_crossed_but_no_reader_covariance():
     assert nested.variance_components["cov2"] == 0 and nested.variance_components["cov3"] == 0
     # with Cov2 = Cov3 = 0 the RRRC test reduces to MS(T)/MS(T:R) on (1, 4) df
     assert nested.tests["RRRC"].df_den == pytest.approx(4.0)
-    assert nested.tests["RRRC"].statistic == pytest.approx(
-        nested.tests["RRFC"].statistic)
+    assert nested.tests["RRRC"].statistic == pytest.approx(nested.tests["RRFC"].statistic)
 
 
 def test_delong_refuses_non_crossed_designs():
@@ -141,8 +148,10 @@ def test_readers_nested_in_modalities_against_one_way_formulas():
     readers = [f"reader{i}" for i in range(1, 11)]
     mod_of = {r: frame.loc[frame.reader == r, "modality"].iloc[0] for r in readers}
     jack = np.empty((len(cases), len(readers)))
-    arrays = [(p["case"].to_numpy(), p["truth"].to_numpy(), p["score"].to_numpy())
-              for p in (frame[frame.reader == r] for r in readers)]
+    arrays = [
+        (p["case"].to_numpy(), p["truth"].to_numpy(), p["score"].to_numpy())
+        for p in (frame[frame.reader == r] for r in readers)
+    ]
     for k, case in enumerate(cases):
         for g, (ids, t, x) in enumerate(arrays):
             keep = ids != case
@@ -156,5 +165,4 @@ def test_readers_nested_in_modalities_against_one_way_formulas():
     assert vc["cov3"] == pytest.approx(cov[~same].mean(), rel=1e-10)
     assert vc["var_error"] == pytest.approx(np.mean(np.diag(cov)), rel=1e-10)
     assert res.readers[-1] == "reader10"  # natural order
-    assert list(res.fom["reader"][:5]) == ["reader1", "reader2", "reader3", "reader4",
-                                           "reader5"]
+    assert list(res.fom["reader"][:5]) == ["reader1", "reader2", "reader3", "reader4", "reader5"]

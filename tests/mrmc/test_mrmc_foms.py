@@ -93,8 +93,9 @@ def test_noninferiority_and_superiority(vd):
     assert ni.statistic == pytest.approx((ni.difference + 0.05) / c.se)
     assert ni.extra["conclusion"] is True
     # the conclusion is the one-sided test at (1 - level) / 2
-    sup = mrmc_noninferiority(vd, modality_test="1", modality_reference="0", margin=0.0,
-                              alternative="superiority")
+    sup = mrmc_noninferiority(
+        vd, modality_test="1", modality_reference="0", margin=0.0, alternative="superiority"
+    )
     assert sup.p_value == pytest.approx(c.p_value / 2)
     assert sup.extra["conclusion"] == (sup.p_value < 0.025)
     rev = mrmc_noninferiority(vd, modality_test="0", modality_reference="1", margin=0.01)
@@ -128,7 +129,8 @@ def test_bootstrap_covariance_is_reproducible_and_close_to_jackknife(vd):
     assert a.tests["RRRC"].statistic == b.tests["RRRC"].statistic
     j = mrmc_analysis(vd)
     assert a.variance_components["var_error"] == pytest.approx(
-        j.variance_components["var_error"], rel=0.25)
+        j.variance_components["var_error"], rel=0.25
+    )
     assert a.extra["n_resamples"] == 500
 
 

@@ -14,8 +14,17 @@ from validation.data.readings import load_readings
 from validation.stats import Comparison, MRMCTest, ReaderVsAI, mrmc_analysis, reader_vs_ai
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
-TEST_KEYS = ("statistic", "df_num", "df_den", "p_value", "distribution", "estimable", "reason",
-             "comparisons", "modality_foms")
+TEST_KEYS = (
+    "statistic",
+    "df_num",
+    "df_den",
+    "p_value",
+    "distribution",
+    "estimable",
+    "reason",
+    "comparisons",
+    "modality_foms",
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +72,21 @@ def test_mrmc_to_dict_is_the_old_json(res):
         old["comparisons"] = [c.to_dict() for c in t.comparisons]
         old["modality_foms"] = [e.to_dict() for e in t.modality_foms]
         assert json.dumps(d["tests"][name]) == json.dumps(old)
-    assert list(d) == ["method", "covariance", "fom_name", "design", "confidence_level",
-                       "modalities", "readers", "n_cases", "fom", "variance_components", "tests",
-                       "modality_foms", "extra"]
+    assert list(d) == [
+        "method",
+        "covariance",
+        "fom_name",
+        "design",
+        "confidence_level",
+        "modalities",
+        "readers",
+        "n_cases",
+        "fom",
+        "variance_components",
+        "tests",
+        "modality_foms",
+        "extra",
+    ]
     json.dumps(d, allow_nan=False)
 
 
@@ -80,4 +101,5 @@ def test_reader_vs_ai_is_a_dataclass_readable_as_the_old_dict(vs):
     with pytest.warns(DeprecationWarning):
         assert {k: v.to_dict() for k, v in vs.items()} == vs.to_dict()
     assert json.dumps(vs.to_dict()) == json.dumps(
-        {"RRRC": vs.rrrc.to_dict(), "RRFC": vs.rrfc.to_dict()})
+        {"RRRC": vs.rrrc.to_dict(), "RRFC": vs.rrfc.to_dict()}
+    )

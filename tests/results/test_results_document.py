@@ -30,8 +30,13 @@ def test_committed_schema_is_generated_from_the_model() -> None:
 
 
 def test_jsonable_never_writes_nan_and_spells_infinity() -> None:
-    value = {1: np.float64("nan"), "b": (np.int64(3), np.float32(math.inf)), "c": np.array([-np.inf]),
-             "d": np.bool_(True), "p": Path("x/y")}
+    value = {
+        1: np.float64("nan"),
+        "b": (np.int64(3), np.float32(math.inf)),
+        "c": np.array([-np.inf]),
+        "d": np.bool_(True),
+        "p": Path("x/y"),
+    }
     assert jsonable(value) == {"1": None, "b": [3, "inf"], "c": ["-inf"], "d": True, "p": "x/y"}
     assert dumps_results({"b": 1, "a": [0.5]}) == '{\n  "a": [\n    0.5\n  ],\n  "b": 1\n}\n'
 
@@ -43,7 +48,9 @@ def test_validation_names_the_path_and_the_schema_agrees() -> None:
     assert text.startswith("results do not match radval.results/1: schema: Input should be ")
     assert "radval_version: Field required" in text
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.Draft202012Validator(results_json_schema()).validate({"schema": "radval.results/2"})
+        jsonschema.Draft202012Validator(results_json_schema()).validate(
+            {"schema": "radval.results/2"}
+        )
 
 
 def test_reading_bad_files_is_an_input_error(tmp_path: Path) -> None:

@@ -118,8 +118,10 @@ def test_youden_rule_matches_the_exact_twin_and_roc_youden(cases) -> None:  # ty
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"rule": "f1", "target": 0.9},
-         "rule must be one of ['sensitivity', 'specificity', 'youden'], got 'f1'"),
+        (
+            {"rule": "f1", "target": 0.9},
+            "rule must be one of ['sensitivity', 'specificity', 'youden'], got 'f1'",
+        ),
         ({"rule": "youden", "target": 0.9}, "rule 'youden' takes no target, got target=0.9"),
         ({"rule": "sensitivity"}, "rule 'sensitivity' needs a target in (0, 1), got None"),
         ({"rule": "specificity", "target": 1.0}, "target must be in (0, 1), got 1.0"),
@@ -134,25 +136,30 @@ def test_bad_rules_are_refused_with_exact_messages(kwargs, message) -> None:  # 
 def test_undefined_selections_say_why() -> None:
     with pytest.raises(UndefinedMetricError) as err:
         select_threshold([1, 1, 1], [0.1, 0.2, 0.3], rule="youden")
-    assert str(err.value) == ("an operating threshold cannot be selected: y_true has no negative "
-                              "(0) cases (all 3 are 1)")
+    assert str(err.value) == (
+        "an operating threshold cannot be selected: y_true has no negative (0) cases (all 3 are 1)"
+    )
     with pytest.raises(UndefinedMetricError) as err:
         select_threshold([0, 0, 1], [0.9, 0.1, 0.5], rule="specificity", target=0.9)
     assert str(err.value) == (
         "no threshold reaches specificity 0.9 while calling any case positive: 2 of the 2 "
         "negatives must score below it, and the 2-th lowest negative score (0.9) is the "
-        "highest score")
+        "highest score"
+    )
 
 
 def _twin_spread(y, s, rule, target, n, seed, clusters=None):  # type: ignore[no-untyped-def]
     """Resample as the documented design says, then select by brute force on each resample."""
     if clusters is None:
-        weights = bootstrap_weights(y.size, strata=y, n_resamples=n, rng=np.random.default_rng(seed))
+        weights = bootstrap_weights(
+            y.size, strata=y, n_resamples=n, rng=np.random.default_rng(seed)
+        )
     else:
         codes = np.unique(clusters, return_inverse=True)[1]
         has_pos = np.array([y[codes == c].max() for c in range(codes.max() + 1)])
-        weights = bootstrap_weights(codes, strata=has_pos[codes], n_resamples=n,
-                                    rng=np.random.default_rng(seed))
+        weights = bootstrap_weights(
+            codes, strata=has_pos[codes], n_resamples=n, rng=np.random.default_rng(seed)
+        )
     reps = []
     for w in np.vstack(list(weights)):
         yy, ss = np.repeat(y, w), np.repeat(s, w)
@@ -161,16 +168,18 @@ def _twin_spread(y, s, rule, target, n, seed, clusters=None):  # type: ignore[no
     return np.array(reps)
 
 
-@pytest.mark.parametrize("rule, target", [("sensitivity", 0.8), ("specificity", 0.7),
-                                          ("youden", None)])
+@pytest.mark.parametrize(
+    "rule, target", [("sensitivity", 0.8), ("specificity", 0.7), ("youden", None)]
+)
 def test_threshold_bootstrap_matches_a_slow_twin(rule, target) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(5)
     y = np.repeat([0, 1], [40, 25])
     s = np.round(rng.normal(size=y.size) + 1.5 * y, 2)
     patients = np.array([f"p{i // 2}" for i in range(y.size)])  # some patients have 2 cases
     for clusters in (None, patients):
-        est = threshold_bootstrap(y, s, rule=rule, target=target, n_resamples=300, rng=9,
-                                  clusters=clusters)
+        est = threshold_bootstrap(
+            y, s, rule=rule, target=target, n_resamples=300, rng=9, clusters=clusters
+        )
         reps = _twin_spread(y, s, rule, target, 300, 9, clusters)
         assert est.estimate == select_threshold(y, s, rule=rule, target=target).threshold
         assert est.extra["n_resamples"] == 300

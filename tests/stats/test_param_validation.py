@@ -35,11 +35,7 @@ from validation.stats._params import (
     validate_params,
 )
 
-PUBLIC = {
-    name: obj
-    for name in stats.__all__
-    if inspect.isfunction(obj := getattr(stats, name))
-}
+PUBLIC = {name: obj for name in stats.__all__ if inspect.isfunction(obj := getattr(stats, name))}
 CONSTRAINED = {name: f for name, f in PUBLIC.items() if param_constraints(f)}
 
 # candidate bad values, tried in order: the first that violates every constraint is used
@@ -125,9 +121,7 @@ def test_bad_value_raises_value_error_naming_the_parameter(name: str, param: str
 
 def _string_options(func: Callable[..., Any]) -> list[str]:
     return [
-        p.name
-        for p in inspect.signature(func).parameters.values()
-        if isinstance(p.default, str)
+        p.name for p in inspect.signature(func).parameters.values() if isinstance(p.default, str)
     ]
 
 
@@ -203,8 +197,19 @@ def test_exact_messages(kwargs: dict[str, Any], message: str) -> None:
 
 
 def test_accepted_values_including_numpy_scalars_and_none() -> None:
-    assert _f(1, confidence_level=np.float64(0.9), n_resamples=np.int64(5), prevalence=None,
-              n=3.0, flag=np.True_, method="wald", column="c") == 1
+    assert (
+        _f(
+            1,
+            confidence_level=np.float64(0.9),
+            n_resamples=np.int64(5),
+            prevalence=None,
+            n=3.0,
+            flag=np.True_,
+            method="wald",
+            column="c",
+        )
+        == 1
+    )
     assert _f(x=2, prevalence=1.0) == 2
 
 

@@ -49,9 +49,21 @@ def test_every_public_result_is_a_frozen_result_mixin_dataclass() -> None:
 @pytest.mark.parametrize(
     "obj",
     [
-        Estimate(0.5, 0.4, math.inf, 0.95, "wilson", 10, se=np.float64(0.1),
-                 extra={"a": (1, np.int64(2)), "b": -math.inf, "c": [np.float32(0.5)],
-                        "d": {"e": math.nan}}),
+        Estimate(
+            0.5,
+            0.4,
+            math.inf,
+            0.95,
+            "wilson",
+            10,
+            se=np.float64(0.1),
+            extra={
+                "a": (1, np.int64(2)),
+                "b": -math.inf,
+                "c": [np.float32(0.5)],
+                "d": {"e": math.nan},
+            },
+        ),
         Comparison(0.1, -0.1, 0.3, 1.2, 0.2, 0.95, "delong", df=math.inf, extra={"x": 1}),
         TestResult(None, 0.5, "exact", extra={"n": np.int64(3)}),
     ],

@@ -40,13 +40,20 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", help="Print the version and exit.", callback=_version_callback,
-                     is_eager=True),
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_version_callback,
+            is_eager=True,
+        ),
     ] = False,
     debug: Annotated[
         bool,
-        typer.Option("--debug", help="On an internal error, also print the traceback on "
-                     f"stderr (or set {DEBUG_ENV}=1)."),
+        typer.Option(
+            "--debug",
+            help="On an internal error, also print the traceback on "
+            f"stderr (or set {DEBUG_ENV}=1).",
+        ),
     ] = False,
 ) -> None:
     """Clinical validation and regulatory evaluation of radiology AI."""

@@ -119,7 +119,11 @@ def _internal_error(exc: BaseException, argv: list[str]) -> int:
     text = "".join(traceback.format_exception(exc))
     log = _write_crash_log(exc, argv, text)
     debug = STATE["debug"] or os.environ.get(DEBUG_ENV, "").strip().lower() in (
-        "1", "true", "yes", "on")
+        "1",
+        "true",
+        "yes",
+        "on",
+    )
     if debug or log is None:
         typer.echo(text.rstrip("\n"), err=True)
     first = printable((str(exc).strip().splitlines() or [""])[0])
@@ -130,7 +134,6 @@ def _internal_error(exc: BaseException, argv: list[str]) -> int:
         where = "traceback above (no crash log could be written)"
     typer.echo(f"radval: internal error (exit 3): {what}; {where}", err=True)
     return int(ExitCode.INTERNAL_ERROR)
-
 
 
 def run_app(app: typer.Typer, args: list[str]) -> int:

@@ -19,9 +19,13 @@ def demo(
         bool, typer.Option("--no-report", help="Skip rendering the HTML reports.")
     ] = False,
     monitoring: Annotated[
-        bool, typer.Option("--monitoring", help="Instead: simulate six months of production with a "
-                           "scanner change in month four and monitor it (radval monitor; seconds, no "
-                           "training). Exit 1 when an alarm is open, as `radval monitor run`.")
+        bool,
+        typer.Option(
+            "--monitoring",
+            help="Instead: simulate six months of production with a "
+            "scanner change in month four and monitor it (radval monitor; seconds, no "
+            "training). Exit 1 when an alarm is open, as `radval monitor run`.",
+        ),
     ] = False,
 ) -> None:
     """Run the whole path on synthetic data: DICOMs, training, scoring, readers, locked studies.
@@ -48,8 +52,9 @@ def demo(
         typer.echo(line)
     typer.echo(f"Total: {sum(outcome.seconds.values()):.0f} s")
     if outcome.exit_code != 0:
-        typer.echo("radval demo: a study did not come out as the demo intends (see above)",
-                   err=True)
+        typer.echo(
+            "radval demo: a study did not come out as the demo intends (see above)", err=True
+        )
     raise typer.Exit(outcome.exit_code)
 
 

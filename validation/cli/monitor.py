@@ -16,7 +16,8 @@ from validation.cli._common import printable
 
 monitor_app = typer.Typer(
     help="Post-market monitoring: performance and drift of a released device (R25).",
-    no_args_is_help=True)
+    no_args_is_help=True,
+)
 
 
 @monitor_app.command("check")
@@ -33,15 +34,19 @@ def monitor_check(
     hash_reference(loaded)  # every reference file exists
     ref = read_reference(loaded)
     labels = "with labels" if ref.label is not None else "without labels"
-    typer.echo(f"{protocol}: OK ({len(loaded.protocol.charts)} chart(s); reference {ref.n} cases, {labels})")
+    typer.echo(
+        f"{protocol}: OK ({len(loaded.protocol.charts)} chart(s); reference {ref.n} cases, {labels})"
+    )
     lock_file = lock_path_for(loaded.path)
     if not lock_file.exists():
         typer.echo(f"not locked yet (lock with: radval monitor lock {protocol})")
         return
     lock = read_monitor_lock(lock_file)
     verify_monitor_lock(loaded, lock)
-    typer.echo(f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; the plan and "
-               f"{len(lock.reference)} reference file(s) match the lock")
+    typer.echo(
+        f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; the plan and "
+        f"{len(lock.reference)} reference file(s) match the lock"
+    )
 
 
 @monitor_app.command("lock")
@@ -63,11 +68,18 @@ def monitor_lock(
 @monitor_app.command("run")
 def monitor_run(
     protocol: Annotated[Path, typer.Argument(help="Locked monitoring protocol YAML.")],
-    stream: Annotated[Path, typer.Option("--stream", help="Stream folder: production batches and label files.")],
+    stream: Annotated[
+        Path, typer.Option("--stream", help="Stream folder: production batches and label files.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Monitoring folder (created, or continued).")],
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Declare every case up to this ISO 8601 time delivered, so windows ending by "
-        "then close (default: the latest case time).")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Declare every case up to this ISO 8601 time delivered, so windows ending by "
+            "then close (default: the latest case time).",
+        ),
+    ] = None,
     actor: Annotated[str | None, typer.Option(help="Who runs it (default user@host).")] = None,
 ) -> None:
     """Monitor: read new batches and labels, advance the charts, close windows, log alarms.
@@ -79,15 +91,19 @@ def monitor_run(
 
     outcome = run_monitor(protocol, stream_dir=stream, out_dir=out, as_of=as_of, actor=actor)
     run = outcome.run
-    typer.echo(f"run {run['run']}: {run['n_cases_added']} new case(s), {run['n_labels_added']} new "
-               f"label(s); {run['n_cases']} cases, {run['n_verified']} verified; windows closed: "
-               f"{', '.join(run['windows_closed']) or 'none'}; data as of {run['as_of'] or '-'}")
+    typer.echo(
+        f"run {run['run']}: {run['n_cases_added']} new case(s), {run['n_labels_added']} new "
+        f"label(s); {run['n_cases']} cases, {run['n_verified']} verified; windows closed: "
+        f"{', '.join(run['windows_closed']) or 'none'}; data as of {run['as_of'] or '-'}"
+    )
     for a in outcome.new_alarms:
         typer.echo(printable(f"  {a['severity'].upper()} {a['id']}: {a['message']}"))
     if outcome.open_alarms:
-        typer.echo(f"ALARM: {len(outcome.open_alarms)} open alarm(s) "
-                   f"({', '.join(a['id'] for a in outcome.open_alarms[:10])}); investigate, then "
-                   f"`radval monitor acknowledge {out} --alarm ID --name NAME --reason TEXT`")
+        typer.echo(
+            f"ALARM: {len(outcome.open_alarms)} open alarm(s) "
+            f"({', '.join(a['id'] for a in outcome.open_alarms[:10])}); investigate, then "
+            f"`radval monitor acknowledge {out} --alarm ID --name NAME --reason TEXT`"
+        )
     else:
         typer.echo("IN CONTROL: no open alarm")
     typer.echo(f"report: {(out / 'report.html').resolve()}")
@@ -106,7 +122,11 @@ def monitor_acknowledge(
     from validation.monitor.runner import acknowledge_alarm
 
     rec = acknowledge_alarm(out, alarm, name=name, reason=reason, actor=actor)
-    typer.echo(printable(f"acknowledged {rec['alarm']} by {rec['printed_name']} at {rec['acknowledged_at']}"))
+    typer.echo(
+        printable(
+            f"acknowledged {rec['alarm']} by {rec['printed_name']} at {rec['acknowledged_at']}"
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:

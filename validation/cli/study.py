@@ -21,11 +21,16 @@ from validation.cli._common import finite, printable
 protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
 
+
 @protocol_app.command("check")
 def protocol_check(
     file: Annotated[Path, typer.Argument(help="Protocol YAML.")],
-    files: Annotated[bool, typer.Option("--files/--no-files",
-                                        help="Also check the files it names and their contents.")] = True,
+    files: Annotated[
+        bool,
+        typer.Option(
+            "--files/--no-files", help="Also check the files it names and their contents."
+        ),
+    ] = True,
 ) -> None:
     """Validate a protocol and the files it names; print every problem with its YAML path (exit 2 if any).
 
@@ -53,8 +58,10 @@ def protocol_check(
     lock = read_lock(lock_file)
     verify_lock(load_protocol(file, files=files), lock)  # a mismatch raises ProtocolError: exit 2
     hashed = f", {len(lock.inputs)} hashed input(s)" if lock.inputs else ""
-    typer.echo(f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; protocol, manifest{hashed} "
-               "match the lock")
+    typer.echo(
+        f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; protocol, manifest{hashed} "
+        "match the lock"
+    )
 
 
 @protocol_app.command("lock")
@@ -75,7 +82,9 @@ def protocol_lock(
     hashed = lock.inputs
     for key, rec in hashed.items():
         files = f", {rec['n_files']} file(s)" if "n_files" in rec else ""
-        typer.echo(f"  {key} sha256 {rec['sha256']} ({rec['path']}{files}): hashed, exists at lock time")
+        typer.echo(
+            f"  {key} sha256 {rec['sha256']} ({rec['path']}{files}): hashed, exists at lock time"
+        )
     for key, rel in lockable_inputs(load_protocol(file)):
         if key not in hashed:
             typer.echo(f"  {key} ({rel}): not present yet, not hashed")
@@ -128,15 +137,20 @@ def run_cmd(
     protocol: Annotated[Path, typer.Argument(help="Locked protocol YAML.")],
     out: Annotated[Path, typer.Option("--out", help="Study folder to create.")],
     force: Annotated[bool, typer.Option(help="Re-run into an existing study folder.")] = False,
-    unlocked: Annotated[bool, typer.Option(help="Allow an unlocked protocol (exploratory).")] = False,
+    unlocked: Annotated[
+        bool, typer.Option(help="Allow an unlocked protocol (exploratory).")
+    ] = False,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Render the report.")] = True,
-    lock: Annotated[Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")] = None,
+    lock: Annotated[
+        Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")
+    ] = None,
 ) -> None:
     """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, 2 bad input."""
     from validation.study import run_study
 
-    outcome = run_study(protocol, out_dir=out, force=force, allow_unlocked=unlocked,
-                        render=report, lock_path=lock)
+    outcome = run_study(
+        protocol, out_dir=out, force=force, allow_unlocked=unlocked, render=report, lock_path=lock
+    )
     for w in outcome.warnings:
         typer.echo(f"radval: warning: {w}", err=True)
     from validation.gate import decision_text
@@ -150,48 +164,82 @@ def run_cmd(
 
 
 def gate_cmd(
-    candidate: Annotated[Path, typer.Argument(help="Candidate results.json (or its study folder).")],
+    candidate: Annotated[
+        Path, typer.Argument(help="Candidate results.json (or its study folder).")
+    ],
     baseline: Annotated[Path, typer.Option("--baseline", help="Released model's results.json.")],
-    margin: Annotated[float, typer.Option(help="Non-inferiority margin on the AUC.",
-                                          callback=finite)] = 0.02,
+    margin: Annotated[
+        float, typer.Option(help="Non-inferiority margin on the AUC.", callback=finite)
+    ] = 0.02,
     proportion_margin: Annotated[
-        float, typer.Option(help="Non-inferiority margin on sensitivity and specificity.",
-                            callback=finite)
+        float,
+        typer.Option(
+            help="Non-inferiority margin on sensitivity and specificity.", callback=finite
+        ),
     ] = 0.05,
-    significance_level: Annotated[float | None, typer.Option(
-        help="One-sided level of each test; intervals are two-sided at 1 - 2 x this level. "
-             "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.",
-        callback=finite)] = None,
-    subgroups: Annotated[bool, typer.Option("--subgroups/--no-subgroups",
-                                            help="Check subgroup regressions.")] = True,
-    out: Annotated[Path | None, typer.Option(
-        help="Gate folder: gate.json is committed there with its own audit log (sign it with "
-             "`radval sign DIR`).")] = None,
-    force: Annotated[bool, typer.Option(help="Gate again into a folder that holds a decision.")] = False,
+    significance_level: Annotated[
+        float | None,
+        typer.Option(
+            help="One-sided level of each test; intervals are two-sided at 1 - 2 x this level. "
+            "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.",
+            callback=finite,
+        ),
+    ] = None,
+    subgroups: Annotated[
+        bool, typer.Option("--subgroups/--no-subgroups", help="Check subgroup regressions.")
+    ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Gate folder: gate.json is committed there with its own audit log (sign it with "
+            "`radval sign DIR`)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Gate again into a folder that holds a decision.")
+    ] = False,
 ) -> None:
     """Release gate: is the candidate non-inferior to the baseline on the same locked cases?"""
     from validation.gate import format_gate, run_gate
 
     result = run_gate(
-        candidate, baseline, margin=margin, proportion_margin=proportion_margin,
-        significance_level=significance_level, subgroups=subgroups, out=out, force=force,
+        candidate,
+        baseline,
+        margin=margin,
+        proportion_margin=proportion_margin,
+        significance_level=significance_level,
+        subgroups=subgroups,
+        out=out,
+        force=force,
     )
     typer.echo(format_gate(result))
     if "audit_entry" in result:
         e = result["audit_entry"]
-        typer.echo(f"gate record: {Path(e['folder']) / 'gate.json'} (audit entry {e['seq']}, {e['hash']})")
+        typer.echo(
+            f"gate record: {Path(e['folder']) / 'gate.json'} (audit entry {e['seq']}, {e['hash']})"
+        )
     raise typer.Exit(0 if result["decision"] == "pass" else 1)
 
 
 @audit_app.command("verify")
 def audit_verify(
     study_dir: Annotated[Path, typer.Argument(help="Study folder (or release-gate folder).")],
-    anchor: Annotated[list[str] | None, typer.Option(
-        "--anchor", help="An entry hash recorded outside the folder (e.g. printed by `radval sign`); "
-                         "it must still be in the log. Repeatable.")] = None,
-    require_signoff: Annotated[bool, typer.Option(
-        "--require-signoff", help="Exit 1 unless every signatory the protocol requires has signed "
-                                  "the current results.")] = False,
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--anchor",
+            help="An entry hash recorded outside the folder (e.g. printed by `radval sign`); "
+            "it must still be in the log. Repeatable.",
+        ),
+    ] = None,
+    require_signoff: Annotated[
+        bool,
+        typer.Option(
+            "--require-signoff",
+            help="Exit 1 unless every signatory the protocol requires has signed "
+            "the current results.",
+        ),
+    ] = False,
 ) -> None:
     """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted write."""
     from validation.audit import verify
@@ -200,12 +248,18 @@ def audit_verify(
     if not report.problems and not report.interrupted:
         typer.echo(f"audit: OK ({report.n_entries} entries, head {report.head_hash})")
     for s in report.signatures:
-        state = "signs these results" if s["signs_current"] else "signs ANOTHER version of the results"
-        typer.echo(f"signature: {s['printed_name']} ({s['role']}, {s['meaning']}) at {s['signed_at']}, "
-                   f"entry {s['seq']} {s['hash']}: {state}")
+        state = (
+            "signs these results" if s["signs_current"] else "signs ANOTHER version of the results"
+        )
+        typer.echo(
+            f"signature: {s['printed_name']} ({s['role']}, {s['meaning']}) at {s['signed_at']}, "
+            f"entry {s['seq']} {s['hash']}: {state}"
+        )
     if report.missing_signatures:
-        typer.echo("sign-off: INCOMPLETE: no signature of the current results by required signatory "
-                   + ", ".join(report.missing_signatures))
+        typer.echo(
+            "sign-off: INCOMPLETE: no signature of the current results by required signatory "
+            + ", ".join(report.missing_signatures)
+        )
     if report.problems:
         for p in report.problems + report.interrupted:
             typer.echo(f"{study_dir}: {p}", err=True)
@@ -214,8 +268,11 @@ def audit_verify(
     if report.interrupted:
         for p in report.interrupted[1:]:
             typer.echo(f"{study_dir}: {p}", err=True)
-        typer.echo(f"radval: error: {study_dir}: {report.interrupted[0]}; run `radval audit recover "
-                   f"{study_dir}` (the recovery is logged)", err=True)
+        typer.echo(
+            f"radval: error: {study_dir}: {report.interrupted[0]}; run `radval audit recover "
+            f"{study_dir}` (the recovery is logged)",
+            err=True,
+        )
         raise typer.Exit(2)
     if require_signoff and report.missing_signatures:
         raise typer.Exit(1)
@@ -239,7 +296,9 @@ def audit_recover(study_dir: Annotated[Path, typer.Argument(help="Study folder."
 def sign_cmd(
     study_dir: Annotated[Path, typer.Argument(help="Study folder (or release-gate folder).")],
     name: Annotated[str, typer.Option(help="Signer's printed name.")],
-    role: Annotated[str, typer.Option(help="Signer's role (one of the protocol's signatory roles).")],
+    role: Annotated[
+        str, typer.Option(help="Signer's role (one of the protocol's signatory roles).")
+    ],
     meaning: Annotated[str, typer.Option(help="authorship, review, approval or responsibility.")],
 ) -> None:
     """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to show it."""
@@ -257,7 +316,9 @@ def sign_cmd(
             from validation.report.render import render_and_log
 
             try:
-                written = render_and_log(study_dir, pdf=True if (study_dir / "report.pdf").is_file() else None)
+                written = render_and_log(
+                    study_dir, pdf=True if (study_dir / "report.pdf").is_file() else None
+                )
             except InputError as exc:
                 raise InputError(
                     f"the signature was recorded (entry {entry['seq']}), but the report could not be "
@@ -265,16 +326,34 @@ def sign_cmd(
                 ) from None
             report = str(written[0])
     d = entry["details"]
-    record = next((n for n in ("gate.json", "monitor.json") if n in entry["inputs"]), "results.json")
-    typer.echo(json.dumps({"signed": d["printed_name"], "role": d["role"], "meaning": d["meaning"],
-                           "at": d["signed_at"], "signs": record,
-                           "results_sha256": entry["inputs"].get(record),
-                           "entry_hash": entry["hash"], "report": report}))
+    record = next(
+        (n for n in ("gate.json", "monitor.json") if n in entry["inputs"]), "results.json"
+    )
+    typer.echo(
+        json.dumps(
+            {
+                "signed": d["printed_name"],
+                "role": d["role"],
+                "meaning": d["meaning"],
+                "at": d["signed_at"],
+                "signs": record,
+                "results_sha256": entry["inputs"].get(record),
+                "entry_hash": entry["hash"],
+                "report": report,
+            }
+        )
+    )
     if report is None and (study_dir / "results.json").is_file():
-        typer.echo(f"radval: note: no report in {study_dir}; `radval report {study_dir}` renders one "
-                   "that shows the signature", err=True)
-    typer.echo(f"radval: keep the entry hash outside the study folder; `radval audit verify {study_dir} "
-               f"--anchor {entry['hash']}` then proves the signature is still in the log", err=True)
+        typer.echo(
+            f"radval: note: no report in {study_dir}; `radval report {study_dir}` renders one "
+            "that shows the signature",
+            err=True,
+        )
+    typer.echo(
+        f"radval: keep the entry hash outside the study folder; `radval audit verify {study_dir} "
+        f"--anchor {entry['hash']}` then proves the signature is still in the log",
+        err=True,
+    )
 
 
 @contextmanager

@@ -158,8 +158,13 @@ def _read_csv(p: Path, fmt: str) -> pd.DataFrame:
         if missing:
             raise ReadingsError(f"{p}: OR-DBM csv lacks column(s) {missing}; expected {need}")
         raw = raw.rename(
-            columns={lower["treatment"]: "modality", lower["rating"]: "score",
-                     lower["reader"]: "reader", lower["case"]: "case", lower["truth"]: "truth"}
+            columns={
+                lower["treatment"]: "modality",
+                lower["rating"]: "score",
+                lower["reader"]: "reader",
+                lower["case"]: "case",
+                lower["truth"]: "truth",
+            }
         )
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
@@ -258,7 +263,9 @@ def _read_lrc(p: Path) -> pd.DataFrame:
             modalities = names
             i = next_line(i + 1)
         if modalities is None:
-            raise ReadingsError(f"{location(str(p), _line(i + 1))}: expected the quoted modality names")
+            raise ReadingsError(
+                f"{location(str(p), _line(i + 1))}: expected the quoted modality names"
+            )
         if i < len(lines) and set(lines[i].split()) <= {"L", "S", "l", "s"} and lines[i].split():
             directions = [d.upper() for d in lines[i].split()]
             if len(directions) != len(modalities):
@@ -333,8 +340,11 @@ def _sheet_rows(wb: Any, names: Iterable[str]) -> tuple[str, list[tuple[Any, ...
         if ws is not None:
             if hasattr(ws, "reset_dimensions"):
                 ws.reset_dimensions()
-            rows = [r for r in ws.iter_rows(values_only=True)
-                    if any(v is not None and str(v).strip() != "" for v in r)]
+            rows = [
+                r
+                for r in ws.iter_rows(values_only=True)
+                if any(v is not None and str(v).strip() != "" for v in r)
+            ]
             return ws.title, rows
     return None
 
@@ -368,8 +378,7 @@ def _read_jafroc_tables(p: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         ) from None
     if truth_sheet is None or nl_sheet is None or ll_sheet is None:
         raise ReadingsError(
-            f"{p}: expected JAFROC sheets Truth, NL (or FP) and LL (or TP); "
-            "one or more are missing"
+            f"{p}: expected JAFROC sheets Truth, NL (or FP) and LL (or TP); one or more are missing"
         )
 
     def table(sheet: tuple[str, list[tuple[Any, ...]]], need: tuple[str, ...]) -> pd.DataFrame:
@@ -384,19 +393,31 @@ def _read_jafroc_tables(p: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                     f"{p}: sheet {title!r} lacks column {n!r}; found {[h for h in header if h]}"
                 )
             cols.append(header.index(n))
-        data = [[_cell(r[c]) if c < len(r) and r[c] is not None else "" for c in cols]
-                for r in rows[1:]]
+        data = [
+            [_cell(r[c]) if c < len(r) and r[c] is not None else "" for c in cols] for r in rows[1:]
+        ]
         frame = pd.DataFrame(data, columns=list(need))
         frame["_row"] = [f"sheet {title!r} row {j}" for j in range(2, len(rows) + 1)]
         return frame
 
     truth = table(truth_sheet, ("caseid", "lesionid", "weight"))
-    nl = table(nl_sheet, ("readerid", "modalityid", "caseid", "nl_rating")
-               if "nl_rating" in [str(h).strip().lower() for h in nl_sheet[1][0]]
-               else ("readerid", "modalityid", "caseid", "fp_rating"))
+    nl = table(
+        nl_sheet,
+        ("readerid", "modalityid", "caseid", "nl_rating")
+        if "nl_rating" in [str(h).strip().lower() for h in nl_sheet[1][0]]
+        else ("readerid", "modalityid", "caseid", "fp_rating"),
+    )
     ll_header = [str(h).strip().lower() for h in ll_sheet[1][0]] if ll_sheet[1] else []
-    ll = table(ll_sheet, ("readerid", "modalityid", "caseid", "lesionid",
-                          "ll_rating" if "ll_rating" in ll_header else "tp_rating"))
+    ll = table(
+        ll_sheet,
+        (
+            "readerid",
+            "modalityid",
+            "caseid",
+            "lesionid",
+            "ll_rating" if "ll_rating" in ll_header else "tp_rating",
+        ),
+    )
     nl = nl.rename(columns={nl.columns[3]: "score"})
     nl["lesion"] = "0"
     ll = ll.rename(columns={ll.columns[4]: "score", "lesionid": "lesion"})
@@ -436,8 +457,9 @@ def _read_jafroc(p: Path) -> pd.DataFrame:
     return out
 
 
-def load_froc_readings(path: str | Path, truth_path: str | Path | None = None
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_froc_readings(
+    path: str | Path, truth_path: str | Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load FROC marks and lesion truth.
 
     Parameters
@@ -480,8 +502,12 @@ def load_froc_readings(path: str | Path, truth_path: str | Path | None = None
                 tables.append(_read_text_table(src))
             except ReadingsError:
                 raise
-            except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError,
-                    OSError) as exc:
+            except (
+                UnicodeDecodeError,
+                pd.errors.ParserError,
+                pd.errors.EmptyDataError,
+                OSError,
+            ) as exc:
                 msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise ReadingsError(f"{src}: cannot read as a FROC CSV file: {msg}") from None
         marks, truth = tables
@@ -513,5 +539,3 @@ def load_froc_readings(path: str | Path, truth_path: str | Path | None = None
     truth["weight"] = pd.to_numeric(truth["weight"].replace("", np.nan), errors="coerce")
     marks.attrs["source"] = str(p)
     return marks.reset_index(drop=True), truth.reset_index(drop=True)
-
-

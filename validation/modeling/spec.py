@@ -58,6 +58,7 @@ class _Strict(BaseModel):
 
 # --------------------------------------------------------------------------- network
 
+
 class NetworkSpec(_Strict):
     """A MONAI network from ``monai.networks.nets``, by name from an allow-list, with its arguments."""
 
@@ -75,6 +76,7 @@ class NetworkSpec(_Strict):
 
 
 # --------------------------------------------------------------------------- preprocessing
+
 
 class WindowStep(_Strict):
     """Clip to a window (centre/width in stored units after rescale) and map it to ``[0, 1]``."""
@@ -97,7 +99,9 @@ class ScaleRangeStep(_Strict):
     @model_validator(mode="after")
     def _order(self) -> ScaleRangeStep:
         if not self.a_max > self.a_min:
-            raise ValueError(f"expected a_max > a_min, found a_min={self.a_min}, a_max={self.a_max}")
+            raise ValueError(
+                f"expected a_max > a_min, found a_min={self.a_min}, a_max={self.a_max}"
+            )
         return self
 
 
@@ -122,7 +126,9 @@ class PercentileStep(_Strict):
     @model_validator(mode="after")
     def _order(self) -> PercentileStep:
         if not self.upper > self.lower:
-            raise ValueError(f"expected upper > lower, found lower={self.lower}, upper={self.upper}")
+            raise ValueError(
+                f"expected upper > lower, found lower={self.lower}, upper={self.upper}"
+            )
         return self
 
 
@@ -163,8 +169,14 @@ class RepeatChannelsStep(_Strict):
 
 
 PreprocessStep = Annotated[
-    WindowStep | ScaleRangeStep | MinMaxStep | PercentileStep | ZScoreStep | ResizeStep
-    | SpacingStep | RepeatChannelsStep,
+    WindowStep
+    | ScaleRangeStep
+    | MinMaxStep
+    | PercentileStep
+    | ZScoreStep
+    | ResizeStep
+    | SpacingStep
+    | RepeatChannelsStep,
     Field(discriminator="kind"),
 ]
 
@@ -214,6 +226,7 @@ class InputSpec(_Strict):
 
 # --------------------------------------------------------------------------- the rest
 
+
 class ThresholdSelection(_Strict):
     """How ``radval train`` chooses the threshold: a rule applied to a held-out tuning split.
 
@@ -246,7 +259,8 @@ class ThresholdSelection(_Strict):
         if self.rule != "youden" and self.target is None:
             raise ValueError(
                 f"target: rule {self.rule!r} needs a target in (0, 1) (the {self.rule} to reach "
-                "on the tuning split), found none")
+                "on the tuning split), found none"
+            )
         return self
 
 
@@ -267,7 +281,8 @@ class OperatingPoint(_Strict):
         if self.threshold is None and self.select is None:
             raise ValueError(
                 "expected `threshold` (a fixed operating threshold) or `select` (a rule applied "
-                "on a tuning split at training time), found neither")
+                "on a tuning split at training time), found neither"
+            )
         return self
 
 
@@ -330,8 +345,9 @@ class ModelSpec(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     model_card: ModelCard
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -341,30 +357,40 @@ class ModelSpec(_Strict):
             raise ValueError(f"classes: expected unique names, found {self.classes}")
         if self.positive_class is not None and self.positive_class not in self.classes:
             raise ValueError(
-                f"positive_class: expected one of {self.classes}, found {self.positive_class!r}")
+                f"positive_class: expected one of {self.classes}, found {self.positive_class!r}"
+            )
         geometric = [s for s in self.preprocessing if isinstance(s, ResizeStep | SpacingStep)]
         if len(geometric) != 1:
             raise ValueError(
                 "preprocessing: expected exactly one 'resize' or 'spacing' step, found "
-                f"{len(geometric)}")
+                f"{len(geometric)}"
+            )
         if self.task == "segmentation" and isinstance(geometric[0], SpacingStep):
             raise ValueError(
                 "preprocessing: segmentation specs use 'resize' (predicted masks are resized "
-                "back to the image grid), found 'spacing'")
+                "back to the image grid), found 'spacing'"
+            )
         repeats = [s for s in self.preprocessing if isinstance(s, RepeatChannelsStep)]
         channels_after = repeats[-1].repeats if repeats else 1
         if repeats and self.input.channels != channels_after:
             raise ValueError(
                 f"input.channels: expected {channels_after} (after repeat_channels), "
-                f"found {self.input.channels}")
-        check_network_args(self.network, task=self.task, in_channels=self.input.channels,
-                           n_classes=len(self.classes))
+                f"found {self.input.channels}"
+            )
+        check_network_args(
+            self.network,
+            task=self.task,
+            in_channels=self.input.channels,
+            n_classes=len(self.classes),
+        )
         if self.operating_point.select is not None and (
-                self.task != "classification" or len(self.classes) != 2):
+            self.task != "classification" or len(self.classes) != 2
+        ):
             raise ValueError(
                 "operating_point.select: a threshold is selected on tuning data for binary "
                 f"classification only; found task {self.task!r} with {len(self.classes)} classes "
-                "(give a fixed operating_point.threshold)")
+                "(give a fixed operating_point.threshold)"
+            )
         return self
 
     @property
@@ -482,7 +508,8 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
         raise ModelSpecError(f"{p}: {what}{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ModelSpecError(
-            f"{p}: expected a mapping at the top level, found {type(data).__name__}")
+            f"{p}: expected a mapping at the top level, found {type(data).__name__}"
+        )
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:

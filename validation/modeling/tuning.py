@@ -87,7 +87,11 @@ def _units(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
 
 def split_tuning(
-    frame: pd.DataFrame, *, positive: Sequence[bool] | np.ndarray, fraction: float, seed: int,
+    frame: pd.DataFrame,
+    *,
+    positive: Sequence[bool] | np.ndarray,
+    fraction: float,
+    seed: int,
     source: str = "training manifest",
 ) -> TuningSplit:
     """Hold out a patient-grouped, class-stratified tuning part of a training manifest.
@@ -128,7 +132,9 @@ def split_tuning(
     # a unit's stable name: its smallest case_id (independent of row order)
     ids = pd.Series([str(c) for c in frame["case_id"]], index=comp)
     names = {int(k): str(v) for k, v in ids.groupby(level=0).min().items()}
-    unit_pos = {int(k): bool(v) for k, v in pd.Series(pos, index=comp).groupby(level=0).any().items()}
+    unit_pos = {
+        int(k): bool(v) for k, v in pd.Series(pos, index=comp).groupby(level=0).any().items()
+    }
     rng = np.random.default_rng(int(seed))
     chosen: set[int] = set()
     for stratum, label in ((True, "with"), (False, "without")):
@@ -136,7 +142,8 @@ def split_tuning(
         if len(units) < 2:
             raise ManifestError(
                 f"{source}: the tuning split needs at least 2 patients {label} a positive case "
-                f"(one for training, one for tuning), found {len(units)}")
+                f"(one for training, one for tuning), found {len(units)}"
+            )
         k = min(max(1, round(fraction * len(units))), len(units) - 1)
         order = rng.permutation(len(units))
         chosen.update(units[i] for i in order[:k])
@@ -144,5 +151,7 @@ def split_tuning(
     return TuningSplit(
         train_index=tuple(int(i) for i in np.flatnonzero(~is_tuning)),
         tuning_index=tuple(int(i) for i in np.flatnonzero(is_tuning)),
-        n_units=int(roots.size), n_tuning_units=len(chosen), grouped_by=columns,
+        n_units=int(roots.size),
+        n_tuning_units=len(chosen),
+        grouped_by=columns,
     )

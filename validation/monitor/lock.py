@@ -75,11 +75,14 @@ class MonitorLock:
 
     def summary(self, lock_sha256: str | None = None) -> dict[str, Any]:
         """The lock record kept in ``monitor.json``."""
-        return {"protocol_sha256": self.protocol_sha256, "locked_at": self.locked_at,
-                "locked_by": self.data.get("locked_by"),
-                "reference": {k: v["sha256"] for k, v in self.reference.items()},
-                "lock_sha256": lock_sha256 or sha256_file(self.path),
-                "amendments": list(self.data.get("amendments", []))}
+        return {
+            "protocol_sha256": self.protocol_sha256,
+            "locked_at": self.locked_at,
+            "locked_by": self.data.get("locked_by"),
+            "reference": {k: v["sha256"] for k, v in self.reference.items()},
+            "lock_sha256": lock_sha256 or sha256_file(self.path),
+            "amendments": list(self.data.get("amendments", [])),
+        }
 
 
 def _problem(data: Any) -> str | None:
@@ -87,15 +90,22 @@ def _problem(data: Any) -> str | None:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         return f"is not a radval monitoring lock: expected schema {MONITOR_LOCK_SCHEMA!r}, found {found!r}"
     proto = data.get("protocol")
-    if not isinstance(proto, dict) or not isinstance(proto.get("sha256"), str) \
-            or not _SHA.fullmatch(proto["sha256"]):
+    if (
+        not isinstance(proto, dict)
+        or not isinstance(proto.get("sha256"), str)
+        or not _SHA.fullmatch(proto["sha256"])
+    ):
         return "field 'protocol.sha256': expected a 64-digit lowercase hex sha256"
     ref = data.get("reference")
     if not isinstance(ref, dict) or not ref:
         return "field 'reference': expected an object {YAML path: {path, sha256}}"
     for key, rec in ref.items():
-        if not isinstance(rec, dict) or not isinstance(rec.get("sha256"), str) \
-                or not _SHA.fullmatch(rec["sha256"]) or not isinstance(rec.get("path"), str):
+        if (
+            not isinstance(rec, dict)
+            or not isinstance(rec.get("sha256"), str)
+            or not _SHA.fullmatch(rec["sha256"])
+            or not isinstance(rec.get("path"), str)
+        ):
             return f"field 'reference.{key}': expected {{path: string, sha256: 64 hex digits}}"
     try:
         datetime.fromisoformat(str(data.get("locked_at")))
@@ -121,8 +131,9 @@ def read_monitor_lock(path: str | Path) -> MonitorLock:
     return MonitorLock(file, data)
 
 
-def lock_monitor_protocol(protocol_path: str | Path, *, amend: str | None = None,
-                          actor: str | None = None) -> MonitorLock:
+def lock_monitor_protocol(
+    protocol_path: str | Path, *, amend: str | None = None, actor: str | None = None
+) -> MonitorLock:
     """Lock a monitoring protocol: the sha256 of it and of its reference files, time, actor.
 
     Re-locking an unchanged plan returns the existing lock; a changed plan needs ``amend``
@@ -136,27 +147,39 @@ def lock_monitor_protocol(protocol_path: str | Path, *, amend: str | None = None
     amendments: list[dict[str, Any]] = []
     if previous is not None:
         same = previous.protocol_sha256 == loaded.sha256 and {
-            k: v["sha256"] for k, v in previous.reference.items()} == {
-            k: v["sha256"] for k, v in reference.items()}
+            k: v["sha256"] for k, v in previous.reference.items()
+        } == {k: v["sha256"] for k, v in reference.items()}
         if same:
             return previous
         if amend is None or not amend.strip():
             raise ProtocolError(
                 f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and the "
                 "plan or a reference file has changed since; pass --amend REASON to amend the lock "
-                "(and monitor into a new folder: a monitoring folder keeps the plan it started with)")
+                "(and monitor into a new folder: a monitoring folder keeps the plan it started with)"
+            )
         amendments = list(previous.data.get("amendments", []))
-        amendments.append({"previous_protocol_sha256": previous.protocol_sha256,
-                           "previous_reference": previous.reference,
-                           "previous_locked_at": previous.locked_at, "reason": amend.strip(),
-                           "amended_at": now_utc(), "amended_by": who})
+        amendments.append(
+            {
+                "previous_protocol_sha256": previous.protocol_sha256,
+                "previous_reference": previous.reference,
+                "previous_locked_at": previous.locked_at,
+                "reason": amend.strip(),
+                "amended_at": now_utc(),
+                "amended_by": who,
+            }
+        )
     elif amend is not None:
         raise ProtocolError(f"{loaded.path} has no lock to amend ({target} does not exist)")
-    data = {"schema": MONITOR_LOCK_SCHEMA,
-            "protocol": {"path": loaded.path.name, "sha256": loaded.sha256},
-            "monitor": {"id": loaded.protocol.monitor.id, "version": loaded.protocol.monitor.version},
-            "reference": reference, "locked_at": now_utc(), "locked_by": who,
-            "radval_version": __version__, "amendments": amendments}
+    data = {
+        "schema": MONITOR_LOCK_SCHEMA,
+        "protocol": {"path": loaded.path.name, "sha256": loaded.sha256},
+        "monitor": {"id": loaded.protocol.monitor.id, "version": loaded.protocol.monitor.version},
+        "reference": reference,
+        "locked_at": now_utc(),
+        "locked_by": who,
+        "radval_version": __version__,
+        "amendments": amendments,
+    }
     write_text_atomic(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return MonitorLock(target, data)
 
@@ -174,18 +197,21 @@ def verify_monitor_lock(loaded: LoadedMonitorProtocol, lock: MonitorLock) -> Non
         raise ProtocolError(
             f"monitoring protocol {loaded.path} does not match its lock {lock.path}: sha256 is "
             f"{loaded.sha256}, locked {lock.protocol_sha256} at {lock.locked_at}; amend the lock "
-            "(`radval monitor lock --amend REASON`) and monitor into a new folder")
+            "(`radval monitor lock --amend REASON`) and monitor into a new folder"
+        )
     files = reference_files(loaded)
     missing = sorted(set(files) - set(lock.reference))
     if missing:
         raise ProtocolError(f"{loaded.path}: {missing} were not hashed by the lock {lock.path}")
     for key, path in files.items():
         if not path.is_file():
-            raise ProtocolError(f"{loaded.path}: {key} ({path}) was hashed at lock time but is no "
-                                "longer there")
+            raise ProtocolError(
+                f"{loaded.path}: {key} ({path}) was hashed at lock time but is no longer there"
+            )
         actual = sha256_file(path)
         locked = lock.reference[key]["sha256"]
         if actual != locked:
             raise ProtocolError(
                 f"{loaded.path}: {key} ({path}) changed since the lock {lock.path}: sha256 is "
-                f"{actual}, locked {locked} at {lock.locked_at}")
+                f"{actual}, locked {locked} at {lock.locked_at}"
+            )

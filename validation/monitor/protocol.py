@@ -53,11 +53,14 @@ INDICATORS = ("false_negative", "false_positive", "error", "positive_call", "sco
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
-def _check_columns(mapping: dict[str, str] | None, allowed: tuple[str, ...]) -> dict[str, str] | None:
+def _check_columns(
+    mapping: dict[str, str] | None, allowed: tuple[str, ...]
+) -> dict[str, str] | None:
     if mapping is None:
         return None
     unknown = [k for k in mapping if k not in allowed]
@@ -87,23 +90,45 @@ class MonitorInfo(_Strict):
 class Reference(_Strict):
     """The reference period: the locked test set (or a baseline window exported as a table)."""
 
-    scores: str = Field(description=(
-        "Reference scores table (CSV/Parquet: `case_id, score`, optionally header attribute "
-        "columns), relative to the protocol file: the locked test set's scores, or a baseline "
-        "window of production exported as a table."))
-    manifest: str | None = Field(default=None, description=(
-        "Reference manifest (CSV/Parquet) with `case_id`, the label column and header "
-        "attributes; attributes found in `scores` are used when there is no manifest."))
-    label_column: str = Field(default="label", description=(
-        "Reference-standard column (0/1) in `manifest` (or `scores`); needed for charts whose "
-        "`p0` is `reference` on a label-based indicator."))
-    threshold: float = Field(description=(
-        "Locked operating threshold: a case is called positive when score >= threshold."))
-    results: str | None = Field(default=None, description=(
-        "The locked study's `results.json`: its recorded scores (and manifest) sha256 and "
-        "model threshold must match this reference (provenance, R23)."))
-    columns: dict[str, str] | None = Field(default=None, description=(
-        "Column names of the scores table when they differ, as `{case_id: ..., score: ...}`."))
+    scores: str = Field(
+        description=(
+            "Reference scores table (CSV/Parquet: `case_id, score`, optionally header attribute "
+            "columns), relative to the protocol file: the locked test set's scores, or a baseline "
+            "window of production exported as a table."
+        )
+    )
+    manifest: str | None = Field(
+        default=None,
+        description=(
+            "Reference manifest (CSV/Parquet) with `case_id`, the label column and header "
+            "attributes; attributes found in `scores` are used when there is no manifest."
+        ),
+    )
+    label_column: str = Field(
+        default="label",
+        description=(
+            "Reference-standard column (0/1) in `manifest` (or `scores`); needed for charts whose "
+            "`p0` is `reference` on a label-based indicator."
+        ),
+    )
+    threshold: float = Field(
+        description=(
+            "Locked operating threshold: a case is called positive when score >= threshold."
+        )
+    )
+    results: str | None = Field(
+        default=None,
+        description=(
+            "The locked study's `results.json`: its recorded scores (and manifest) sha256 and "
+            "model threshold must match this reference (provenance, R23)."
+        ),
+    )
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Column names of the scores table when they differ, as `{case_id: ..., score: ...}`."
+        ),
+    )
 
     @field_validator("columns")
     @classmethod
@@ -114,19 +139,35 @@ class Reference(_Strict):
 class Stream(_Strict):
     """Where production batches and labels are in the stream folder (``--stream DIR``)."""
 
-    batches: str = Field(default="batches/*", description=(
-        "Glob (relative to the stream folder) of production batch files, CSV or Parquet, read in "
-        "name order: one row per case with `case_id`, `time` (ISO 8601; naive times are UTC), "
-        "`score` and the header attributes."))
-    labels: str | None = Field(default="labels/*", description=(
-        "Glob of label files that arrive later (`case_id`, `label` 0/1), possibly for a sample "
-        "of cases only; `null` when no labels are collected."))
-    columns: dict[str, str] | None = Field(default=None, description=(
-        "Column names when they differ from radval's, as `{radval name: your column}`; keys from "
-        "`case_id`, `time`, `score`, `label`."))
-    attributes: list[str] = Field(default_factory=list, description=(
-        "Header attribute columns to watch (site, manufacturer, manufacturer_model, protocol ...); "
-        "each must be present in every batch. An empty value is the category `(missing)`."))
+    batches: str = Field(
+        default="batches/*",
+        description=(
+            "Glob (relative to the stream folder) of production batch files, CSV or Parquet, read in "
+            "name order: one row per case with `case_id`, `time` (ISO 8601; naive times are UTC), "
+            "`score` and the header attributes."
+        ),
+    )
+    labels: str | None = Field(
+        default="labels/*",
+        description=(
+            "Glob of label files that arrive later (`case_id`, `label` 0/1), possibly for a sample "
+            "of cases only; `null` when no labels are collected."
+        ),
+    )
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Column names when they differ from radval's, as `{radval name: your column}`; keys from "
+            "`case_id`, `time`, `score`, `label`."
+        ),
+    )
+    attributes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Header attribute columns to watch (site, manufacturer, manufacturer_model, protocol ...); "
+            "each must be present in every batch. An empty value is the category `(missing)`."
+        ),
+    )
 
     @field_validator("columns")
     @classmethod
@@ -141,54 +182,104 @@ class Stream(_Strict):
             raise ValueError(f"attributes listed more than once: {twice}")
         reserved = [a for a in v if a in STREAM_COLUMNS]
         if reserved:
-            raise ValueError(f"{reserved} are not header attributes (they are {list(STREAM_COLUMNS)})")
+            raise ValueError(
+                f"{reserved} are not header attributes (they are {list(STREAM_COLUMNS)})"
+            )
         return v
 
 
 class Windows(_Strict):
     """Calendar windows (UTC) over which drift and performance are summarised."""
 
-    length: Literal["day", "week", "month"] = Field(default="month", description=(
-        "Window length: `day`, `week` (ISO week, Monday to Monday) or `month`."))
-    min_cases: int = Field(default=30, ge=1, description=(
-        "A closed window with fewer cases gets no drift statistics (recorded as not estimable)."))
+    length: Literal["day", "week", "month"] = Field(
+        default="month",
+        description=("Window length: `day`, `week` (ISO week, Monday to Monday) or `month`."),
+    )
+    min_cases: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "A closed window with fewer cases gets no drift statistics (recorded as not estimable)."
+        ),
+    )
 
 
 class Chart(_Strict):
     """A control chart with its limit computed for a declared in-control ARL."""
 
     id: Id = Field(description="Chart identifier.")
-    indicator: Literal["false_negative", "false_positive", "error", "positive_call",
-                       "score_mean"] = Field(description=(
-        "What is charted. `false_negative`: a miss, per verified positive case; `false_positive`: a "
-        "false alarm, per verified negative case; `error`: a wrong call, per verified case (these "
-        "three in order of label arrival); `positive_call`: a positive call, per production case "
-        "(no labels; in order of arrival); `score_mean`: the standardised mean score of each "
-        "closed window (a normal chart over windows)."))
+    indicator: Literal[
+        "false_negative", "false_positive", "error", "positive_call", "score_mean"
+    ] = Field(
+        description=(
+            "What is charted. `false_negative`: a miss, per verified positive case; `false_positive`: a "
+            "false alarm, per verified negative case; `error`: a wrong call, per verified case (these "
+            "three in order of label arrival); `positive_call`: a positive call, per production case "
+            "(no labels; in order of arrival); `score_mean`: the standardised mean score of each "
+            "closed window (a normal chart over windows)."
+        )
+    )
     kind: Literal["cusum", "ewma"] = Field(description="Chart type.")
-    arl0: float = Field(gt=1.0, le=1e7, description=(
-        "Declared in-control average run length: the expected number of observations (cases, or "
-        "windows for `score_mean`) between false alarms."))
-    p0: float | Literal["reference"] = Field(default="reference", description=(
-        "In-control rate of the indicator: a number in (0, 1), or `reference` to take it from the "
-        "reference data at the locked threshold (not for `score_mean`)."))
-    p1: Rate | None = Field(default=None, description=(
-        "CUSUM: the out-of-control rate to detect (above `p0` for deterioration, below it for a "
-        "decrease); EWMA: an optional rate to report the ARL at."))
-    shift: float | None = Field(default=None, description=(
-        "`score_mean` only: the shift of the window mean to detect, in standard errors, in the "
-        "chart's direction (CUSUM reference value k = shift / 2; default 1)."))
-    direction: Literal["increase", "decrease"] | None = Field(default=None, description=(
-        "Direction of deterioration; default `increase` for error indicators and "
-        "`positive_call` (or the direction of `p1`), required for `score_mean`."))
-    lam: float | None = Field(default=None, alias="lambda", gt=0.0, le=1.0, description=(
-        "EWMA smoothing weight (`lambda`), required for `kind: ewma`."))
-    resolution: int | None = Field(default=None, ge=2, le=100_000, description=(
-        "Grid of the integer CUSUM / rounded EWMA (default: CUSUM at least 20 steps of k, EWMA "
-        "1000)."))
+    arl0: float = Field(
+        gt=1.0,
+        le=1e7,
+        description=(
+            "Declared in-control average run length: the expected number of observations (cases, or "
+            "windows for `score_mean`) between false alarms."
+        ),
+    )
+    p0: float | Literal["reference"] = Field(
+        default="reference",
+        description=(
+            "In-control rate of the indicator: a number in (0, 1), or `reference` to take it from the "
+            "reference data at the locked threshold (not for `score_mean`)."
+        ),
+    )
+    p1: Rate | None = Field(
+        default=None,
+        description=(
+            "CUSUM: the out-of-control rate to detect (above `p0` for deterioration, below it for a "
+            "decrease); EWMA: an optional rate to report the ARL at."
+        ),
+    )
+    shift: float | None = Field(
+        default=None,
+        description=(
+            "`score_mean` only: the shift of the window mean to detect, in standard errors, in the "
+            "chart's direction (CUSUM reference value k = shift / 2; default 1)."
+        ),
+    )
+    direction: Literal["increase", "decrease"] | None = Field(
+        default=None,
+        description=(
+            "Direction of deterioration; default `increase` for error indicators and "
+            "`positive_call` (or the direction of `p1`), required for `score_mean`."
+        ),
+    )
+    lam: float | None = Field(
+        default=None,
+        alias="lambda",
+        gt=0.0,
+        le=1.0,
+        description=("EWMA smoothing weight (`lambda`), required for `kind: ewma`."),
+    )
+    resolution: int | None = Field(
+        default=None,
+        ge=2,
+        le=100_000,
+        description=(
+            "Grid of the integer CUSUM / rounded EWMA (default: CUSUM at least 20 steps of k, EWMA "
+            "1000)."
+        ),
+    )
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              allow_inf_nan=False, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        allow_inf_nan=False,
+        populate_by_name=True,
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Chart:
@@ -200,8 +291,10 @@ class Chart(_Strict):
             if self.direction is None:
                 raise ValueError("a `score_mean` chart needs `direction` (increase or decrease)")
             if self.p0 != "reference" or self.p1 is not None:
-                raise ValueError("`p0` and `p1` are rates of case indicators; a `score_mean` chart "
-                                 "uses `shift` (in standard errors)")
+                raise ValueError(
+                    "`p0` and `p1` are rates of case indicators; a `score_mean` chart "
+                    "uses `shift` (in standard errors)"
+                )
             if self.resolution is not None:
                 raise ValueError("`resolution` is for the Bernoulli charts, not `score_mean`")
         else:
@@ -219,12 +312,22 @@ class Chart(_Strict):
 class PsiRule(_Strict):
     """Population stability index of the scores, bins from the reference."""
 
-    bins: int = Field(default=10, ge=2, le=100, description=(
-        "Number of quantile bins of the reference scores (duplicate edges merged)."))
-    edges: list[float] | None = Field(default=None, description=(
-        "Declared inner bin edges instead of quantile bins (increasing)."))
-    epsilon: float = Field(default=1e-4, gt=0.0, le=0.01, description=(
-        "Share that replaces an empty bin's zero share (in that sample only)."))
+    bins: int = Field(
+        default=10,
+        ge=2,
+        le=100,
+        description=("Number of quantile bins of the reference scores (duplicate edges merged)."),
+    )
+    edges: list[float] | None = Field(
+        default=None,
+        description=("Declared inner bin edges instead of quantile bins (increasing)."),
+    )
+    epsilon: float = Field(
+        default=1e-4,
+        gt=0.0,
+        le=0.01,
+        description=("Share that replaces an empty bin's zero share (in that sample only)."),
+    )
     warn_above: float | None = Field(default=0.1, ge=0.0, description="Warning above this PSI.")
     alarm_above: float | None = Field(default=0.25, ge=0.0, description="Alarm above this PSI.")
 
@@ -239,25 +342,42 @@ class PsiRule(_Strict):
 class PRule(_Strict):
     """A test whose p-value below a declared level raises an alarm."""
 
-    alarm_p_below: float = Field(default=0.001, gt=0.0, lt=1.0, description=(
-        "Alarm when the window's p-value is below this level (no multiplicity adjustment: "
-        "choose a small level, as each closed window is tested)."))
+    alarm_p_below: float = Field(
+        default=0.001,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Alarm when the window's p-value is below this level (no multiplicity adjustment: "
+            "choose a small level, as each closed window is tested)."
+        ),
+    )
 
 
 class WassersteinRule(_Strict):
     """1-Wasserstein distance of the scores (score units)."""
 
-    alarm_above: float | None = Field(default=None, ge=0.0, description=(
-        "Alarm above this distance (`null`: reported only)."))
+    alarm_above: float | None = Field(
+        default=None, ge=0.0, description=("Alarm above this distance (`null`: reported only).")
+    )
 
 
 class MixRule(_Strict):
     """Mix of the watched header attributes (``stream.attributes``) against the reference."""
 
-    alarm_p_below: float = Field(default=0.001, gt=0.0, lt=1.0, description=(
-        "Alarm when the chi-square test of homogeneity's p-value is below this level."))
-    new_category: Literal["alarm", "warn"] = Field(default="alarm", description=(
-        "A category absent from the reference (a new scanner model): `alarm` or `warn`."))
+    alarm_p_below: float = Field(
+        default=0.001,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Alarm when the chi-square test of homogeneity's p-value is below this level."
+        ),
+    )
+    new_category: Literal["alarm", "warn"] = Field(
+        default="alarm",
+        description=(
+            "A category absent from the reference (a new scanner model): `alarm` or `warn`."
+        ),
+    )
 
 
 class Drift(_Strict):
@@ -265,12 +385,19 @@ class Drift(_Strict):
 
     psi: PsiRule | None = Field(default_factory=PsiRule, description="PSI of the scores.")
     ks: PRule | None = Field(default_factory=PRule, description="Two-sample KS test of the scores.")
-    wasserstein: WassersteinRule | None = Field(default_factory=WassersteinRule,
-                                                description="Wasserstein distance of the scores.")
-    positive_rate: PRule | None = Field(default_factory=PRule, description=(
-        "Positive rate at the locked threshold against the reference rate (score test)."))
-    mix: MixRule | None = Field(default_factory=MixRule, description=(
-        "Category mix of `stream.attributes` against the reference."))
+    wasserstein: WassersteinRule | None = Field(
+        default_factory=WassersteinRule, description="Wasserstein distance of the scores."
+    )
+    positive_rate: PRule | None = Field(
+        default_factory=PRule,
+        description=(
+            "Positive rate at the locked threshold against the reference rate (score test)."
+        ),
+    )
+    mix: MixRule | None = Field(
+        default_factory=MixRule,
+        description=("Category mix of `stream.attributes` against the reference."),
+    )
 
 
 Metric = Literal["sensitivity", "specificity", "ppv", "auc"]
@@ -281,8 +408,12 @@ class PerformanceAlarm(_Strict):
     """Alarm when a window's metric is confidently worse than a value (a CI bound, never a point)."""
 
     metric: Literal["sensitivity", "specificity", "ppv", "auc"] = Field(description="Metric.")
-    bound: Literal["ci_high"] = Field(default="ci_high", description=(
-        "The bound compared: `ci_high` (alarm when even the upper bound is below `value`)."))
+    bound: Literal["ci_high"] = Field(
+        default="ci_high",
+        description=(
+            "The bound compared: `ci_high` (alarm when even the upper bound is below `value`)."
+        ),
+    )
     value: float = Field(gt=0.0, lt=1.0, description="Acceptance value.")
 
 
@@ -290,11 +421,16 @@ class Performance(_Strict):
     """Per-window performance of the verified cases."""
 
     metrics: list[Metric] = Field(
-        default_factory=lambda: list(_METRICS),
-        description="Metrics per closed window.")
+        default_factory=lambda: list(_METRICS), description="Metrics per closed window."
+    )
     confidence_level: float = Field(default=0.95, gt=0.0, lt=1.0, description="CI level.")
-    min_verified: int = Field(default=20, ge=1, description=(
-        "A window with fewer verified cases gets no performance estimates (not estimable)."))
+    min_verified: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "A window with fewer verified cases gets no performance estimates (not estimable)."
+        ),
+    )
     alarms: list[PerformanceAlarm] = Field(default_factory=list, description="Alarm rules.")
 
 
@@ -357,7 +493,9 @@ def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
             if found is None:
                 return line
             node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:
@@ -372,7 +510,9 @@ def _duplicates(node: yaml.Node | None, loc: tuple[Any, ...] = ()) -> list[str]:
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
             if key in seen:
-                out.append(f"line {k.start_mark.line + 1}: {_yaml_path((*loc, key))}: duplicate key {key!r}")
+                out.append(
+                    f"line {k.start_mark.line + 1}: {_yaml_path((*loc, key))}: duplicate key {key!r}"
+                )
             seen.add(key)
             out.extend(_duplicates(v, (*loc, key)))
     elif isinstance(node, yaml.SequenceNode):
@@ -381,7 +521,9 @@ def _duplicates(node: yaml.Node | None, loc: tuple[Any, ...] = ()) -> list[str]:
     return out
 
 
-def check_monitor_text(text: str) -> tuple[MonitorProtocol | None, list[str], dict[str, Any] | None]:
+def check_monitor_text(
+    text: str,
+) -> tuple[MonitorProtocol | None, list[str], dict[str, Any] | None]:
     """Validate monitoring-protocol text: the model (if valid), every problem, the raw mapping.
 
     Each problem reads ``line N: yaml.path: message``.
@@ -399,14 +541,20 @@ def check_monitor_text(text: str) -> tuple[MonitorProtocol | None, list[str], di
     if data is None:
         return None, ["line 1: the monitoring protocol is empty; expected a YAML mapping"], None
     if not isinstance(data, dict):
-        return None, [f"line 1: expected a YAML mapping at the top level, found {type(data).__name__}"], None
+        return (
+            None,
+            [f"line 1: expected a YAML mapping at the top level, found {type(data).__name__}"],
+            None,
+        )
     try:
         proto = MonitorProtocol.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
             msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] not in ("missing", "value_error") and not isinstance(err.get("input"), dict | list):
+            if err["type"] not in ("missing", "value_error") and not isinstance(
+                err.get("input"), dict | list
+            ):
                 msg += f" (found {err.get('input')!r})"
             problems.append(f"line {_line(root, loc)}: {_yaml_path(loc) or '<root>'}: {msg}")
         return None, problems, data
@@ -430,14 +578,18 @@ def load_monitor_protocol(path: str | Path) -> LoadedMonitorProtocol:
     except YamlLimitError as exc:
         raise ProtocolError(f"{file}: refused: {exc.problem}") from None
     except OSError as exc:
-        raise ProtocolError(f"{file}: cannot read the monitoring protocol: {exc.strerror or exc}") from None
+        raise ProtocolError(
+            f"{file}: cannot read the monitoring protocol: {exc.strerror or exc}"
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     proto, problems, data = check_monitor_text(text)
     if proto is None or problems:
-        raise ProtocolError(f"invalid monitoring protocol {file} ({len(problems)} problem(s)): "
-                            + "; ".join(problems))
+        raise ProtocolError(
+            f"invalid monitoring protocol {file} ({len(problems)} problem(s)): "
+            + "; ".join(problems)
+        )
     assert data is not None
     return LoadedMonitorProtocol(file.resolve(), proto, sha256_bytes(raw), data)

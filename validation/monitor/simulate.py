@@ -86,8 +86,12 @@ def _scanner_shares(sites: dict[str, tuple[float, dict[str, float]]]) -> dict[st
     return out
 
 
-def true_rates(sites: dict[str, tuple[float, dict[str, float]]] | None = None, *,
-               threshold: float = THRESHOLD, prevalence: float = PREVALENCE) -> dict[str, float]:
+def true_rates(
+    sites: dict[str, tuple[float, dict[str, float]]] | None = None,
+    *,
+    threshold: float = THRESHOLD,
+    prevalence: float = PREVALENCE,
+) -> dict[str, float]:
     """Exact miss, false-positive and positive-call rates of the score model at ``threshold``.
 
     ``score >= t`` exactly when ``z >= CENTRE + logit(t) / SLOPE``; ``z`` is normal per scanner.
@@ -96,17 +100,26 @@ def true_rates(sites: dict[str, tuple[float, dict[str, float]]] | None = None, *
 
     cut = CENTRE + float(logit(threshold)) / SLOPE
     shares = _scanner_shares(SITES_BEFORE if sites is None else sites)
-    miss = sum(w * float(ndtr(cut - SCANNERS[k].separation - SCANNERS[k].positive_offset))
-               for k, w in shares.items())
+    miss = sum(
+        w * float(ndtr(cut - SCANNERS[k].separation - SCANNERS[k].positive_offset))
+        for k, w in shares.items()
+    )
     fp = float(1.0 - ndtr(cut))
-    return {"false_negative": miss, "false_positive": fp,
-            "positive_call": prevalence * (1.0 - miss) + (1.0 - prevalence) * fp,
-            "error": prevalence * miss + (1.0 - prevalence) * fp}
+    return {
+        "false_negative": miss,
+        "false_positive": fp,
+        "positive_call": prevalence * (1.0 - miss) + (1.0 - prevalence) * fp,
+        "error": prevalence * miss + (1.0 - prevalence) * fp,
+    }
 
 
-def simulate_cases(n: int, *, rng: np.random.Generator,
-                   sites: dict[str, tuple[float, dict[str, float]]] | None = None,
-                   prevalence: float = PREVALENCE) -> pd.DataFrame:
+def simulate_cases(
+    n: int,
+    *,
+    rng: np.random.Generator,
+    sites: dict[str, tuple[float, dict[str, float]]] | None = None,
+    prevalence: float = PREVALENCE,
+) -> pd.DataFrame:
     """``n`` cases: ``label``, ``score``, ``site``, ``manufacturer``, ``manufacturer_model``."""
     sites = SITES_BEFORE if sites is None else sites
     names = list(sites)
@@ -123,22 +136,36 @@ def simulate_cases(n: int, *, rng: np.random.Generator,
     sep = np.array([SCANNERS[k].separation + SCANNERS[k].positive_offset for k in keys])
     z = rng.normal(size=n) + label * sep[scanner]
     score = 1.0 / (1.0 + np.exp(-SLOPE * (z - CENTRE)))
-    return pd.DataFrame({"label": label, "score": np.round(score, 6),
-                         "site": [names[s] for s in site],
-                         "manufacturer": [SCANNERS[keys[k]].manufacturer for k in scanner],
-                         "manufacturer_model": [SCANNERS[keys[k]].model for k in scanner]})
+    return pd.DataFrame(
+        {
+            "label": label,
+            "score": np.round(score, 6),
+            "site": [names[s] for s in site],
+            "manufacturer": [SCANNERS[keys[k]].manufacturer for k in scanner],
+            "manufacturer_model": [SCANNERS[keys[k]].model for k in scanner],
+        }
+    )
 
 
-def simulate_month(month: int, n: int, *, rng: np.random.Generator, start: str = START,
-                   change_month: int | None = CHANGE_MONTH) -> pd.DataFrame:
+def simulate_month(
+    month: int,
+    n: int,
+    *,
+    rng: np.random.Generator,
+    start: str = START,
+    change_month: int | None = CHANGE_MONTH,
+) -> pd.DataFrame:
     """One month of production (``month`` 1-based), with case ids and UTC times."""
     first = pd.Timestamp(start, tz="UTC") + pd.DateOffset(months=month - 1)
     last = first + pd.DateOffset(months=1)
     after = change_month is not None and month >= change_month
     frame = simulate_cases(n, rng=rng, sites=SITES_AFTER if after else SITES_BEFORE)
     seconds = np.sort(rng.uniform(0, (last - first).total_seconds(), n))
-    frame.insert(0, "time", [(first + pd.Timedelta(seconds=float(s))).strftime("%Y-%m-%dT%H:%M:%SZ")
-                             for s in seconds])
+    frame.insert(
+        0,
+        "time",
+        [(first + pd.Timedelta(seconds=float(s))).strftime("%Y-%m-%dT%H:%M:%SZ") for s in seconds],
+    )
     frame.insert(0, "case_id", [f"ACC{month:02d}{i:05d}" for i in range(n)])
     return frame
 
@@ -219,22 +246,31 @@ class MonitoringDemo:
 def _write_batches(stream: Path, month: pd.DataFrame, tag: str) -> None:
     days = pd.to_datetime(month["time"]).dt.day
     for week, part in month.groupby(np.minimum((days - 1) // 7, 3)):
-        out = part.rename(columns={"case_id": "accession", "time": "acquired_at", "score": "ai_score"})
+        out = part.rename(
+            columns={"case_id": "accession", "time": "acquired_at", "score": "ai_score"}
+        )
         write_csv(out.drop(columns=["label"]), stream / "batches" / f"{tag}-w{int(week) + 1}.csv")
 
 
-def _write_labels(stream: Path, month: pd.DataFrame, tag: str, rng: np.random.Generator,
-                  fraction: float) -> None:
+def _write_labels(
+    stream: Path, month: pd.DataFrame, tag: str, rng: np.random.Generator, fraction: float
+) -> None:
     pick = rng.random(len(month)) < fraction
     labels = month.loc[pick, ["case_id", "label"]].rename(columns={"case_id": "accession"})
     write_csv(labels, stream / "labels" / f"labels-{tag}.csv")
 
 
-def run_monitoring_demo(out_dir: str | Path, *, force: bool = False,
-                        echo: Callable[[str], None] = print, seed: int = 4,
-                        months: int = MONTHS, change_month: int = CHANGE_MONTH,
-                        cases_per_month: int = CASES_PER_MONTH,
-                        label_fraction: float = LABEL_FRACTION) -> MonitoringDemo:
+def run_monitoring_demo(
+    out_dir: str | Path,
+    *,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+    seed: int = 4,
+    months: int = MONTHS,
+    change_month: int = CHANGE_MONTH,
+    cases_per_month: int = CASES_PER_MONTH,
+    label_fraction: float = LABEL_FRACTION,
+) -> MonitoringDemo:
     """Simulate ``months`` of production with a scanner change and monitor it month by month.
 
     Writes ``DIR/reference/`` (the locked test set: 1000 cases), ``DIR/monitoring.yaml`` (locked
@@ -250,11 +286,15 @@ def run_monitoring_demo(out_dir: str | Path, *, force: bool = False,
     root = Path(out_dir)
     if root.exists() and any(root.iterdir()):
         if not force:
-            raise InputError(f"{root}: the demo folder already exists and is not empty; choose another "
-                             "--out or pass --force to replace it")
+            raise InputError(
+                f"{root}: the demo folder already exists and is not empty; choose another "
+                "--out or pass --force to replace it"
+            )
         if not (root / "monitoring.yaml").is_file() or not (root / "stream").is_dir():
-            raise InputError(f"{root}: --force only replaces a previous monitoring demo folder, and this one "
-                             "does not look like one (no monitoring.yaml and stream/); refusing to delete it")
+            raise InputError(
+                f"{root}: --force only replaces a previous monitoring demo folder, and this one "
+                "does not look like one (no monitoring.yaml and stream/); refusing to delete it"
+            )
         shutil.rmtree(root)
     rng = np.random.default_rng(seed)
     ref = simulate_cases(REFERENCE_CASES, rng=rng)
@@ -264,7 +304,9 @@ def run_monitoring_demo(out_dir: str | Path, *, force: bool = False,
     protocol = root / "monitoring.yaml"
     write_text_atomic(protocol, monitoring_protocol_text())
     lock_monitor_protocol(protocol, actor="radval-demo")
-    echo(f"[radval demo --monitoring] reference: {len(ref)} locked test-set cases; plan locked: {protocol}")
+    echo(
+        f"[radval demo --monitoring] reference: {len(ref)} locked test-set cases; plan locked: {protocol}"
+    )
     stream = root / "stream"
     (stream / "batches").mkdir(parents=True)
     (stream / "labels").mkdir(parents=True)
@@ -278,17 +320,26 @@ def run_monitoring_demo(out_dir: str | Path, *, force: bool = False,
         tag = month["time"].iloc[0][:7]
         _write_batches(stream, month, tag)
         if m >= 2:  # last month's labels arrive now, for a random share of its cases
-            _write_labels(stream, frames[m - 2], frames[m - 2]["time"].iloc[0][:7], rng, label_fraction)
+            _write_labels(
+                stream, frames[m - 2], frames[m - 2]["time"].iloc[0][:7], rng, label_fraction
+            )
         as_of = end if m == months else None
-        outcome = run_monitor(protocol, stream_dir=stream, out_dir=out, as_of=as_of, actor="radval-demo")
+        outcome = run_monitor(
+            protocol, stream_dir=stream, out_dir=out, as_of=as_of, actor="radval-demo"
+        )
         demo.exit_codes.append(outcome.exit_code)
         demo.runs.append(outcome.run)
         change = " (scanner change this month)" if m == change_month else ""
         alarms = "; ".join(f"{a['id']}: {a['message']}" for a in outcome.new_alarms[:4])
         more = f" (+{len(outcome.new_alarms) - 4} more)" if len(outcome.new_alarms) > 4 else ""
-        echo(f"[radval demo --monitoring] month {m} ({tag}){change}: run {outcome.run['run']}, "
-             f"{outcome.run['n_cases_added']} cases, {outcome.run['n_labels_added']} labels, "
-             f"windows closed {outcome.run['windows_closed'] or '-'}: "
-             + ("IN CONTROL" if not outcome.new_alarms else f"{len(outcome.new_alarms)} new alarm(s): "
-                + alarms + more))
+        echo(
+            f"[radval demo --monitoring] month {m} ({tag}){change}: run {outcome.run['run']}, "
+            f"{outcome.run['n_cases_added']} cases, {outcome.run['n_labels_added']} labels, "
+            f"windows closed {outcome.run['windows_closed'] or '-'}: "
+            + (
+                "IN CONTROL"
+                if not outcome.new_alarms
+                else f"{len(outcome.new_alarms)} new alarm(s): " + alarms + more
+            )
+        )
     return demo

@@ -43,8 +43,9 @@ def find_files(stream_dir: Path, pattern: str, *, what: str) -> list[tuple[str, 
     """
     if not stream_dir.is_dir():
         raise StreamError(f"stream folder {stream_dir} does not exist or is not a folder")
-    reason = path_escape_reason(stream_dir, pattern.replace("*", "x").replace("?", "x"),
-                                folder="the stream folder")
+    reason = path_escape_reason(
+        stream_dir, pattern.replace("*", "x").replace("?", "x"), folder="the stream folder"
+    )
     if reason is not None:
         raise StreamError(f"{what} pattern {pattern!r}: {reason}")
     out = []
@@ -59,8 +60,13 @@ def find_files(stream_dir: Path, pattern: str, *, what: str) -> list[tuple[str, 
     return out
 
 
-def _rename(frame: pd.DataFrame, columns: dict[str, str] | None, needed: tuple[str, ...],
-            path: Path, what: str) -> pd.DataFrame:
+def _rename(
+    frame: pd.DataFrame,
+    columns: dict[str, str] | None,
+    needed: tuple[str, ...],
+    path: Path,
+    what: str,
+) -> pd.DataFrame:
     mapping = dict(columns or {})
     frame = frame.rename(columns={v: k for k, v in mapping.items()})
     missing = [c for c in needed if c not in frame.columns]
@@ -68,7 +74,8 @@ def _rename(frame: pd.DataFrame, columns: dict[str, str] | None, needed: tuple[s
         names = [f"'{mapping.get(c, c)}'" + (f" ({c})" if c in mapping else "") for c in missing]
         raise StreamError(
             f"{path}: {what} lacks column(s) {', '.join(names)}; found {[str(c) for c in frame.columns]}"
-            + ("" if mapping else " (map your column names with `columns` in the protocol)"))
+            + ("" if mapping else " (map your column names with `columns` in the protocol)")
+        )
     return frame
 
 
@@ -90,11 +97,15 @@ def _case_ids(frame: pd.DataFrame, path: Path, columns: dict[str, str] | None) -
     seen: dict[str, int] = {}
     for i, cid in enumerate(ids):
         if not cid:
-            raise StreamError(f"{path}: row {i + 1}, {_col(columns, 'case_id')}: expected a case id, "
-                              "found an empty value")
+            raise StreamError(
+                f"{path}: row {i + 1}, {_col(columns, 'case_id')}: expected a case id, "
+                "found an empty value"
+            )
         if cid in seen:
-            raise StreamError(f"{path}: row {i + 1}, {_col(columns, 'case_id')}: duplicate case id "
-                              f"{cid!r} (first at row {seen[cid] + 1})")
+            raise StreamError(
+                f"{path}: row {i + 1}, {_col(columns, 'case_id')}: duplicate case id "
+                f"{cid!r} (first at row {seen[cid] + 1})"
+            )
         seen[cid] = i
     return ids
 
@@ -108,30 +119,37 @@ def _times(series: pd.Series, path: Path, columns: dict[str, str] | None) -> pd.
             out = out.dt.tz_convert("UTC")
     else:
         text = series.map(_text)
-        out = pd.to_datetime(text.where(text != "", None), utc=True, format="ISO8601",
-                             errors="coerce")
+        out = pd.to_datetime(
+            text.where(text != "", None), utc=True, format="ISO8601", errors="coerce"
+        )
     bad = out.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise StreamError(f"{path}: row {i + 1}, {_col(columns, 'time')}: expected an ISO 8601 time "
-                          f"(e.g. 2026-03-01T08:30:00Z), found {_text(series.iloc[i])!r}")
+        raise StreamError(
+            f"{path}: row {i + 1}, {_col(columns, 'time')}: expected an ISO 8601 time "
+            f"(e.g. 2026-03-01T08:30:00Z), found {_text(series.iloc[i])!r}"
+        )
     return out.dt.as_unit("us")
 
 
 def _scores(series: pd.Series, path: Path, columns: dict[str, str] | None) -> np.ndarray:
-    values = pd.to_numeric(series.map(lambda v: v if not isinstance(v, str) else v.strip() or None),
-                           errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(
+        series.map(lambda v: v if not isinstance(v, str) else v.strip() or None), errors="coerce"
+    ).to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise StreamError(f"{path}: row {i + 1}, {_col(columns, 'score')}: expected a finite number, "
-                          f"found {_text(series.iloc[i])!r}"
-                          + (f" ({int(bad.sum())} such rows)" if bad.sum() > 1 else ""))
+        raise StreamError(
+            f"{path}: row {i + 1}, {_col(columns, 'score')}: expected a finite number, "
+            f"found {_text(series.iloc[i])!r}"
+            + (f" ({int(bad.sum())} such rows)" if bad.sum() > 1 else "")
+        )
     return values
 
 
-def _labels(series: pd.Series, path: Path, columns: dict[str, str] | None,
-            ids: list[str]) -> np.ndarray:
+def _labels(
+    series: pd.Series, path: Path, columns: dict[str, str] | None, ids: list[str]
+) -> np.ndarray:
     out = np.empty(len(series), dtype=np.int8)
     for i, v in enumerate(series.tolist()):
         t = _text(v) if not isinstance(v, bool) else ("1" if v else "0")
@@ -140,8 +158,10 @@ def _labels(series: pd.Series, path: Path, columns: dict[str, str] | None,
         elif t in _FALSE:
             out[i] = 0
         else:
-            raise StreamError(f"{path}: row {i + 1} (case_id {ids[i]!r}), {_col(columns, 'label')}: "
-                              f"expected 0 or 1, found {t!r}")
+            raise StreamError(
+                f"{path}: row {i + 1} (case_id {ids[i]!r}), {_col(columns, 'label')}: "
+                f"expected 0 or 1, found {t!r}"
+            )
     return out
 
 
@@ -166,8 +186,13 @@ class Batch:
 
 def read_batch(path: Path, name: str, stream: Stream) -> Batch:
     """Read and check one production batch (see the module docstring)."""
-    frame = _rename(_read(path, "production batch"), stream.columns,
-                    ("case_id", "time", "score", *stream.attributes), path, "production batch")
+    frame = _rename(
+        _read(path, "production batch"),
+        stream.columns,
+        ("case_id", "time", "score", *stream.attributes),
+        path,
+        "production batch",
+    )
     if frame.empty:
         raise StreamError(f"{path}: the production batch has no rows")
     ids = _case_ids(frame, path, stream.columns)
@@ -175,10 +200,15 @@ def read_batch(path: Path, name: str, stream: Stream) -> Batch:
     scores = _scores(frame["score"], path, stream.columns)
     attrs = {a: [(_text(v) or MISSING) for v in frame[a].tolist()] for a in stream.attributes}
     order = np.argsort(times.to_numpy(), kind="stable")
-    return Batch(name=name, sha256=sha256_file(path), case_id=[ids[i] for i in order],
-                 time=times.iloc[order].reset_index(drop=True), score=scores[order],
-                 attributes={a: [v[i] for i in order] for a, v in attrs.items()},
-                 row=order + 1)
+    return Batch(
+        name=name,
+        sha256=sha256_file(path),
+        case_id=[ids[i] for i in order],
+        time=times.iloc[order].reset_index(drop=True),
+        score=scores[order],
+        attributes={a: [v[i] for i in order] for a, v in attrs.items()},
+        row=order + 1,
+    )
 
 
 @dataclass(frozen=True)
@@ -194,13 +224,20 @@ class Labels:
 
 def read_labels(path: Path, name: str, stream: Stream) -> Labels:
     """Read and check one label file (``case_id``, ``label``)."""
-    frame = _rename(_read(path, "label file"), stream.columns, ("case_id", "label"), path, "label file")
+    frame = _rename(
+        _read(path, "label file"), stream.columns, ("case_id", "label"), path, "label file"
+    )
     if frame.empty:
         raise StreamError(f"{path}: the label file has no rows")
     ids = _case_ids(frame, path, stream.columns)
     labels = _labels(frame["label"], path, stream.columns, ids)
-    return Labels(name=name, sha256=sha256_file(path), case_id=ids, label=labels,
-                  row=np.arange(1, len(ids) + 1))
+    return Labels(
+        name=name,
+        sha256=sha256_file(path),
+        case_id=ids,
+        label=labels,
+        row=np.arange(1, len(ids) + 1),
+    )
 
 
 @dataclass(frozen=True)
@@ -221,8 +258,13 @@ def read_reference(loaded: LoadedMonitorProtocol) -> ReferenceData:
     """
     ref = loaded.protocol.reference
     spath = loaded.resolve(ref.scores)
-    scores_frame = _rename(_read(spath, "reference scores"), ref.columns, ("case_id", "score"), spath,
-                           "reference scores table")
+    scores_frame = _rename(
+        _read(spath, "reference scores"),
+        ref.columns,
+        ("case_id", "score"),
+        spath,
+        "reference scores table",
+    )
     if scores_frame.empty:
         raise StreamError(f"{spath}: the reference scores table has no rows")
     ids = _case_ids(scores_frame, spath, ref.columns)
@@ -238,8 +280,10 @@ def read_reference(loaded: LoadedMonitorProtocol) -> ReferenceData:
         index = {cid: i for i, cid in enumerate(mids)}
         absent = [cid for cid in ids if cid not in index]
         if absent:
-            raise StreamError(f"{spath}: {len(absent)} scored case(s) are not in the reference "
-                              f"manifest {mpath}, e.g. {absent[0]!r}")
+            raise StreamError(
+                f"{spath}: {len(absent)} scored case(s) are not in the reference "
+                f"manifest {mpath}, e.g. {absent[0]!r}"
+            )
         table = manifest.iloc[[index[c] for c in ids]].reset_index(drop=True)
         tpath = mpath
     label = None
@@ -248,7 +292,9 @@ def read_reference(loaded: LoadedMonitorProtocol) -> ReferenceData:
     attrs: dict[str, list[str]] = {}
     for a in loaded.protocol.stream.attributes:
         if a not in table.columns:
-            raise StreamError(f"{tpath}: the reference has no column '{a}', a watched header attribute "
-                              "(stream.attributes); the category mix needs it in the reference")
+            raise StreamError(
+                f"{tpath}: the reference has no column '{a}', a watched header attribute "
+                "(stream.attributes); the category mix needs it in the reference"
+            )
         attrs[a] = [(_text(v) or MISSING) for v in table[a].tolist()]
     return ReferenceData(score=score, label=label, attributes=attrs, n=len(ids))

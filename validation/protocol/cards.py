@@ -38,15 +38,21 @@ def card_threshold(path: Path, *, where: str) -> float:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ProtocolError(f"model card {path} ({where}): cannot read it: "
-                            f"{exc.strerror or exc}") from None
+        raise ProtocolError(
+            f"model card {path} ({where}): cannot read it: {exc.strerror or exc}"
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"model card {path} ({where}): not valid JSON: {exc}") from None
     op = data.get("operating_point") if isinstance(data, dict) else None
     value = op.get("threshold") if isinstance(op, dict) else None
-    if (not isinstance(value, int | float) or isinstance(value, bool)
-            or not math.isfinite(value) or not 0.0 <= value <= 1.0):
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
         raise ProtocolError(
             f"model card {path} ({where}): expected a number in [0, 1] at "
-            f"operating_point.threshold, found {value!r}")
+            f"operating_point.threshold, found {value!r}"
+        )
     return float(value)

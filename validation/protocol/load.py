@@ -128,7 +128,9 @@ def _message(err: dict[str, Any]) -> str:
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    if err["type"] not in ("missing", "value_error") and not isinstance(err.get("input"), dict | list):
+    if err["type"] not in ("missing", "value_error") and not isinstance(
+        err.get("input"), dict | list
+    ):
         msg += f" (found {err.get('input')!r})"
     return msg
 
@@ -161,7 +163,12 @@ def _check_parsed(
         return None, problems, None, None
     if not isinstance(data, dict):
         found = type(data).__name__
-        return None, [Problem("", f"expected a YAML mapping at the top level, found {found}", 1)], data, root
+        return (
+            None,
+            [Problem("", f"expected a YAML mapping at the top level, found {found}", 1)],
+            data,
+            root,
+        )
     try:
         proto = Protocol.model_validate(data)
     except ValidationError as exc:
@@ -197,13 +204,23 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
             ]
     if p.reader_study is not None:
         # readings are collected after the lock: only checked when a sha256 is declared
-        checks.append((("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, False))
+        checks.append(
+            (("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, False)
+        )
     if p.detection is not None:
         checks.append((("detection", "marks"), p.detection.marks, p.detection.marks_sha256, False))
-        checks.append((("detection", "lesions"), p.detection.lesions, p.detection.lesions_sha256, True))
+        checks.append(
+            (("detection", "lesions"), p.detection.lesions, p.detection.lesions_sha256, True)
+        )
     if p.segmentation is not None:
-        checks.append((("segmentation", "predictions"), p.segmentation.predictions,
-                       p.segmentation.predictions_sha256, False))
+        checks.append(
+            (
+                ("segmentation", "predictions"),
+                p.segmentation.predictions,
+                p.segmentation.predictions_sha256,
+                False,
+            )
+        )
     out: list[Problem] = []
     for loc, rel, sha, required in checks:
         if rel is None:
@@ -244,16 +261,20 @@ def _card_threshold_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> 
             recorded = card_threshold(path, where=f"{role}.card")
         except ProtocolError as exc:
             if ref.threshold is None:  # the study would need the card's threshold
-                out.append(Problem(yaml_path((role, "card")), str(exc),
-                                   node_line(root, (role, "card"))))
+                out.append(
+                    Problem(yaml_path((role, "card")), str(exc), node_line(root, (role, "card")))
+                )
             continue
         if ref.threshold is not None and float(ref.threshold) != recorded:
-            out.append(Problem(
-                yaml_path((role, "threshold")),
-                f"{role}.threshold is {ref.threshold!r}, but the model card {path} records "
-                f"operating threshold {recorded!r}; leave {role}.threshold out to use the card's, "
-                "or state exactly the card's value",
-                node_line(root, (role, "threshold"))))
+            out.append(
+                Problem(
+                    yaml_path((role, "threshold")),
+                    f"{role}.threshold is {ref.threshold!r}, but the model card {path} records "
+                    f"operating threshold {recorded!r}; leave {role}.threshold out to use the card's, "
+                    "or state exactly the card's value",
+                    node_line(root, (role, "threshold")),
+                )
+            )
     return out
 
 

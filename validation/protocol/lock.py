@@ -94,15 +94,23 @@ class Lock:
             "locked_by": self.data.get("locked_by"),
             "lock_sha256": sha256_file(self.path),
             "scores_present_at_lock": bool(self.data.get("scores_present_at_lock", False)),
-            "inputs_at_lock": {k: v.get("sha256") for k, v in self.inputs.items() if isinstance(v, dict)},
+            "inputs_at_lock": {
+                k: v.get("sha256") for k, v in self.inputs.items() if isinstance(v, dict)
+            },
             "amendments": list(self.data.get("amendments", [])),
             "model_cards": dict(self.data.get("model_cards") or {}),
         }
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number"}
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
 
 
 def _found(value: Any) -> str:
@@ -138,8 +146,14 @@ def _lock_problem(data: dict[str, Any]) -> str | None:
         return f"field 'scores_present_at_lock': expected true/false, found {_found(data['scores_present_at_lock'])}"
     records = {
         "deviations": ("id", "description", "declared_at", "declared_by"),
-        "amendments": ("previous_protocol_sha256", "previous_manifest_sha256", "previous_locked_at",
-                       "reason", "amended_at", "amended_by"),
+        "amendments": (
+            "previous_protocol_sha256",
+            "previous_manifest_sha256",
+            "previous_locked_at",
+            "reason",
+            "amended_at",
+            "amended_by",
+        ),
     }
     for key, fields in records.items():
         rows = data.get(key, [])
@@ -152,7 +166,9 @@ def _lock_problem(data: dict[str, Any]) -> str | None:
                 if name not in row:
                     return f"field '{key}[{i}].{name}' is missing"
                 if not isinstance(row[name], str):
-                    return f"field '{key}[{i}].{name}': expected a string, found {_found(row[name])}"
+                    return (
+                        f"field '{key}[{i}].{name}': expected a string, found {_found(row[name])}"
+                    )
     return None
 
 
@@ -180,7 +196,9 @@ def read_lock(path: str | Path) -> Lock:
             f"cannot read lock file {file}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
     except RecursionError:
-        raise ProtocolError(f"cannot read lock file {file}: not valid JSON (nested too deeply)") from None
+        raise ProtocolError(
+            f"cannot read lock file {file}: not valid JSON (nested too deeply)"
+        ) from None
     if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
         raise ProtocolError(
             f"{file} is not a radval lock: expected schema {LOCK_SCHEMA!r}, "
@@ -188,7 +206,9 @@ def read_lock(path: str | Path) -> Lock:
         )
     problem = _lock_problem(data)
     if problem is not None:
-        raise ProtocolError(f"lock file {file}{'' if problem.startswith('lacks') else ':'} {problem}")
+        raise ProtocolError(
+            f"lock file {file}{'' if problem.startswith('lacks') else ':'} {problem}"
+        )
     return Lock(file, data)
 
 
@@ -199,8 +219,14 @@ def _write(lock_file: Path, data: dict[str, Any]) -> Lock:
 
 #: Inputs that are model outputs (their presence at lock time is reported); the lesion
 #: truth is hashed too but is part of the test set, not an output.
-OUTPUT_INPUTS = ("model.scores", "baseline.scores", "detection.marks", "segmentation.predictions",
-                 "segmentation.predicted_masks", "reader_study.readings")
+OUTPUT_INPUTS = (
+    "model.scores",
+    "baseline.scores",
+    "detection.marks",
+    "segmentation.predictions",
+    "segmentation.predicted_masks",
+    "reader_study.readings",
+)
 
 
 def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
@@ -220,8 +246,10 @@ def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
     if p.detection is not None:
         out += [("detection.marks", p.detection.marks), ("detection.lesions", p.detection.lesions)]
     if p.segmentation is not None:
-        out += [("segmentation.predictions", p.segmentation.predictions),
-                ("segmentation.predicted_masks", p.segmentation.predictions)]
+        out += [
+            ("segmentation.predictions", p.segmentation.predictions),
+            ("segmentation.predicted_masks", p.segmentation.predictions),
+        ]
     return out
 
 
@@ -245,7 +273,11 @@ def masks_digest(loaded: LoadedProtocol) -> tuple[str, int] | None:
 
     column = (seg.columns or {}).get("mask_path", "mask_path")
     try:
-        frame = pd.read_parquet(table) if table.suffix.lower() in (".parquet", ".pq") else pd.read_csv(table)
+        frame = (
+            pd.read_parquet(table)
+            if table.suffix.lower() in (".parquet", ".pq")
+            else pd.read_csv(table)
+        )
     except Exception:  # noqa: BLE001 - an unreadable table is reported by `protocol check`
         return None
     if column not in frame.columns:
@@ -279,10 +311,14 @@ def _changed_inputs(loaded: LoadedProtocol, locked: dict[str, Any]) -> list[str]
     for key, rec in sorted(locked.items()):
         if not isinstance(rec, dict):
             continue
-        what = "the predicted mask files named in" if key == "segmentation.predicted_masks" else "file"
+        what = (
+            "the predicted mask files named in" if key == "segmentation.predicted_masks" else "file"
+        )
         cur = now.get(key)
         if cur is None:
-            out.append(f"{key} ({what} {rec.get('path')}) was hashed at lock time but is no longer there")
+            out.append(
+                f"{key} ({what} {rec.get('path')}) was hashed at lock time but is no longer there"
+            )
         elif cur["sha256"] != rec.get("sha256") or cur.get("path") != rec.get("path"):
             out.append(
                 f"{key} ({what} {cur['path']}) changed since the lock: sha256 is {cur['sha256']}, "

@@ -130,11 +130,17 @@ def render_reference() -> str:
         "",
     ]
 
-    lines += ["## Metrics", "", "| metric | kind | direction | CI methods (default first) |",
-              "|---|---|---|---|"]
+    lines += [
+        "## Metrics",
+        "",
+        "| metric | kind | direction | CI methods (default first) |",
+        "|---|---|---|---|",
+    ]
     for name in list_metrics():
         spec = get_metric(name)
-        methods = [spec.default_ci_method] + [m for m in spec.ci_methods if m != spec.default_ci_method]
+        methods = [spec.default_ci_method] + [
+            m for m in spec.ci_methods if m != spec.default_ci_method
+        ]
         lines.append(f"| `{name}` | {spec.kind} | {spec.direction} | {', '.join(methods)} |")
     lines.append("")
     for path, model in SECTIONS:
@@ -145,6 +151,8 @@ def render_reference() -> str:
         lines += ["| key | type | default | description |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
             desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| `{name}` | {_type(info).replace('|', ' or ')} | {_default(info)} | {desc} |")
+            lines.append(
+                f"| `{name}` | {_type(info).replace('|', ' or ')} | {_default(info)} | {desc} |"
+            )
         lines.append("")
     return "\n".join(lines)

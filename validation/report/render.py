@@ -38,8 +38,16 @@ REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 TEMPLATE = "report.html.j2"
 
-__all__ = ["REPORT_HTML", "REPORT_PDF", "make_environment", "pdf_document", "render_and_log", "render_html",
-           "render_pdf", "render_report"]
+__all__ = [
+    "REPORT_HTML",
+    "REPORT_PDF",
+    "make_environment",
+    "pdf_document",
+    "render_and_log",
+    "render_html",
+    "render_pdf",
+    "render_report",
+]
 
 
 def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
@@ -82,10 +90,17 @@ def _audit_state(study_dir: Path) -> tuple[list[dict[str, Any]], bool | None, st
         rep = audit.verify(study_dir, check_files=False)
     except AuditError as exc:
         return [], False, str(exc)
-    pending = [n + audit.PENDING_SUFFIX for n in audit.COMMITTED_FILES
-               if (study_dir / (n + audit.PENDING_SUFFIX)).exists()]
+    pending = [
+        n + audit.PENDING_SUFFIX
+        for n in audit.COMMITTED_FILES
+        if (study_dir / (n + audit.PENDING_SUFFIX)).exists()
+    ]
     if rep.interrupted or pending:
-        what = rep.interrupted[0] if rep.interrupted else f"{pending[0]} is left by an interrupted write"
+        what = (
+            rep.interrupted[0]
+            if rep.interrupted
+            else f"{pending[0]} is left by an interrupted write"
+        )
         raise ReportError(
             f"refusing to render {study_dir}: {what}; run `radval audit recover {study_dir}` first"
         )
@@ -104,8 +119,13 @@ def _render(study_dir: Path, template_dir: str | Path | None) -> tuple[str, dict
         raise ReportError(f"study folder {folder} does not exist")
     doc = read_results_document(results)
     entries, chain_ok, problem = _audit_state(folder)
-    context = build_context(doc, entries=entries, results_sha256=sha256_file(results),
-                            chain_ok=chain_ok, chain_problem=problem)
+    context = build_context(
+        doc,
+        entries=entries,
+        results_sha256=sha256_file(results),
+        chain_ok=chain_ok,
+        chain_problem=problem,
+    )
     env = make_environment(template_dir)
     return env.get_template(TEMPLATE).render(**context), doc
 
@@ -198,14 +218,22 @@ def render_and_log(
         audit.require_intact(folder, "render the report of")
         html, doc = _render(folder, template_dir)
         if pdf is None:
-            pdf = bool(((doc.get("protocol") or {}).get("resolved") or {}).get("report", {}).get("pdf"))
+            pdf = bool(
+                ((doc.get("protocol") or {}).get("resolved") or {}).get("report", {}).get("pdf")
+            )
         files = [(REPORT_HTML, html.encode("utf-8"))]
         if pdf:
             files.append((REPORT_PDF, render_pdf(html)))
         results_sha = sha256_file(folder / RESULTS_FILE)
         written = []
         for name, data in files:
-            audit.commit_files(folder, "render", {name: data}, inputs={RESULTS_FILE: results_sha},
-                               details={"report": name}, actor=actor)
+            audit.commit_files(
+                folder,
+                "render",
+                {name: data},
+                inputs={RESULTS_FILE: results_sha},
+                details={"report": name},
+                actor=actor,
+            )
             written.append(folder / name)
         return written

@@ -52,18 +52,29 @@ from validation.study.tables import (
 )
 
 #: Manifest attributes summarised in the baseline-characteristics table (R17).
-CHARACTERISTIC_COLUMNS = ("site", "manufacturer", "manufacturer_model", "sex", "race", "ethnicity", "view")
+CHARACTERISTIC_COLUMNS = (
+    "site",
+    "manufacturer",
+    "manufacturer_model",
+    "sex",
+    "race",
+    "ethnicity",
+    "view",
+)
 
 
 def band_labels(edges: list[float]) -> list[str]:
     """Labels of half-open bands ``[a, b)``: ``"40-65"``; the last band is closed."""
+
     def fmt(x: float) -> str:
         return f"{x:g}"
 
     return [f"{fmt(a)}-{fmt(b)}" for a, b in zip(edges, edges[1:], strict=False)]
 
 
-def derive_attribute(frame: pd.DataFrame, attr: SubgroupAttribute, *, source: str = "manifest") -> pd.Series:
+def derive_attribute(
+    frame: pd.DataFrame, attr: SubgroupAttribute, *, source: str = "manifest"
+) -> pd.Series:
     """The group label of every case for one subgroup attribute (bands cut when declared).
 
     Missing values become the group ``"unknown"`` (counted, never dropped, R15).
@@ -90,7 +101,9 @@ def derive_attribute(frame: pd.DataFrame, attr: SubgroupAttribute, *, source: st
     return out.astype(str).rename(attr.label)
 
 
-def subgroup_frame(frame: pd.DataFrame, sg: Subgroups, *, intersections: bool = True) -> pd.DataFrame:
+def subgroup_frame(
+    frame: pd.DataFrame, sg: Subgroups, *, intersections: bool = True
+) -> pd.DataFrame:
     """One column per subgroup attribute (and per intersection) with each case's group.
 
     Intersections are named ``"a & b"`` with groups ``"x & y"``, as
@@ -131,13 +144,21 @@ def subgroup_record(
     prespecified: list[str | tuple[str, ...]] = [a.label for a in sg.attributes if a.prespecified]
     prespecified += [tuple(c) for c in sg.intersections]
     analysis = subgroup_table(
-        cases.y_true, cases.score, groups,
-        metrics=list(sg.metrics), threshold=threshold,
+        cases.y_true,
+        cases.score,
+        groups,
+        metrics=list(sg.metrics),
+        threshold=threshold,
         intersections=[tuple(c) for c in sg.intersections],
-        min_n=sg.guardrails.min_n, min_pos=sg.guardrails.min_positives,
-        min_neg=sg.guardrails.min_negatives, prespecified=prespecified,
-        ci_method=subgroup_ci_methods(sg), clusters=cases.clusters,
-        confidence_level=sg.ci.confidence_level, rng=stream(seed, "subgroups"), n_resamples=n_resamples,
+        min_n=sg.guardrails.min_n,
+        min_pos=sg.guardrails.min_positives,
+        min_neg=sg.guardrails.min_negatives,
+        prespecified=prespecified,
+        ci_method=subgroup_ci_methods(sg),
+        clusters=cases.clusters,
+        confidence_level=sg.ci.confidence_level,
+        rng=stream(seed, "subgroups"),
+        n_resamples=n_resamples,
         multiplicity=sg.multiplicity,
     )
     record: dict[str, Any] = dict(analysis.to_dict())
@@ -158,8 +179,13 @@ BAND_GRID = np.round(np.linspace(0.0, 1.0, 21), 10)
 
 
 def roc_band(
-    y_true: np.ndarray, score: np.ndarray, *, clusters: np.ndarray | None, rng: np.random.Generator,
-    n_resamples: int, confidence_level: float = 0.95,
+    y_true: np.ndarray,
+    score: np.ndarray,
+    *,
+    clusters: np.ndarray | None,
+    rng: np.random.Generator,
+    n_resamples: int,
+    confidence_level: float = 0.95,
 ) -> dict[str, Any] | None:
     """Pointwise bootstrap confidence band of sensitivity over a grid of specificities.
 
@@ -180,8 +206,13 @@ def roc_band(
     for f in BAND_GRID:
         try:
             est = sensitivity_at_specificity(
-                y_true, score, round(1.0 - float(f), 10), confidence_level=confidence_level,
-                n_resamples=n_resamples, rng=seed, clusters=clusters,
+                y_true,
+                score,
+                round(1.0 - float(f), 10),
+                confidence_level=confidence_level,
+                n_resamples=n_resamples,
+                rng=seed,
+                clusters=clusters,
             )
         except UndefinedMetricError:
             continue
@@ -191,32 +222,50 @@ def roc_band(
     if not fpr:
         return None
     return {
-        "fpr": fpr, "tpr_low": low, "tpr_high": high, "confidence_level": float(confidence_level),
-        "method": "bootstrap_percentile", "pointwise": True, "n_resamples": int(n_resamples),
-        "resampling": "patients (clusters)" if clusters is not None else "cases, stratified by class",
+        "fpr": fpr,
+        "tpr_low": low,
+        "tpr_high": high,
+        "confidence_level": float(confidence_level),
+        "method": "bootstrap_percentile",
+        "pointwise": True,
+        "n_resamples": int(n_resamples),
+        "resampling": "patients (clusters)"
+        if clusters is not None
+        else "cases, stratified by class",
         "source": "validation.stats.roc.sensitivity_at_specificity",
     }
 
 
 def roc_record(
-    y_true: np.ndarray, score: np.ndarray, *, threshold: float | None, clusters: np.ndarray | None,
-    rng: np.random.Generator | None = None, n_resamples: int = 2000,
+    y_true: np.ndarray,
+    score: np.ndarray,
+    *,
+    threshold: float | None,
+    clusters: np.ndarray | None,
+    rng: np.random.Generator | None = None,
+    n_resamples: int = 2000,
 ) -> dict[str, Any] | None:
     """Empirical ROC points (from :func:`validation.stats.roc.roc_curve`), the operating point
     and, when ``rng`` is given, the pointwise confidence band (:func:`roc_band`)."""
 
     try:
         curve = roc.roc_curve(y_true, score)
-        auc = get_metric("auc").compute(y_true, score, method="delong", confidence_level=0.95,
-                                        clusters=clusters)
+        auc = get_metric("auc").compute(
+            y_true, score, method="delong", confidence_level=0.95, clusters=clusters
+        )
     except UndefinedMetricError:
         return None
     out: dict[str, Any] = {
         "auc": auc.to_dict(),
-        "points": {"fpr": curve.fpr.tolist(), "tpr": curve.tpr.tolist(),
-                   "thresholds": curve.thresholds.tolist()},
-        "band": None, "operating_point": None,
-        "n_positive": int(curve.n_positive), "n_negative": int(curve.n_negative),
+        "points": {
+            "fpr": curve.fpr.tolist(),
+            "tpr": curve.tpr.tolist(),
+            "thresholds": curve.thresholds.tolist(),
+        },
+        "band": None,
+        "operating_point": None,
+        "n_positive": int(curve.n_positive),
+        "n_negative": int(curve.n_negative),
     }
     if rng is not None:
         out["band"] = roc_band(y_true, score, clusters=clusters, rng=rng, n_resamples=n_resamples)
@@ -228,18 +277,31 @@ def roc_record(
     return out
 
 
-def confusion_record(y_true: np.ndarray, score: np.ndarray, threshold: float | None) -> dict[str, Any] | None:
+def confusion_record(
+    y_true: np.ndarray, score: np.ndarray, threshold: float | None
+) -> dict[str, Any] | None:
     """The 2x2 table at the locked threshold (R7, R16)."""
     if threshold is None:
         return None
 
     c = confusion_counts(y_true, (score >= threshold).astype(np.int8))
-    return {"threshold": threshold, "tp": int(c.tp), "fp": int(c.fp), "tn": int(c.tn), "fn": int(c.fn)}
+    return {
+        "threshold": threshold,
+        "tp": int(c.tp),
+        "fp": int(c.fp),
+        "tn": int(c.tn),
+        "fn": int(c.fn),
+    }
 
 
 def calibration_record(
-    y_true: np.ndarray, score: np.ndarray, warnings: list[str], *,
-    clusters: np.ndarray | None, rng: np.random.Generator, n_resamples: int,
+    y_true: np.ndarray,
+    score: np.ndarray,
+    warnings: list[str],
+    *,
+    clusters: np.ndarray | None,
+    rng: np.random.Generator,
+    n_resamples: int,
 ) -> dict[str, Any] | None:
     """Calibration of probability outputs (R18), when every score is a probability."""
     if score.size == 0 or score.min() < 0.0 or score.max() > 1.0:
@@ -247,7 +309,9 @@ def calibration_record(
         return None
 
     try:
-        summary = calibration_summary(y_true, score, clusters=clusters, rng=rng, n_resamples=n_resamples)
+        summary = calibration_summary(
+            y_true, score, clusters=clusters, rng=rng, n_resamples=n_resamples
+        )
     except UndefinedMetricError as exc:
         warnings.append(f"calibration not estimable: {exc}")
         return None
@@ -266,10 +330,15 @@ def characteristics(frame: pd.DataFrame, label: str, protocol: Protocol) -> list
         groups = derive_attribute(frame, attr)
         for g in sorted(groups.unique()):
             mask = (groups == g).to_numpy()
-            out.append({
-                "attribute": attr.label, "group": str(g), "n": int(mask.sum()),
-                "n_pos": int((y[mask] == 1).sum()), "n_neg": int((y[mask] == 0).sum()),
-            })
+            out.append(
+                {
+                    "attribute": attr.label,
+                    "group": str(g),
+                    "n": int(mask.sum()),
+                    "n_pos": int((y[mask] == 1).sum()),
+                    "n_neg": int((y[mask] == 0).sum()),
+                }
+            )
     return out
 
 
@@ -277,7 +346,9 @@ def characteristics(frame: pd.DataFrame, label: str, protocol: Protocol) -> list
 MAX_CURVE_POINTS = 201
 
 
-def thin_curve(fpr: np.ndarray, tpr: np.ndarray, *, max_points: int = MAX_CURVE_POINTS) -> dict[str, list[float]]:
+def thin_curve(
+    fpr: np.ndarray, tpr: np.ndarray, *, max_points: int = MAX_CURVE_POINTS
+) -> dict[str, list[float]]:
     """``{fpr, tpr}`` lists of an ROC polyline, thinned deterministically to ``max_points``.
 
     Curves no longer than ``max_points`` are kept whole. A longer one keeps its first and
@@ -289,7 +360,10 @@ def thin_curve(fpr: np.ndarray, tpr: np.ndarray, *, max_points: int = MAX_CURVE_
     if n <= max_points:
         return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
     keep = np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(np.intp))
-    return {"fpr": [float(v) for v in np.asarray(fpr)[keep]], "tpr": [float(v) for v in np.asarray(tpr)[keep]]}
+    return {
+        "fpr": [float(v) for v in np.asarray(fpr)[keep]],
+        "tpr": [float(v) for v in np.asarray(tpr)[keep]],
+    }
 
 
 def reader_roc_curves(readings: pd.DataFrame) -> dict[str, Any]:
@@ -304,12 +378,16 @@ def reader_roc_curves(readings: pd.DataFrame) -> dict[str, Any]:
     points = mrmc.reader_roc_points(readings)
     per_reader: dict[str, dict[str, dict[str, list[float]]]] = {}
     for (m, r), part in points.groupby(["modality", "reader"], sort=False):
-        per_reader.setdefault(str(m), {})[str(r)] = thin_curve(part["fpr"].to_numpy(), part["tpr"].to_numpy())
+        per_reader.setdefault(str(m), {})[str(r)] = thin_curve(
+            part["fpr"].to_numpy(), part["tpr"].to_numpy()
+        )
     average = mrmc.average_roc_curve(readings)
     return {
         "per_reader": per_reader,
-        "average": {str(m): thin_curve(g["fpr"].to_numpy(), g["tpr"].to_numpy())
-                    for m, g in average.groupby("modality", sort=True)},
+        "average": {
+            str(m): thin_curve(g["fpr"].to_numpy(), g["tpr"].to_numpy())
+            for m, g in average.groupby("modality", sort=True)
+        },
         "max_points": MAX_CURVE_POINTS,
     }
 
@@ -345,12 +423,14 @@ def _reader_study_record(
     humans = readings if rs.ai_reader is None else readings[readings["reader"] != rs.ai_reader]
     keep = humans[humans["modality"].isin([rs.test_modality, rs.reference_modality])]
     options: dict[str, Any] = {
-        "fom": rs.fom, "method": rs.method, "covariance": rs.covariance, "design": rs.design,
+        "fom": rs.fom,
+        "method": rs.method,
+        "covariance": rs.covariance,
+        "design": rs.design,
     }
     if rs.threshold is not None:
         options["threshold"] = rs.threshold
     if rs.covariance == "bootstrap":
-
         options.update(rng=stream(seed, "reader_study"), n_resamples=n_resamples)
     try:
         result = mrmc.mrmc_analysis(keep, confidence_level=rs.confidence_level, **options)
@@ -358,30 +438,63 @@ def _reader_study_record(
         raise ReadingsError(f"{path}: reader study {rs.id!r}: {exc}") from None
     res = result.to_dict()
     record: dict[str, Any] = {
-        "id": rs.id, "design": res.get("design"), "fom": rs.fom, "method": rs.method,
-        "covariance": rs.covariance, "analysis": rs.analysis,
-        "test_modality": rs.test_modality, "reference_modality": rs.reference_modality,
-        "fom_table": res.get("fom"), "modality_foms": res.get("modality_foms"),
-        "tests": res.get("tests"), "variance_components": res.get("variance_components"),
-        "n_cases": res.get("n_cases"), "readers": res.get("readers"), "modalities": res.get("modalities"),
+        "id": rs.id,
+        "design": res.get("design"),
+        "fom": rs.fom,
+        "method": rs.method,
+        "covariance": rs.covariance,
+        "analysis": rs.analysis,
+        "test_modality": rs.test_modality,
+        "reference_modality": rs.reference_modality,
+        "fom_table": res.get("fom"),
+        "modality_foms": res.get("modality_foms"),
+        "tests": res.get("tests"),
+        "variance_components": res.get("variance_components"),
+        "n_cases": res.get("n_cases"),
+        "readers": res.get("readers"),
+        "modalities": res.get("modalities"),
         "comparisons": (res.get("tests") or {}).get(rs.analysis, {}).get("comparisons", []),
-        "ai_vs_readers": None, "hypothesis": None, "roc_curves": None,
+        "ai_vs_readers": None,
+        "hypothesis": None,
+        "roc_curves": None,
     }
     if rs.fom == "auc":
         record["roc_curves"] = reader_roc_curves(keep)
     blank: dict[str, Any] = {
-        "id": rs.id, "role": rs.role, "prespecified": True, "metric": f"mrmc_{rs.fom}_difference",
-        "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": rs.confidence_level,
-        "method": None, "n": None, "se": None, "p_value": None, "p_adjusted": None,
-        "hypothesis": None, "criterion": None, "decision": "informational", "details": {},
+        "id": rs.id,
+        "role": rs.role,
+        "prespecified": True,
+        "metric": f"mrmc_{rs.fom}_difference",
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "confidence_level": rs.confidence_level,
+        "method": None,
+        "n": None,
+        "se": None,
+        "p_value": None,
+        "p_adjusted": None,
+        "hypothesis": None,
+        "criterion": None,
+        "decision": "informational",
+        "details": {},
     }
     out = EndpointOutcome(blank)
     h = rs.hypothesis
     try:
-        comp = None if h is None else mrmc.mrmc_noninferiority(
-            keep, modality_test=rs.test_modality, modality_reference=rs.reference_modality,
-            margin=h.margin, alternative=h.kind, analysis=rs.analysis,
-            confidence_level=rs.confidence_level, **options,
+        comp = (
+            None
+            if h is None
+            else mrmc.mrmc_noninferiority(
+                keep,
+                modality_test=rs.test_modality,
+                modality_reference=rs.reference_modality,
+                margin=h.margin,
+                alternative=h.kind,
+                analysis=rs.analysis,
+                confidence_level=rs.confidence_level,
+                **options,
+            )
         )
     except UndefinedMetricError as exc:  # e.g. readers that agree exactly: zero denominator
         comp = None
@@ -390,30 +503,54 @@ def _reader_study_record(
         blank["details"]["reason"] = str(exc)
     if h is not None and comp is not None:
         cd = comp.to_dict()
-        blank.update({
-            "estimate": cd["difference"], "ci_low": cd["ci_low"], "ci_high": cd["ci_high"],
-            "method": cd["method"], "n": cd["n"], "se": cd["se"], "p_value": cd["p_value"],
-            "hypothesis": {"kind": h.kind, "margin": h.margin, "analysis": rs.analysis,
-                           "significance_level": h.significance_level, "alternative": "greater"},
-            "criterion": {
-                "kind": "reader_study",
-                "text": (f"H1: {rs.fom}({rs.test_modality}) - {rs.fom}({rs.reference_modality}) > "
-                         f"{-h.margin if h.kind == 'non-inferiority' else h.margin:g} ({h.kind}, "
-                         f"{rs.method.upper()} {rs.analysis}), one-sided p < {h.significance_level:g}"),
-                "holds": None,
-            },
-        })
+        blank.update(
+            {
+                "estimate": cd["difference"],
+                "ci_low": cd["ci_low"],
+                "ci_high": cd["ci_high"],
+                "method": cd["method"],
+                "n": cd["n"],
+                "se": cd["se"],
+                "p_value": cd["p_value"],
+                "hypothesis": {
+                    "kind": h.kind,
+                    "margin": h.margin,
+                    "analysis": rs.analysis,
+                    "significance_level": h.significance_level,
+                    "alternative": "greater",
+                },
+                "criterion": {
+                    "kind": "reader_study",
+                    "text": (
+                        f"H1: {rs.fom}({rs.test_modality}) - {rs.fom}({rs.reference_modality}) > "
+                        f"{-h.margin if h.kind == 'non-inferiority' else h.margin:g} ({h.kind}, "
+                        f"{rs.method.upper()} {rs.analysis}), one-sided p < {h.significance_level:g}"
+                    ),
+                    "holds": None,
+                },
+            }
+        )
         blank["details"]["comparison"] = cd
         out.test_p = float(cd["p_value"])
         out.test_level = h.significance_level
         record["hypothesis"] = cd
         # The comparison reaches results.json's ``comparisons`` once, through the outcome.
         out.comparison = {
-            "id": rs.id, "kind": f"reader_study:{h.kind}", "difference": cd["difference"],
-            "ci_low": cd["ci_low"], "ci_high": cd["ci_high"], "statistic": cd["statistic"],
-            "df": cd["df"], "p_value": cd["p_value"], "margin": h.margin, "alternative": "greater",
-            "method": cd["method"], "confidence_level": cd["confidence_level"],
-            "estimate_a": cd["estimate_a"], "estimate_b": cd["estimate_b"], "decision": "informational",
+            "id": rs.id,
+            "kind": f"reader_study:{h.kind}",
+            "difference": cd["difference"],
+            "ci_low": cd["ci_low"],
+            "ci_high": cd["ci_high"],
+            "statistic": cd["statistic"],
+            "df": cd["df"],
+            "p_value": cd["p_value"],
+            "margin": h.margin,
+            "alternative": "greater",
+            "method": cd["method"],
+            "confidence_level": cd["confidence_level"],
+            "estimate_a": cd["estimate_a"],
+            "estimate_b": cd["estimate_b"],
+            "decision": "informational",
         }
     if rs.ai_reader is not None:
         target = rs.ai_modality or rs.reference_modality
@@ -421,25 +558,39 @@ def _reader_study_record(
             panel = select_modalities(readings, [target], ai_reader=rs.ai_reader)
         except ReadingsError as exc:
             raise ReadingsError(f"{exc} (see reader_study.ai_reader and ai_modality)") from exc
-        kwargs: dict[str, Any] = {"ai_reader": rs.ai_reader, "fom": rs.fom,
-                                  "confidence_level": rs.confidence_level}
+        kwargs: dict[str, Any] = {
+            "ai_reader": rs.ai_reader,
+            "fom": rs.fom,
+            "confidence_level": rs.confidence_level,
+        }
         if rs.threshold is not None:
             kwargs["threshold"] = rs.threshold
         try:
             vs = mrmc.reader_vs_ai(panel, **kwargs)
-            record["ai_vs_readers"] = {"modality": target, **{k: v.to_dict() for k, v in vs.items()}}
+            record["ai_vs_readers"] = {
+                "modality": target,
+                **{k: v.to_dict() for k, v in vs.items()},
+            }
         except UndefinedMetricError as exc:
             record["ai_vs_readers"] = {"modality": target, "not_estimable": str(exc)}
     return record, out
 
 
 def detection_record(
-    det: Detection, marks_path: Path, lesions_path: Path, cases: Cases, *, seed: int, n_resamples: int
+    det: Detection,
+    marks_path: Path,
+    lesions_path: Path,
+    cases: Cases,
+    *,
+    seed: int,
+    n_resamples: int,
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
     """Match marks to lesions and run the FROC analysis (R9); one outcome per detection endpoint."""
 
     marks = read_detection_table(marks_path, "marks", det.marks_columns, "detection.marks_columns")
-    lesions = read_detection_table(lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns")
+    lesions = read_detection_table(
+        lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns"
+    )
     case_ids = cases.frame["case_id"].astype(str).tolist()
     known = set(cases.manifest_ids) or set(case_ids)
     problems = marks_problems(marks, marks_path, known=known)
@@ -455,9 +606,12 @@ def detection_record(
         result = evaluate_detection(
             marks.assign(case_id=marks["case_id"].astype(str)),
             lesions.assign(case_id=lesions["case_id"].astype(str)),
-            cases=case_ids, rule=rule, threshold=det.threshold,
+            cases=case_ids,
+            rule=rule,
+            threshold=det.threshold,
             clusters=None if cases.clusters is None else list(cases.clusters),
-            confidence_level=det.confidence_level, n_resamples=n_resamples,
+            confidence_level=det.confidence_level,
+            n_resamples=n_resamples,
             rng=stream(seed, "detection"),
         )
     except ValueError as exc:
@@ -468,64 +622,106 @@ def detection_record(
     outcomes: dict[str, EndpointOutcome] = {}
     for ep in det.endpoints:
         rec: dict[str, Any] = {
-            "id": ep.id, "role": ep.role, "prespecified": ep.prespecified, "metric": f"lesion_{ep.metric}",
-            "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": det.confidence_level,
-            "method": None, "n": None, "se": None, "p_value": None, "p_adjusted": None,
-            "hypothesis": None, "criterion": None, "decision": "informational",
+            "id": ep.id,
+            "role": ep.role,
+            "prespecified": ep.prespecified,
+            "metric": f"lesion_{ep.metric}",
+            "estimate": None,
+            "ci_low": None,
+            "ci_high": None,
+            "confidence_level": det.confidence_level,
+            "method": None,
+            "n": None,
+            "se": None,
+            "p_value": None,
+            "p_adjusted": None,
+            "hypothesis": None,
+            "criterion": None,
+            "decision": "informational",
             "details": {"threshold": det.threshold, "rule": det.rule.model_dump()},
         }
         out = EndpointOutcome(rec)
         if ep.accept is not None:
             a = ep.accept
-            rec["criterion"] = {"kind": "bound", "holds": None,
-                                "text": f"{a.bound} of lesion {ep.metric} ({det.confidence_level:.0%} CI) {a.op} {a.value:g}"}
+            rec["criterion"] = {
+                "kind": "bound",
+                "holds": None,
+                "text": f"{a.bound} of lesion {ep.metric} ({det.confidence_level:.0%} CI) {a.op} {a.value:g}",
+            }
         est = getattr(result, ep.metric)
         if est is None:
             out.estimable = False
             rec["decision"] = "not_estimable"
-            rec["details"]["reason"] = "; ".join(result.notes) or f"{ep.metric} is not defined on this test set"
+            rec["details"]["reason"] = (
+                "; ".join(result.notes) or f"{ep.metric} is not defined on this test set"
+            )
         else:
             d = est.to_dict()
             for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se"):
                 rec[key] = d.get(key)
             if ep.accept is not None:
-                out.bound_holds = bool(OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
+                out.bound_holds = bool(
+                    OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value)
+                )
         outcomes[ep.id] = out
     return record, outcomes
 
 
 def segmentation_record(
-    seg: Segmentation, predictions_path: Path, manifest_path: Path, cases: Cases, *, seed: int, n_resamples: int
+    seg: Segmentation,
+    predictions_path: Path,
+    manifest_path: Path,
+    cases: Cases,
+    *,
+    seed: int,
+    n_resamples: int,
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
     """Per-case overlap/boundary metrics under the declared empty-mask policy, summarised with CIs (R10)."""
 
     frame = cases.frame
     preds = read_predictions(predictions_path, seg.columns)
-    problems = [m for _, m in predictions_problems(
-        preds, seg, frame, predictions_path=predictions_path, manifest_path=manifest_path,
-        known=set(cases.manifest_ids) or set(frame["case_id"].astype(str)),
-    )]
+    problems = [
+        m
+        for _, m in predictions_problems(
+            preds,
+            seg,
+            frame,
+            predictions_path=predictions_path,
+            manifest_path=manifest_path,
+            known=set(cases.manifest_ids) or set(frame["case_id"].astype(str)),
+        )
+    ]
     if problems:
         raise InputError(problems[0])
     pred_of = dict(zip(preds["case_id"].astype(str), preds["mask_path"].astype(str), strict=True))
     # Every mask path must stay inside its table's folder: all are checked before any is read.
     pairs: list[tuple[int, str, Path, Path]] = []
-    for row, (cid, ref_rel) in enumerate(zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)):
+    for row, (cid, ref_rel) in enumerate(
+        zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)
+    ):
         if blank(ref_rel):
             continue  # no reference segmentation for this case: not part of the segmentation set
         ref_path = resolve_inside(
-            manifest_path.parent, str(ref_rel), folder="the manifest's folder",
-            where=f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}")
+            manifest_path.parent,
+            str(ref_rel),
+            folder="the manifest's folder",
+            where=f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}",
+        )
         pred_path = resolve_inside(
-            predictions_path.parent, pred_of[cid], folder="the predictions table's folder",
-            where=f"{predictions_path}, case_id {cid!r}, column 'mask_path'")
+            predictions_path.parent,
+            pred_of[cid],
+            folder="the predictions table's folder",
+            where=f"{predictions_path}, case_id {cid!r}, column 'mask_path'",
+        )
         pairs.append((row, cid, ref_path, pred_path))
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
     for row, cid, ref_path, pred_path in pairs:
         ref, zooms = load_mask(ref_path, seg.spacing_mm, f"{manifest_path}, row {row + 1}")
         pred, _ = load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
         if pred.shape != ref.shape:
-            raise InputError(f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}")
+            raise InputError(
+                f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}"
+            )
         pred_masks.append(pred)
         ref_masks.append(ref)
         spacings.append(zooms)
@@ -533,16 +729,28 @@ def segmentation_record(
         if cases.clusters is not None:
             clusters.append(cases.clusters[row])
     if not ids:
-        raise InputError(f"{manifest_path}: no case has a reference mask in column {seg.reference_column!r}")
+        raise InputError(
+            f"{manifest_path}: no case has a reference mask in column {seg.reference_column!r}"
+        )
     policy = EmptyMaskPolicy(**seg.empty_policy.model_dump())
     metrics = sorted({e.metric for e in seg.endpoints})
     per_case = segmentation_metrics(
-        pred_masks, ref_masks, spacing=spacings, empty_policy=policy, metrics=metrics,
-        tolerance_mm=seg.tolerance_mm, percentile=seg.percentile, case_ids=ids,
+        pred_masks,
+        ref_masks,
+        spacing=spacings,
+        empty_policy=policy,
+        metrics=metrics,
+        tolerance_mm=seg.tolerance_mm,
+        percentile=seg.percentile,
+        case_ids=ids,
     )
     summary = summarize_segmentation(
-        per_case, clusters=clusters or None, metrics=metrics, confidence_level=seg.confidence_level,
-        rng=stream(seed, "segmentation"), n_resamples=n_resamples,
+        per_case,
+        clusters=clusters or None,
+        metrics=metrics,
+        confidence_level=seg.confidence_level,
+        rng=stream(seed, "segmentation"),
+        n_resamples=n_resamples,
     )
     record: dict[str, Any] = dict(summary.to_dict())
     record["empty_policy"] = seg.empty_policy.model_dump()
@@ -550,17 +758,35 @@ def segmentation_record(
     outcomes: dict[str, EndpointOutcome] = {}
     for ep in seg.endpoints:
         rec: dict[str, Any] = {
-            "id": ep.id, "role": ep.role, "prespecified": ep.prespecified, "metric": f"segmentation_{ep.metric}",
-            "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": seg.confidence_level,
-            "method": None, "n": None, "se": None, "p_value": None, "p_adjusted": None,
-            "hypothesis": None, "criterion": None, "decision": "informational",
-            "details": {"n_excluded": summary.n_excluded.get(ep.metric), "empty_policy": record["empty_policy"]},
+            "id": ep.id,
+            "role": ep.role,
+            "prespecified": ep.prespecified,
+            "metric": f"segmentation_{ep.metric}",
+            "estimate": None,
+            "ci_low": None,
+            "ci_high": None,
+            "confidence_level": seg.confidence_level,
+            "method": None,
+            "n": None,
+            "se": None,
+            "p_value": None,
+            "p_adjusted": None,
+            "hypothesis": None,
+            "criterion": None,
+            "decision": "informational",
+            "details": {
+                "n_excluded": summary.n_excluded.get(ep.metric),
+                "empty_policy": record["empty_policy"],
+            },
         }
         out = EndpointOutcome(rec)
         if ep.accept is not None:
             a = ep.accept
-            rec["criterion"] = {"kind": "bound", "holds": None,
-                                "text": f"{a.bound} of mean {ep.metric} ({seg.confidence_level:.0%} CI) {a.op} {a.value:g}"}
+            rec["criterion"] = {
+                "kind": "bound",
+                "holds": None,
+                "text": f"{a.bound} of mean {ep.metric} ({seg.confidence_level:.0%} CI) {a.op} {a.value:g}",
+            }
         est = summary.estimates.get(ep.metric)
         if est is None:
             out.estimable = False
@@ -571,7 +797,9 @@ def segmentation_record(
             for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se"):
                 rec[key] = d.get(key)
             if ep.accept is not None:
-                out.bound_holds = bool(OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value))
+                out.bound_holds = bool(
+                    OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value)
+                )
         outcomes[ep.id] = out
     return record, outcomes
 

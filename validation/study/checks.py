@@ -146,8 +146,16 @@ class _Checker:
             return
         ts = self.loaded.protocol.test_set
         try:
-            align(self.kept, ts.label_column, None, scores, scores_path=path,
-                  missing=ts.missing_outputs, manifest_ids=self.known, failure_reasons=reasons)
+            align(
+                self.kept,
+                ts.label_column,
+                None,
+                scores,
+                scores_path=path,
+                missing=ts.missing_outputs,
+                manifest_ids=self.known,
+                failure_reasons=reasons,
+            )
         except InputError as exc:
             self.add((key, "scores"), str(exc))
 
@@ -170,8 +178,10 @@ class _Checker:
         det = self.loaded.protocol.detection
         if det is None:
             return
-        for name, rel, columns in (("marks", det.marks, det.marks_columns),
-                                   ("lesions", det.lesions, det.lesions_columns)):
+        for name, rel, columns in (
+            ("marks", det.marks, det.marks_columns),
+            ("lesions", det.lesions, det.lesions_columns),
+        ):
             path = self.existing(("detection", name), rel)
             if path is None:
                 continue
@@ -181,8 +191,11 @@ class _Checker:
                 where = f"{name}_columns" if " named in " in str(exc) else name
                 self.add(("detection", where), str(exc))
                 continue
-            problems = (marks_problems(table, path, known=self.known) if name == "marks"
-                        else lesions_problems(table, path, det=det, known=self.known))
+            problems = (
+                marks_problems(table, path, known=self.known)
+                if name == "marks"
+                else lesions_problems(table, path, det=det, known=self.known)
+            )
             for msg in problems:
                 self.add(("detection", name), msg)
 
@@ -195,10 +208,12 @@ class _Checker:
         path = self.existing(("segmentation", "predictions"), seg.predictions)
         if path is None:
             if seg.reference_column not in kept.columns:
-                self.add(("segmentation", "reference_column"),
-                         f"{manifest_path}: column {seg.reference_column!r} "
-                         "(segmentation.reference_column) is missing; columns are "
-                         f"{[str(c) for c in kept.columns]}")
+                self.add(
+                    ("segmentation", "reference_column"),
+                    f"{manifest_path}: column {seg.reference_column!r} "
+                    "(segmentation.reference_column) is missing; columns are "
+                    f"{[str(c) for c in kept.columns]}",
+                )
             return
         try:
             preds = read_predictions(path, seg.columns)
@@ -206,13 +221,16 @@ class _Checker:
             where = "columns" if " named in " in str(exc) else "predictions"
             self.add(("segmentation", where), str(exc))
             return
-        for loc, msg in predictions_problems(preds, seg, kept, predictions_path=path,
-                                             manifest_path=manifest_path, known=known):
+        for loc, msg in predictions_problems(
+            preds, seg, kept, predictions_path=path, manifest_path=manifest_path, known=known
+        ):
             self.add(loc, msg)
 
 
 def input_problems(
-    loaded: LoadedProtocol, root: yaml.Node | None = None, *,
+    loaded: LoadedProtocol,
+    root: yaml.Node | None = None,
+    *,
     skip: set[str] | frozenset[str] = frozenset(),
 ) -> list[Problem]:
     """Problems in the contents of the files a valid protocol names (see the module docs).

@@ -32,7 +32,10 @@ __all__ = [
 
 #: The comparison operators an acceptance bound may use.
 OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
 }
 
 
@@ -118,8 +121,12 @@ def apply_decisions(
     if method == "holm":
         ids = [k for k in primaries if outcomes[k].test_p is not None]
         if ids:
-            holm = mstats.adjust_pvalues([float(outcomes[k].test_p or 0.0) for k in ids], method="holm")
-            adjusted.update({k: float(v) for k, v in zip(ids, np.asarray(holm, dtype=float), strict=True)})
+            holm = mstats.adjust_pvalues(
+                [float(outcomes[k].test_p or 0.0) for k in ids], method="holm"
+            )
+            adjusted.update(
+                {k: float(v) for k, v in zip(ids, np.asarray(holm, dtype=float), strict=True)}
+            )
         family_level = alpha
     for key, out in outcomes.items():
         rec = out.record
@@ -141,8 +148,9 @@ def apply_decisions(
             raise ValueError("multiplicity: fixed-sequence needs an order")
         tested = [k for k in mult.order if outcomes[k].test_p is not None]
         if tested:
-            fs = mstats.fixed_sequence([float(outcomes[k].test_p or 0.0) for k in tested],
-                                       significance_level=alpha)
+            fs = mstats.fixed_sequence(
+                [float(outcomes[k].test_p or 0.0) for k in tested], significance_level=alpha
+            )
             for k, p_fs in zip(tested, fs.p_adjusted, strict=True):
                 outcomes[k].record["p_adjusted"] = float(p_fs)
         open_gate = True

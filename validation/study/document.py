@@ -57,8 +57,12 @@ class Analyses:
 
 
 def flow_record(
-    n_assessed: int, cases: Cases, rule_lines: list[dict[str, Any]], *,
-    threshold: float | None, confusion: dict[str, Any] | None,
+    n_assessed: int,
+    cases: Cases,
+    rule_lines: list[dict[str, Any]],
+    *,
+    threshold: float | None,
+    confusion: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The STARD flow: every assessed case is analysed or excluded with a reason."""
     excluded = [line for line in rule_lines + cases.excluded if line["n"] > 0]
@@ -80,9 +84,7 @@ def flow_record(
     return flow
 
 
-def _data_summary(
-    proto: Protocol, cases: Cases, flow: dict[str, Any]
-) -> dict[str, Any]:
+def _data_summary(proto: Protocol, cases: Cases, flow: dict[str, Any]) -> dict[str, Any]:
     y_true = cases.y_true
     n_pos = int(np.sum(y_true))
     return {
@@ -98,9 +100,14 @@ def _data_summary(
 def _study_block(proto: Protocol) -> dict[str, Any]:
     s = proto.study
     return {
-        "id": s.id, "title": s.title, "version": s.version, "sponsor": s.sponsor,
-        "intended_use": s.intended_use, "population": s.population,
-        "description": s.description, "intended_users": s.intended_users,
+        "id": s.id,
+        "title": s.title,
+        "version": s.version,
+        "sponsor": s.sponsor,
+        "intended_use": s.intended_use,
+        "population": s.population,
+        "description": s.description,
+        "intended_users": s.intended_users,
         "reference_standard": s.reference_standard,
         "sample_size_justification": s.sample_size_justification,
     }

@@ -22,23 +22,51 @@ __all__ = ["evaluate_endpoint", "method_note"]
 
 def _blank(ep: Endpoint) -> dict[str, Any]:
     return {
-        "id": ep.id, "role": ep.role, "prespecified": ep.prespecified, "metric": ep.metric,
-        "estimate": None, "ci_low": None, "ci_high": None, "confidence_level": ep.ci.confidence_level,
-        "method": None, "n": None, "se": None, "successes": None, "p_value": None, "p_adjusted": None,
-        "hypothesis": None, "criterion": None, "decision": "informational", "details": {},
+        "id": ep.id,
+        "role": ep.role,
+        "prespecified": ep.prespecified,
+        "metric": ep.metric,
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "confidence_level": ep.ci.confidence_level,
+        "method": None,
+        "n": None,
+        "se": None,
+        "successes": None,
+        "p_value": None,
+        "p_adjusted": None,
+        "hypothesis": None,
+        "criterion": None,
+        "decision": "informational",
+        "details": {},
     }
 
 
 def _fill(record: dict[str, Any], est: Estimate) -> None:
     d = est.to_dict()
-    for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se", "successes"):
+    for key in (
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "confidence_level",
+        "method",
+        "n",
+        "se",
+        "successes",
+    ):
         record[key] = d.get(key)
     if d.get("extra"):
         record["details"]["extra"] = d["extra"]
 
 
-def method_note(declared: str, used: str | None, *, cluster_column: str | None,
-                extra: dict[str, Any] | None = None) -> str | None:
+def method_note(
+    declared: str,
+    used: str | None,
+    *,
+    cluster_column: str | None,
+    extra: dict[str, Any] | None = None,
+) -> str | None:
     """Why the method a result names differs from the one the protocol declared (None if it does not).
 
     The clustered forms are the declared method applied to patients: DeLong's variance
@@ -49,14 +77,17 @@ def method_note(declared: str, used: str | None, *, cluster_column: str | None,
         note = (extra or {}).get("cluster_note")
         return str(note) if note else None
     if used.startswith(("cluster_", "obuchowski")):
-        form = ("Obuchowski's clustered DeLong variance" if used.startswith("obuchowski")
-                else f"a bootstrap that resamples patients, {used.rsplit('_', 1)[-1]} interval")
+        form = (
+            "Obuchowski's clustered DeLong variance"
+            if used.startswith("obuchowski")
+            else f"a bootstrap that resamples patients, {used.rsplit('_', 1)[-1]} interval"
+        )
         return (
             f"declared {declared}; computed as {used}, its patient-clustered form ({form}), because "
             f"cases share patients (test_set.cluster_column: {cluster_column})"
         )
     if used.startswith(declared + "_"):
-        return f"declared {declared}; computed as {used}, its {used[len(declared) + 1:]} form"
+        return f"declared {declared}; computed as {used}, its {used[len(declared) + 1 :]} form"
     return f"declared {declared}; computed as {used}"
 
 
@@ -65,8 +96,15 @@ def _better(direction: str) -> str:
 
 
 def _one_sample_test(
-    spec: MetricSpec, ep: Endpoint, test: HypothesisTest, est: Estimate, y_true: np.ndarray, y: np.ndarray,
-    clusters: np.ndarray | None, rng: np.random.Generator, n_resamples: int,
+    spec: MetricSpec,
+    ep: Endpoint,
+    test: HypothesisTest,
+    est: Estimate,
+    y_true: np.ndarray,
+    y: np.ndarray,
+    clusters: np.ndarray | None,
+    rng: np.random.Generator,
+    n_resamples: int,
 ) -> TestResult:
     """One-sample test of the metric against ``null_value`` (shifted by the NI margin)."""
     alternative = _better(spec.direction)
@@ -78,14 +116,23 @@ def _one_sample_test(
         if est.successes is None:
             raise InputError(f"endpoints.{ep.id}.test: metric {ep.metric!r} has no one-sample test")
         result: TestResult = hypothesis.proportion_test(
-            est.successes, est.n, null_value=null, alternative=alternative,
-            method=test.method or "exact", confidence_level=ep.ci.confidence_level,
+            est.successes,
+            est.n,
+            null_value=null,
+            alternative=alternative,
+            method=test.method or "exact",
+            confidence_level=ep.ci.confidence_level,
         )
         return result
     if ep.metric != "auc":
         raise InputError(f"endpoints.{ep.id}.test: metric {ep.metric!r} has no one-sample test")
-    kwargs: dict[str, Any] = {"null_value": null, "alternative": alternative, "clusters": clusters,
-              "method": test.method or "delong", "confidence_level": ep.ci.confidence_level}
+    kwargs: dict[str, Any] = {
+        "null_value": null,
+        "alternative": alternative,
+        "clusters": clusters,
+        "method": test.method or "delong",
+        "confidence_level": ep.ci.confidence_level,
+    }
     if kwargs["method"] == "bootstrap":
         kwargs.update(rng=rng, n_resamples=n_resamples)
     auc_result: TestResult = roc.auc_test(y_true, y, **kwargs)
@@ -93,18 +140,30 @@ def _one_sample_test(
 
 
 def _paired_comparison(
-    spec: MetricSpec, ep: Endpoint, test: HypothesisTest, y_true: np.ndarray, cand: np.ndarray,
-    base: np.ndarray, clusters: np.ndarray | None, rng: np.random.Generator, n_resamples: int,
+    spec: MetricSpec,
+    ep: Endpoint,
+    test: HypothesisTest,
+    y_true: np.ndarray,
+    cand: np.ndarray,
+    base: np.ndarray,
+    clusters: np.ndarray | None,
+    rng: np.random.Generator,
+    n_resamples: int,
 ) -> Comparison:
     """Candidate minus baseline on the same cases, paired."""
     alternative = _better(spec.direction)
     if spec.kind == "score":
         if ep.metric != "auc":
-            raise InputError(f"endpoints.{ep.id}: metric {ep.metric!r} cannot be compared with a baseline")
+            raise InputError(
+                f"endpoints.{ep.id}: metric {ep.metric!r} cannot be compared with a baseline"
+            )
         method = test.method or "delong"
         kwargs: dict[str, Any] = {
-            "method": method, "alternative": alternative, "margin": test.margin,
-            "clusters": clusters, "confidence_level": ep.ci.confidence_level,
+            "method": method,
+            "alternative": alternative,
+            "margin": test.margin,
+            "clusters": clusters,
+            "confidence_level": ep.ci.confidence_level,
         }
         if method == "bootstrap":
             kwargs.update(rng=rng, n_resamples=n_resamples)
@@ -115,8 +174,11 @@ def _paired_comparison(
     subset = _denominator(ep.metric, y_true, cand, base)
     yt = y_true[subset]
     comp: Comparison = hypothesis.paired_noninferiority(
-        (cand[subset] == yt).astype(np.int8), (base[subset] == yt).astype(np.int8),
-        margin=test.margin, alternative=alternative, confidence_level=ep.ci.confidence_level,
+        (cand[subset] == yt).astype(np.int8),
+        (base[subset] == yt).astype(np.int8),
+        margin=test.margin,
+        alternative=alternative,
+        confidence_level=ep.ci.confidence_level,
     )
     return comp
 
@@ -144,23 +206,36 @@ def _calls(values: np.ndarray, threshold: float | None, spec: MetricSpec, what: 
 
 
 def _versus_baseline(
-    ep: Endpoint, spec: MetricSpec, t: HypothesisTest, protocol: Protocol, out: EndpointOutcome,
-    y_true: np.ndarray, y: np.ndarray, baseline: np.ndarray | None,
-    clusters: np.ndarray | None, rng: np.random.Generator,
+    ep: Endpoint,
+    spec: MetricSpec,
+    t: HypothesisTest,
+    protocol: Protocol,
+    out: EndpointOutcome,
+    y_true: np.ndarray,
+    y: np.ndarray,
+    baseline: np.ndarray | None,
+    clusters: np.ndarray | None,
+    rng: np.random.Generator,
 ) -> str | None:
     """The paired comparison with the baseline; returns the test method used."""
     if baseline is None:  # the protocol check requires a baseline for compare_to
         raise RuntimeError(f"endpoint {ep.id!r} compares with a baseline that has no scores")
     record = out.record
-    base_thr = ep.threshold if ep.threshold is not None else (
-        protocol.baseline.threshold if protocol.baseline is not None else None
+    base_thr = (
+        ep.threshold
+        if ep.threshold is not None
+        else (protocol.baseline.threshold if protocol.baseline is not None else None)
     )
     yb = _calls(baseline, base_thr, spec, "baseline")
     if spec.kind == "threshold":
         record["details"]["baseline_threshold"] = base_thr
     base_est = spec.compute(
-        y_true, yb, method=ep.ci.method or spec.default_ci_method,
-        confidence_level=ep.ci.confidence_level, clusters=clusters, rng=rng,
+        y_true,
+        yb,
+        method=ep.ci.method or spec.default_ci_method,
+        confidence_level=ep.ci.confidence_level,
+        clusters=clusters,
+        rng=rng,
         n_resamples=protocol.n_resamples,
     )
     record["details"]["baseline"] = base_est.to_dict()
@@ -169,21 +244,37 @@ def _versus_baseline(
     record["details"]["comparison"] = cd
     out.test_p = None if comp.p_value is None else float(comp.p_value)
     out.comparison = {
-        "id": ep.id, "kind": f"{ep.metric}:{t.kind}", "difference": cd["difference"],
-        "ci_low": cd["ci_low"], "ci_high": cd["ci_high"], "statistic": cd["statistic"],
-        "df": cd["df"], "p_value": cd["p_value"], "margin": t.margin,
-        "alternative": cd["alternative"], "method": cd["method"],
-        "confidence_level": cd["confidence_level"], "estimate_a": cd["estimate_a"],
-        "estimate_b": cd["estimate_b"], "decision": "informational",
+        "id": ep.id,
+        "kind": f"{ep.metric}:{t.kind}",
+        "difference": cd["difference"],
+        "ci_low": cd["ci_low"],
+        "ci_high": cd["ci_high"],
+        "statistic": cd["statistic"],
+        "df": cd["df"],
+        "p_value": cd["p_value"],
+        "margin": t.margin,
+        "alternative": cd["alternative"],
+        "method": cd["method"],
+        "confidence_level": cd["confidence_level"],
+        "estimate_a": cd["estimate_a"],
+        "estimate_b": cd["estimate_b"],
+        "decision": "informational",
     }
     used: str | None = cd.get("method")
     return used
 
 
 def _test(
-    ep: Endpoint, spec: MetricSpec, protocol: Protocol, out: EndpointOutcome, est: Estimate,
-    y_true: np.ndarray, y: np.ndarray, baseline: np.ndarray | None,
-    clusters: np.ndarray | None, rng: np.random.Generator,
+    ep: Endpoint,
+    spec: MetricSpec,
+    protocol: Protocol,
+    out: EndpointOutcome,
+    est: Estimate,
+    y_true: np.ndarray,
+    y: np.ndarray,
+    baseline: np.ndarray | None,
+    clusters: np.ndarray | None,
+    rng: np.random.Generator,
 ) -> None:
     """The endpoint's hypothesis test: against a null value, or paired with the baseline."""
     t = ep.test
@@ -192,9 +283,13 @@ def _test(
     record = out.record
     test_method = t.method or TEST_METHODS[(spec.kind, ep.compare_to is not None)][0]
     record["hypothesis"] = {
-        "kind": t.kind, "margin": t.margin, "null_value": t.null_value,
-        "compare_to": ep.compare_to, "method": test_method,
-        "alternative": _better(spec.direction), "significance_level": t.significance_level,
+        "kind": t.kind,
+        "margin": t.margin,
+        "null_value": t.null_value,
+        "compare_to": ep.compare_to,
+        "method": test_method,
+        "alternative": _better(spec.direction),
+        "significance_level": t.significance_level,
     }
     out.test_level = t.significance_level
     if ep.compare_to is not None:
@@ -234,14 +329,20 @@ def evaluate_endpoint(
     record["criterion"] = criterion_record(ep, spec)
     try:
         est = spec.compute(
-            y_true, y, method=method, confidence_level=ep.ci.confidence_level,
-            clusters=clusters, rng=rng, n_resamples=protocol.n_resamples,
+            y_true,
+            y,
+            method=method,
+            confidence_level=ep.ci.confidence_level,
+            clusters=clusters,
+            rng=rng,
+            n_resamples=protocol.n_resamples,
         )
         _fill(record, est)
         record["details"]["declared_method"] = method
         cluster_column = protocol.test_set.cluster_column if clusters is not None else None
-        note = method_note(method, est.method, cluster_column=cluster_column,
-                           extra=dict(est.extra or {}))
+        note = method_note(
+            method, est.method, cluster_column=cluster_column, extra=dict(est.extra or {})
+        )
         if note:
             record["details"]["method_note"] = note
         if ep.accept is not None:

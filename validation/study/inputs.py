@@ -35,8 +35,22 @@ SCORES_METADATA_KEY = b"radval"
 
 #: Packages whose versions are recorded in ``results.json`` (R23).
 PACKAGES = (
-    "radval", "numpy", "scipy", "pandas", "pyarrow", "statsmodels", "scikit-learn", "fairlearn",
-    "pydantic", "pyyaml", "jsonschema", "torch", "monai", "lightning", "torchmetrics", "pydicom",
+    "radval",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "statsmodels",
+    "scikit-learn",
+    "fairlearn",
+    "pydantic",
+    "pyyaml",
+    "jsonschema",
+    "torch",
+    "monai",
+    "lightning",
+    "torchmetrics",
+    "pydicom",
 )
 
 
@@ -49,7 +63,9 @@ def stream(seed: int, *key: str) -> np.random.Generator:
     """
     digest = hashlib.sha256("\x1f".join(key).encode("utf-8")).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(seed) >> 32, *words]))
+    return np.random.default_rng(
+        np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(seed) >> 32, *words])
+    )
 
 
 def environment(device: str | None = None) -> dict[str, Any]:
@@ -78,11 +94,17 @@ def git_commit() -> str | None:
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -130,12 +152,18 @@ class Cases:
     manifest_ids: frozenset[str] = frozenset()
 
 
-def exclusion_problems(frame: pd.DataFrame, rules: list[Exclusion], *, source: Path) -> list[tuple[int, str]]:
+def exclusion_problems(
+    frame: pd.DataFrame, rules: list[Exclusion], *, source: Path
+) -> list[tuple[int, str]]:
     """``(rule index, message)`` for every exclusion rule whose column the manifest lacks."""
     return [
-        (i, f"{source}: column {rule.column!r} (test_set.exclusions[{i}].column) is missing; "
-            f"columns are {list(frame.columns)}")
-        for i, rule in enumerate(rules) if rule.column not in frame.columns
+        (
+            i,
+            f"{source}: column {rule.column!r} (test_set.exclusions[{i}].column) is missing; "
+            f"columns are {list(frame.columns)}",
+        )
+        for i, rule in enumerate(rules)
+        if rule.column not in frame.columns
     ]
 
 
@@ -156,13 +184,17 @@ def apply_exclusions(
     for i, rule in enumerate(rules):
         col = frame[rule.column]
         texts = {str(v) for v in rule.values}
-        numbers = [float(v) for v in rule.values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        numbers = [
+            float(v) for v in rule.values if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
         hit = np.array(col.astype("string").isin(texts).fillna(False), dtype=bool)
         if numbers:
             hit = hit | np.array(pd.to_numeric(col, errors="coerce").isin(numbers), dtype=bool)
         new = hit & keep
         keep &= ~hit
-        lines.append({"reason": rule.reason, "n": int(new.sum()), "rule": f"test_set.exclusions[{i}]"})
+        lines.append(
+            {"reason": rule.reason, "n": int(new.sum()), "rule": f"test_set.exclusions[{i}]"}
+        )
     return frame.loc[keep].reset_index(drop=True), lines
 
 
@@ -185,10 +217,14 @@ def scores_provenance(path: Path) -> dict[str, Any]:
     try:
         meta = json.loads(raw)
     except (ValueError, RecursionError):
-        raise InputError(f"{path}: the radval provenance block in the Parquet metadata is not valid JSON") from None
+        raise InputError(
+            f"{path}: the radval provenance block in the Parquet metadata is not valid JSON"
+        ) from None
     problem = _provenance_problem(meta)
     if problem is not None:
-        raise InputError(f"{path}: the radval provenance block in the Parquet metadata is malformed: {problem}")
+        raise InputError(
+            f"{path}: the radval provenance block in the Parquet metadata is malformed: {problem}"
+        )
     return dict(meta)
 
 
@@ -219,25 +255,32 @@ def _provenance_problem(meta: Any) -> str | None:
         return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
     def number(v: Any) -> bool:
-        return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
+        return v is None or (
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        )
 
     top: dict[str, tuple[Any, str]] = {
-        "schema": (text, "text"), "task": (text, "text"),
+        "schema": (text, "text"),
+        "task": (text, "text"),
         "model": (lambda v: isinstance(v, dict), "an object"),
         "checkpoint_sha256": (sha, "64 lower-case hex digits or null"),
         "manifest": (lambda v: isinstance(v, dict), "an object"),
         "operating_threshold": (number, "a finite number or null"),
         "positive_class": (lambda v: isinstance(v, str | int) and not isinstance(v, bool), "text"),
         "batch_size": (count, "a non-negative integer"),
-        "n_cases": (count, "a non-negative integer"), "n_scored": (count, "a non-negative integer"),
+        "n_cases": (count, "a non-negative integer"),
+        "n_scored": (count, "a non-negative integer"),
         "n_failed": (count, "a non-negative integer"),
         "failures": (lambda v: isinstance(v, list), "a list"),
         "software": (lambda v: isinstance(v, dict), "an object"),
     }
     nested: dict[str, dict[str, tuple[Any, str]]] = {
-        "model": {"name": (text, "text"), "version": (text, "text"),
-                  "spec_sha256": (sha, "64 lower-case hex digits or null"),
-                  "spec_canonical_sha256": (sha, "64 lower-case hex digits or null")},
+        "model": {
+            "name": (text, "text"),
+            "version": (text, "text"),
+            "spec_sha256": (sha, "64 lower-case hex digits or null"),
+            "spec_canonical_sha256": (sha, "64 lower-case hex digits or null"),
+        },
         "manifest": {"file": (text, "text"), "sha256": (sha, "64 lower-case hex digits or null")},
     }
     for key, (ok, expected) in top.items():
@@ -249,8 +292,11 @@ def _provenance_problem(meta: Any) -> str | None:
             if isinstance(block, dict) and name in block and not ok(block[name]):
                 return f"'{key}.{name}' should be {expected}, found {_kind(block[name])}"
     for i, f in enumerate(meta.get("failures") or []):
-        if not (isinstance(f, dict) and isinstance(f.get("case_id"), str | int)
-                and not isinstance(f.get("case_id"), bool)):
+        if not (
+            isinstance(f, dict)
+            and isinstance(f.get("case_id"), str | int)
+            and not isinstance(f.get("case_id"), bool)
+        ):
             return f"'failures[{i}]' should be an object with a case_id, found {_kind(f)}"
         if "row" in f and not count(f["row"]):
             return f"'failures[{i}].row' should be a non-negative integer, found {_kind(f['row'])}"
@@ -367,22 +413,37 @@ def map_columns(
     if not mapping:
         return frame, []
     found = [str(c) for c in frame.columns]
-    missing = [f"{theirs!r} (for {ours})" for ours, theirs in mapping.items() if theirs not in found]
+    missing = [
+        f"{theirs!r} (for {ours})" for ours, theirs in mapping.items() if theirs not in found
+    ]
     if missing:
-        return frame, [f"{path}: column {', '.join(missing)} named in {where} is not in the file; found columns {found}"]
+        return frame, [
+            f"{path}: column {', '.join(missing)} named in {where} is not in the file; found columns {found}"
+        ]
     sources = set(mapping.values())
     drop = [ours for ours in mapping if ours in found and ours not in sources]
-    renamed = frame.drop(columns=drop).rename(columns={theirs: ours for ours, theirs in mapping.items()})
+    renamed = frame.drop(columns=drop).rename(
+        columns={theirs: ours for ours, theirs in mapping.items()}
+    )
     return renamed, []
 
 
 def missing_columns_message(
-    path: Path, missing: list[str], found: list[str], *, names: tuple[str, ...], where: str,
+    path: Path,
+    missing: list[str],
+    found: list[str],
+    *,
+    names: tuple[str, ...],
+    where: str,
     mapping: dict[str, str] | None,
 ) -> str:
     """``FILE: column(s) ... missing; expected ..., found [...]`` naming the protocol's mapping key."""
     cols = ", ".join(repr(c) for c in missing)
-    head = f"{path}: column {cols} is missing" if len(missing) == 1 else f"{path}: columns {cols} are missing"
+    head = (
+        f"{path}: column {cols} is missing"
+        if len(missing) == 1
+        else f"{path}: columns {cols} are missing"
+    )
     if mapping:
         shown = [f"{mapping[n]} (as {n})" if n in mapping else n for n in names]
         return f"{head}; expected columns {', '.join(shown)} (after {where}), found {found}"
@@ -406,12 +467,22 @@ def scores_problems(
         return None, problems
     missing = [c for c in ("case_id", "score") if c not in frame.columns]
     if missing:
-        return None, [missing_columns_message(path, missing, [str(c) for c in frame.columns],
-                                              names=("case_id", "score"), where=where, mapping=columns)]
+        return None, [
+            missing_columns_message(
+                path,
+                missing,
+                [str(c) for c in frame.columns],
+                names=("case_id", "score"),
+                where=where,
+                mapping=columns,
+            )
+        ]
     try:
         ids = frame["case_id"].astype(str)
     except (UnicodeDecodeError, TypeError, ValueError):
-        return None, [f"{path}: column 'case_id': expected text identifiers, found {frame['case_id'].dtype}"]
+        return None, [
+            f"{path}: column 'case_id': expected text identifiers, found {frame['case_id'].dtype}"
+        ]
     blank_id = frame["case_id"].isna().to_numpy() | (ids.str.strip() == "").to_numpy()
     if blank_id.any():
         rows = np.flatnonzero(blank_id)
@@ -425,7 +496,8 @@ def scores_problems(
         first = int(np.flatnonzero((ids == ids.iloc[rows[0]]).to_numpy())[0])
         problems.append(
             f"{path}: row {rows[0] + 1}, field 'case_id': duplicate case_id {ids.iloc[rows[0]]!r} "
-            f"(first at row {first + 1})" + (f"; {rows.size} duplicate rows in all" if rows.size > 1 else "")
+            f"(first at row {first + 1})"
+            + (f"; {rows.size} duplicate rows in all" if rows.size > 1 else "")
         )
     raw = frame["score"]
     values = _finite_or_nan(raw)
@@ -441,7 +513,9 @@ def scores_problems(
     return pd.DataFrame({"case_id": ids.to_numpy(), "score": values}), problems
 
 
-def read_scores(path: Path, *, columns: dict[str, str] | None = None, where: str = "model.columns") -> pd.DataFrame:
+def read_scores(
+    path: Path, *, columns: dict[str, str] | None = None, where: str = "model.columns"
+) -> pd.DataFrame:
     """Read a ``case_id, score`` file (Parquet or CSV) and check it (see :func:`scores_problems`)."""
     frame, problems = scores_problems(path, columns=columns, where=where)
     if problems:
@@ -474,8 +548,13 @@ def obtain_scores(
 
     out = study_dir / "scores" / f"{name}.parquet"
     produced = predict_scores(
-        spec, checkpoint=checkpoint, manifest=manifest, out=out,
-        expected_sha256=ref.checkpoint_sha256, progress=False, card=loaded.resolve(ref.card),
+        spec,
+        checkpoint=checkpoint,
+        manifest=manifest,
+        out=out,
+        expected_sha256=ref.checkpoint_sha256,
+        progress=False,
+        card=loaded.resolve(ref.card),
     )
     return Path(produced.scores_path), None
 
@@ -532,23 +611,41 @@ def align(
     ]
     if baseline is not None and baseline_path is not None:
         values_b, empty_b = lookup(baseline, baseline_path)
-        outputs.append(("baseline", baseline_path, values_b, baseline_failure_reasons or {}, empty_b))
+        outputs.append(
+            ("baseline", baseline_path, values_b, baseline_failure_reasons or {}, empty_b)
+        )
 
-    def cause(tag: str, path: Path, cid: str, reasons: dict[str, str], empty: set[str]) -> tuple[str, str]:
+    def cause(
+        tag: str, path: Path, cid: str, reasons: dict[str, str], empty: set[str]
+    ) -> tuple[str, str]:
         """(flow category, per-case reason) of a missing output."""
         if cid in reasons:
-            return f"no {tag} output: inference failed", f"no {tag} output: inference failed ({reasons[cid]})"
+            return (
+                f"no {tag} output: inference failed",
+                f"no {tag} output: inference failed ({reasons[cid]})",
+            )
         if cid in empty:
-            return f"no {tag} output: empty score in {path.name}", f"no {tag} output: empty score in {path.name}"
-        return f"no {tag} output: case not in {path.name}", f"no {tag} output: case not in {path.name}"
+            return (
+                f"no {tag} output: empty score in {path.name}",
+                f"no {tag} output: empty score in {path.name}",
+            )
+        return (
+            f"no {tag} output: case not in {path.name}",
+            f"no {tag} output: case not in {path.name}",
+        )
 
     gone_any = np.zeros(len(case_ids), dtype=bool)
     for _tag, path, values, reasons, empty in outputs:
         gone = np.isnan(values)
         if gone.any() and missing == "error":
             first = str(case_ids[np.flatnonzero(gone)[0]])
-            why = (f"inference failed: {reasons[first]}" if first in reasons
-                   else "its score is empty" if first in empty else f"not in {path.name}")
+            why = (
+                f"inference failed: {reasons[first]}"
+                if first in reasons
+                else "its score is empty"
+                if first in empty
+                else f"not in {path.name}"
+            )
             raise InputError(
                 f"{path}: no score for {int(gone.sum())} manifest case(s), e.g. case_id {first!r} ({why}) "
                 "(set test_set.missing_outputs: worst_case or exclude to count them instead)"
@@ -594,7 +691,12 @@ def align(
         arrays = [a[keep] for a in arrays]
     clusters = frame[cluster_column].astype(str).to_numpy() if cluster_column else None
     return Cases(
-        frame, y_true, clusters, arrays[0], arrays[1] if len(arrays) > 1 else None, failures,
+        frame,
+        y_true,
+        clusters,
+        arrays[0],
+        arrays[1] if len(arrays) > 1 else None,
+        failures,
         excluded=[{"reason": k, "n": v} for k, v in excluded.items()],
         imputed=[{"reason": k, "n": v} for k, v in imputed.items()],
         manifest_ids=frozenset(known),
@@ -616,11 +718,15 @@ def with_card_thresholds(loaded: LoadedProtocol) -> Protocol:
             continue
         path = loaded.resolve(ref.card)
         assert path is not None
-        update[role] = ref.model_copy(update={"threshold": card_threshold(path, where=f"{role}.card")})
+        update[role] = ref.model_copy(
+            update={"threshold": card_threshold(path, where=f"{role}.card")}
+        )
     return proto.model_copy(update=update) if update else proto
 
 
-def load_model_card(loaded: LoadedProtocol, ref: ModelRef, where: str) -> tuple[Path | None, dict[str, Any] | None]:
+def load_model_card(
+    loaded: LoadedProtocol, ref: ModelRef, where: str
+) -> tuple[Path | None, dict[str, Any] | None]:
     """Read the model card JSON a protocol's model block names (``card``), if any.
 
     The card is the ``model_card.json`` that :func:`validation.modeling.train_model`
@@ -633,7 +739,9 @@ def load_model_card(loaded: LoadedProtocol, ref: ModelRef, where: str) -> tuple[
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"model card {path} ({where}.card): cannot read it: {exc.strerror or exc}") from None
+        raise InputError(
+            f"model card {path} ({where}.card): cannot read it: {exc.strerror or exc}"
+        ) from None
     if ref.card_sha256 is not None and sha256_file(path) != ref.card_sha256:
         raise InputError(
             f"model card {path}: sha256 is {sha256_file(path)}, the protocol expects {ref.card_sha256}"
@@ -650,7 +758,10 @@ def load_model_card(loaded: LoadedProtocol, ref: ModelRef, where: str) -> tuple[
 
 
 def model_record(
-    loaded: LoadedProtocol, ref: ModelRef | None, where: str, scores_path: Path | None,
+    loaded: LoadedProtocol,
+    ref: ModelRef | None,
+    where: str,
+    scores_path: Path | None,
     provenance: dict[str, Any],
 ) -> tuple[dict[str, Any] | None, Path | None]:
     """The ``model`` (or ``baseline_model``) record of ``results.json`` and its card's path.
@@ -666,26 +777,50 @@ def model_record(
     ckpt = loaded.resolve(ref.checkpoint)
     raw_meta = provenance.get("model")
     model_meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-    spec_sha = sha256_file(spec) if spec is not None and spec.is_file() else model_meta.get("spec_sha256")
-    ckpt_sha = sha256_file(ckpt) if ckpt is not None and ckpt.is_file() else provenance.get("checkpoint_sha256")
+    spec_sha = (
+        sha256_file(spec) if spec is not None and spec.is_file() else model_meta.get("spec_sha256")
+    )
+    ckpt_sha = (
+        sha256_file(ckpt)
+        if ckpt is not None and ckpt.is_file()
+        else provenance.get("checkpoint_sha256")
+    )
     card_path, card = load_model_card(loaded, ref, where)
     if card is not None and ckpt_sha is not None:
-        card_ckpt = (card.get("checkpoint") or {}).get("sha256") if isinstance(card.get("checkpoint"), dict) else None
+        card_ckpt = (
+            (card.get("checkpoint") or {}).get("sha256")
+            if isinstance(card.get("checkpoint"), dict)
+            else None
+        )
         if card_ckpt is not None and card_ckpt != ckpt_sha:
             raise InputError(
                 f"model card {card_path} ({where}.card) describes checkpoint sha256 {card_ckpt}, but the "
                 f"{where}'s scores{'' if scores_path is None else f' ({scores_path.name})'} come from "
                 f"checkpoint {ckpt_sha}"
             )
-    prov = {k: provenance[k] for k in ("schema", "task", "model", "checkpoint_sha256", "manifest",
-                                       "operating_threshold", "positive_class", "n_cases", "n_scored", "n_failed")
-            if k in provenance}
+    prov = {
+        k: provenance[k]
+        for k in (
+            "schema",
+            "task",
+            "model",
+            "checkpoint_sha256",
+            "manifest",
+            "operating_threshold",
+            "positive_class",
+            "n_cases",
+            "n_scored",
+            "n_failed",
+        )
+        if k in provenance
+    }
     stated = getattr(loaded.protocol, where).threshold
     return {
         "name": ref.name,
         "threshold": ref.threshold,
-        "threshold_source": (None if ref.threshold is None else
-                             "protocol" if stated is not None else "model card"),
+        "threshold_source": (
+            None if ref.threshold is None else "protocol" if stated is not None else "model card"
+        ),
         "spec_sha256": spec_sha,
         "checkpoint_sha256": ckpt_sha,
         "model_card": card,

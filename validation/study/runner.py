@@ -228,8 +228,13 @@ def run_study(
         document, inputs = _document(run, verdict)
         validate_results(document)
         results_path = commit_study(
-            folder, document, loaded=run.loaded, lock=run.lock,
-            run_inputs=run_inputs(run.loaded, inputs), force=force, actor=actor,
+            folder,
+            document,
+            loaded=run.loaded,
+            lock=run.lock,
+            run_inputs=run_inputs(run.loaded, inputs),
+            force=force,
+            actor=actor,
         )
         report_path = _render(run, actor) if render else None
         code = 0 if verdict["decision"] == "pass" else 1
@@ -240,8 +245,11 @@ def run_study(
 
 
 def _resolve(
-    protocol_path: str | Path, folder: Path, lock_path: str | Path | None,
-    allow_unlocked: bool, force: bool,
+    protocol_path: str | Path,
+    folder: Path,
+    lock_path: str | Path | None,
+    allow_unlocked: bool,
+    force: bool,
 ) -> _Run:
     """Load the protocol, check it against its lock, and prepare the study folder."""
     t_start = time.perf_counter()
@@ -297,9 +305,7 @@ def _scores(run: _Run, ref: ModelRef | None, name: str) -> _Scores | None:
     manifest_path, _ = run.need_manifest()
     path, declared = obtain_scores(run.loaded, ref, manifest_path, run.study_dir, name)
     provenance = scores_provenance(path)
-    frame = read_scores(
-        path, columns=ref.columns if declared else None, where=f"{name}.columns"
-    )
+    frame = read_scores(path, columns=ref.columns if declared else None, where=f"{name}.columns")
     return _Scores(path, declared, frame, provenance)
 
 
@@ -313,15 +319,17 @@ def _read_inputs(run: _Run) -> None:
     run.baseline = _scores(run, proto.baseline, "baseline")
     model, base = run.model, run.baseline
     run.cases = align(
-        frame, proto.test_set.label_column, proto.test_set.cluster_column,
+        frame,
+        proto.test_set.label_column,
+        proto.test_set.cluster_column,
         model.frame if model else None,
-        scores_path=model.path if model else None, missing=proto.test_set.missing_outputs,
-        baseline=base.frame if base else None, baseline_path=base.path if base else None,
+        scores_path=model.path if model else None,
+        missing=proto.test_set.missing_outputs,
+        baseline=base.frame if base else None,
+        baseline_path=base.path if base else None,
         manifest_ids=manifest_frame["case_id"].astype(str),
         failure_reasons=inference_failures(model.path, model.provenance) if model else None,
-        baseline_failure_reasons=(
-            inference_failures(base.path, base.provenance) if base else None
-        ),
+        baseline_failure_reasons=(inference_failures(base.path, base.provenance) if base else None),
     )
     manifest_sha = sha256_file(manifest_path)
     for tag, scores in (("model", model), ("baseline", base)):
@@ -343,8 +351,13 @@ def _endpoints(run: _Run) -> None:
         if cases.score is None:  # the schema requires a model for classification endpoints
             raise RuntimeError(f"endpoint {ep.id!r} has no model scores to evaluate")
         run.outcomes[ep.id] = evaluate_endpoint(
-            ep, protocol=proto, y_true=y_true, score=cases.score, baseline=cases.baseline,
-            clusters=cases.clusters, rng=stream(proto.seed, "endpoint", ep.id),
+            ep,
+            protocol=proto,
+            y_true=y_true,
+            score=cases.score,
+            baseline=cases.baseline,
+            clusters=cases.clusters,
+            rng=stream(proto.seed, "endpoint", ep.id),
         )
 
 
@@ -400,7 +413,11 @@ def _detection(run: _Run) -> None:
         _check_sha(marks, det.marks_sha256, "marks")
         _check_sha(lesions, det.lesions_sha256, "lesions")
         run.analyses.detection, outcomes = detection_record(
-            det, marks, lesions, run.need_cases(), seed=run.proto.seed,
+            det,
+            marks,
+            lesions,
+            run.need_cases(),
+            seed=run.proto.seed,
             n_resamples=run.proto.n_resamples,
         )
         run.outcomes.update(outcomes)
@@ -418,7 +435,11 @@ def _segmentation(run: _Run) -> None:
         _check_sha(predictions, seg.predictions_sha256, "predictions")
         manifest_path, _ = run.need_manifest()
         run.analyses.segmentation, outcomes = segmentation_record(
-            seg, predictions, manifest_path, run.need_cases(), seed=run.proto.seed,
+            seg,
+            predictions,
+            manifest_path,
+            run.need_cases(),
+            seed=run.proto.seed,
             n_resamples=run.proto.n_resamples,
         )
         run.outcomes.update(outcomes)
@@ -434,7 +455,10 @@ def _subgroups(run: _Run) -> None:
     if run.proto.subgroups is None:
         return
     run.analyses.subgroups = subgroup_record(
-        run.proto.subgroups, run.need_cases(), threshold=_threshold(run), seed=run.proto.seed,
+        run.proto.subgroups,
+        run.need_cases(),
+        threshold=_threshold(run),
+        seed=run.proto.seed,
         n_resamples=run.proto.n_resamples,
     )
 
@@ -448,13 +472,21 @@ def _curves(run: _Run) -> None:
         proto, threshold = run.proto, _threshold(run)
         y_true = cases.y_true.astype(np.int8)
         run.analyses.roc = roc_record(
-            y_true, cases.score, threshold=threshold, clusters=cases.clusters,
-            rng=stream(proto.seed, "roc", "band"), n_resamples=proto.n_resamples,
+            y_true,
+            cases.score,
+            threshold=threshold,
+            clusters=cases.clusters,
+            rng=stream(proto.seed, "roc", "band"),
+            n_resamples=proto.n_resamples,
         )
         run.analyses.confusion_matrix = confusion_record(y_true, cases.score, threshold)
         run.analyses.calibration = calibration_record(
-            y_true, cases.score, run.warnings, clusters=cases.clusters,
-            rng=stream(proto.seed, "calibration"), n_resamples=proto.n_resamples,
+            y_true,
+            cases.score,
+            run.warnings,
+            clusters=cases.clusters,
+            rng=stream(proto.seed, "calibration"),
+            n_resamples=proto.n_resamples,
         )
 
 
@@ -463,7 +495,10 @@ def _model(
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The ``model`` record of a role and its card's ``inputs`` record."""
     record, card_path = model_record(
-        run.loaded, ref, role, scores.path if scores else None,
+        run.loaded,
+        ref,
+        role,
+        scores.path if scores else None,
         scores.provenance if scores else {},
     )
     card = file_ref(card_path, ref.card) if card_path is not None and ref is not None else None
@@ -476,7 +511,10 @@ def _document(run: _Run, verdict: dict[str, Any]) -> tuple[dict[str, Any], Input
     manifest_path, manifest_frame = run.need_manifest()
     proto, model, base = run.proto, run.model, run.baseline
     flow = flow_record(
-        len(manifest_frame), cases, run.rule_lines, threshold=_threshold(run),
+        len(manifest_frame),
+        cases,
+        run.rule_lines,
+        threshold=_threshold(run),
         confusion=run.analyses.confusion_matrix,
     )
     model_rec, card = _model(run, proto.model, "model", model)
@@ -495,11 +533,19 @@ def _document(run: _Run, verdict: dict[str, Any]) -> tuple[dict[str, Any], Input
     run.timings["total"] = time.perf_counter() - run.t_start
     timings = {"started_at": run.started_at, "finished_at": now_utc(), "seconds": run.timings}
     document = build_document(
-        loaded=run.loaded, proto=proto, lock=run.lock, models=(model_rec, base_rec),
-        inputs=inputs, timings=timings, verdict=verdict, cases=cases, flow=flow,
+        loaded=run.loaded,
+        proto=proto,
+        lock=run.lock,
+        models=(model_rec, base_rec),
+        inputs=inputs,
+        timings=timings,
+        verdict=verdict,
+        cases=cases,
+        flow=flow,
         endpoints=[o.record for o in run.outcomes.values()],
         comparisons=[o.comparison for o in run.outcomes.values() if o.comparison is not None],
-        analyses=run.analyses, warnings=run.warnings,
+        analyses=run.analyses,
+        warnings=run.warnings,
     )
     return document, inputs
 

@@ -60,10 +60,13 @@ def test_normal_charts_signal_rates_match_their_arls() -> None:
     ed = normal_ewma_design(lam=0.2, arl0=200, shift=1.0)
     for mu in (0.0, 1.0):
         z = rng.normal(mu, 1.0, 300_000)
-        _check_rate(len(normal_cusum_path(z, cd).signals), z.size,
-                    normal_cusum_arl(mu, k=0.5, h=cd.limit))
+        _check_rate(
+            len(normal_cusum_path(z, cd).signals), z.size, normal_cusum_arl(mu, k=0.5, h=cd.limit)
+        )
         assert ed.c is not None
-        _check_rate(len(normal_ewma_path(z, ed).signals), z.size, normal_ewma_arl(mu, lam=0.2, c=ed.c))
+        _check_rate(
+            len(normal_ewma_path(z, ed).signals), z.size, normal_ewma_arl(mu, lam=0.2, c=ed.c)
+        )
 
 
 def test_decrease_chart_run_lengths_from_a_fresh_start() -> None:

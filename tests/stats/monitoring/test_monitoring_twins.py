@@ -53,8 +53,12 @@ def _arl_by_propagation(step, start, p: float, horizon: int = 400_000, tol: floa
     raise AssertionError("did not converge")
 
 
-@pytest.mark.parametrize(("p0", "p1", "arl0"), [(0.1, 0.2, 200), (0.2, 0.35, 100), (0.3, 0.15, 150)])
-def test_bernoulli_cusum_arl_equals_run_length_distribution_twin(p0: float, p1: float, arl0: float) -> None:
+@pytest.mark.parametrize(
+    ("p0", "p1", "arl0"), [(0.1, 0.2, 200), (0.2, 0.35, 100), (0.3, 0.15, 150)]
+)
+def test_bernoulli_cusum_arl_equals_run_length_distribution_twin(
+    p0: float, p1: float, arl0: float
+) -> None:
     d = bernoulli_cusum_design(p0, p1, arl0=arl0, resolution=30)
     up, down = d.resolution - d.k_num, -d.k_num
 
@@ -66,15 +70,19 @@ def test_bernoulli_cusum_arl_equals_run_length_distribution_twin(p0: float, p1: 
 
     for p in (p0, p1):
         twin = _arl_by_propagation(step, 0, p)
-        assert bernoulli_cusum_arl(p, k_num=d.k_num, h_num=d.h_num, resolution=d.resolution,
-                                   direction=d.direction) == pytest.approx(twin, rel=1e-8)
+        assert bernoulli_cusum_arl(
+            p, k_num=d.k_num, h_num=d.h_num, resolution=d.resolution, direction=d.direction
+        ) == pytest.approx(twin, rel=1e-8)
     assert d.arl0 == pytest.approx(_arl_by_propagation(step, 0, p0), rel=1e-8)
     assert d.arl1 == pytest.approx(_arl_by_propagation(step, 0, p1), rel=1e-8)
 
 
-@pytest.mark.parametrize(("p0", "lam", "arl0", "res"), [(0.1, 0.1, 200, 200), (0.25, 0.2, 100, 100)])
-def test_bernoulli_ewma_arl_equals_run_length_distribution_twin(p0: float, lam: float, arl0: float,
-                                                                res: int) -> None:
+@pytest.mark.parametrize(
+    ("p0", "lam", "arl0", "res"), [(0.1, 0.1, 200, 200), (0.25, 0.2, 100, 100)]
+)
+def test_bernoulli_ewma_arl_equals_run_length_distribution_twin(
+    p0: float, lam: float, arl0: float, res: int
+) -> None:
     d = bernoulli_ewma_design(p0, lam=lam, arl0=arl0, resolution=res)
 
     def step(s, x: int):
@@ -86,30 +94,42 @@ def test_bernoulli_ewma_arl_equals_run_length_distribution_twin(p0: float, lam: 
         assert d.arl(p) == pytest.approx(_arl_by_propagation(step, "start", p), rel=1e-8)
 
 
-@pytest.mark.parametrize(("p0", "p1", "arl0"), [(0.05, 0.1, 500), (0.1, 0.2, 1000), (0.3, 0.2, 300),
-                                                (0.02, 0.06, 2000)])
-def test_cusum_limit_is_the_smallest_that_reaches_the_declared_arl0(p0: float, p1: float, arl0: float) -> None:
+@pytest.mark.parametrize(
+    ("p0", "p1", "arl0"), [(0.05, 0.1, 500), (0.1, 0.2, 1000), (0.3, 0.2, 300), (0.02, 0.06, 2000)]
+)
+def test_cusum_limit_is_the_smallest_that_reaches_the_declared_arl0(
+    p0: float, p1: float, arl0: float
+) -> None:
     d = bernoulli_cusum_design(p0, p1, arl0=arl0)
     assert d.arl0 >= arl0
-    below = bernoulli_cusum_arl(p0, k_num=d.k_num, h_num=d.h_num - 1, resolution=d.resolution,
-                                direction=d.direction)
+    below = bernoulli_cusum_arl(
+        p0, k_num=d.k_num, h_num=d.h_num - 1, resolution=d.resolution, direction=d.direction
+    )
     assert below < arl0
     assert d.arl1 < d.arl0 / 3
     assert abs(d.k - d.k_optimal) <= 0.5 / d.resolution
     assert d.k == d.k_num / d.resolution and d.h == d.h_num / d.resolution
 
 
-@pytest.mark.parametrize(("p0", "lam", "arl0"), [(0.1, 0.05, 500), (0.2, 0.1, 1000), (0.3, 0.02, 200)])
-def test_ewma_limit_is_the_smallest_that_reaches_the_declared_arl0(p0: float, lam: float, arl0: float) -> None:
+@pytest.mark.parametrize(
+    ("p0", "lam", "arl0"), [(0.1, 0.05, 500), (0.2, 0.1, 1000), (0.3, 0.02, 200)]
+)
+def test_ewma_limit_is_the_smallest_that_reaches_the_declared_arl0(
+    p0: float, lam: float, arl0: float
+) -> None:
     d = bernoulli_ewma_design(p0, lam=lam, arl0=arl0, p1=p0 + 0.1)
     assert d.arl0 >= arl0
-    assert bernoulli_ewma_arl(p0, lam=lam, ucl_num=d.ucl_num - 1, resolution=d.resolution,
-                              z0=d.z0) < arl0
+    assert (
+        bernoulli_ewma_arl(p0, lam=lam, ucl_num=d.ucl_num - 1, resolution=d.resolution, z0=d.z0)
+        < arl0
+    )
     assert d.arl1 is not None and d.arl1 < d.arl0
 
 
 def test_ewma_design_refuses_an_unreachable_arl0_with_a_message() -> None:
-    with pytest.raises(ValueError, match=r"no EWMA limit below 1 reaches ARL0 = 1e\+06 with lam = 1.0"):
+    with pytest.raises(
+        ValueError, match=r"no EWMA limit below 1 reaches ARL0 = 1e\+06 with lam = 1.0"
+    ):
         bernoulli_ewma_design(0.3, lam=1.0, arl0=1e6)
 
 
@@ -118,7 +138,9 @@ def test_design_input_errors_say_what_was_expected() -> None:
         bernoulli_cusum_design(1.5, 0.2, arl0=100)
     with pytest.raises(ValueError, match="p1 must differ from p0"):
         bernoulli_cusum_design(0.2, 0.2, arl0=100)
-    with pytest.raises(ValueError, match=r"arl0 must be a finite in-control average run length > 1, got nan"):
+    with pytest.raises(
+        ValueError, match=r"arl0 must be a finite in-control average run length > 1, got nan"
+    ):
         bernoulli_cusum_design(0.1, 0.2, arl0=float("nan"))
     with pytest.raises(ValueError, match=r"p1 = 0.1 is not an increase from p0 = 0.2"):
         bernoulli_ewma_design(0.2, lam=0.1, arl0=100, p1=0.1, direction="increase")
@@ -198,8 +220,11 @@ def _psi_twin(ref, win, edges, eps):
     return total
 
 
-@given(st.lists(st.floats(0, 1), min_size=5, max_size=60), st.lists(st.floats(0, 1), min_size=1, max_size=60),
-       st.integers(2, 8))
+@given(
+    st.lists(st.floats(0, 1), min_size=5, max_size=60),
+    st.lists(st.floats(0, 1), min_size=1, max_size=60),
+    st.integers(2, 8),
+)
 @settings(max_examples=80, deadline=None)
 def test_psi_equals_a_loop_twin(ref: list[float], win: list[float], n_bins: int) -> None:
     edges = psi_bins(ref, n_bins=n_bins)
@@ -226,7 +251,11 @@ def test_ks_and_wasserstein_twins() -> None:
     g = np.searchsorted(np.sort(win), grid, side="right") / win.size
     res = ks_drift(ref, win)
     assert res.statistic == pytest.approx(np.max(np.abs(f - g)))
-    assert 0 < res.p_value < 1 and res.extra == {"n_reference": 80, "n_window": 50, "scipy_method": "auto"}
+    assert 0 < res.p_value < 1 and res.extra == {
+        "n_reference": 80,
+        "n_window": 50,
+        "scipy_method": "auto",
+    }
     # W1 = integral |F - G| over the pooled grid
     w1 = float(np.sum(np.abs(f - g)[:-1] * np.diff(grid)))
     assert wasserstein_drift(ref, win) == pytest.approx(w1)
@@ -235,9 +264,13 @@ def test_ks_and_wasserstein_twins() -> None:
 def test_positive_rate_shift_is_prop_test_without_correction() -> None:
     # R: prop.test(c(30, 20), c(100, 100), correct = FALSE): X-squared = 2.6667, p-value = 0.1025
     r = positive_rate_shift(30, 100, 20, 100)
-    assert r.statistic ** 2 == pytest.approx(2.666667, rel=1e-6)
+    assert r.statistic**2 == pytest.approx(2.666667, rel=1e-6)
     assert r.p_value == pytest.approx(0.1024704348597, rel=1e-9)
-    assert r.window.estimate == 0.3 and r.reference.estimate == 0.2 and r.difference == pytest.approx(0.1)
+    assert (
+        r.window.estimate == 0.3
+        and r.reference.estimate == 0.2
+        and r.difference == pytest.approx(0.1)
+    )
     assert r.window.method == "wilson"
 
 
@@ -252,12 +285,17 @@ def test_category_shift_chi_square_by_hand_and_new_categories_by_name() -> None:
     assert r.min_expected == pytest.approx(expected.min())
     one = category_shift(["GE"] * 5, ["GE"] * 3)
     assert one.statistic is None and one.p_value is None and one.total_variation == 0.0
-    with pytest.raises(UndefinedMetricError, match="the category mix is undefined: window is empty"):
+    with pytest.raises(
+        UndefinedMetricError, match="the category mix is undefined: window is empty"
+    ):
         category_shift(["GE"], [])
 
 
 def test_window_performance_records_undefined_metrics_as_reasons() -> None:
     out = window_performance([0, 0, 0], [0.1, 0.7, 0.2], threshold=0.5)
-    assert out["sensitivity"] == "not estimable: sensitivity is undefined: y_true has no positive cases (1)"
+    assert (
+        out["sensitivity"]
+        == "not estimable: sensitivity is undefined: y_true has no positive cases (1)"
+    )
     assert out["specificity"].estimate == pytest.approx(2 / 3)  # type: ignore[union-attr]
     assert isinstance(out["auc"], str) and out["auc"].startswith("not estimable")
