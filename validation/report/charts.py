@@ -14,6 +14,7 @@ named in a legend, so no chart relies on colour alone.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ __all__ = [
     "calibration_chart",
     "curve_chart",
     "flow_diagram",
+    "FOREST_MARKERS",
+    "ForestRow",
     "forest_plot",
     "reader_fom_chart",
 ]
@@ -184,11 +187,34 @@ class _Svg:
             self.parts.append(
                 f'<polygon points="{pts}" fill="{color}" stroke="#000000" stroke-width="0.8">{tip}</polygon>'
             )
+        elif shape == "triangle_down":
+            pts = (
+                f"{_f(x)},{_f(y + size + 1)} {_f(x + size + 1)},{_f(y - size)} "
+                f"{_f(x - size - 1)},{_f(y - size)}"
+            )
+            self.parts.append(
+                f'<polygon points="{pts}" fill="{color}" stroke="#000000" '
+                f'stroke-width="0.8">{tip}</polygon>'
+            )
         else:
             self.parts.append(
                 f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{_f(size)}" fill="{color}" stroke="#000000" '
                 f'stroke-width="0.8">{tip}</circle>'
             )
+
+    def circle(self, x: float, y: float, r: float, *, stroke: str, width: float = 1.6) -> None:
+        """An unfilled ring (marks a flagged point around its marker)."""
+        self.parts.append(
+            f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{_f(r)}" fill="none" stroke="{stroke}" '
+            f'stroke-width="{_f(width)}"/>'
+        )
+
+    def open_group(self, tooltip: str) -> None:
+        """Start a ``<g>`` whose ``<title>`` is the tooltip of everything drawn in it."""
+        self.parts.append(f"<g><title>{escape(tooltip)}</title>")
+
+    def close_group(self) -> None:
+        self.parts.append("</g>")
 
     def text(
         self,
@@ -368,7 +394,13 @@ def curve_chart(
 
 @dataclass(frozen=True)
 class ForestRow:
-    """One row of a forest plot; ``estimate`` None draws the row as not estimable."""
+    """One row of a forest plot; ``estimate`` None draws the row as not estimable.
+
+    ``label`` is never cut: it wraps onto as many lines as it needs. ``header`` rows only
+    name an attribute (no interval). ``tone`` marks a group whose difference from the rest
+    has a CI on one side of zero (``"lower"`` or ``"higher"``); ``flagged`` adds the
+    multiplicity-adjusted flag; ``tooltip`` is the point's ``<title>`` (default ``text``).
+    """
 
     label: str
     estimate: float | None
@@ -377,6 +409,23 @@ class ForestRow:
     text: str
     note: str = ""
     bold: bool = False
+    header: bool = False
+    tone: str = ""
+    flagged: bool = False
+    tooltip: str = ""
+
+
+#: marker shape and colour of a forest row by its tone (also told apart by shape).
+FOREST_MARKERS = {
+    "": ("square", BLUE),
+    "lower": ("triangle_down", VERMILLION),
+    "higher": ("triangle", GREEN),
+}
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken at spaces (long words split, never cut)."""
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
 def forest_plot(
@@ -389,18 +438,24 @@ def forest_plot(
     xlabel: str,
     lo: float = 0.0,
     hi: float = 1.0,
-    width: int = 760,
+    width: int = 860,
+    label_chars: int = 40,
 ) -> Markup:
     """Horizontal forest plot: one row per subgroup cell with its CI, text on the right.
 
-    Not-estimable cells are drawn as rows with no interval and the words "not estimable"
-    and their reason, so a reader cannot mistake them for a missing row.
+    Labels wrap (at ``label_chars`` characters per line) and are never cut. Not-estimable
+    cells are drawn greyed as rows with no interval and the words "not estimable" and
+    their reason, so a reader cannot mistake them for a missing row. Every row carries a
+    ``<title>`` tooltip.
     """
-    row_h = 20
+    line_h, pad = 13, 7
     top, bottom = 26, 44
-    height = top + bottom + row_h * max(len(rows), 1)
+    lines = [_wrap(r.label, label_chars) for r in rows]
+    texts = [_wrap(r.text + (f"  {r.note}" if r.note else ""), 46) for r in rows]
+    heights = [line_h * max(len(a), len(b)) + pad for a, b in zip(lines, texts, strict=True)]
+    height = top + bottom + (sum(heights) if rows else line_h + pad)
     svg = _Svg(width, height, title, desc)
-    label_w, text_w = 200.0, 270.0
+    label_w, text_w = 6.4 * label_chars + 14, 300.0
     x0 = label_w
     w = width - label_w - text_w - 10
     span = hi - lo if hi > lo else 1.0
@@ -411,7 +466,7 @@ def forest_plot(
     for i in range(6):
         t = lo + span * i / 5
         svg.line(px(t), top - 4, px(t), height - bottom + 4, stroke="#eeeeee")
-        svg.text(px(t), height - bottom + 18, f"{t:.1f}", anchor="middle", size=10)
+        svg.text(px(t), height - bottom + 18, f"{t:.1f}" if span >= 1 else f"{t:.2f}", anchor="middle", size=10)
     svg.line(x0, height - bottom + 4, x0 + w, height - bottom + 4, stroke="#000000")
     svg.text(x0 + w / 2, height - 8, xlabel, anchor="middle")
     svg.text(x0 + w + 12, top - 10, "Estimate (CI)", weight="bold", size=10)
@@ -420,27 +475,53 @@ def forest_plot(
             px(reference), top - 4, px(reference), height - bottom + 4, stroke=GREY, dash="4 3"
         )
         svg.text(px(reference), top - 10, reference_label, anchor="middle", size=9, fill=GREY)
+    y_top = float(top)
     for i, r in enumerate(rows):
-        y = top + row_h * i + row_h / 2
+        rh = heights[i]
+        y = y_top + pad / 2 + line_h - 3  # baseline of the first line
+        mid = y_top + rh / 2
+        svg.open_group(r.tooltip or f"{r.label}: {r.text}")
         if i % 2 == 0:
-            svg.rect(0, y - row_h / 2, width, row_h, fill="#f6f6f6", stroke="none")
-        svg.text(6, y + 4, r.label, weight="bold" if r.bold else "normal", size=10.5)
-        if r.estimate is None or r.ci_low is None or r.ci_high is None:
-            svg.text(x0 + 6, y + 4, "not estimable", italic=True, fill=VERMILLION, size=10)
-            svg.text(x0 + w + 12, y + 4, r.text, size=10, italic=True)
+            svg.rect(0, y_top, width, rh, fill="#f6f6f6", stroke="none")
+        missing = r.estimate is None or r.ci_low is None or r.ci_high is None
+        ink = GREY if missing and not r.header else "#000000"
+        indent = 6 if r.header or r.bold else 16
+        for k, line in enumerate(lines[i]):
+            svg.text(
+                indent,
+                y + k * line_h,
+                line,
+                weight="bold" if r.bold or r.header else "normal",
+                size=10.5,
+                fill=ink,
+            )
+        if r.header:
+            svg.close_group()
+            y_top += rh
             continue
-        svg.line(px(r.ci_low), y, px(r.ci_high), y, stroke="#000000", width=1.4)
-        svg.line(px(r.ci_low), y - 4, px(r.ci_low), y + 4, stroke="#000000", width=1.2)
-        svg.line(px(r.ci_high), y - 4, px(r.ci_high), y + 4, stroke="#000000", width=1.2)
-        svg.marker(
-            px(r.estimate),
-            y,
-            "diamond" if r.bold else "square",
-            color=BLUE if not r.note else ORANGE,
-            size=4,
-            label=r.text,
-        )
-        svg.text(x0 + w + 12, y + 4, r.text + (f"  {r.note}" if r.note else ""), size=10)
+        if missing:
+            svg.text(x0 + 6, mid + 4, "not estimable", italic=True, fill=GREY, size=10)
+        else:
+            shape, color = FOREST_MARKERS.get(r.tone, FOREST_MARKERS[""])
+            svg.line(px(r.ci_low), mid, px(r.ci_high), mid, stroke="#000000", width=1.4)
+            svg.line(px(r.ci_low), mid - 4, px(r.ci_low), mid + 4, stroke="#000000", width=1.2)
+            svg.line(px(r.ci_high), mid - 4, px(r.ci_high), mid + 4, stroke="#000000", width=1.2)
+            svg.marker(
+                px(r.estimate),
+                mid,
+                "diamond" if r.bold else shape,
+                color="#000000" if r.bold else color,
+                size=4.5 if r.flagged else 4,
+                label=r.tooltip or r.text,
+            )
+            if r.flagged:
+                svg.circle(px(r.estimate), mid, 8.5, stroke=VERMILLION)
+        for k, line in enumerate(texts[i]):
+            svg.text(
+                x0 + w + 12, y + k * line_h, line, size=10, italic=missing, fill=ink
+            )
+        svg.close_group()
+        y_top += rh
     return svg.markup()
 
 

@@ -26,6 +26,7 @@ from validation.report._analyses import (
 from validation.report._helpers import flatten as _flatten
 from validation.report._helpers import get as _get
 from validation.report._helpers import label as _label
+from validation.report._subgroups import lower_performance, subgroups_section
 from validation.report.format import DASH, ci_text, est_ci, num, pct, pvalue
 
 __all__ = ["SECTIONS", "Section", "build_context"]
@@ -222,6 +223,7 @@ def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
         "n_positive": ds.get("n_positive"),
         "n_negative": ds.get("n_negative"),
         "warnings": list(doc.get("warnings") or []),
+        "lower": lower_performance(doc),
     }
 
 
@@ -554,163 +556,6 @@ def _confusion(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _subgroups(doc: Mapping[str, Any]) -> dict[str, Any] | None:
-    sg = doc.get("subgroups")
-    if not isinstance(sg, Mapping):
-        return None
-    by_metric: dict[str, list[Mapping[str, Any]]] = {}
-    for r in sg.get("rows") or []:
-        by_metric.setdefault(str(r.get("metric")), []).append(r)
-    plots = []
-    for metric, rows in by_metric.items():
-        overall = next((r for r in rows if r.get("attribute") == "overall"), None)
-        frows = []
-        table = []
-        for r in rows:
-            ok = r.get("status") == "ok" and r.get("estimate") is not None
-            label = (
-                "Overall"
-                if r.get("attribute") == "overall"
-                else f"{r.get('attribute')}: {r.get('group')}"
-            )
-            counts = f"n={r.get('n')}, pos={r.get('n_pos')}, neg={r.get('n_neg')}"
-            frows.append(
-                charts.ForestRow(
-                    label=label if len(label) <= 30 else label[:29] + "\u2026",
-                    estimate=r.get("estimate") if ok else None,
-                    ci_low=r.get("ci_low") if ok else None,
-                    ci_high=r.get("ci_high") if ok else None,
-                    text=est_ci(r) if ok else f"{r.get('reason') or 'not estimable'} ({counts})",
-                    note="" if r.get("prespecified", True) else "(exploratory)",
-                    bold=r.get("attribute") == "overall",
-                )
-            )
-            table.append(
-                {
-                    "attribute": r.get("attribute"),
-                    "group": r.get("group"),
-                    "n": r.get("n"),
-                    "n_pos": r.get("n_pos"),
-                    "n_neg": r.get("n_neg"),
-                    "status": r.get("status"),
-                    "result": est_ci(r) if ok else "not estimable",
-                    "method": r.get("method"),
-                    "reason": r.get("reason") or "",
-                    "prespecified": r.get("prespecified", True),
-                }
-            )
-        ref = overall.get("estimate") if overall and overall.get("status") == "ok" else None
-        svg = charts.forest_plot(
-            frows,
-            reference=ref,
-            reference_label="overall",
-            xlabel=_label(metric),
-            title=f"Forest plot: {_label(metric)} by subgroup",
-            desc=f"{_label(metric)} with confidence intervals for {len(rows)} subgroup cells; "
-            f"{sum(1 for r in rows if r.get('status') != 'ok')} not estimable.",
-        )
-        notes = []
-        for ep in doc.get("endpoints") or []:
-            if (
-                isinstance(ep, Mapping)
-                and ep.get("metric") == metric
-                and overall is not None
-                and ep.get("method")
-                and overall.get("method")
-                and ep.get("estimate") is not None
-                and ep.get("method") != overall.get("method")
-            ):
-                notes.append(
-                    f"The overall row uses the {overall.get('method')} interval (the subgroup "
-                    f"table's CI setting); endpoint {ep.get('id')} ({ep.get('role')}) reports "
-                    f"{_label(metric)} with the {ep.get('method')} interval, {est_ci(ep)}: the "
-                    "intervals differ because the methods differ."
-                )
-        plots.append({"metric": _label(metric), "svg": svg, "table": table, "notes": notes})
-    disparity = [
-        {
-            "attribute": d.get("attribute"),
-            "group": d.get("group"),
-            "metric": _label(d.get("metric")),
-            "reference": d.get("reference"),
-            "estimate": num(d.get("estimate")),
-            "reference_estimate": num(d.get("reference_estimate")),
-            "difference": est_ci(
-                {
-                    "estimate": d.get("difference"),
-                    "ci_low": d.get("difference_ci_low"),
-                    "ci_high": d.get("difference_ci_high"),
-                    "confidence_level": _get(sg, "settings", "confidence_level"),
-                }
-            ),
-            "p_value": pvalue(d.get("p_value")),
-            "p_adjusted": pvalue(d.get("p_adjusted")),
-            "flagged": d.get("flagged"),
-            "status": d.get("status"),
-            "reason": d.get("reason") or "",
-        }
-        for d in sg.get("disparity") or []
-    ]
-    hetero = [
-        {
-            "attribute": h.get("attribute"),
-            "metric": _label(h.get("metric")),
-            "method": h.get("method"),
-            "statistic": num(h.get("statistic")),
-            "df": h.get("df"),
-            "p_value": pvalue(h.get("p_value")),
-            "p_adjusted": pvalue(h.get("p_adjusted")),
-            "status": h.get("status"),
-            "reason": h.get("reason") or "",
-        }
-        for h in sg.get("heterogeneity") or []
-    ]
-    fairness = [
-        {
-            "attribute": f.get("attribute"),
-            "measure": str(f.get("measure", "")).replace("_", " "),
-            "result": est_ci({"confidence_level": _get(sg, "settings", "confidence_level"), **f})
-            if f.get("status") == "ok"
-            else "not estimable",
-            "n_groups": f.get("n_groups"),
-            "status": f.get("status"),
-            "reason": f.get("reason") or "",
-        }
-        for f in sg.get("fairness") or []
-    ]
-    exceeded = [
-        {
-            "attribute": e.get("attribute"),
-            "group": e.get("group"),
-            "metric": _label(e.get("metric")),
-            "difference": num(e.get("difference")),
-        }
-        for e in sg.get("max_disparity_exceeded") or []
-    ]
-    settings = sg.get("settings") or {}
-    return {
-        "plots": plots,
-        "disparity": disparity,
-        "heterogeneity": hetero,
-        "fairness": fairness,
-        "exceeded": exceeded,
-        "guardrails": sg.get("guardrails") or {},
-        "multiplicity": sg.get("multiplicity"),
-        "settings": {
-            k: settings.get(k)
-            for k in (
-                "bootstrap",
-                "n_resamples",
-                "disparity_test",
-                "disparity_ci",
-                "confidence_level",
-            )
-            if settings.get(k) is not None
-        },
-        "n_not_estimable": sum(1 for r in sg.get("rows") or [] if r.get("status") != "ok"),
-    }
-
-
 def _limitations(doc: Mapping[str, Any]) -> dict[str, Any]:
     proto = doc.get("protocol") or {}
     lock = proto.get("lock") or None
@@ -883,7 +728,7 @@ def build_context(
         "endpoints": _endpoints(doc),
         "roc": _roc(doc),
         "confusion": _confusion(doc),
-        "subgroups": _subgroups(doc),
+        "subgroups": subgroups_section(doc),
         "calibration": calibration_section(doc),
         "reader-study": reader_study_section(doc),
         "detection": detection_section(doc),

@@ -1,6 +1,7 @@
 """Render a study folder's ``results.json`` into a self-contained ``report.html`` (and PDF).
 
-The report is one HTML file with inline CSS and inline SVG charts: no script, font,
+The report is one HTML file with inline CSS, inline SVG charts and one small inline script
+(sorting and filtering tables; hash-allowed by its Content-Security-Policy): no script, font,
 image or stylesheet is fetched from anywhere, so it opens offline for as long as the
 file exists. Templates (``validation/report/templates/*.html.j2``) run in a jinja2
 environment with autoescaping on and :class:`jinja2.StrictUndefined`; they do no
@@ -22,10 +23,13 @@ Example
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from validation import audit
 from validation.errors import AuditError, ReportError
@@ -37,6 +41,7 @@ from validation.results import RESULTS_FILE, read_results_document
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 TEMPLATE = "report.html.j2"
+SCRIPT = "report.js"
 
 __all__ = [
     "REPORT_HTML",
@@ -112,6 +117,22 @@ def render_html(study_dir: str | Path, *, template_dir: str | Path | None = None
     return _render(Path(study_dir), template_dir)[0]
 
 
+def report_script(env: jinja2.Environment) -> tuple[Markup, str]:
+    """The report's inline script (``report.js``) and its CSP source (``'sha256-...'``).
+
+    The hash is computed from the script actually inlined (a ``--templates`` folder may
+    override it), so the Content-Security-Policy allows exactly that script and nothing
+    else. A script that could close its own element is refused.
+    """
+    if env.loader is None:
+        raise ReportError("the report environment has no template loader")
+    source = env.loader.get_source(env, SCRIPT)[0]
+    if "</" in source or "<!--" in source:
+        raise ReportError(f"{SCRIPT} must not contain '</' or '<!--' (it is inlined in HTML)")
+    digest = base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii")
+    return Markup(source), f"sha256-{digest}"  # trusted packaged/sponsor template text
+
+
 def _render(study_dir: Path, template_dir: str | Path | None) -> tuple[str, dict[str, Any]]:
     folder = study_dir
     results = folder / RESULTS_FILE
@@ -127,6 +148,7 @@ def _render(study_dir: Path, template_dir: str | Path | None) -> tuple[str, dict
         chain_problem=problem,
     )
     env = make_environment(template_dir)
+    context["report_script"], context["script_hash"] = report_script(env)
     return env.get_template(TEMPLATE).render(**context), doc
 
 
