@@ -23,9 +23,9 @@ from validation.report._analyses import (
     reader_study_section,
     segmentation_section,
 )
-from validation.report._helpers import flatten as _flatten
 from validation.report._helpers import get as _get
 from validation.report._helpers import label as _label
+from validation.report._model_card import model_card_view
 from validation.report._subgroups import lower_performance, subgroups_section
 from validation.report.format import DASH, ci_text, est_ci, num, pct, pvalue
 
@@ -310,9 +310,11 @@ def _intended_use(doc: Mapping[str, Any]) -> dict[str, Any]:
     ):
         m = doc.get(key)
         if isinstance(m, Mapping):
-            card: list[tuple[str, str]] = []
-            if m.get("model_card"):
-                _flatten("", m["model_card"], card)
+            card = (
+                model_card_view(m["model_card"])
+                if isinstance(m.get("model_card"), Mapping) and m.get("model_card")
+                else None
+            )
             models.append(
                 {
                     "title": title,
