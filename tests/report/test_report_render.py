@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import re
@@ -102,9 +104,9 @@ def test_injection_is_rendered_as_text(study_dir: Path) -> None:
     escaped = html.escape(INJECT, quote=False)
     # as a site/manufacturer (tables and SVG forest labels), a reader (table and SVG) ...
     assert page.count(escaped) >= 10
-    assert re.search(r"<text[^>]*>site: &lt;script&gt;alert\(1\)", page), (
-        "SVG forest label not escaped"
-    )
+    assert re.search(
+        r"<text[^>]*>&lt;script&gt;alert\(1\)&lt;/script&gt;</text>", section(page, "subgroups")
+    ), "SVG forest label not escaped"
     assert re.search(r"<text[^>]*>&lt;script&gt;alert\(1\)&lt;/script&gt;</text>", page), (
         "SVG reader label"
     )
@@ -112,7 +114,8 @@ def test_injection_is_rendered_as_text(study_dir: Path) -> None:
     assert "Full report fixture &amp; &lt;b&gt;bold&lt;/b&gt; check" in page
     parser = _Collect()
     parser.feed(page)
-    assert "script" not in parser.tags and "b" not in parser.tags
+    # the one script element is the report's own (hash-allowed), never an injected one
+    assert parser.tags.count("script") == 1 and "b" not in parser.tags
     assert not any(name.startswith("on") for name, _ in parser.attrs)
 
 
@@ -204,7 +207,9 @@ def test_absent_analyses_say_so(study_dir: Path) -> None:
     assert "The protocol was not locked before the run" in section(page, "limitations")
     assert "no audit log in the study folder" in section(page, "signoff")
     card = section(page, "intended-use")
-    assert "DenseNet &lt;121&gt;" in card and "training_data.sites" in card
+    # known fields go to their panel, unknown ones are kept under "Other recorded fields"
+    assert "<h4>Training data</h4>" in card and "<td>sites: 3</td>" in card
+    assert "<th>architecture</th><td>DenseNet &lt;121&gt;</td>" in card
 
 
 def test_not_estimable_cells_are_shown(study_dir: Path) -> None:
@@ -242,7 +247,16 @@ def test_self_contained_no_external_reference(study_dir: Path) -> None:
     page = render_html(study_dir)
     parser = _Collect()
     parser.feed(page)
-    assert not {"script", "link", "img", "iframe", "object", "embed"} & set(parser.tags)
+    assert not {"link", "img", "iframe", "object", "embed"} & set(parser.tags)
+    # one inline script, no src, allowed by its sha256 in the CSP (no 'unsafe-inline')
+    assert parser.tags.count("script") == 1 and not any(k == "src" for k, _ in parser.attrs)
+    source = (TEMPLATES / "report.js").read_bytes()
+    digest = base64.b64encode(hashlib.sha256(source).digest()).decode()
+    assert f"<script>{source.decode()}</script>" in page
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert csp is not None
+    assert f"script-src 'sha256-{digest}'" in csp.group(1)
+    assert "unsafe-inline'; img" in csp.group(1) and "script-src 'unsafe" not in csp.group(1)
     urls = re.findall(r"https?://[^\s\"'<>)]+", page)
     assert set(urls) == {"http://www.w3.org/2000/svg"}
     assert "@import" not in page and "url(" not in page and "@font-face" not in page

@@ -10,7 +10,7 @@
     if (!numeric) { return t.toLowerCase(); }
     if (t.charAt(0) === "<") { t = t.slice(1); }
     var x = parseFloat(t.split(MINUS).join("-"));
-    return isNaN(x) ? null : x;
+    return x === x ? x : null; // false only for not-a-number
   }
 
   function sortTable(table, th, index, numeric) {
