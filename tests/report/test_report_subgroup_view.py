@@ -48,8 +48,17 @@ def document() -> dict[str, Any]:
         cell("sex", "F", "sensitivity", 0.78, 0.70, 0.86),  # lower, gap -0.10, flagged
         cell("sex", "M", "sensitivity", 0.88, 0.84, 0.92),
         cell("scanner", "X", "sensitivity", 0.60, 0.50, 0.70, pre=False),  # exploratory
-        cell("site", "D", "sensitivity", None, None, None, n=8, status="not_estimable",
-             reason="n 8 < min_n 20"),  # fmt: skip
+        cell(
+            "site",
+            "D",
+            "sensitivity",
+            None,
+            None,
+            None,
+            n=8,
+            status="not_estimable",
+            reason="n 8 < min_n 20",
+        ),  # fmt: skip
         cell("sex & age", LONG, "sensitivity", 0.76, 0.60, 0.74),  # below criterion only
     ]
     disparity = [
@@ -75,8 +84,12 @@ def document() -> dict[str, Any]:
         "protocol": {
             "resolved": {
                 "endpoints": [
-                    {"id": "sens", "role": "primary", "metric": "sensitivity",
-                     "accept": {"bound": "ci_low", "op": ">=", "value": 0.75}},  # fmt: skip
+                    {
+                        "id": "sens",
+                        "role": "primary",
+                        "metric": "sensitivity",
+                        "accept": {"bound": "ci_low", "op": ">=", "value": 0.75},
+                    },  # fmt: skip
                 ]
             }
         },

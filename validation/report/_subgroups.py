@@ -492,4 +492,3 @@ def _fairness_rows(sg: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
         for f in sg.get("fairness") or []
     ]
-
