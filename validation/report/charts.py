@@ -466,7 +466,13 @@ def forest_plot(
     for i in range(6):
         t = lo + span * i / 5
         svg.line(px(t), top - 4, px(t), height - bottom + 4, stroke="#eeeeee")
-        svg.text(px(t), height - bottom + 18, f"{t:.1f}" if span >= 1 else f"{t:.2f}", anchor="middle", size=10)
+        svg.text(
+            px(t),
+            height - bottom + 18,
+            f"{t:.1f}" if span >= 1 else f"{t:.2f}",
+            anchor="middle",
+            size=10,
+        )
     svg.line(x0, height - bottom + 4, x0 + w, height - bottom + 4, stroke="#000000")
     svg.text(x0 + w / 2, height - 8, xlabel, anchor="middle")
     svg.text(x0 + w + 12, top - 10, "Estimate (CI)", weight="bold", size=10)
@@ -483,7 +489,8 @@ def forest_plot(
         svg.open_group(r.tooltip or f"{r.label}: {r.text}")
         if i % 2 == 0:
             svg.rect(0, y_top, width, rh, fill="#f6f6f6", stroke="none")
-        missing = r.estimate is None or r.ci_low is None or r.ci_high is None
+        est, low, high = r.estimate, r.ci_low, r.ci_high
+        missing = est is None or low is None or high is None
         ink = GREY if missing and not r.header else "#000000"
         indent = 6 if r.header or r.bold else 16
         for k, line in enumerate(lines[i]):
@@ -499,15 +506,15 @@ def forest_plot(
             svg.close_group()
             y_top += rh
             continue
-        if missing:
+        if est is None or low is None or high is None:
             svg.text(x0 + 6, mid + 4, "not estimable", italic=True, fill=GREY, size=10)
         else:
             shape, color = FOREST_MARKERS.get(r.tone, FOREST_MARKERS[""])
-            svg.line(px(r.ci_low), mid, px(r.ci_high), mid, stroke="#000000", width=1.4)
-            svg.line(px(r.ci_low), mid - 4, px(r.ci_low), mid + 4, stroke="#000000", width=1.2)
-            svg.line(px(r.ci_high), mid - 4, px(r.ci_high), mid + 4, stroke="#000000", width=1.2)
+            svg.line(px(low), mid, px(high), mid, stroke="#000000", width=1.4)
+            svg.line(px(low), mid - 4, px(low), mid + 4, stroke="#000000", width=1.2)
+            svg.line(px(high), mid - 4, px(high), mid + 4, stroke="#000000", width=1.2)
             svg.marker(
-                px(r.estimate),
+                px(est),
                 mid,
                 "diamond" if r.bold else shape,
                 color="#000000" if r.bold else color,
@@ -515,11 +522,9 @@ def forest_plot(
                 label=r.tooltip or r.text,
             )
             if r.flagged:
-                svg.circle(px(r.estimate), mid, 8.5, stroke=VERMILLION)
+                svg.circle(px(est), mid, 8.5, stroke=VERMILLION)
         for k, line in enumerate(texts[i]):
-            svg.text(
-                x0 + w + 12, y + k * line_h, line, size=10, italic=missing, fill=ink
-            )
+            svg.text(x0 + w + 12, y + k * line_h, line, size=10, italic=missing, fill=ink)
         svg.close_group()
         y_top += rh
     return svg.markup()
