@@ -184,3 +184,40 @@ def test_report_is_complete_without_javascript(browser, study_dir: Path) -> None
     assert page.locator("#where-lower h3").is_visible()
     assert page.locator("#subgroup-legend").is_visible()
     assert problems == []
+
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+
+
+def _differs(shot: Path, reference: Path) -> float:
+    """Fraction of pixels whose colour differs by more than 48 (of 255) in some channel."""
+    from PIL import Image, ImageChops
+
+    with Image.open(shot) as a, Image.open(reference) as b:
+        if a.size != b.size:
+            return 1.0
+        diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
+        counts = diff.convert("L").point(lambda v: 255 if v > 48 else 0).histogram()
+        return counts[255] / (a.size[0] * a.size[1])
+
+
+@pytest.mark.parametrize("sid", ["summary", "subgroups"])
+def test_visual_snapshot(browser, study_dir: Path, tmp_path: Path, sid: str) -> None:  # noqa: ANN001
+    """The summary and subgroup sections look as committed (1% of pixels may differ).
+
+    Reference images are for Debian's chromium with DejaVu fonts at 1200 px; after an
+    intended change, regenerate them with RADVAL_UPDATE_SNAPSHOTS=1 and review the diff.
+    """
+    page, _, _, problems = _open(browser, study_dir)
+    shot = tmp_path / f"{sid}.png"
+    page.locator(f"#sec-{sid}").screenshot(path=str(shot), animations="disabled")
+    reference = SNAPSHOTS / f"report-{sid}.png"
+    if os.environ.get("RADVAL_UPDATE_SNAPSHOTS"):
+        SNAPSHOTS.mkdir(exist_ok=True)
+        shutil.copyfile(shot, reference)
+    assert reference.exists(), f"no reference image {reference}; see this test's docstring"
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copyfile(shot, ARTIFACTS / f"report-{sid}.png")
+    share = _differs(shot, reference)
+    assert share <= 0.01, f"{share:.2%} of the pixels of section {sid} differ from {reference}"
+    assert problems == []
