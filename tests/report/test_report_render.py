@@ -14,6 +14,7 @@ import pytest
 from report_support import INJECT
 
 from validation import audit
+from validation.errors import ReportError
 from validation.report.context import SECTIONS
 from validation.report.render import REPORT_HTML, pdf_document, render_html, render_report
 from validation.results import dumps_results
@@ -497,3 +498,51 @@ def test_model_training_kernels_and_operating_point_source_are_shown(study_dir: 
         "held-out tuning split of 250 cases (212 patients"
     ) in use
     assert "threshold sd 0.0123 over 1000 bootstrap resamples" in use
+
+
+def test_summary_says_where_performance_is_lower(study_dir: Path) -> None:
+    page = render_html(study_dir)
+    summary = section(page, "summary")
+    assert (
+        "No pre-specified subgroup performs lower: none of the 12 estimable pre-specified"
+        in summary
+    )
+    assert "<th>Where performance is lower</th><td>none among the pre-specified" in page
+
+    def lower(doc: dict) -> None:
+        for d in doc["subgroups"]["disparity"]:
+            if (d["attribute"], d["group"], d["metric"]) == ("sex", "M", "sensitivity"):
+                d.update(difference_ci_high=-0.01, flagged=True)
+
+    edit_results(study_dir, lower)
+    page = render_html(study_dir)
+    summary = section(page, "summary")
+    assert re.search(
+        r"<li><strong>Sensitivity</strong> in <strong>sex: M</strong> .*?; the rest [0-9.]+, "
+        r"difference \u2212[0-9.]+ \(95% CI \u2212[0-9.]+ to \u22120\.010\)"
+        r' <span class="flag">FLAGGED</span></li>',
+        summary,
+    ), summary
+    assert (
+        '<a href="#where-lower">1 pre-specified subgroup result(s)</a>: Sensitivity in sex: M'
+        in page
+    )
+    callout = (
+        section(page, "subgroups").split('id="subgroup-callout"')[1].split("</div>\n</div>")[0]
+    )
+    lower_col, higher_col = callout.split("<h3>Higher than the rest</h3>")
+    assert "sex: M" in lower_col and "sex: M" not in higher_col
+    assert "No group is higher than the rest." in higher_col
+
+
+def test_script_hash_follows_a_template_override(study_dir: Path, tmp_path: Path) -> None:
+    custom = tmp_path / "house"
+    custom.mkdir()
+    (custom / "report.js").write_text("/* house script */\n", encoding="utf-8")
+    page = render_html(study_dir, template_dir=custom)
+    digest = base64.b64encode(hashlib.sha256(b"/* house script */\n").digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in page
+    assert "<script>/* house script */\n</script>" in page
+    (custom / "report.js").write_text("x = '</script><b>';\n", encoding="utf-8")
+    with pytest.raises(ReportError, match=r"^report\.js must not contain '</' or '<!--'"):
+        render_html(study_dir, template_dir=custom)

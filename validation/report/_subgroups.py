@@ -145,7 +145,7 @@ def lower_performance(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     for r in sg.get("rows") or []:
         if r.get("attribute") == "overall" or not r.get("prespecified", True):
             continue
-        n_checked += 1
+        n_checked += r.get("status") == "ok"
         metric = str(r.get("metric"))
         d = disp.get((str(r.get("attribute")), str(r.get("group")), metric))
         worse = bool(d and d.get("weaker") and tone(d))
