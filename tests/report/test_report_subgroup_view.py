@@ -214,3 +214,16 @@ def test_model_card_panels_keep_every_field() -> None:
     assert panels["Software and model"]["Training"] == "seed: 1; software: torch 2.1"
     assert panels["Performance (development)"] == {}
     assert view["other"] == [("extra_field", "0.2500"), ("model.network_args.depth", "3")]
+
+
+def test_a_named_reference_group_is_named() -> None:
+    doc = document()
+    for d in doc["subgroups"]["disparity"]:
+        if d["attribute"] == "sex":
+            d["reference"] = "M"
+    lower = lower_performance(doc)
+    view = subgroups_section(doc)
+    assert lower is not None and view is not None
+    assert [i["ref"] for i in lower["items"][:2]] == ["the rest", "reference group M"]
+    assert [c["ref"] for c in view["lower"]] == ["the rest", "the rest", "reference group M"]
+    assert not view["all_rest"] and subgroups_section(document())["all_rest"]  # type: ignore[index]

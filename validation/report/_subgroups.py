@@ -80,6 +80,12 @@ def tone(d: Mapping[str, Any] | None) -> str:
     return ""
 
 
+def _ref(d: Mapping[str, Any] | None) -> str:
+    """What a group was compared with: ``the rest`` or the attribute's reference group."""
+    ref = d.get("reference") if d else None
+    return "the rest" if ref in (None, "", "rest") else f"reference group {ref}"
+
+
 def _counts(r: Mapping[str, Any]) -> str:
     return f"n = {r.get('n')}, {r.get('n_pos')} positive, {r.get('n_neg')} negative"
 
@@ -163,6 +169,7 @@ def lower_performance(doc: Mapping[str, Any]) -> dict[str, Any] | None:
                     "counts": _counts(r),
                     "result": est_ci(r),
                     "rest": num(d.get("reference_estimate")) if worse and d else None,
+                    "ref": _ref(d),
                     "gap": _diff_text(d, level) if worse and d else None,
                     "flagged": bool(d and d.get("flagged")),
                     "criterion": (
@@ -194,7 +201,7 @@ def _tooltip(r: Mapping[str, Any], d: Mapping[str, Any] | None, level: Any) -> s
         parts.append(f"not estimable: {r.get('reason') or 'no reason recorded'}")
     parts.append(_counts(r))
     if d and d.get("status") == "ok":
-        parts.append(f"difference from the rest {_diff_text(d, level)}")
+        parts.append(f"difference from {_ref(d)} {_diff_text(d, level)}")
         if d.get("flagged"):
             parts.append("flagged")
     if not r.get("prespecified", True):
@@ -297,6 +304,7 @@ def _callouts(
                     "metric": _label(d.get("metric")),
                     "estimate": num(d.get("estimate")),
                     "rest": num(d.get("reference_estimate")),
+                    "ref": _ref(d),
                     "difference": _diff_text(d, level),
                     "counts": _counts(r) if r else "",
                     "flagged": bool(d.get("flagged")),
@@ -411,6 +419,7 @@ def subgroups_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         if a != "overall" and a not in attributes:
             attributes.append(a)
     return {
+        "all_rest": all(_ref(d) == "the rest" for d in sg.get("disparity") or []),
         "plots": _plots(doc, sg, exceeded),
         "lower": callouts["lower"],
         "higher": callouts["higher"],
