@@ -38,8 +38,8 @@ COMMANDS: dict[str, tuple[list[str], str, str]] = {
     "mrmc": (["mrmc", "readings.csv"], "validation.data.readings", "load_readings"),
     "protocol check": (
         ["protocol", "check", "p.yaml"],
-        "validation.protocol.load",
-        "check_protocol",
+        "validation.study",
+        "check_study_protocol",
     ),
     "protocol lock": (["protocol", "lock", "p.yaml"], "validation.protocol.lock", "lock_protocol"),
     "run": (["run", "p.yaml", "--out", "study"], "validation.study", "run_study"),

@@ -340,6 +340,30 @@ def _model_cards(loaded: LoadedProtocol) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _what_changed(
+    previous: Lock,
+    protocol_sha: str,
+    manifest_sha: str,
+    changed: list[str],
+    cards: dict[str, dict[str, Any]],
+) -> list[str]:
+    """One clause per thing that differs from the lock, in a fixed order."""
+    what = []
+    if previous.protocol_sha256 != protocol_sha:
+        what.append("the protocol has changed since")
+    if previous.manifest_sha256 != manifest_sha:
+        what.append("the test-set manifest has changed since")
+    what.extend(changed)
+    locked_cards = previous.data.get("model_cards") or {}
+    for role in sorted(set(locked_cards) | set(cards)):
+        name = "model card" if role == "model" else f"{role} model card"
+        if role not in cards:
+            what.append(f"the {name} is no longer named")
+        elif locked_cards.get(role) != cards[role]:
+            what.append(f"the {name} has changed since")
+    return what
+
+
 def lock_protocol(
     protocol_path: str | Path,
     *,
@@ -394,11 +418,10 @@ def lock_protocol(
         if same:
             return previous
         if amend is None or not amend.strip():
+            what = _what_changed(previous, loaded.sha256, manifest_sha, changed, cards)
             raise ProtocolError(
-                f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and "
-                "its protocol, manifest, a model card or a hashed input has changed since"
-                + (f" ({'; '.join(changed)})" if changed else "")
-                + "; pass --amend REASON to amend the lock"
+                f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}): "
+                f"{'; '.join(what)}; pass --amend REASON to amend the lock"
             )
         data = dict(previous.data)
         amendments = list(data.get("amendments", []))
