@@ -336,7 +336,11 @@ class SubgroupAttribute(_Strict):
     bands: list[float] | None = Field(
         default=None,
         min_length=2,
-        description="Band edges for a numeric column, half-open [a, b); e.g. [0, 40, 65, 120].",
+        description=(
+            "Band edges for a numeric column, right-open [a, b) with labels '40-64' for "
+            "integer edges (validation.stats.age_bands); a value outside the edges is the "
+            "group 'out_of_bands'; e.g. [0, 40, 65, 150]."
+        ),
     )
     prespecified: bool = Field(default=True, description="Pre-specified (True) or exploratory.")
 

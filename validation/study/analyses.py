@@ -36,7 +36,7 @@ from validation.stats.segmentation import (
     segmentation_metrics,
     summarize_segmentation,
 )
-from validation.stats.subgroups import subgroup_table
+from validation.stats.subgroups import age_bands, subgroup_table
 from validation.study.criteria import OPS, EndpointOutcome
 from validation.study.inputs import Cases, stream
 from validation.study.tables import (
@@ -63,15 +63,6 @@ CHARACTERISTIC_COLUMNS = (
 )
 
 
-def band_labels(edges: list[float]) -> list[str]:
-    """Labels of half-open bands ``[a, b)``: ``"40-65"``; the last band is closed."""
-
-    def fmt(x: float) -> str:
-        return f"{x:g}"
-
-    return [f"{fmt(a)}-{fmt(b)}" for a, b in zip(edges, edges[1:], strict=False)]
-
-
 def derive_attribute(
     frame: pd.DataFrame, attr: SubgroupAttribute, *, source: str = "manifest"
 ) -> pd.Series:
@@ -93,11 +84,9 @@ def derive_attribute(
         raise InputError(
             f"{source}: row {row + 1}, field {attr.column!r}: expected a number for bands, found {col.iloc[row]!r}"
         )
-    edges = attr.bands
-    cut = pd.cut(values, bins=edges, right=False, labels=band_labels(edges), include_lowest=True)
-    # the top edge is inclusive: a value equal to the last edge joins the last band
-    cut = cut.astype("string").mask(values == edges[-1], band_labels(edges)[-1])
-    out = cut.mask(values.notna() & cut.isna(), "out_of_bands").fillna("unknown")
+    # the one banding of radval (right-open [a, b), labels "40-64", "65+"), as subgroup_table's
+    bands = age_bands(values.to_numpy(dtype=np.float64), attr.bands, outside="out_of_bands")
+    out = pd.Series(bands, index=frame.index, dtype=object)
     return out.astype(str).rename(attr.label)
 
 
