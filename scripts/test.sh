@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh machine, then run it:
 # a virtual environment from the pinned lock file, Debian's Chromium for the
-# report's browser test, then ruff, mypy and pytest (slow and browser tests included).
+# report's browser test, then ruff (lint and format), mypy and pytest (slow and browser tests included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,7 @@ fi
 
 echo "== ruff"
 .venv/bin/ruff check validation tests benchmarks
+.venv/bin/ruff format --check validation tests benchmarks scripts
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
