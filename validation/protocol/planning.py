@@ -14,7 +14,7 @@ checks the entry against its endpoint and computes it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,7 +25,6 @@ __all__ = ["PLANNING_METHODS", "EndpointPlan"]
 #: The planning methods a protocol may name.
 PLANNING_METHODS = ("precision", "goal", "auc", "paired_auc", "paired_proportions")
 
-_Open01 = Annotated[float, Field(gt=0.0, lt=1.0)]
 Interval = Literal["clopper_pearson", "wilson", "wilson_cc", "agresti_coull", "jeffreys", "wald"]
 if tuple(Interval.__args__) != PLANNING_INTERVALS:  # pragma: no cover - a guard on the stats
     raise ImportError("the planning intervals of the protocol and of the statistics differ")
@@ -104,21 +103,30 @@ class EndpointPlan(BaseModel):
         "`paired_proportions`: sensitivity or specificity against the baseline's (Connor "
         "1987, Nam 1997 with a margin)."
     )
-    expected: _Open01 = Field(
-        description="Anticipated value of the endpoint's metric (of the model under test)."
+    expected: float = Field(
+        gt=0.0,
+        lt=1.0,
+        description="Anticipated value of the endpoint's metric (of the model under test).",
     )
-    half_width: _Open01 | None = Field(
-        default=None, description="`precision`: the largest acceptable CI half-width."
-    )
-    goal: _Open01 | None = Field(
+    half_width: float | None = Field(
         default=None,
+        gt=0.0,
+        lt=1.0,
+        description="`precision`: the largest acceptable CI half-width.",
+    )
+    goal: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
         description="`goal`: the performance goal (default: the endpoint's `accept.value`).",
     )
-    power: _Open01 | None = Field(
-        default=None, description="Target power (default 0.8; not for `precision`)."
+    power: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="Target power (default 0.8; not for `precision`)."
     )
-    confidence_level: _Open01 | None = Field(
+    confidence_level: float | None = Field(
         default=None,
+        gt=0.0,
+        lt=1.0,
         description="`precision`, `goal`: two-sided CI level (default: the endpoint's).",
     )
     calculation: Literal["exact", "normal"] | None = Field(
@@ -131,13 +139,17 @@ class EndpointPlan(BaseModel):
         description="`goal` (exact): the CI method searched (default: the endpoint's CI "
         "method when it is one of these, else `clopper_pearson`).",
     )
-    null: _Open01 | None = Field(
+    null: float | None = Field(
         default=None,
+        gt=0.0,
+        lt=1.0,
         description="`auc`: AUC under the null (default: the endpoint's `test.null_value`, "
         "else 0.5).",
     )
-    comparator: _Open01 | None = Field(
+    comparator: float | None = Field(
         default=None,
+        gt=0.0,
+        lt=1.0,
         description="`paired_*`: anticipated value of the baseline's metric.",
     )
     correlation: float | None = Field(
@@ -153,8 +165,10 @@ class EndpointPlan(BaseModel):
         lt=1.0,
         description="`paired_auc`: correlation in negatives (default: `correlation`).",
     )
-    discordance: _Open01 | None = Field(
+    discordance: float | None = Field(
         default=None,
+        gt=0.0,
+        lt=1.0,
         description="`paired_proportions`: probability the two models disagree on a case.",
     )
     margin: float | None = Field(
@@ -169,8 +183,10 @@ class EndpointPlan(BaseModel):
         description="`auc`, `paired_auc`: negatives per positive (default: from `prevalence`, "
         "else 1).",
     )
-    significance_level: _Open01 | None = Field(
+    significance_level: float | None = Field(
         default=None,
+        gt=0.0,
+        lt=1.0,
         description="`auc`, `paired_*`: significance level (default: the endpoint's test's, "
         "one-sided; else 0.05 two-sided).",
     )
