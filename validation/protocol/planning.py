@@ -14,7 +14,7 @@ checks the entry against its endpoint and computes it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,7 +26,7 @@ __all__ = ["PLANNING_METHODS", "EndpointPlan"]
 PLANNING_METHODS = ("precision", "goal", "auc", "paired_auc", "paired_proportions")
 
 Interval = Literal["clopper_pearson", "wilson", "wilson_cc", "agresti_coull", "jeffreys", "wald"]
-if tuple(Interval.__args__) != PLANNING_INTERVALS:  # pragma: no cover - a guard on the stats
+if get_args(Interval) != PLANNING_INTERVALS:  # pragma: no cover - a guard on the stats
     raise ImportError("the planning intervals of the protocol and of the statistics differ")
 
 #: The inputs each method reads (besides ``endpoint``, ``method``, ``note`` and the design

@@ -15,7 +15,7 @@ fixed set of functions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from validation.protocol.planning import EndpointPlan
@@ -39,6 +39,7 @@ __all__ = [
     "PlannedCounts",
     "achieved_power",
     "compute_plan",
+    "plan_from_inputs",
     "plan_statement",
     "planning_problems",
     "resolve_plan",
@@ -74,6 +75,8 @@ class PlannedCounts:
     target_power : float or None
         None for a precision plan.
     design : DesignEffect or None
+    power : float or None
+        Power of the planned analysis at the planned counts (None for precision).
     """
 
     endpoint: str
@@ -86,7 +89,7 @@ class PlannedCounts:
     total: int | None
     target_power: float | None
     design: DesignEffect | None = None
-    notes: list[str] = field(default_factory=list)
+    power: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the counts, the inputs and the statistics' own record."""
@@ -101,6 +104,7 @@ class PlannedCounts:
                 "total": self.total,
             },
             "target_power": self.target_power,
+            "power": self.power,
             "design_effect": self.design.to_dict() if self.design is not None else None,
             "plan": self.result.to_dict(),
         }
@@ -176,7 +180,7 @@ def resolve_plan(protocol: Protocol, entry: EndpointPlan) -> tuple[Endpoint, dic
                 )
             goal = ep.accept.value
         calculation = entry.calculation or "exact"
-        interval = entry.interval
+        interval: str | None = entry.interval
         if calculation == "exact" and interval is None:
             interval = ep.ci.method if ep.ci.method in PLANNING_INTERVALS else "clopper_pearson"
         out |= {
@@ -274,19 +278,38 @@ def _inflate(n: int | None, de: DesignEffect | None) -> int | None:
 def compute_plan(protocol: Protocol, entry: EndpointPlan) -> PlannedCounts:
     """The cases one planning entry needs (see :func:`resolve_plan` for the defaults).
 
-    For ``goal`` with the exact calculation the count is the smallest from which the power
-    stays above target (``n_stable``), so that a slightly larger test set keeps the power.
-
     Raises
     ------
     ValueError
         The entry does not fit its endpoint, or the statistics refuse its inputs.
     """
     ep, inputs = resolve_plan(protocol, entry)
-    method = entry.method
+    return plan_from_inputs(entry.method, ep.metric, inputs, endpoint=ep.id)
+
+
+def plan_from_inputs(
+    method: str, metric: str, inputs: dict[str, Any], *, endpoint: str = ""
+) -> PlannedCounts:
+    """The cases a plan needs, from resolved inputs (the keys :func:`resolve_plan` gives).
+
+    ``metric`` is ``sensitivity`` or ``specificity`` (the class of cases a proportion plan
+    counts) or ``auc``. For ``goal`` with the exact calculation the count is the smallest
+    from which the power stays above target (``n_stable``), so that a slightly larger test
+    set keeps the power. With ``icc`` and ``mean_cluster_size`` in ``inputs`` the counts
+    are inflated by the design effect.
+
+    Raises
+    ------
+    ValueError
+        The statistics refuse the inputs, or the metric does not fit the method.
+    """
+    if metric not in _METRICS[method]:
+        raise ValueError(
+            f"method {method!r} sizes {' or '.join(_METRICS[method])}; got metric {metric!r}"
+        )
     result = _sized(inputs, method)
     de = None
-    if "icc" in inputs:
+    if inputs.get("icc") is not None:
         de = design_effect(inputs["icc"], mean_cluster_size=inputs["mean_cluster_size"])
     target = None if method == "precision" else inputs["power"]
     pos = neg = total = None
@@ -299,12 +322,14 @@ def compute_plan(protocol: Protocol, entry: EndpointPlan) -> PlannedCounts:
         if method == "goal" and result.n_stable is not None:
             n, n_total = result.n_stable, result.n_total_stable
         n = _inflate(n, de)
-        if _CLASS[ep.metric] == "positives":
+        if _CLASS[metric] == "positives":
             pos = n
         else:
             neg = n
         total = _inflate(n_total, de)
-    return PlannedCounts(ep.id, method, ep.metric, inputs, result, pos, neg, total, target, de)
+    plan = PlannedCounts(endpoint, method, metric, inputs, result, pos, neg, total, target, de)
+    power = achieved_power(plan, n_positive=pos or 0, n_negative=neg or 0)
+    return replace(plan, power=power)
 
 
 def _effective(n: int, plan: PlannedCounts) -> int:
@@ -324,7 +349,7 @@ def achieved_power(plan: PlannedCounts, *, n_positive: int, n_negative: int) -> 
     pos, neg = _effective(n_positive, plan), _effective(n_negative, plan)
     if plan.method == "precision":
         return None
-    tests = {k: i.get(k) for k in ("significance_level", "alternative")}
+    tests: dict[str, Any] = {k: i.get(k) for k in ("significance_level", "alternative")}
     if plan.method in ("auc", "paired_auc"):
         if pos < 1 or neg < 1:
             return None

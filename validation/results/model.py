@@ -420,6 +420,9 @@ class PlannedEndpoint(_Strict):
     )
     required: PlanCounts
     target_power: Probability | None = Field(description="None for a precision plan.")
+    power: Probability | None = Field(
+        description="Power of the planned analysis at the planned counts (None for precision)."
+    )
     design_effect: dict[str, Any] | None
     plan: dict[str, Any] = Field(description="The statistics' plan record (its `to_dict`).")
     statement: str = Field(description="The plan in words, with its assumptions.")
