@@ -234,3 +234,29 @@ def test_check_passes_the_example_and_flags_a_small_test_set(layout: Path) -> No
         "endpoint 'auc_primary' (auc): it has 60 positive case(s), the plan needs 82"
         in (problems[1])
     )
+
+
+def test_the_demo_test_set_satisfies_the_triage_plan(tmp_path: Path) -> None:
+    """`radval demo`'s test set (its sizes and seed) meets the example protocol's plan."""
+    from validation import demo
+    from validation.data.synthetic import generate_synthetic_dataset
+    from validation.protocol.load import load_protocol
+    from validation.study.planning import shortfall
+
+    test = generate_synthetic_dataset(
+        tmp_path / "test",
+        n_cases=demo.TEST_CASES,
+        seed=demo.TEST_SEED,
+        image_size=demo.IMAGE_SIZE,
+        id_prefix="T",
+    )
+    labels = pd.read_csv(test.manifest_path)["label"]
+    n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
+    proto = load_protocol(
+        Path(__file__).resolve().parents[2] / "protocols" / "triage_standalone.yaml", files=False
+    ).protocol
+    assert len(proto.planning) == 2
+    for entry in proto.planning:
+        assert shortfall(proto, entry, n_positive=n_pos, n_negative=n_neg) is None
+    # and a test set of a quarter of the size would not
+    assert shortfall(proto, proto.planning[1], n_positive=n_pos // 4, n_negative=n_neg // 4)
