@@ -15,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from validation.protocol.load import check_text
+from validation import demo
+from validation.data.synthetic import generate_synthetic_dataset
+from validation.protocol.load import check_text, load_protocol
 from validation.protocol.sizing import achieved_power, compute_plan, plan_statement
 from validation.stats import (
     design_effect,
@@ -27,6 +29,7 @@ from validation.stats import (
     sample_size_precision,
 )
 from validation.study import check_study_protocol
+from validation.study.planning import shortfall
 
 BASE = """\
 version: 1
@@ -238,11 +241,6 @@ def test_check_passes_the_example_and_flags_a_small_test_set(layout: Path) -> No
 
 def test_the_demo_test_set_satisfies_the_triage_plan(tmp_path: Path) -> None:
     """`radval demo`'s test set (its sizes and seed) meets the example protocol's plan."""
-    from validation import demo
-    from validation.data.synthetic import generate_synthetic_dataset
-    from validation.protocol.load import load_protocol
-    from validation.study.planning import shortfall
-
     test = generate_synthetic_dataset(
         tmp_path / "test",
         n_cases=demo.TEST_CASES,
