@@ -25,6 +25,7 @@ from validation.stats import (
     power_goal,
     sample_size_auc,
     sample_size_goal,
+    sample_size_paired_auc,
     sample_size_paired_proportions,
     sample_size_precision,
 )
@@ -66,6 +67,11 @@ endpoints:
     metric: sensitivity
     compare_to: baseline
     test: {kind: non-inferiority, margin: 0.05, significance_level: 0.025}
+  - id: auc_vs_base
+    role: secondary
+    metric: auc
+    compare_to: baseline
+    test: {kind: non-inferiority, margin: 0.02, significance_level: 0.025}
 seed: 1
 """
 
@@ -148,50 +154,70 @@ def test_paired_proportions_margin_from_the_test() -> None:
     assert "non-inferiority with margin 0.05" in plan_statement(plan)
 
 
+def test_paired_auc_and_the_normal_goal() -> None:
+    proto, problems = protocol(
+        "  - {endpoint: auc_vs_base, method: paired_auc, expected: 0.9, comparator: 0.9,"
+        " correlation: 0.6, ratio: 2}\n"
+        "  - {endpoint: sens, method: goal, expected: 0.9, calculation: normal}\n"
+    )
+    assert problems == []
+    paired, normal = (compute_plan(proto, e) for e in proto.planning)
+    ref = sample_size_paired_auc(
+        0.9, 0.9, correlation=0.6, margin=0.02, ratio=2.0, significance_level=0.025,
+        alternative="greater",
+    )  # fmt: skip
+    assert (paired.positives, paired.negatives) == (ref.n_positive, ref.n_negative)
+    got = achieved_power(paired, n_positive=ref.n_positive, n_negative=ref.n_negative)
+    assert got == pytest.approx(ref.power) and got >= 0.8
+    want = sample_size_goal(0.9, 0.75, confidence_level=0.9, method="normal")
+    assert normal.positives == want.n and normal.inputs["interval"] is None
+    assert "by the normal approximation (Flahault et al. 2005)" in plan_statement(normal)
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
         (
             "{endpoint: nope, method: goal, expected: 0.9}",
-            "p.yaml:37: planning[0]: endpoint 'nope' is not a classification endpoint of this "
-            "protocol; expected one of ['sens', 'spec', 'auc', 'sens_vs_base']",
+            "p.yaml:42: planning[0]: endpoint 'nope' is not a classification endpoint of this "
+            "protocol; expected one of ['sens', 'spec', 'auc', 'sens_vs_base', 'auc_vs_base']",
         ),
         (
             "{endpoint: auc, method: goal, expected: 0.9}",
-            "p.yaml:37: planning[0]: method 'goal' sizes a sensitivity or specificity "
+            "p.yaml:42: planning[0]: method 'goal' sizes a sensitivity or specificity "
             "endpoint; endpoint 'auc' has metric 'auc'",
         ),
         (
             "{endpoint: sens_vs_base, method: goal, expected: 0.9}",
-            "p.yaml:37: planning[0]: endpoint 'sens_vs_base' compares with the baseline; plan "
+            "p.yaml:42: planning[0]: endpoint 'sens_vs_base' compares with the baseline; plan "
             "it with paired_auc or paired_proportions, not 'goal'",
         ),
         (
             "{endpoint: spec, method: goal, expected: 0.9}",
-            "p.yaml:37: planning[0]: method 'goal' needs `goal`: endpoint 'spec' has no "
+            "p.yaml:42: planning[0]: method 'goal' needs `goal`: endpoint 'spec' has no "
             "`accept` on ci_low to take it from",
         ),
         (
             "{endpoint: sens, method: goal, expected: 0.7}",
-            "p.yaml:37: planning[0]: goal must be below expected (the lower bound can only be "
+            "p.yaml:42: planning[0]: goal must be below expected (the lower bound can only be "
             "expected to exceed a goal the true value exceeds); got goal=0.75 >= expected=0.7",
         ),
         (
             "{endpoint: sens, method: precision, expected: 0.9}",
-            "p.yaml:37: planning[0]: method 'precision' needs half_width",
+            "p.yaml:42: planning[0]: method 'precision' needs half_width",
         ),
         (
             "{endpoint: sens, method: precision, expected: 0.9, half_width: 0.1, power: 0.9}",
-            "p.yaml:37: planning[0]: method 'precision' does not use power; it "
+            "p.yaml:42: planning[0]: method 'precision' does not use power; it "
             "reads expected, half_width, confidence_level, prevalence",
         ),
         (
             "{endpoint: sens, method: goal, expected: 0.9, icc: 0.1}",
-            "p.yaml:37: planning[0]: a design effect needs both icc and mean_cluster_size",
+            "p.yaml:42: planning[0]: a design effect needs both icc and mean_cluster_size",
         ),
         (
             "{endpoint: sens, method: goal, expected: 1.5}",
-            "p.yaml:37: planning[0].expected: Input should be less than 1 (found 1.5)",
+            "p.yaml:42: planning[0].expected: Input should be less than 1 (found 1.5)",
         ),
     ],
 )
@@ -205,7 +231,7 @@ def test_an_endpoint_planned_twice() -> None:
         "  - {endpoint: sens, method: goal, expected: 0.9}\n"
         "  - {endpoint: sens, method: goal, expected: 0.95}\n"
     )
-    assert problems == ["p.yaml:38: planning[1].endpoint: endpoint 'sens' is planned twice"]
+    assert problems == ["p.yaml:43: planning[1].endpoint: endpoint 'sens' is planned twice"]
 
 
 def _shrink(layout: Path, n_positive: int) -> None:
