@@ -505,7 +505,7 @@ def protocol(
     file: Annotated[Path, typer.Argument(help="Protocol YAML with a `planning:` block.")],
     as_json: AsJson = False,
 ) -> None:
-    """Recompute a protocol's `planning:` block (`radval protocol check` compares it with the test set)."""
+    """Recompute a protocol's `planning:` block (`protocol check` compares it with the test set)."""
     from validation.protocol.load import load_protocol
     from validation.protocol.sizing import compute_plan, plan_statement
 

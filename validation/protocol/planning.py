@@ -44,7 +44,7 @@ METHOD_INPUTS: dict[str, tuple[str, ...]] = {
     ),
     "auc": (
         "expected",
-        "null",
+        "null_value",
         "ratio",
         "power",
         "significance_level",
@@ -139,7 +139,7 @@ class EndpointPlan(BaseModel):
         description="`goal` (exact): the CI method searched (default: the endpoint's CI "
         "method when it is one of these, else `clopper_pearson`).",
     )
-    null: float | None = Field(
+    null_value: float | None = Field(
         default=None,
         gt=0.0,
         lt=1.0,

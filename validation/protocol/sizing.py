@@ -192,7 +192,7 @@ def resolve_plan(protocol: Protocol, entry: EndpointPlan) -> tuple[Endpoint, dic
             "prevalence": entry.prevalence,
         }
     elif method == "auc":
-        null = entry.null
+        null = entry.null_value
         if null is None:
             null = ep.test.null_value if ep.test is not None else None
         out |= {
