@@ -21,9 +21,7 @@ from validation.protocol.sizing import PlannedCounts, achieved_power, compute_pl
 __all__ = ["planning_record", "shortfall"]
 
 
-def _adequate(
-    plan: PlannedCounts, power: float | None, n_positive: int, n_negative: int
-) -> bool:
+def _adequate(plan: PlannedCounts, power: float | None, n_positive: int, n_negative: int) -> bool:
     """Power at the counts reaches the target; for a precision plan, the counts are met."""
     if plan.target_power is not None and power is not None:
         return power >= plan.target_power
