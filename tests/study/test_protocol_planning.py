@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from validation import demo
+from validation.cli import main
 from validation.data.synthetic import generate_synthetic_dataset
 from validation.protocol.load import check_text, load_protocol
 from validation.protocol.sizing import achieved_power, compute_plan, plan_statement
@@ -284,3 +285,23 @@ def test_the_demo_test_set_satisfies_the_triage_plan(tmp_path: Path) -> None:
         assert shortfall(proto, entry, n_positive=n_pos, n_negative=n_neg) is None
     # and a test set of a quarter of the size would not
     assert shortfall(proto, proto.planning[1], n_positive=n_pos // 4, n_negative=n_neg // 4)
+
+
+def test_protocol_check_cli_exits_2_on_a_small_test_set(
+    layout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proto = layout / "protocols" / "triage_standalone.yaml"
+    assert main(["protocol", "check", str(proto)]) == 0
+    assert capsys.readouterr().out.startswith(f"{proto}: OK")
+    _shrink(layout, 30)
+    for name in ("candidate", "baseline"):  # scores only for the cases kept
+        scores = layout / "scores" / f"{name}.parquet"
+        kept = set(pd.read_csv(layout / "data" / "test" / "manifest.csv")["case_id"])
+        table = pd.read_parquet(scores)
+        table[table["case_id"].isin(kept)].to_parquet(scores)
+    assert main(["protocol", "check", str(proto)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and err[-1] == f"radval: error: {proto}: 2 problem(s)"
+    assert err[0].startswith(f"{proto}:7") and ": planning[0]: " in err[0]
+    assert "it has 30 positive case(s), the plan needs 74; power at these counts" in err[0]
+    assert ": planning[1]: " in err[1] and "the plan needs 82" in err[1]
