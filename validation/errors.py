@@ -84,6 +84,10 @@ class ReportError(InputError):
     """A study folder cannot be rendered (missing or invalid results, bad template folder)."""
 
 
+class PlanningError(InputError):
+    """A study plan's inputs cannot give a sample size (``radval plan``)."""
+
+
 class ResultsSchemaError(RadvalError, RuntimeError):
     """A results document radval built does not conform to its schema: an internal error."""
 

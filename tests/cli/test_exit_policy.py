@@ -36,6 +36,11 @@ COMMANDS: dict[str, tuple[list[str], str, str]] = {
         "generate_synthetic_dataset",
     ),
     "mrmc": (["mrmc", "readings.csv"], "validation.data.readings", "load_readings"),
+    "plan": (
+        ["plan", "goal", "--expected", "0.9", "--goal", "0.8"],
+        "validation.protocol.sizing",
+        "plan_from_inputs",
+    ),
     "protocol check": (
         ["protocol", "check", "p.yaml"],
         "validation.study",

@@ -20,6 +20,7 @@ from validation.errors import ProtocolError
 from validation.io import sha256_bytes, sha256_file
 from validation.protocol.cards import card_threshold
 from validation.protocol.schema import Protocol, _metric_problems
+from validation.protocol.sizing import planning_problems
 from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
 
@@ -178,6 +179,8 @@ def _check_parsed(
         return None, problems, data, root
     if registry:
         for loc, msg in _metric_problems(proto):
+            problems.append(Problem(yaml_path(loc), msg, node_line(root, loc)))
+        for loc, msg in planning_problems(proto):
             problems.append(Problem(yaml_path(loc), msg, node_line(root, loc)))
     return (proto if not problems else None), problems, data, root
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from validation.protocol.planning import EndpointPlan
 from validation.protocol.schema import (
     PROTOCOL_FORMAT_VERSION,
     Accept,
@@ -67,6 +68,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("multiplicity", Multiplicity),
     ("report", ReportSettings),
     ("report.signatories[]", Signatory),
+    ("planning[]", EndpointPlan),
 ]
 
 
@@ -88,6 +90,7 @@ def _type(info: Any) -> str:
     text = getattr(ann, "__name__", None) if isinstance(ann, type) else None
     if text is None:
         text = str(ann).replace("typing.", "").replace("validation.protocol.schema.", "")
+        text = text.replace("validation.protocol.planning.", "")
     return text.replace("|", "or").replace("NoneType", "null")
 
 

@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from validation.protocol.planning import EndpointPlan
 from validation.stats.registry import get_metric
 
 PROTOCOL_FORMAT_VERSION = 1
@@ -807,6 +808,11 @@ class Protocol(_Strict):
         description="Bootstrap resamples for every bootstrap interval, test and subgroup/calibration analysis.",
     )
     report: ReportSettings = Field(default_factory=ReportSettings)
+    planning: list[EndpointPlan] = Field(
+        default_factory=list,
+        description="How the sample size was planned, per endpoint (STARD 18): recomputed by "
+        "`radval protocol check` and `radval run` (see `radval plan`).",
+    )
 
     @model_validator(mode="after")
     def _cross(self) -> Protocol:

@@ -401,6 +401,50 @@ class AnalysisBlock(_Open):
     """An analysis block whose content is its statistic's ``to_dict`` (detection, segmentation)."""
 
 
+class PlanCounts(_Strict):
+    """Cases by class (``None``: the plan does not constrain that class)."""
+
+    positives: Count | None
+    negatives: Count | None
+    total: Count | None
+
+
+class PlannedEndpoint(_Strict):
+    """One endpoint's sample-size plan, recomputed, against the counts achieved (STARD 18)."""
+
+    endpoint: str
+    method: Literal["precision", "goal", "auc", "paired_auc", "paired_proportions"]
+    metric: str
+    inputs: dict[str, Any] = Field(
+        description="The plan's inputs, with the defaults taken from the endpoint filled in."
+    )
+    required: PlanCounts
+    target_power: Probability | None = Field(description="None for a precision plan.")
+    power: Probability | None = Field(
+        description="Power of the planned analysis at the planned counts (None for precision)."
+    )
+    design_effect: dict[str, Any] | None
+    plan: dict[str, Any] = Field(description="The statistics' plan record (its `to_dict`).")
+    statement: str = Field(description="The plan in words, with its assumptions.")
+    note: str | None
+    achieved: PlanCounts
+    achieved_power: Probability | None = Field(
+        description="Power of the planned analysis at the achieved counts (after the design "
+        "effect); None for a precision plan or an empty class."
+    )
+    adequate: bool = Field(
+        description="The achieved power reaches the target (precision: the counts are met)."
+    )
+
+
+class PlanningBlock(_Strict):
+    """Planned against achieved sample size per planned endpoint (STARD 18, CLAIM 19)."""
+
+    n_positive: Count
+    n_negative: Count
+    endpoints: list[PlannedEndpoint]
+
+
 # ------------------------------------------------------------------------ the document
 
 
@@ -428,6 +472,7 @@ class Results(_Strict):
     reader_study: ReaderStudyBlock | None = None
     detection: AnalysisBlock | None = None
     segmentation: AnalysisBlock | None = None
+    planning: PlanningBlock | None = None
     failures: list[Failure]
     audit: AuditRef | None = None
     warnings: list[str] = Field(default_factory=list)

@@ -41,6 +41,7 @@ from validation.study.inputs import (
     scores_problems,
     scores_provenance,
 )
+from validation.study.planning import shortfall
 from validation.study.tables import (
     lesions_problems,
     marks_problems,
@@ -159,6 +160,18 @@ class _Checker:
         except InputError as exc:
             self.add((key, "scores"), str(exc))
 
+    def planning(self) -> None:
+        """The planned sample sizes against the cases the test set has after exclusions."""
+        proto, kept = self.loaded.protocol, self.kept
+        if not proto.planning or kept is None or proto.test_set.label_column not in kept.columns:
+            return
+        labels = pd.to_numeric(kept[proto.test_set.label_column], errors="coerce")
+        n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
+        for k, entry in enumerate(proto.planning):
+            message = shortfall(proto, entry, n_positive=n_pos, n_negative=n_neg)
+            if message is not None:
+                self.add(("planning", k), f"{self.manifest_path}: {message}")
+
     def readings(self) -> None:
         """The reader study's readings: format, modalities, the AI reader."""
         rs = self.loaded.protocol.reader_study
@@ -240,6 +253,7 @@ def input_problems(
     """
     check = _Checker(loaded, root, skip)
     check.manifest()
+    check.planning()
     check.scores("model", loaded.protocol.model)
     check.scores("baseline", loaded.protocol.baseline)
     check.readings()

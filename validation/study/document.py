@@ -54,6 +54,7 @@ class Analyses:
     reader_study: dict[str, Any] | None = None
     detection: dict[str, Any] | None = None
     segmentation: dict[str, Any] | None = None
+    planning: dict[str, Any] | None = None
 
 
 def flow_record(
@@ -166,6 +167,7 @@ def build_document(
         "reader_study": analyses.reader_study,
         "detection": analyses.detection,
         "segmentation": analyses.segmentation,
+        "planning": analyses.planning,
         "failures": cases.failures,
         "audit": {"log": audit.AUDIT_FILE, "head_hash": None},
         "warnings": warnings,

@@ -78,6 +78,7 @@ from validation.study.inputs import (
     stream,
     with_card_thresholds,
 )
+from validation.study.planning import planning_record
 
 __all__ = ["StudyOutcome", "run_study"]
 
@@ -225,6 +226,7 @@ def run_study(
         with run.timed("subgroups"):
             _subgroups(run)
         _curves(run)
+        run.analyses.planning = planning_record(run.proto, run.need_cases().y_true)
         document, inputs = _document(run, verdict)
         validate_results(document)
         results_path = commit_study(
