@@ -688,7 +688,10 @@ class Segmentation(_Strict):
     """Segmentation overlap and boundary metrics (R10)."""
 
     predictions: str = Field(
-        description="Predicted masks table (`case_id, mask_path`, paths relative to the table's folder)."
+        description=(
+            "Predicted masks table (`case_id, mask_path`, paths relative to the table's "
+            "folder); masks are NIfTI, `.npy` or DICOM SEG."
+        )
     )
     predictions_sha256: Sha256 | None = Field(
         default=None, description="Expected sha256 of `predictions`."
@@ -710,6 +713,20 @@ class Segmentation(_Strict):
         min_length=2,
         max_length=3,
         description="Voxel spacing for masks without a header (`.npy`); NIfTI masks carry their own.",
+    )
+    segment: str | None = Field(
+        default=None,
+        description=(
+            "DICOM SEG masks: the segment to use, by label, code `SCHEME:VALUE` (e.g. "
+            "`SCT:52988006`), code meaning or number; may be omitted when every SEG has one "
+            "segment."
+        ),
+    )
+    fractional_threshold: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="FRACTIONAL DICOM SEG: a voxel is inside when its value is >= this.",
     )
     empty_policy: EmptyPolicySpec = Field(
         description="Empty-mask rule (required: no silent default)."

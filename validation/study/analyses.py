@@ -38,11 +38,11 @@ from validation.stats.segmentation import (
 )
 from validation.stats.subgroups import subgroup_table
 from validation.study.criteria import OPS, EndpointOutcome
+from validation.study.dicom_masks import load_mask_pair
 from validation.study.inputs import Cases, stream
 from validation.study.tables import (
     blank,
     lesions_problems,
-    load_mask,
     marks_problems,
     predictions_problems,
     read_detection_table,
@@ -715,13 +715,18 @@ def segmentation_record(
         )
         pairs.append((row, cid, ref_path, pred_path))
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
+    resampled: list[dict[str, str]] = []
     for row, cid, ref_path, pred_path in pairs:
-        ref, zooms = load_mask(ref_path, seg.spacing_mm, f"{manifest_path}, row {row + 1}")
-        pred, _ = load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
-        if pred.shape != ref.shape:
-            raise InputError(
-                f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}"
-            )
+        pred, ref, zooms, note = load_mask_pair(
+            ref_path,
+            pred_path,
+            seg,
+            case_id=cid,
+            ref_where=f"{manifest_path}, row {row + 1}",
+            pred_where=f"{predictions_path}, case {cid}",
+        )
+        if note is not None:
+            resampled.append({"case_id": cid, "note": note})
         pred_masks.append(pred)
         ref_masks.append(ref)
         spacings.append(zooms)
@@ -755,6 +760,8 @@ def segmentation_record(
     record: dict[str, Any] = dict(summary.to_dict())
     record["empty_policy"] = seg.empty_policy.model_dump()
     record["per_case"] = _jsonable_records(per_case)
+    if resampled:
+        record["resampled"] = resampled
     outcomes: dict[str, EndpointOutcome] = {}
     for ep in seg.endpoints:
         rec: dict[str, Any] = {

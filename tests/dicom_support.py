@@ -1,0 +1,146 @@
+"""Real DICOM objects for the SEG/SR/DICOMweb tests: a synthetic CT series (pydicom) and
+DICOM SEG / TID 1500 SR built on it with highdicom. Nothing here is a mock."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sr.codedict import codes
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+FINDING = hd.sr.CodedConcept(value="39607008", scheme_designator="SCT", meaning="Lung")
+NODULE = hd.sr.CodedConcept(value="27925004", scheme_designator="SCT", meaning="Nodule")
+
+
+def ct_series(
+    *,
+    n_slices: int,
+    rows: int,
+    cols: int,
+    spacing: float,
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+    slice_spacing: float = 2.0,
+    frame_uid: str | None = None,
+    study_uid: str | None = None,
+    patient_id: str = "SYN-0001",
+) -> list[Dataset]:
+    """A synthetic axial CT series (in memory) with full geometry."""
+    frame_uid = frame_uid or generate_uid()
+    study_uid = study_uid or generate_uid()
+    series_uid = generate_uid()
+    out = []
+    for k in range(n_slices):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        sop = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = sop
+        ds.SOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = sop
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = frame_uid
+        ds.PatientID = patient_id
+        ds.PatientName = "SYNTH^CT"
+        ds.PatientBirthDate = ""
+        ds.PatientSex = "O"
+        ds.StudyDate = "20260101"
+        ds.StudyTime = "090000"
+        ds.AccessionNumber = "ACC1"
+        ds.StudyID = "1"
+        ds.ReferringPhysicianName = ""
+        ds.Modality = "CT"
+        ds.Manufacturer = "radval-tests"
+        ds.SeriesNumber = 1
+        ds.InstanceNumber = k + 1
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + k * slice_spacing]
+        ds.PixelSpacing = [spacing, spacing]
+        ds.SliceThickness = slice_spacing
+        ds.Rows, ds.Columns = rows, cols
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 0
+        ds.RescaleIntercept = "-1024"
+        ds.RescaleSlope = "1"
+        ds.PixelData = np.full((rows, cols), 1024, dtype=np.uint16).tobytes()
+        out.append(ds)
+    return out
+
+
+def segment(
+    label: str, number: int, code: hd.sr.CodedConcept = NODULE
+) -> hd.seg.SegmentDescription:
+    return hd.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=label,
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=code,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="radval-test-model", version="1", family=codes.cid7162.ArtificialIntelligence
+        ),
+    )
+
+
+def make_seg(
+    sources: list[Dataset],
+    masks: np.ndarray,
+    *,
+    labels: Sequence[str] = ("nodule",),
+    fractional: bool = False,
+) -> hd.seg.Segmentation:
+    """A SEG over ``sources``; ``masks`` is ``(slices, rows, cols[, segments])``."""
+    arr = masks if masks.ndim == 4 else masks[..., None]
+    descriptions = [segment(lab, i + 1) for i, lab in enumerate(labels)]
+    if fractional:
+        seg_type = hd.seg.SegmentationTypeValues.FRACTIONAL
+        arr = arr.astype(np.float32)
+    else:
+        seg_type = hd.seg.SegmentationTypeValues.BINARY
+        arr = arr.astype(np.uint8)
+    return hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=arr,
+        segmentation_type=seg_type,
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=100,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="radval-tests",
+        manufacturer_model_name="seg-model",
+        software_versions="1",
+        device_serial_number="1",
+        omit_empty_frames=False,
+    )
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    """The ``Error`` lines ``dciodvfy`` (dicom3tools) prints for ``path``; [] when clean."""
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        raise RuntimeError("dciodvfy is not installed (Debian package dicom3tools)")
+    out = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)
+    return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
+
+
+def save(ds: Dataset, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def read(path: Path) -> Dataset:
+    return pydicom.dcmread(path)
