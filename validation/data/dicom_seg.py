@@ -22,6 +22,7 @@ from typing import Any
 
 import highdicom as hd
 import numpy as np
+import pydicom
 from scipy import ndimage
 
 from validation.errors import InputError
@@ -178,6 +179,36 @@ def read_seg(path: Path, *, segment: str | None, threshold: float = 0.5, where: 
         segment_label=label,
         fractional=fractional,
     )
+
+
+def seg_problems(path: Path, *, segment: str | None, where: str) -> list[str]:
+    """What a header-only look finds wrong with a DICOM SEG (for ``radval protocol check``).
+
+    The SOP class, the chosen segment and a frame of reference or referenced instances;
+    the pixel data is decoded only by the run (:func:`read_seg`).
+    """
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as exc:  # noqa: BLE001 - anything unreadable is bad input
+        return [f"{where}: {path} is not a readable DICOM file: {exc}"]
+    sop = str(getattr(ds, "SOPClassUID", ""))
+    if sop != SEG_SOP_CLASS:
+        return [
+            f"{where}: {path} is not a DICOM SEG: expected SOP class {SEG_SOP_CLASS}, "
+            f"found {sop or 'none'}"
+        ]
+    if not getattr(ds, "SegmentSequence", None):
+        return [f"{where}: DICOM SEG {path} has no SegmentSequence"]
+    try:
+        _choose_segment(ds, segment, where, path)
+    except InputError as exc:
+        return [str(exc)]
+    if getattr(ds, "FrameOfReferenceUID", None) is None and not _referenced(ds)[1]:
+        return [
+            f"{where}: DICOM SEG {path} has neither a FrameOfReferenceUID nor referenced "
+            "source instances; its geometry cannot be checked"
+        ]
+    return []
 
 
 def resample_nearest(

@@ -17,11 +17,19 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 
-from validation.data.dicom_seg import is_dicom_file, read_seg, resample_nearest, same_grid
+from validation.data.dicom_seg import (
+    is_dicom_file,
+    read_seg,
+    resample_nearest,
+    same_grid,
+    seg_problems,
+)
 from validation.errors import InputError
+from validation.io import resolve_inside
 from validation.protocol.schema import Segmentation
-from validation.study.tables import load_mask
+from validation.study.tables import blank, load_mask
 
 #: NIfTI's RAS+ world to DICOM's LPS+ patient coordinates.
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -124,3 +132,44 @@ def load_mask_pair(
 
 def _mm(spacing: tuple[float, ...]) -> str:
     return "(" + ", ".join(f"{s:g}" for s in spacing) + ") mm"
+
+
+def dicom_seg_problems(
+    preds: pd.DataFrame,
+    seg: Segmentation,
+    frame: pd.DataFrame,
+    predictions_path: Path,
+    manifest_path: Path,
+) -> list[tuple[tuple[str, ...], str]]:
+    """``(YAML path, message)`` for every DICOM SEG mask (reference or predicted) whose
+    header is not a SEG with the protocol's segment (``radval protocol check``)."""
+    out: list[tuple[tuple[str, ...], str]] = []
+    pred_of = dict(zip(preds["case_id"].astype(str), preds["mask_path"], strict=True))
+    for row, (cid, ref_rel) in enumerate(
+        zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)
+    ):
+        if blank(ref_rel) or cid not in pred_of:
+            continue
+        pairs = (
+            (
+                ("segmentation", "reference_column"),
+                manifest_path.parent,
+                str(ref_rel),
+                f"{manifest_path}, row {row + 1} (case_id {cid!r}), column "
+                f"{seg.reference_column!r}",
+            ),
+            (
+                ("segmentation", "predictions"),
+                predictions_path.parent,
+                str(pred_of[cid]),
+                f"{predictions_path}, case_id {cid!r}, column 'mask_path'",
+            ),
+        )
+        for loc, folder, rel, where in pairs:
+            try:
+                path = resolve_inside(folder, rel, folder="its table's folder", where=where)
+            except InputError:
+                continue  # reported by predictions_problems and the run
+            if is_dicom_file(path):
+                out += [(loc, m) for m in seg_problems(path, segment=seg.segment, where=where)]
+    return out
