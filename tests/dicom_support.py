@@ -144,3 +144,64 @@ def save(ds: Dataset, path: Path) -> Path:
 
 def read(path: Path) -> Dataset:
     return pydicom.dcmread(path)
+
+
+PROBABILITY = hd.sr.CodedConcept(
+    value="111047", scheme_designator="DCM", meaning="Probability of cancer"
+)
+NO_UNITS = hd.sr.CodedConcept(value="1", scheme_designator="UCUM", meaning="no units")
+
+
+def roi_group(
+    source: Dataset,
+    region: tuple[str, Sequence[Sequence[float]]],
+    *,
+    tracking: str,
+    finding: hd.sr.CodedConcept = NODULE,
+    score: float | None = None,
+    qualitative: tuple[hd.sr.CodedConcept, hd.sr.CodedConcept] | None = None,
+) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
+    """A TID 1410 group: ``region`` is ``(graphic type, [[column, row], ...])``."""
+    kind, data = region
+    image_region = hd.sr.ImageRegion(
+        graphic_type=hd.sr.GraphicTypeValues[kind],
+        graphic_data=np.asarray(data, dtype=float),
+        source_image=hd.sr.SourceImageForRegion.from_source_image(source),
+    )
+    measurements = []
+    if score is not None:
+        measurements.append(hd.sr.Measurement(name=PROBABILITY, value=score, unit=NO_UNITS))
+    evaluations = []
+    if qualitative is not None:
+        evaluations.append(hd.sr.QualitativeEvaluation(name=qualitative[0], value=qualitative[1]))
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=tracking),
+        referenced_region=image_region,
+        finding_type=finding,
+        measurements=measurements or None,
+        qualitative_evaluations=evaluations or None,
+    )
+
+
+def make_sr(sources: list[Dataset], groups: list) -> hd.sr.Comprehensive3DSR:
+    """A TID 1500 measurement report by a device observer over ``sources``."""
+    device = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_uid(), name="radval-test-cad"
+        ),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=device),
+        procedure_reported=hd.sr.CodedConcept("25045-6", "LN", "CT unspecified body region"),
+        imaging_measurements=groups or None,
+    )
+    return hd.sr.Comprehensive3DSR(
+        evidence=sources,
+        content=report[0],
+        series_number=5,
+        series_instance_uid=generate_uid(),
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="radval-tests",
+    )

@@ -601,6 +601,33 @@ class DetectionEndpoint(_Strict):
         return self
 
 
+class DicomSR(_Strict):
+    """Marks / lesions from DICOM SR (TID 1500 planar ROI measurement groups).
+
+    Used when the marks or lesions table lists SR files (`case_id, sr_path`, paths relative
+    to the table's folder) instead of one row per mark.
+    """
+
+    findings: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Finding type codes (`SCHEME:VALUE`, e.g. `SCT:27925004`) or code meanings to "
+            "read; empty reads every planar ROI group."
+        ),
+    )
+    score: str | None = Field(
+        default=None,
+        description=(
+            "Concept name (code `SCHEME:VALUE` or meaning) of the numeric measurement or "
+            "qualitative evaluation that holds each mark's score (required for SR marks)."
+        ),
+    )
+    score_codes: dict[str, float] | None = Field(
+        default=None,
+        description="Score of each qualitative evaluation value (code or meaning).",
+    )
+
+
 class Detection(_Strict):
     """Lesion detection with localisation (R9): marks matched to lesion truth, FROC."""
 
@@ -624,6 +651,12 @@ class Detection(_Strict):
             "the lesion truth file",
             LESIONS_COLUMNS,
             "{case_id: StudyInstanceUID, lesion_id: nodule}",
+        ),
+    )
+    dicom_sr: DicomSR | None = Field(
+        default=None,
+        description=(
+            "How to read marks/lesions tables that list DICOM SR files (`case_id, sr_path`)."
         ),
     )
     rule: MatchingRuleSpec = Field(description="Mark-to-lesion scoring rule.")

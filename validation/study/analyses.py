@@ -38,6 +38,7 @@ from validation.stats.segmentation import (
 )
 from validation.stats.subgroups import subgroup_table
 from validation.study.criteria import OPS, EndpointOutcome
+from validation.study.dicom_marks import expand_sr_table
 from validation.study.dicom_masks import load_mask_pair
 from validation.study.inputs import Cases, stream
 from validation.study.tables import (
@@ -591,6 +592,8 @@ def detection_record(
     lesions = read_detection_table(
         lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns"
     )
+    marks = expand_sr_table(marks, marks_path, "marks", det, cases.frame)
+    lesions = expand_sr_table(lesions, lesions_path, "lesions", det, cases.frame)
     case_ids = cases.frame["case_id"].astype(str).tolist()
     known = set(cases.manifest_ids) or set(case_ids)
     problems = marks_problems(marks, marks_path, known=known)

@@ -31,6 +31,7 @@ from validation.errors import InputError
 from validation.protocol.load import LoadedProtocol, Problem, inspect_protocol, node_line, yaml_path
 from validation.protocol.schema import ModelRef
 from validation.study.analyses import derive_attribute
+from validation.study.dicom_marks import expand_sr_table
 from validation.study.dicom_masks import dicom_seg_problems
 from validation.study.inputs import (
     align,
@@ -188,6 +189,7 @@ class _Checker:
                 continue
             try:
                 table = read_detection_table(path, name, columns, f"detection.{name}_columns")
+                table = expand_sr_table(table, path, name, det, self.kept)
             except InputError as exc:
                 where = f"{name}_columns" if " named in " in str(exc) else name
                 self.add(("detection", where), str(exc))
