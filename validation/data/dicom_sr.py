@@ -126,7 +126,8 @@ def read_sr_findings(
         raise InputError(f"{where}: DICOM SR file {path} does not exist")
     try:
         sr = hd.sr.srread(path)
-        groups = sr.content.get_planar_roi_measurement_groups()
+        content: Any = sr.content
+        groups = content.get_planar_roi_measurement_groups()
     except Exception as exc:  # noqa: BLE001 - anything unreadable is bad input
         raise InputError(
             f"{where}: {path} is not a readable TID 1500 measurement report: {exc}"
