@@ -3,14 +3,21 @@ DICOM SEG / TID 1500 SR built on it with highdicom. Nothing here is a mock."""
 
 from __future__ import annotations
 
+import json
+import secrets
 import shutil
+import socket
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
 import pydicom
+import requests
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
@@ -205,3 +212,91 @@ def make_sr(sources: list[Dataset], groups: list) -> hd.sr.Comprehensive3DSR:
         instance_number=1,
         manufacturer="radval-tests",
     )
+
+
+ORTHANC = Path("/usr/sbin/Orthanc")
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+@dataclass(frozen=True)
+class OrthancServer:
+    """A real Orthanc on a loopback port: REST at ``rest``, DICOMweb at ``dicomweb``."""
+
+    rest: str
+    dicomweb: str
+    user: str
+    password: str
+
+    def upload(self, path: Path) -> None:
+        """Store one DICOM file byte for byte (Orthanc REST ``POST /instances``)."""
+        r = requests.post(
+            f"{self.rest}/instances",
+            data=path.read_bytes(),
+            auth=(self.user, self.password),
+            timeout=30,
+        )
+        r.raise_for_status()
+
+
+def orthanc_missing() -> str | None:
+    """Why a real Orthanc cannot be started here (``None`` when it can)."""
+    if not ORTHANC.is_file():
+        return f"{ORTHANC} is missing: apt-get install orthanc orthanc-dicomweb"
+    if not DICOMWEB_PLUGIN.is_file():
+        return f"{DICOMWEB_PLUGIN} is missing: apt-get install orthanc-dicomweb"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def orthanc_server(folder: Path) -> Iterator[OrthancServer]:
+    """Start Orthanc (DICOMweb plugin, basic auth, loopback only, storage in ``folder``)."""
+    port = _free_port()
+    password = secrets.token_hex(12)
+    config = {
+        "Name": "radval-test",
+        "StorageDirectory": str(folder / "db"),
+        "IndexDirectory": str(folder / "db"),
+        "HttpPort": port,
+        "DicomServerEnabled": False,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": True,
+        "RegisteredUsers": {"radval": password},
+        "Plugins": [str(DICOMWEB_PLUGIN)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "orthanc.json").write_text(json.dumps(config))
+    log = (folder / "orthanc.log").open("w")
+    proc = subprocess.Popen([str(ORTHANC), str(folder / "orthanc.json")], stdout=log, stderr=log)
+    server = OrthancServer(
+        rest=f"http://127.0.0.1:{port}",
+        dicomweb=f"http://127.0.0.1:{port}/dicom-web",
+        user="radval",
+        password=password,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{server.rest}/system", auth=("radval", password), timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Orthanc did not start; see {folder / 'orthanc.log'}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
