@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh machine, then run it:
 # a virtual environment from the pinned lock file, Debian's Chromium for the
-# report's browser test, Debian's Orthanc with its DICOMweb plugin for the DICOMweb tests, then ruff, mypy and pytest (slow and browser tests included).
+# report's browser test, Debian's Orthanc with its DICOMweb plugin for the DICOMweb
+# tests, then ruff, mypy and pytest (slow and browser tests included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
