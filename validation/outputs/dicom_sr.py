@@ -25,12 +25,12 @@ import highdicom as hd
 import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from validation import __version__
 from validation.errors import DicomWebError
 
-COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
+COMPREHENSIVE_SR = UID("1.2.840.10008.5.1.4.1.1.88.33")
 SCHEME = "99RADVAL"
 
 

@@ -49,7 +49,8 @@ def expand_sr_table(
         )
     if "case_id" not in table.columns:
         raise InputError(
-            f"{path}: expected columns case_id, {SR_COLUMN}; found {[str(c) for c in table.columns]}"
+            f"{path}: expected columns case_id, {SR_COLUMN}; "
+            f"found {[str(c) for c in table.columns]}"
         )
     study_of: dict[str, str] = {}
     if manifest is not None and "study_uid" in manifest.columns:
