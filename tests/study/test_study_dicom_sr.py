@@ -99,10 +99,14 @@ def test_sr_without_a_declared_score_is_an_exit_2_error(tmp_path: Path) -> None:
     proto = _protocol(
         root, "d.yaml", marks="marks_sr.csv", lesions="lesions_sr.csv", sr="  dicom_sr: {}\n"
     )
-    with pytest.raises(InputError) as exc:
-        run_study(proto, out_dir=root / "b", render=False)
-    assert str(exc.value) == (
+    message = (
         f"{root / 'scores' / 'marks_sr.csv'}: lists DICOM SR files (column 'sr_path'); "
         "expected detection.dicom_sr with a score concept (detection.dicom_sr.score) "
         "in the protocol"
     )
+    with pytest.raises(InputError) as exc:
+        run_study(proto, out_dir=root / "b", render=False)
+    assert str(exc.value) == message
+    # `radval protocol check` finds it too, at the marks key
+    found = [p.format(proto.name) for p in check_study_protocol(proto)]
+    assert len(found) == 1 and found[0].endswith(f": detection.marks: {message}")
