@@ -15,6 +15,7 @@ from study_support import SEGMENTATION, lean, make_masks
 from validation.errors import InputError
 from validation.protocol.lock import lock_protocol
 from validation.protocol.schema import Segmentation
+from validation.report.render import render_html
 from validation.results import read_results_document as load_results
 from validation.study import check_study_protocol, run_study
 from validation.study.dicom_masks import load_mask_pair
@@ -139,3 +140,32 @@ def test_protocol_check_reads_seg_headers(layout: Path, write_protocol) -> None:
         f"DICOM SEG {seg_dir / 'C0001.seg.dcm'} has 2 segments (1: 'a' (SCT:27925004 Nodule); "
         "2: 'b' (SCT:27925004 Nodule)); set segmentation.segment to a label or code",
     ]
+
+
+def test_resampled_prediction_is_in_results_and_report(layout: Path, write_protocol) -> None:
+    make_masks(layout)
+    _nifti_to_seg(layout, mixed=False)
+    test, seg_dir = layout / "data" / "test", layout / "scores" / "seg"
+    fine = ct_series(n_slices=1, rows=24, cols=24, spacing=0.5)
+    frame = fine[0].FrameOfReferenceUID
+    coarse = ct_series(
+        n_slices=1, rows=8, cols=8, spacing=1.5, origin=(0.5, 0.5, 0), frame_uid=frame
+    )
+    small = np.zeros((1, 8, 8), dtype=bool)
+    small[0, 2:5, 2:4] = True
+    save(make_seg(fine, np.kron(small, np.ones((1, 3, 3), dtype=bool))), test / "masks" / "x.dcm")
+    save(make_seg(coarse, small), seg_dir / "x.dcm")
+    manifest = pd.read_csv(test / "manifest.csv", dtype=str, keep_default_na=False)
+    manifest.loc[manifest["case_id"] == "C0000", "mask_path"] = "masks/x.dcm"
+    manifest.to_csv(test / "manifest.csv", index=False)
+    preds = pd.read_csv(seg_dir / "predictions.csv", dtype=str)
+    preds.loc[preds["case_id"] == "C0000", "mask_path"] = "x.dcm"
+    preds.to_csv(seg_dir / "predictions.csv", index=False)
+    run = run_study(_seg_protocol(layout, write_protocol, "r.yaml"), out_dir=layout / "r")
+    seg = load_results(run.results_path)["segmentation"]
+    assert [r["case_id"] for r in seg["resampled"]] == ["C0000"]
+    assert seg["resampled"][0]["note"].startswith("DICOM SEG x.dcm (segment 1 'nodule'): grid ")
+    first = next(r for r in seg["per_case"] if r["case_id"] == "C0000")
+    assert first["dice"] == pytest.approx(1.0)  # the block-expanded prediction is the reference
+    page = render_html(layout / "r")
+    assert "1 predicted DICOM SEG mask(s) were on another grid" in page
