@@ -169,3 +169,36 @@ def test_resampled_prediction_is_in_results_and_report(layout: Path, write_proto
     assert first["dice"] == pytest.approx(1.0)  # the block-expanded prediction is the reference
     page = render_html(layout / "r")
     assert "1 predicted DICOM SEG mask(s) were on another grid" in page
+
+
+def test_seg_prediction_against_a_3d_nifti_reference_in_patient_space(tmp_path: Path) -> None:
+    # a dcm2niix-style NIfTI: array (column, row, slice), RAS affine = LPS flipped in x and y
+    ct = ct_series(n_slices=3, rows=12, cols=10, spacing=0.8, origin=(4.0, -2.0, 10.0))
+    mask = np.zeros((3, 12, 10), dtype=bool)
+    mask[1, 2:6, 3:8] = True
+    mask[2, 7:9, 1:3] = True
+    lps = np.array(
+        [[0.8, 0, 0, 4.0], [0, 0.8, 0, -2.0], [0, 0, 2.0, 10.0], [0, 0, 0, 1]], dtype=float
+    )
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    nib.save(
+        nib.Nifti1Image(mask.transpose(2, 1, 0).astype(np.uint8), ras), tmp_path / "ref.nii.gz"
+    )
+    seg_path = save(make_seg(ct, mask), tmp_path / "pred.dcm")
+    pred, ref, zooms, note = load_mask_pair(
+        tmp_path / "ref.nii.gz", seg_path, _spec(), case_id="C1", ref_where="m", pred_where="p"
+    )
+    assert ref.shape == (10, 12, 3) and zooms == pytest.approx((0.8, 0.8, 2.0))
+    assert (pred == ref).all() and ref.sum() == mask.sum()
+    assert note is not None and "onto NIfTI ref.nii.gz grid (10, 12, 3)" in note
+    # the same NIfTI one slice off in z: the prediction no longer lines up
+    shifted = ras.copy()
+    shifted[2, 3] += 2.0
+    nib.save(
+        nib.Nifti1Image(mask.transpose(2, 1, 0).astype(np.uint8), shifted),
+        tmp_path / "off.nii.gz",
+    )
+    pred2, ref2, _, _ = load_mask_pair(
+        tmp_path / "off.nii.gz", seg_path, _spec(), case_id="C1", ref_where="m", pred_where="p"
+    )
+    assert not (pred2 == ref2).all()
