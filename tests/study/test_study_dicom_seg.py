@@ -202,3 +202,20 @@ def test_seg_prediction_against_a_3d_nifti_reference_in_patient_space(tmp_path: 
         tmp_path / "off.nii.gz", seg_path, _spec(), case_id="C1", ref_where="m", pred_where="p"
     )
     assert not (pred2 == ref2).all()
+
+
+def test_projection_grids_must_share_the_pixel_spacing(tmp_path: Path) -> None:
+    ct = ct_series(n_slices=1, rows=24, cols=24, spacing=0.6)
+    mask = np.zeros((1, 24, 24), dtype=bool)
+    mask[0, 3:9, 4:8] = True
+    seg_path = save(make_seg(ct, mask), tmp_path / "pred.dcm")
+    affine = np.diag([0.5, 0.5, 1.0, 1.0])
+    nib.save(nib.Nifti1Image(mask[0].astype(np.uint8)[:, :, None], affine), tmp_path / "r.nii.gz")
+    with pytest.raises(InputError) as exc:
+        load_mask_pair(
+            tmp_path / "r.nii.gz", seg_path, _spec(), case_id="C3", ref_where="m", pred_where="p"
+        )
+    assert str(exc.value) == (
+        "case C3: DICOM SEG pred.dcm (segment 1 'nodule') has pixel spacing (0.6, 0.6) mm, "
+        "expected the reference NIfTI r.nii.gz's (0.5, 0.5) mm"
+    )

@@ -125,8 +125,14 @@ def load_mask_pair(
             f"{ref_g.what}'s {ref.shape} (without a frame of reference on both sides the "
             "grids must be equal)"
         )
-    if ref_g.affine is None and pred_g.affine is not None:
-        zooms = _squeezed(pred_g.array, pred_g.spacing)[1] if len(zooms) != ref.ndim else zooms
+    pred_zooms = _squeezed(pred_g.array, pred_g.spacing)[1]
+    if len(zooms) != ref.ndim:
+        zooms = pred_zooms
+    elif len(pred_zooms) == len(zooms) and not np.allclose(pred_zooms, zooms, atol=1e-3):
+        raise InputError(
+            f"case {case_id}: {pred_g.what} has pixel spacing {_mm(pred_zooms)}, expected the "
+            f"reference {ref_g.what}'s {_mm(zooms)}"
+        )
     return pred, ref, zooms, note
 
 
