@@ -606,6 +606,33 @@ class DetectionEndpoint(_Strict):
         return self
 
 
+class DicomSR(_Strict):
+    """Marks / lesions from DICOM SR (TID 1500 planar ROI measurement groups).
+
+    Used when the marks or lesions table lists SR files (`case_id, sr_path`, paths relative
+    to the table's folder) instead of one row per mark.
+    """
+
+    findings: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Finding type codes (`SCHEME:VALUE`, e.g. `SCT:27925004`) or code meanings to "
+            "read; empty reads every planar ROI group."
+        ),
+    )
+    score: str | None = Field(
+        default=None,
+        description=(
+            "Concept name (code `SCHEME:VALUE` or meaning) of the numeric measurement or "
+            "qualitative evaluation that holds each mark's score (required for SR marks)."
+        ),
+    )
+    score_codes: dict[str, float] | None = Field(
+        default=None,
+        description="Score of each qualitative evaluation value (code or meaning).",
+    )
+
+
 class Detection(_Strict):
     """Lesion detection with localisation (R9): marks matched to lesion truth, FROC."""
 
@@ -629,6 +656,12 @@ class Detection(_Strict):
             "the lesion truth file",
             LESIONS_COLUMNS,
             "{case_id: StudyInstanceUID, lesion_id: nodule}",
+        ),
+    )
+    dicom_sr: DicomSR | None = Field(
+        default=None,
+        description=(
+            "How to read marks/lesions tables that list DICOM SR files (`case_id, sr_path`)."
         ),
     )
     rule: MatchingRuleSpec = Field(description="Mark-to-lesion scoring rule.")
@@ -693,7 +726,10 @@ class Segmentation(_Strict):
     """Segmentation overlap and boundary metrics (R10)."""
 
     predictions: str = Field(
-        description="Predicted masks table (`case_id, mask_path`, paths relative to the table's folder)."
+        description=(
+            "Predicted masks table (`case_id, mask_path`, paths relative to the table's "
+            "folder); masks are NIfTI, `.npy` or DICOM SEG."
+        )
     )
     predictions_sha256: Sha256 | None = Field(
         default=None, description="Expected sha256 of `predictions`."
@@ -715,6 +751,20 @@ class Segmentation(_Strict):
         min_length=2,
         max_length=3,
         description="Voxel spacing for masks without a header (`.npy`); NIfTI masks carry their own.",
+    )
+    segment: str | None = Field(
+        default=None,
+        description=(
+            "DICOM SEG masks: the segment to use, by label, code `SCHEME:VALUE` (e.g. "
+            "`SCT:52988006`), code meaning or number; may be omitted when every SEG has one "
+            "segment."
+        ),
+    )
+    fractional_threshold: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="FRACTIONAL DICOM SEG: a voxel is inside when its value is >= this.",
     )
     empty_policy: EmptyPolicySpec = Field(
         description="Empty-mask rule (required: no silent default)."

@@ -38,11 +38,12 @@ from validation.stats.segmentation import (
 )
 from validation.stats.subgroups import age_bands, subgroup_table
 from validation.study.criteria import OPS, EndpointOutcome
+from validation.study.dicom_marks import expand_sr_table
+from validation.study.dicom_masks import load_mask_pair
 from validation.study.inputs import Cases, stream
 from validation.study.tables import (
     blank,
     lesions_problems,
-    load_mask,
     marks_problems,
     predictions_problems,
     read_detection_table,
@@ -580,6 +581,8 @@ def detection_record(
     lesions = read_detection_table(
         lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns"
     )
+    marks = expand_sr_table(marks, marks_path, "marks", det, cases.frame)
+    lesions = expand_sr_table(lesions, lesions_path, "lesions", det, cases.frame)
     case_ids = cases.frame["case_id"].astype(str).tolist()
     known = set(cases.manifest_ids) or set(case_ids)
     problems = marks_problems(marks, marks_path, known=known)
@@ -704,13 +707,18 @@ def segmentation_record(
         )
         pairs.append((row, cid, ref_path, pred_path))
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
+    resampled: list[dict[str, str]] = []
     for row, cid, ref_path, pred_path in pairs:
-        ref, zooms = load_mask(ref_path, seg.spacing_mm, f"{manifest_path}, row {row + 1}")
-        pred, _ = load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
-        if pred.shape != ref.shape:
-            raise InputError(
-                f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}"
-            )
+        pred, ref, zooms, note = load_mask_pair(
+            ref_path,
+            pred_path,
+            seg,
+            case_id=cid,
+            ref_where=f"{manifest_path}, row {row + 1}",
+            pred_where=f"{predictions_path}, case {cid}",
+        )
+        if note is not None:
+            resampled.append({"case_id": cid, "note": note})
         pred_masks.append(pred)
         ref_masks.append(ref)
         spacings.append(zooms)
@@ -744,6 +752,8 @@ def segmentation_record(
     record: dict[str, Any] = dict(summary.to_dict())
     record["empty_policy"] = seg.empty_policy.model_dump()
     record["per_case"] = _jsonable_records(per_case)
+    if resampled:
+        record["resampled"] = resampled
     outcomes: dict[str, EndpointOutcome] = {}
     for ep in seg.endpoints:
         rec: dict[str, Any] = {

@@ -31,6 +31,8 @@ from validation.errors import InputError
 from validation.protocol.load import LoadedProtocol, Problem, inspect_protocol, node_line, yaml_path
 from validation.protocol.schema import ModelRef
 from validation.study.analyses import derive_attribute
+from validation.study.dicom_marks import expand_sr_table
+from validation.study.dicom_masks import dicom_seg_problems
 from validation.study.inputs import (
     align,
     apply_exclusions,
@@ -200,6 +202,7 @@ class _Checker:
                 continue
             try:
                 table = read_detection_table(path, name, columns, f"detection.{name}_columns")
+                table = expand_sr_table(table, path, name, det, self.kept)
             except InputError as exc:
                 where = f"{name}_columns" if " named in " in str(exc) else name
                 self.add(("detection", where), str(exc))
@@ -234,10 +237,14 @@ class _Checker:
             where = "columns" if " named in " in str(exc) else "predictions"
             self.add(("segmentation", where), str(exc))
             return
-        for loc, msg in predictions_problems(
+        problems = predictions_problems(
             preds, seg, kept, predictions_path=path, manifest_path=manifest_path, known=known
-        ):
+        )
+        for loc, msg in problems:
             self.add(loc, msg)
+        if not problems:
+            for loc, msg in dicom_seg_problems(preds, seg, kept, path, manifest_path):
+                self.add(loc, msg)
 
 
 def input_problems(

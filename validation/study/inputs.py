@@ -51,6 +51,8 @@ PACKAGES = (
     "lightning",
     "torchmetrics",
     "pydicom",
+    "highdicom",
+    "dicomweb-client",
 )
 
 
