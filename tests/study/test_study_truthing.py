@@ -1,0 +1,300 @@
+"""The truthing stage (test_set.truthing) and the measurement stage (measurement:) end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from study_support import PROTOCOLS, lean
+
+from validation.errors import InputError
+from validation.results import load_results
+from validation.stats import adjudicate, bland_altman, fleiss_kappa, gwet_ac1, icc, lins_ccc
+from validation.study import run_study
+
+TRUTHING = """  truthing:
+    file: ../data/test/truthing.csv
+    columns: {case_id: accession, truther: radiologist, label: finding}
+    rule: consensus_with_adjudicator
+    adjudicator: ADJ
+    positive: abnormal
+    use: USE
+    statistics: [percent_agreement, cohen_kappa, fleiss_kappa, gwet_ac1, krippendorff_alpha]
+"""
+
+MEASUREMENT = """measurement:
+  measurements: ../scores/volumes.csv
+  columns: {value: volume_ml}
+  reference_column: ref_volume_ml
+  quantity: nodule volume
+  unit: mL
+  subgroups: [site]
+  endpoints:
+    - id: volume_loa_high
+      role: primary
+      metric: loa_high
+      accept: {bound: ci_high, op: "<=", value: 15}
+    - id: volume_bias
+      role: secondary
+      metric: bias
+      accept: {bound: ci_high, op: "<=", value: 5}
+    - id: volume_ccc
+      role: secondary
+      metric: ccc
+      accept: {bound: ci_low, op: ">=", value: 0.9}
+    - id: volume_icc
+      role: exploratory
+      metric: icc
+"""
+
+
+def _write_truthing(layout: Path, *, flip: int = 0) -> pd.DataFrame:
+    """Two truthers who disagree on ~15% of cases; the adjudicator reads those and is right.
+
+    ``flip`` adjudicator reads are wrong (so ``use: check`` finds discordant cases).
+    """
+    manifest = pd.read_csv(layout / "data" / "test" / "manifest.csv", dtype={"case_id": str})
+    rng = np.random.default_rng(3)
+    rows = []
+    name = {1: "abnormal", 0: "normal"}
+    n_flipped = 0
+    for cid, lab in zip(manifest["case_id"], manifest["label"], strict=True):
+        reads = [lab, lab]
+        if rng.random() < 0.15:  # one of the two misreads; never both
+            reads[int(rng.integers(2))] = 1 - lab
+        for who, r in zip(("R1", "R2"), reads, strict=True):
+            rows.append({"accession": cid, "radiologist": who, "finding": name[int(r)]})
+        if reads[0] != reads[1]:
+            adj = lab if n_flipped >= flip else 1 - lab
+            n_flipped += adj != lab
+            rows.append({"accession": cid, "radiologist": "ADJ", "finding": name[int(adj)]})
+    frame = pd.DataFrame(rows)
+    frame.to_csv(layout / "data" / "test" / "truthing.csv", index=False)
+    return frame
+
+
+def _protocol(layout: Path, *, use: str = "check", measurement: bool = False) -> Path:
+    text = lean((PROTOCOLS / "triage_standalone.yaml").read_text(encoding="utf-8"))
+    text = text.replace(
+        "  missing_outputs: worst_case\n",
+        "  missing_outputs: worst_case\n" + TRUTHING.replace("USE", use),
+    )
+    if measurement:
+        text = text.replace("multiplicity:\n", MEASUREMENT + "multiplicity:\n", 1)
+        text = text.replace(
+            "order: [auc_primary, sensitivity_primary, specificity_primary]",
+            "order: [auc_primary, sensitivity_primary, specificity_primary, volume_loa_high]",
+        )
+    text = text.replace("\nseed:", "\nn_resamples: 200\nseed:", 1)
+    path = layout / "protocols" / "truthing.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_truthing_check_records_agreement_and_adjudication(layout: Path) -> None:
+    reads = _write_truthing(layout, flip=2)
+    outcome = run_study(
+        _protocol(layout), out_dir=layout / "studies" / "t", allow_unlocked=True, render=False
+    )
+    results = load_results(outcome.results_path)
+    doc = json.loads(outcome.results_path.read_text(encoding="utf-8"))
+    block = doc["truthing"]
+    assert results.truthing is not None and results.truthing.use == "check"
+    assert block["truthers"] == ["R1", "R2"]
+    assert block["n_adjudicator_reads"] == int((reads["radiologist"] == "ADJ").sum())
+    # every statistic equals the stats function called directly on the primary reads
+    primary = reads[reads["radiologist"] != "ADJ"].rename(
+        columns={"accession": "case", "radiologist": "rater", "finding": "label"}
+    )
+    stats = {a["statistic"]: a for a in block["agreement"]}
+    assert stats["fleiss_kappa"]["estimate"] == pytest.approx(
+        fleiss_kappa(primary).estimate, abs=1e-12
+    )
+    assert stats["gwet_ac1"]["ci_high"] == pytest.approx(gwet_ac1(primary).ci_high, abs=1e-12)
+    assert stats["krippendorff_alpha"]["method"].startswith("bootstrap")
+    assert all(a["ci_low"] < a["estimate"] < a["ci_high"] for a in block["agreement"])
+    adj = adjudicate(
+        reads,
+        rule="consensus_with_adjudicator",
+        case="accession",
+        rater="radiologist",
+        label="finding",
+        adjudicator="ADJ",
+        positive="abnormal",
+    )
+    assert {p["path"]: p["n"] for p in block["paths"]} == adj.counts
+    assert block["paths"][0] == {"path": "unanimous", "n": adj.counts["unanimous"]}
+    assert block["check"]["n_discordant"] == 2
+    assert len(block["check"]["discordant"]) == 2
+    assert any("differs from the manifest's 'label' in 2 case(s)" in w for w in doc["warnings"])
+    assert doc["inputs"]["truthing"]["declared"] == "../data/test/truthing.csv"
+
+
+def test_truthing_derive_replaces_the_label_and_excludes_unresolved(layout: Path) -> None:
+    reads = _write_truthing(layout, flip=3)
+    # one case loses its adjudicator read: unresolved; one case has no reads at all
+    adj_rows = reads.index[reads["radiologist"] == "ADJ"]
+    gone = reads.loc[adj_rows[0], "accession"]
+    no_reads = "C0005"
+    reads = reads.drop(index=adj_rows[0])
+    reads = reads[reads["accession"] != no_reads]
+    reads.to_csv(layout / "data" / "test" / "truthing.csv", index=False)
+    manifest_path = layout / "data" / "test" / "manifest.csv"
+    manifest = pd.read_csv(manifest_path).drop(columns=["label"])
+    manifest.to_csv(manifest_path, index=False)  # derive: the manifest needs no label
+    outcome = run_study(
+        _protocol(layout, use="derive"),
+        out_dir=layout / "studies" / "t",
+        allow_unlocked=True,
+        render=False,
+    )
+    doc = json.loads(outcome.results_path.read_text(encoding="utf-8"))
+    flow = doc["data_summary"]["flow"]
+    reasons = {line["reason"]: line["n"] for line in flow["excluded"]}
+    assert reasons["no truthing read"] == 1
+    assert reasons["reference standard unresolved by the adjudication rule"] == 1
+    assert flow["analysed"] == flow["assessed"] - 2
+    assert doc["truthing"]["reference"]["n_unresolved"] == 1
+    assert doc["truthing"]["check"] is None
+    assert gone != no_reads
+    n_pos = doc["truthing"]["reference"]["n_positive"]
+    assert doc["data_summary"]["n_positive"] == n_pos
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda f: f.assign(finding=f["finding"].where(f.index != 3, "")),
+            "truthing.csv: row 4, field 'label': expected a value, found an empty cell",
+        ),
+        (
+            lambda f: f.rename(columns={"radiologist": "reader"}),
+            "column 'radiologist' (for truther) named in test_set.truthing.columns is not in "
+            "the file",
+        ),
+        (
+            lambda f: pd.concat([f, f.iloc[[0]]]),
+            "truthing.csv: row {n}: truther 'R1' reads case_id 'C0000' twice; expected one read "
+            "per truther and case",
+        ),
+        (
+            lambda f: f.assign(accession=f["accession"].where(f.index != 0, "X999")),
+            "truthing.csv: 1 case_id(s) are not in the test-set manifest, e.g. 'X999'",
+        ),
+        (
+            lambda f: f.assign(radiologist=f["radiologist"].where(f.index != 1, "R3")),
+            "truthing.csv: cohen_kappa needs exactly two truthers (adjudicator excluded), "
+            "found 3: ['R1', 'R2', 'R3']; use fleiss_kappa or gwet_ac1 for more",
+        ),
+    ],
+)
+def test_truthing_file_problems_are_input_errors(layout: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    reads = _write_truthing(layout)
+    bad = edit(reads)
+    bad.to_csv(layout / "data" / "test" / "truthing.csv", index=False)
+    with pytest.raises(InputError) as err:
+        run_study(
+            _protocol(layout), out_dir=layout / "studies" / "t", allow_unlocked=True, render=False
+        )
+    assert message.format(n=len(bad)) in str(err.value)
+
+
+def _write_volumes(layout: Path, *, bias: float = 1.0, sd: float = 3.0) -> pd.DataFrame:
+    manifest_path = layout / "data" / "test" / "manifest.csv"
+    manifest = pd.read_csv(manifest_path, dtype={"case_id": str})
+    rng = np.random.default_rng(5)
+    ref = np.where(manifest["label"] == 1, rng.uniform(5, 80, len(manifest)), np.nan)
+    manifest["ref_volume_ml"] = ref
+    manifest.to_csv(manifest_path, index=False)
+    measured = ref + bias + rng.normal(0, sd, len(ref))
+    has = ~np.isnan(ref)
+    frame = pd.DataFrame({"case_id": manifest["case_id"][has], "volume_ml": measured[has]})
+    frame.to_csv(layout / "scores" / "volumes.csv", index=False)
+    return pd.DataFrame(
+        {
+            "case_id": manifest["case_id"][has],
+            "patient": manifest["patient_id"][has],
+            "site": manifest["site"][has],
+            "measured": measured[has],
+            "reference": ref[has],
+        }
+    )
+
+
+def test_measurement_endpoints_are_decided_on_their_bounds(layout: Path) -> None:
+    _write_truthing(layout)
+    pairs = _write_volumes(layout)
+    outcome = run_study(
+        _protocol(layout, measurement=True),
+        out_dir=layout / "studies" / "m",
+        allow_unlocked=True,
+        render=False,
+    )
+    doc = json.loads(outcome.results_path.read_text(encoding="utf-8"))
+    eps = {e["id"]: e for e in doc["endpoints"]}
+    repeated = pairs["patient"].duplicated().any()
+    ba = bland_altman(
+        pairs["measured"],
+        pairs["reference"],
+        repeated=pairs["patient"] if repeated else None,
+    )
+    assert eps["volume_loa_high"]["estimate"] == pytest.approx(ba.loa_high.estimate, abs=1e-12)
+    assert eps["volume_loa_high"]["ci_high"] == pytest.approx(ba.loa_high.ci_high, abs=1e-12)
+    assert eps["volume_loa_high"]["decision"] == "pass"  # ~1 + 1.96 * 3 = 6.9 mL < 15
+    assert eps["volume_bias"]["ci_low"] == pytest.approx(ba.bias.ci_low, abs=1e-12)
+    ccc = lins_ccc(pairs["measured"], pairs["reference"])
+    assert eps["volume_ccc"]["estimate"] == pytest.approx(ccc.estimate, abs=1e-12)
+    long = pd.concat(
+        [
+            pairs.assign(rater="d", value=pairs["measured"]),
+            pairs.assign(rater="r", value=pairs["reference"]),
+        ]
+    ).rename(columns={"case_id": "case"})
+    assert eps["volume_icc"]["estimate"] == pytest.approx(icc(long).estimate, abs=1e-12)
+    assert eps["volume_icc"]["decision"] == "informational"
+    assert eps["volume_loa_high"]["criterion"]["text"] == (
+        "ci_high of loa_high of nodule volume (95% CI) <= 15 mL"
+    )
+    block = doc["measurement"]
+    assert block["n"] == len(pairs)
+    site_rows = [r for r in block["subgroups"] if r["attribute"] == "site"]
+    assert sorted(r["level"] for r in site_rows) == sorted(pairs["site"].unique())
+    assert sum(r["n"] for r in site_rows) == len(pairs)
+    assert doc["verdict"]["decision"] == "pass"
+
+
+def test_measurement_failing_limit_fails_the_study(layout: Path) -> None:
+    _write_truthing(layout)
+    _write_volumes(layout, bias=4.0, sd=8.0)  # upper limit ~ 4 + 1.96 * 8 = 19.7 mL > 15
+    outcome = run_study(
+        _protocol(layout, measurement=True),
+        out_dir=layout / "studies" / "m",
+        allow_unlocked=True,
+        render=False,
+    )
+    doc = json.loads(outcome.results_path.read_text(encoding="utf-8"))
+    eps = {e["id"]: e for e in doc["endpoints"]}
+    assert eps["volume_loa_high"]["decision"] == "fail"
+    assert outcome.exit_code == 1
+
+
+def test_measurement_missing_value_is_an_input_error(layout: Path) -> None:
+    _write_truthing(layout)
+    _write_volumes(layout)
+    path = layout / "scores" / "volumes.csv"
+    frame = pd.read_csv(path, dtype={"case_id": str})
+    frame.iloc[1:].to_csv(path, index=False)
+    with pytest.raises(InputError) as err:
+        run_study(
+            _protocol(layout, measurement=True),
+            out_dir=layout / "studies" / "m",
+            allow_unlocked=True,
+            render=False,
+        )
+    assert "volumes.csv: 1 analysed case(s) with a reference measurement have no measurement, " in (
+        str(err.value)
+    )
