@@ -24,6 +24,8 @@ from validation.protocol.schema import (
     Guardrails,
     HypothesisTest,
     MatchingRuleSpec,
+    Measurement,
+    MeasurementEndpoint,
     ModelRef,
     Multiplicity,
     Protocol,
@@ -38,6 +40,7 @@ from validation.protocol.schema import (
     SubgroupCI,
     Subgroups,
     TestSet,
+    Truthing,
 )
 from validation.stats.registry import get_metric, list_metrics
 
@@ -47,6 +50,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("study", Study),
     ("test_set", TestSet),
     ("test_set.exclusions[]", Exclusion),
+    ("test_set.truthing", Truthing),
     ("model, baseline", ModelRef),
     ("endpoints[]", Endpoint),
     ("endpoints[].ci", CISpec),
@@ -64,6 +68,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("segmentation", Segmentation),
     ("segmentation.empty_policy", EmptyPolicySpec),
     ("segmentation.endpoints[]", SegmentationEndpoint),
+    ("measurement", Measurement),
+    ("measurement.endpoints[]", MeasurementEndpoint),
     ("multiplicity", Multiplicity),
     ("report", ReportSettings),
     ("report.signatories[]", Signatory),
@@ -123,7 +129,8 @@ def render_reference() -> str:
         "those of the scores, readings, marks, lesions and predictions that already exist, "
         "before the run. Files from your own pipeline keep their column names: a `columns` "
         "mapping (`model.columns`, `baseline.columns`, `detection.marks_columns`, "
-        "`detection.lesions_columns`, `segmentation.columns`, `reader_study.columns`) says "
+        "`detection.lesions_columns`, `segmentation.columns`, `reader_study.columns`, "
+        "`test_set.truthing.columns`, `measurement.columns`) says "
         "which of your columns holds what radval reads, e.g. "
         "`columns: {case_id: StudyInstanceUID, score: prob_abnormal}`. "
         "The machine-readable form is `validation/schemas/protocol.schema.json`.",

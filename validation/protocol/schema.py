@@ -168,13 +168,11 @@ class Truthing(_Strict):
             "the truthing file", TRUTHING_COLUMNS, "{case_id: accession, truther: reader_id}"
         ),
     )
-    rule: Literal["majority", "consensus_with_adjudicator", "any_positive", "all_positive"] = (
-        Field(
-            description=(
-                "Adjudication rule: `majority` (more than half of the truthers' reads), "
-                "`consensus_with_adjudicator` (every disagreement goes to the adjudicator), "
-                "`any_positive` / `all_positive` (binary reads)."
-            )
+    rule: Literal["majority", "consensus_with_adjudicator", "any_positive", "all_positive"] = Field(
+        description=(
+            "Adjudication rule: `majority` (more than half of the truthers' reads), "
+            "`consensus_with_adjudicator` (every disagreement goes to the adjudicator), "
+            "`any_positive` / `all_positive` (binary reads)."
         )
     )
     adjudicator: str | None = Field(
@@ -861,7 +859,7 @@ class MeasurementEndpoint(_Strict):
     )
     accept: Accept | None = Field(
         default=None,
-        description="Criterion on a bound, e.g. `{bound: ci_high, op: \"<=\", value: 15}`.",
+        description='Criterion on a bound, e.g. `{bound: ci_high, op: "<=", value: 15}`.',
     )
 
     @model_validator(mode="after")
