@@ -13,7 +13,7 @@ from study_support import PROTOCOLS, lean
 from validation.errors import InputError
 from validation.results import load_results
 from validation.stats import adjudicate, bland_altman, fleiss_kappa, gwet_ac1, icc, lins_ccc
-from validation.study import run_study
+from validation.study import check_study_protocol, run_study
 
 TRUTHING = """  truthing:
     file: ../data/test/truthing.csv
@@ -297,4 +297,46 @@ def test_measurement_missing_value_is_an_input_error(layout: Path) -> None:
         )
     assert "volumes.csv: 1 analysed case(s) with a reference measurement have no measurement, " in (
         str(err.value)
+    )
+
+
+def test_protocol_check_reports_truthing_and_measurement_problems(layout: Path) -> None:
+    reads = _write_truthing(layout)
+    reads.loc[2, "finding"] = ""
+    reads.to_csv(layout / "data" / "test" / "truthing.csv", index=False)
+    _write_volumes(layout)
+    vol = layout / "scores" / "volumes.csv"
+    frame = pd.read_csv(vol, dtype=str)
+    frame.loc[0, "volume_ml"] = "12,5"
+    frame.to_csv(vol, index=False)
+    proto = _protocol(layout, measurement=True)
+    found = [p.format(proto.name) for p in check_study_protocol(proto)]
+    truthing_csv = layout / "data" / "test" / "truthing.csv"
+    assert found == [
+        f"truthing.yaml:28: test_set.truthing.file: {truthing_csv}: row 3, field 'label': "
+        "expected a value, found an empty cell",
+        f"truthing.yaml:65: measurement.measurements: {vol}: row 1, field 'value': expected a "
+        "finite number, found '12,5'",
+    ]
+
+
+def test_protocol_check_derive_needs_no_manifest_label(layout: Path) -> None:
+    _write_truthing(layout)
+    manifest_path = layout / "data" / "test" / "manifest.csv"
+    pd.read_csv(manifest_path).drop(columns=["label"]).to_csv(manifest_path, index=False)
+    assert check_study_protocol(_protocol(layout, use="derive")) == []
+    problems = check_study_protocol(_protocol(layout, use="check"))
+    assert [p.path for p in problems] == ["test_set.label_column"]
+
+
+def test_protocol_check_names_the_missing_reference_column(layout: Path) -> None:
+    _write_truthing(layout)
+    _write_volumes(layout)
+    proto = _protocol(layout, measurement=True)
+    proto.write_text(proto.read_text().replace("ref_volume_ml", "ref_vol"))
+    (problem,) = check_study_protocol(proto)
+    assert problem.path == "measurement.reference_column"
+    assert problem.message.startswith(
+        f"{layout / 'data' / 'test' / 'manifest.csv'}: column 'ref_vol' "
+        "(measurement.reference_column) is missing; columns are ['case_id', "
     )

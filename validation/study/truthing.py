@@ -23,6 +23,7 @@ from validation.errors import InputError, UndefinedMetricError
 from validation.protocol.schema import TRUTHING_COLUMNS, Truthing
 from validation.stats.agreement import (
     ADJUDICATION_PATHS,
+    Adjudication,
     adjudicate,
     cohen_kappa,
     fleiss_kappa,
@@ -39,7 +40,13 @@ from validation.study.inputs import (
     stream,
 )
 
-__all__ = ["TruthingOutcome", "read_truthing", "truthing_problems", "truthing_stage"]
+__all__ = [
+    "TruthingOutcome",
+    "derive_labels",
+    "read_truthing",
+    "truthing_problems",
+    "truthing_stage",
+]
 
 #: Flow line reason of cases whose reference standard the rule left unresolved.
 UNRESOLVED_REASON = "reference standard unresolved by the adjudication rule"
@@ -244,6 +251,50 @@ def _check(reference: pd.DataFrame, frame: pd.DataFrame, label_column: str) -> d
     return {"n_compared": compared, "n_discordant": len(discordant), "discordant": discordant}
 
 
+def _adjudicated(reads: pd.DataFrame, truthing: Truthing) -> tuple[Adjudication, pd.DataFrame]:
+    """The adjudication and its per-case table with ``reference`` (1, 0 or missing)."""
+    positive = str(truthing.positive)
+    try:
+        adj = adjudicate(
+            reads,
+            rule=truthing.rule,
+            case="case_id",
+            rater="truther",
+            label="label",
+            adjudicator=truthing.adjudicator,
+            on_tie=truthing.on_tie,
+            positive=positive,
+        )
+    except ValueError as exc:  # a majority tie under on_tie: error
+        raise InputError(f"{truthing.file}: {exc}") from None
+    table = adj.reference.rename(columns={"case": "case_id"})
+    ref = [None if lab is None else int(str(lab) == positive) for lab in table["label"]]
+    return adj, table.assign(reference=pd.array(ref, dtype="Int64"))
+
+
+def derive_labels(
+    reads: pd.DataFrame, truthing: Truthing, frame: pd.DataFrame, label_column: str
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """``frame`` with the adjudicated reference as ``label_column`` (``use: derive``).
+
+    Cases without a read or whose reference is unresolved are dropped and returned as
+    STARD flow lines.
+    """
+    _, table = _adjudicated(reads[reads["case_id"].isin(set(frame["case_id"]))], truthing)
+    derived = dict(zip(table["case_id"], table["reference"], strict=True))
+    ids = frame["case_id"].astype(str)
+    no_reads = ~ids.isin(list(derived))
+    unresolved = ids.map(lambda c: c in derived and pd.isna(derived[c])).astype(bool)
+    keep = ~(no_reads | unresolved)
+    lines = [
+        {"reason": reason, "n": int(mask.sum()), "rule": "test_set.truthing"}
+        for reason, mask in ((NO_READS_REASON, no_reads), (UNRESOLVED_REASON, unresolved))
+    ]
+    out = frame[keep.to_numpy()].copy()
+    out[label_column] = [int(derived[c]) for c in out["case_id"].astype(str)]
+    return out.reset_index(drop=True), lines
+
+
 def truthing_stage(
     truthing: Truthing,
     path: Path,
@@ -274,19 +325,7 @@ def truthing_stage(
     reads = reads[reads["case_id"].isin(analysed)]
     primary = reads[reads["truther"] != truthing.adjudicator]
     positive = str(truthing.positive)
-    adj = adjudicate(
-        reads,
-        rule=truthing.rule,
-        case="case_id",
-        rater="truther",
-        label="label",
-        adjudicator=truthing.adjudicator,
-        on_tie=truthing.on_tie,
-        positive=positive,
-    )
-    table = adj.reference.rename(columns={"case": "case_id"})
-    ref = [None if lab is None else int(str(lab) == positive) for lab in table["label"]]
-    table = table.assign(reference=pd.array(ref, dtype="Int64"))
+    adj, table = _adjudicated(reads, truthing)
     record: dict[str, Any] = {
         "file": truthing.file,
         "rule": truthing.rule,
@@ -318,17 +357,5 @@ def truthing_stage(
                 f"{label_column!r} in {n} case(s) (results.json truthing.check)"
             )
         return TruthingOutcome(record, frame, [], file_ref(path, truthing.file), warnings)
-    derived = dict(zip(table["case_id"], table["reference"], strict=True))
-    ids = frame["case_id"].astype(str)
-    no_reads = ~ids.isin(list(derived))
-    unresolved = ids.map(lambda c: c in derived and pd.isna(derived[c])).astype(bool)
-    keep = ~(no_reads | unresolved)
-    lines = [
-        {"reason": reason, "n": int(mask.sum()), "rule": "test_set.truthing"}
-        for reason, mask in ((NO_READS_REASON, no_reads), (UNRESOLVED_REASON, unresolved))
-    ]
-    out = frame[keep.to_numpy()].copy()
-    out[label_column] = [int(derived[c]) for c in out["case_id"].astype(str)]
-    return TruthingOutcome(
-        record, out.reset_index(drop=True), lines, file_ref(path, truthing.file), warnings
-    )
+    out, lines = derive_labels(reads, truthing, frame, label_column)
+    return TruthingOutcome(record, out, lines, file_ref(path, truthing.file), warnings)
