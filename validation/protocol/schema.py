@@ -150,6 +150,11 @@ AgreementStatistic = Literal[
     "percent_agreement", "cohen_kappa", "fleiss_kappa", "gwet_ac1", "krippendorff_alpha"
 ]
 AGREEMENT_STATISTICS: tuple[str, ...] = get_args(AgreementStatistic)
+_DEFAULT_AGREEMENT: tuple[AgreementStatistic, ...] = (
+    "percent_agreement",
+    "fleiss_kappa",
+    "gwet_ac1",
+)
 
 
 class Truthing(_Strict):
@@ -209,7 +214,7 @@ class Truthing(_Strict):
         ),
     )
     statistics: list[AgreementStatistic] = Field(
-        default_factory=lambda: ["percent_agreement", "fleiss_kappa", "gwet_ac1"],
+        default_factory=lambda: list(_DEFAULT_AGREEMENT),
         min_length=1,
         description=(
             "Inter-truther agreement statistics (adjudicator excluded), each with its CI: "

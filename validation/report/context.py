@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from validation.report import charts
+from validation.report.agreement import measurement_section, truthing_section
 from validation.report._analyses import (
     calibration_section,
     detection_section,
@@ -71,6 +72,14 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
         "CADe: independent test data, enrichment, truthing",
         "6-11, 15-16, 19-20",
         "7-8, 13-16, 33-34",
+    ),
+    (
+        "truthing",
+        "Reference standard and truther agreement",
+        ("R6",),
+        "CADe: truthing method, truthers, adjudication, inter-reader agreement",
+        "10b-13",
+        "17-19",
     ),
     (
         "endpoints",
@@ -129,6 +138,14 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
         "27, 36",
     ),
     ("segmentation", "Segmentation", ("R10",), "Overlap and boundary metrics", "\u2014", "27, 36"),
+    (
+        "measurement",
+        "Measurement agreement",
+        ("R7",),
+        "Quantitative imaging: bias, limits of agreement, CCC, ICC",
+        "\u2014",
+        "27, 36",
+    ),
     (
         "limitations",
         "Deviations, failures and limitations",
@@ -888,6 +905,8 @@ def build_context(
         "reader-study": reader_study_section(doc),
         "detection": detection_section(doc),
         "segmentation": segmentation_section(doc),
+        "truthing": truthing_section(doc),
+        "measurement": measurement_section(doc),
         "limitations": _limitations(doc),
         "provenance": _provenance(doc, results_sha256),
         "signoff": _signoff(doc, entries, results_sha256, chain_ok, chain_problem),
@@ -900,6 +919,8 @@ def build_context(
         "reader-study": "The protocol includes no reader study.",
         "detection": "The protocol includes no lesion-detection analysis.",
         "segmentation": "The protocol includes no segmentation analysis.",
+        "truthing": "The protocol declares no truthing file (test_set.truthing).",
+        "measurement": "The protocol includes no measurement-agreement analysis.",
     }
     if doc.get("model") is None and not _get(doc, "inputs", "scores"):
         # e.g. a detection- or segmentation-only study: no classification analysis was planned
