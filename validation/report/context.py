@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from validation.report import charts
-from validation.report.agreement import measurement_section, truthing_section
 from validation.report._analyses import (
     calibration_section,
     detection_section,
@@ -27,6 +26,7 @@ from validation.report._analyses import (
 from validation.report._helpers import flatten as _flatten
 from validation.report._helpers import get as _get
 from validation.report._helpers import label as _label
+from validation.report.agreement import measurement_section, truthing_section
 from validation.report.format import DASH, ci_text, est_ci, num, pct, pvalue
 
 __all__ = ["SECTIONS", "Section", "build_context"]
