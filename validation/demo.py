@@ -332,7 +332,8 @@ def _truthing_and_areas(manifest_path: Path, root: Path) -> None:
     them misreads, and an adjudicator (who reads only those cases) settles it. The reference
     area of a positive case is the area of its reference nodule mask (``nodule_area_mm2``,
     added to the manifest before anything is locked or scored); the simulated device
-    measures it with a bias of 10 mm^2 and an additive error (sd 40 mm^2). Written before the protocols are locked.
+    measures it with a bias of 10 mm² and an additive error (sd 40 mm²). Written before the
+    protocols are locked.
     """
     # every column as the text it is, so that rewriting the manifest changes nothing else
     manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)

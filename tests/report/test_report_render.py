@@ -503,5 +503,5 @@ def test_truthing_and_measurement_sections(study_dir: Path) -> None:
     ba = doc["measurement"]["bland_altman"]
     n_pairs = doc["measurement"]["n"]
     assert measurement.count("<circle ") == n_pairs + 1  # the pairs and the legend's marker
-    assert f"Upper limit of agreement mL</td><td>{ba['loa_high']['estimate']:.3f}" in measurement
+    assert f"Upper limit of agreement (mL)</td><td>{ba['loa_high']['estimate']:.3f}" in measurement
     assert f"site = {html.escape(INJECT)}" in measurement

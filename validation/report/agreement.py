@@ -59,7 +59,7 @@ def truthing_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     agreement = [
         {
-            "label": STATISTIC_LABELS.get(a.get("statistic"), str(a.get("statistic"))),
+            "label": STATISTIC_LABELS.get(str(a.get("statistic")), str(a.get("statistic"))),
             "result": est_ci(a),
             "method": a.get("method") or DASH,
             "n": a.get("n"),
@@ -69,7 +69,7 @@ def truthing_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         if isinstance(a, Mapping)
     ]
     paths = [
-        {"label": PATH_LABELS.get(p.get("path"), str(p.get("path"))), "n": p.get("n")}
+        {"label": PATH_LABELS.get(str(p.get("path")), str(p.get("path"))), "n": p.get("n")}
         for p in t.get("paths") or []
         if isinstance(p, Mapping)
     ]
@@ -77,7 +77,7 @@ def truthing_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     discordant = list((check or {}).get("discordant") or [])
     reference = t.get("reference") or {}
     return {
-        "rule": RULE_TEXT.get(t.get("rule"), str(t.get("rule"))),
+        "rule": RULE_TEXT.get(str(t.get("rule")), str(t.get("rule"))),
         "use": t.get("use"),
         "positive": t.get("positive"),
         "truthers": ", ".join(str(x) for x in t.get("truthers") or []) or DASH,
@@ -192,7 +192,7 @@ def bland_altman_chart(
 
 def _row(key: str, rec: Any, unit: str) -> dict[str, Any]:
     rec = rec if isinstance(rec, Mapping) else {}
-    u = f" {unit}" if unit and key in ("bias", "loa_low", "loa_high") else ""
+    u = f" ({unit})" if unit and key in ("bias", "loa_low", "loa_high") else ""
     return {
         "label": MEASURE_LABELS[key] + u,
         "result": est_ci(rec),
