@@ -235,7 +235,8 @@ def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
 
     Model scores (model and baseline), reader-study readings, detection marks and lesion
     truth, the segmentation predictions table, the truthing file and the measurements; the
-    predicted mask files that table names are hashed together as ``segmentation.predicted_masks`` (see :func:`masks_digest`).
+    predicted mask files that table names are hashed together as
+    ``segmentation.predicted_masks`` (see :func:`masks_digest`).
     """
     p = loaded.protocol
     out: list[tuple[str, str]] = []

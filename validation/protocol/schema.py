@@ -190,7 +190,9 @@ class Truthing(_Strict):
     )
     on_tie: Literal["error", "adjudicator", "unresolved"] | None = Field(
         default=None,
-        description="`majority` rule: where a case without a strict majority goes (default `error`).",
+        description=(
+            "`majority` rule: where a case without a strict majority goes (default `error`)."
+        ),
     )
     positive: str | int = Field(
         default=1,

@@ -60,7 +60,10 @@ def _numbers(values: pd.Series) -> np.ndarray:
 def _positive_problem(values: np.ndarray, what: str) -> str | None:
     bad = np.flatnonzero(values <= 0)
     if bad.size:
-        return f"{what}: row {bad[0] + 1}: expected a positive value (measurement.log), found {values[bad[0]]:g}"
+        return (
+            f"{what}: row {bad[0] + 1}: expected a positive value (measurement.log), "
+            f"found {values[bad[0]]:g}"
+        )
     return None
 
 
@@ -88,7 +91,8 @@ def measurement_problems(
     unknown = sorted(set(frame["case_id"]) - set(known))
     if unknown:
         out.append(
-            f"{path}: {len(unknown)} case_id(s) are not in the test-set manifest, e.g. {unknown[0]!r}"
+            f"{path}: {len(unknown)} case_id(s) are not in the test-set manifest, "
+            f"e.g. {unknown[0]!r}"
         )
     col = meas.reference_column
     if col not in manifest.columns:
@@ -103,7 +107,8 @@ def measurement_problems(
     if bad.size:
         out.append(
             f"{manifest_path}: case_id {manifest['case_id'].iloc[bad[0]]!r}, field {col!r}: "
-            f"expected a finite number or an empty cell, found {show_value(manifest[col].iloc[bad[0]])}"
+            "expected a finite number or an empty cell, found "
+            f"{show_value(manifest[col].iloc[bad[0]])}"
         )
     measured = set(frame["case_id"])
     lacking = [
