@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 from study_support import PROTOCOLS, lean
 
 from validation.errors import InputError
+from validation.protocol.lock import lock_protocol
+from validation.protocol.schema import MeasurementEndpoint, Truthing
 from validation.results import load_results
 from validation.stats import adjudicate, bland_altman, fleiss_kappa, gwet_ac1, icc, lins_ccc
 from validation.study import check_study_protocol, run_study
@@ -340,3 +343,89 @@ def test_protocol_check_names_the_missing_reference_column(layout: Path) -> None
         f"{layout / 'data' / 'test' / 'manifest.csv'}: column 'ref_vol' "
         "(measurement.reference_column) is missing; columns are ['case_id', "
     )
+
+
+def test_truthing_file_edited_after_the_lock_is_refused(layout: Path) -> None:
+    _write_truthing(layout)
+    proto = _protocol(layout)
+    lock = lock_protocol(proto, actor="tester")
+    assert "test_set.truthing.file" in json.dumps(lock.data)
+    path = layout / "data" / "test" / "truthing.csv"
+    path.write_text(path.read_text().replace("abnormal", "normal", 1))
+    with pytest.raises(InputError) as err:
+        run_study(proto, out_dir=layout / "studies" / "t", render=False)
+    assert "test_set.truthing.file" in str(err.value)
+
+
+def test_undefined_agreement_is_recorded_not_estimable(layout: Path) -> None:
+    reads = _write_truthing(layout)
+    # every read says "abnormal": kappa and alpha are undefined (one category only)
+    reads.assign(finding="abnormal").to_csv(layout / "data" / "test" / "truthing.csv", index=False)
+    outcome = run_study(
+        _protocol(layout), out_dir=layout / "studies" / "t", allow_unlocked=True, render=False
+    )
+    doc = json.loads(outcome.results_path.read_text(encoding="utf-8"))
+    stats = {a["statistic"]: a for a in doc["truthing"]["agreement"]}
+    assert stats["percent_agreement"]["estimate"] == 1.0
+    for name in ("cohen_kappa", "fleiss_kappa", "krippendorff_alpha"):
+        assert stats[name]["estimate"] is None and stats[name]["ci_low"] is None
+        assert stats[name]["not_estimable_reason"], name
+    # every case is now adjudicated positive: the check lists the manifest's negatives
+    n_neg = int((pd.read_csv(layout / "data" / "test" / "manifest.csv")["label"] == 0).sum())
+    assert doc["truthing"]["check"]["n_discordant"] == n_neg
+
+
+def test_majority_tie_without_a_tie_rule_is_an_input_error(layout: Path) -> None:
+    reads = _write_truthing(layout)
+    path = layout / "data" / "test" / "truthing.csv"
+    reads[reads["radiologist"] != "ADJ"].to_csv(path, index=False)  # two truthers, no adjudicator
+    proto = _protocol(layout)
+    text = proto.read_text().replace("rule: consensus_with_adjudicator", "rule: majority")
+    proto.write_text(text.replace("    adjudicator: ADJ\n", ""))
+    with pytest.raises(InputError) as err:
+        run_study(proto, out_dir=layout / "studies" / "t", allow_unlocked=True, render=False)
+    assert str(err.value).startswith(f"{path}: ")
+    assert "tie" in str(err.value)
+    # protocol check finds it too, on the rule, in derive mode
+    proto.write_text(proto.read_text().replace("use: check", "use: derive"))
+    (problem,) = check_study_protocol(proto)
+    assert problem.path == "test_set.truthing.rule" and problem.message == str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        (
+            {"file": "t.csv", "rule": "consensus_with_adjudicator"},
+            "rule consensus_with_adjudicator needs `adjudicator` (a truther id)",
+        ),
+        (
+            {"file": "t.csv", "rule": "any_positive", "on_tie": "unresolved"},
+            "`on_tie` is only used with rule: majority",
+        ),
+        (
+            {"file": "t.csv", "rule": "majority", "positive": 5, "categories": [1, 2, 3]},
+            "`positive` (5) must be one of `categories` [1, 2, 3]",
+        ),
+        (
+            {"file": "t.csv", "rule": "majority", "statistics": ["gwet_ac1", "gwet_ac1"]},
+            "`statistics` lists a statistic twice",
+        ),
+        (
+            {"file": "t.csv", "rule": "majority", "columns": {"reader": "x"}},
+            "unknown column key(s) ['reader']",
+        ),
+    ],
+)
+def test_truthing_block_schema_errors(block: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValidationError) as err:
+        Truthing.model_validate(block)
+    assert message in str(err.value)
+
+
+def test_measurement_primary_needs_a_criterion() -> None:
+    with pytest.raises(ValidationError) as err:
+        MeasurementEndpoint.model_validate({"id": "x", "role": "primary", "metric": "bias"})
+    assert "a primary endpoint needs an acceptance criterion (`accept`)" in str(err.value)
+    with pytest.raises(ValidationError):
+        MeasurementEndpoint.model_validate({"id": "x", "role": "secondary", "metric": "rmse"})

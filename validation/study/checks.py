@@ -248,9 +248,8 @@ class _Checker:
         if t.use == "derive" and not problems and self.kept is not None:
             # the later checks (scores coverage) see the labels the run will use
             try:
-                kept, _ = derive_labels(
-                    frame, t, self.kept, self.loaded.protocol.test_set.label_column
-                )
+                label = self.loaded.protocol.test_set.label_column
+                kept, _ = derive_labels(frame, t, self.kept, label, path)
             except InputError as exc:
                 self.add(("test_set", "truthing", "rule"), str(exc))
                 self.kept = None

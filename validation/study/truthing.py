@@ -251,7 +251,9 @@ def _check(reference: pd.DataFrame, frame: pd.DataFrame, label_column: str) -> d
     return {"n_compared": compared, "n_discordant": len(discordant), "discordant": discordant}
 
 
-def _adjudicated(reads: pd.DataFrame, truthing: Truthing) -> tuple[Adjudication, pd.DataFrame]:
+def _adjudicated(
+    reads: pd.DataFrame, truthing: Truthing, path: Path
+) -> tuple[Adjudication, pd.DataFrame]:
     """The adjudication and its per-case table with ``reference`` (1, 0 or missing)."""
     positive = str(truthing.positive)
     try:
@@ -266,21 +268,21 @@ def _adjudicated(reads: pd.DataFrame, truthing: Truthing) -> tuple[Adjudication,
             positive=positive,
         )
     except ValueError as exc:  # a majority tie under on_tie: error
-        raise InputError(f"{truthing.file}: {exc}") from None
+        raise InputError(f"{path}: {exc}") from None
     table = adj.reference.rename(columns={"case": "case_id"})
     ref = [None if lab is None else int(str(lab) == positive) for lab in table["label"]]
     return adj, table.assign(reference=pd.array(ref, dtype="Int64"))
 
 
 def derive_labels(
-    reads: pd.DataFrame, truthing: Truthing, frame: pd.DataFrame, label_column: str
+    reads: pd.DataFrame, truthing: Truthing, frame: pd.DataFrame, label_column: str, path: Path
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """``frame`` with the adjudicated reference as ``label_column`` (``use: derive``).
 
     Cases without a read or whose reference is unresolved are dropped and returned as
     STARD flow lines.
     """
-    _, table = _adjudicated(reads[reads["case_id"].isin(set(frame["case_id"]))], truthing)
+    _, table = _adjudicated(reads[reads["case_id"].isin(set(frame["case_id"]))], truthing, path)
     derived = dict(zip(table["case_id"], table["reference"], strict=True))
     ids = frame["case_id"].astype(str)
     no_reads = ~ids.isin(list(derived))
@@ -325,7 +327,7 @@ def truthing_stage(
     reads = reads[reads["case_id"].isin(analysed)]
     primary = reads[reads["truther"] != truthing.adjudicator]
     positive = str(truthing.positive)
-    adj, table = _adjudicated(reads, truthing)
+    adj, table = _adjudicated(reads, truthing, path)
     record: dict[str, Any] = {
         "file": truthing.file,
         "rule": truthing.rule,
@@ -357,5 +359,5 @@ def truthing_stage(
                 f"{label_column!r} in {n} case(s) (results.json truthing.check)"
             )
         return TruthingOutcome(record, frame, [], file_ref(path, truthing.file), warnings)
-    out, lines = derive_labels(reads, truthing, frame, label_column)
+    out, lines = derive_labels(reads, truthing, frame, label_column, path)
     return TruthingOutcome(record, out, lines, file_ref(path, truthing.file), warnings)
