@@ -429,3 +429,44 @@ def test_measurement_primary_needs_a_criterion() -> None:
     assert "a primary endpoint needs an acceptance criterion (`accept`)" in str(err.value)
     with pytest.raises(ValidationError):
         MeasurementEndpoint.model_validate({"id": "x", "role": "secondary", "metric": "rmse"})
+
+
+def test_measurement_without_clusters_uses_exact_limits_and_flags_tiny_subgroups(
+    layout: Path,
+) -> None:
+    _write_truthing(layout)
+    pairs = _write_volumes(layout)
+    manifest_path = layout / "data" / "test" / "manifest.csv"
+    manifest = pd.read_csv(manifest_path, dtype={"case_id": str})
+    first = pairs["case_id"].iloc[0]
+    manifest.loc[manifest["case_id"] == first, "site"] = "site_tiny"  # one pair only
+    manifest.to_csv(manifest_path, index=False)
+    proto = _protocol(layout, measurement=True)
+    proto.write_text(
+        proto.read_text().replace("cluster_column: patient_id", "cluster_column: null")
+    )
+    outcome = run_study(proto, out_dir=layout / "studies" / "m", allow_unlocked=True, render=False)
+    doc = json.loads(outcome.results_path.read_text(encoding="utf-8"))
+    ba = bland_altman(pairs["measured"], pairs["reference"], method="exact")
+    eps = {e["id"]: e for e in doc["endpoints"]}
+    assert eps["volume_loa_high"]["method"] == "exact_carkeet_2015"
+    assert eps["volume_loa_high"]["ci_low"] == pytest.approx(ba.loa_high.ci_low, abs=1e-12)
+    assert doc["measurement"]["n_subjects"] == len(pairs)
+    tiny = next(r for r in doc["measurement"]["subgroups"] if r["level"] == "site_tiny")
+    assert tiny["n"] == 1 and tiny["metrics"] is None and tiny["not_estimable_reason"]
+
+
+def test_measurement_log_scale_needs_positive_values(layout: Path) -> None:
+    _write_truthing(layout)
+    _write_volumes(layout)
+    path = layout / "scores" / "volumes.csv"
+    frame = pd.read_csv(path, dtype={"case_id": str})
+    frame.loc[2, "volume_ml"] = 0.0
+    frame.to_csv(path, index=False)
+    proto = _protocol(layout, measurement=True)
+    proto.write_text(proto.read_text().replace("  unit: mL\n", "  unit: mL\n  log: true\n"))
+    with pytest.raises(InputError) as err:
+        run_study(proto, out_dir=layout / "studies" / "m", allow_unlocked=True, render=False)
+    assert str(err.value) == (
+        f"{path}: row 3: expected a positive value (measurement.log), found 0"
+    )

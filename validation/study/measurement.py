@@ -57,14 +57,24 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
 
 
-def _positive_problem(values: np.ndarray, what: str) -> str | None:
-    bad = np.flatnonzero(values <= 0)
+def _log_problems(
+    values: np.ndarray, path: Path, ref: np.ndarray, manifest: pd.DataFrame, where: str, col: str
+) -> list[str]:
+    """Non-positive measurements or references, which a log-scale analysis cannot take."""
+    out = []
+    bad = np.flatnonzero(np.isfinite(values) & (values <= 0))
     if bad.size:
-        return (
-            f"{what}: row {bad[0] + 1}: expected a positive value (measurement.log), "
+        out.append(
+            f"{path}: row {bad[0] + 1}: expected a positive value (measurement.log), "
             f"found {values[bad[0]]:g}"
         )
-    return None
+    bad = np.flatnonzero(np.isfinite(ref) & (ref <= 0))
+    if bad.size:
+        out.append(
+            f"{where}: case_id {manifest['case_id'].iloc[bad[0]]!r}, field {col!r}: expected a "
+            f"positive value (measurement.log), found {ref[bad[0]]:g}"
+        )
+    return out
 
 
 def measurement_problems(
@@ -122,12 +132,7 @@ def measurement_problems(
             f"measurement, e.g. case_id {lacking[0]!r}"
         )
     if meas.log:
-        for problem in (
-            _positive_problem(values[np.isfinite(values)], str(path)),
-            _positive_problem(ref[given & np.isfinite(ref)], f"{manifest_path} ({col})"),
-        ):
-            if problem is not None:
-                out.append(problem)
+        out += _log_problems(values, path, ref, manifest, str(manifest_path), col)
     return out
 
 
