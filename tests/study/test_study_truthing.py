@@ -470,3 +470,18 @@ def test_measurement_log_scale_needs_positive_values(layout: Path) -> None:
     assert str(err.value) == (
         f"{path}: row 3: expected a positive value (measurement.log), found 0"
     )
+
+
+def test_bad_manifest_label_with_truthing_check_is_the_label_error(layout: Path) -> None:
+    _write_truthing(layout)
+    manifest_path = layout / "data" / "test" / "manifest.csv"
+    manifest = pd.read_csv(manifest_path)
+    manifest.loc[4, "label"] = 7
+    manifest.to_csv(manifest_path, index=False)
+    with pytest.raises(InputError) as err:
+        run_study(
+            _protocol(layout), out_dir=layout / "studies" / "t", allow_unlocked=True, render=False
+        )
+    assert str(err.value).endswith(
+        "manifest.csv: row 6 (case_id 'C0004'), column 'label': expected 0 or 1, found '7'"
+    )

@@ -240,12 +240,18 @@ def _agreement(
 
 def _check(reference: pd.DataFrame, frame: pd.DataFrame, label_column: str) -> dict[str, Any]:
     """The adjudicated reference against the manifest's label, case by case."""
-    manifest = dict(zip(frame["case_id"].astype(str), frame[label_column], strict=True))
+    # a label that is not 0 or 1 is reported by the run's label check, not compared here
+    labels = pd.to_numeric(frame[label_column], errors="coerce")
+    manifest = {
+        cid: int(v)
+        for cid, v in zip(frame["case_id"].astype(str), labels, strict=True)
+        if v in (0, 1)
+    }
     resolved = reference[reference["reference"].notna()]
     discordant = [
-        {"case_id": cid, "manifest": int(manifest[cid]), "adjudicated": int(ref)}
+        {"case_id": cid, "manifest": manifest[cid], "adjudicated": int(ref)}
         for cid, ref in zip(resolved["case_id"], resolved["reference"], strict=True)
-        if cid in manifest and int(manifest[cid]) != int(ref)
+        if cid in manifest and manifest[cid] != int(ref)
     ]
     compared = int(resolved["case_id"].isin(list(manifest)).sum())
     return {"n_compared": compared, "n_discordant": len(discordant), "discordant": discordant}
