@@ -224,6 +224,14 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
                 False,
             )
         )
+    if p.test_set.truthing is not None:
+        t = p.test_set.truthing
+        checks.append((("test_set", "truthing", "file"), t.file, t.sha256, True))
+    if p.measurement is not None:
+        m = p.measurement
+        checks.append(
+            (("measurement", "measurements"), m.measurements, m.measurements_sha256, False)
+        )
     out: list[Problem] = []
     for loc, rel, sha, required in checks:
         if rel is None:

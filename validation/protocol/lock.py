@@ -226,6 +226,7 @@ OUTPUT_INPUTS = (
     "segmentation.predictions",
     "segmentation.predicted_masks",
     "reader_study.readings",
+    "measurement.measurements",
 )
 
 
@@ -233,8 +234,9 @@ def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
     """``(YAML path, declared path)`` of every input file a lock hashes when it exists.
 
     Model scores (model and baseline), reader-study readings, detection marks and lesion
-    truth, and the segmentation predictions table; the predicted mask files that table
-    names are hashed together as ``segmentation.predicted_masks`` (see :func:`masks_digest`).
+    truth, the segmentation predictions table, the truthing file and the measurements; the
+    predicted mask files that table names are hashed together as
+    ``segmentation.predicted_masks`` (see :func:`masks_digest`).
     """
     p = loaded.protocol
     out: list[tuple[str, str]] = []
@@ -250,6 +252,10 @@ def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
             ("segmentation.predictions", p.segmentation.predictions),
             ("segmentation.predicted_masks", p.segmentation.predictions),
         ]
+    if p.test_set.truthing is not None:
+        out.append(("test_set.truthing.file", p.test_set.truthing.file))
+    if p.measurement is not None:
+        out.append(("measurement.measurements", p.measurement.measurements))
     return out
 
 

@@ -26,6 +26,7 @@ from validation.report._analyses import (
 from validation.report._helpers import flatten as _flatten
 from validation.report._helpers import get as _get
 from validation.report._helpers import label as _label
+from validation.report.agreement import measurement_section, truthing_section
 from validation.report.format import DASH, ci_text, est_ci, num, pct, pvalue
 from validation.report.planning import planning_section
 
@@ -80,6 +81,14 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
         "2007 statistical guidance: sample size justification",
         "18",
         "sample size",
+    ),
+    (
+        "truthing",
+        "Reference standard and truther agreement",
+        ("R6",),
+        "CADe: truthing method, truthers, adjudication, inter-reader agreement",
+        "10b-13",
+        "17-19",
     ),
     (
         "endpoints",
@@ -138,6 +147,14 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
         "27, 36",
     ),
     ("segmentation", "Segmentation", ("R10",), "Overlap and boundary metrics", "\u2014", "27, 36"),
+    (
+        "measurement",
+        "Measurement agreement",
+        ("R7",),
+        "Quantitative imaging: bias, limits of agreement, CCC, ICC",
+        "\u2014",
+        "27, 36",
+    ),
     (
         "limitations",
         "Deviations, failures and limitations",
@@ -901,6 +918,8 @@ def build_context(
         "reader-study": reader_study_section(doc),
         "detection": detection_section(doc),
         "segmentation": segmentation_section(doc),
+        "truthing": truthing_section(doc),
+        "measurement": measurement_section(doc),
         "limitations": _limitations(doc),
         "provenance": _provenance(doc, results_sha256),
         "signoff": _signoff(doc, entries, results_sha256, chain_ok, chain_problem),
@@ -914,6 +933,8 @@ def build_context(
         "detection": "The protocol includes no lesion-detection analysis.",
         "segmentation": "The protocol includes no segmentation analysis.",
         "planning": "The protocol states no sample-size plan or justification (STARD 18).",
+        "truthing": "The protocol declares no truthing file (test_set.truthing).",
+        "measurement": "The protocol includes no measurement-agreement analysis.",
     }
     if doc.get("model") is None and not _get(doc, "inputs", "scores"):
         # e.g. a detection- or segmentation-only study: no classification analysis was planned

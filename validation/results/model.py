@@ -182,6 +182,8 @@ class Inputs(_Strict):
     segmentation_predictions: FileRef | None = None
     model_card: FileRef | None = None
     baseline_model_card: FileRef | None = None
+    truthing: FileRef | None = None
+    measurements: FileRef | None = None
 
 
 class Environment(_Strict):
@@ -445,6 +447,59 @@ class PlanningBlock(_Strict):
     endpoints: list[PlannedEndpoint]
 
 
+class AgreementRecord(EstimateRecord):
+    """One inter-truther agreement statistic (``estimate`` null when not estimable)."""
+
+    statistic: str
+    not_estimable_reason: str | None = None
+
+
+class AdjudicationPath(_Strict):
+    """How many cases one adjudication path decided (STARD flow)."""
+
+    path: str
+    n: Count
+
+
+class TruthingCheck(_Strict):
+    """The adjudicated reference against the manifest's label (``use: check``)."""
+
+    n_compared: Count
+    n_discordant: Count
+    discordant: list[dict[str, Any]]
+
+
+class TruthingBlock(_Strict):
+    """How the reference standard was established: agreement and adjudication (R6)."""
+
+    file: str
+    rule: str
+    use: Literal["check", "derive"]
+    positive: str
+    adjudicator: str | None
+    truthers: list[str]
+    n_reads: Count
+    n_adjudicator_reads: Count
+    n_cases: Count
+    agreement: list[AgreementRecord]
+    adjudication: dict[str, Any]
+    paths: list[AdjudicationPath]
+    reference: dict[str, Count]
+    n_analysed_without_reads: Count
+    check: TruthingCheck | None
+
+
+class MeasurementBlock(_Open):
+    """A measuring device against its reference: Bland-Altman, CCC, ICC, per subgroup (R7)."""
+
+    quantity: str
+    unit: str | None
+    n: Count
+    bland_altman: dict[str, Any]
+    points: list[dict[str, Any]]
+    subgroups: list[dict[str, Any]]
+
+
 # ------------------------------------------------------------------------ the document
 
 
@@ -473,6 +528,8 @@ class Results(_Strict):
     detection: AnalysisBlock | None = None
     segmentation: AnalysisBlock | None = None
     planning: PlanningBlock | None = None
+    truthing: TruthingBlock | None = None
+    measurement: MeasurementBlock | None = None
     failures: list[Failure]
     audit: AuditRef | None = None
     warnings: list[str] = Field(default_factory=list)
@@ -482,6 +539,8 @@ class Results(_Strict):
 
 __all__ = [
     "SCHEMA_ID",
+    "AdjudicationPath",
+    "AgreementRecord",
     "AnalysisBlock",
     "AuditRef",
     "CalibrationBlock",
@@ -503,6 +562,7 @@ __all__ = [
     "FlowLine",
     "Inputs",
     "LockSummary",
+    "MeasurementBlock",
     "ModelRecord",
     "PrimaryDecision",
     "ProtocolBlock",
@@ -515,5 +575,7 @@ __all__ = [
     "SubgroupRow",
     "SubgroupsBlock",
     "Timings",
+    "TruthingBlock",
+    "TruthingCheck",
     "Verdict",
 ]
