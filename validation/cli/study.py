@@ -32,7 +32,8 @@ def protocol_check(
         ),
     ] = True,
 ) -> None:
-    """Validate a protocol and the files it names; print every problem with its YAML path (exit 2 if any).
+    """Validate a protocol and the files it names; print every problem with its YAML path
+    (exit 2 if any).
 
     With ``--files`` (the default) the contents of the files are checked too: the manifest's
     rows and the columns the protocol uses, the scores, readings, marks, lesions and
@@ -91,8 +92,9 @@ def protocol_lock(
     present = [k for k in hashed if k in OUTPUT_INPUTS]
     if present:
         typer.echo(
-            f"note: model outputs already exist at lock time ({', '.join(present)}); the lock records "
-            "their sha256, `radval run` refuses them if they change, and the report says they existed",
+            f"note: model outputs already exist at lock time ({', '.join(present)}); the lock "
+            "records their sha256, `radval run` refuses them if they change, and the report says "
+            "they existed",
             err=True,
         )
 
@@ -145,7 +147,9 @@ def run_cmd(
         Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")
     ] = None,
 ) -> None:
-    """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, 2 bad input."""
+    """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails,
+    2 bad input.
+    """
     from validation.study import run_study
 
     outcome = run_study(
@@ -181,7 +185,8 @@ def gate_cmd(
         float | None,
         typer.Option(
             help="One-sided level of each test; intervals are two-sided at 1 - 2 x this level. "
-            "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.",
+            "Default: the candidate protocol's multiplicity.significance_level, as `radval run` "
+            "uses.",
             callback=finite,
         ),
     ] = None,
@@ -241,7 +246,9 @@ def audit_verify(
         ),
     ] = False,
 ) -> None:
-    """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted write."""
+    """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted
+    write.
+    """
     from validation.audit import verify
 
     report = verify(study_dir, anchors=anchor or [])
@@ -301,7 +308,9 @@ def sign_cmd(
     ],
     meaning: Annotated[str, typer.Option(help="authorship, review, approval or responsibility.")],
 ) -> None:
-    """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to show it."""
+    """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to
+    show it.
+    """
     from validation import audit
     from validation.errors import InputError
 
@@ -321,8 +330,9 @@ def sign_cmd(
                 )
             except InputError as exc:
                 raise InputError(
-                    f"the signature was recorded (entry {entry['seq']}), but the report could not be "
-                    f"re-rendered to show it: {exc}; re-render it with `radval report {study_dir}`"
+                    f"the signature was recorded (entry {entry['seq']}), but the report could not "
+                    f"be re-rendered to show it: {exc}; re-render it with `radval report "
+                    f"{study_dir}`"
                 ) from None
             report = str(written[0])
     d = entry["details"]

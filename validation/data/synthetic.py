@@ -48,8 +48,8 @@ Borealis Imaging BX-20 CR     0.70   0.050  1.4x2  MONOCHROME1     12 bit
 
 plus structured plate noise ("mottle") at the nodules' own scale: none on the
 Kestrel, sd 0.006 on the Corvid and 0.03 on the Borealis reader (attenuation units;
-nodule contrast is 0.18-0.55), so that nodules are truly harder to see on the Borealis CR reader. After
-:func:`validation.data.dicom.read_dicom` every image has the same grey scale
+nodule contrast is 0.18-0.55), so that nodules are truly harder to see on the Borealis CR
+reader. After :func:`validation.data.dicom.read_dicom` every image has the same grey scale
 (0-4095, higher = brighter), whatever its photometric interpretation and rescale.
 
 **Files.** Each image is written with one of explicit VR little endian, deflated

@@ -254,7 +254,10 @@ class LoadDicomd(mt.MapTransform):
 
 
 class LoadMaskd(mt.MapTransform):
-    """Read ``d["label"]`` (a NIfTI path) into a channel-first float MetaTensor with the image's affine."""
+    """Read ``d["label"]`` (a NIfTI path) into a channel-first float MetaTensor.
+
+    The tensor carries the image's affine.
+    """
 
     def __init__(self) -> None:
         super().__init__(keys=[LABEL])

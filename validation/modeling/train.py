@@ -8,8 +8,12 @@ loaded back with ``torch.load(weights_only=True)``.
 
 Example
 -------
->>> result = train_model("models/demo_classifier.yaml", manifest="data/train/manifest.csv",
-...                      out_dir="runs/demo", test_manifest="data/test/manifest.csv")  # doctest: +SKIP
+>>> result = train_model(
+...     "models/demo_classifier.yaml",
+...     manifest="data/train/manifest.csv",
+...     out_dir="runs/demo",
+...     test_manifest="data/test/manifest.csv",
+... )  # doctest: +SKIP
 >>> result.checkpoint_sha256[:12], result.metrics["val_auc"]  # doctest: +SKIP
 """
 

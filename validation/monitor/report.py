@@ -218,7 +218,10 @@ def build_context(
                     "svg": window_chart(
                         pts,
                         title=f"{m} per window (verified cases)",
-                        desc=f"{m} of the verified cases of each closed window with its confidence interval",
+                        desc=(
+                            f"{m} of the verified cases of each closed window with its confidence "
+                            "interval"
+                        ),
                         ylabel=m,
                         lines=lines,
                         lo=0.0,

@@ -818,8 +818,8 @@ def _ingest_batches(
             if known[name]["sha256"] != digest:
                 raise StreamError(
                     f"{path}: batch file changed since run {known[name]['run']} read it (sha256 "
-                    f"{digest}, recorded {known[name]['sha256']}); monitoring never re-reads the past: "
-                    "deliver corrections as a new batch"
+                    f"{digest}, recorded {known[name]['sha256']}); monitoring never re-reads the "
+                    "past: deliver corrections as a new batch"
                 )
             continue
         batch = read_batch(path, name, p.stream)
@@ -839,7 +839,8 @@ def _ingest_batches(
                 raise StreamError(
                     f"{path}: row {batch.row[i]}, column 'time': case {batch.case_id[i]!r} at "
                     f"{_iso(batch.time.iloc[i])} falls in window {wid}, which was closed (as of "
-                    f"{state['closed_until']}); closed windows are frozen, so late cases are refused"
+                    f"{state['closed_until']}); closed windows are frozen, so late cases are "
+                    "refused"
                 )
         index = len(state["inputs"]["batches"])
         state["inputs"]["batches"].append(
@@ -980,7 +981,10 @@ def _score_mean_charts(
 
 
 def _signatures(out: Path, record_sha256: str) -> list[dict[str, Any]]:
-    """The folder's ``sign`` entries (21 CFR 11.50), each saying whether it signs ``record_sha256``."""
+    """The folder's ``sign`` entries (21 CFR 11.50).
+
+    Each says whether it signs ``record_sha256``.
+    """
     if not (out / audit.AUDIT_FILE).exists():
         return []
     sigs = []
@@ -1093,8 +1097,9 @@ def run_monitor(
             others = [q.name for q in out.iterdir() if q.name != audit.LOCK_FILE]
             if others:
                 raise MonitorFolderError(
-                    f"{out} is not empty and holds no {MONITOR_FILE} ({', '.join(sorted(others)[:3])}"
-                    " ...); monitor into a new folder or an existing monitoring folder"
+                    f"{out} is not empty and holds no {MONITOR_FILE} "
+                    f"({', '.join(sorted(others)[:3])} ...); monitor into a new folder or an "
+                    "existing monitoring folder"
                 )
         else:
             audit.require_intact(out, "monitor into")
@@ -1191,8 +1196,8 @@ def run_monitor(
         )
     if echo is not None:
         echo(
-            f"run {run}: {len(new_idx)} new case(s) in {len(batches)} batch(es), {len(labelled)} new "
-            f"label(s); {len(closed)} window(s) closed; {len(new_alarms)} new alarm(s)"
+            f"run {run}: {len(new_idx)} new case(s) in {len(batches)} batch(es), {len(labelled)} "
+            f"new label(s); {len(closed)} window(s) closed; {len(new_alarms)} new alarm(s)"
         )
     still_open = open_alarms(state)
     return MonitorOutcome(

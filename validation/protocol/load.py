@@ -270,8 +270,8 @@ def _card_threshold_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> 
                 Problem(
                     yaml_path((role, "threshold")),
                     f"{role}.threshold is {ref.threshold!r}, but the model card {path} records "
-                    f"operating threshold {recorded!r}; leave {role}.threshold out to use the card's, "
-                    "or state exactly the card's value",
+                    f"operating threshold {recorded!r}; leave {role}.threshold out to use the "
+                    "card's, or state exactly the card's value",
                     node_line(root, (role, "threshold")),
                 )
             )

@@ -81,7 +81,8 @@ def derive_attribute(
     """
     if attr.column not in frame.columns:
         raise InputError(
-            f"{source}: subgroup column {attr.column!r} is missing; columns are {list(frame.columns)}"
+            f"{source}: subgroup column {attr.column!r} is missing; columns are "
+            f"{list(frame.columns)}"
         )
     col = frame[attr.column]
     if attr.bands is None:
@@ -91,7 +92,8 @@ def derive_attribute(
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{source}: row {row + 1}, field {attr.column!r}: expected a number for bands, found {col.iloc[row]!r}"
+            f"{source}: row {row + 1}, field {attr.column!r}: expected a number for bands, found "
+            f"{col.iloc[row]!r}"
         )
     edges = attr.bands
     cut = pd.cut(values, bins=edges, right=False, labels=band_labels(edges), include_lowest=True)
@@ -137,7 +139,10 @@ def subgroup_ci_methods(sg: Subgroups) -> str | dict[str, str] | None:
 def subgroup_record(
     sg: Subgroups, cases: Cases, *, threshold: float | None, seed: int, n_resamples: int
 ) -> dict[str, Any]:
-    """Run :func:`validation.stats.subgroups.subgroup_table` for the protocol's subgroups (R11, R12)."""
+    """Run :func:`validation.stats.subgroups.subgroup_table` for the protocol's subgroups.
+
+    Requirements R11, R12.
+    """
 
     groups = subgroup_frame(cases.frame, sg, intersections=False)
     assert cases.score is not None
@@ -524,7 +529,8 @@ def _reader_study_record(
                     "text": (
                         f"H1: {rs.fom}({rs.test_modality}) - {rs.fom}({rs.reference_modality}) > "
                         f"{-h.margin if h.kind == 'non-inferiority' else h.margin:g} ({h.kind}, "
-                        f"{rs.method.upper()} {rs.analysis}), one-sided p < {h.significance_level:g}"
+                        f"{rs.method.upper()} {rs.analysis}), one-sided p < "
+                        f"{h.significance_level:g}"
                     ),
                     "holds": None,
                 },
@@ -646,7 +652,10 @@ def detection_record(
             rec["criterion"] = {
                 "kind": "bound",
                 "holds": None,
-                "text": f"{a.bound} of lesion {ep.metric} ({det.confidence_level:.0%} CI) {a.op} {a.value:g}",
+                "text": (
+                    f"{a.bound} of lesion {ep.metric} ({det.confidence_level:.0%} CI) {a.op} "
+                    f"{a.value:g}"
+                ),
             }
         est = getattr(result, ep.metric)
         if est is None:
@@ -676,7 +685,10 @@ def segmentation_record(
     seed: int,
     n_resamples: int,
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
-    """Per-case overlap/boundary metrics under the declared empty-mask policy, summarised with CIs (R10)."""
+    """Per-case overlap/boundary metrics under the declared empty-mask policy.
+
+    Summarised with confidence intervals (R10).
+    """
 
     frame = cases.frame
     preds = read_predictions(predictions_path, seg.columns)
@@ -705,7 +717,9 @@ def segmentation_record(
             manifest_path.parent,
             str(ref_rel),
             folder="the manifest's folder",
-            where=f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}",
+            where=(
+                f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}"
+            ),
         )
         pred_path = resolve_inside(
             predictions_path.parent,
@@ -720,7 +734,8 @@ def segmentation_record(
         pred, _ = load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
         if pred.shape != ref.shape:
             raise InputError(
-                f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}"
+                f"case {cid}: predicted mask shape {pred.shape} differs from the reference "
+                f"{ref.shape}"
             )
         pred_masks.append(pred)
         ref_masks.append(ref)
@@ -785,7 +800,10 @@ def segmentation_record(
             rec["criterion"] = {
                 "kind": "bound",
                 "holds": None,
-                "text": f"{a.bound} of mean {ep.metric} ({seg.confidence_level:.0%} CI) {a.op} {a.value:g}",
+                "text": (
+                    f"{a.bound} of mean {ep.metric} ({seg.confidence_level:.0%} CI) {a.op} "
+                    f"{a.value:g}"
+                ),
             }
         est = summary.estimates.get(ep.metric)
         if est is None:

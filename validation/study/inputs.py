@@ -385,7 +385,10 @@ def _more(problems: list[str]) -> str:
     more = len(problems) - 1
     if not more:
         return problems[0]
-    return f"{problems[0]} (and {more} more problem{'s' if more > 1 else ''}; `radval protocol check` lists them all)"
+    return (
+        f"{problems[0]} (and {more} more problem{'s' if more > 1 else ''}; `radval protocol check` "
+        "lists them all)"
+    )
 
 
 def read_table(
@@ -418,7 +421,8 @@ def map_columns(
     ]
     if missing:
         return frame, [
-            f"{path}: column {', '.join(missing)} named in {where} is not in the file; found columns {found}"
+            f"{path}: column {', '.join(missing)} named in {where} is not in the file; found "
+            f"columns {found}"
         ]
     sources = set(mapping.values())
     drop = [ours for ours in mapping if ours in found and ours not in sources]
@@ -437,7 +441,10 @@ def missing_columns_message(
     where: str,
     mapping: dict[str, str] | None,
 ) -> str:
-    """``FILE: column(s) ... missing; expected ..., found [...]`` naming the protocol's mapping key."""
+    """``FILE: column(s) ... missing; expected ..., found [...]``.
+
+    The message names the protocol's mapping key.
+    """
     cols = ", ".join(repr(c) for c in missing)
     head = (
         f"{path}: column {cols} is missing"
@@ -447,7 +454,10 @@ def missing_columns_message(
     if mapping:
         shown = [f"{mapping[n]} (as {n})" if n in mapping else n for n in names]
         return f"{head}; expected columns {', '.join(shown)} (after {where}), found {found}"
-    return f"{head}; expected columns {', '.join(names)} (map your own names with {where}), found {found}"
+    return (
+        f"{head}; expected columns {', '.join(names)} (map your own names with {where}), found "
+        f"{found}"
+    )
 
 
 def scores_problems(
@@ -506,7 +516,8 @@ def scores_problems(
     if bad.any():
         rows = np.flatnonzero(bad)
         problems.append(
-            f"{path}: row {rows[0] + 1}, field 'score': expected a finite number, found {show_value(raw.iloc[rows[0]])}"
+            f"{path}: row {rows[0] + 1}, field 'score': expected a finite number, found "
+            f"{show_value(raw.iloc[rows[0]])}"
             + (f" ({rows.size} rows)" if rows.size > 1 else "")
         )
     values = np.where(empty, np.nan, values)
@@ -516,7 +527,10 @@ def scores_problems(
 def read_scores(
     path: Path, *, columns: dict[str, str] | None = None, where: str = "model.columns"
 ) -> pd.DataFrame:
-    """Read a ``case_id, score`` file (Parquet or CSV) and check it (see :func:`scores_problems`)."""
+    """Read a ``case_id, score`` file (Parquet or CSV) and check it.
+
+    See :func:`scores_problems`.
+    """
     frame, problems = scores_problems(path, columns=columns, where=where)
     if problems:
         raise InputError(_more(problems))
@@ -533,7 +547,8 @@ def obtain_scores(
         assert path is not None
         if ref.scores_sha256 is not None and sha256_file(path) != ref.scores_sha256:
             raise InputError(
-                f"scores file {path}: sha256 is {sha256_file(path)}, the protocol expects {ref.scores_sha256}"
+                f"scores file {path}: sha256 is {sha256_file(path)}, the protocol expects "
+                f"{ref.scores_sha256}"
             )
         return path, ref.scores
     spec = loaded.resolve(ref.spec)
@@ -599,7 +614,8 @@ def align(
         extra = sorted(set(sc["case_id"]) - known)
         if extra:
             raise InputError(
-                f"{path}: {len(extra)} case_id(s) are not in the test-set manifest, e.g. {extra[0]!r}"
+                f"{path}: {len(extra)} case_id(s) are not in the test-set manifest, e.g. "
+                f"{extra[0]!r}"
             )
         series = pd.Series(sc["score"].to_numpy(dtype=np.float64), index=sc["case_id"].to_numpy())
         empty = {str(c) for c in sc["case_id"][sc["score"].isna()]}
@@ -647,8 +663,9 @@ def align(
                 else f"not in {path.name}"
             )
             raise InputError(
-                f"{path}: no score for {int(gone.sum())} manifest case(s), e.g. case_id {first!r} ({why}) "
-                "(set test_set.missing_outputs: worst_case or exclude to count them instead)"
+                f"{path}: no score for {int(gone.sum())} manifest case(s), e.g. case_id {first!r} "
+                f"({why}) (set test_set.missing_outputs: worst_case or exclude to count them "
+                "instead)"
             )
         gone_any |= gone
 
@@ -744,7 +761,8 @@ def load_model_card(
         ) from None
     if ref.card_sha256 is not None and sha256_file(path) != ref.card_sha256:
         raise InputError(
-            f"model card {path}: sha256 is {sha256_file(path)}, the protocol expects {ref.card_sha256}"
+            f"model card {path}: sha256 is {sha256_file(path)}, the protocol expects "
+            f"{ref.card_sha256}"
         )
     try:
         card = json.loads(raw.decode("utf-8"))
@@ -794,8 +812,9 @@ def model_record(
         )
         if card_ckpt is not None and card_ckpt != ckpt_sha:
             raise InputError(
-                f"model card {card_path} ({where}.card) describes checkpoint sha256 {card_ckpt}, but the "
-                f"{where}'s scores{'' if scores_path is None else f' ({scores_path.name})'} come from "
+                f"model card {card_path} ({where}.card) describes checkpoint sha256 {card_ckpt}, "
+                f"but the {where}'s "
+                f"scores{'' if scores_path is None else f' ({scores_path.name})'} come from "
                 f"checkpoint {ckpt_sha}"
             )
     prov = {
