@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from validation.stats.registry import get_metric
+from validation.stats.registry import MetricSpec, get_metric
 
 PROTOCOL_FORMAT_VERSION = 1
 """The protocol format this radval reads (the top-level ``version`` key)."""
@@ -987,35 +987,7 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                 )
             )
         if ep.test is not None:
-            allowed = TEST_METHODS[(spec.kind, ep.compare_to is not None)]
-            if spec.kind == "score" and ep.metric != "auc":
-                problems.append(
-                    (
-                        ("endpoints", i, "test"),
-                        f"metric {ep.metric!r} has no hypothesis test; use `accept`",
-                    )
-                )
-            elif (
-                ep.compare_to is not None
-                and spec.kind == "threshold"
-                and ep.metric not in _PAIRED_PROPORTIONS
-            ):
-                problems.append(
-                    (
-                        ("endpoints", i, "compare_to"),
-                        f"metric {ep.metric!r} cannot be compared paired with a baseline (its "
-                        "denominator depends on the model); compare one of "
-                        f"{list(_PAIRED_PROPORTIONS)} or auc",
-                    )
-                )
-            elif ep.test.method is not None and ep.test.method not in allowed:
-                problems.append(
-                    (
-                        ("endpoints", i, "test", "method"),
-                        f"test method {ep.test.method!r} is not valid here; expected one of "
-                        f"{list(allowed)}",
-                    )
-                )
+            problems += _test_problems(i, ep, spec, ep.test.method)
     if protocol.subgroups is not None:
         sg_ci = protocol.subgroups.ci
         specs = {}
@@ -1067,6 +1039,42 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                 )
             )
     return problems
+
+
+def _test_problems(
+    i: int, ep: Endpoint, spec: MetricSpec, method: str | None
+) -> list[tuple[tuple[Any, ...], str]]:
+    """Problems of endpoint ``i``'s hypothesis test ``method`` for its metric and pairing."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    allowed = TEST_METHODS[(spec.kind, ep.compare_to is not None)]
+    if spec.kind == "score" and ep.metric != "auc":
+        out.append(
+            (
+                ("endpoints", i, "test"),
+                f"metric {ep.metric!r} has no hypothesis test; use `accept`",
+            )
+        )
+    elif (
+        ep.compare_to is not None
+        and spec.kind == "threshold"
+        and ep.metric not in _PAIRED_PROPORTIONS
+    ):
+        out.append(
+            (
+                ("endpoints", i, "compare_to"),
+                f"metric {ep.metric!r} cannot be compared paired with a baseline (its "
+                "denominator depends on the model); compare one of "
+                f"{list(_PAIRED_PROPORTIONS)} or auc",
+            )
+        )
+    elif method is not None and method not in allowed:
+        out.append(
+            (
+                ("endpoints", i, "test", "method"),
+                f"test method {method!r} is not valid here; expected one of {list(allowed)}",
+            )
+        )
+    return out
 
 
 def parse_protocol(data: Any) -> Protocol:

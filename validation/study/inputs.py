@@ -517,8 +517,7 @@ def scores_problems(
         rows = np.flatnonzero(bad)
         problems.append(
             f"{path}: row {rows[0] + 1}, field 'score': expected a finite number, found "
-            f"{show_value(raw.iloc[rows[0]])}"
-            + (f" ({rows.size} rows)" if rows.size > 1 else "")
+            f"{show_value(raw.iloc[rows[0]])}" + (f" ({rows.size} rows)" if rows.size > 1 else "")
         )
     values = np.where(empty, np.nan, values)
     return pd.DataFrame({"case_id": ids.to_numpy(), "score": values}), problems
