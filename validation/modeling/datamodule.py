@@ -85,6 +85,15 @@ class CaseTable:
     def __len__(self) -> int:
         return len(self.case_ids)
 
+    def require_labels(self) -> tuple[Any, ...]:
+        """The labels; ``ManifestError`` if the table was read without them."""
+        if self.labels is None:
+            raise ManifestError(
+                f"{self.source}: expected a labelled manifest (training, validation or tuning), "
+                "found one read without labels"
+            )
+        return self.labels
+
     def subset(self, index: Sequence[int]) -> CaseTable:
         """The rows at positions ``index`` (in that order), same source."""
         return CaseTable(

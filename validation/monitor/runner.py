@@ -1047,6 +1047,57 @@ def _prepare(protocol_path: str | Path) -> tuple[LoadedMonitorProtocol, Any]:
     return loaded, lock
 
 
+def _parse_as_of(as_of: str | pd.Timestamp | None) -> pd.Timestamp | None:
+    """``--as-of`` as a UTC timestamp (naive times are UTC); None if not given."""
+    if as_of is None:
+        return None
+    try:
+        when = pd.Timestamp(as_of)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--as-of: expected an ISO 8601 time, found {as_of!r} ({exc})") from None
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
+def _check_folder(
+    out: Path, previous: dict[str, Any] | None, loaded: LoadedMonitorProtocol
+) -> None:
+    """Refuse a folder that is neither empty nor a monitoring folder of this same plan."""
+    if previous is None:
+        others = [q.name for q in out.iterdir() if q.name != audit.LOCK_FILE]
+        if others:
+            raise MonitorFolderError(
+                f"{out} is not empty and holds no {MONITOR_FILE} "
+                f"({', '.join(sorted(others)[:3])} ...); monitor into a new folder or an "
+                "existing monitoring folder"
+            )
+    else:
+        audit.require_intact(out, "monitor into")
+        if previous["protocol"]["sha256"] != loaded.sha256:
+            raise MonitorFolderError(
+                f"{out} was started with the monitoring protocol sha256 "
+                f"{previous['protocol']['sha256']}, not {loaded.sha256} ({loaded.path}); a "
+                "monitoring folder keeps the plan it started with: monitor into a new folder"
+            )
+
+
+def _advance_case_charts(
+    state: dict[str, Any], thr: float, new_idx: list[int], labelled: list[int], run: int
+) -> None:
+    """Advance the case-level charts over their new observations only."""
+    cases = state["cases"]
+    for cid, chart in state["charts"].items():
+        ind = chart["indicator"]
+        if ind == "positive_call":
+            x = np.asarray([cases["score"][i] >= thr for i in new_idx], dtype=np.int8)
+            _advance_chart(state, cid, x, [cases["time"][i] for i in new_idx], run)
+        elif ind in LABEL_INDICATORS and labelled:
+            score = np.asarray([cases["score"][i] for i in labelled], dtype=float)
+            label = np.asarray([cases["label"][i] for i in labelled], dtype=np.int8)
+            mask, x = _indicator(ind, score, label, thr)
+            times = [cases["time"][i] for i, m in zip(labelled, mask, strict=True) if m]
+            _advance_chart(state, cid, x, times, run)
+
+
 def run_monitor(
     protocol_path: str | Path,
     *,
@@ -1080,35 +1131,12 @@ def run_monitor(
     loaded, lock = _prepare(protocol_path)
     out = Path(out_dir)
     stream = Path(stream_dir)
-    when = None
-    if as_of is not None:
-        try:
-            when = pd.Timestamp(as_of)
-        except (ValueError, TypeError) as exc:
-            raise InputError(
-                f"--as-of: expected an ISO 8601 time, found {as_of!r} ({exc})"
-            ) from None
-        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    when = _parse_as_of(as_of)
     if out.exists() and not out.is_dir():
         raise MonitorFolderError(f"{out}: expected a monitoring folder, found a file")
     with audit.study_lock(out, purpose="monitor"):
         previous = load_state(out)
-        if previous is None:
-            others = [q.name for q in out.iterdir() if q.name != audit.LOCK_FILE]
-            if others:
-                raise MonitorFolderError(
-                    f"{out} is not empty and holds no {MONITOR_FILE} "
-                    f"({', '.join(sorted(others)[:3])} ...); monitor into a new folder or an "
-                    "existing monitoring folder"
-                )
-        else:
-            audit.require_intact(out, "monitor into")
-            if previous["protocol"]["sha256"] != loaded.sha256:
-                raise MonitorFolderError(
-                    f"{out} was started with the monitoring protocol sha256 "
-                    f"{previous['protocol']['sha256']}, not {loaded.sha256} ({loaded.path}); a "
-                    "monitoring folder keeps the plan it started with: monitor into a new folder"
-                )
+        _check_folder(out, previous, loaded)
         ref_data = read_reference(loaded)
         if previous is None:
             results = _check_results(loaded)
@@ -1125,19 +1153,7 @@ def run_monitor(
         new_idx = list(range(n_cases_before, len(state["cases"]["key"])))
         labelled, label_files, label_hashes = _ingest_labels(loaded, stream, state, run)
         cases = state["cases"]
-        thr = loaded.protocol.reference.threshold
-        # case-level charts, over their new observations only
-        for cid, chart in state["charts"].items():
-            ind = chart["indicator"]
-            if ind == "positive_call":
-                x = np.asarray([cases["score"][i] >= thr for i in new_idx], dtype=np.int8)
-                _advance_chart(state, cid, x, [cases["time"][i] for i in new_idx], run)
-            elif ind in LABEL_INDICATORS and labelled:
-                score = np.asarray([cases["score"][i] for i in labelled], dtype=float)
-                label = np.asarray([cases["label"][i] for i in labelled], dtype=np.int8)
-                mask, x = _indicator(ind, score, label, thr)
-                times = [cases["time"][i] for i, m in zip(labelled, mask, strict=True) if m]
-                _advance_chart(state, cid, x, times, run)
+        _advance_case_charts(state, loaded.protocol.reference.threshold, new_idx, labelled, run)
         latest = max((_ts(t) for t in cases["time"]), default=None)
         stored = _ts(state["as_of"]) if state["as_of"] else None
         candidates = [t for t in (latest, when, stored) if t is not None]
