@@ -415,19 +415,18 @@ def _state(folder: Path) -> _State:
     head = _read_head(folder, problems)
     if head is not None:
         n_committed = head[0] + 1
+        if n_committed > len(lines) or n_committed < 0:
+            last = lines[-1].entry if lines and lines[-1].entry else {}
+            problems.append(
+                f"{HEAD_FILE} names entry {head[0]} ({head[1]}), but the log ends at entry "
+                f"{len(lines) - 1} ({last.get('hash')}): entries were deleted or rewritten"
+            )
+            n_committed = len(lines)
     elif not head_present and len(lines) <= 1:
         n_committed = 0  # the very first append may have stopped before the head was written
     else:
         if not head_present:
             problems.append(f"{HEAD_FILE} is missing")
-        n_committed = len(lines)
-    if n_committed > len(lines) or n_committed < 0:
-        last = lines[-1].entry if lines and lines[-1].entry else {}
-        assert head is not None
-        problems.append(
-            f"{HEAD_FILE} names entry {head[0]} ({head[1]}), but the log ends at entry "
-            f"{len(lines) - 1} ({last.get('hash')}): entries were deleted or rewritten"
-        )
         n_committed = len(lines)
     committed: list[dict[str, Any]] = []
     for line in lines[:n_committed]:

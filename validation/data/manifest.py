@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from validation.data.dicom import read_header
-from validation.errors import DicomReadError, ManifestError
+from validation.errors import DicomReadError, ManifestError, RadvalError
 from validation.io import path_escape_reason, sha256_file, write_bytes_atomic
 from validation.tables import CsvReport, header_problem, restore, restore_frame, write_csv
 
@@ -529,7 +529,8 @@ def load_manifest(
         more = len(problems) - 1
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         raise ManifestError(problems[0] + suffix)
-    assert manifest is not None
+    if manifest is None:
+        raise RadvalError(f"{path}: manifest_problems() found no problem but no manifest")
     return manifest
 
 

@@ -32,7 +32,7 @@ import lightning.pytorch as pl
 import torch
 
 from validation.data.manifest import check_leakage, load_manifest
-from validation.errors import DicomReadError, InputError, ManifestError
+from validation.errors import DicomReadError, InputError, ManifestError, RadvalError
 from validation.io import sha256_bytes, sha256_file, write_bytes_atomic, write_text_atomic
 from validation.modeling.datamodule import (
     CaseTable,
@@ -42,7 +42,13 @@ from validation.modeling.datamodule import (
 )
 from validation.modeling.module import module_for
 from validation.modeling.predict import filter_lightning_warnings, software_versions
-from validation.modeling.spec import CheckpointRef, ModelSpec, dump_spec, load_spec
+from validation.modeling.spec import (
+    CheckpointRef,
+    ModelSpec,
+    ThresholdSelection,
+    dump_spec,
+    load_spec,
+)
 from validation.modeling.tuning import TuningSplit, case_list_sha256, split_tuning
 from validation.stats import (
     select_threshold,
@@ -210,7 +216,11 @@ def _tuning_scores(module: Any, table: CaseTable, spec: ModelSpec, accelerator: 
     outputs = trainer.predict(module, datamodule=dm, return_predictions=True) or []
     by_case: dict[str, float] = {}
     for out in outputs:
-        assert isinstance(out, dict)
+        if not isinstance(out, dict):
+            raise RadvalError(
+                f"{table.source}: expected a dict of scores per tuning batch, found "
+                f"{type(out).__name__}"
+            )
         if out["failures"]:
             f = out["failures"][0]
             raise DicomReadError(
@@ -224,9 +234,7 @@ def _tuning_scores(module: Any, table: CaseTable, spec: ModelSpec, accelerator: 
 def _select_operating_point(
     spec: ModelSpec,
     module: Any,
-    table: CaseTable,
-    manifest: Any,
-    split: TuningSplit,
+    tuning: _Tuning,
     *,
     accelerator: str,
     test_declared: bool,
@@ -234,10 +242,9 @@ def _select_operating_point(
     """Score the tuning split, choose the threshold by the spec's rule, and describe it."""
     import numpy as np
 
-    select = spec.operating_point.select
-    assert select is not None and table.labels is not None
+    select, table, manifest, split = tuning.select, tuning.table, tuning.manifest, tuning.split
     scores = _tuning_scores(module, table, spec, accelerator)
-    y = np.array([int(lab == spec.positive_index) for lab in table.labels], dtype=np.int8)
+    y = np.array([int(lab == spec.positive_index) for lab in table.require_labels()], dtype=np.int8)
     chosen = select_threshold(y, scores, rule=select.rule, target=select.target)
     called = (scores >= chosen.threshold).astype(np.int8)
     spread = threshold_bootstrap(
@@ -394,9 +401,7 @@ def train_model(
         operating = _select_operating_point(
             spec,
             module,
-            data.tuning.table,
-            data.tuning.manifest,
-            data.tuning.split,
+            data.tuning,
             accelerator=accelerator,
             test_declared=test_manifest is not None,
         )
@@ -449,6 +454,7 @@ class _Tuning:
     manifest: Any
     table: CaseTable
     split: TuningSplit
+    select: ThresholdSelection
 
 
 @dataclass(frozen=True)
@@ -505,7 +511,7 @@ def _training_data(
         )
         _refuse_split_leakage(tune_m, train_m)
         train_t = full_t.subset(split.train_index)
-        tuning = _Tuning(tune_m, full_t.subset(split.tuning_index), split)
+        tuning = _Tuning(tune_m, full_t.subset(split.tuning_index), split, select)
     val_t = case_table(val_m, spec, with_labels=True) if val_m is not None else None
     return _TrainingData(train_m, train_t, tuning, val_m, val_t, test_m)
 

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from validation.errors import ProtocolError
+from validation.errors import ProtocolError, RadvalError
 from validation.io import sha256_bytes
 from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
@@ -592,5 +592,6 @@ def load_monitor_protocol(path: str | Path) -> LoadedMonitorProtocol:
             f"invalid monitoring protocol {file} ({len(problems)} problem(s)): "
             + "; ".join(problems)
         )
-    assert data is not None
+    if data is None:
+        raise RadvalError(f"{file}: the protocol validated but its YAML mapping is missing")
     return LoadedMonitorProtocol(file.resolve(), proto, sha256_bytes(raw), data)

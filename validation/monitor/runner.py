@@ -35,13 +35,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from validation import __version__, audit
-from validation.errors import InputError, ProtocolError
+from validation.errors import InputError, ProtocolError, RadvalError
 from validation.io import sha256_bytes, sha256_file
 from validation.monitor.lock import read_monitor_lock, verify_monitor_lock
 from validation.monitor.protocol import Chart, LoadedMonitorProtocol, load_monitor_protocol
@@ -74,6 +74,8 @@ from validation.stats import (
     window_performance,
 )
 from validation.stats.monitoring import CusumDesign, EwmaDesign, NormalChartDesign
+
+_T = TypeVar("_T")
 
 MONITOR_SCHEMA = "radval.monitor/1"
 MONITOR_FILE = "monitor.json"
@@ -256,18 +258,27 @@ def _direction(chart: Chart, p0: float) -> str:
     return chart.direction or "increase"
 
 
+def _declared(chart: Chart, value: _T | None, what: str) -> _T:
+    """A chart setting its kind requires (the protocol's validation guarantees it)."""
+    if value is None:
+        raise ProtocolError(f"chart {chart.id}: expected {what}, found none")
+    return value
+
+
 def _design(chart: Chart, reference: dict[str, Any]) -> dict[str, Any]:
     if chart.indicator == "score_mean":
         shift = 1.0 if chart.shift is None else chart.shift
-        assert chart.direction is not None
+        direction = _declared(chart, chart.direction, "`direction` (increase or decrease)")
         if chart.kind == "cusum":
             nd = normal_cusum_design(
-                k=shift / 2.0, arl0=chart.arl0, shift=shift, direction=chart.direction
+                k=shift / 2.0, arl0=chart.arl0, shift=shift, direction=direction
             )
         else:
-            assert chart.lam is not None
             nd = normal_ewma_design(
-                lam=chart.lam, arl0=chart.arl0, shift=shift, direction=chart.direction
+                lam=_declared(chart, chart.lam, "`lambda` (its smoothing weight)"),
+                arl0=chart.arl0,
+                shift=shift,
+                direction=direction,
             )
         return nd.to_dict()
     rates = reference["rates"]
@@ -286,17 +297,19 @@ def _design(chart: Chart, reference: dict[str, Any]) -> dict[str, Any]:
     else:
         p0 = float(chart.p0)
     direction = _direction(chart, p0)
+    if chart.kind == "cusum":
+        p1 = _declared(chart, chart.p1, "`p1`, the out-of-control rate to detect")
+    else:
+        lam = _declared(chart, chart.lam, "`lambda` (its smoothing weight)")
     try:
         if chart.kind == "cusum":
-            assert chart.p1 is not None
             d: CusumDesign | EwmaDesign = bernoulli_cusum_design(
-                p0, chart.p1, arl0=chart.arl0, resolution=chart.resolution
+                p0, p1, arl0=chart.arl0, resolution=chart.resolution
             )
         else:
-            assert chart.lam is not None
             d = bernoulli_ewma_design(
                 p0,
-                lam=chart.lam,
+                lam=lam,
                 arl0=chart.arl0,
                 p1=chart.p1,
                 direction=direction,
@@ -333,7 +346,11 @@ def _p0_source(chart: Chart, reference: dict[str, Any], design: dict[str, Any]) 
     ci = proportion_ci(successes, n, method="wilson", confidence_level=0.95)
     obj = _design_object(design)
     bound = ci.ci_high if design["direction"] == "increase" else ci.ci_low
-    assert not isinstance(obj, NormalChartDesign)
+    if isinstance(obj, NormalChartDesign):
+        raise RadvalError(
+            f"chart {chart.id}: a {chart.indicator} chart has the design {design['method']}, "
+            "expected a Bernoulli CUSUM or EWMA"
+        )
     return {
         "from": "reference",
         "successes": successes,

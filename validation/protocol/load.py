@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import yaml
 from pydantic import ValidationError
@@ -63,6 +63,12 @@ class LoadedProtocol:
         """Folder relative paths in the protocol are resolved against."""
         return self.path.parent
 
+    @overload
+    def resolve(self, rel: str) -> Path: ...
+    @overload
+    def resolve(self, rel: None) -> None: ...
+    @overload
+    def resolve(self, rel: str | None) -> Path | None: ...
     def resolve(self, rel: str | None) -> Path | None:
         """Resolve a path written in the protocol (relative to the protocol file)."""
         if rel is None:
@@ -226,7 +232,6 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
         if rel is None:
             continue
         path = loaded.resolve(rel)
-        assert path is not None
         line = node_line(root, loc)
         if not path.is_file():
             if required or sha is not None:
@@ -254,7 +259,6 @@ def _card_threshold_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> 
         if ref is None or ref.card is None:
             continue
         path = loaded.resolve(ref.card)
-        assert path is not None
         if not path.is_file():
             continue  # reported as a missing file
         try:

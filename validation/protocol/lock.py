@@ -277,7 +277,6 @@ def masks_digest(loaded: LoadedProtocol) -> tuple[str, int] | None:
     if seg is None:
         return None
     table = loaded.resolve(seg.predictions)
-    assert table is not None
     if not table.is_file():
         return None
     import pandas as pd
@@ -346,7 +345,6 @@ def _model_cards(loaded: LoadedProtocol) -> dict[str, dict[str, Any]]:
         if ref is None or ref.card is None:
             continue
         path = loaded.resolve(ref.card)
-        assert path is not None
         out[role] = {"path": ref.card, "sha256": sha256_file(path)}
     return out
 
@@ -410,7 +408,6 @@ def lock_protocol(
     """
     loaded = load_protocol(protocol_path)
     manifest = loaded.resolve(loaded.protocol.test_set.manifest)
-    assert manifest is not None
     manifest_sha = sha256_file(manifest)
     inputs = hash_inputs(loaded)
     cards = _model_cards(loaded)
@@ -521,7 +518,6 @@ def verify_lock(loaded: LoadedProtocol, lock: Lock) -> str:
             "(`radval protocol lock --amend REASON`) to record the change"
         )
     manifest = loaded.resolve(loaded.protocol.test_set.manifest)
-    assert manifest is not None
     actual = sha256_file(manifest)
     if actual != lock.manifest_sha256:
         raise ProtocolError(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from validation.data.readings import select_modalities
-from validation.errors import InputError, ReadingsError, UndefinedMetricError
+from validation.errors import InputError, ProtocolError, ReadingsError, UndefinedMetricError
 from validation.io import resolve_inside
 from validation.protocol.schema import (
     Detection,
@@ -147,8 +147,12 @@ def subgroup_record(
     Requirements R11, R12.
     """
 
+    if cases.score is None:
+        raise ProtocolError(
+            "subgroups: expected the classification model's scores to analyse, found none "
+            "(the protocol declares no model)"
+        )
     groups = subgroup_frame(cases.frame, sg, intersections=False)
-    assert cases.score is not None
     prespecified: list[str | tuple[str, ...]] = [a.label for a in sg.attributes if a.prespecified]
     prespecified += [tuple(c) for c in sg.intersections]
     analysis = subgroup_table(

@@ -22,7 +22,7 @@ import pandas as pd
 
 from validation import __version__, tables
 from validation.data.manifest import load_manifest
-from validation.errors import CheckpointError, InputError, ManifestError
+from validation.errors import CheckpointError, InputError, ManifestError, ProtocolError
 from validation.io import sha256_file
 from validation.protocol.cards import card_threshold
 from validation.protocol.load import LoadedProtocol
@@ -331,7 +331,6 @@ def load_manifest_frame(loaded: LoadedProtocol) -> tuple[Path, pd.DataFrame]:
 
     ts = loaded.protocol.test_set
     path = loaded.resolve(ts.manifest)
-    assert path is not None
     manifest = load_manifest(path, label_columns=[ts.label_column])
     frame = manifest.frame.reset_index(drop=True)
     for col in ("case_id", ts.label_column):
@@ -533,7 +532,8 @@ def read_scores(
     frame, problems = scores_problems(path, columns=columns, where=where)
     if problems:
         raise InputError(_more(problems))
-    assert frame is not None
+    if frame is None:
+        raise InputError(f"{path}: expected a scores table, found nothing readable")
     return frame
 
 
@@ -543,16 +543,19 @@ def obtain_scores(
     """Return the scores path for a model: the declared file, or one produced by inference."""
     if ref.scores is not None:
         path = loaded.resolve(ref.scores)
-        assert path is not None
         if ref.scores_sha256 is not None and sha256_file(path) != ref.scores_sha256:
             raise InputError(
                 f"scores file {path}: sha256 is {sha256_file(path)}, the protocol expects "
                 f"{ref.scores_sha256}"
             )
         return path, ref.scores
+    if ref.spec is None or ref.checkpoint is None:
+        raise ProtocolError(
+            f"{loaded.path}: {name}: expected `scores` or both `spec` and `checkpoint`, found "
+            f"spec {ref.spec!r} and checkpoint {ref.checkpoint!r}"
+        )
     spec = loaded.resolve(ref.spec)
     checkpoint = loaded.resolve(ref.checkpoint)
-    assert spec is not None and checkpoint is not None
     if ref.checkpoint_sha256 is not None and sha256_file(checkpoint) != ref.checkpoint_sha256:
         raise CheckpointError(
             f"checkpoint {checkpoint}: sha256 is {sha256_file(checkpoint)}, "
@@ -674,7 +677,7 @@ def align(
     done = " excluded from the analysis" if missing == "exclude" else " scored worst-case"
     for row in np.flatnonzero(gone_any):
         cid = str(case_ids[row])
-        first_category = None
+        categories: list[str] = []
         for tag, path, values, reasons, empty in outputs:
             if not np.isnan(values[row]):
                 continue
@@ -682,11 +685,10 @@ def align(
             failures.append({"case_id": cid, "reason": reason + ";" + done})
             if missing == "worst_case":
                 imputed[category] = imputed.get(category, 0) + 1
-            first_category = first_category or category
+            categories.append(category)
         if missing == "exclude":
-            assert first_category is not None
             # one line per case (under its first missing output) so the counts add up
-            excluded[first_category] = excluded.get(first_category, 0) + 1
+            excluded[categories[0]] = excluded.get(categories[0], 0) + 1
 
     arrays: list[np.ndarray] = []
     for _, _, values, _, _ in outputs:
@@ -733,7 +735,6 @@ def with_card_thresholds(loaded: LoadedProtocol) -> Protocol:
         if ref is None or ref.card is None or ref.threshold is not None:
             continue
         path = loaded.resolve(ref.card)
-        assert path is not None
         update[role] = ref.model_copy(
             update={"threshold": card_threshold(path, where=f"{role}.card")}
         )
@@ -751,7 +752,6 @@ def load_model_card(
     if ref.card is None:
         return None, None
     path = loaded.resolve(ref.card)
-    assert path is not None
     try:
         raw = path.read_bytes()
     except OSError as exc:
