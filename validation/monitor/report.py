@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from validation.monitor.charts import WindowPoint, control_chart, window_chart
 from validation.report.charts import OKABE_ITO
@@ -174,7 +175,7 @@ def _window_rows(
 
 def _drift_charts(
     state: dict[str, Any], proto: dict[str, Any], flagged: dict[str, set[str]]
-) -> list[str]:
+) -> list[Markup]:
     """PSI and positive-rate charts per window, for the drift rules the plan declares."""
     psi_points, rate_points = [], []
     for w in state["windows"]:

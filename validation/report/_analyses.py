@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from markupsafe import Markup
+
 from validation.report import charts
 from validation.report._helpers import flatten as _flatten
 from validation.report._helpers import get as _get
@@ -147,7 +149,7 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _reader_roc_svgs(avg: Mapping[str, Any], per_reader: Mapping[str, Any]) -> list[str]:
+def _reader_roc_svgs(avg: Mapping[str, Any], per_reader: Mapping[str, Any]) -> list[Markup]:
     """Reader-averaged ROC curves by modality, then each modality's per-reader curves."""
     roc_svgs = []
     if avg:
