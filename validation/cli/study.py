@@ -32,13 +32,8 @@ def protocol_check(
         ),
     ] = True,
 ) -> None:
-    """Validate a protocol and the files it names; print every problem with its YAML path
-    (exit 2 if any).
-
-    With ``--files`` (the default) the contents of the files are checked too: the manifest's
-    rows and the columns the protocol uses, the scores, readings, marks, lesions and
-    predictions that exist (columns, numbers, case coverage against the manifest).
-    """
+    # the docstring is the command's help; its first paragraph must stay one line
+    "Validate a protocol and the files it names; print every problem with its YAML path (exit 2 if any).\n\nWith ``--files`` (the default) the contents of the files are checked too: the manifest's\nrows and the columns the protocol uses, the scores, readings, marks, lesions and\npredictions that exist (columns, numbers, case coverage against the manifest).\n"
     from validation.protocol.load import check_protocol
     from validation.study import check_study_protocol
 
@@ -147,9 +142,8 @@ def run_cmd(
         Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")
     ] = None,
 ) -> None:
-    """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails,
-    2 bad input.
-    """
+    # the docstring is the command's help; its first paragraph must stay one line
+    "Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, 2 bad input."
     from validation.study import run_study
 
     outcome = run_study(
@@ -246,9 +240,8 @@ def audit_verify(
         ),
     ] = False,
 ) -> None:
-    """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted
-    write.
-    """
+    # the docstring is the command's help; its first paragraph must stay one line
+    "Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted write."
     from validation.audit import verify
 
     report = verify(study_dir, anchors=anchor or [])
@@ -308,9 +301,8 @@ def sign_cmd(
     ],
     meaning: Annotated[str, typer.Option(help="authorship, review, approval or responsibility.")],
 ) -> None:
-    """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to
-    show it.
-    """
+    # the docstring is the command's help; its first paragraph must stay one line
+    "Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to show it."
     from validation import audit
     from validation.errors import InputError
 
