@@ -22,7 +22,18 @@ protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
 
 
-@protocol_app.command("check")
+@protocol_app.command(
+    "check",
+    # the help is the docstring with its first paragraph on one line (typer keeps line breaks)
+    help=(
+        "Validate a protocol and the files it names; print every problem with its YAML path "
+        "(exit 2 if any).\n\n"
+        "With ``--files`` (the default) the contents of the files are checked too: the "
+        "manifest's\nrows and the columns the protocol uses, the scores, readings, marks, "
+        "lesions and\npredictions that exist (columns, numbers, case coverage against the "
+        "manifest)."
+    ),
+)
 def protocol_check(
     file: Annotated[Path, typer.Argument(help="Protocol YAML.")],
     files: Annotated[
@@ -32,8 +43,13 @@ def protocol_check(
         ),
     ] = True,
 ) -> None:
-    # the docstring is the command's help; its first paragraph must stay one line
-    "Validate a protocol and the files it names; print every problem with its YAML path (exit 2 if any).\n\nWith ``--files`` (the default) the contents of the files are checked too: the manifest's\nrows and the columns the protocol uses, the scores, readings, marks, lesions and\npredictions that exist (columns, numbers, case coverage against the manifest).\n"
+    """Validate a protocol and the files it names; print every problem with its YAML path
+    (exit 2 if any).
+
+    With ``--files`` (the default) the contents of the files are checked too: the manifest's
+    rows and the columns the protocol uses, the scores, readings, marks, lesions and
+    predictions that exist (columns, numbers, case coverage against the manifest).
+    """
     from validation.protocol.load import check_protocol
     from validation.study import check_study_protocol
 
@@ -142,8 +158,9 @@ def run_cmd(
         Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")
     ] = None,
 ) -> None:
-    # the docstring is the command's help; its first paragraph must stay one line
-    "Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, 2 bad input."
+    """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails,
+    2 bad input.
+    """
     from validation.study import run_study
 
     outcome = run_study(
@@ -220,7 +237,11 @@ def gate_cmd(
     raise typer.Exit(0 if result["decision"] == "pass" else 1)
 
 
-@audit_app.command("verify")
+@audit_app.command(
+    "verify",
+    help="Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an "
+    "interrupted write.",
+)
 def audit_verify(
     study_dir: Annotated[Path, typer.Argument(help="Study folder (or release-gate folder).")],
     anchor: Annotated[
@@ -240,8 +261,9 @@ def audit_verify(
         ),
     ] = False,
 ) -> None:
-    # the docstring is the command's help; its first paragraph must stay one line
-    "Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted write."
+    """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted
+    write.
+    """
     from validation.audit import verify
 
     report = verify(study_dir, anchors=anchor or [])
@@ -301,8 +323,9 @@ def sign_cmd(
     ],
     meaning: Annotated[str, typer.Option(help="authorship, review, approval or responsibility.")],
 ) -> None:
-    # the docstring is the command's help; its first paragraph must stay one line
-    "Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to show it."
+    """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to
+    show it.
+    """
     from validation import audit
     from validation.errors import InputError
 
@@ -367,6 +390,15 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
     app.add_typer(protocol_app, name="protocol")
     app.add_typer(audit_app, name="audit")
-    app.command("run")(run_cmd)
+    # the help of these two is the docstring with its first line unwrapped (typer keeps breaks)
+    app.command(
+        "run",
+        help="Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, "
+        "2 bad input.",
+    )(run_cmd)
     app.command("gate")(gate_cmd)
-    app.command("sign")(sign_cmd)
+    app.command(
+        "sign",
+        help="Sign a study's results (21 CFR 11.50 record in its audit log); re-render its "
+        "report to show it.",
+    )(sign_cmd)
