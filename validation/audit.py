@@ -415,19 +415,18 @@ def _state(folder: Path) -> _State:
     head = _read_head(folder, problems)
     if head is not None:
         n_committed = head[0] + 1
+        if n_committed > len(lines) or n_committed < 0:
+            last = lines[-1].entry if lines and lines[-1].entry else {}
+            problems.append(
+                f"{HEAD_FILE} names entry {head[0]} ({head[1]}), but the log ends at entry "
+                f"{len(lines) - 1} ({last.get('hash')}): entries were deleted or rewritten"
+            )
+            n_committed = len(lines)
     elif not head_present and len(lines) <= 1:
         n_committed = 0  # the very first append may have stopped before the head was written
     else:
         if not head_present:
             problems.append(f"{HEAD_FILE} is missing")
-        n_committed = len(lines)
-    if n_committed > len(lines) or n_committed < 0:
-        last = lines[-1].entry if lines and lines[-1].entry else {}
-        assert head is not None
-        problems.append(
-            f"{HEAD_FILE} names entry {head[0]} ({head[1]}), but the log ends at entry {len(lines) - 1} "
-            f"({last.get('hash')}): entries were deleted or rewritten"
-        )
         n_committed = len(lines)
     committed: list[dict[str, Any]] = []
     for line in lines[:n_committed]:
@@ -439,11 +438,13 @@ def _state(folder: Path) -> _State:
         where = f"entry {i} (line {i + 1}, action {e.get('action')!r})"
         if e["seq"] != i:
             problems.append(
-                f"{where}: sequence number is {e['seq']!r}, expected {i} (deleted or reordered entry)"
+                f"{where}: sequence number is {e['seq']!r}, expected {i} (deleted or reordered "
+                "entry)"
             )
         if e["prev_hash"] != prev:
             problems.append(
-                f"{where}: prev_hash does not match the previous entry's hash (deleted or reordered entry)"
+                f"{where}: prev_hash does not match the previous entry's hash (deleted or "
+                "reordered entry)"
             )
         if e["hash"] != entry_hash(e):
             problems.append(f"{where}: hash does not match its content (edited entry)")
@@ -455,8 +456,8 @@ def _state(folder: Path) -> _State:
         and not any(p.startswith(HEAD_FILE) for p in problems)
     ):
         problems.append(
-            f"{HEAD_FILE} names entry {head[0]} ({head[1]}), but the log ends at entry {len(committed) - 1} "
-            f"({committed[-1]['hash']}): entries were deleted or rewritten"
+            f"{HEAD_FILE} names entry {head[0]} ({head[1]}), but the log ends at entry "
+            f"{len(committed) - 1} ({committed[-1]['hash']}): entries were deleted or rewritten"
         )
     state = _State(
         folder,
@@ -480,13 +481,13 @@ def _state(folder: Path) -> _State:
             state.torn = line
         else:
             problems.append(
-                f"line {line.number} is an entry beyond {HEAD_FILE} that does not chain onto the last "
-                "committed entry: it was not written by an interrupted radval append"
+                f"line {line.number} is an entry beyond {HEAD_FILE} that does not chain onto the "
+                "last committed entry: it was not written by an interrupted radval append"
             )
     elif len(rest) > 1:
         problems.append(
-            f"the log has {len(rest)} lines beyond {HEAD_FILE} (entry {len(committed) - 1}): entries were "
-            "appended without radval or the head was rewritten"
+            f"the log has {len(rest)} lines beyond {HEAD_FILE} (entry {len(committed) - 1}): "
+            "entries were appended without radval or the head was rewritten"
         )
     return state
 
@@ -563,8 +564,8 @@ def _file_findings(
     for name in RECORD_FILES:
         if (folder / name).is_file() and not expected.get(name, ("", 0, False))[2]:
             problems.append(
-                f"{name} is not recorded in the audit log: no entry wrote it, so it is not the output "
-                "of a completed radval command"
+                f"{name} is not recorded in the audit log: no entry wrote it, so it is not the "
+                "output of a completed radval command"
             )
     return problems, pendings
 
@@ -595,8 +596,8 @@ def _describe_tail(state: _State) -> list[str]:
         )
     if state.torn is not None:
         out.append(
-            f"line {state.torn.number} of {AUDIT_FILE} is an incomplete entry ({len(state.torn.raw)} "
-            f"bytes) beyond {HEAD_FILE}: an append was interrupted"
+            f"line {state.torn.number} of {AUDIT_FILE} is an incomplete entry "
+            f"({len(state.torn.raw)} bytes) beyond {HEAD_FILE}: an append was interrupted"
         )
     return out
 
@@ -623,13 +624,14 @@ def _append_bytes(log: Path, data: bytes, size: int) -> None:
                 os.ftruncate(fd, size)
             except OSError:
                 raise StorageError(
-                    f"cannot write {log}: {describe_os_error(exc)}; an incomplete entry is left at its "
-                    f"end: run `radval audit recover {folder}` when there is space again"
+                    f"cannot write {log}: {describe_os_error(exc)}; an incomplete entry is left at "
+                    f"its end: run `radval audit recover {folder}` when there is space again"
                 ) from None
             with contextlib.suppress(OSError):
                 os.fsync(fd)
             raise StorageError(
-                f"cannot write {log}: {describe_os_error(exc)}; nothing was recorded and the log is unchanged"
+                f"cannot write {log}: {describe_os_error(exc)}; nothing was recorded and the log "
+                "is unchanged"
             ) from None
     finally:
         os.close(fd)
@@ -723,8 +725,8 @@ def append_entry(
                 os.truncate(log, state.size)
             except OSError:
                 raise StorageError(
-                    f"{exc}; entry {entry['seq']} is in {AUDIT_FILE} but the head was not moved: run "
-                    f"`radval audit recover {folder}`"
+                    f"{exc}; entry {entry['seq']} is in {AUDIT_FILE} but the head was not moved: "
+                    f"run `radval audit recover {folder}`"
                 ) from None
             raise StorageError(
                 f"{exc}; nothing was recorded and {AUDIT_FILE} is unchanged"
@@ -733,7 +735,10 @@ def append_entry(
 
 
 def _entry_left_behind(folder: Path) -> bool:
-    """Whether a failed append left its entry beyond the head (then recovery needs the pending files)."""
+    """Whether a failed append left its entry beyond the head.
+
+    Then recovery needs the pending files.
+    """
     try:
         return _state(folder).dangling is not None
     except (InputError, OSError):
@@ -762,7 +767,8 @@ class Commit:
                 )
             if (self.inputs or {}).get(name, digest) != digest:
                 raise ValueError(
-                    f"{name}: inputs name sha256 {(self.inputs or {})[name]}, the bytes have {digest}"
+                    f"{name}: inputs name sha256 {(self.inputs or {})[name]}, the bytes have "
+                    f"{digest}"
                 )
             outs[name] = digest
         return outs
@@ -837,8 +843,9 @@ def commit(study_dir: str | Path, *commits: Commit) -> list[dict[str, Any]]:
                     os.replace(folder / (name + PENDING_SUFFIX), folder / name)
                 except OSError as exc:
                     raise StorageError(
-                        f"cannot move {folder / (name + PENDING_SUFFIX)} into place: {describe_os_error(exc)}; "
-                        f"entry {entry['seq']} ({c.action}) recorded it: run `radval audit recover {folder}`"
+                        f"cannot move {folder / (name + PENDING_SUFFIX)} into place: "
+                        f"{describe_os_error(exc)}; entry {entry['seq']} ({c.action}) recorded it: "
+                        f"run `radval audit recover {folder}`"
                     ) from None
         fsync_dir(folder)
         return entries
@@ -986,8 +993,8 @@ def verify(
         for a in anchors:
             if a not in known:
                 problems.append(
-                    f"anchor {a} is not an entry of the audit log: entries were removed after it or the "
-                    "log was rewritten"
+                    f"anchor {a} is not an entry of the audit log: entries were removed after it "
+                    "or the log was rewritten"
                 )
         sigs, missing = _signoff(folder, state.committed)
     head = state.committed[-1]["hash"] if state.committed else None
@@ -1011,8 +1018,8 @@ def require_intact(study_dir: str | Path, doing: str) -> AuditReport:
     folder = Path(study_dir)
     if not (folder / AUDIT_FILE).exists():
         raise AuditError(
-            f"refusing to {doing} {folder}: it has no audit log ({AUDIT_FILE}), so nothing in it is the "
-            "logged output of a completed radval command"
+            f"refusing to {doing} {folder}: it has no audit log ({AUDIT_FILE}), so nothing in it "
+            "is the logged output of a completed radval command"
         )
     rep = verify(folder)
     if rep.problems:
@@ -1022,7 +1029,8 @@ def require_intact(study_dir: str | Path, doing: str) -> AuditReport:
         )
     if rep.interrupted:
         raise AuditError(
-            f"refusing to {doing} {folder}: {rep.interrupted[0]}; run `radval audit recover {folder}` first"
+            f"refusing to {doing} {folder}: {rep.interrupted[0]}; run `radval audit recover "
+            f"{folder}` first"
         )
     return rep
 
@@ -1052,8 +1060,8 @@ def recover(study_dir: str | Path, *, actor: str | None = None) -> dict[str, Any
         state = _state(folder)
         if state.problems:
             raise AuditError(
-                f"cannot recover {folder}: its audit log fails verification for reasons an interrupted "
-                f"write does not explain: {state.problems[0]}"
+                f"cannot recover {folder}: its audit log fails verification for reasons an "
+                f"interrupted write does not explain: {state.problems[0]}"
             )
         actions: list[dict[str, Any]] = []
         base = list(state.committed)
@@ -1086,7 +1094,8 @@ def recover(study_dir: str | Path, *, actor: str | None = None) -> dict[str, Any
         file_problems, pendings = _file_findings(folder, base)
         if file_problems:
             raise AuditError(
-                f"cannot recover {folder}: {file_problems[0]} (not explained by an interrupted write)"
+                f"cannot recover {folder}: {file_problems[0]} (not explained by an interrupted "
+                "write)"
             )
         outputs: dict[str, str] = {}
         for p in pendings:

@@ -378,7 +378,9 @@ def run_gate(
 
     Example
     -------
-    >>> run_gate("studies/v2/results.json", "studies/v1/results.json", margin=0.02)  # doctest: +SKIP
+    >>> run_gate(
+    ...     "studies/v2/results.json", "studies/v1/results.json", margin=0.02
+    ... )  # doctest: +SKIP
     """
     if significance_level is not None and not 0.0 < significance_level < 0.5:
         raise InputError(f"--significance-level must be in (0, 0.5), got {significance_level}")
@@ -463,11 +465,11 @@ def decision_text(decision: str) -> str:
 
 
 def _check_gate_folder(folder: Path, *, force: bool) -> None:
-    """Refuse an ``--out`` that is not (or cannot become) a gate folder, before anything is computed."""
+    """Refuse an ``--out`` that is not (or cannot become) a gate folder, before computing."""
     if folder.exists() and not folder.is_dir():
         raise InputError(
-            f"--out {folder} exists and is not a folder (the gate writes {GATE_FILE} and its audit log "
-            "into a folder of its own)"
+            f"--out {folder} exists and is not a folder (the gate writes {GATE_FILE} and its audit "
+            "log into a folder of its own)"
         )
     if not folder.exists():
         if folder.suffix.lower() == ".json":
@@ -482,8 +484,8 @@ def _check_gate_folder(folder: Path, *, force: bool) -> None:
         )
     if (folder / GATE_FILE).exists() and not force:
         raise InputError(
-            f"{folder} already holds a gate decision ({GATE_FILE}); pass --force to gate again into it "
-            "(the audit log keeps both)"
+            f"{folder} already holds a gate decision ({GATE_FILE}); pass --force to gate again "
+            "into it (the audit log keeps both)"
         )
     others = sorted(
         p.name

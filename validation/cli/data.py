@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from validation.cli._common import finite, printable
-from validation.errors import InputError
+from validation.errors import InputError, RadvalError
 
 if TYPE_CHECKING:
     from validation.data.dicomweb import Retrieval
@@ -226,7 +226,8 @@ def check(
                 f"radval: error: ... and {len(problems) - _MAX_LISTED} more problems", err=True
             )
         raise typer.Exit(2)
-    assert loaded is not None
+    if loaded is None:
+        raise RadvalError(f"{manifest}: manifest_problems() found no problem but no manifest")
     frame = loaded.frame
     parts = [f"{len(frame)} case(s)", f"{frame['patient_id'].nunique()} patient(s)"]
     for column in loaded.label_columns:
@@ -243,7 +244,8 @@ def check(
         for line in train_problems[:_MAX_LISTED]:
             typer.echo(f"radval: error: {printable(line)}", err=True)
         raise typer.Exit(2)
-    assert train is not None
+    if train is None:
+        raise RadvalError(f"{against}: manifest_problems() found no problem but no manifest")
     report = check_leakage(loaded, train)
     for note in report.not_checked:
         typer.echo(f"not checked: {note}")

@@ -35,7 +35,8 @@ def monitor_check(
     ref = read_reference(loaded)
     labels = "with labels" if ref.label is not None else "without labels"
     typer.echo(
-        f"{protocol}: OK ({len(loaded.protocol.charts)} chart(s); reference {ref.n} cases, {labels})"
+        f"{protocol}: OK ({len(loaded.protocol.charts)} chart(s); reference {ref.n} cases, "
+        f"{labels})"
     )
     lock_file = lock_path_for(loaded.path)
     if not lock_file.exists():

@@ -40,7 +40,18 @@ protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
 
 
-@protocol_app.command("check")
+@protocol_app.command(
+    "check",
+    # the help is the docstring with its first paragraph on one line (typer keeps line breaks)
+    help=(
+        "Validate a protocol and the files it names; print every problem with its YAML path "
+        "(exit 2 if any).\n\n"
+        "With ``--files`` (the default) the contents of the files are checked too: the "
+        "manifest's\nrows and the columns the protocol uses, the scores, readings, marks, "
+        "lesions and\npredictions that exist (columns, numbers, case coverage against the "
+        "manifest)."
+    ),
+)
 def protocol_check(
     file: Annotated[Path, typer.Argument(help="Protocol YAML.")],
     files: Annotated[
@@ -50,7 +61,8 @@ def protocol_check(
         ),
     ] = True,
 ) -> None:
-    """Validate a protocol and the files it names; print every problem with its YAML path (exit 2 if any).
+    """Validate a protocol and the files it names; print every problem with its YAML path
+    (exit 2 if any).
 
     With ``--files`` (the default) the contents of the files are checked too: the manifest's
     rows and the columns the protocol uses, the scores, readings, marks, lesions and
@@ -109,8 +121,9 @@ def protocol_lock(
     present = [k for k in hashed if k in OUTPUT_INPUTS]
     if present:
         typer.echo(
-            f"note: model outputs already exist at lock time ({', '.join(present)}); the lock records "
-            "their sha256, `radval run` refuses them if they change, and the report says they existed",
+            f"note: model outputs already exist at lock time ({', '.join(present)}); the lock "
+            "records their sha256, `radval run` refuses them if they change, and the report says "
+            "they existed",
             err=True,
         )
 
@@ -159,7 +172,9 @@ def run_cmd(
         Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")
     ] = None,
 ) -> None:
-    """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, 2 bad input."""
+    """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails,
+    2 bad input.
+    """
     from validation.study import run_study
 
     outcome = run_study(
@@ -195,7 +210,8 @@ def gate_cmd(
         float | None,
         typer.Option(
             help="One-sided level of each test; intervals are two-sided at 1 - 2 x this level. "
-            "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.",
+            "Default: the candidate protocol's multiplicity.significance_level, as `radval run` "
+            "uses.",
             callback=finite,
         ),
     ] = None,
@@ -235,7 +251,11 @@ def gate_cmd(
     raise typer.Exit(0 if result["decision"] == "pass" else 1)
 
 
-@audit_app.command("verify")
+@audit_app.command(
+    "verify",
+    help="Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an "
+    "interrupted write.",
+)
 def audit_verify(
     study_dir: Annotated[Path, typer.Argument(help="Study folder (or release-gate folder).")],
     anchor: Annotated[
@@ -255,7 +275,9 @@ def audit_verify(
         ),
     ] = False,
 ) -> None:
-    """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted write."""
+    """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted
+    write.
+    """
     from validation.audit import verify
 
     report = verify(study_dir, anchors=anchor or [])
@@ -315,7 +337,9 @@ def sign_cmd(
     ],
     meaning: Annotated[Meaning, typer.Option(help="What the signature means (21 CFR 11.50).")],
 ) -> None:
-    """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to show it."""
+    """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to
+    show it.
+    """
     from validation import audit
     from validation.errors import InputError
 
@@ -335,8 +359,9 @@ def sign_cmd(
                 )
             except InputError as exc:
                 raise InputError(
-                    f"the signature was recorded (entry {entry['seq']}), but the report could not be "
-                    f"re-rendered to show it: {exc}; re-render it with `radval report {study_dir}`"
+                    f"the signature was recorded (entry {entry['seq']}), but the report could not "
+                    f"be re-rendered to show it: {exc}; re-render it with `radval report "
+                    f"{study_dir}`"
                 ) from None
             report = str(written[0])
     d = entry["details"]
@@ -379,6 +404,15 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
     app.add_typer(protocol_app, name="protocol")
     app.add_typer(audit_app, name="audit")
-    app.command("run")(run_cmd)
+    # the help of these two is the docstring with its first line unwrapped (typer keeps breaks)
+    app.command(
+        "run",
+        help="Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails, "
+        "2 bad input.",
+    )(run_cmd)
     app.command("gate")(gate_cmd)
-    app.command("sign")(sign_cmd)
+    app.command(
+        "sign",
+        help="Sign a study's results (21 CFR 11.50 record in its audit log); re-render its "
+        "report to show it.",
+    )(sign_cmd)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from validation.data.dicom import read_header
-from validation.errors import DicomReadError, ManifestError
+from validation.errors import DicomReadError, ManifestError, RadvalError
 from validation.io import path_escape_reason, sha256_file, write_bytes_atomic
 from validation.tables import CsvReport, header_problem, restore, restore_frame, write_csv
 
@@ -321,6 +321,42 @@ def manifest_problems(
     )
 
 
+def _path_problems(where: str, rel: str, root: Path, check_file: bool, problems: list[str]) -> bool:
+    """Append the problems of a row's ``path``; whether it names a readable file (if checked)."""
+    if not rel:
+        problems.append(f"{where}, column 'path': expected a relative file path, found ''")
+        return False
+    escape = _escapes(root, rel)
+    if escape is not None:
+        problems.append(f"{where}, column 'path': {escape}")
+        return False
+    if not check_file:
+        return False
+    target = root / rel
+    if not target.exists():
+        problems.append(
+            f"{where}, column 'path': expected an existing file, found no file at '{rel}'"
+        )
+        return False
+    if not target.is_file():
+        kind = "a directory" if target.is_dir() else "something that is not a file"
+        problems.append(f"{where}, column 'path': expected a file, found {kind} at '{rel}'")
+        return False
+    return True
+
+
+def _mask_problems(where: str, mask_rel: str, root: Path, check_files: bool) -> list[str]:
+    """The problems of a row's (non-empty) ``mask_path``."""
+    escape = _escapes(root, mask_rel)
+    if escape is not None:
+        return [f"{where}, column 'mask_path': {escape}"]
+    if check_files and not (root / mask_rel).is_file():
+        return [
+            f"{where}, column 'mask_path': expected an existing file, found no file at '{mask_rel}'"
+        ]
+    return []
+
+
 def _frame_problems(
     p: Path,
     frame: pd.DataFrame,
@@ -378,37 +414,9 @@ def _frame_problems(
         if not _as_text(record["patient_id"]):
             problems.append(f"{where}, column 'patient_id': expected a patient ID, found ''")
         rel = _as_text(record["path"])
-        file_ok = False
-        if not rel:
-            problems.append(f"{where}, column 'path': expected a relative file path, found ''")
-        else:
-            escape = _escapes(root, rel)
-            if escape is not None:
-                problems.append(f"{where}, column 'path': {escape}")
-            elif check_files or verify_hashes:
-                target = root / rel
-                if not target.exists():
-                    problems.append(
-                        f"{where}, column 'path': expected an existing file, found no file "
-                        f"at '{rel}'"
-                    )
-                elif not target.is_file():
-                    kind = "a directory" if target.is_dir() else "something that is not a file"
-                    problems.append(
-                        f"{where}, column 'path': expected a file, found {kind} at '{rel}'"
-                    )
-                else:
-                    file_ok = True
+        file_ok = _path_problems(where, rel, root, check_files or verify_hashes, problems)
         if has_mask and not _missing(record["mask_path"]):
-            mask_rel = _as_text(record["mask_path"])
-            escape = _escapes(root, mask_rel)
-            if escape is not None:
-                problems.append(f"{where}, column 'mask_path': {escape}")
-            elif check_files and not (root / mask_rel).is_file():
-                problems.append(
-                    f"{where}, column 'mask_path': expected an existing file, found no file "
-                    f"at '{mask_rel}'"
-                )
+            problems += _mask_problems(where, _as_text(record["mask_path"]), root, check_files)
         for column in label_values:
             raw = record[column]
             if _missing(raw):
@@ -521,7 +529,8 @@ def load_manifest(
         more = len(problems) - 1
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         raise ManifestError(problems[0] + suffix)
-    assert manifest is not None
+    if manifest is None:
+        raise RadvalError(f"{path}: manifest_problems() found no problem but no manifest")
     return manifest
 
 
@@ -682,6 +691,51 @@ def _load_labels(path: Path) -> tuple[pd.DataFrame, str]:
     return frame, key
 
 
+def _join_labels(
+    frame: pd.DataFrame,
+    labels_path: str | os.PathLike[str],
+    raw_ids: list[str | None],
+    sops: list[str],
+    skip: Callable[[str, str], None],
+) -> list[str]:
+    """Add the label file's columns to ``frame`` (in place), matched by its key column.
+
+    Label rows that match no image and images without a label row are reported through
+    ``skip``; returns the added column names.
+    """
+    labels, key = _load_labels(Path(labels_path))
+    label_cols = [c for c in labels.columns if c != key]
+    clash = [c for c in label_cols if c in BUILD_COLUMNS]
+    if clash:
+        raise ManifestError(
+            f"{labels_path}: column '{clash[0]}' would overwrite a column read from the "
+            "DICOM headers (rename it)"
+        )
+    join = {
+        "case_id": frame["case_id"],
+        "path": frame["path"],
+        "sop_instance_uid": pd.Series(sops),
+        "study_uid": frame["study_uid"].fillna(""),
+        "patient_id": pd.Series([r or "" for r in raw_ids]),
+    }[key].astype(str)
+    table = labels.set_index(key)
+    for column in label_cols:
+        frame[column] = join.map(table[column]).to_numpy()
+    unmatched = sorted(set(table.index) - set(join))
+    if unmatched:
+        shown = ", ".join(f"'{u}'" for u in unmatched[:3]) if key != "patient_id" else ""
+        more = f" (e.g. {shown})" if shown else ""
+        skip(str(labels_path), f"{len(unmatched)} label row(s) match no image by '{key}'{more}")
+    unlabelled = int((~join.isin(set(table.index))).sum())
+    if unlabelled:
+        skip(
+            str(labels_path),
+            f"{unlabelled} image(s) have no row in it (by '{key}'): their label "
+            "column(s) are left blank",
+        )
+    return label_cols
+
+
 def build_manifest(
     dicom_dir: str | os.PathLike[str],
     *,
@@ -818,36 +872,7 @@ def build_manifest(
     frame = pd.DataFrame(records)
     columns = list(BUILD_COLUMNS)
     if labels_path is not None:
-        labels, key = _load_labels(Path(labels_path))
-        label_cols = [c for c in labels.columns if c != key]
-        clash = [c for c in label_cols if c in BUILD_COLUMNS]
-        if clash:
-            raise ManifestError(
-                f"{labels_path}: column '{clash[0]}' would overwrite a column read from the "
-                "DICOM headers (rename it)"
-            )
-        join = {
-            "case_id": frame["case_id"],
-            "path": frame["path"],
-            "sop_instance_uid": pd.Series(sops),
-            "study_uid": frame["study_uid"].fillna(""),
-            "patient_id": pd.Series([r or "" for r in raw_ids]),
-        }[key].astype(str)
-        table = labels.set_index(key)
-        for column in label_cols:
-            frame[column] = join.map(table[column]).to_numpy()
-        unmatched = sorted(set(table.index) - set(join))
-        if unmatched:
-            shown = ", ".join(f"'{u}'" for u in unmatched[:3]) if key != "patient_id" else ""
-            more = f" (e.g. {shown})" if shown else ""
-            skip(str(labels_path), f"{len(unmatched)} label row(s) match no image by '{key}'{more}")
-        unlabelled = int((~join.isin(set(table.index))).sum())
-        if unlabelled:
-            skip(
-                str(labels_path),
-                f"{unlabelled} image(s) have no row in it (by '{key}'): their label "
-                "column(s) are left blank",
-            )
+        label_cols = _join_labels(frame, labels_path, raw_ids, sops, skip)
         columns = columns[:3] + label_cols + columns[3:]
     frame = frame[columns]
     # Build and check agree: the rows about to be returned pass manifest check's row rules

@@ -204,7 +204,8 @@ def _read_imrmc(p: Path) -> pd.DataFrame:
         if reader == "-1" or modality.lower() == "truth":
             if case in truth:
                 raise ReadingsError(
-                    f"{location(str(p), _line(lineno), 'score')}: case {case!r} has a second truth row"
+                    f"{location(str(p), _line(lineno), 'score')}: case {case!r} has a second truth "
+                    "row"
                 )
             truth[case] = (score, lineno)
         else:
@@ -258,7 +259,8 @@ def _read_lrc(p: Path) -> pd.DataFrame:
             names = re.findall(r'"([^"]*)"', lines[i])
             if modalities is not None and names != modalities:
                 raise ReadingsError(
-                    f"{location(str(p), _line(i + 1))}: modality names {names} differ from {modalities}"
+                    f"{location(str(p), _line(i + 1))}: modality names {names} differ from "
+                    f"{modalities}"
                 )
             modalities = names
             i = next_line(i + 1)
@@ -284,8 +286,8 @@ def _read_lrc(p: Path) -> pd.DataFrame:
                     continue
                 if not _LRC_DATA.match(lines[i]):
                     raise ReadingsError(
-                        f"{location(str(p), _line(i + 1))}: expected {len(modalities)} ratings or '*', "
-                        f"found {lines[i].strip()[:40]!r}"
+                        f"{location(str(p), _line(i + 1))}: expected {len(modalities)} ratings or "
+                        f"'*', found {lines[i].strip()[:40]!r}"
                     )
                 tokens = lines[i].split()
                 if len(tokens) < len(modalities):
@@ -523,7 +525,8 @@ def load_froc_readings(
     if bad.isna().any() or not np.isfinite(bad.to_numpy(dtype=float)).all():
         j = int(np.flatnonzero(~np.isfinite(bad.to_numpy(dtype=float)))[0])
         raise ReadingsError(
-            f"{location(str(p), j + 1, 'score')}: expected a number, found {marks['score'].iloc[j]!r}"
+            f"{location(str(p), j + 1, 'score')}: expected a number, found "
+            f"{marks['score'].iloc[j]!r}"
         )
     marks["score"] = bad.astype(float)
     truth = truth.copy()
@@ -533,7 +536,8 @@ def load_froc_readings(
         if wrong.any():
             j = int(np.flatnonzero(wrong.to_numpy())[0])
             raise ReadingsError(
-                f"{location(where, j + 1, 'truth')}: expected 0 or 1, found {frame['truth'].iloc[j]!r}"
+                f"{location(where, j + 1, 'truth')}: expected 0 or 1, found "
+                f"{frame['truth'].iloc[j]!r}"
             )
         frame["truth"] = values.astype(int)
     truth["weight"] = pd.to_numeric(truth["weight"].replace("", np.nan), errors="coerce")

@@ -48,8 +48,8 @@ Borealis Imaging BX-20 CR     0.70   0.050  1.4x2  MONOCHROME1     12 bit
 
 plus structured plate noise ("mottle") at the nodules' own scale: none on the
 Kestrel, sd 0.006 on the Corvid and 0.03 on the Borealis reader (attenuation units;
-nodule contrast is 0.18-0.55), so that nodules are truly harder to see on the Borealis CR reader. After
-:func:`validation.data.dicom.read_dicom` every image has the same grey scale
+nodule contrast is 0.18-0.55), so that nodules are truly harder to see on the Borealis CR
+reader. After :func:`validation.data.dicom.read_dicom` every image has the same grey scale
 (0-4095, higher = brighter), whatever its photometric interpretation and rescale.
 
 **Files.** Each image is written with one of explicit VR little endian, deflated
@@ -652,6 +652,40 @@ def _mask_bytes(mask: np.ndarray, spacing: float) -> bytes:
     return gzip.compress(buffer.getvalue(), compresslevel=6, mtime=0)
 
 
+def _check_arguments(n_cases: int, prevalence: float, image_size: int, id_prefix: str) -> None:
+    """Refuse arguments the generator cannot honour."""
+    if n_cases < 1:
+        raise ValueError(f"n_cases must be at least 1, got {n_cases}")
+    if not 0.0 <= prevalence <= 1.0:
+        raise ValueError(f"prevalence must be between 0 and 1, got {prevalence}")
+    if image_size < 32:
+        raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
+    if not id_prefix or not id_prefix.isalnum():
+        raise ValueError(f"id_prefix must be a non-empty alphanumeric string, got {id_prefix!r}")
+
+
+def _lesion_rows(
+    case_id: str, case_lesions: list[tuple[_Nodule, np.ndarray]]
+) -> list[dict[str, object]]:
+    """One ``lesions.csv`` row per nodule of a case: its bounding box, weight and diameter."""
+    rows: list[dict[str, object]] = []
+    for k, (nodule, region) in enumerate(case_lesions, start=1):
+        ys, xs = np.nonzero(region)
+        rows.append(
+            {
+                "case_id": case_id,
+                "lesion_id": k,
+                "x0": int(xs.min()),
+                "y0": int(ys.min()),
+                "x1": int(xs.max()) + 1,
+                "y1": int(ys.max()) + 1,
+                "weight": round(1.0 / len(case_lesions), 6),
+                "diameter_mm": round(nodule.diameter_mm, 1),
+            }
+        )
+    return rows
+
+
 def generate_synthetic_dataset(
     out_dir: str | os.PathLike[str],
     *,
@@ -694,14 +728,7 @@ def generate_synthetic_dataset(
     >>> ds.n_cases
     20
     """
-    if n_cases < 1:
-        raise ValueError(f"n_cases must be at least 1, got {n_cases}")
-    if not 0.0 <= prevalence <= 1.0:
-        raise ValueError(f"prevalence must be between 0 and 1, got {prevalence}")
-    if image_size < 32:
-        raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
-    if not id_prefix or not id_prefix.isalnum():
-        raise ValueError(f"id_prefix must be a non-empty alphanumeric string, got {id_prefix!r}")
+    _check_arguments(n_cases, prevalence, image_size, id_prefix)
     root = Path(out_dir)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
@@ -775,20 +802,7 @@ def generate_synthetic_dataset(
                 if empty_mask is None:
                     empty_mask = _mask_bytes(mask, spacing)
                 _write_fast(root / mask_rel, empty_mask)
-            for k, (nodule, region) in enumerate(case_lesions, start=1):
-                ys, xs = np.nonzero(region)
-                lesions.append(
-                    {
-                        "case_id": case_id,
-                        "lesion_id": k,
-                        "x0": int(xs.min()),
-                        "y0": int(ys.min()),
-                        "x1": int(xs.max()) + 1,
-                        "y1": int(ys.max()) + 1,
-                        "weight": round(1.0 / len(case_lesions), 6),
-                        "diameter_mm": round(nodule.diameter_mm, 1),
-                    }
-                )
+            lesions += _lesion_rows(case_id, case_lesions)
             rows.append(
                 {
                     "case_id": case_id,

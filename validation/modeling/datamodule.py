@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from validation.data.dicom import read_dicom
 from validation.data.manifest import load_manifest
-from validation.errors import DicomReadError, ManifestError
+from validation.errors import DicomReadError, ManifestError, RadvalError
 from validation.io import resolve_inside
 from validation.modeling.spec import (
     MinMaxStep,
@@ -84,6 +84,15 @@ class CaseTable:
 
     def __len__(self) -> int:
         return len(self.case_ids)
+
+    def require_labels(self) -> tuple[Any, ...]:
+        """The labels; ``ManifestError`` if the table was read without them."""
+        if self.labels is None:
+            raise ManifestError(
+                f"{self.source}: expected a labelled manifest (training, validation or tuning), "
+                "found one read without labels"
+            )
+        return self.labels
 
     def subset(self, index: Sequence[int]) -> CaseTable:
         """The rows at positions ``index`` (in that order), same source."""
@@ -254,7 +263,10 @@ class LoadDicomd(mt.MapTransform):
 
 
 class LoadMaskd(mt.MapTransform):
-    """Read ``d["label"]`` (a NIfTI path) into a channel-first float MetaTensor with the image's affine."""
+    """Read ``d["label"]`` (a NIfTI path) into a channel-first float MetaTensor.
+
+    The tensor carries the image's affine.
+    """
 
     def __init__(self) -> None:
         super().__init__(keys=[LABEL])
@@ -487,10 +499,9 @@ class ManifestDataModule(pl.LightningDataModule):
         self._val_ds: Dataset | None = None
 
     def _items(self, table: CaseTable) -> list[dict[str, Any]]:
-        assert table.labels is not None
         return [
             {IMAGE: p, LABEL: lab, "case_id": c}
-            for p, lab, c in zip(table.paths, table.labels, table.case_ids, strict=True)
+            for p, lab, c in zip(table.paths, table.require_labels(), table.case_ids, strict=True)
         ]
 
     def _dataset(self, table: CaseTable, *, train: bool) -> Dataset:
@@ -527,7 +538,8 @@ class ManifestDataModule(pl.LightningDataModule):
                 self._val_ds = self._dataset(self.val_table, train=False)
 
     def train_dataloader(self) -> DataLoader:
-        assert self._train_ds is not None
+        if self._train_ds is None:
+            raise RadvalError("train_dataloader: expected a training set set up by setup('fit')")
         return MonaiDataLoader(
             self._train_ds,
             batch_size=self.batch_size,
@@ -537,13 +549,15 @@ class ManifestDataModule(pl.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
-        assert self._val_ds is not None
+        if self._val_ds is None:
+            raise RadvalError("val_dataloader: expected a validation set set up by setup('fit')")
         return MonaiDataLoader(
             self._val_ds, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers
         )
 
     def predict_dataloader(self) -> DataLoader:
-        assert self.predict_table is not None
+        if self.predict_table is None:
+            raise RadvalError("predict_dataloader: expected a table of cases to score, found none")
         trainer = self.trainer
         groups = self.predict_groups
         if trainer is not None and trainer.world_size > 1:

@@ -16,7 +16,7 @@ from monai.losses import DiceLoss
 from monai.metrics import DiceMetric
 from torchmetrics.classification import BinaryAUROC, MulticlassAUROC
 
-from validation.errors import CheckpointError
+from validation.errors import CheckpointError, ModelSpecError
 from validation.modeling.networks import build_network
 from validation.modeling.spec import ModelSpec
 
@@ -219,7 +219,11 @@ class SegmentationModule(RadvalModule):
         if x.shape[0]:
             prob = torch.softmax(self(x).float(), dim=1)[:, self.pos : self.pos + 1]
             thr = self.spec.operating_point.threshold
-            assert thr is not None  # segmentation specs always fix their threshold
+            if thr is None:  # segmentation specs always fix their threshold
+                raise ModelSpecError(
+                    f"model spec {self.spec.name!r}: a segmentation model needs "
+                    "operating_point.threshold, found none"
+                )
             for i in range(prob.shape[0]):
                 shape = tuple(int(s) for s in batch["orig_shape"][i])
                 # back to the image's own grid, then the locked threshold

@@ -60,7 +60,7 @@ class _Strict(BaseModel):
 
 
 class NetworkSpec(_Strict):
-    """A MONAI network from ``monai.networks.nets``, by name from an allow-list, with its arguments."""
+    """A MONAI network from ``monai.networks.nets``, by allow-listed name, with its arguments."""
 
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
@@ -147,7 +147,7 @@ class ResizeStep(_Strict):
 
 
 class SpacingStep(_Strict):
-    """``Spacing`` to ``pixdim`` mm (from the DICOM PixelSpacing), then pad/crop to ``input.size``."""
+    """``Spacing`` to ``pixdim`` mm (from DICOM PixelSpacing), then pad/crop to ``input.size``."""
 
     kind: Literal["spacing"]
     pixdim: tuple[float, float]
@@ -190,7 +190,7 @@ class FlipAug(_Strict):
 
 
 class Rotate90Aug(_Strict):
-    """``RandRotate90`` by up to ``max_k`` quarter turns with probability ``prob`` (training only)."""
+    """``RandRotate90`` by up to ``max_k`` quarter turns with probability ``prob`` (training)."""
 
     kind: Literal["rotate90"]
     prob: float = Field(default=0.5, ge=0, le=1)

@@ -8,8 +8,12 @@ loaded back with ``torch.load(weights_only=True)``.
 
 Example
 -------
->>> result = train_model("models/demo_classifier.yaml", manifest="data/train/manifest.csv",
-...                      out_dir="runs/demo", test_manifest="data/test/manifest.csv")  # doctest: +SKIP
+>>> result = train_model(
+...     "models/demo_classifier.yaml",
+...     manifest="data/train/manifest.csv",
+...     out_dir="runs/demo",
+...     test_manifest="data/test/manifest.csv",
+... )  # doctest: +SKIP
 >>> result.checkpoint_sha256[:12], result.metrics["val_auc"]  # doctest: +SKIP
 """
 
@@ -28,7 +32,7 @@ import lightning.pytorch as pl
 import torch
 
 from validation.data.manifest import check_leakage, load_manifest
-from validation.errors import DicomReadError, InputError, ManifestError
+from validation.errors import DicomReadError, InputError, ManifestError, RadvalError
 from validation.io import sha256_bytes, sha256_file, write_bytes_atomic, write_text_atomic
 from validation.modeling.datamodule import (
     CaseTable,
@@ -38,7 +42,13 @@ from validation.modeling.datamodule import (
 )
 from validation.modeling.module import module_for
 from validation.modeling.predict import filter_lightning_warnings, software_versions
-from validation.modeling.spec import CheckpointRef, ModelSpec, dump_spec, load_spec
+from validation.modeling.spec import (
+    CheckpointRef,
+    ModelSpec,
+    ThresholdSelection,
+    dump_spec,
+    load_spec,
+)
 from validation.modeling.tuning import TuningSplit, case_list_sha256, split_tuning
 from validation.stats import (
     select_threshold,
@@ -206,7 +216,11 @@ def _tuning_scores(module: Any, table: CaseTable, spec: ModelSpec, accelerator: 
     outputs = trainer.predict(module, datamodule=dm, return_predictions=True) or []
     by_case: dict[str, float] = {}
     for out in outputs:
-        assert isinstance(out, dict)
+        if not isinstance(out, dict):
+            raise RadvalError(
+                f"{table.source}: expected a dict of scores per tuning batch, found "
+                f"{type(out).__name__}"
+            )
         if out["failures"]:
             f = out["failures"][0]
             raise DicomReadError(
@@ -220,9 +234,7 @@ def _tuning_scores(module: Any, table: CaseTable, spec: ModelSpec, accelerator: 
 def _select_operating_point(
     spec: ModelSpec,
     module: Any,
-    table: CaseTable,
-    manifest: Any,
-    split: TuningSplit,
+    tuning: _Tuning,
     *,
     accelerator: str,
     test_declared: bool,
@@ -230,10 +242,9 @@ def _select_operating_point(
     """Score the tuning split, choose the threshold by the spec's rule, and describe it."""
     import numpy as np
 
-    select = spec.operating_point.select
-    assert select is not None and table.labels is not None
+    select, table, manifest, split = tuning.select, tuning.table, tuning.manifest, tuning.split
     scores = _tuning_scores(module, table, spec, accelerator)
-    y = np.array([int(lab == spec.positive_index) for lab in table.labels], dtype=np.int8)
+    y = np.array([int(lab == spec.positive_index) for lab in table.require_labels()], dtype=np.int8)
     chosen = select_threshold(y, scores, rule=select.rule, target=select.target)
     called = (scores >= chosen.threshold).astype(np.int8)
     spread = threshold_bootstrap(
@@ -349,53 +360,18 @@ def train_model(
     """
     filter_lightning_warnings()
     spec_p = Path(spec_path)
-    spec = load_spec(spec_p)
-    if max_epochs is not None:
-        if max_epochs < 1:
-            raise InputError(f"max_epochs: expected a positive integer, found {max_epochs}")
-        spec = spec.model_copy(
-            update={"training": spec.training.model_copy(update={"max_epochs": max_epochs})}
-        )
-    manifest_m = _load(manifest, spec, labels=True, check_files=True)
-    val_m = _load(val_manifest, spec, labels=True, check_files=True) if val_manifest else None
-    if test_manifest is not None:
-        test_m = _load(test_manifest, spec, labels=False, check_files=False)
-        # the whole training manifest, tuning split included, must be apart from the test set
-        _refuse_leakage(test_m, manifest_m, "training")
-        if val_m is not None:
-            _refuse_leakage(test_m, val_m, "validation")
-
-    full_t = case_table(manifest_m, spec, with_labels=True)
-    select = spec.operating_point.select
-    split: TuningSplit | None = None
-    train_m, tune_m = manifest_m, None
-    train_t, tune_t = full_t, None
-    if select is not None:
-        assert full_t.labels is not None
-        split = split_tuning(
-            manifest_m.frame,
-            positive=[lab == spec.positive_index for lab in full_t.labels],
-            fraction=select.fraction,
-            seed=select.seed,
-            source=str(Path(manifest_m.path)),
-        )
-        train_m, tune_m = (
-            _part(manifest_m, split.train_index),
-            _part(manifest_m, split.tuning_index),
-        )
-        _refuse_split_leakage(tune_m, train_m)
-        train_t, tune_t = full_t.subset(split.train_index), full_t.subset(split.tuning_index)
+    spec = _with_max_epochs(load_spec(spec_p), max_epochs)
+    data = _training_data(spec, manifest, val_manifest, test_manifest)
 
     pl.seed_everything(seed, workers=True, verbose=False)
     from monai.utils import set_determinism
 
     set_determinism(seed=seed)
-    val_t = case_table(val_m, spec, with_labels=True) if val_m is not None else None
     t = spec.training
     dm = ManifestDataModule(
         spec,
-        train=train_t,
-        val=val_t,
+        train=data.train_t,
+        val=data.val_t,
         batch_size=t.batch_size,
         num_workers=t.num_workers if num_workers is None else num_workers,
         cache=t.cache,
@@ -412,29 +388,20 @@ def train_model(
         enable_model_summary=False,
         enable_progress_bar=progress,
         num_sanity_val_steps=0,
-        limit_val_batches=1.0 if val_t is not None else 0,
+        limit_val_batches=1.0 if data.val_t is not None else 0,
     )
     trainer.fit(module, datamodule=dm)
     metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items())}
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(module.network_state(), buf)
-    data = buf.getvalue()
-    ckpt = out / CHECKPOINT_NAME
-    write_bytes_atomic(ckpt, data)
-    sha = sha256_bytes(data)
-    write_text_atomic(out / f"{CHECKPOINT_NAME}.sha256", f"{sha}  {CHECKPOINT_NAME}\n")
+    ckpt, sha = _write_checkpoint(out, module)
     operating = _fixed_operating_point(spec)
-    if select is not None:
-        assert tune_t is not None and tune_m is not None and split is not None
+    if data.tuning is not None:
         operating = _select_operating_point(
             spec,
             module,
-            tune_t,
-            tune_m,
-            split,
+            data.tuning,
             accelerator=accelerator,
             test_declared=test_manifest is not None,
         )
@@ -451,59 +418,17 @@ def train_model(
     resolved_path = out / f"{spec.name}.resolved.yaml"
     dump_spec(resolved, resolved_path)
 
-    card = {
-        "schema": "radval.model_card/1",
-        "model": {
-            "name": spec.name,
-            "version": spec.version,
-            "description": spec.description,
-            "task": spec.task,
-            "network": spec.network.name,
-            "network_args": dict(spec.network.args),
-            "parameters": int(sum(p.numel() for p in module.net.parameters())),
-            "input": spec.input.model_dump(mode="json"),
-            "preprocessing": [s.model_dump(mode="json") for s in spec.preprocessing],
-            "classes": list(spec.classes),
-            "positive_class": spec.classes[spec.positive_index],
-        },
-        "operating_point": operating,
-        "checkpoint": {"file": CHECKPOINT_NAME, "sha256": sha},
-        "spec_sha256": sha256_file(spec_p),
-        "card": spec.model_card.model_dump(mode="json"),
-        "training": {
-            "seed": seed,
-            "epochs": t.max_epochs,
-            "batch_size": t.batch_size,
-            "optimizer": t.optimizer,
-            "learning_rate": t.learning_rate,
-            "weight_decay": t.weight_decay,
-            "augment": [a.model_dump(mode="json") for a in t.augment],
-            "device": trainer.strategy.root_device.type,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch_threads": torch.get_num_threads(),
-            "reproducibility": REPRODUCIBILITY,
-            "software": software_versions(),
-        },
-        "training_data": _summary(train_t, train_m.frame, spec),
-        "tuning_data": (
-            _summary(tune_t, tune_m.frame, spec)
-            if tune_t is not None and tune_m is not None
-            else None
-        ),
-        "validation_data": (
-            _summary(val_t, val_m.frame, spec) if val_t is not None and val_m is not None else None
-        ),
-        "test_data_declared": (
-            {
-                "file": Path(test_m.path).name,
-                "sha256": sha256_file(test_m.path),
-                "leakage_check": "passed (no shared patients, studies or identical images)",
-            }
-            if test_manifest is not None
-            else None
-        ),
-        "metrics": metrics,
-    }
+    card = _model_card(
+        spec,
+        module,
+        data,
+        operating=operating,
+        sha=sha,
+        spec_sha256=sha256_file(spec_p),
+        seed=seed,
+        device=trainer.strategy.root_device.type,
+        metrics=metrics,
+    )
     card_json = out / "model_card.json"
     write_text_atomic(card_json, json.dumps(card, indent=2, sort_keys=False) + "\n")
     card_md = out / "model_card.md"
@@ -520,6 +445,157 @@ def train_model(
         epochs=t.max_epochs,
         operating_point=operating,
     )
+
+
+@dataclass(frozen=True)
+class _Tuning:
+    """The tuning split held out of training to select the operating threshold."""
+
+    manifest: Any
+    table: CaseTable
+    split: TuningSplit
+    select: ThresholdSelection
+
+
+@dataclass(frozen=True)
+class _TrainingData:
+    """The loaded manifests and case tables a training run uses (leakage already refused)."""
+
+    train_m: Any
+    train_t: CaseTable
+    tuning: _Tuning | None
+    val_m: Any
+    val_t: CaseTable | None
+    test_m: Any
+
+
+def _with_max_epochs(spec: ModelSpec, max_epochs: int | None) -> ModelSpec:
+    """The spec with ``training.max_epochs`` overridden (unchanged if ``max_epochs`` is None)."""
+    if max_epochs is None:
+        return spec
+    if max_epochs < 1:
+        raise InputError(f"max_epochs: expected a positive integer, found {max_epochs}")
+    return spec.model_copy(
+        update={"training": spec.training.model_copy(update={"max_epochs": max_epochs})}
+    )
+
+
+def _training_data(
+    spec: ModelSpec, manifest: Any, val_manifest: Any, test_manifest: Any
+) -> _TrainingData:
+    """Load the manifests, refuse leakage, and hold out the tuning split if the spec selects."""
+    manifest_m = _load(manifest, spec, labels=True, check_files=True)
+    val_m = _load(val_manifest, spec, labels=True, check_files=True) if val_manifest else None
+    test_m = None
+    if test_manifest is not None:
+        test_m = _load(test_manifest, spec, labels=False, check_files=False)
+        # the whole training manifest, tuning split included, must be apart from the test set
+        _refuse_leakage(test_m, manifest_m, "training")
+        if val_m is not None:
+            _refuse_leakage(test_m, val_m, "validation")
+
+    full_t = case_table(manifest_m, spec, with_labels=True)
+    select = spec.operating_point.select
+    train_m, train_t, tuning = manifest_m, full_t, None
+    if select is not None:
+        split = split_tuning(
+            manifest_m.frame,
+            positive=[lab == spec.positive_index for lab in full_t.require_labels()],
+            fraction=select.fraction,
+            seed=select.seed,
+            source=str(Path(manifest_m.path)),
+        )
+        train_m, tune_m = (
+            _part(manifest_m, split.train_index),
+            _part(manifest_m, split.tuning_index),
+        )
+        _refuse_split_leakage(tune_m, train_m)
+        train_t = full_t.subset(split.train_index)
+        tuning = _Tuning(tune_m, full_t.subset(split.tuning_index), split, select)
+    val_t = case_table(val_m, spec, with_labels=True) if val_m is not None else None
+    return _TrainingData(train_m, train_t, tuning, val_m, val_t, test_m)
+
+
+def _write_checkpoint(out: Path, module: Any) -> tuple[Path, str]:
+    """Write the network's state dict and its sha256 file; return the path and the sha256."""
+    buf = io.BytesIO()
+    torch.save(module.network_state(), buf)
+    data = buf.getvalue()
+    ckpt = out / CHECKPOINT_NAME
+    write_bytes_atomic(ckpt, data)
+    sha = sha256_bytes(data)
+    write_text_atomic(out / f"{CHECKPOINT_NAME}.sha256", f"{sha}  {CHECKPOINT_NAME}\n")
+    return ckpt, sha
+
+
+def _model_card(
+    spec: ModelSpec,
+    module: Any,
+    data: _TrainingData,
+    *,
+    operating: dict[str, Any],
+    sha: str,
+    spec_sha256: str,
+    seed: int,
+    device: str,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """The model card (``model_card.json``): model, operating point, training and data."""
+    t = spec.training
+    tuning = data.tuning
+    return {
+        "schema": "radval.model_card/1",
+        "model": {
+            "name": spec.name,
+            "version": spec.version,
+            "description": spec.description,
+            "task": spec.task,
+            "network": spec.network.name,
+            "network_args": dict(spec.network.args),
+            "parameters": int(sum(p.numel() for p in module.net.parameters())),
+            "input": spec.input.model_dump(mode="json"),
+            "preprocessing": [s.model_dump(mode="json") for s in spec.preprocessing],
+            "classes": list(spec.classes),
+            "positive_class": spec.classes[spec.positive_index],
+        },
+        "operating_point": operating,
+        "checkpoint": {"file": CHECKPOINT_NAME, "sha256": sha},
+        "spec_sha256": spec_sha256,
+        "card": spec.model_card.model_dump(mode="json"),
+        "training": {
+            "seed": seed,
+            "epochs": t.max_epochs,
+            "batch_size": t.batch_size,
+            "optimizer": t.optimizer,
+            "learning_rate": t.learning_rate,
+            "weight_decay": t.weight_decay,
+            "augment": [a.model_dump(mode="json") for a in t.augment],
+            "device": device,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_threads": torch.get_num_threads(),
+            "reproducibility": REPRODUCIBILITY,
+            "software": software_versions(),
+        },
+        "training_data": _summary(data.train_t, data.train_m.frame, spec),
+        "tuning_data": (
+            _summary(tuning.table, tuning.manifest.frame, spec) if tuning is not None else None
+        ),
+        "validation_data": (
+            _summary(data.val_t, data.val_m.frame, spec)
+            if data.val_t is not None and data.val_m is not None
+            else None
+        ),
+        "test_data_declared": (
+            {
+                "file": Path(data.test_m.path).name,
+                "sha256": sha256_file(data.test_m.path),
+                "leakage_check": "passed (no shared patients, studies or identical images)",
+            }
+            if data.test_m is not None
+            else None
+        ),
+        "metrics": metrics,
+    }
 
 
 def _fmt(value: Any) -> str:

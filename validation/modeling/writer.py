@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from lightning.pytorch.callbacks import BasePredictionWriter, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
-from validation.errors import DicomReadError
+from validation.errors import DicomReadError, RadvalError
 from validation.io import atomic_open, write_bytes_atomic
 from validation.tables import write_csv_rows
 
@@ -149,7 +149,10 @@ class ShardWriter(BasePredictionWriter):
         if self.task == "classification":
             values: list[Any] = [float(s) for s in prediction["score"]]
         else:
-            assert self.masks_dir is not None
+            if self.masks_dir is None:
+                raise RadvalError(
+                    "a segmentation prediction writer needs a masks folder, found none"
+                )
             values = []
             for cid, mask in zip(ids, prediction["mask"], strict=True):
                 name = mask_file_name(cid)

@@ -186,8 +186,9 @@ def control_chart(
                 x, y = px(s), py(values[s])
                 tip = f"signal at observation {s + 1} ({times[s] if s < len(times) else ''})"
                 svg.add(
-                    f'<polygon points="{_f(x)},{_f(y - 7)} {_f(x + 6)},{_f(y + 4)} {_f(x - 6)},{_f(y + 4)}" '
-                    f'fill="{VERMILLION}" stroke="{BLACK}" stroke-width="0.6"><title>{escape(tip)}</title>'
+                    f'<polygon points="{_f(x)},{_f(y - 7)} {_f(x + 6)},{_f(y + 4)} '
+                    f'{_f(x - 6)},{_f(y + 4)}" fill="{VERMILLION}" stroke="{BLACK}" '
+                    f'stroke-width="0.6"><title>{escape(tip)}</title>'
                     "</polygon>"
                 )
         svg.text(x0, y0 + 14, f"1 ({times[0][:10]})" if times else "1")

@@ -88,7 +88,10 @@ class MonitorLock:
 def _problem(data: Any) -> str | None:
     if not isinstance(data, dict) or data.get("schema") != MONITOR_LOCK_SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        return f"is not a radval monitoring lock: expected schema {MONITOR_LOCK_SCHEMA!r}, found {found!r}"
+        return (
+            f"is not a radval monitoring lock: expected schema {MONITOR_LOCK_SCHEMA!r}, found "
+            f"{found!r}"
+        )
     proto = data.get("protocol")
     if (
         not isinstance(proto, dict)
@@ -153,9 +156,10 @@ def lock_monitor_protocol(
             return previous
         if amend is None or not amend.strip():
             raise ProtocolError(
-                f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and the "
-                "plan or a reference file has changed since; pass --amend REASON to amend the lock "
-                "(and monitor into a new folder: a monitoring folder keeps the plan it started with)"
+                f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and "
+                "the plan or a reference file has changed since; pass --amend REASON to amend the "
+                "lock (and monitor into a new folder: a monitoring folder keeps the plan it "
+                "started with)"
             )
         amendments = list(previous.data.get("amendments", []))
         amendments.append(

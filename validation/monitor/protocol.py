@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from validation.errors import ProtocolError
+from validation.errors import ProtocolError, RadvalError
 from validation.io import sha256_bytes
 from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
@@ -142,9 +142,9 @@ class Stream(_Strict):
     batches: str = Field(
         default="batches/*",
         description=(
-            "Glob (relative to the stream folder) of production batch files, CSV or Parquet, read in "
-            "name order: one row per case with `case_id`, `time` (ISO 8601; naive times are UTC), "
-            "`score` and the header attributes."
+            "Glob (relative to the stream folder) of production batch files, CSV or Parquet, read "
+            "in name order: one row per case with `case_id`, `time` (ISO 8601; naive times are "
+            "UTC), `score` and the header attributes."
         ),
     )
     labels: str | None = Field(
@@ -157,15 +157,15 @@ class Stream(_Strict):
     columns: dict[str, str] | None = Field(
         default=None,
         description=(
-            "Column names when they differ from radval's, as `{radval name: your column}`; keys from "
-            "`case_id`, `time`, `score`, `label`."
+            "Column names when they differ from radval's, as `{radval name: your column}`; keys "
+            "from `case_id`, `time`, `score`, `label`."
         ),
     )
     attributes: list[str] = Field(
         default_factory=list,
         description=(
-            "Header attribute columns to watch (site, manufacturer, manufacturer_model, protocol ...); "
-            "each must be present in every batch. An empty value is the category `(missing)`."
+            "Header attribute columns to watch (site, manufacturer, manufacturer_model, protocol "
+            "...); each must be present in every batch. An empty value is the category `(missing)`."
         ),
     )
 
@@ -212,11 +212,11 @@ class Chart(_Strict):
         "false_negative", "false_positive", "error", "positive_call", "score_mean"
     ] = Field(
         description=(
-            "What is charted. `false_negative`: a miss, per verified positive case; `false_positive`: a "
-            "false alarm, per verified negative case; `error`: a wrong call, per verified case (these "
-            "three in order of label arrival); `positive_call`: a positive call, per production case "
-            "(no labels; in order of arrival); `score_mean`: the standardised mean score of each "
-            "closed window (a normal chart over windows)."
+            "What is charted. `false_negative`: a miss, per verified positive case; "
+            "`false_positive`: a false alarm, per verified negative case; `error`: a wrong call, "
+            "per verified case (these three in order of label arrival); `positive_call`: a "
+            "positive call, per production case (no labels; in order of arrival); `score_mean`: "
+            "the standardised mean score of each closed window (a normal chart over windows)."
         )
     )
     kind: Literal["cusum", "ewma"] = Field(description="Chart type.")
@@ -224,22 +224,22 @@ class Chart(_Strict):
         gt=1.0,
         le=1e7,
         description=(
-            "Declared in-control average run length: the expected number of observations (cases, or "
-            "windows for `score_mean`) between false alarms."
+            "Declared in-control average run length: the expected number of observations (cases, "
+            "or windows for `score_mean`) between false alarms."
         ),
     )
     p0: float | Literal["reference"] = Field(
         default="reference",
         description=(
-            "In-control rate of the indicator: a number in (0, 1), or `reference` to take it from the "
-            "reference data at the locked threshold (not for `score_mean`)."
+            "In-control rate of the indicator: a number in (0, 1), or `reference` to take it from "
+            "the reference data at the locked threshold (not for `score_mean`)."
         ),
     )
     p1: Rate | None = Field(
         default=None,
         description=(
-            "CUSUM: the out-of-control rate to detect (above `p0` for deterioration, below it for a "
-            "decrease); EWMA: an optional rate to report the ARL at."
+            "CUSUM: the out-of-control rate to detect (above `p0` for deterioration, below it for "
+            "a decrease); EWMA: an optional rate to report the ARL at."
         ),
     )
     shift: float | None = Field(
@@ -405,7 +405,7 @@ _METRICS: tuple[Metric, ...] = ("sensitivity", "specificity", "ppv", "auc")
 
 
 class PerformanceAlarm(_Strict):
-    """Alarm when a window's metric is confidently worse than a value (a CI bound, never a point)."""
+    """Alarm when a window's metric is confidently worse than a value (a CI bound, not a point)."""
 
     metric: Literal["sensitivity", "specificity", "ppv", "auc"] = Field(description="Metric.")
     bound: Literal["ci_high"] = Field(
@@ -511,7 +511,8 @@ def _duplicates(node: yaml.Node | None, loc: tuple[Any, ...] = ()) -> list[str]:
             key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
             if key in seen:
                 out.append(
-                    f"line {k.start_mark.line + 1}: {_yaml_path((*loc, key))}: duplicate key {key!r}"
+                    f"line {k.start_mark.line + 1}: {_yaml_path((*loc, key))}: duplicate key "
+                    f"{key!r}"
                 )
             seen.add(key)
             out.extend(_duplicates(v, (*loc, key)))
@@ -591,5 +592,6 @@ def load_monitor_protocol(path: str | Path) -> LoadedMonitorProtocol:
             f"invalid monitoring protocol {file} ({len(problems)} problem(s)): "
             + "; ".join(problems)
         )
-    assert data is not None
+    if data is None:
+        raise RadvalError(f"{file}: the protocol validated but its YAML mapping is missing")
     return LoadedMonitorProtocol(file.resolve(), proto, sha256_bytes(raw), data)

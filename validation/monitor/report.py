@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from validation.monitor.charts import WindowPoint, control_chart, window_chart
 from validation.report.charts import OKABE_ITO
@@ -82,6 +83,43 @@ def build_context(
         if a["window"] and a["severity"] == "alarm":
             flagged.setdefault(a["window"], set()).add(a["rule"])
     perf = _latest_performance(state)
+    charts = _control_charts(state, proto)
+    windows = _window_rows(state, perf, flagged)
+    drift_charts = _drift_charts(state, proto, flagged)
+    metrics = proto["performance"]["metrics"]
+    perf_charts = _performance_charts(state, proto, perf, flagged)
+    mix = _category_mix(state)
+    cases = state["cases"]
+    n_cases = len(cases["key"])
+    n_verified = sum(v is not None for v in cases["label"])
+    return {
+        "state": state,
+        "monitor": state["monitor"],
+        "proto": proto,
+        "status": "alarm" if open_ids else "in control",
+        "open_alarms": [a for a in state["alarms"] if a["id"] in open_ids],
+        "alarms": [{**a, "ack": acks.get(a["id"])} for a in state["alarms"]],
+        "charts": charts,
+        "windows": windows,
+        "drift_charts": drift_charts,
+        "perf_charts": perf_charts,
+        "mix": mix,
+        "n_cases": n_cases,
+        "n_verified": n_verified,
+        "verified_share": n_verified / n_cases if n_cases else None,
+        "caveat": VERIFICATION_CAVEAT,
+        "last_run": state["runs"][-1] if state["runs"] else None,
+        "reference": state["reference"],
+        "metrics": metrics,
+        "signatures": list(signatures or []),
+        "psi_bins": None
+        if state["reference"]["psi_edges"] is None
+        else len(state["reference"]["psi_edges"]) - 1,
+    }
+
+
+def _control_charts(state: dict[str, Any], proto: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each control chart of the plan, in the protocol's order, with its SVG."""
     charts = []
     for spec in proto["charts"]:  # in the protocol's order (monitor.json sorts its keys)
         cid = spec["id"]
@@ -119,14 +157,30 @@ def build_context(
                 "observations": _OBS[c["indicator"]],
             }
         )
+    return charts
+
+
+def _window_rows(
+    state: dict[str, Any], perf: dict[str, dict[str, Any]], flagged: dict[str, set[str]]
+) -> list[dict[str, Any]]:
+    """One row per closed window: its record, performance snapshot and flagged rules."""
     windows = []
-    psi_points, rate_points, w1_points = [], [], []
     for w in state["windows"]:
-        d = w["drift"]
         snap = perf.get(w["id"])
         rules = flagged.get(w["id"], set())
         share = snap["n_verified"] / snap["n_cases"] if snap and snap["n_cases"] else None
         windows.append({"w": w, "snap": snap, "flag": sorted(rules), "share": share})
+    return windows
+
+
+def _drift_charts(
+    state: dict[str, Any], proto: dict[str, Any], flagged: dict[str, set[str]]
+) -> list[Markup]:
+    """PSI and positive-rate charts per window, for the drift rules the plan declares."""
+    psi_points, rate_points = [], []
+    for w in state["windows"]:
+        d = w["drift"]
+        rules = flagged.get(w["id"], set())
         psi = (d.get("psi") or {}).get("psi")
         psi_points.append(WindowPoint(w["id"], psi, flagged="psi" in rules))
         pr = d.get("positive_rate") or {}
@@ -139,10 +193,9 @@ def build_context(
                 flagged="positive_rate" in rules,
             )
         )
-        w1_points.append(WindowPoint(w["id"], d.get("wasserstein"), flagged="wasserstein" in rules))
     drift_rules = proto["drift"]
     drift_charts = []
-    if drift_rules.get("psi") is not None and windows:
+    if drift_rules.get("psi") is not None and state["windows"]:
         lines = [
             (label, drift_rules["psi"][key], color)
             for label, key, color in (
@@ -162,7 +215,7 @@ def build_context(
                 lo=0.0,
             )
         )
-    if drift_rules.get("positive_rate") is not None and windows:
+    if drift_rules.get("positive_rate") is not None and state["windows"]:
         ref_rate = state["reference"]["rates"]["positive_call"]
         drift_charts.append(
             window_chart(
@@ -176,9 +229,18 @@ def build_context(
                 hi=1.0,
             )
         )
+    return drift_charts
+
+
+def _performance_charts(
+    state: dict[str, Any],
+    proto: dict[str, Any],
+    perf: dict[str, dict[str, Any]],
+    flagged: dict[str, set[str]],
+) -> list[dict[str, Any]]:
+    """Each monitored metric per window (verified cases) with its alarm and reference lines."""
     perf_charts = []
-    metrics = proto["performance"]["metrics"]
-    for m in metrics:
+    for m in proto["performance"]["metrics"]:
         pts = []
         for w in state["windows"]:
             rec = ((perf.get(w["id"]) or {}).get("metrics") or {}).get(m) or {}
@@ -218,7 +280,10 @@ def build_context(
                     "svg": window_chart(
                         pts,
                         title=f"{m} per window (verified cases)",
-                        desc=f"{m} of the verified cases of each closed window with its confidence interval",
+                        desc=(
+                            f"{m} of the verified cases of each closed window with its confidence "
+                            "interval"
+                        ),
                         ylabel=m,
                         lines=lines,
                         lo=0.0,
@@ -226,6 +291,11 @@ def build_context(
                     ),
                 }
             )
+    return perf_charts
+
+
+def _category_mix(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Category shares of each watched attribute: reference and the last 12 windows."""
     mix = []
     for a, ref_counts in state["reference"]["categories"].items():
         recent = state["windows"][-12:]
@@ -272,33 +342,7 @@ def build_context(
                 "tests": [(w["id"], (w["drift"].get("mix") or {}).get(a)) for w in recent],
             }
         )
-    cases = state["cases"]
-    n_cases = len(cases["key"])
-    n_verified = sum(v is not None for v in cases["label"])
-    return {
-        "state": state,
-        "monitor": state["monitor"],
-        "proto": proto,
-        "status": "alarm" if open_ids else "in control",
-        "open_alarms": [a for a in state["alarms"] if a["id"] in open_ids],
-        "alarms": [{**a, "ack": acks.get(a["id"])} for a in state["alarms"]],
-        "charts": charts,
-        "windows": windows,
-        "drift_charts": drift_charts,
-        "perf_charts": perf_charts,
-        "mix": mix,
-        "n_cases": n_cases,
-        "n_verified": n_verified,
-        "verified_share": n_verified / n_cases if n_cases else None,
-        "caveat": VERIFICATION_CAVEAT,
-        "last_run": state["runs"][-1] if state["runs"] else None,
-        "reference": state["reference"],
-        "metrics": metrics,
-        "signatures": list(signatures or []),
-        "psi_bins": None
-        if state["reference"]["psi_edges"] is None
-        else len(state["reference"]["psi_edges"]) - 1,
-    }
+    return mix
 
 
 def render_monitor_html(

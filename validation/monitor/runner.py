@@ -35,13 +35,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from validation import __version__, audit
-from validation.errors import InputError, ProtocolError
+from validation.errors import InputError, ProtocolError, RadvalError
 from validation.io import sha256_bytes, sha256_file
 from validation.monitor.lock import read_monitor_lock, verify_monitor_lock
 from validation.monitor.protocol import Chart, LoadedMonitorProtocol, load_monitor_protocol
@@ -74,6 +74,8 @@ from validation.stats import (
     window_performance,
 )
 from validation.stats.monitoring import CusumDesign, EwmaDesign, NormalChartDesign
+
+_T = TypeVar("_T")
 
 MONITOR_SCHEMA = "radval.monitor/1"
 MONITOR_FILE = "monitor.json"
@@ -256,18 +258,27 @@ def _direction(chart: Chart, p0: float) -> str:
     return chart.direction or "increase"
 
 
+def _declared(chart: Chart, value: _T | None, what: str) -> _T:
+    """A chart setting its kind requires (the protocol's validation guarantees it)."""
+    if value is None:
+        raise ProtocolError(f"chart {chart.id}: expected {what}, found none")
+    return value
+
+
 def _design(chart: Chart, reference: dict[str, Any]) -> dict[str, Any]:
     if chart.indicator == "score_mean":
         shift = 1.0 if chart.shift is None else chart.shift
-        assert chart.direction is not None
+        direction = _declared(chart, chart.direction, "`direction` (increase or decrease)")
         if chart.kind == "cusum":
             nd = normal_cusum_design(
-                k=shift / 2.0, arl0=chart.arl0, shift=shift, direction=chart.direction
+                k=shift / 2.0, arl0=chart.arl0, shift=shift, direction=direction
             )
         else:
-            assert chart.lam is not None
             nd = normal_ewma_design(
-                lam=chart.lam, arl0=chart.arl0, shift=shift, direction=chart.direction
+                lam=_declared(chart, chart.lam, "`lambda` (its smoothing weight)"),
+                arl0=chart.arl0,
+                shift=shift,
+                direction=direction,
             )
         return nd.to_dict()
     rates = reference["rates"]
@@ -286,17 +297,19 @@ def _design(chart: Chart, reference: dict[str, Any]) -> dict[str, Any]:
     else:
         p0 = float(chart.p0)
     direction = _direction(chart, p0)
+    if chart.kind == "cusum":
+        p1 = _declared(chart, chart.p1, "`p1`, the out-of-control rate to detect")
+    else:
+        lam = _declared(chart, chart.lam, "`lambda` (its smoothing weight)")
     try:
         if chart.kind == "cusum":
-            assert chart.p1 is not None
             d: CusumDesign | EwmaDesign = bernoulli_cusum_design(
-                p0, chart.p1, arl0=chart.arl0, resolution=chart.resolution
+                p0, p1, arl0=chart.arl0, resolution=chart.resolution
             )
         else:
-            assert chart.lam is not None
             d = bernoulli_ewma_design(
                 p0,
-                lam=chart.lam,
+                lam=lam,
                 arl0=chart.arl0,
                 p1=chart.p1,
                 direction=direction,
@@ -333,7 +346,11 @@ def _p0_source(chart: Chart, reference: dict[str, Any], design: dict[str, Any]) 
     ci = proportion_ci(successes, n, method="wilson", confidence_level=0.95)
     obj = _design_object(design)
     bound = ci.ci_high if design["direction"] == "increase" else ci.ci_low
-    assert not isinstance(obj, NormalChartDesign)
+    if isinstance(obj, NormalChartDesign):
+        raise RadvalError(
+            f"chart {chart.id}: a {chart.indicator} chart has the design {design['method']}, "
+            "expected a Bernoulli CUSUM or EWMA"
+        )
     return {
         "from": "reference",
         "successes": successes,
@@ -818,8 +835,8 @@ def _ingest_batches(
             if known[name]["sha256"] != digest:
                 raise StreamError(
                     f"{path}: batch file changed since run {known[name]['run']} read it (sha256 "
-                    f"{digest}, recorded {known[name]['sha256']}); monitoring never re-reads the past: "
-                    "deliver corrections as a new batch"
+                    f"{digest}, recorded {known[name]['sha256']}); monitoring never re-reads the "
+                    "past: deliver corrections as a new batch"
                 )
             continue
         batch = read_batch(path, name, p.stream)
@@ -839,7 +856,8 @@ def _ingest_batches(
                 raise StreamError(
                     f"{path}: row {batch.row[i]}, column 'time': case {batch.case_id[i]!r} at "
                     f"{_iso(batch.time.iloc[i])} falls in window {wid}, which was closed (as of "
-                    f"{state['closed_until']}); closed windows are frozen, so late cases are refused"
+                    f"{state['closed_until']}); closed windows are frozen, so late cases are "
+                    "refused"
                 )
         index = len(state["inputs"]["batches"])
         state["inputs"]["batches"].append(
@@ -980,7 +998,10 @@ def _score_mean_charts(
 
 
 def _signatures(out: Path, record_sha256: str) -> list[dict[str, Any]]:
-    """The folder's ``sign`` entries (21 CFR 11.50), each saying whether it signs ``record_sha256``."""
+    """The folder's ``sign`` entries (21 CFR 11.50).
+
+    Each says whether it signs ``record_sha256``.
+    """
     if not (out / audit.AUDIT_FILE).exists():
         return []
     sigs = []
@@ -1043,6 +1064,57 @@ def _prepare(protocol_path: str | Path) -> tuple[LoadedMonitorProtocol, Any]:
     return loaded, lock
 
 
+def _parse_as_of(as_of: str | pd.Timestamp | None) -> pd.Timestamp | None:
+    """``--as-of`` as a UTC timestamp (naive times are UTC); None if not given."""
+    if as_of is None:
+        return None
+    try:
+        when = pd.Timestamp(as_of)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--as-of: expected an ISO 8601 time, found {as_of!r} ({exc})") from None
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
+def _check_folder(
+    out: Path, previous: dict[str, Any] | None, loaded: LoadedMonitorProtocol
+) -> None:
+    """Refuse a folder that is neither empty nor a monitoring folder of this same plan."""
+    if previous is None:
+        others = [q.name for q in out.iterdir() if q.name != audit.LOCK_FILE]
+        if others:
+            raise MonitorFolderError(
+                f"{out} is not empty and holds no {MONITOR_FILE} "
+                f"({', '.join(sorted(others)[:3])} ...); monitor into a new folder or an "
+                "existing monitoring folder"
+            )
+    else:
+        audit.require_intact(out, "monitor into")
+        if previous["protocol"]["sha256"] != loaded.sha256:
+            raise MonitorFolderError(
+                f"{out} was started with the monitoring protocol sha256 "
+                f"{previous['protocol']['sha256']}, not {loaded.sha256} ({loaded.path}); a "
+                "monitoring folder keeps the plan it started with: monitor into a new folder"
+            )
+
+
+def _advance_case_charts(
+    state: dict[str, Any], thr: float, new_idx: list[int], labelled: list[int], run: int
+) -> None:
+    """Advance the case-level charts over their new observations only."""
+    cases = state["cases"]
+    for cid, chart in state["charts"].items():
+        ind = chart["indicator"]
+        if ind == "positive_call":
+            x = np.asarray([cases["score"][i] >= thr for i in new_idx], dtype=np.int8)
+            _advance_chart(state, cid, x, [cases["time"][i] for i in new_idx], run)
+        elif ind in LABEL_INDICATORS and labelled:
+            score = np.asarray([cases["score"][i] for i in labelled], dtype=float)
+            label = np.asarray([cases["label"][i] for i in labelled], dtype=np.int8)
+            mask, x = _indicator(ind, score, label, thr)
+            times = [cases["time"][i] for i, m in zip(labelled, mask, strict=True) if m]
+            _advance_chart(state, cid, x, times, run)
+
+
 def run_monitor(
     protocol_path: str | Path,
     *,
@@ -1076,34 +1148,12 @@ def run_monitor(
     loaded, lock = _prepare(protocol_path)
     out = Path(out_dir)
     stream = Path(stream_dir)
-    when = None
-    if as_of is not None:
-        try:
-            when = pd.Timestamp(as_of)
-        except (ValueError, TypeError) as exc:
-            raise InputError(
-                f"--as-of: expected an ISO 8601 time, found {as_of!r} ({exc})"
-            ) from None
-        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    when = _parse_as_of(as_of)
     if out.exists() and not out.is_dir():
         raise MonitorFolderError(f"{out}: expected a monitoring folder, found a file")
     with audit.study_lock(out, purpose="monitor"):
         previous = load_state(out)
-        if previous is None:
-            others = [q.name for q in out.iterdir() if q.name != audit.LOCK_FILE]
-            if others:
-                raise MonitorFolderError(
-                    f"{out} is not empty and holds no {MONITOR_FILE} ({', '.join(sorted(others)[:3])}"
-                    " ...); monitor into a new folder or an existing monitoring folder"
-                )
-        else:
-            audit.require_intact(out, "monitor into")
-            if previous["protocol"]["sha256"] != loaded.sha256:
-                raise MonitorFolderError(
-                    f"{out} was started with the monitoring protocol sha256 "
-                    f"{previous['protocol']['sha256']}, not {loaded.sha256} ({loaded.path}); a "
-                    "monitoring folder keeps the plan it started with: monitor into a new folder"
-                )
+        _check_folder(out, previous, loaded)
         ref_data = read_reference(loaded)
         if previous is None:
             results = _check_results(loaded)
@@ -1120,19 +1170,7 @@ def run_monitor(
         new_idx = list(range(n_cases_before, len(state["cases"]["key"])))
         labelled, label_files, label_hashes = _ingest_labels(loaded, stream, state, run)
         cases = state["cases"]
-        thr = loaded.protocol.reference.threshold
-        # case-level charts, over their new observations only
-        for cid, chart in state["charts"].items():
-            ind = chart["indicator"]
-            if ind == "positive_call":
-                x = np.asarray([cases["score"][i] >= thr for i in new_idx], dtype=np.int8)
-                _advance_chart(state, cid, x, [cases["time"][i] for i in new_idx], run)
-            elif ind in LABEL_INDICATORS and labelled:
-                score = np.asarray([cases["score"][i] for i in labelled], dtype=float)
-                label = np.asarray([cases["label"][i] for i in labelled], dtype=np.int8)
-                mask, x = _indicator(ind, score, label, thr)
-                times = [cases["time"][i] for i, m in zip(labelled, mask, strict=True) if m]
-                _advance_chart(state, cid, x, times, run)
+        _advance_case_charts(state, loaded.protocol.reference.threshold, new_idx, labelled, run)
         latest = max((_ts(t) for t in cases["time"]), default=None)
         stored = _ts(state["as_of"]) if state["as_of"] else None
         candidates = [t for t in (latest, when, stored) if t is not None]
@@ -1191,8 +1229,8 @@ def run_monitor(
         )
     if echo is not None:
         echo(
-            f"run {run}: {len(new_idx)} new case(s) in {len(batches)} batch(es), {len(labelled)} new "
-            f"label(s); {len(closed)} window(s) closed; {len(new_alarms)} new alarm(s)"
+            f"run {run}: {len(new_idx)} new case(s) in {len(batches)} batch(es), {len(labelled)} "
+            f"new label(s); {len(closed)} window(s) closed; {len(new_alarms)} new alarm(s)"
         )
     still_open = open_alarms(state)
     return MonitorOutcome(

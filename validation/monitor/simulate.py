@@ -304,7 +304,8 @@ def run_monitoring_demo(
     write_text_atomic(protocol, monitoring_protocol_text())
     lock_monitor_protocol(protocol, actor="radval-demo")
     echo(
-        f"[radval demo --monitoring] reference: {len(ref)} locked test-set cases; plan locked: {protocol}"
+        f"[radval demo --monitoring] reference: {len(ref)} locked test-set cases; plan locked: "
+        f"{protocol}"
     )
     stream = root / "stream"
     (stream / "batches").mkdir(parents=True)

@@ -73,7 +73,8 @@ def _rename(
     if missing:
         names = [f"'{mapping.get(c, c)}'" + (f" ({c})" if c in mapping else "") for c in missing]
         raise StreamError(
-            f"{path}: {what} lacks column(s) {', '.join(names)}; found {[str(c) for c in frame.columns]}"
+            f"{path}: {what} lacks column(s) {', '.join(names)}; found "
+            f"{[str(c) for c in frame.columns]}"
             + ("" if mapping else " (map your column names with `columns` in the protocol)")
         )
     return frame

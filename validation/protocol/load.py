@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import yaml
 from pydantic import ValidationError
@@ -64,6 +64,12 @@ class LoadedProtocol:
         """Folder relative paths in the protocol are resolved against."""
         return self.path.parent
 
+    @overload
+    def resolve(self, rel: str) -> Path: ...
+    @overload
+    def resolve(self, rel: None) -> None: ...
+    @overload
+    def resolve(self, rel: str | None) -> Path | None: ...
     def resolve(self, rel: str | None) -> Path | None:
         """Resolve a path written in the protocol (relative to the protocol file)."""
         if rel is None:
@@ -237,7 +243,6 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
         if rel is None:
             continue
         path = loaded.resolve(rel)
-        assert path is not None
         line = node_line(root, loc)
         if not path.is_file():
             if required or sha is not None:
@@ -265,7 +270,6 @@ def _card_threshold_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> 
         if ref is None or ref.card is None:
             continue
         path = loaded.resolve(ref.card)
-        assert path is not None
         if not path.is_file():
             continue  # reported as a missing file
         try:
@@ -281,8 +285,8 @@ def _card_threshold_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> 
                 Problem(
                     yaml_path((role, "threshold")),
                     f"{role}.threshold is {ref.threshold!r}, but the model card {path} records "
-                    f"operating threshold {recorded!r}; leave {role}.threshold out to use the card's, "
-                    "or state exactly the card's value",
+                    f"operating threshold {recorded!r}; leave {role}.threshold out to use the "
+                    "card's, or state exactly the card's value",
                     node_line(root, (role, "threshold")),
                 )
             )

@@ -6,10 +6,10 @@ who locked it (R2, R5), the sha256 of the model cards the protocol names (a card
 the operating threshold), and the sha256 of every input file that already exists
 (:func:`lockable_inputs`: scores, readings, detection marks and lesions, segmentation
 predictions and their mask files), so that an output present at lock time cannot be
-swapped afterwards. :func:`verify_lock` refuses a protocol, a manifest, a model card or a hashed input
-whose content no longer matches. A locked protocol can only change through an *amendment*
-(``--amend REASON``), which keeps the previous hashes and is recorded as a deviation;
-deviations from the plan (``radval protocol deviation``) are appended to the lock
+swapped afterwards. :func:`verify_lock` refuses a protocol, a manifest, a model card or a
+hashed input whose content no longer matches. A locked protocol can only change through an
+*amendment* (``--amend REASON``), which keeps the previous hashes and is recorded as a
+deviation; deviations from the plan (``radval protocol deviation``) are appended to the lock
 with their declaration time, and the study runner copies them into ``results.json``.
 """
 
@@ -131,11 +131,17 @@ def _lock_problem(data: dict[str, Any]) -> str | None:
         if "sha256" not in part:
             return f"field '{key}.sha256' is missing"
         if not isinstance(part["sha256"], str) or not _SHA256.fullmatch(part["sha256"]):
-            return f"field '{key}.sha256': expected a 64-digit lowercase hex sha256, found {_found(part['sha256'])}"
+            return (
+                f"field '{key}.sha256': expected a 64-digit lowercase hex sha256, found "
+                f"{_found(part['sha256'])}"
+            )
         if "path" in part and not isinstance(part["path"], str):
             return f"field '{key}.path': expected a string, found {_found(part['path'])}"
     if not isinstance(data["locked_at"], str):
-        return f"field 'locked_at': expected an ISO 8601 time string, found {_found(data['locked_at'])}"
+        return (
+            "field 'locked_at': expected an ISO 8601 time string, found "
+            f"{_found(data['locked_at'])}"
+        )
     try:
         datetime.fromisoformat(data["locked_at"])
     except ValueError:
@@ -143,7 +149,10 @@ def _lock_problem(data: dict[str, Any]) -> str | None:
     if data.get("locked_by") is not None and not isinstance(data["locked_by"], str):
         return f"field 'locked_by': expected a string, found {_found(data['locked_by'])}"
     if "scores_present_at_lock" in data and not isinstance(data["scores_present_at_lock"], bool):
-        return f"field 'scores_present_at_lock': expected true/false, found {_found(data['scores_present_at_lock'])}"
+        return (
+            "field 'scores_present_at_lock': expected true/false, found "
+            f"{_found(data['scores_present_at_lock'])}"
+        )
     records = {
         "deviations": ("id", "description", "declared_at", "declared_by"),
         "amendments": (
@@ -189,11 +198,13 @@ def read_lock(path: str | Path) -> Lock:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ProtocolError(
-            f"cannot read lock file {file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+            f"cannot read lock file {file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start})"
         ) from None
     except json.JSONDecodeError as exc:
         raise ProtocolError(
-            f"cannot read lock file {file}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            f"cannot read lock file {file}: not valid JSON ({exc.msg} at line {exc.lineno} column "
+            f"{exc.colno})"
         ) from None
     except RecursionError:
         raise ProtocolError(
@@ -272,7 +283,6 @@ def masks_digest(loaded: LoadedProtocol) -> tuple[str, int] | None:
     if seg is None:
         return None
     table = loaded.resolve(seg.predictions)
-    assert table is not None
     if not table.is_file():
         return None
     import pandas as pd
@@ -341,7 +351,6 @@ def _model_cards(loaded: LoadedProtocol) -> dict[str, dict[str, Any]]:
         if ref is None or ref.card is None:
             continue
         path = loaded.resolve(ref.card)
-        assert path is not None
         out[role] = {"path": ref.card, "sha256": sha256_file(path)}
     return out
 
@@ -405,7 +414,6 @@ def lock_protocol(
     """
     loaded = load_protocol(protocol_path)
     manifest = loaded.resolve(loaded.protocol.test_set.manifest)
-    assert manifest is not None
     manifest_sha = sha256_file(manifest)
     inputs = hash_inputs(loaded)
     cards = _model_cards(loaded)
@@ -511,12 +519,11 @@ def verify_lock(loaded: LoadedProtocol, lock: Lock) -> str:
     """
     if loaded.sha256 != lock.protocol_sha256:
         raise ProtocolError(
-            f"protocol {loaded.path} does not match its lock {lock.path}: sha256 is {loaded.sha256}, "
-            f"locked {lock.protocol_sha256} at {lock.locked_at}; amend the lock "
+            f"protocol {loaded.path} does not match its lock {lock.path}: sha256 is "
+            f"{loaded.sha256}, locked {lock.protocol_sha256} at {lock.locked_at}; amend the lock "
             "(`radval protocol lock --amend REASON`) to record the change"
         )
     manifest = loaded.resolve(loaded.protocol.test_set.manifest)
-    assert manifest is not None
     actual = sha256_file(manifest)
     if actual != lock.manifest_sha256:
         raise ProtocolError(

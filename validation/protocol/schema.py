@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from validation.protocol.planning import EndpointPlan
-from validation.stats.registry import get_metric
+from validation.stats.registry import MetricSpec, get_metric
 
 PROTOCOL_FORMAT_VERSION = 1
 """The protocol format this radval reads (the top-level ``version`` key)."""
@@ -81,8 +81,8 @@ READINGS_COLUMNS = ("reader", "modality", "case", "truth", "score")
 def _columns_doc(what: str, names: tuple[str, ...], example: str) -> str:
     keys = ", ".join(f"`{n}`" for n in names)
     return (
-        f"Column names of {what} when they differ from radval's, as `{{radval name: your column}}`, "
-        f"e.g. `{example}`; keys from {keys}. Your file is used as it is; columns not "
+        f"Column names of {what} when they differ from radval's, as `{{radval name: your "
+        f"column}}`, e.g. `{example}`; keys from {keys}. Your file is used as it is; columns not "
         "mapped keep their names."
     )
 
@@ -141,7 +141,10 @@ class Exclusion(_Strict):
     column: str = Field(description="Manifest column the rule reads.")
     values: list[str | int | float | bool] = Field(
         min_length=1,
-        description="Rows whose value in `column` equals one of these (as text, or numerically) are excluded.",
+        description=(
+            "Rows whose value in `column` equals one of these (as text, or numerically) are "
+            "excluded."
+        ),
     )
     reason: str = Field(min_length=1, description="The reason shown in the STARD flow diagram.")
 
@@ -309,8 +312,9 @@ class ModelRef(_Strict):
     card: str | None = Field(
         default=None,
         description=(
-            "Model card JSON written by `radval train` (`model_card.json`), relative to the protocol "
-            "file; hashed into `inputs` and copied into `results.json` (`model.model_card`)."
+            "Model card JSON written by `radval train` (`model_card.json`), relative to the "
+            "protocol file; hashed into `inputs` and copied into `results.json` "
+            "(`model.model_card`)."
         ),
     )
     card_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `card`.")
@@ -377,7 +381,10 @@ class HypothesisTest(_Strict):
     """
 
     kind: Literal["superiority", "non-inferiority"] = Field(
-        description="`superiority`: H1 metric > null (or > baseline); `non-inferiority`: H1 metric > null - margin (or > baseline - margin)."
+        description=(
+            "`superiority`: H1 metric > null (or > baseline); `non-inferiority`: H1 metric > null "
+            "- margin (or > baseline - margin)."
+        )
     )
     margin: float = Field(default=0.0, ge=0.0, description="Non-inferiority margin (>= 0).")
     null_value: float | None = Field(
@@ -385,7 +392,10 @@ class HypothesisTest(_Strict):
     )
     method: str | None = Field(
         default=None,
-        description="Test method: `delong` or `bootstrap` for AUC comparisons; `mcnemar`/`wald`/`tango` etc. for paired proportions; default per metric.",
+        description=(
+            "Test method: `delong` or `bootstrap` for AUC comparisons; `mcnemar`/`wald`/`tango` "
+            "etc. for paired proportions; default per metric."
+        ),
     )
     significance_level: Level = Field(
         default=0.025, description="One-sided significance level of the test."
@@ -417,7 +427,10 @@ class Endpoint(_Strict):
     test: HypothesisTest | None = Field(default=None, description="Hypothesis test.")
     on_undefined: Literal["not_estimable", "error"] = Field(
         default="not_estimable",
-        description="If the metric is undefined on the data: record `not_estimable` (a primary then fails) or stop the study.",
+        description=(
+            "If the metric is undefined on the data: record `not_estimable` (a primary then fails) "
+            "or stop the study."
+        ),
     )
 
     @model_validator(mode="after")
@@ -434,7 +447,8 @@ class Endpoint(_Strict):
             )
         if self.compare_to is not None and self.accept is not None and self.test is None:
             raise ValueError(
-                "a comparison endpoint is decided by `test` (superiority or non-inferiority), not `accept`"
+                "a comparison endpoint is decided by `test` (superiority or non-inferiority), not "
+                "`accept`"
             )
         return self
 
@@ -557,8 +571,10 @@ class Subgroups(_Strict):
     )
     ci: SubgroupCI = Field(
         default_factory=SubgroupCI,
-        description="CI settings of the cells: `{method: wilson}` applies to the metrics it is valid "
-        "for; `{sensitivity: wilson, auc: delong}` sets one per metric.",
+        description=(
+            "CI settings of the cells: `{method: wilson}` applies to the metrics it is valid "
+            "for; `{sensitivity: wilson, auc: delong}` sets one per metric."
+        ),
     )
     guardrails: Guardrails = Field(default_factory=Guardrails, description="Small-group rules.")
     multiplicity: Literal["holm", "fdr_bh", "bonferroni", "hochberg", "none"] = Field(
@@ -608,7 +624,8 @@ class ReaderStudy(_Strict):
         description=_columns_doc(
             "a tidy readings table (CSV or Parquet)",
             READINGS_COLUMNS,
-            "{reader: ReaderID, modality: arm, case: StudyInstanceUID, truth: label, score: rating}",
+            "{reader: ReaderID, modality: arm, case: StudyInstanceUID, truth: label, score: "
+            "rating}",
         ),
     )
     design: (
@@ -674,7 +691,10 @@ class MatchingRuleSpec(_Strict):
     """The mark-to-lesion scoring rule (R9), declared before unblinding."""
 
     criterion: Literal["iou", "center_in_box", "center_distance"] = Field(
-        description="When a mark hits a lesion: box IoU >= iou_threshold, mark centre inside the lesion box, or centre distance < max_distance (or < the lesion radius)."
+        description=(
+            "When a mark hits a lesion: box IoU >= iou_threshold, mark centre inside the lesion "
+            "box, or centre distance < max_distance (or < the lesion radius)."
+        )
     )
     iou_threshold: float | None = Field(default=None, gt=0.0, le=1.0, description="For `iou`.")
     max_distance: float | None = Field(default=None, gt=0.0, description="For `center_distance`.")
@@ -683,7 +703,9 @@ class MatchingRuleSpec(_Strict):
     )
     double_detections: Literal["fp", "ignore"] = Field(
         default="fp",
-        description="A second mark on a taken lesion: a false positive (JAFROC) or ignored (CAMELYON16).",
+        description=(
+            "A second mark on a taken lesion: a false positive (JAFROC) or ignored (CAMELYON16)."
+        ),
     )
 
     @model_validator(mode="after")
@@ -706,7 +728,10 @@ class DetectionEndpoint(_Strict):
     role: Literal["primary", "secondary", "exploratory"] = Field(description="Endpoint role (R2).")
     prespecified: bool = Field(default=True)
     metric: Literal["sensitivity", "fp_per_image", "cpm", "camelyon16", "afroc", "wafroc"] = Field(
-        description="Lesion sensitivity or FPs per image at the threshold, LUNA16 CPM, CAMELYON16 score, (w)AFROC FOM."
+        description=(
+            "Lesion sensitivity or FPs per image at the threshold, LUNA16 CPM, CAMELYON16 score, "
+            "(w)AFROC FOM."
+        )
     )
     accept: Accept | None = Field(default=None, description="Acceptance criterion on a bound.")
 
@@ -802,7 +827,10 @@ class EmptyPolicySpec(_Strict):
     """How a case with an empty mask counts (R10; Metrics Reloaded): declared, never silent."""
 
     both_empty: Literal["best", "worst", "exclude", "error"] = Field(
-        description="Reference and prediction both empty: `best` (Dice 1, distance 0), `worst`, `exclude` (counted) or `error`."
+        description=(
+            "Reference and prediction both empty: `best` (Dice 1, distance 0), `worst`, `exclude` "
+            "(counted) or `error`."
+        )
     )
     reference_empty: Literal["worst", "exclude", "error"] = Field(
         description="Reference empty, prediction not."
@@ -863,7 +891,9 @@ class Segmentation(_Strict):
         default=None,
         min_length=2,
         max_length=3,
-        description="Voxel spacing for masks without a header (`.npy`); NIfTI masks carry their own.",
+        description=(
+            "Voxel spacing for masks without a header (`.npy`); NIfTI masks carry their own."
+        ),
     )
     segment: str | None = Field(
         default=None,
@@ -1008,8 +1038,11 @@ class Signatory(_Strict):
     required: bool = Field(default=True, description="Whether the sign-off needs this role.")
     meaning: Literal["authorship", "review", "approval", "responsibility"] | None = Field(
         default=None,
-        description="The meaning this role's signature must carry (21 CFR 11.50(b)); any meaning if absent. "
-        "`radval audit verify` lists required signatures missing from the current results.",
+        description=(
+            "The meaning this role's signature must carry (21 CFR 11.50(b)); any meaning if "
+            "absent. `radval audit verify` lists required signatures missing from the current "
+            "results."
+        ),
     )
 
 
@@ -1030,8 +1063,9 @@ class Protocol(_Strict):
     model: ModelRef | None = Field(
         default=None,
         description=(
-            "The classification model (scores file or spec + checkpoint). Required for `endpoints`, "
-            "`subgroups` and `baseline`; a detection-only or segmentation-only study leaves it out."
+            "The classification model (scores file or spec + checkpoint). Required for "
+            "`endpoints`, `subgroups` and `baseline`; a detection-only or segmentation-only study "
+            "leaves it out."
         ),
     )
     baseline: ModelRef | None = Field(default=None, description="Released model to compare with.")
@@ -1052,7 +1086,10 @@ class Protocol(_Strict):
         default=2000,
         ge=50,
         le=100_000,
-        description="Bootstrap resamples for every bootstrap interval, test and subgroup/calibration analysis.",
+        description=(
+            "Bootstrap resamples for every bootstrap interval, test and subgroup/calibration "
+            "analysis."
+        ),
     )
     report: ReportSettings = Field(default_factory=ReportSettings)
     planning: list[EndpointPlan] = Field(
@@ -1098,8 +1135,8 @@ class Protocol(_Strict):
             ]
             if needs:
                 raise ValueError(
-                    f"{' and '.join(needs)} analyse a classification model's scores, but the protocol "
-                    "has no `model`; add a `model` block or remove them"
+                    f"{' and '.join(needs)} analyse a classification model's scores, but the "
+                    "protocol has no `model`; add a `model` block or remove them"
                 )
         primaries = self.primary_ids()
         if not primaries:
@@ -1128,12 +1165,16 @@ class Protocol(_Strict):
                     undecidable += [e.id for e in block.endpoints if e.role == "primary"]
             if undecidable:
                 raise ValueError(
-                    f"holm adjusts p-values, so every primary needs a `test`; without one: {undecidable}"
+                    "holm adjusts p-values, so every primary needs a `test`; without one: "
+                    f"{undecidable}"
                 )
         return self
 
     def primary_ids(self) -> list[str]:
-        """Return the primary endpoint ids in protocol order (reader study, detection, segmentation last)."""
+        """Return the primary endpoint ids in protocol order.
+
+        Reader study, detection and segmentation endpoints come last.
+        """
         out = [e.id for e in self.endpoints if e.role == "primary"]
         if self.reader_study is not None and self.reader_study.role == "primary":
             out.append(self.reader_study.id)
@@ -1204,37 +1245,12 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
             problems.append(
                 (
                     ("baseline", "threshold"),
-                    f"metric {ep.metric!r} compared with the baseline needs baseline.threshold or baseline.card",
+                    f"metric {ep.metric!r} compared with the baseline needs baseline.threshold or "
+                    "baseline.card",
                 )
             )
         if ep.test is not None:
-            allowed = TEST_METHODS[(spec.kind, ep.compare_to is not None)]
-            if spec.kind == "score" and ep.metric != "auc":
-                problems.append(
-                    (
-                        ("endpoints", i, "test"),
-                        f"metric {ep.metric!r} has no hypothesis test; use `accept`",
-                    )
-                )
-            elif (
-                ep.compare_to is not None
-                and spec.kind == "threshold"
-                and ep.metric not in _PAIRED_PROPORTIONS
-            ):
-                problems.append(
-                    (
-                        ("endpoints", i, "compare_to"),
-                        f"metric {ep.metric!r} cannot be compared paired with a baseline (its denominator "
-                        f"depends on the model); compare one of {list(_PAIRED_PROPORTIONS)} or auc",
-                    )
-                )
-            elif ep.test.method is not None and ep.test.method not in allowed:
-                problems.append(
-                    (
-                        ("endpoints", i, "test", "method"),
-                        f"test method {ep.test.method!r} is not valid here; expected one of {list(allowed)}",
-                    )
-                )
+            problems += _test_problems(i, ep, spec, ep.test.method)
     if protocol.subgroups is not None:
         sg_ci = protocol.subgroups.ci
         specs = {}
@@ -1286,6 +1302,42 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                 )
             )
     return problems
+
+
+def _test_problems(
+    i: int, ep: Endpoint, spec: MetricSpec, method: str | None
+) -> list[tuple[tuple[Any, ...], str]]:
+    """Problems of endpoint ``i``'s hypothesis test ``method`` for its metric and pairing."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    allowed = TEST_METHODS[(spec.kind, ep.compare_to is not None)]
+    if spec.kind == "score" and ep.metric != "auc":
+        out.append(
+            (
+                ("endpoints", i, "test"),
+                f"metric {ep.metric!r} has no hypothesis test; use `accept`",
+            )
+        )
+    elif (
+        ep.compare_to is not None
+        and spec.kind == "threshold"
+        and ep.metric not in _PAIRED_PROPORTIONS
+    ):
+        out.append(
+            (
+                ("endpoints", i, "compare_to"),
+                f"metric {ep.metric!r} cannot be compared paired with a baseline (its "
+                "denominator depends on the model); compare one of "
+                f"{list(_PAIRED_PROPORTIONS)} or auc",
+            )
+        )
+    elif method is not None and method not in allowed:
+        out.append(
+            (
+                ("endpoints", i, "test", "method"),
+                f"test method {method!r} is not valid here; expected one of {list(allowed)}",
+            )
+        )
+    return out
 
 
 def parse_protocol(data: Any) -> Protocol:

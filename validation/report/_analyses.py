@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from markupsafe import Markup
+
 from validation.report import charts
 from validation.report._helpers import flatten as _flatten
 from validation.report._helpers import get as _get
@@ -109,6 +111,46 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     )
     avg = _get(rs, "roc_curves", "average") or {}
     per_reader = _get(rs, "roc_curves", "per_reader") or {}
+    roc_svgs = _reader_roc_svgs(avg, per_reader)
+    mfoms = [
+        {
+            "modality": _get(f, "extra", "modality"),
+            "result": est_ci(f),
+            "method": f.get("method"),
+            "df": num(_get(f, "extra", "df"), 1),
+        }
+        for f in rs.get("modality_foms") or []
+    ]
+    tests = _reader_tests(rs.get("tests") or {})
+    hypothesis = _reader_hypothesis(rs.get("hypothesis"))
+    ai_rows = _ai_rows(ai)
+    vc: list[tuple[str, str]] = []
+    _flatten("", rs.get("variance_components") or {}, vc)
+    return {
+        "id": rs.get("id"),
+        "design": rs.get("design"),
+        "fom": rs.get("fom"),
+        "method": rs.get("method"),
+        "covariance": rs.get("covariance"),
+        "analysis": rs.get("analysis"),
+        "n_cases": rs.get("n_cases"),
+        "readers": readers,
+        "modalities": mods,
+        "table": table,
+        "fom_svg": fom_svg,
+        "roc_svgs": roc_svgs,
+        "has_per_reader_roc": bool(per_reader),
+        "modality_foms": mfoms,
+        "tests": tests,
+        "hypothesis": hypothesis,
+        "ai_rows": ai_rows,
+        "ai_modality": ai.get("modality") if isinstance(ai, Mapping) else None,
+        "variance": vc,
+    }
+
+
+def _reader_roc_svgs(avg: Mapping[str, Any], per_reader: Mapping[str, Any]) -> list[Markup]:
+    """Reader-averaged ROC curves by modality, then each modality's per-reader curves."""
     roc_svgs = []
     if avg:
         series = [
@@ -140,17 +182,13 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
                 ylabel="Sensitivity",
             )
         )
-    mfoms = [
-        {
-            "modality": _get(f, "extra", "modality"),
-            "result": est_ci(f),
-            "method": f.get("method"),
-            "df": num(_get(f, "extra", "df"), 1),
-        }
-        for f in rs.get("modality_foms") or []
-    ]
+    return roc_svgs
+
+
+def _reader_tests(all_tests: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per modality comparison of each MRMC analysis (or its not-estimable reason)."""
     tests = []
-    for name, t in sorted((rs.get("tests") or {}).items()):
+    for name, t in sorted(all_tests.items()):
         if not isinstance(t, Mapping):
             continue
         if t.get("estimable") is False:
@@ -184,7 +222,11 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
                     f"p {pvalue(t.get('p_value'))}",
                 }
             )
-    hyp = rs.get("hypothesis")
+    return tests
+
+
+def _reader_hypothesis(hyp: Any) -> dict[str, Any] | None:
+    """The reader study's pre-specified modality comparison, formatted (None if absent)."""
     hypothesis = None
     if isinstance(hyp, Mapping):
         hypothesis = {
@@ -196,6 +238,11 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
             "method": hyp.get("method"),
             "conclusion": _get(hyp, "extra", "conclusion"),
         }
+    return hypothesis
+
+
+def _ai_rows(ai: Any) -> list[dict[str, Any]]:
+    """The standalone AI against the readers: one row per analysis (or why not estimable)."""
     ai_rows = []
     if isinstance(ai, Mapping) and ai.get("not_estimable"):
         ai_rows.append(
@@ -223,29 +270,7 @@ def reader_study_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
                         "method": c.get("method"),
                     }
                 )
-    vc: list[tuple[str, str]] = []
-    _flatten("", rs.get("variance_components") or {}, vc)
-    return {
-        "id": rs.get("id"),
-        "design": rs.get("design"),
-        "fom": rs.get("fom"),
-        "method": rs.get("method"),
-        "covariance": rs.get("covariance"),
-        "analysis": rs.get("analysis"),
-        "n_cases": rs.get("n_cases"),
-        "readers": readers,
-        "modalities": mods,
-        "table": table,
-        "fom_svg": fom_svg,
-        "roc_svgs": roc_svgs,
-        "has_per_reader_roc": bool(per_reader),
-        "modality_foms": mfoms,
-        "tests": tests,
-        "hypothesis": hypothesis,
-        "ai_rows": ai_rows,
-        "ai_modality": ai.get("modality") if isinstance(ai, Mapping) else None,
-        "variance": vc,
-    }
+    return ai_rows
 
 
 def detection_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:

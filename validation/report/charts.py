@@ -156,8 +156,8 @@ class _Svg:
         rx: float = 0.0,
     ) -> None:
         self.parts.append(
-            f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" rx="{_f(rx)}" fill="{fill}" '
-            f'stroke="{stroke}" stroke-width="{_f(width)}"/>'
+            f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" rx="{_f(rx)}" '
+            f'fill="{fill}" stroke="{stroke}" stroke-width="{_f(width)}"/>'
         )
 
     def marker(
@@ -178,14 +178,22 @@ class _Svg:
             )
             self.parts.append(body + tip + "</rect>")
         elif shape == "diamond":
-            pts = f"{_f(x)},{_f(y - size - 1)} {_f(x + size + 1)},{_f(y)} {_f(x)},{_f(y + size + 1)} {_f(x - size - 1)},{_f(y)}"
+            pts = (
+                f"{_f(x)},{_f(y - size - 1)} {_f(x + size + 1)},{_f(y)} {_f(x)},{_f(y + size + 1)} "
+                f"{_f(x - size - 1)},{_f(y)}"
+            )
             self.parts.append(
-                f'<polygon points="{pts}" fill="{color}" stroke="#000000" stroke-width="0.8">{tip}</polygon>'
+                f'<polygon points="{pts}" fill="{color}" stroke="#000000" '
+                f'stroke-width="0.8">{tip}</polygon>'
             )
         elif shape == "triangle":
-            pts = f"{_f(x)},{_f(y - size - 1)} {_f(x + size + 1)},{_f(y + size)} {_f(x - size - 1)},{_f(y + size)}"
+            pts = (
+                f"{_f(x)},{_f(y - size - 1)} {_f(x + size + 1)},{_f(y + size)} "
+                f"{_f(x - size - 1)},{_f(y + size)}"
+            )
             self.parts.append(
-                f'<polygon points="{pts}" fill="{color}" stroke="#000000" stroke-width="0.8">{tip}</polygon>'
+                f'<polygon points="{pts}" fill="{color}" stroke="#000000" '
+                f'stroke-width="0.8">{tip}</polygon>'
             )
         elif shape == "triangle_down":
             pts = (

@@ -131,7 +131,10 @@ def badge(decision: Any) -> Markup:
 
 
 def wbr(text: Any) -> Markup:
-    """Escape an identifier and allow line breaks after ``_``, ``-`` and ``.`` (long ids in tables)."""
+    """Escape an identifier and allow line breaks after ``_``, ``-`` and ``.``.
+
+    Long ids then wrap in tables.
+    """
     out = str(escape("" if text is None else str(text)))
     for ch in ("_", "-", "."):
         out = out.replace(ch, ch + "<wbr>")

@@ -32,7 +32,7 @@ import jinja2
 from markupsafe import Markup
 
 from validation import audit
-from validation.errors import AuditError, ReportError
+from validation.errors import AuditError, RadvalError, ReportError
 from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
 from validation.report.context import build_context
 from validation.report.format import FILTERS
@@ -167,7 +167,10 @@ def pdf_document(html: str) -> Any:
 def render_pdf(html: str) -> bytes:
     """Render report HTML to PDF bytes with WeasyPrint (no resource is fetched)."""
     data = pdf_document(html).write_pdf()
-    assert isinstance(data, bytes)
+    if not isinstance(data, bytes):
+        raise RadvalError(
+            f"WeasyPrint's write_pdf() returned {type(data).__name__}, expected the PDF's bytes"
+        )
     return data
 
 

@@ -110,16 +110,21 @@ def _needed(target: float, n: int) -> int:
     return max(1, math.ceil(target * n - _COUNT_TOL))
 
 
+def _target(rule: str, target: float | None) -> float:
+    """The target a sensitivity or specificity rule needs."""
+    if target is None:
+        raise ValueError(f"rule {rule!r} needs a target in (0, 1), got None")
+    return target
+
+
 def _select(y: NDArray[np.int8], s: NDArray[np.float64], rule: str, target: float | None) -> float:
     """The threshold of ``rule`` on validated data with both classes present."""
     if rule == "sensitivity":
-        assert target is not None
         pos = np.sort(s[y == 1])[::-1]
-        return float(pos[_needed(target, pos.size) - 1])
+        return float(pos[_needed(_target(rule, target), pos.size) - 1])
     if rule == "specificity":
-        assert target is not None
         neg = np.sort(s[y == 0])
-        k = _needed(target, neg.size)
+        k = _needed(_target(rule, target), neg.size)
         # specificity(t) = #{negatives < t} / N: t must lie above the k-th lowest negative
         above = s[s > neg[k - 1]]
         if above.size == 0:

@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 
 from validation.data.readings import select_modalities
-from validation.errors import InputError, ReadingsError, UndefinedMetricError
+from validation.errors import InputError, ProtocolError, ReadingsError, UndefinedMetricError
 from validation.io import resolve_inside
 from validation.protocol.schema import (
     Detection,
     Protocol,
+    ReaderComparison,
     ReaderStudy,
     Segmentation,
+    SegmentationEndpoint,
     SubgroupAttribute,
     Subgroups,
 )
@@ -33,6 +35,7 @@ from validation.stats.registry import get_metric
 from validation.stats.roc import sensitivity_at_specificity
 from validation.stats.segmentation import (
     EmptyMaskPolicy,
+    SegmentationSummary,
     segmentation_metrics,
     summarize_segmentation,
 )
@@ -73,7 +76,8 @@ def derive_attribute(
     """
     if attr.column not in frame.columns:
         raise InputError(
-            f"{source}: subgroup column {attr.column!r} is missing; columns are {list(frame.columns)}"
+            f"{source}: subgroup column {attr.column!r} is missing; columns are "
+            f"{list(frame.columns)}"
         )
     col = frame[attr.column]
     if attr.bands is None:
@@ -83,7 +87,8 @@ def derive_attribute(
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{source}: row {row + 1}, field {attr.column!r}: expected a number for bands, found {col.iloc[row]!r}"
+            f"{source}: row {row + 1}, field {attr.column!r}: expected a number for bands, found "
+            f"{col.iloc[row]!r}"
         )
     # the one banding of radval (right-open [a, b), labels "40-64", "65+"), as subgroup_table's
     bands = age_bands(values.to_numpy(dtype=np.float64), attr.bands, outside="out_of_bands")
@@ -127,10 +132,17 @@ def subgroup_ci_methods(sg: Subgroups) -> str | dict[str, str] | None:
 def subgroup_record(
     sg: Subgroups, cases: Cases, *, threshold: float | None, seed: int, n_resamples: int
 ) -> dict[str, Any]:
-    """Run :func:`validation.stats.subgroups.subgroup_table` for the protocol's subgroups (R11, R12)."""
+    """Run :func:`validation.stats.subgroups.subgroup_table` for the protocol's subgroups.
 
+    Requirements R11, R12.
+    """
+
+    if cases.score is None:
+        raise ProtocolError(
+            "subgroups: expected the classification model's scores to analyse, found none "
+            "(the protocol declares no model)"
+        )
     groups = subgroup_frame(cases.frame, sg, intersections=False)
-    assert cases.score is not None
     prespecified: list[str | tuple[str, ...]] = [a.label for a in sg.attributes if a.prespecified]
     prespecified += [tuple(c) for c in sg.intersections]
     analysis = subgroup_table(
@@ -412,16 +424,7 @@ def _reader_study_record(
         raise ReadingsError(problems[0])
     humans = readings if rs.ai_reader is None else readings[readings["reader"] != rs.ai_reader]
     keep = humans[humans["modality"].isin([rs.test_modality, rs.reference_modality])]
-    options: dict[str, Any] = {
-        "fom": rs.fom,
-        "method": rs.method,
-        "covariance": rs.covariance,
-        "design": rs.design,
-    }
-    if rs.threshold is not None:
-        options["threshold"] = rs.threshold
-    if rs.covariance == "bootstrap":
-        options.update(rng=stream(seed, "reader_study"), n_resamples=n_resamples)
+    options = _mrmc_options(rs, seed=seed, n_resamples=n_resamples)
     try:
         result = mrmc.mrmc_analysis(keep, confidence_level=rs.confidence_level, **options)
     except UndefinedMetricError as exc:
@@ -450,25 +453,7 @@ def _reader_study_record(
     }
     if rs.fom == "auc":
         record["roc_curves"] = reader_roc_curves(keep)
-    blank: dict[str, Any] = {
-        "id": rs.id,
-        "role": rs.role,
-        "prespecified": True,
-        "metric": f"mrmc_{rs.fom}_difference",
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "confidence_level": rs.confidence_level,
-        "method": None,
-        "n": None,
-        "se": None,
-        "p_value": None,
-        "p_adjusted": None,
-        "hypothesis": None,
-        "criterion": None,
-        "decision": "informational",
-        "details": {},
-    }
+    blank = _reader_study_blank(rs)
     out = EndpointOutcome(blank)
     h = rs.hypothesis
     try:
@@ -492,78 +477,129 @@ def _reader_study_record(
         blank.update(decision="not_estimable", method=f"{rs.method}-{rs.covariance} {rs.analysis}")
         blank["details"]["reason"] = str(exc)
     if h is not None and comp is not None:
-        cd = comp.to_dict()
-        blank.update(
-            {
-                "estimate": cd["difference"],
-                "ci_low": cd["ci_low"],
-                "ci_high": cd["ci_high"],
-                "method": cd["method"],
-                "n": cd["n"],
-                "se": cd["se"],
-                "p_value": cd["p_value"],
-                "hypothesis": {
-                    "kind": h.kind,
-                    "margin": h.margin,
-                    "analysis": rs.analysis,
-                    "significance_level": h.significance_level,
-                    "alternative": "greater",
-                },
-                "criterion": {
-                    "kind": "reader_study",
-                    "text": (
-                        f"H1: {rs.fom}({rs.test_modality}) - {rs.fom}({rs.reference_modality}) > "
-                        f"{-h.margin if h.kind == 'non-inferiority' else h.margin:g} ({h.kind}, "
-                        f"{rs.method.upper()} {rs.analysis}), one-sided p < {h.significance_level:g}"
-                    ),
-                    "holds": None,
-                },
-            }
-        )
-        blank["details"]["comparison"] = cd
-        out.test_p = float(cd["p_value"])
-        out.test_level = h.significance_level
-        record["hypothesis"] = cd
-        # The comparison reaches results.json's ``comparisons`` once, through the outcome.
-        out.comparison = {
-            "id": rs.id,
-            "kind": f"reader_study:{h.kind}",
-            "difference": cd["difference"],
+        record["hypothesis"] = _record_reader_comparison(rs, h, comp.to_dict(), out)
+    if rs.ai_reader is not None:
+        record["ai_vs_readers"] = _ai_vs_readers(rs, readings, rs.ai_reader)
+    return record, out
+
+
+def _mrmc_options(rs: ReaderStudy, *, seed: int, n_resamples: int) -> dict[str, Any]:
+    """The MRMC options the protocol declares (FOM, method, covariance, design ...)."""
+    options: dict[str, Any] = {
+        "fom": rs.fom,
+        "method": rs.method,
+        "covariance": rs.covariance,
+        "design": rs.design,
+    }
+    if rs.threshold is not None:
+        options["threshold"] = rs.threshold
+    if rs.covariance == "bootstrap":
+        options.update(rng=stream(seed, "reader_study"), n_resamples=n_resamples)
+    return options
+
+
+def _reader_study_blank(rs: ReaderStudy) -> dict[str, Any]:
+    """The reader study's endpoint record before its comparison is known (informational)."""
+    return {
+        "id": rs.id,
+        "role": rs.role,
+        "prespecified": True,
+        "metric": f"mrmc_{rs.fom}_difference",
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "confidence_level": rs.confidence_level,
+        "method": None,
+        "n": None,
+        "se": None,
+        "p_value": None,
+        "p_adjusted": None,
+        "hypothesis": None,
+        "criterion": None,
+        "decision": "informational",
+        "details": {},
+    }
+
+
+def _record_reader_comparison(
+    rs: ReaderStudy, h: ReaderComparison, cd: dict[str, Any], out: EndpointOutcome
+) -> dict[str, Any]:
+    """Fill the outcome from the modality comparison ``cd``; return ``cd`` for the record."""
+    blank = out.record
+    blank.update(
+        {
+            "estimate": cd["difference"],
             "ci_low": cd["ci_low"],
             "ci_high": cd["ci_high"],
-            "statistic": cd["statistic"],
-            "df": cd["df"],
-            "p_value": cd["p_value"],
-            "margin": h.margin,
-            "alternative": "greater",
             "method": cd["method"],
-            "confidence_level": cd["confidence_level"],
-            "estimate_a": cd["estimate_a"],
-            "estimate_b": cd["estimate_b"],
-            "decision": "informational",
+            "n": cd["n"],
+            "se": cd["se"],
+            "p_value": cd["p_value"],
+            "hypothesis": {
+                "kind": h.kind,
+                "margin": h.margin,
+                "analysis": rs.analysis,
+                "significance_level": h.significance_level,
+                "alternative": "greater",
+            },
+            "criterion": {
+                "kind": "reader_study",
+                "text": (
+                    f"H1: {rs.fom}({rs.test_modality}) - {rs.fom}({rs.reference_modality}) > "
+                    f"{-h.margin if h.kind == 'non-inferiority' else h.margin:g} ({h.kind}, "
+                    f"{rs.method.upper()} {rs.analysis}), one-sided p < "
+                    f"{h.significance_level:g}"
+                ),
+                "holds": None,
+            },
         }
-    if rs.ai_reader is not None:
-        target = rs.ai_modality or rs.reference_modality
-        try:
-            panel = select_modalities(readings, [target], ai_reader=rs.ai_reader)
-        except ReadingsError as exc:
-            raise ReadingsError(f"{exc} (see reader_study.ai_reader and ai_modality)") from exc
-        kwargs: dict[str, Any] = {
-            "ai_reader": rs.ai_reader,
-            "fom": rs.fom,
-            "confidence_level": rs.confidence_level,
+    )
+    blank["details"]["comparison"] = cd
+    out.test_p = float(cd["p_value"])
+    out.test_level = h.significance_level
+    # The comparison reaches results.json's ``comparisons`` once, through the outcome.
+    out.comparison = {
+        "id": rs.id,
+        "kind": f"reader_study:{h.kind}",
+        "difference": cd["difference"],
+        "ci_low": cd["ci_low"],
+        "ci_high": cd["ci_high"],
+        "statistic": cd["statistic"],
+        "df": cd["df"],
+        "p_value": cd["p_value"],
+        "margin": h.margin,
+        "alternative": "greater",
+        "method": cd["method"],
+        "confidence_level": cd["confidence_level"],
+        "estimate_a": cd["estimate_a"],
+        "estimate_b": cd["estimate_b"],
+        "decision": "informational",
+    }
+    return cd
+
+
+def _ai_vs_readers(rs: ReaderStudy, readings: pd.DataFrame, ai_reader: str) -> dict[str, Any]:
+    """The AI reader against the human readers on one modality (not estimable: the reason)."""
+    target = rs.ai_modality or rs.reference_modality
+    try:
+        panel = select_modalities(readings, [target], ai_reader=ai_reader)
+    except ReadingsError as exc:
+        raise ReadingsError(f"{exc} (see reader_study.ai_reader and ai_modality)") from exc
+    kwargs: dict[str, Any] = {
+        "ai_reader": ai_reader,
+        "fom": rs.fom,
+        "confidence_level": rs.confidence_level,
+    }
+    if rs.threshold is not None:
+        kwargs["threshold"] = rs.threshold
+    try:
+        vs = mrmc.reader_vs_ai(panel, **kwargs)
+        return {
+            "modality": target,
+            **{k: v.to_dict() for k, v in vs.items()},
         }
-        if rs.threshold is not None:
-            kwargs["threshold"] = rs.threshold
-        try:
-            vs = mrmc.reader_vs_ai(panel, **kwargs)
-            record["ai_vs_readers"] = {
-                "modality": target,
-                **{k: v.to_dict() for k, v in vs.items()},
-            }
-        except UndefinedMetricError as exc:
-            record["ai_vs_readers"] = {"modality": target, "not_estimable": str(exc)}
-    return record, out
+    except UndefinedMetricError as exc:
+        return {"modality": target, "not_estimable": str(exc)}
 
 
 def detection_record(
@@ -638,7 +674,10 @@ def detection_record(
             rec["criterion"] = {
                 "kind": "bound",
                 "holds": None,
-                "text": f"{a.bound} of lesion {ep.metric} ({det.confidence_level:.0%} CI) {a.op} {a.value:g}",
+                "text": (
+                    f"{a.bound} of lesion {ep.metric} ({det.confidence_level:.0%} CI) {a.op} "
+                    f"{a.value:g}"
+                ),
             }
         est = getattr(result, ep.metric)
         if est is None:
@@ -668,7 +707,10 @@ def segmentation_record(
     seed: int,
     n_resamples: int,
 ) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
-    """Per-case overlap/boundary metrics under the declared empty-mask policy, summarised with CIs (R10)."""
+    """Per-case overlap/boundary metrics under the declared empty-mask policy.
+
+    Summarised with confidence intervals (R10).
+    """
 
     frame = cases.frame
     preds = read_predictions(predictions_path, seg.columns)
@@ -685,27 +727,7 @@ def segmentation_record(
     ]
     if problems:
         raise InputError(problems[0])
-    pred_of = dict(zip(preds["case_id"].astype(str), preds["mask_path"].astype(str), strict=True))
-    # Every mask path must stay inside its table's folder: all are checked before any is read.
-    pairs: list[tuple[int, str, Path, Path]] = []
-    for row, (cid, ref_rel) in enumerate(
-        zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)
-    ):
-        if blank(ref_rel):
-            continue  # no reference segmentation for this case: not part of the segmentation set
-        ref_path = resolve_inside(
-            manifest_path.parent,
-            str(ref_rel),
-            folder="the manifest's folder",
-            where=f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}",
-        )
-        pred_path = resolve_inside(
-            predictions_path.parent,
-            pred_of[cid],
-            folder="the predictions table's folder",
-            where=f"{predictions_path}, case_id {cid!r}, column 'mask_path'",
-        )
-        pairs.append((row, cid, ref_path, pred_path))
+    pairs = _mask_pairs(seg, frame, preds, predictions_path, manifest_path)
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
     resampled: list[dict[str, str]] = []
     for row, cid, ref_path, pred_path in pairs:
@@ -754,53 +776,100 @@ def segmentation_record(
     record["per_case"] = _jsonable_records(per_case)
     if resampled:
         record["resampled"] = resampled
-    outcomes: dict[str, EndpointOutcome] = {}
-    for ep in seg.endpoints:
-        rec: dict[str, Any] = {
-            "id": ep.id,
-            "role": ep.role,
-            "prespecified": ep.prespecified,
-            "metric": f"segmentation_{ep.metric}",
-            "estimate": None,
-            "ci_low": None,
-            "ci_high": None,
-            "confidence_level": seg.confidence_level,
-            "method": None,
-            "n": None,
-            "se": None,
-            "p_value": None,
-            "p_adjusted": None,
-            "hypothesis": None,
-            "criterion": None,
-            "decision": "informational",
-            "details": {
-                "n_excluded": summary.n_excluded.get(ep.metric),
-                "empty_policy": record["empty_policy"],
-            },
-        }
-        out = EndpointOutcome(rec)
-        if ep.accept is not None:
-            a = ep.accept
-            rec["criterion"] = {
-                "kind": "bound",
-                "holds": None,
-                "text": f"{a.bound} of mean {ep.metric} ({seg.confidence_level:.0%} CI) {a.op} {a.value:g}",
-            }
-        est = summary.estimates.get(ep.metric)
-        if est is None:
-            out.estimable = False
-            rec["decision"] = "not_estimable"
-            rec["details"]["reason"] = f"{ep.metric} has no valid case"
-        else:
-            d = est.to_dict()
-            for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se"):
-                rec[key] = d.get(key)
-            if ep.accept is not None:
-                out.bound_holds = bool(
-                    OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value)
-                )
-        outcomes[ep.id] = out
+    outcomes = {
+        ep.id: _segmentation_outcome(ep, seg, summary, record["empty_policy"])
+        for ep in seg.endpoints
+    }
     return record, outcomes
+
+
+def _mask_pairs(
+    seg: Segmentation,
+    frame: pd.DataFrame,
+    preds: pd.DataFrame,
+    predictions_path: Path,
+    manifest_path: Path,
+) -> list[tuple[int, str, Path, Path]]:
+    """``(row, case_id, reference mask, predicted mask)`` of each case with a reference mask."""
+    pred_of = dict(zip(preds["case_id"].astype(str), preds["mask_path"].astype(str), strict=True))
+    # Every mask path must stay inside its table's folder: all are checked before any is read.
+    pairs: list[tuple[int, str, Path, Path]] = []
+    for row, (cid, ref_rel) in enumerate(
+        zip(frame["case_id"].astype(str), frame[seg.reference_column], strict=True)
+    ):
+        if blank(ref_rel):
+            continue  # no reference segmentation for this case: not part of the segmentation set
+        ref_path = resolve_inside(
+            manifest_path.parent,
+            str(ref_rel),
+            folder="the manifest's folder",
+            where=(
+                f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}"
+            ),
+        )
+        pred_path = resolve_inside(
+            predictions_path.parent,
+            pred_of[cid],
+            folder="the predictions table's folder",
+            where=f"{predictions_path}, case_id {cid!r}, column 'mask_path'",
+        )
+        pairs.append((row, cid, ref_path, pred_path))
+    return pairs
+
+
+def _segmentation_outcome(
+    ep: SegmentationEndpoint,
+    seg: Segmentation,
+    summary: SegmentationSummary,
+    empty_policy: dict[str, Any],
+) -> EndpointOutcome:
+    """One segmentation endpoint's record: the mean metric with its CI against its bound."""
+    rec: dict[str, Any] = {
+        "id": ep.id,
+        "role": ep.role,
+        "prespecified": ep.prespecified,
+        "metric": f"segmentation_{ep.metric}",
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "confidence_level": seg.confidence_level,
+        "method": None,
+        "n": None,
+        "se": None,
+        "p_value": None,
+        "p_adjusted": None,
+        "hypothesis": None,
+        "criterion": None,
+        "decision": "informational",
+        "details": {
+            "n_excluded": summary.n_excluded.get(ep.metric),
+            "empty_policy": empty_policy,
+        },
+    }
+    out = EndpointOutcome(rec)
+    if ep.accept is not None:
+        a = ep.accept
+        rec["criterion"] = {
+            "kind": "bound",
+            "holds": None,
+            "text": (
+                f"{a.bound} of mean {ep.metric} ({seg.confidence_level:.0%} CI) {a.op} {a.value:g}"
+            ),
+        }
+    est = summary.estimates.get(ep.metric)
+    if est is None:
+        out.estimable = False
+        rec["decision"] = "not_estimable"
+        rec["details"]["reason"] = f"{ep.metric} has no valid case"
+    else:
+        d = est.to_dict()
+        for key in ("estimate", "ci_low", "ci_high", "confidence_level", "method", "n", "se"):
+            rec[key] = d.get(key)
+        if ep.accept is not None:
+            out.bound_holds = bool(
+                OPS[ep.accept.op](float(getattr(est, ep.accept.bound)), ep.accept.value)
+            )
+    return out
 
 
 def _jsonable_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -69,7 +69,10 @@ def criterion_text(ep: Endpoint, spec: MetricSpec) -> str:
     sign = "-" if better == ">" else "+"
     if ep.compare_to is not None:
         rhs = f"{ep.metric}(baseline)" + (f" {sign} {t.margin:g}" if t.margin else "")
-        text = f"H1: {ep.metric}(model) {better} {rhs} ({t.kind}), one-sided p < {t.significance_level:g}"
+        text = (
+            f"H1: {ep.metric}(model) {better} {rhs} ({t.kind}), one-sided p < "
+            f"{t.significance_level:g}"
+        )
     else:
         if t.null_value is None:
             raise ValueError(f"endpoint {ep.id!r}: a one-sample test needs a null_value")
@@ -162,7 +165,8 @@ def apply_decisions(
                 # result stays in the record), and the verdict cannot pass.
                 rec["decision"] = "not_tested"
                 rec["details"]["fixed_sequence"] = (
-                    f"not tested: the fixed sequence stopped at {stopped_at!r}, which was not rejected"
+                    f"not tested: the fixed sequence stopped at {stopped_at!r}, which was not "
+                    "rejected"
                 )
                 continue
             if rec["decision"] != "pass":

@@ -67,7 +67,9 @@ def method_note(
     cluster_column: str | None,
     extra: dict[str, Any] | None = None,
 ) -> str | None:
-    """Why the method a result names differs from the one the protocol declared (None if it does not).
+    """Why the method a result names differs from the one the protocol declared.
+
+    None if it does not.
 
     The clustered forms are the declared method applied to patients: DeLong's variance
     becomes Obuchowski's clustered variance and the bootstrap resamples patients. An
@@ -83,8 +85,8 @@ def method_note(
             else f"a bootstrap that resamples patients, {used.rsplit('_', 1)[-1]} interval"
         )
         return (
-            f"declared {declared}; computed as {used}, its patient-clustered form ({form}), because "
-            f"cases share patients (test_set.cluster_column: {cluster_column})"
+            f"declared {declared}; computed as {used}, its patient-clustered form ({form}), "
+            f"because cases share patients (test_set.cluster_column: {cluster_column})"
         )
     if used.startswith(declared + "_"):
         return f"declared {declared}; computed as {used}, its {used[len(declared) + 1 :]} form"

@@ -22,7 +22,7 @@ import pandas as pd
 
 from validation import __version__, tables
 from validation.data.manifest import load_manifest
-from validation.errors import CheckpointError, InputError, ManifestError
+from validation.errors import CheckpointError, InputError, ManifestError, ProtocolError
 from validation.io import sha256_file
 from validation.protocol.cards import card_threshold
 from validation.protocol.load import LoadedProtocol
@@ -333,7 +333,6 @@ def load_manifest_frame(loaded: LoadedProtocol) -> tuple[Path, pd.DataFrame]:
 
     ts = loaded.protocol.test_set
     path = loaded.resolve(ts.manifest)
-    assert path is not None
     # with `truthing.use: derive` the label comes from the truthing file, not the manifest
     derive = ts.truthing is not None and ts.truthing.use == "derive"
     label_columns = [] if derive else [ts.label_column]
@@ -390,7 +389,10 @@ def _more(problems: list[str]) -> str:
     more = len(problems) - 1
     if not more:
         return problems[0]
-    return f"{problems[0]} (and {more} more problem{'s' if more > 1 else ''}; `radval protocol check` lists them all)"
+    return (
+        f"{problems[0]} (and {more} more problem{'s' if more > 1 else ''}; `radval protocol check` "
+        "lists them all)"
+    )
 
 
 def read_table(
@@ -423,7 +425,8 @@ def map_columns(
     ]
     if missing:
         return frame, [
-            f"{path}: column {', '.join(missing)} named in {where} is not in the file; found columns {found}"
+            f"{path}: column {', '.join(missing)} named in {where} is not in the file; found "
+            f"columns {found}"
         ]
     sources = set(mapping.values())
     drop = [ours for ours in mapping if ours in found and ours not in sources]
@@ -442,7 +445,10 @@ def missing_columns_message(
     where: str,
     mapping: dict[str, str] | None,
 ) -> str:
-    """``FILE: column(s) ... missing; expected ..., found [...]`` naming the protocol's mapping key."""
+    """``FILE: column(s) ... missing; expected ..., found [...]``.
+
+    The message names the protocol's mapping key.
+    """
     cols = ", ".join(repr(c) for c in missing)
     head = (
         f"{path}: column {cols} is missing"
@@ -452,7 +458,10 @@ def missing_columns_message(
     if mapping:
         shown = [f"{mapping[n]} (as {n})" if n in mapping else n for n in names]
         return f"{head}; expected columns {', '.join(shown)} (after {where}), found {found}"
-    return f"{head}; expected columns {', '.join(names)} (map your own names with {where}), found {found}"
+    return (
+        f"{head}; expected columns {', '.join(names)} (map your own names with {where}), found "
+        f"{found}"
+    )
 
 
 def scores_problems(
@@ -511,8 +520,8 @@ def scores_problems(
     if bad.any():
         rows = np.flatnonzero(bad)
         problems.append(
-            f"{path}: row {rows[0] + 1}, field 'score': expected a finite number, found {show_value(raw.iloc[rows[0]])}"
-            + (f" ({rows.size} rows)" if rows.size > 1 else "")
+            f"{path}: row {rows[0] + 1}, field 'score': expected a finite number, found "
+            f"{show_value(raw.iloc[rows[0]])}" + (f" ({rows.size} rows)" if rows.size > 1 else "")
         )
     values = np.where(empty, np.nan, values)
     return pd.DataFrame({"case_id": ids.to_numpy(), "score": values}), problems
@@ -521,11 +530,15 @@ def scores_problems(
 def read_scores(
     path: Path, *, columns: dict[str, str] | None = None, where: str = "model.columns"
 ) -> pd.DataFrame:
-    """Read a ``case_id, score`` file (Parquet or CSV) and check it (see :func:`scores_problems`)."""
+    """Read a ``case_id, score`` file (Parquet or CSV) and check it.
+
+    See :func:`scores_problems`.
+    """
     frame, problems = scores_problems(path, columns=columns, where=where)
     if problems:
         raise InputError(_more(problems))
-    assert frame is not None
+    if frame is None:
+        raise InputError(f"{path}: expected a scores table, found nothing readable")
     return frame
 
 
@@ -535,15 +548,19 @@ def obtain_scores(
     """Return the scores path for a model: the declared file, or one produced by inference."""
     if ref.scores is not None:
         path = loaded.resolve(ref.scores)
-        assert path is not None
         if ref.scores_sha256 is not None and sha256_file(path) != ref.scores_sha256:
             raise InputError(
-                f"scores file {path}: sha256 is {sha256_file(path)}, the protocol expects {ref.scores_sha256}"
+                f"scores file {path}: sha256 is {sha256_file(path)}, the protocol expects "
+                f"{ref.scores_sha256}"
             )
         return path, ref.scores
+    if ref.spec is None or ref.checkpoint is None:
+        raise ProtocolError(
+            f"{loaded.path}: {name}: expected `scores` or both `spec` and `checkpoint`, found "
+            f"spec {ref.spec!r} and checkpoint {ref.checkpoint!r}"
+        )
     spec = loaded.resolve(ref.spec)
     checkpoint = loaded.resolve(ref.checkpoint)
-    assert spec is not None and checkpoint is not None
     if ref.checkpoint_sha256 is not None and sha256_file(checkpoint) != ref.checkpoint_sha256:
         raise CheckpointError(
             f"checkpoint {checkpoint}: sha256 is {sha256_file(checkpoint)}, "
@@ -604,7 +621,8 @@ def align(
         extra = sorted(set(sc["case_id"]) - known)
         if extra:
             raise InputError(
-                f"{path}: {len(extra)} case_id(s) are not in the test-set manifest, e.g. {extra[0]!r}"
+                f"{path}: {len(extra)} case_id(s) are not in the test-set manifest, e.g. "
+                f"{extra[0]!r}"
             )
         series = pd.Series(sc["score"].to_numpy(dtype=np.float64), index=sc["case_id"].to_numpy())
         empty = {str(c) for c in sc["case_id"][sc["score"].isna()]}
@@ -652,8 +670,9 @@ def align(
                 else f"not in {path.name}"
             )
             raise InputError(
-                f"{path}: no score for {int(gone.sum())} manifest case(s), e.g. case_id {first!r} ({why}) "
-                "(set test_set.missing_outputs: worst_case or exclude to count them instead)"
+                f"{path}: no score for {int(gone.sum())} manifest case(s), e.g. case_id {first!r} "
+                f"({why}) (set test_set.missing_outputs: worst_case or exclude to count them "
+                "instead)"
             )
         gone_any |= gone
 
@@ -663,7 +682,7 @@ def align(
     done = " excluded from the analysis" if missing == "exclude" else " scored worst-case"
     for row in np.flatnonzero(gone_any):
         cid = str(case_ids[row])
-        first_category = None
+        categories: list[str] = []
         for tag, path, values, reasons, empty in outputs:
             if not np.isnan(values[row]):
                 continue
@@ -671,11 +690,10 @@ def align(
             failures.append({"case_id": cid, "reason": reason + ";" + done})
             if missing == "worst_case":
                 imputed[category] = imputed.get(category, 0) + 1
-            first_category = first_category or category
+            categories.append(category)
         if missing == "exclude":
-            assert first_category is not None
             # one line per case (under its first missing output) so the counts add up
-            excluded[first_category] = excluded.get(first_category, 0) + 1
+            excluded[categories[0]] = excluded.get(categories[0], 0) + 1
 
     arrays: list[np.ndarray] = []
     for _, _, values, _, _ in outputs:
@@ -722,7 +740,6 @@ def with_card_thresholds(loaded: LoadedProtocol) -> Protocol:
         if ref is None or ref.card is None or ref.threshold is not None:
             continue
         path = loaded.resolve(ref.card)
-        assert path is not None
         update[role] = ref.model_copy(
             update={"threshold": card_threshold(path, where=f"{role}.card")}
         )
@@ -740,7 +757,6 @@ def load_model_card(
     if ref.card is None:
         return None, None
     path = loaded.resolve(ref.card)
-    assert path is not None
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -749,7 +765,8 @@ def load_model_card(
         ) from None
     if ref.card_sha256 is not None and sha256_file(path) != ref.card_sha256:
         raise InputError(
-            f"model card {path}: sha256 is {sha256_file(path)}, the protocol expects {ref.card_sha256}"
+            f"model card {path}: sha256 is {sha256_file(path)}, the protocol expects "
+            f"{ref.card_sha256}"
         )
     try:
         card = json.loads(raw.decode("utf-8"))
@@ -799,8 +816,9 @@ def model_record(
         )
         if card_ckpt is not None and card_ckpt != ckpt_sha:
             raise InputError(
-                f"model card {card_path} ({where}.card) describes checkpoint sha256 {card_ckpt}, but the "
-                f"{where}'s scores{'' if scores_path is None else f' ({scores_path.name})'} come from "
+                f"model card {card_path} ({where}.card) describes checkpoint sha256 {card_ckpt}, "
+                f"but the {where}'s "
+                f"scores{'' if scores_path is None else f' ({scores_path.name})'} come from "
                 f"checkpoint {ckpt_sha}"
             )
     prov = {

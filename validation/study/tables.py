@@ -184,7 +184,8 @@ def lesions_problems(
     problems = []
     if rule.criterion == "center_distance" and rule.max_distance is None and "radius" not in cols:
         problems.append(
-            f"{path}: rule center_distance without max_distance needs a 'radius' column; found {sorted(cols)}"
+            f"{path}: rule center_distance without max_distance needs a 'radius' column; found "
+            f"{sorted(cols)}"
         )
     problems += _finite_problems(lesions, geometry + (["radius"] if "radius" in cols else []), path)
     key = lesions["case_id"].astype(str) + "\x00" + lesions["lesion_id"].astype(str)
@@ -192,8 +193,9 @@ def lesions_problems(
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
         problems.append(
-            f"{path}: row {row + 1}, field 'lesion_id': lesion {lesions['lesion_id'].astype(str).iloc[row]!r} of "
-            f"case {lesions['case_id'].astype(str).iloc[row]!r} appears twice"
+            f"{path}: row {row + 1}, field 'lesion_id': lesion "
+            f"{lesions['lesion_id'].astype(str).iloc[row]!r} of case "
+            f"{lesions['case_id'].astype(str).iloc[row]!r} appears twice"
         )
     if known is not None:
         problems += _unknown_ids(lesions["case_id"], known, path)
@@ -203,7 +205,10 @@ def lesions_problems(
 def load_mask(
     path: Path, spacing: list[float] | None, where: str
 ) -> tuple[np.ndarray, tuple[float, ...]]:
-    """A binary mask and its voxel spacing (mm): NIfTI via nibabel, or ``.npy`` with ``spacing_mm``."""
+    """A binary mask and its voxel spacing (mm).
+
+    NIfTI via nibabel, or ``.npy`` with ``spacing_mm``.
+    """
     if not path.is_file():
         raise InputError(f"{where}: mask file {path} does not exist")
     name = path.name.lower()
@@ -298,7 +303,8 @@ def predictions_problems(
         out.append(
             (
                 where,
-                f"{predictions_path}: row {row + 1}, field 'case_id': duplicate case_id {ids.iloc[row]!r}",
+                f"{predictions_path}: row {row + 1}, field 'case_id': duplicate case_id "
+                f"{ids.iloc[row]!r}",
             )
         )
     out += [(where, m) for m in _unknown_ids(ids, known, predictions_path)]
@@ -306,8 +312,8 @@ def predictions_problems(
         out.append(
             (
                 ("segmentation", "reference_column"),
-                f"{manifest_path}: column {seg.reference_column!r} (segmentation.reference_column) is missing; "
-                f"columns are {[str(c) for c in frame.columns]}",
+                f"{manifest_path}: column {seg.reference_column!r} (segmentation.reference_column) "
+                f"is missing; columns are {[str(c) for c in frame.columns]}",
             )
         )
         return out
@@ -328,7 +334,8 @@ def predictions_problems(
             out.append(
                 (
                     ("segmentation", "reference_column"),
-                    f"{manifest_path}, row {row + 1} (case_id {cid!r}), column {seg.reference_column!r}: {escape}",
+                    f"{manifest_path}, row {row + 1} (case_id {cid!r}), column "
+                    f"{seg.reference_column!r}: {escape}",
                 )
             )
         elif not (manifest_path.parent / str(ref_rel)).is_file():
@@ -373,8 +380,9 @@ def predictions_problems(
         out.append(
             (
                 ("segmentation", "reference_column"),
-                f"{manifest_path}: case {str(frame['case_id'].iloc[row])!r}, field {seg.reference_column!r}: "
-                f"reference mask file {manifest_path.parent / rel} does not exist"
+                f"{manifest_path}: case {str(frame['case_id'].iloc[row])!r}, field "
+                f"{seg.reference_column!r}: reference mask file {manifest_path.parent / rel} does "
+                "not exist"
                 + (f" ({len(no_ref_file)} missing files)" if len(no_ref_file) > 1 else ""),
             )
         )

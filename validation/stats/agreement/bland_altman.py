@@ -292,18 +292,7 @@ def bland_altman(
     """
     level = check_confidence_level(confidence_level)
     coverage = float(loa_coverage)
-    if method is None:
-        method = "exact" if repeated is None else "mover"
-    if repeated is not None and method in ("exact", "approximate"):
-        raise ValueError(
-            "method must be 'mover' or 'bootstrap' when repeated is given (the exact and "
-            f"approximate intervals assume one pair per subject), got {method!r}"
-        )
-    if repeated is None and method == "mover":
-        raise ValueError(
-            "method='mover' is the repeated-measures interval; give repeated= (subject ids) "
-            "or use 'exact'"
-        )
+    method = _resolve_method(method, repeated=repeated is not None)
     x = as_scores(measured, name="measured")
     y = as_scores(reference, name="reference")
     check_same_length(measured=x, reference=y)
@@ -389,19 +378,7 @@ def bland_altman(
     bias_est = Estimate(bias, bias_ci[0], bias_ci[1], level, bias_method, n, se=se_bias)
     lo_est = Estimate(lo_pt, lo_ci[0], lo_ci[1], level, name, n)
     hi_est = Estimate(hi_pt, hi_ci[0], hi_ci[1], level, name, n)
-    ratio = None
-    if log:
-        ratio = {
-            "bias": math.exp(bias),
-            "bias_ci_low": math.exp(bias_ci[0]),
-            "bias_ci_high": math.exp(bias_ci[1]),
-            "loa_low": math.exp(lo_pt),
-            "loa_low_ci_low": math.exp(lo_ci[0]),
-            "loa_low_ci_high": math.exp(lo_ci[1]),
-            "loa_high": math.exp(hi_pt),
-            "loa_high_ci_low": math.exp(hi_ci[0]),
-            "loa_high_ci_high": math.exp(hi_ci[1]),
-        }
+    ratio = _ratios(bias_est, lo_est, hi_est) if log else None
     return BlandAltman(
         bias=bias_est,
         loa_low=lo_est,
@@ -416,6 +393,33 @@ def bland_altman(
         ratio=ratio,
         extra=extra,
     )
+
+
+def _resolve_method(method: str | None, *, repeated: bool) -> str:
+    """The interval method: the default for the design, or the declared one if it fits."""
+    if method is None:
+        return "mover" if repeated else "exact"
+    if repeated and method in ("exact", "approximate"):
+        raise ValueError(
+            "method must be 'mover' or 'bootstrap' when repeated is given (the exact and "
+            f"approximate intervals assume one pair per subject), got {method!r}"
+        )
+    if not repeated and method == "mover":
+        raise ValueError(
+            "method='mover' is the repeated-measures interval; give repeated= (subject ids) "
+            "or use 'exact'"
+        )
+    return method
+
+
+def _ratios(bias: Estimate, lo: Estimate, hi: Estimate) -> dict[str, float]:
+    """Back-transformed (``exp``) bias and limits with their intervals, for ``log=True``."""
+    out: dict[str, float] = {}
+    for key, est in (("bias", bias), ("loa_low", lo), ("loa_high", hi)):
+        out[key] = math.exp(est.estimate)
+        out[f"{key}_ci_low"] = math.exp(est.ci_low)
+        out[f"{key}_ci_high"] = math.exp(est.ci_high)
+    return out
 
 
 def _mover(

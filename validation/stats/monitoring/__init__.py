@@ -1,4 +1,6 @@
-"""Post-market monitoring statistics: control charts with computed limits, drift, window performance.
+"""Post-market monitoring statistics.
+
+Control charts with computed limits, drift, window performance.
 
 Pure functions (arrays in, frozen results out) behind ``radval monitor``
 (:mod:`validation.monitor`):
