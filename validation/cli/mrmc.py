@@ -30,7 +30,7 @@ class ReadingsFormat(StrEnum):
 
 
 class Fom(StrEnum):
-    """``--fom``: the ROC figures of merit of ``stats.mrmc`` and the FROC ones of ``stats.detection``."""
+    """``--fom``: the ROC figures of merit of ``stats.mrmc``, the FROC ones of ``stats.detection``."""
 
     auc = "auc"
     sensitivity = "sensitivity"

@@ -405,10 +405,13 @@ def _test_data(doc: Mapping[str, Any]) -> dict[str, Any]:
         else None,
         title="STARD 2015 flow diagram",
         desc=(
-            f"{flow.get('assessed')} cases assessed, {n_excluded} excluded, {flow.get('analysed')} analysed; "
-            f"{ds.get('n_positive')} reference-standard positive and {ds.get('n_negative')} negative; "
+            f"{flow.get('assessed')} cases assessed, {n_excluded} excluded, "
+            f"{flow.get('analysed')} analysed; "
+            f"{ds.get('n_positive')} reference-standard positive and "
+            f"{ds.get('n_negative')} negative; "
             + (
-                f"at threshold {thr}: TP {flow.get('tp')}, FN {flow.get('fn')}, FP {flow.get('fp')}, "
+                f"at threshold {thr}: TP {flow.get('tp')}, FN {flow.get('fn')}, "
+                f"FP {flow.get('fp')}, "
                 f"TN {flow.get('tn')}."
                 if has_cm
                 else "no operating threshold."
@@ -461,7 +464,8 @@ def _endpoints(doc: Mapping[str, Any]) -> dict[str, Any]:
         reasons = [_get(ep, "details", "reason"), _get(ep, "details", "fixed_sequence")]
         if ep.get("decision") == "not_tested":
             reasons.reverse()
-        # the method as the protocol declared it; a note says when (and why) another form was computed
+        # the method as the protocol declared it; a note says when (and why) another form was
+        # computed
         notes = [
             n
             for n in (_get(ep, "details", "method_note"), _get(ep, "details", "test_method_note"))
@@ -602,7 +606,8 @@ def _limitations(doc: Mapping[str, Any]) -> dict[str, Any]:
         notes.append(
             "Model outputs already existed when the protocol was locked"
             + (
-                f" ({', '.join(hashed)}; their sha256 are in the lock and the run refused any change)"
+                f" ({', '.join(hashed)}; their sha256 are in the lock and the run refused any "
+                "change)"
                 if hashed
                 else ""
             )
@@ -775,7 +780,10 @@ def build_context(
         "roc": "No ROC analysis in results.json (the reference standard has a single class).",
         "confusion": "No locked operating threshold, so no 2\u00d72 table.",
         "subgroups": "The protocol pre-specifies no subgroup analysis.",
-        "calibration": "Calibration was not assessed (scores are not probabilities in [0, 1], or not estimable).",
+        "calibration": (
+            "Calibration was not assessed (scores are not probabilities in [0, 1], or not "
+            "estimable)."
+        ),
         "reader-study": "The protocol includes no reader study.",
         "detection": "The protocol includes no lesion-detection analysis.",
         "segmentation": "The protocol includes no segmentation analysis.",
