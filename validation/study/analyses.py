@@ -596,7 +596,7 @@ def _ai_vs_readers(rs: ReaderStudy, readings: pd.DataFrame, ai_reader: str) -> d
         vs = mrmc.reader_vs_ai(panel, **kwargs)
         return {
             "modality": target,
-            **{k: v.to_dict() for k, v in vs.items()},
+            **vs.to_dict(),
         }
     except UndefinedMetricError as exc:
         return {"modality": target, "not_estimable": str(exc)}
