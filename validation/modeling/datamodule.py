@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from validation.data.dicom import read_dicom
 from validation.data.manifest import load_manifest
+from validation.data.pixel_cache import PixelCache
 from validation.errors import DicomReadError, ManifestError
 from validation.io import resolve_inside
 from validation.modeling.spec import (
@@ -225,16 +226,28 @@ class LoadDicomd(mt.MapTransform):
     ``spacing`` step can resample; ``d["orig_shape"]`` keeps the decoded size.
     """
 
-    def __init__(self, *, apply_voi_lut: bool = False, frame: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        apply_voi_lut: bool = False,
+        frame: int | None = None,
+        cache: PixelCache | None = None,
+    ) -> None:
         super().__init__(keys=[IMAGE])
         self.apply_voi_lut = apply_voi_lut
         self.frame = frame
+        self.cache = cache
 
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
-
         d = dict(data)
-        image = read_dicom(d[IMAGE], apply_voi_lut=self.apply_voi_lut, frame=self.frame)
-        pixels = image.pixels
+        spacing: tuple[float, float] | None
+        if self.cache is not None:
+            pixels, spacing = self.cache.get_or_decode(
+                d[IMAGE], apply_voi_lut=self.apply_voi_lut, frame=self.frame
+            )
+        else:
+            image = read_dicom(d[IMAGE], apply_voi_lut=self.apply_voi_lut, frame=self.frame)
+            pixels, spacing = image.pixels, image.header.pixel_spacing
         if pixels.ndim == 3 and pixels.shape[-1] == 3:
             arr = np.ascontiguousarray(np.moveaxis(pixels, -1, 0))
         elif pixels.ndim == 2:
@@ -244,7 +257,7 @@ class LoadDicomd(mt.MapTransform):
                 f"{d[IMAGE]}: expected one 2D frame, found pixel array of shape "
                 f"{pixels.shape} (set input.frame in the model spec for multi-frame files)"
             )
-        spacing = image.header.pixel_spacing or (1.0, 1.0)
+        spacing = spacing or (1.0, 1.0)
         affine = np.diag([float(spacing[0]), float(spacing[1]), 1.0, 1.0])
         d[IMAGE] = MetaTensor(
             torch.from_numpy(arr.astype(np.float32, copy=False)), affine=torch.from_numpy(affine)
@@ -274,17 +287,22 @@ class LoadMaskd(mt.MapTransform):
         return d
 
 
-def build_transforms(spec: ModelSpec, *, with_mask: bool, train: bool) -> mt.Compose:
+def build_transforms(
+    spec: ModelSpec, *, with_mask: bool, train: bool, cache: PixelCache | None = None
+) -> mt.Compose:
     """The MONAI dictionary-transform chain of a spec.
 
     Reading (:class:`LoadDicomd`, :class:`LoadMaskd`), then the ``preprocessing`` steps
     in order, then (``train=True`` only) the ``training.augment`` steps, then conversion
     to plain float32 tensors. Masks follow every geometric step with nearest
-    interpolation and skip every intensity step.
+    interpolation and skip every intensity step. ``cache`` serves decoded pixels from a
+    :class:`~validation.data.pixel_cache.PixelCache` (bit-identical to decoding).
     """
     keys = [IMAGE, LABEL] if with_mask else [IMAGE]
     size = tuple(spec.input.size)
-    steps: list[Any] = [LoadDicomd(apply_voi_lut=spec.input.apply_voi_lut, frame=spec.input.frame)]
+    steps: list[Any] = [
+        LoadDicomd(apply_voi_lut=spec.input.apply_voi_lut, frame=spec.input.frame, cache=cache)
+    ]
     if with_mask:
         steps.append(LoadMaskd())
     for step in spec.preprocessing:
@@ -369,12 +387,13 @@ class ScoringGroups(Dataset):
         *,
         batch_size: int,
         groups: Sequence[int] | None = None,
+        cache: PixelCache | None = None,
     ) -> None:
         self.table = table
         self.batch_size = batch_size
         self.n_groups = math.ceil(len(table) / batch_size)
         self.groups = list(range(self.n_groups)) if groups is None else list(groups)
-        self.transform = build_transforms(spec, with_mask=False, train=False)
+        self.transform = build_transforms(spec, with_mask=False, train=False, cache=cache)
         self.channels = spec.input.channels
         self.size = tuple(spec.input.size)
 
@@ -410,7 +429,14 @@ class ScoringGroups(Dataset):
             else torch.zeros((0, self.channels, *self.size), dtype=torch.float32)
         )
         orig = torch.stack(shapes) if shapes else torch.zeros((0, 2), dtype=torch.int64)
-        return {"group": g, "case_id": ids, IMAGE: image, "orig_shape": orig, "failures": failures}
+        return {
+            "group": g,
+            "n_cases": hi - lo,
+            "case_id": ids,
+            IMAGE: image,
+            "orig_shape": orig,
+            "failures": failures,
+        }
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -458,6 +484,8 @@ class ManifestDataModule(pl.LightningDataModule):
     batch_size, num_workers
         Loader settings; ``cache`` keeps decoded, preprocessed training/validation
         images in memory (MONAI ``CacheDataset``; random augmentation still runs per epoch).
+    pixel_cache
+        Decoded-pixel cache used when scoring (:class:`~validation.data.pixel_cache.PixelCache`).
     """
 
     def __init__(
@@ -473,8 +501,10 @@ class ManifestDataModule(pl.LightningDataModule):
         cache: bool = True,
         pin_memory: bool = False,
         seed: int = 0,
+        pixel_cache: PixelCache | None = None,
     ) -> None:
         super().__init__()
+        self.pixel_cache = pixel_cache
         self.seed = seed
         self.pin_memory = pin_memory
         self.spec = spec
@@ -549,7 +579,13 @@ class ManifestDataModule(pl.LightningDataModule):
         if trainer is not None and trainer.world_size > 1:
             # Every rank must partition the same list: take rank 0's view of what is left.
             groups = trainer.strategy.broadcast(groups, src=0)
-        ds = ScoringGroups(self.predict_table, self.spec, batch_size=self.batch_size, groups=groups)
+        ds = ScoringGroups(
+            self.predict_table,
+            self.spec,
+            batch_size=self.batch_size,
+            groups=groups,
+            cache=self.pixel_cache,
+        )
         sampler: DistributedSampler | None = None
         if trainer is not None and trainer.world_size > 1:
             # DDP: each rank takes every world_size-th group; the sampler pads the last
