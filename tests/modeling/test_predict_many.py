@@ -285,3 +285,26 @@ def test_cli_scores_several_specs_into_a_folder(
         "with 2 specs, each spec must name its checkpoint (checkpoint.path and "
         "checkpoint.sha256)\n"
     )
+
+
+def test_two_process_ddp_fork_equals_one_run_per_model(work: dict[str, Any]) -> None:
+    out = work["root"] / "fork"
+    results = predict_many(
+        [work["specs"][0], work["specs"][2]],
+        manifest=work["manifest"],
+        out_dir=out,
+        batch_size=4,
+        num_workers=0,
+        progress=False,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_fork",
+    )
+    for r, name in zip(results, ("cls_a", "cls_c"), strict=True):
+        # 22 cases in 6 groups over 2 ranks; every case scored or failed exactly once
+        assert r.n_scored == 20 and r.metadata["device"]["world_size"] == 2
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(out / f"{name}.parquet"),
+            pd.read_parquet(work["single"] / f"{name}.parquet"),
+            check_exact=True,
+        )
