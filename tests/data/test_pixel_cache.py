@@ -144,3 +144,15 @@ def test_a_hit_refreshes_the_entry_for_eviction(files: list[Path], tmp_path: Pat
     cache.get_or_decode(files[0], apply_voi_lut=False, frame=None)
     assert entry.stat().st_mtime > 1000 and cache.stats.hits == 1
     assert np.frombuffer(entry.read_bytes()[:6], dtype=np.uint8).tobytes() == b"RVPC1\n"
+
+
+def test_an_unreadable_path_gives_read_dicoms_own_error(tmp_path: Path) -> None:
+    cache = PixelCache(tmp_path / "c")
+    folder = tmp_path / "a_folder.dcm"
+    folder.mkdir()
+    with pytest.raises(Exception) as without:
+        read_dicom(folder)
+    with pytest.raises(type(without.value)) as with_cache:
+        cache.get_or_decode(folder, apply_voi_lut=False, frame=None)
+    assert str(with_cache.value) == str(without.value)
+    assert cache.stats.written == 0

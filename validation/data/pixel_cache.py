@@ -10,8 +10,8 @@ Safety
 ------
 * **Content-addressed.** The key is the sha256 of the DICOM file's *bytes* (hashed on
   every lookup, never trusted from a manifest), the decode parameters
-  (``apply_voi_lut``, ``frame``) and the decoder's identity (cache format, pydicom and
-  codec plugin versions). A changed file, other settings or another decoder version
+  (``apply_voi_lut``, ``frame``) and the decoder's identity (cache format, radval,
+  pydicom, numpy and codec plugin versions). A changed file, other settings or another decoder version
   give another key, so an entry can never be stale.
 * **Atomic writes.** An entry is written to a temporary file in the cache folder and
   renamed into place; a reader sees a whole entry or none. Two processes writing the
@@ -64,6 +64,7 @@ def decoder_identity() -> dict[str, str]:
 
     out = {"format": CACHE_FORMAT}
     for dist in (
+        "radval",
         "pydicom",
         "numpy",
         "pylibjpeg",
@@ -216,8 +217,13 @@ class PixelCache:
         Decoding errors (:class:`~validation.errors.DicomReadError`) propagate and
         nothing is stored.
         """
-        with open(path, "rb") as handle:
-            file_sha = hashlib.file_digest(handle, "sha256").hexdigest()
+        try:
+            with open(path, "rb") as handle:
+                file_sha = hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError:
+            # unreadable: let read_dicom raise the error it raises without a cache
+            image = read_dicom(path, apply_voi_lut=apply_voi_lut, frame=frame)
+            return image.pixels, image.header.pixel_spacing
         key = self.key(file_sha, apply_voi_lut=apply_voi_lut, frame=frame)
         hit = self.get(key)
         if hit is not None:
