@@ -11,6 +11,8 @@ import pytest
 import torch
 import yaml
 
+import validation.data.pixel_cache as pixel_cache_mod
+import validation.modeling.datamodule as datamodule_mod
 from validation.cli import main
 from validation.data.pixel_cache import PixelCache
 from validation.data.synthetic import generate_synthetic_dataset
@@ -191,10 +193,25 @@ def test_resume_after_a_crash_mid_run(
     assert _files(out) == _files(work["single"])
 
 
-def test_cache_gives_the_same_bytes_and_is_used(work: dict[str, Any]) -> None:
+def test_cache_gives_the_same_bytes_and_is_used(
+    work: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache_dir = work["root"] / "cache"
+    single = {k: v for k, v in _files(work["single"]).items() if k.startswith("cls_")}
+    decoded: list[str] = []
+    real = pixel_cache_mod.read_dicom
+
+    def counted(path: Any, **kwargs: Any) -> Any:
+        decoded.append(Path(path).name)
+        return real(path, **kwargs)
+
     for run in ("cold", "warm"):
+        if run == "warm":  # a warm run decodes only what failed (never cached)
+            decoded.clear()
+            monkeypatch.setattr(pixel_cache_mod, "read_dicom", counted)
+            monkeypatch.setattr(datamodule_mod, "read_dicom", counted)
         out = work["root"] / f"cached_{run}"
+        cache = PixelCache(cache_dir)
         predict_many(
             [ModelToScore(spec=p) for p in work["specs"][:3]],
             manifest=work["manifest"],
@@ -202,12 +219,16 @@ def test_cache_gives_the_same_bytes_and_is_used(work: dict[str, Any]) -> None:
             batch_size=4,
             num_workers=0,
             progress=False,
-            pixel_cache=PixelCache(cache_dir),
+            pixel_cache=cache,
         )
-        single = {k: v for k, v in _files(work["single"]).items() if k.startswith("cls_")}
         assert _files(out) == single, run
-    # 20 readable files cached once each (one decode setting); failures never cached
-    assert len(list(cache_dir.rglob("*.rvpc"))) == 20
+        # 20 readable files: decoded pixels once, then one input tensor per distinct chain
+        # (cls_a and cls_b share theirs); failed cases are never cached
+        assert len(list(cache_dir.rglob("*.rvpc"))) == 20 + 2 * 20
+        if run == "warm":
+            # truncated.dcm misses twice (two chains) and once more for its decoded pixels
+            assert (cache.stats.hits, cache.stats.misses) == (40, 3)
+            assert set(decoded) == {"truncated.dcm"}
     out = work["root"] / "cached_single.parquet"
     predict_scores(
         work["specs"][0],

@@ -2,16 +2,19 @@
 
 Decoding a compressed 512x512 DICOM costs 2-36 ms on one CPU core, a small classifier's
 forward pass well under one: ``radval predict`` is decode-bound. :class:`PixelCache` keeps
-the output of :func:`validation.data.dicom.read_dicom` (float32 pixels and the pixel
-spacing) on disk so that a second scoring run of the same test set, or another model
-with the same decode settings, skips the decoder.
+two stages of a DICOM on disk: the output of :func:`validation.data.dicom.read_dicom`
+(float32 pixels and the pixel spacing; stage :data:`DECODED`), shared by every model with
+the same decode settings, and each distinct preprocessing chain's input tensor (stage =
+the chain's canonical description, see
+:func:`validation.modeling.datamodule.preprocessing_key`), so that a second scoring run
+of the same test set skips both the decoder and the preprocessing.
 
 Safety
 ------
 * **Content-addressed.** The key is the sha256 of the DICOM file's *bytes* (hashed on
   every lookup, never trusted from a manifest), the decode parameters
-  (``apply_voi_lut``, ``frame``) and the decoder's identity (cache format, radval,
-  pydicom, numpy and codec plugin versions). A changed file, other settings or another decoder version
+  (``apply_voi_lut``, ``frame``), the stage and the decoder's identity (cache format, radval,
+  pydicom, numpy, codec plugin, torch and MONAI versions). A changed file, other settings or another decoder version
   give another key, so an entry can never be stale.
 * **Atomic writes.** An entry is written to a temporary file in the cache folder and
   renamed into place; a reader sees a whole entry or none. Two processes writing the
@@ -40,6 +43,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,10 +54,12 @@ from validation.data.dicom import read_dicom
 from validation.errors import InputError
 from validation.io import storage_error
 
-__all__ = ["CacheStats", "PixelCache", "decoder_identity"]
+__all__ = ["DECODED", "CacheStats", "PixelCache", "decoder_identity"]
 
 #: Bump when the entry layout or the meaning of the cached pixels changes.
 CACHE_FORMAT = "radval.pixelcache/1"
+#: The ``stage`` of decoded-pixel entries (other stages hold preprocessed tensors).
+DECODED = "decoded"
 _MAGIC = b"RVPC1\n"
 _SUFFIX = ".rvpc"
 
@@ -73,6 +79,8 @@ def decoder_identity() -> dict[str, str]:
         "pylibjpeg-rle",
         "pyjpegls",
         "pillow",
+        "torch",
+        "monai",
     ):
         try:
             out[dist] = metadata.version(dist)
@@ -132,12 +140,25 @@ class PixelCache:
 
     # ------------------------------------------------------------------ keys and paths
 
-    def key(self, file_sha256: str, *, apply_voi_lut: bool, frame: int | None) -> str:
-        """The entry key: sha256 of the file hash, decode parameters and decoder identity."""
+    def key(
+        self,
+        file_sha256: str,
+        *,
+        apply_voi_lut: bool,
+        frame: int | None,
+        stage: str = DECODED,
+    ) -> str:
+        """The entry key: sha256 of the file hash, decode parameters, stage and decoder identity.
+
+        ``stage`` is :data:`DECODED` for decoded pixels, else a canonical description of
+        the preprocessing applied after decoding (its entries hold the preprocessed
+        tensor).
+        """
         payload = {
             "file_sha256": file_sha256,
             "apply_voi_lut": bool(apply_voi_lut),
             "frame": frame,
+            "stage": stage,
             "decoder": self._identity,
         }
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -149,8 +170,8 @@ class PixelCache:
 
     # ------------------------------------------------------------------ read / write
 
-    def get(self, key: str) -> tuple[np.ndarray, tuple[float, float] | None] | None:
-        """The cached ``(pixels, spacing)`` of ``key``; ``None`` when absent or corrupt.
+    def get(self, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The cached ``(array, meta)`` of ``key``; ``None`` when absent or corrupt.
 
         A corrupt entry (wrong magic, bad header, payload hash or key mismatch) is
         deleted and counted in ``stats.corrupt``.
@@ -170,8 +191,8 @@ class PixelCache:
             os.utime(path)  # least-recently-used order for eviction
         return entry
 
-    def put(self, key: str, pixels: np.ndarray, spacing: tuple[float, float] | None) -> None:
-        """Store an entry atomically (temporary file + rename); evict when over the limit.
+    def put(self, key: str, pixels: np.ndarray, meta: dict[str, Any]) -> None:
+        """Store an array and a JSON-able ``meta`` dict atomically; evict when over the limit.
 
         A full or read-only disk is not an error of the run: the entry is skipped.
         """
@@ -181,7 +202,7 @@ class PixelCache:
             "key": key,
             "dtype": arr.dtype.str,
             "shape": list(arr.shape),
-            "spacing": None if spacing is None else [float(spacing[0]), float(spacing[1])],
+            "meta": meta,
             "payload_sha256": hashlib.sha256(payload).hexdigest(),
         }
         head = json.dumps(header, sort_keys=True).encode()
@@ -217,23 +238,47 @@ class PixelCache:
         Decoding errors (:class:`~validation.errors.DicomReadError`) propagate and
         nothing is stored.
         """
+
+        def decode() -> tuple[np.ndarray, dict[str, Any]]:
+            image = read_dicom(path, apply_voi_lut=apply_voi_lut, frame=frame)
+            sp = image.header.pixel_spacing
+            return image.pixels, {"spacing": None if sp is None else [float(v) for v in sp]}
+
+        pixels, meta = self.get_or_compute(
+            path, apply_voi_lut=apply_voi_lut, frame=frame, stage=DECODED, compute=decode
+        )
+        sp = meta["spacing"]
+        return pixels, None if sp is None else (float(sp[0]), float(sp[1]))
+
+    def get_or_compute(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        apply_voi_lut: bool,
+        frame: int | None,
+        stage: str,
+        compute: Callable[[], tuple[np.ndarray, dict[str, Any]]],
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The ``(array, meta)`` of a file at ``stage``: cached, else ``compute()``d and stored.
+
+        The file's bytes are hashed on every call. An unreadable file is not an error
+        here: ``compute`` runs (and raises what it raises without a cache). Errors of
+        ``compute`` propagate and nothing is stored.
+        """
         try:
             with open(path, "rb") as handle:
                 file_sha = hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError:
-            # unreadable: let read_dicom raise the error it raises without a cache
-            image = read_dicom(path, apply_voi_lut=apply_voi_lut, frame=frame)
-            return image.pixels, image.header.pixel_spacing
-        key = self.key(file_sha, apply_voi_lut=apply_voi_lut, frame=frame)
+            return compute()
+        key = self.key(file_sha, apply_voi_lut=apply_voi_lut, frame=frame, stage=stage)
         hit = self.get(key)
         if hit is not None:
             self.stats.hits += 1
             return hit
         self.stats.misses += 1
-        image = read_dicom(path, apply_voi_lut=apply_voi_lut, frame=frame)
-        spacing = image.header.pixel_spacing
-        self.put(key, image.pixels, spacing)
-        return image.pixels, spacing
+        array, meta = compute()
+        self.put(key, array, meta)
+        return array, meta
 
     # ------------------------------------------------------------------ size limit
 
@@ -279,7 +324,7 @@ class PixelCache:
         return removed
 
 
-def _parse(data: bytes, key: str) -> tuple[np.ndarray, tuple[float, float] | None] | None:
+def _parse(data: bytes, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
     """Decode and verify an entry; ``None`` when anything is off."""
     n = len(_MAGIC)
     if len(data) < n + 4 or data[:n] != _MAGIC:
@@ -297,8 +342,9 @@ def _parse(data: bytes, key: str) -> tuple[np.ndarray, tuple[float, float] | Non
             return None
         shape = tuple(int(s) for s in header["shape"])
         arr = np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
-        sp = header["spacing"]
-        spacing = None if sp is None else (float(sp[0]), float(sp[1]))
+        meta = header["meta"]
+        if not isinstance(meta, dict):
+            return None
     except (ValueError, KeyError, TypeError, IndexError):
         return None
-    return arr, spacing
+    return arr, meta

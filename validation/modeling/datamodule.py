@@ -15,9 +15,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,9 @@ __all__ = [
     "ScoringGroups",
     "binary_label_columns",
     "build_transforms",
+    "cached_input",
     "case_table",
+    "preprocessing_key",
     "read_mask",
 ]
 
@@ -371,6 +374,49 @@ def build_transforms(
 # --------------------------------------------------------------------------- scoring groups
 
 
+def preprocessing_key(spec: ModelSpec) -> str:
+    """Canonical JSON of what turns a DICOM into a spec's input tensor (``input`` and
+    ``preprocessing``): two specs with equal keys get identical tensors."""
+    return json.dumps(
+        {
+            "input": spec.input.model_dump(mode="json"),
+            "preprocessing": [s.model_dump(mode="json") for s in spec.preprocessing],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def cached_input(
+    cache: PixelCache,
+    path: str,
+    spec: ModelSpec,
+    compute: Callable[[], dict[str, Any]],
+    *,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """``{"image", "orig_shape"}`` of a case from ``cache`` (the preprocessed-tensor stage,
+    keyed by the file's sha256 and :func:`preprocessing_key`), else ``compute()``d and
+    stored. Bit-identical to ``compute()``."""
+
+    def run() -> tuple[np.ndarray, dict[str, Any]]:
+        item = compute()
+        shape = [int(v) for v in item["orig_shape"]]
+        return item[IMAGE].numpy(), {"orig_shape": shape}
+
+    arr, meta = cache.get_or_compute(
+        path,
+        apply_voi_lut=spec.input.apply_voi_lut,
+        frame=spec.input.frame,
+        stage=key or preprocessing_key(spec),
+        compute=run,
+    )
+    return {
+        IMAGE: torch.from_numpy(arr),
+        "orig_shape": torch.tensor(meta["orig_shape"], dtype=torch.int64),
+    }
+
+
 class ScoringGroups(Dataset):
     """A dataset whose items are whole batch groups of a manifest (see the module docstring).
 
@@ -394,6 +440,8 @@ class ScoringGroups(Dataset):
         self.n_groups = math.ceil(len(table) / batch_size)
         self.groups = list(range(self.n_groups)) if groups is None else list(groups)
         self.transform = build_transforms(spec, with_mask=False, train=False, cache=cache)
+        self.spec, self.cache = spec, cache
+        self.key = preprocessing_key(spec)
         self.channels = spec.input.channels
         self.size = tuple(spec.input.size)
 
@@ -409,7 +457,7 @@ class ScoringGroups(Dataset):
             try:
                 if not os.path.exists(path):
                     raise DicomReadError(f"{path}: file not found")
-                item = self.transform({IMAGE: path})
+                item = self._load(path)
             except Exception as exc:  # any per-case failure is reported, never dropped
                 failures.append(
                     {
@@ -437,6 +485,14 @@ class ScoringGroups(Dataset):
             "orig_shape": orig,
             "failures": failures,
         }
+
+    def _load(self, path: str) -> dict[str, Any]:
+        def compute() -> dict[str, Any]:
+            return self.transform({IMAGE: path})  # type: ignore[no-any-return]
+
+        if self.cache is None:
+            return compute()
+        return cached_input(self.cache, path, self.spec, compute, key=self.key)
 
 
 def _unwrap(exc: BaseException) -> BaseException:

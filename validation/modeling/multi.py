@@ -20,7 +20,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -43,6 +42,8 @@ from validation.modeling.datamodule import (
     LoadDicomd,
     _one_line,
     build_transforms,
+    cached_input,
+    preprocessing_key,
 )
 from validation.modeling.predict import (
     PredictResult,
@@ -98,17 +99,6 @@ def _decode_key(spec: ModelSpec) -> tuple[bool, int | None]:
     return (bool(spec.input.apply_voi_lut), spec.input.frame)
 
 
-def _chain_key(spec: ModelSpec) -> str:
-    return json.dumps(
-        {
-            "decode": list(_decode_key(spec)),
-            "input": spec.input.model_dump(mode="json"),
-            "preprocessing": [s.model_dump(mode="json") for s in spec.preprocessing],
-        },
-        sort_keys=True,
-    )
-
-
 class MultiScoringGroups(Dataset):
     """Batch groups of a manifest, decoded once and preprocessed once per distinct chain.
 
@@ -138,15 +128,19 @@ class MultiScoringGroups(Dataset):
         self.loaders: list[LoadDicomd] = []
         self.chains: list[mt.Compose] = []
         self.chain_decode: list[int] = []
+        self.chain_spec: list[ModelSpec] = []
         self.model_chain: list[int] = []
+        self.cache = cache
+        self.chain_keys = chain_keys
         for spec in specs:
-            dk, ck = _decode_key(spec), _chain_key(spec)
+            dk, ck = _decode_key(spec), preprocessing_key(spec)
             if ck not in chain_keys:
                 if dk not in decodes:
                     decodes.append(dk)
                     self.loaders.append(LoadDicomd(apply_voi_lut=dk[0], frame=dk[1], cache=cache))
                 full = build_transforms(spec, with_mask=False, train=False)
                 chain_keys.append(ck)
+                self.chain_spec.append(spec)
                 self.chains.append(mt.Compose(full.transforms[1:]))
                 self.chain_decode.append(decodes.index(dk))
             self.model_chain.append(chain_keys.index(ck))
@@ -162,28 +156,48 @@ class MultiScoringGroups(Dataset):
         except Exception as exc:  # any per-case failure is reported, never dropped
             return exc
 
+    def _input(
+        self,
+        chain: int,
+        path: str,
+        decoded: dict[int, dict[str, Any] | BaseException],
+        *,
+        shared: bool,
+    ) -> dict[str, Any]:
+        """A case's input for one chain: cached, else decoded (once per case) and preprocessed."""
+
+        def compute() -> dict[str, Any]:
+            d = self.chain_decode[chain]
+            if d not in decoded:
+                decoded[d] = self._decode(d, path)
+            src = decoded[d]
+            if isinstance(src, BaseException):
+                raise src
+            item = dict(src)
+            if shared:  # never let one chain see another's changes
+                item[IMAGE] = src[IMAGE].clone()
+            return self.chains[chain](item)  # type: ignore[no-any-return]
+
+        if self.cache is None:
+            return compute()
+        spec = self.chain_spec[chain]
+        return cached_input(self.cache, path, spec, compute, key=self.chain_keys[chain])
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         g = self.groups[index]
         lo, hi = g * self.batch_size, min((g + 1) * self.batch_size, len(self.table))
         active = [k for k in range(len(self.model_chain)) if g in self.todo[k]]
         chains = sorted({self.model_chain[k] for k in active})
-        decodes = sorted({self.chain_decode[c] for c in chains})
-        users = {d: sum(self.chain_decode[c] == d for c in chains) for d in decodes}
+        users = {d: sum(self.chain_decode[c] == d for c in chains) for d in self.chain_decode}
         got: dict[int, dict[str, list[Any]]] = {
             c: {"images": [], "ids": [], "shapes": [], "failures": []} for c in chains
         }
         for i in range(lo, hi):
             cid, path = self.table.case_ids[i], self.table.paths[i]
-            decoded = {d: self._decode(d, path) for d in decodes}
+            decoded: dict[int, dict[str, Any] | BaseException] = {}
             for c in chains:
-                src = decoded[self.chain_decode[c]]
                 try:
-                    if isinstance(src, BaseException):
-                        raise src
-                    item = dict(src)
-                    if users[self.chain_decode[c]] > 1:  # never let one chain see another's
-                        item[IMAGE] = src[IMAGE].clone()
-                    out = self.chains[c](item)
+                    out = self._input(c, path, decoded, shared=users[self.chain_decode[c]] > 1)
                 except Exception as exc:
                     got[c]["failures"].append(
                         {
