@@ -13,9 +13,9 @@ Safety
 ------
 * **Content-addressed.** The key is the sha256 of the DICOM file's *bytes* (hashed on
   every lookup, never trusted from a manifest), the decode parameters
-  (``apply_voi_lut``, ``frame``), the stage and the decoder's identity (cache format, radval,
-  pydicom, numpy, codec plugin, torch and MONAI versions). A changed file, other settings or another decoder version
-  give another key, so an entry can never be stale.
+  (``apply_voi_lut``, ``frame``), the stage and the decoder's identity (cache format,
+  radval, pydicom, numpy, codec plugin, torch and MONAI versions). A changed file, other
+  settings or another library version give another key, so an entry is never stale.
 * **Atomic writes.** An entry is written to a temporary file in the cache folder and
   renamed into place; a reader sees a whole entry or none. Two processes writing the
   same key write the same bytes.
