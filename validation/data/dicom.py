@@ -85,7 +85,7 @@ SUPPORTED_TRANSFER_SYNTAXES: frozenset[str] = frozenset(
 #: table). Only lossless syntaxes are listed: there every conforming decoder must return
 #: the same integers (tested), whereas lossy JPEG / JPEG 2000 decoders may differ in
 #: rounding, so they keep pydicom's default. JPEG-LS: pyjpegls (CharLS) decodes a 512x512
-#: 16-bit image ~3.5x faster than pylibjpeg-libjpeg, pydicom's first choice. RLE:
+#: 16-bit image ~4x faster than pylibjpeg-libjpeg, pydicom's first choice. RLE:
 #: pylibjpeg-rle is ~8x faster than pydicom's own numpy decoder.
 PREFERRED_DECODERS: dict[str, str] = {
     pydicom.uid.JPEGLSLossless: "pyjpegls",
