@@ -13,7 +13,17 @@ and weights:
   (Lightning Trainer start-up, DICOM decoding in ``--workers`` workers, batch groups,
   shard writing, merge), wall clock.
 
-and prints a table with the pipeline / bare ratio. Runs unchanged on a GPU::
+* **K models** (``--ks 1,2,4``; K copies of the network with different random weights):
+  :func:`validation.modeling.multi.predict_many` scoring all K in one pass over the
+  decoded images, against K separate ``predict_scores`` runs (same outputs, checked
+  byte for byte);
+* **decoded-image cache**: a cold run that fills a
+  :class:`validation.data.pixel_cache.PixelCache`, then a warm run, against the bare
+  forward rate;
+* **decoders**: every installed pydicom plugin per transfer syntax (ms/image, and
+  whether its pixels equal the default's), and which one ``read_dicom`` uses;
+
+and prints tables with the ratios. Runs unchanged on a GPU::
 
     python benchmarks/bench_predict.py --devices 1 --precision bf16-mixed
 
@@ -31,25 +41,31 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydicom
 import torch
 import yaml
+from pydicom.pixels import get_decoder, pixel_array
+from pydicom.uid import UID
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from validation.data.dicom import read_dicom  # noqa: E402
+from validation.data.dicom import decoding_plugin, read_dicom  # noqa: E402
+from validation.data.pixel_cache import PixelCache  # noqa: E402
 from validation.data.synthetic import generate_synthetic_dataset  # noqa: E402
 from validation.io import sha256_bytes  # noqa: E402
 from validation.modeling.datamodule import build_transforms  # noqa: E402
 from validation.modeling.module import module_for  # noqa: E402
+from validation.modeling.multi import predict_many  # noqa: E402
 from validation.modeling.predict import filter_lightning_warnings, predict_scores  # noqa: E402
 from validation.modeling.spec import load_spec  # noqa: E402
 
 
-def _spec(model: str, work: Path) -> Path:
+def _spec(model: str, work: Path, seed: int = 0) -> Path:
     data = yaml.safe_load((ROOT / "models" / "demo_classifier.yaml").read_text())
     # random weights, no training run and so no model card: a fixed threshold
     data["operating_point"] = {"threshold": 0.5}
@@ -57,14 +73,15 @@ def _spec(model: str, work: Path) -> Path:
         data["name"] = "bench_densenet121"
         data["network"] = {"name": "DenseNet121", "args": {}}
         data["input"]["size"] = [224, 224]
+    data["name"] = f"{data['name']}_{seed}"
     path = work / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     spec = load_spec(path)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     buf = io.BytesIO()
     torch.save(module_for(spec).network_state(), buf)
-    (work / "model.pt").write_bytes(buf.getvalue())
-    data["checkpoint"] = {"path": "model.pt", "sha256": sha256_bytes(buf.getvalue())}
+    (work / f"model_{seed}.pt").write_bytes(buf.getvalue())
+    data["checkpoint"] = {"path": f"model_{seed}.pt", "sha256": sha256_bytes(buf.getvalue())}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -91,9 +108,49 @@ def _dataset(work: Path, n: int, unique: int, size: int) -> Path:
 
 
 def _syntax_name(uid: str) -> str:
-    from pydicom.uid import UID
-
     return UID(uid).name if uid and uid != "None" else uid
+
+
+def _decoders(paths: list[str]) -> list[tuple[str, str, float, bool, bool]]:
+    """(syntax, plugin, ms/image on one thread, pixels equal to the default's, used)."""
+    by_syntax: dict[str, list[Any]] = {}
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        ts = str(ds.file_meta.TransferSyntaxUID)
+        if len(by_syntax.setdefault(ts, [])) < 10:
+            by_syntax[ts].append(ds)
+    rows = []
+    for ts, dss in by_syntax.items():
+        try:
+            plugins = sorted(get_decoder(UID(ts)).available_plugins)
+        except NotImplementedError:
+            plugins = []
+        chosen = decoding_plugin(ts)
+        default = [pixel_array(ds) for ds in dss]  # also warms every codec up
+        for plugin in [""] + plugins:
+            arrays = [pixel_array(ds, decoding_plugin=plugin) for ds in dss]
+            t = time.process_time()
+            for _ in range(3):
+                for ds in dss:
+                    pixel_array(ds, decoding_plugin=plugin)
+            ms = 1000 * (time.process_time() - t) / (3 * len(dss))
+            same = all(
+                a.dtype == b.dtype and np.array_equal(a, b)
+                for a, b in zip(arrays, default, strict=True)
+            )
+            used = plugin == chosen
+            rows.append((_syntax_name(ts), plugin or "(pydicom default)", ms, same, used))
+    return rows
+
+
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t, out
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.parquet"))}
 
 
 def main() -> None:
@@ -107,9 +164,16 @@ def main() -> None:
     ap.add_argument("--devices", default="1")
     ap.add_argument("--accelerator", default="auto")
     ap.add_argument("--precision", default=None)
+    ap.add_argument("--ks", default="1,2,4", help="model counts to compare, e.g. 1,2,4")
+    ap.add_argument(
+        "--no-separate",
+        action="store_true",
+        help="do not run the K separate runs; report K x the single-model run instead",
+    )
     ap.add_argument("--work", type=Path, default=None, help="reuse/keep this folder")
     args = ap.parse_args()
     filter_lightning_warnings()
+    ks = [int(k) for k in args.ks.split(",")]
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_predict_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -122,7 +186,8 @@ def main() -> None:
             f"{time.perf_counter() - t:.1f} s",
             file=sys.stderr,
         )
-    spec_path = _spec(args.model, work)
+    spec_paths = [_spec(args.model, work, seed) for seed in range(max(ks))]
+    spec_path = spec_paths[0]
     spec = load_spec(spec_path)
     frame = pd.read_csv(manifest)
     paths = [str(manifest.parent / p) for p in frame["path"]]
@@ -130,6 +195,7 @@ def main() -> None:
     # --- decode rate of one worker (one process, one thread)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    decoders = _decoders(paths[: args.unique])
     sample = paths[: min(200, len(paths))]
     per_syntax: dict[str, list[float]] = {}
     t = time.perf_counter()
@@ -149,7 +215,7 @@ def main() -> None:
     # --- bare forward loop over pre-decoded tensors, same weights
     dev = torch.device("cuda" if torch.cuda.is_available() and args.accelerator != "cpu" else "cpu")
     module = module_for(spec)
-    module.load_network_state(torch.load(work / "model.pt", weights_only=True), source="bench")
+    module.load_network_state(torch.load(work / "model_0.pt", weights_only=True), source="bench")
     net = module.net.eval().to(dev)
     x_all = torch.stack(tensors)
     if dev.type == "cuda":
@@ -181,60 +247,163 @@ def main() -> None:
     t = time.perf_counter()
     bare()
     bare_rate = len(x_all) / (time.perf_counter() - t)
+    del tensors
 
-    # --- the full pipeline, end to end
+    devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
+    run = {
+        "manifest": manifest,
+        "devices": devices,
+        "accelerator": args.accelerator,
+        "precision": args.precision,
+        "batch_size": bs,
+        "num_workers": args.workers,
+        "progress": False,
+    }
+
+    # --- the full pipeline, end to end: one model
     out = work / "scores.parquet"
     out.unlink(missing_ok=True)
-    devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
-    t = time.perf_counter()
-    res = predict_scores(
-        spec_path,
-        manifest=manifest,
-        out=out,
-        devices=devices,
-        accelerator=args.accelerator,
-        precision=args.precision,
-        batch_size=bs,
-        num_workers=args.workers,
-        progress=False,
-    )
-    wall = time.perf_counter() - t
+    wall, res = _timed(predict_scores, spec_path, out=out, **run)
     pipe_rate = res.n_scored / wall
     device = res.metadata["device"]
 
-    print()
-    print(
-        f"radval predict benchmark: {args.n} DICOMs {args.size}x{args.size}, model "
-        f"{spec.network.name} @ {spec.input.size[0]}x{spec.input.size[1]}, batch {bs}, "
-        f"{args.workers} workers, device {device['accelerator']} ({device['name']}), "
-        f"precision {device['precision']}, torch threads {threads}"
+    # --- K models: one pass against K separate runs
+    multi: dict[int, tuple[float, float | None, bool | None]] = {}
+    for k in ks:
+        one_pass = work / f"many_{k}"
+        shutil.rmtree(one_pass, ignore_errors=True)
+        w_many, _ = _timed(predict_many, spec_paths[:k], out_dir=one_pass, **run)
+        # without the measured peer: K x the single-model run above (labelled as derived)
+        w_sep: float | None = None if not args.no_separate else -k * wall
+        same: bool | None = None
+        if not args.no_separate:
+            sep = work / f"separate_{k}"
+            shutil.rmtree(sep, ignore_errors=True)
+            w_sep = 0.0
+            for sp in spec_paths[:k]:
+                name = load_spec(sp).name
+                w, _ = _timed(predict_scores, sp, out=sep / f"{name}.parquet", **run)
+                w_sep += w
+            same = _bytes(sep) == _bytes(one_pass)
+        multi[k] = (w_many, w_sep, same)
+
+    # --- decoded-image cache: cold (fills it), then warm
+    cache_dir = work / "pixel_cache"
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    cached: dict[str, float] = {}
+    for label in ("cold", "warm"):
+        out = work / f"cached_{label}.parquet"
+        out.unlink(missing_ok=True)
+        cached[label], _ = _timed(
+            predict_scores, spec_path, out=out, pixel_cache=PixelCache(cache_dir), **run
+        )
+        if out.read_bytes() != (work / "scores.parquet").read_bytes():
+            raise SystemExit(f"{out}: scores with the cache differ from those without it")
+    cached_k = max(ks)
+    out_dir = work / "cached_many"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    cached["warm_many"], _ = _timed(
+        predict_many,
+        spec_paths[:cached_k],
+        out_dir=out_dir,
+        pixel_cache=PixelCache(cache_dir),
+        **run,
     )
-    print()
-    print("| measure | images/s | ratio to bare forward |")
-    print("|---|---:|---:|")
-    print(
-        f"| read_dicom only, 1 worker (1 thread) | {decode_rate:,.1f} | "
-        f"{decode_rate / bare_rate:.2f} |"
+    cache_mb = PixelCache(cache_dir).size_bytes() / 2**20
+
+    _print(
+        args=args,
+        spec=spec,
+        device=device,
+        threads=threads,
+        n=res.n_scored,
+        rates={"decode": decode_rate, "prep": prep_rate, "bare": bare_rate, "pipe": pipe_rate},
+        multi=multi,
+        cached=cached,
+        cached_k=cached_k,
+        cache_mb=cache_mb,
+        decoders=decoders,
+        per_syntax=per_syntax,
     )
-    print(
-        f"| read_dicom + MONAI preprocessing, 1 worker | {prep_rate:,.1f} | "
-        f"{prep_rate / bare_rate:.2f} |"
-    )
-    print(f"| bare torch forward, pre-decoded tensors | {bare_rate:,.1f} | 1.00 |")
-    print(
-        f"| radval predict end to end ({args.workers} workers, incl. start-up) | "
-        f"{pipe_rate:,.1f} | {pipe_rate / bare_rate:.2f} |"
-    )
-    print()
-    print("| transfer syntax | files in sample | decode ms/image (1 thread) |")
-    print("|---|---:|---:|")
-    for name, times in sorted(per_syntax.items(), key=lambda kv: -np.mean(kv[1])):
-        print(f"| {_syntax_name(name)} | {len(times)} | {1000 * np.mean(times):.1f} |")
-    print()
     print(
         f"pipeline wall {wall:.1f} s for {res.n_scored} images; failures {len(res.failures)}; "
         f"work folder {work}"
     )
+
+
+def _print(
+    *,
+    args: Any,
+    spec: Any,
+    device: dict[str, Any],
+    threads: int,
+    n: int,
+    rates: dict[str, float],
+    multi: dict[int, tuple[float, float | None, bool | None]],
+    cached: dict[str, float],
+    cached_k: int,
+    cache_mb: float,
+    decoders: list[tuple[str, str, float, bool, bool]],
+    per_syntax: dict[str, list[float]],
+) -> None:
+    bare_rate = rates["bare"]
+    print()
+    print(
+        f"radval predict benchmark: {args.n} DICOMs {args.size}x{args.size}, model "
+        f"{spec.network.name} @ {spec.input.size[0]}x{spec.input.size[1]}, batch "
+        f"{args.batch_size}, {args.workers} workers, device {device['accelerator']} "
+        f"({device['name']}), precision {device['precision']}, torch threads {threads}"
+    )
+    print()
+    print("| measure | images/s | ratio to bare forward |")
+    print("|---|---:|---:|")
+    for label, key in (
+        ("read_dicom only, 1 worker (1 thread)", "decode"),
+        ("read_dicom + MONAI preprocessing, 1 worker", "prep"),
+        ("bare torch forward, pre-decoded tensors", "bare"),
+        (f"radval predict end to end ({args.workers} workers, incl. start-up)", "pipe"),
+    ):
+        print(f"| {label} | {rates[key]:,.1f} | {rates[key] / bare_rate:.2f} |")
+    for label, key in (("cold", "cold"), ("warm", "warm")):
+        rate = n / cached[key]
+        print(
+            f"| radval predict, {label} decoded-image cache (incl. start-up) | {rate:,.1f} | "
+            f"{rate / bare_rate:.2f} |"
+        )
+    rate = cached_k * n / cached["warm_many"]
+    print(
+        f"| {cached_k} models in one pass, warm cache (model-images/s) | {rate:,.1f} | "
+        f"{rate / bare_rate:.2f} |"
+    )
+    print(f"\ncache folder after the runs: {cache_mb:,.1f} MiB for {n} images\n")
+    print(
+        "| K models | one pass (s) | K separate runs (s) | separate / one pass | "
+        "one pass / one pass with K=1 | same bytes |"
+    )
+    print("|---:|---:|---:|---:|---:|---|")
+    base = multi[min(multi)][0]
+    for k, (w_many, w_sep, same) in sorted(multi.items()):
+        sep = "not run" if w_sep is None else f"{abs(w_sep):.1f}"
+        if w_sep is not None and w_sep < 0:
+            sep += f" (derived: {k} x the single-model run)"
+        ratio = "" if w_sep is None else f"{abs(w_sep) / w_many:.2f}"
+        print(
+            f"| {k} | {w_many:.1f} | {sep} | {ratio} | {w_many / base:.2f} | "
+            f"{'n/a' if same is None else same} |"
+        )
+    print()
+    print(
+        "| transfer syntax | decoder plugin | ms/image (1 thread, CPU time) | same pixels | used |"
+    )
+    print("|---|---|---:|---|---|")
+    for name, plugin, ms, same, used in decoders:
+        print(f"| {name} | {plugin} | {ms:.1f} | {same} | {'yes' if used else ''} |")
+    print()
+    print("| transfer syntax | files in sample | read_dicom ms/image (1 thread) |")
+    print("|---|---:|---:|")
+    for name, times in sorted(per_syntax.items(), key=lambda kv: -np.mean(kv[1])):
+        print(f"| {_syntax_name(name)} | {len(times)} | {1000 * np.mean(times):.1f} |")
+    print()
 
 
 if __name__ == "__main__":

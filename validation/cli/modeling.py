@@ -7,7 +7,7 @@ Heavy imports (torch, Lightning, MONAI) happen inside the commands so that
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,11 +87,21 @@ def train(
 
 def predict(
     spec: Annotated[
-        Path,
-        typer.Argument(help="Model spec YAML (e.g. the resolved spec written by radval train)."),
+        list[Path],
+        typer.Argument(
+            help="Model spec YAML(s) (e.g. the resolved spec written by radval train); "
+            "several specs are scored in one pass over the decoded images."
+        ),
     ],
     manifest: Annotated[Path, typer.Option("--manifest", help="Manifest of the cases to score.")],
-    out: Annotated[Path, typer.Option("--out", help="Scores Parquet file to write.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Scores Parquet file to write; with several specs, the folder of one "
+            "<spec name>.parquet per model.",
+        ),
+    ],
     checkpoint: Annotated[
         Path | None,
         typer.Option("--checkpoint", help="Weights (default: the spec's checkpoint.path)."),
@@ -137,33 +147,68 @@ def predict(
             "beside the checkpoint); its operating threshold is the one recorded.",
         ),
     ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache",
+            help="Decoded-image cache folder (content-addressed, shareable between runs "
+            "and models; scores are identical with or without it).",
+        ),
+    ] = None,
+    cache_max_gb: Annotated[
+        float, typer.Option("--cache-max-gb", help="Size limit of --cache (LRU eviction).")
+    ] = 20.0,
 ) -> None:
-    """Score a manifest with a verified checkpoint; resumable; DDP-ready."""
+    """Score a manifest with verified checkpoints (one or several models); resumable; DDP-ready."""
+    from validation.data.pixel_cache import PixelCache
     from validation.errors import InputError
+    from validation.modeling.multi import predict_many
     from validation.modeling.predict import predict_scores
 
     if on_error not in ("continue", "stop"):
         raise InputError(f"--on-error: expected 'continue' or 'stop', found {on_error!r}")
+    if len(spec) > 1 and (checkpoint or expected_sha256 or card):
+        raise InputError(
+            "--checkpoint, --expected-sha256 and --card name one model's files: with "
+            f"{len(spec)} specs, each spec must name its checkpoint (checkpoint.path and "
+            "checkpoint.sha256)"
+        )
+    if not (cache_max_gb > 0 and cache_max_gb < float("inf")):
+        raise InputError(f"--cache-max-gb: expected a positive number, found {cache_max_gb}")
+    pixel_cache = None if cache is None else PixelCache(cache, max_bytes=int(cache_max_gb * 2**30))
     dev: int | str = int(devices) if devices.isdigit() else devices
-    result = predict_scores(
-        spec,
-        checkpoint=checkpoint,
-        manifest=manifest,
-        out=out,
-        devices=dev,
-        accelerator=accelerator,
-        precision=precision,
-        strategy=strategy,
-        num_nodes=num_nodes,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        on_error=on_error,  # type: ignore[arg-type]
-        expected_sha256=expected_sha256,
-        progress=progress,
-        card=card,
-    )
-    if not result.is_global_zero:
+    run: dict[str, Any] = {
+        "manifest": manifest,
+        "devices": dev,
+        "accelerator": accelerator,
+        "precision": precision,
+        "strategy": strategy,
+        "num_nodes": num_nodes,
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "on_error": on_error,
+        "progress": progress,
+        "pixel_cache": pixel_cache,
+    }
+    if len(spec) > 1:
+        for result in predict_many(spec, out_dir=out, **run):
+            if result.is_global_zero:
+                _report_scores(result)
         return
+    result = predict_scores(
+        spec[0],
+        checkpoint=checkpoint,
+        out=out,
+        expected_sha256=expected_sha256,
+        card=card,
+        **run,
+    )
+    if result.is_global_zero:
+        _report_scores(result)
+
+
+def _report_scores(result: Any) -> None:
+    out = result.scores_path
     op = result.metadata.get("operating_point") or {}
     typer.echo(
         f"operating threshold: {result.metadata.get('operating_threshold')!r} "

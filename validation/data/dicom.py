@@ -48,9 +48,11 @@ from pydicom.uid import UID
 from validation.errors import DicomReadError
 
 __all__ = [
+    "PREFERRED_DECODERS",
     "SUPPORTED_TRANSFER_SYNTAXES",
     "DicomHeader",
     "DicomImage",
+    "decoding_plugin",
     "parse_age",
     "read_dicom",
     "read_header",
@@ -77,6 +79,36 @@ SUPPORTED_TRANSFER_SYNTAXES: frozenset[str] = frozenset(
         pydicom.uid.HTJ2K,
     }
 )
+#: The pydicom decoding plugin :func:`read_dicom` prefers per transfer syntax, when it is
+#: installed: the fastest of the installed plugins that is bit-exact with the others,
+#: measured on this project's 2-core machine (``benchmarks/bench_predict.py`` prints the
+#: table). Only lossless syntaxes are listed: there every conforming decoder must return
+#: the same integers (tested), whereas lossy JPEG / JPEG 2000 decoders may differ in
+#: rounding, so they keep pydicom's default. JPEG-LS: pyjpegls (CharLS) decodes a 512x512
+#: 16-bit image ~4x faster than pylibjpeg-libjpeg, pydicom's first choice. RLE:
+#: pylibjpeg-rle is ~8x faster than pydicom's own numpy decoder.
+PREFERRED_DECODERS: dict[str, str] = {
+    pydicom.uid.JPEGLSLossless: "pyjpegls",
+    pydicom.uid.RLELossless: "pylibjpeg",
+}
+
+
+def decoding_plugin(transfer_syntax: str) -> str:
+    """The pydicom decoding plugin :func:`read_dicom` uses for a transfer syntax.
+
+    ``PREFERRED_DECODERS[transfer_syntax]`` when that plugin is installed, else ``""``
+    (pydicom's own choice).
+    """
+    name = PREFERRED_DECODERS.get(transfer_syntax)
+    if name is None:
+        return ""
+    try:
+        available = get_decoder(UID(transfer_syntax)).available_plugins
+    except NotImplementedError:
+        return ""
+    return name if name in available else ""
+
+
 _SUPPORTED_TEXT = (
     "radval decodes uncompressed (implicit/explicit VR little endian, explicit VR big "
     "endian, deflated), RLE, JPEG baseline/extended/lossless, JPEG-LS and JPEG 2000"
@@ -644,7 +676,7 @@ def read_dicom(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            raw = _pydicom_pixel_array(ds, index=frame)
+            raw = _pydicom_pixel_array(ds, index=frame, decoding_plugin=decoding_plugin(tsyntax))
     except Exception as exc:
         detail = (str(exc).strip() or type(exc).__name__).splitlines()[0].rstrip(":")
         if any(pattern in str(exc) for pattern in _SIZE_MISMATCH):

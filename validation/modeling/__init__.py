@@ -5,6 +5,7 @@ Public API (imported lazily, so ``validation.modeling.spec`` stays light)::
     load_spec(path) -> ModelSpec
     train_model(spec_path, *, manifest, out_dir, ...) -> TrainResult
     predict_scores(spec_path, *, manifest, out, ...) -> PredictResult
+    predict_many(spec_paths, *, manifest, out_dir, ...) -> tuple[PredictResult, ...]
     read_scores_metadata(scores_path) -> dict
 """
 
@@ -19,7 +20,9 @@ __all__ = [
     "ModelSpecError",
     "PredictResult",
     "TrainResult",
+    "ModelToScore",
     "load_spec",
+    "predict_many",
     "predict_scores",
     "read_scores_metadata",
     "train_model",
@@ -31,7 +34,9 @@ _WHERE = {
     "ModelSpecError": "spec",
     "PredictResult": "predict",
     "TrainResult": "train",
+    "ModelToScore": "multi",
     "load_spec": "spec",
+    "predict_many": "multi",
     "predict_scores": "predict",
     "read_scores_metadata": "writer",
     "train_model": "train",

@@ -15,9 +15,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from validation.data.dicom import read_dicom
 from validation.data.manifest import load_manifest
+from validation.data.pixel_cache import PixelCache
 from validation.errors import DicomReadError, ManifestError, RadvalError
 from validation.io import resolve_inside
 from validation.modeling.spec import (
@@ -56,7 +58,9 @@ __all__ = [
     "ScoringGroups",
     "binary_label_columns",
     "build_transforms",
+    "cached_input",
     "case_table",
+    "preprocessing_key",
     "read_mask",
 ]
 
@@ -234,16 +238,28 @@ class LoadDicomd(mt.MapTransform):
     ``spacing`` step can resample; ``d["orig_shape"]`` keeps the decoded size.
     """
 
-    def __init__(self, *, apply_voi_lut: bool = False, frame: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        apply_voi_lut: bool = False,
+        frame: int | None = None,
+        cache: PixelCache | None = None,
+    ) -> None:
         super().__init__(keys=[IMAGE])
         self.apply_voi_lut = apply_voi_lut
         self.frame = frame
+        self.cache = cache
 
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
-
         d = dict(data)
-        image = read_dicom(d[IMAGE], apply_voi_lut=self.apply_voi_lut, frame=self.frame)
-        pixels = image.pixels
+        spacing: tuple[float, float] | None
+        if self.cache is not None:
+            pixels, spacing = self.cache.get_or_decode(
+                d[IMAGE], apply_voi_lut=self.apply_voi_lut, frame=self.frame
+            )
+        else:
+            image = read_dicom(d[IMAGE], apply_voi_lut=self.apply_voi_lut, frame=self.frame)
+            pixels, spacing = image.pixels, image.header.pixel_spacing
         if pixels.ndim == 3 and pixels.shape[-1] == 3:
             arr = np.ascontiguousarray(np.moveaxis(pixels, -1, 0))
         elif pixels.ndim == 2:
@@ -253,7 +269,7 @@ class LoadDicomd(mt.MapTransform):
                 f"{d[IMAGE]}: expected one 2D frame, found pixel array of shape "
                 f"{pixels.shape} (set input.frame in the model spec for multi-frame files)"
             )
-        spacing = image.header.pixel_spacing or (1.0, 1.0)
+        spacing = spacing or (1.0, 1.0)
         affine = np.diag([float(spacing[0]), float(spacing[1]), 1.0, 1.0])
         d[IMAGE] = MetaTensor(
             torch.from_numpy(arr.astype(np.float32, copy=False)), affine=torch.from_numpy(affine)
@@ -286,17 +302,22 @@ class LoadMaskd(mt.MapTransform):
         return d
 
 
-def build_transforms(spec: ModelSpec, *, with_mask: bool, train: bool) -> mt.Compose:
+def build_transforms(
+    spec: ModelSpec, *, with_mask: bool, train: bool, cache: PixelCache | None = None
+) -> mt.Compose:
     """The MONAI dictionary-transform chain of a spec.
 
     Reading (:class:`LoadDicomd`, :class:`LoadMaskd`), then the ``preprocessing`` steps
     in order, then (``train=True`` only) the ``training.augment`` steps, then conversion
     to plain float32 tensors. Masks follow every geometric step with nearest
-    interpolation and skip every intensity step.
+    interpolation and skip every intensity step. ``cache`` serves decoded pixels from a
+    :class:`~validation.data.pixel_cache.PixelCache` (bit-identical to decoding).
     """
     keys = [IMAGE, LABEL] if with_mask else [IMAGE]
     size = tuple(spec.input.size)
-    steps: list[Any] = [LoadDicomd(apply_voi_lut=spec.input.apply_voi_lut, frame=spec.input.frame)]
+    steps: list[Any] = [
+        LoadDicomd(apply_voi_lut=spec.input.apply_voi_lut, frame=spec.input.frame, cache=cache)
+    ]
     if with_mask:
         steps.append(LoadMaskd())
     for step in spec.preprocessing:
@@ -365,6 +386,49 @@ def build_transforms(spec: ModelSpec, *, with_mask: bool, train: bool) -> mt.Com
 # --------------------------------------------------------------------------- scoring groups
 
 
+def preprocessing_key(spec: ModelSpec) -> str:
+    """Canonical JSON of what turns a DICOM into a spec's input tensor (``input`` and
+    ``preprocessing``): two specs with equal keys get identical tensors."""
+    return json.dumps(
+        {
+            "input": spec.input.model_dump(mode="json"),
+            "preprocessing": [s.model_dump(mode="json") for s in spec.preprocessing],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def cached_input(
+    cache: PixelCache,
+    path: str,
+    spec: ModelSpec,
+    compute: Callable[[], dict[str, Any]],
+    *,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """``{"image", "orig_shape"}`` of a case from ``cache`` (the preprocessed-tensor stage,
+    keyed by the file's sha256 and :func:`preprocessing_key`), else ``compute()``d and
+    stored. Bit-identical to ``compute()``."""
+
+    def run() -> tuple[np.ndarray, dict[str, Any]]:
+        item = compute()
+        shape = [int(v) for v in item["orig_shape"]]
+        return item[IMAGE].numpy(), {"orig_shape": shape}
+
+    arr, meta = cache.get_or_compute(
+        path,
+        apply_voi_lut=spec.input.apply_voi_lut,
+        frame=spec.input.frame,
+        stage=key or preprocessing_key(spec),
+        compute=run,
+    )
+    return {
+        IMAGE: torch.from_numpy(arr),
+        "orig_shape": torch.tensor(meta["orig_shape"], dtype=torch.int64),
+    }
+
+
 class ScoringGroups(Dataset):
     """A dataset whose items are whole batch groups of a manifest (see the module docstring).
 
@@ -381,12 +445,15 @@ class ScoringGroups(Dataset):
         *,
         batch_size: int,
         groups: Sequence[int] | None = None,
+        cache: PixelCache | None = None,
     ) -> None:
         self.table = table
         self.batch_size = batch_size
         self.n_groups = math.ceil(len(table) / batch_size)
         self.groups = list(range(self.n_groups)) if groups is None else list(groups)
-        self.transform = build_transforms(spec, with_mask=False, train=False)
+        self.transform = build_transforms(spec, with_mask=False, train=False, cache=cache)
+        self.spec, self.cache = spec, cache
+        self.key = preprocessing_key(spec)
         self.channels = spec.input.channels
         self.size = tuple(spec.input.size)
 
@@ -402,7 +469,7 @@ class ScoringGroups(Dataset):
             try:
                 if not os.path.exists(path):
                     raise DicomReadError(f"{path}: file not found")
-                item = self.transform({IMAGE: path})
+                item = self._load(path)
             except Exception as exc:  # any per-case failure is reported, never dropped
                 failures.append(
                     {
@@ -422,7 +489,22 @@ class ScoringGroups(Dataset):
             else torch.zeros((0, self.channels, *self.size), dtype=torch.float32)
         )
         orig = torch.stack(shapes) if shapes else torch.zeros((0, 2), dtype=torch.int64)
-        return {"group": g, "case_id": ids, IMAGE: image, "orig_shape": orig, "failures": failures}
+        return {
+            "group": g,
+            "n_cases": hi - lo,
+            "case_id": ids,
+            IMAGE: image,
+            "orig_shape": orig,
+            "failures": failures,
+        }
+
+    def _load(self, path: str) -> dict[str, Any]:
+        def compute() -> dict[str, Any]:
+            return self.transform({IMAGE: path})  # type: ignore[no-any-return]
+
+        if self.cache is None:
+            return compute()
+        return cached_input(self.cache, path, self.spec, compute, key=self.key)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -470,6 +552,8 @@ class ManifestDataModule(pl.LightningDataModule):
     batch_size, num_workers
         Loader settings; ``cache`` keeps decoded, preprocessed training/validation
         images in memory (MONAI ``CacheDataset``; random augmentation still runs per epoch).
+    pixel_cache
+        Decoded-pixel cache used when scoring (:class:`~validation.data.pixel_cache.PixelCache`).
     """
 
     def __init__(
@@ -485,8 +569,10 @@ class ManifestDataModule(pl.LightningDataModule):
         cache: bool = True,
         pin_memory: bool = False,
         seed: int = 0,
+        pixel_cache: PixelCache | None = None,
     ) -> None:
         super().__init__()
+        self.pixel_cache = pixel_cache
         self.seed = seed
         self.pin_memory = pin_memory
         self.spec = spec
@@ -563,7 +649,13 @@ class ManifestDataModule(pl.LightningDataModule):
         if trainer is not None and trainer.world_size > 1:
             # Every rank must partition the same list: take rank 0's view of what is left.
             groups = trainer.strategy.broadcast(groups, src=0)
-        ds = ScoringGroups(self.predict_table, self.spec, batch_size=self.batch_size, groups=groups)
+        ds = ScoringGroups(
+            self.predict_table,
+            self.spec,
+            batch_size=self.batch_size,
+            groups=groups,
+            cache=self.pixel_cache,
+        )
         sampler: DistributedSampler | None = None
         if trainer is not None and trainer.world_size > 1:
             # DDP: each rank takes every world_size-th group; the sampler pads the last

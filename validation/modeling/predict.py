@@ -26,9 +26,10 @@ import lightning.pytorch as pl
 import torch
 
 from validation import __version__
+from validation.data.pixel_cache import PixelCache
 from validation.errors import CheckpointError, InputError
 from validation.io import sha256_file, write_text_atomic
-from validation.modeling.datamodule import ManifestDataModule, case_table
+from validation.modeling.datamodule import CaseTable, ManifestDataModule, case_table
 from validation.modeling.module import module_for
 from validation.modeling.spec import ModelSpec, load_spec, spec_canonical_sha256
 from validation.modeling.writer import (
@@ -42,10 +43,12 @@ from validation.modeling.writer import (
 __all__ = [
     "CaseFailure",
     "PredictResult",
+    "ScoringJob",
     "filter_lightning_warnings",
     "load_checkpoint",
     "operating_threshold",
     "predict_scores",
+    "prepare_job",
     "resolve_checkpoint",
     "software_versions",
 ]
@@ -309,6 +312,7 @@ def predict_scores(
     expected_sha256: str | None = None,
     progress: bool = True,
     card: str | os.PathLike[str] | None = None,
+    pixel_cache: PixelCache | None = None,
 ) -> PredictResult:
     """Score every case of a manifest with a model spec and its verified checkpoint.
 
@@ -343,6 +347,9 @@ def predict_scores(
         checkpoint, when there is one). Its operating threshold is recorded with the
         scores; it must describe this checkpoint and agree with the spec's threshold
         (see :func:`operating_threshold`).
+    pixel_cache
+        Serve decoded pixels from this :class:`~validation.data.pixel_cache.PixelCache`
+        (and store what is decoded); scores are bit-identical with or without it.
 
     Returns
     -------
@@ -356,10 +363,134 @@ def predict_scores(
         Invalid spec or manifest; a failed case with ``on_error="stop"``.
     """
     filter_lightning_warnings()
+    _check_run_options(on_error=on_error, batch_size=batch_size)
+    job = prepare_job(
+        spec_path,
+        manifest=manifest,
+        out=out,
+        checkpoint=checkpoint,
+        expected_sha256=expected_sha256,
+        card=card,
+        batch_size=batch_size,
+        on_error=on_error,
+    )
+    bar = ImagesProgressBar(job.n_pending) if progress else None
+    trainer = _trainer(
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        precision=precision,
+        progress=progress,
+        callbacks=[job.writer] + ([bar] if bar is not None else []),
+    )
+    if bar is not None and trainer.world_size > 1:
+        bar.total_images = -(-job.n_pending // trainer.world_size)
+    if job.pending:
+        dm = ManifestDataModule(
+            job.spec,
+            predict=job.table,
+            predict_groups=job.pending,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pin_memory=trainer.strategy.root_device.type == "cuda",
+            pixel_cache=pixel_cache,
+        )
+        trainer.predict(job.module, datamodule=dm, return_predictions=False)
+    else:
+        job.merger(trainer)
+    return job.result(trainer)
+
+
+def _check_run_options(*, on_error: str, batch_size: int) -> None:
     if on_error not in ("continue", "stop"):
         raise InputError(f"on_error: expected 'continue' or 'stop', found {on_error!r}")
     if batch_size < 1:
         raise InputError(f"batch_size: expected a positive integer, found {batch_size}")
+
+
+def _trainer(
+    *,
+    accelerator: str,
+    devices: int | str,
+    strategy: str,
+    num_nodes: int,
+    precision: str | None,
+    progress: bool,
+    callbacks: list[Any],
+) -> pl.Trainer:
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        precision=precision,  # type: ignore[arg-type]
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        use_distributed_sampler=False,
+        callbacks=callbacks,
+        inference_mode=True,
+    )
+
+
+@dataclass
+class ScoringJob:
+    """One model's share of a scoring run: verified weights, case table, parts folder, writer.
+
+    Built by :func:`prepare_job`; ``pending`` lists the batch groups without a shard.
+    """
+
+    spec: ModelSpec
+    module: Any
+    table: CaseTable
+    out: Path
+    n_groups: int
+    finished: set[int]
+    pending: list[int]
+    merger: _Merge
+    writer: ShardWriter
+
+    @property
+    def n_pending(self) -> int:
+        """Cases in the pending groups."""
+        bs = int(self.merger.metadata["batch_size"])
+        return sum(min(bs, len(self.table) - g * bs) for g in self.pending)
+
+    def result(self, trainer: pl.Trainer) -> PredictResult:
+        """The :class:`PredictResult` after the run (rank 0 merged; others read the file)."""
+        meta = self.merger.result or read_scores_metadata(self.out)
+        failures = tuple(
+            CaseFailure(str(f["case_id"]), int(f["row"]), str(f["error"]))
+            for f in meta.get("failures", [])
+        )
+        return PredictResult(
+            scores_path=self.out,
+            n_scored=int(meta.get("n_scored", 0)),
+            failures=failures,
+            metadata=meta,
+            resumed_groups=len(self.finished),
+            is_global_zero=trainer.is_global_zero,
+        )
+
+
+def prepare_job(
+    spec_path: str | os.PathLike[str],
+    *,
+    manifest: Any,
+    out: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None,
+    expected_sha256: str | None,
+    card: str | os.PathLike[str] | None,
+    batch_size: int,
+    on_error: str,
+) -> ScoringJob:
+    """Verify a model's checkpoint and threshold and set up its resumable parts folder.
+
+    A parts folder left by another run (different spec, checkpoint, manifest or batch
+    size) is discarded with a message on stderr; one left by this run is resumed.
+    """
     spec_p = Path(spec_path)
     spec = load_spec(spec_p)
     ckpt, ckpt_sha = resolve_checkpoint(spec, spec_p, checkpoint, expected_sha256)
@@ -429,7 +560,6 @@ def predict_scores(
     finished = done_groups(parts) & set(range(n_groups))
     pending = [g for g in range(n_groups) if g not in finished]
 
-    failures_csv = out_p.with_name(out_p.stem + ".failures.csv")
     merger = _Merge(
         parts=parts,
         out=out_p,
@@ -437,9 +567,8 @@ def predict_scores(
         case_ids=table.case_ids,
         n_groups=n_groups,
         metadata=metadata,
-        failures_csv=failures_csv,
+        failures_csv=out_p.with_name(out_p.stem + ".failures.csv"),
     )
-    n_pending = sum(min(batch_size, len(table) - g * batch_size) for g in pending)
     writer = ShardWriter(
         parts=parts,
         task=spec.task,
@@ -448,46 +577,14 @@ def predict_scores(
         on_error=on_error,
         merge=merger,
     )
-    bar = ImagesProgressBar(n_pending) if progress else None
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        num_nodes=num_nodes,
-        precision=precision,  # type: ignore[arg-type]
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-        use_distributed_sampler=False,
-        callbacks=[writer] + ([bar] if bar is not None else []),
-        inference_mode=True,
-    )
-    if bar is not None and trainer.world_size > 1:
-        bar.total_images = -(-n_pending // trainer.world_size)
-    if pending:
-        dm = ManifestDataModule(
-            spec,
-            predict=table,
-            predict_groups=pending,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=trainer.strategy.root_device.type == "cuda",
-        )
-        trainer.predict(module, datamodule=dm, return_predictions=False)
-    else:
-        merger(trainer)
-    final_meta = merger.result
-    meta = final_meta or read_scores_metadata(out_p)
-    failures = tuple(
-        CaseFailure(str(f["case_id"]), int(f["row"]), str(f["error"]))
-        for f in meta.get("failures", [])
-    )
-    return PredictResult(
-        scores_path=out_p,
-        n_scored=int(meta.get("n_scored", 0)),
-        failures=failures,
-        metadata=meta,
-        resumed_groups=len(finished),
-        is_global_zero=trainer.is_global_zero,
+    return ScoringJob(
+        spec=spec,
+        module=module,
+        table=table,
+        out=out_p,
+        n_groups=n_groups,
+        finished=finished,
+        pending=pending,
+        merger=merger,
+        writer=writer,
     )

@@ -298,5 +298,5 @@ class ImagesProgressBar(TQDMProgressBar):
         dataloader_idx: int = 0,
     ) -> None:
         if self.predict_progress_bar is not None and not self.is_disabled:
-            n = len(batch["case_id"]) + len(batch["failures"])
+            n = int(batch["n_cases"])
             self.predict_progress_bar.update(n)
