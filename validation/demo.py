@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from validation.protocol.lock import lock_protocol
 from validation.study import run_study
 from validation.study.tables import load_mask
 from validation.tables import write_csv
+
+if TYPE_CHECKING:  # torch is imported only when the demo trains
+    from validation.modeling.train import TrainResult
 
 #: Sizes chosen so that every primary criterion of every study holds with a clear margin
 #: whatever CPU kernels train the models (models/README.md gives the measurements), and the
@@ -177,23 +181,9 @@ def run_demo(
     -------
     DemoOutcome
     """
-    from validation.modeling.predict import predict_scores
     from validation.modeling.train import train_model
 
-    root = Path(out_dir)
-    if root.exists() and any(root.iterdir()):
-        if not force:
-            raise InputError(
-                f"{root}: the demo folder already exists and is not empty; "
-                "choose another --out or pass --force to replace it"
-            )
-        if not (root / "protocols").is_dir() or not (root / "data").is_dir():
-            raise InputError(
-                f"{root}: --force only replaces a previous demo folder, and this one does not "
-                "look like one (no data/ and protocols/); refusing to delete it"
-            )
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
+    root = _fresh_folder(Path(out_dir), force=force)
     seconds: dict[str, float] = {}
 
     def step(name: str) -> Callable[[], None]:
@@ -261,32 +251,73 @@ def run_demo(
     done()
 
     done = step("score the test set with both models")
-    scores = root / "scores"
-    cand = predict_scores(
-        candidate.spec_path,
-        checkpoint=candidate.checkpoint_path,
-        manifest=test.manifest_path,
-        out=scores / "candidate.parquet",
-        accelerator="cpu",
-        num_workers=0,
-        progress=False,
-        expected_sha256=candidate.checkpoint_sha256,
-    )
-    predict_scores(
-        baseline.spec_path,
-        checkpoint=baseline.checkpoint_path,
-        manifest=test.manifest_path,
-        out=scores / "baseline.parquet",
-        accelerator="cpu",
-        num_workers=0,
-        progress=False,
-        expected_sha256=baseline.checkpoint_sha256,
-    )
+    cand_scores = _score_test_set(root, candidate, baseline, test.manifest_path)
     done()
 
     done = step(f"simulate a {READERS}-reader MRMC study (unaided and AI-aided)")
-    manifest = pd.read_csv(test.manifest_path, dtype={"case_id": str})
-    ai = pd.read_parquet(cand.scores_path).set_index("case_id")["score"]
+    _simulate_readers(root, test.manifest_path, cand_scores)
+    done()
+
+    studies: dict[str, Path] = {}
+    codes: dict[str, int] = {}
+    for name in PROTOCOLS:
+        done = step(f"run the locked protocol {name}")
+        outcome = run_study(
+            protocols / f"{name}.yaml",
+            out_dir=root / "studies" / name,
+            render=render,
+            actor="radval-demo",
+        )
+        done()
+        studies[name] = Path(outcome.study_dir)
+        codes[name] = int(outcome.exit_code)
+    return DemoOutcome(root=root, studies=studies, exit_codes=codes, seconds=seconds)
+
+
+def _fresh_folder(root: Path, *, force: bool) -> Path:
+    """``root`` created and empty; an existing non-empty folder only with ``force``."""
+    if root.exists() and any(root.iterdir()):
+        if not force:
+            raise InputError(
+                f"{root}: the demo folder already exists and is not empty; "
+                "choose another --out or pass --force to replace it"
+            )
+        if not (root / "protocols").is_dir() or not (root / "data").is_dir():
+            raise InputError(
+                f"{root}: --force only replaces a previous demo folder, and this one does not "
+                "look like one (no data/ and protocols/); refusing to delete it"
+            )
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _score_test_set(
+    root: Path, candidate: TrainResult, baseline: TrainResult, test_manifest: Path
+) -> Path:
+    """Score the locked test set with both trained models; the candidate's scores file."""
+    from validation.modeling.predict import predict_scores
+
+    scores = root / "scores"
+    out = {}
+    for name, trained in (("candidate", candidate), ("baseline", baseline)):
+        out[name] = predict_scores(
+            trained.spec_path,
+            checkpoint=trained.checkpoint_path,
+            manifest=test_manifest,
+            out=scores / f"{name}.parquet",
+            accelerator="cpu",
+            num_workers=0,
+            progress=False,
+            expected_sha256=trained.checkpoint_sha256,
+        )
+    return Path(out["candidate"].scores_path)
+
+
+def _simulate_readers(root: Path, test_manifest: Path, cand_scores: Path) -> None:
+    """A simulated MRMC study (unaided and AI-aided) plus the AI as a standalone reader."""
+    manifest = pd.read_csv(test_manifest, dtype={"case_id": str})
+    ai = pd.read_parquet(cand_scores).set_index("case_id")["score"]
     truth = manifest.set_index("case_id")["label"].astype(int)
     ai = ai.reindex(truth.index)
     readings = simulate_reader_study(
@@ -307,22 +338,6 @@ def run_demo(
     )
     (root / "readings").mkdir()
     write_csv(pd.concat([readings, ai_rows], ignore_index=True), root / "readings" / "readings.csv")
-    done()
-
-    studies: dict[str, Path] = {}
-    codes: dict[str, int] = {}
-    for name in PROTOCOLS:
-        done = step(f"run the locked protocol {name}")
-        outcome = run_study(
-            protocols / f"{name}.yaml",
-            out_dir=root / "studies" / name,
-            render=render,
-            actor="radval-demo",
-        )
-        done()
-        studies[name] = Path(outcome.study_dir)
-        codes[name] = int(outcome.exit_code)
-    return DemoOutcome(root=root, studies=studies, exit_codes=codes, seconds=seconds)
 
 
 def _truthing_and_areas(manifest_path: Path, root: Path) -> None:

@@ -30,7 +30,7 @@ class ReadingsFormat(StrEnum):
 
 
 class Fom(StrEnum):
-    """``--fom``: the ROC figures of merit of ``stats.mrmc``, the FROC ones of ``stats.detection``."""
+    """``--fom``: ROC figures of merit (``stats.mrmc``) and FROC ones (``stats.detection``)."""
 
     auc = "auc"
     sensitivity = "sensitivity"

@@ -238,7 +238,7 @@ def operating_threshold(
 
 
 def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """Load a weights-only state dict (``torch.load(weights_only=True)``: no arbitrary unpickling)."""
+    """Load a weights-only state dict (``torch.load(weights_only=True)``: no unpickling)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
