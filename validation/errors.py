@@ -49,3 +49,10 @@ class UndefinedMetricError(RadvalError, ValueError):
 class StorageError(InputError):
     """A file could not be written or read: a full disk, a read-only folder, a file where a
     folder is expected. The message names the path; nothing already written was changed."""
+
+
+class PublishError(InputError):
+    """A CI or tracking output could not be produced: an output path that would overwrite a file
+    radval records, MLflow not installed or not configured (``MLFLOW_TRACKING_URI``), a tracking
+    server that refuses or cannot be reached, a model card's run that does not exist. The message
+    says what was already written; it never contains credentials."""

@@ -1,0 +1,30 @@
+"""Outputs for release pipelines: JUnit XML, a Markdown verdict summary, MLflow logging.
+
+Pure writers over what ``radval run`` and ``radval gate`` already committed (the
+``results.json`` document, the gate record and their audit logs); nothing here computes a
+statistic or decides a criterion.
+
+* :mod:`validation.outputs.checks`: one pass/fail/skipped check per criterion and gate rule;
+* :mod:`validation.outputs.junit`: JUnit XML (Jenkins ``junit-10.xsd``);
+* :mod:`validation.outputs.summary`: the Markdown summary (escaped; ``$GITHUB_STEP_SUMMARY``);
+* :mod:`validation.outputs.mlflow_log`: MLflow metrics, tags, artifacts and model promotion;
+* :mod:`validation.outputs.publish`: what the CLI calls after its own work.
+"""
+
+from __future__ import annotations
+
+from validation.outputs.checks import Check, gate_checks, study_checks
+from validation.outputs.junit import Suite, junit_xml, write_junit
+from validation.outputs.summary import gate_summary, md_escape, study_summary
+
+__all__ = [
+    "Check",
+    "Suite",
+    "gate_checks",
+    "gate_summary",
+    "junit_xml",
+    "md_escape",
+    "study_checks",
+    "study_summary",
+    "write_junit",
+]
