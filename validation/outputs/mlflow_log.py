@@ -39,6 +39,8 @@ to the gate folder's audit log; if that append fails the alias is set back.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -72,6 +74,8 @@ _MODEL_NAME = re.compile(r"[^'\"\\\x00-\x1f]+")
 def redact_uri(uri: str) -> str:
     """A tracking URI without user, password, query or fragment (``https://host:port/path``)."""
     parts = urlsplit(uri)
+    if not parts.netloc:  # sqlite:////abs/path.db, file:///path: no host, nothing to hide but a query
+        return uri.split("?", 1)[0].split("#", 1)[0]
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
@@ -383,7 +387,9 @@ def log_gate(t: Tracking, gate: Mapping[str, Any], *, gate_dir: Path | None, gat
 def finish(t: Tracking, run: RunRef, *, ok: bool) -> None:
     """End a run radval created (``FINISHED``, or ``FAILED`` when the logging failed)."""
     if run.created:
-        with _mlflow_errors(t, f"finish run {run.run_id}"):
+        # MLflow prints the run's URL on stdout here (from the tracking URI, which may hold
+        # credentials): it is swallowed, radval prints its own redacted line
+        with _mlflow_errors(t, f"finish run {run.run_id}"), contextlib.redirect_stdout(io.StringIO()):
             t.client.set_terminated(run.run_id, status="FINISHED" if ok else "FAILED")
 
 
