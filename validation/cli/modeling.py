@@ -31,10 +31,20 @@ def train(
         "--num-workers", help="DataLoader workers (default: the spec's).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress",
                                            help="Show the training progress bar.")] = False,
+    mlflow: Annotated[bool, typer.Option(
+        "--mlflow", help="Record the training as an MLflow run ($MLFLOW_TRACKING_URI) and name it in "
+                         "model_card.json (mlflow.run_id), so studies of this model log to it.")] = False,
+    register_model: Annotated[str | None, typer.Option(
+        help="With --mlflow: also create a version of this MLflow registered model from the run.")] = None,
 ) -> None:
     """Train a model spec on a manifest: checkpoint + sha256 + resolved spec + model card."""
+    from validation.errors import PublishError
     from validation.modeling.train import train_model
+    from validation.outputs.mlflow_log import connect, log_training
 
+    if register_model is not None and not mlflow:
+        raise PublishError("--register-model needs --mlflow")
+    tracking = connect() if mlflow else None  # refuse a missing $MLFLOW_TRACKING_URI before training
     result = train_model(spec, manifest=manifest, out_dir=out, val_manifest=val_manifest,
                          test_manifest=test_manifest, max_epochs=max_epochs, seed=seed,
                          accelerator=accelerator, num_workers=num_workers, progress=progress)
@@ -44,6 +54,13 @@ def train(
     typer.echo(f"resolved spec: {result.spec_path}")
     typer.echo(f"model card: {result.model_card_path}")
     typer.echo(f"metrics: {metrics or 'none'}")
+    if tracking is not None:
+        out_dir = result.checkpoint_path.parent
+        files = [result.checkpoint_path, out_dir / f"{result.checkpoint_path.name}.sha256", result.spec_path,
+                 result.model_card_path, out_dir / "metrics.json", result.model_card_json_path]
+        log = log_training(tracking, card_path=result.model_card_json_path,
+                           files=[f for f in files if f.is_file()], register_model=register_model)
+        typer.echo(log.describe())
 
 
 def predict(

@@ -47,7 +47,7 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +56,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from validation import __version__, audit
 from validation.errors import PublishError
-from validation.io import sha256_file
+from validation.io import sha256_file, write_text_atomic
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
@@ -391,6 +391,77 @@ def finish(t: Tracking, run: RunRef, *, ok: bool) -> None:
         # credentials): it is swallowed, radval prints its own redacted line
         with _mlflow_errors(t, f"finish run {run.run_id}"), contextlib.redirect_stdout(io.StringIO()):
             t.client.set_terminated(run.run_id, status="FINISHED" if ok else "FAILED")
+
+
+def log_training(t: Tracking, *, card_path: Path, files: Sequence[Path],
+                 register_model: str | None = None) -> MlflowLog:
+    """Record a ``radval train`` output folder as a new MLflow run and name the run in its model card.
+
+    A run is created in ``$MLFLOW_EXPERIMENT_NAME`` (default ``radval``); the card's training
+    settings become params, its metrics metrics, the checkpoint and spec hashes tags, and
+    ``files`` (checkpoint, resolved spec, model card, metrics) artifacts under ``model/``. The
+    card (``model_card.json``) gets ``mlflow: {run_id, experiment_id, tracking_uri,
+    registered_model}`` (written atomically, before it is logged), so a study that names the
+    card logs to this run. With ``register_model`` a version of that registered model is
+    created from the run's ``model/`` folder. The training data summary holds counts only.
+    """
+    from mlflow.entities import Param
+
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    model, training = card.get("model") or {}, card.get("training") or {}
+    params = {
+        "model_name": model.get("name"), "model_version": model.get("version"), "task": model.get("task"),
+        "network": model.get("network"), "seed": training.get("seed"), "epochs": training.get("epochs"),
+        "batch_size": training.get("batch_size"), "optimizer": training.get("optimizer"),
+        "learning_rate": training.get("learning_rate"), "weight_decay": training.get("weight_decay"),
+        "training_data_sha256": (card.get("training_data") or {}).get("sha256"),
+        "training_cases": (card.get("training_data") or {}).get("n_cases"),
+        "threshold": (card.get("operating_point") or {}).get("threshold"),
+    }
+    metrics = {_key("train", k): float(v) for k, v in (card.get("metrics") or {}).items() if _finite(v)}
+    tags = {_key("checkpoint_sha256"): str((card.get("checkpoint") or {}).get("sha256")),
+            _key("spec_sha256"): str(card.get("spec_sha256")), "radval/created_by": f"radval {__version__}"}
+    name = os.environ.get(EXPERIMENT_ENV, "").strip() or DEFAULT_EXPERIMENT
+    if register_model is not None:
+        Promotion(register_model).check()
+    with _mlflow_errors(t, f"create a training run in experiment {name!r}"):
+        exp = t.client.get_experiment_by_name(name)
+        exp_id = exp.experiment_id if exp is not None else t.client.create_experiment(name)
+        created = t.client.create_run(exp_id, run_name=f"radval train {model.get('name')} {model.get('version')}")
+    run = RunRef(created.info.run_id, "new run", str(exp_id), created=True)
+    log = MlflowLog(t.shown, run, metrics, tags)
+    ok = False
+    try:
+        card["mlflow"] = {"run_id": run.run_id, "experiment_id": run.experiment_id, "tracking_uri": t.shown,
+                          "registered_model": None}
+        with _mlflow_errors(t, f"log to run {run.run_id}"):
+            t.client.log_batch(run.run_id, params=[Param(k, str(v)) for k, v in params.items() if v is not None])
+            _log_batch(t, run.run_id, log.metrics, log.tags)
+            for f in [*(Path(f) for f in files if Path(f) != card_path), card_path]:
+                if f == card_path:  # the card names the run only once everything else is logged
+                    if register_model is not None:
+                        card["mlflow"]["registered_model"] = _register(t, register_model, run.run_id)
+                    write_text_atomic(card_path, json.dumps(card, indent=2, sort_keys=False) + "\n")
+                t.client.log_artifact(run.run_id, str(f), artifact_path="model")
+                log.artifacts.append(f"model/{f.name}")
+        ok = True
+    finally:
+        finish(t, run, ok=ok)
+    return log
+
+
+def _register(t: Tracking, name: str, run_id: str) -> dict[str, str]:
+    """Create a version of registered model ``name`` (created if missing) from the run's ``model/``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        t.client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        t.client.create_registered_model(name)
+    mv = t.client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
+    return {"name": name, "version": str(mv.version)}
 
 
 @dataclass(frozen=True)
