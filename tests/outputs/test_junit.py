@@ -1,7 +1,7 @@
 """JUnit XML of a study and a release gate: schema-valid, one test case per criterion and gate rule.
 
-Every file is validated against Jenkins' ``junit-10.xsd`` (vendored, see schemas/README.md)
-and parsed with junitparser 5. The studies are real runs of the study runner.
+Every file is validated against ``junit_report.xsd`` (the JUnit layout CI systems read, written
+for these tests) and parsed with junitparser 5. The studies are real runs of the study runner.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Pure writers over what ``radval run`` and ``radval gate`` already committed (the
 statistic or decides a criterion.
 
 * :mod:`validation.outputs.checks`: one pass/fail/skipped check per criterion and gate rule;
-* :mod:`validation.outputs.junit`: JUnit XML (Jenkins ``junit-10.xsd``);
+* :mod:`validation.outputs.junit`: JUnit XML (the Ant/Surefire layout CI systems read);
 * :mod:`validation.outputs.summary`: the Markdown summary (escaped; ``$GITHUB_STEP_SUMMARY``);
 * :mod:`validation.outputs.mlflow_log`: MLflow metrics, tags, artifacts and model promotion;
 * :mod:`validation.outputs.publish`: what the CLI calls after its own work.

@@ -1,6 +1,6 @@
 """JUnit XML for CI test reports: one ``<testcase>`` per criterion and per gate rule.
 
-The layout follows the common JUnit XML schema CI systems read (Jenkins' ``junit-10.xsd``,
+The layout follows the common JUnit XML format CI systems read (Ant/Surefire's layout,
 which GitHub Actions reporters, GitLab, Azure Pipelines and Jenkins accept)::
 
     <testsuites name="radval" tests=".." failures=".." errors="0">
