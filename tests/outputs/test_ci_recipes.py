@@ -1,11 +1,13 @@
 """The CI recipes of docs/ci.md, exercised as far as a machine without a CI service allows.
 
-* The GitHub Actions workflow validates against SchemaStore's workflow schema (vendored:
-  schemas/README.md; actionlint is not installable here: its PyPI wrapper downloads a binary
-  at build time), and its ``run:`` steps are executed as the runner would (bash -eo pipefail,
-  the workflow's own ``env:``, ``$GITHUB_STEP_SUMMARY``) in a demo-like checkout.
-* The GitLab CI job (no GitLab schema is installable offline) is checked for the keys GitLab
-  reads and its ``script`` is executed the same way, for a passing and a failing candidate.
+* Both files validate with ``check-jsonschema`` (PyPI) against the schemas it ships built in
+  (``vendor.github-workflows``, ``vendor.gitlab-ci``; no network: the built-in schemas are
+  files inside the package). actionlint is not installable here: its PyPI wrapper downloads a
+  binary at build time.
+* The GitHub workflow's ``run:`` steps are executed as the runner would (bash -eo pipefail, the
+  workflow's own ``env:``, ``$GITHUB_STEP_SUMMARY``) in a demo-like checkout.
+* The GitLab CI job is also checked for the keys GitLab reads and its ``script`` is executed
+  the same way, for a passing and a failing candidate.
 
 Steps that need the CI service itself (``uses:`` actions, the pip install) are not run; the
 files they publish are checked to exist where the recipe points them.
@@ -14,7 +16,6 @@ files they publish are checked to exist where the recipe points them.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import subprocess
@@ -22,10 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
-from outputs_support import REPO, SCHEMAS, clean_env, validate_junit
+from outputs_support import REPO, clean_env, validate_junit
 
 from validation.protocol.lock import lock_protocol
 
@@ -41,25 +41,60 @@ def load_workflow() -> dict[str, Any]:
     return doc
 
 
-def schema_errors(doc: dict[str, Any]) -> list[str]:
-    schema = json.loads((SCHEMAS / "github-workflow.json").read_text(encoding="utf-8"))
-    validator = jsonschema.Draft7Validator(schema)
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+def check_jsonschema(builtin: str, path: Path, *opts: str) -> subprocess.CompletedProcess[str]:
+    """``check-jsonschema --builtin-schema <builtin> <path>`` (the schema shipped in the package)."""
+    cmd = [str(Path(BIN) / "check-jsonschema"), *opts, "--builtin-schema", builtin, str(path)]
+    return subprocess.run(cmd,
+                          capture_output=True, text=True, timeout=120, env=clean_env())
 
 
-def test_github_workflow_validates_against_the_workflow_schema() -> None:
-    doc = load_workflow()
-    assert schema_errors(doc) == []
+def schema_check_fails(builtin: str, doc: dict[str, Any], path: Path, error: str) -> None:
+    """``doc`` written to ``path`` fails the schema check with ``error`` among the errors."""
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    r = check_jsonschema(builtin, path, "--verbose")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Schema validation errors were encountered." in r.stdout + r.stderr
+    assert error in r.stdout, r.stdout + r.stderr
+
+
+def test_github_workflow_validates_against_the_workflow_schema(tmp_path: Path) -> None:
+    r = check_jsonschema("vendor.github-workflows", GITHUB)
+    assert (r.returncode, r.stdout.strip()) == (0, "ok -- validation done"), r.stdout + r.stderr
     # the check can fail: a job without runs-on, a misspelt key, a step with both run and uses
+    doc = load_workflow()
     bad = copy.deepcopy(doc)
     del bad["jobs"]["release-gate"]["runs-on"]
-    assert schema_errors(bad)
+    schema_check_fails("vendor.github-workflows", bad, tmp_path / "no-runs-on.yml",
+                       "$.jobs['release-gate']: 'runs-on' is a required property")
     bad = copy.deepcopy(doc)
     bad["jobs"]["release-gate"]["timeout_minutes"] = 60
-    assert schema_errors(bad)
+    schema_check_fails("vendor.github-workflows", bad, tmp_path / "misspelt.yml",
+                       "('timeout_minutes' was unexpected)")
     bad = copy.deepcopy(doc)
     bad["jobs"]["release-gate"]["steps"][4]["uses"] = "actions/checkout@v4"
-    assert schema_errors(bad)
+    schema_check_fails("vendor.github-workflows", bad, tmp_path / "run-and-uses.yml",
+                       "$.jobs['release-gate'].steps[4]: ")
+
+
+def test_gitlab_job_validates_against_the_gitlab_ci_schema(tmp_path: Path) -> None:
+    r = check_jsonschema("vendor.gitlab-ci", GITLAB)
+    assert (r.returncode, r.stdout.strip()) == (0, "ok -- validation done"), r.stdout + r.stderr
+    # the check can fail: a misspelt job key, artifacts kept at an unknown moment, a bad rule
+    doc = yaml.safe_load(GITLAB.read_text(encoding="utf-8"))
+    bad = copy.deepcopy(doc)
+    bad["radval-release-gate"]["scripts"] = bad["radval-release-gate"].pop("script")
+    schema_check_fails("vendor.gitlab-ci", bad, tmp_path / "misspelt.yml",
+                       "$['radval-release-gate']: Additional properties are not allowed "
+                       "('scripts' was unexpected)")
+    bad = copy.deepcopy(doc)
+    bad["radval-release-gate"]["artifacts"]["when"] = "sometimes"
+    schema_check_fails("vendor.gitlab-ci", bad, tmp_path / "when.yml",
+                       "$['radval-release-gate'].artifacts.when: 'sometimes' is not one of")
+    bad = copy.deepcopy(doc)
+    bad["radval-release-gate"]["rules"][0]["iff"] = bad["radval-release-gate"]["rules"][0].pop("if")
+    schema_check_fails("vendor.gitlab-ci", bad, tmp_path / "rule.yml",
+                       "$['radval-release-gate'].rules[0]: Additional properties are not allowed "
+                       "('iff' was unexpected)")
 
 
 def github_condition(expr: str, cwd: Path) -> bool:
