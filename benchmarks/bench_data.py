@@ -85,8 +85,7 @@ def main() -> None:
         peer = _best(bare, repeats=2) / len(files)
         rows.append(("manifest build, per file", ours * 1e3, peer * 1e3))
 
-    print(f"synthetic generation: 300 images at 256² in {gen:.1f} s "
-          f"({300 / gen:.0f} images/s)")
+    print(f"synthetic generation: 300 images at 256² in {gen:.1f} s ({300 / gen:.0f} images/s)")
     print()
     print(f"{'task':52s} {'radval ms':>10s} {'pydicom ms':>11s} {'ratio':>7s}")
     for task, ours_ms, peer_ms in rows:

@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from validation.stats import _mrmc_core as core
-from validation.stats._mrmc_fom import GroupedScores, auc_arrays, placements
-from validation.stats.mrmc import mrmc_analysis
+from validation.stats.mrmc import core, mrmc_analysis
+from validation.stats.mrmc.fom import GroupedScores, auc_arrays, placements
 
 M, R, C = 2, 20, 10_000
 
@@ -52,13 +51,15 @@ def naive_jackknife(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def tidy(scores: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
     m_, r_, c_ = scores.shape
-    return pd.DataFrame({
-        "reader": np.tile(np.repeat(np.arange(r_), c_), m_).astype(str),
-        "modality": np.repeat(np.arange(m_), r_ * c_).astype(str),
-        "case": np.tile(np.arange(c_), m_ * r_).astype(str),
-        "truth": np.tile(truth, m_ * r_),
-        "score": scores.reshape(-1),
-    })
+    return pd.DataFrame(
+        {
+            "reader": np.tile(np.repeat(np.arange(r_), c_), m_).astype(str),
+            "modality": np.repeat(np.arange(m_), r_ * c_).astype(str),
+            "case": np.tile(np.arange(c_), m_ * r_).astype(str),
+            "truth": np.tile(truth, m_ * r_),
+            "score": scores.reshape(-1),
+        }
+    )
 
 
 def best(fn, repeat: int = 3) -> float:
@@ -101,15 +102,21 @@ def main() -> None:
     print()
     print(f"{'what':58s} {'seconds':>10s} {'ratio':>10s}")
     print(f"{'radval closed-form jackknife + OR (arrays)':58s} {t_core:10.3f} {'1':>10s}")
-    print(f"{'radval mrmc_analysis from a tidy DataFrame (400k rows)':58s} {t_full:10.3f} "
-          f"{t_full / t_core:10.1f}")
+    print(
+        f"{'radval mrmc_analysis from a tidy DataFrame (400k rows)':58s} {t_full:10.3f} "
+        f"{t_full / t_core:10.1f}"
+    )
     print(f"{'radval DBM from a tidy DataFrame':58s} {t_dbm:10.3f} {t_dbm / t_core:10.1f}")
-    print(f"{'radval DeLong covariance (placements + S10/S01)':58s} {t_delong:10.3f} "
-          f"{t_delong / t_core:10.1f}")
+    print(
+        f"{'radval DeLong covariance (placements + S10/S01)':58s} {t_delong:10.3f} "
+        f"{t_delong / t_core:10.1f}"
+    )
     for c, t_n in naive:
         print(f"{f'naive jackknife, measured at {c:,} cases':58s} {t_n:10.3f} {'':>10s}")
-    print(f"{f'naive jackknife at {C:,} cases (EXTRAPOLATED n^2 log n)':58s} "
-          f"{t_naive_full:10.1f} {t_naive_full / t_core:10.0f}")
+    print(
+        f"{f'naive jackknife at {C:,} cases (EXTRAPOLATED n^2 log n)':58s} "
+        f"{t_naive_full:10.1f} {t_naive_full / t_core:10.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ from validation.modeling.spec import load_spec  # noqa: E402
 
 def _spec(model: str, work: Path) -> Path:
     data = yaml.safe_load((ROOT / "models" / "demo_classifier.yaml").read_text())
+    # random weights, no training run and so no model card: a fixed threshold
+    data["operating_point"] = {"threshold": 0.5}
     if model == "densenet121":
         data["name"] = "bench_densenet121"
         data["network"] = {"name": "DenseNet121", "args": {}}
@@ -68,8 +70,9 @@ def _spec(model: str, work: Path) -> Path:
 
 
 def _dataset(work: Path, n: int, unique: int, size: int) -> Path:
-    src = generate_synthetic_dataset(work / "unique", n_cases=unique, seed=7, image_size=size,
-                                     id_prefix="BENCH")
+    src = generate_synthetic_dataset(
+        work / "unique", n_cases=unique, seed=7, image_size=size, id_prefix="BENCH"
+    )
     base = pd.read_csv(src.manifest_path)
     (work / "data").mkdir(exist_ok=True)
     rows = []
@@ -114,8 +117,11 @@ def main() -> None:
     if not manifest.exists() or len(pd.read_csv(manifest)) != args.n:
         t = time.perf_counter()
         manifest = _dataset(work, args.n, args.unique, args.size)
-        print(f"wrote {args.n} DICOMs ({args.unique} unique {args.size}x{args.size}) in "
-              f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
+        print(
+            f"wrote {args.n} DICOMs ({args.unique} unique {args.size}x{args.size}) in "
+            f"{time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+        )
     spec_path = _spec(args.model, work)
     spec = load_spec(spec_path)
     frame = pd.read_csv(manifest)
@@ -131,7 +137,8 @@ def main() -> None:
         t1 = time.perf_counter()
         image = read_dicom(p)
         per_syntax.setdefault(str(image.header.transfer_syntax), []).append(
-            time.perf_counter() - t1)
+            time.perf_counter() - t1
+        )
     decode_rate = len(sample) / (time.perf_counter() - t)
     chain = build_transforms(spec, with_mask=False, train=False)
     t = time.perf_counter()
@@ -140,16 +147,18 @@ def main() -> None:
     torch.set_num_threads(threads)
 
     # --- bare forward loop over pre-decoded tensors, same weights
-    dev = torch.device("cuda" if torch.cuda.is_available() and args.accelerator != "cpu"
-                       else "cpu")
+    dev = torch.device("cuda" if torch.cuda.is_available() and args.accelerator != "cpu" else "cpu")
     module = module_for(spec)
     module.load_network_state(torch.load(work / "model.pt", weights_only=True), source="bench")
     net = module.net.eval().to(dev)
     x_all = torch.stack(tensors)
     if dev.type == "cuda":
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    autocast = (torch.autocast(dev.type, dtype=torch.bfloat16)
-                if args.precision and "bf16" in args.precision else None)
+    autocast = (
+        torch.autocast(dev.type, dtype=torch.bfloat16)
+        if args.precision and "bf16" in args.precision
+        else None
+    )
     bs = args.batch_size
 
     def bare() -> float:
@@ -178,36 +187,54 @@ def main() -> None:
     out.unlink(missing_ok=True)
     devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
     t = time.perf_counter()
-    res = predict_scores(spec_path, manifest=manifest, out=out, devices=devices,
-                         accelerator=args.accelerator, precision=args.precision,
-                         batch_size=bs, num_workers=args.workers, progress=False)
+    res = predict_scores(
+        spec_path,
+        manifest=manifest,
+        out=out,
+        devices=devices,
+        accelerator=args.accelerator,
+        precision=args.precision,
+        batch_size=bs,
+        num_workers=args.workers,
+        progress=False,
+    )
     wall = time.perf_counter() - t
     pipe_rate = res.n_scored / wall
     device = res.metadata["device"]
 
     print()
-    print(f"radval predict benchmark: {args.n} DICOMs {args.size}x{args.size}, model "
-          f"{spec.network.name} @ {spec.input.size[0]}x{spec.input.size[1]}, batch {bs}, "
-          f"{args.workers} workers, device {device['accelerator']} ({device['name']}), "
-          f"precision {device['precision']}, torch threads {threads}")
+    print(
+        f"radval predict benchmark: {args.n} DICOMs {args.size}x{args.size}, model "
+        f"{spec.network.name} @ {spec.input.size[0]}x{spec.input.size[1]}, batch {bs}, "
+        f"{args.workers} workers, device {device['accelerator']} ({device['name']}), "
+        f"precision {device['precision']}, torch threads {threads}"
+    )
     print()
     print("| measure | images/s | ratio to bare forward |")
     print("|---|---:|---:|")
-    print(f"| read_dicom only, 1 worker (1 thread) | {decode_rate:,.1f} | "
-          f"{decode_rate / bare_rate:.2f} |")
-    print(f"| read_dicom + MONAI preprocessing, 1 worker | {prep_rate:,.1f} | "
-          f"{prep_rate / bare_rate:.2f} |")
+    print(
+        f"| read_dicom only, 1 worker (1 thread) | {decode_rate:,.1f} | "
+        f"{decode_rate / bare_rate:.2f} |"
+    )
+    print(
+        f"| read_dicom + MONAI preprocessing, 1 worker | {prep_rate:,.1f} | "
+        f"{prep_rate / bare_rate:.2f} |"
+    )
     print(f"| bare torch forward, pre-decoded tensors | {bare_rate:,.1f} | 1.00 |")
-    print(f"| radval predict end to end ({args.workers} workers, incl. start-up) | "
-          f"{pipe_rate:,.1f} | {pipe_rate / bare_rate:.2f} |")
+    print(
+        f"| radval predict end to end ({args.workers} workers, incl. start-up) | "
+        f"{pipe_rate:,.1f} | {pipe_rate / bare_rate:.2f} |"
+    )
     print()
     print("| transfer syntax | files in sample | decode ms/image (1 thread) |")
     print("|---|---:|---:|")
     for name, times in sorted(per_syntax.items(), key=lambda kv: -np.mean(kv[1])):
         print(f"| {_syntax_name(name)} | {len(times)} | {1000 * np.mean(times):.1f} |")
     print()
-    print(f"pipeline wall {wall:.1f} s for {res.n_scored} images; failures {len(res.failures)}; "
-          f"work folder {work}")
+    print(
+        f"pipeline wall {wall:.1f} s for {res.n_scored} images; failures {len(res.failures)}; "
+        f"work folder {work}"
+    )
 
 
 if __name__ == "__main__":

@@ -77,23 +77,33 @@ def main() -> None:
         t_ours, t_peer = best(ours, rep) / per, best(peer, rep) / per
         rows.append((label, t_ours, t_peer))
 
-    pair(f"sensitivity + Wilson CI, {n:,} cases", lambda: sensitivity(y, pred),
-         peer_sens)
-    pair("proportion_ci wilson, per call",
-         lambda: [proportion_ci(int(x), 200, method="wilson") for x in xs],
-         lambda: [proportion_confint(int(x), 200, method="wilson") for x in xs], per=calls)
-    pair("proportion_ci clopper_pearson, per call",
-         lambda: [proportion_ci(int(x), 200, method="clopper_pearson") for x in xs],
-         lambda: [proportion_confint(int(x), 200, method="beta") for x in xs], per=calls)
-    pair(f"mcnemar exact, {n:,} pairs", lambda: mcnemar(pred, pred_b, method="exact"),
-         peer_mcnemar)
+    pair(f"sensitivity + Wilson CI, {n:,} cases", lambda: sensitivity(y, pred), peer_sens)
+    pair(
+        "proportion_ci wilson, per call",
+        lambda: [proportion_ci(int(x), 200, method="wilson") for x in xs],
+        lambda: [proportion_confint(int(x), 200, method="wilson") for x in xs],
+        per=calls,
+    )
+    pair(
+        "proportion_ci clopper_pearson, per call",
+        lambda: [proportion_ci(int(x), 200, method="clopper_pearson") for x in xs],
+        lambda: [proportion_confint(int(x), 200, method="beta") for x in xs],
+        per=calls,
+    )
+    pair(f"mcnemar exact, {n:,} pairs", lambda: mcnemar(pred, pred_b, method="exact"), peer_mcnemar)
     k = max(1, calls // 10)
-    pair("adjust_pvalues holm (m=20), per call",
-         lambda: [adjust_pvalues(pvals, method="holm") for _ in range(k)],
-         lambda: [multipletests(pvals, method="holm") for _ in range(k)], per=k)
-    pair("adjust_pvalues fdr_bh (m=20), per call",
-         lambda: [adjust_pvalues(pvals, method="fdr_bh") for _ in range(k)],
-         lambda: [multipletests(pvals, method="fdr_bh") for _ in range(k)], per=k)
+    pair(
+        "adjust_pvalues holm (m=20), per call",
+        lambda: [adjust_pvalues(pvals, method="holm") for _ in range(k)],
+        lambda: [multipletests(pvals, method="holm") for _ in range(k)],
+        per=k,
+    )
+    pair(
+        "adjust_pvalues fdr_bh (m=20), per call",
+        lambda: [adjust_pvalues(pvals, method="fdr_bh") for _ in range(k)],
+        lambda: [multipletests(pvals, method="fdr_bh") for _ in range(k)],
+        per=k,
+    )
 
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "

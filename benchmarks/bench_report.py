@@ -35,9 +35,16 @@ def roc_points(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def ours(fpr: np.ndarray, tpr: np.ndarray) -> str:
     from validation.report import charts
 
-    return str(charts.curve_chart(
-        [charts.Series("Model", fpr.tolist(), tpr.tolist())], points=[charts.Point("op", 0.2, 0.7)],
-        title="ROC", desc="ROC curve", xlabel="1 - specificity", ylabel="sensitivity"))
+    return str(
+        charts.curve_chart(
+            [charts.Series("Model", fpr.tolist(), tpr.tolist())],
+            points=[charts.Point("op", 0.2, 0.7)],
+            title="ROC",
+            desc="ROC curve",
+            xlabel="1 - specificity",
+            ylabel="sensitivity",
+        )
+    )
 
 
 def peer(fpr: np.ndarray, tpr: np.ndarray) -> str:
@@ -80,7 +87,9 @@ def main() -> None:
     print(f"{'':<28}{'seconds':>10}{'KiB':>10}")
     print(f"{'radval charts.curve_chart':<28}{t_ours:>10.3f}{len(svg_ours.encode()) / 1024:>10.1f}")
     print(f"{'matplotlib savefig(svg)':<28}{t_peer:>10.3f}{len(svg_peer.encode()) / 1024:>10.1f}")
-    print(f"{'ratio peer/radval':<28}{t_peer / t_ours:>10.1f}{len(svg_peer) / len(svg_ours):>10.1f}")
+    print(
+        f"{'ratio peer/radval':<28}{t_peer / t_ours:>10.1f}{len(svg_peer) / len(svg_ours):>10.1f}"
+    )
     if args.study is not None:
         from validation.report.render import pdf_document, render_html
 
@@ -91,8 +100,10 @@ def main() -> None:
         doc = pdf_document(html)
         pdf = doc.write_pdf()
         t_pdf = time.perf_counter() - t
-        print(f"report {args.study}: HTML {t_html:.2f} s ({len(html.encode()) / 1024:.0f} KiB), "
-              f"PDF {t_pdf:.2f} s ({len(doc.pages)} pages, {len(pdf) / 1024:.0f} KiB)")
+        print(
+            f"report {args.study}: HTML {t_html:.2f} s ({len(html.encode()) / 1024:.0f} KiB), "
+            f"PDF {t_pdf:.2f} s ({len(doc.pages)} pages, {len(pdf) / 1024:.0f} KiB)"
+        )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 
-def make_data(n_cases: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, np.ndarray]:
+def make_data(
+    n_cases: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     per = np.where(rng.uniform(size=n_cases) < 0.15, 2, 1)
     per = per[: np.searchsorted(np.cumsum(per), n_cases) + 1]
@@ -34,13 +36,26 @@ def make_data(n_cases: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, pd.D
     n_pat = per.size
     pid = np.repeat(np.arange(n_pat), per)
     y = np.repeat(rng.uniform(size=n_pat) < 0.3, per).astype(int)
-    sex = np.repeat(rng.choice(np.array(["F", "M", None], dtype=object), n_pat, p=[0.49, 0.49, 0.02]), per)
+    sex = np.repeat(
+        rng.choice(np.array(["F", "M", None], dtype=object), n_pat, p=[0.49, 0.49, 0.02]), per
+    )
     age = np.repeat(np.clip(rng.normal(58, 15, n_pat), 18, 99).round(), per)
     site = np.repeat(rng.choice([f"Site {c}" for c in "ABCDE"], n_pat), per)
-    man = np.repeat(rng.choice(["Kestrel", "Corvid", "Borealis", "Other"], n_pat, p=[0.4, 0.3, 0.2, 0.1]), per)
+    man = np.repeat(
+        rng.choice(["Kestrel", "Corvid", "Borealis", "Other"], n_pat, p=[0.4, 0.3, 0.2, 0.1]), per
+    )
     signal = np.where(man == "Borealis", 1.0, 1.8)
-    s = 1 / (1 + np.exp(-(y * signal - 1.0 + np.repeat(rng.normal(0, 0.4, n_pat), per)
-                          + rng.normal(0, 1, pid.size))))
+    s = 1 / (
+        1
+        + np.exp(
+            -(
+                y * signal
+                - 1.0
+                + np.repeat(rng.normal(0, 0.4, n_pat), per)
+                + rng.normal(0, 1, pid.size)
+            )
+        )
+    )
     groups = pd.DataFrame({"sex": sex, "age": age, "site": site, "manufacturer": man})
     return y, s, groups, pid
 
@@ -58,8 +73,16 @@ def run_radval(y, s, groups, pid, n_resamples: int):
     t0 = time.perf_counter()
     c0 = time.process_time()
     res = subgroup_table(
-        y, s, groups, metrics=METRICS, threshold=THRESHOLD, intersections=inter,
-        age_bins=AGE_BINS, clusters=pid, n_resamples=n_resamples, rng=2026,
+        y,
+        s,
+        groups,
+        metrics=METRICS,
+        threshold=THRESHOLD,
+        intersections=inter,
+        age_bins=AGE_BINS,
+        clusters=pid,
+        n_resamples=n_resamples,
+        rng=2026,
         prespecified=["sex", "age_band", "site", "manufacturer"],
     )
     return time.perf_counter() - t0, time.process_time() - c0, res
@@ -71,23 +94,29 @@ def run_peer(y, s, groups, pid, n_resamples: int) -> float:
     from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
     from validation.stats import bootstrap_weights
-    from validation.stats.subgroups import _make_partitions, _prepare_attributes
+    from validation.stats.subgroups.groups import make_partitions, prepare_attributes
 
-    attrs = _prepare_attributes(groups, len(y), AGE_BINS, "age")
-    parts = _make_partitions(attrs, list(itertools.combinations(list(attrs), 2)), "age")
+    attrs = prepare_attributes(groups, len(y), AGE_BINS, "age")
+    parts = make_partitions(attrs, list(itertools.combinations(list(attrs), 2)), "age")
     pred = (s >= THRESHOLD).astype(int)
 
     def sens(yt, sc, sample_weight):
         return recall_score(yt, sc >= THRESHOLD, sample_weight=sample_weight, zero_division=np.nan)
 
     def spec(yt, sc, sample_weight):
-        return recall_score(1 - yt, sc < THRESHOLD, sample_weight=sample_weight, zero_division=np.nan)
+        return recall_score(
+            1 - yt, sc < THRESHOLD, sample_weight=sample_weight, zero_division=np.nan
+        )
 
     def ppv(yt, sc, sample_weight):
-        return precision_score(yt, sc >= THRESHOLD, sample_weight=sample_weight, zero_division=np.nan)
+        return precision_score(
+            yt, sc >= THRESHOLD, sample_weight=sample_weight, zero_division=np.nan
+        )
 
     def npv(yt, sc, sample_weight):
-        return precision_score(1 - yt, sc < THRESHOLD, sample_weight=sample_weight, zero_division=np.nan)
+        return precision_score(
+            1 - yt, sc < THRESHOLD, sample_weight=sample_weight, zero_division=np.nan
+        )
 
     def auc(yt, sc, sample_weight):
         if len(np.unique(yt[sample_weight > 0])) < 2:
@@ -103,7 +132,9 @@ def run_peer(y, s, groups, pid, n_resamples: int) -> float:
         keep = sw > 0
         for p in parts:
             frame = MetricFrame(
-                metrics=funcs, y_true=y[keep], y_pred=s[keep],
+                metrics=funcs,
+                y_true=y[keep],
+                y_pred=s[keep],
                 sensitive_features=pd.Series(p.labels[keep], name=p.name),
                 sample_params={k: {"sample_weight": sw[keep]} for k in funcs},
             )
@@ -125,19 +156,29 @@ def main() -> None:
     n_groups = res.table[["attribute", "group"]].drop_duplicates().shape[0] - 1
     per = run_peer(y, s, groups, pid, args.peer_resamples)
     peer_total = per * args.resamples
-    print(f"cases {len(y):,}  patients {pid.max() + 1:,}  groups {n_groups} (4 attributes + 6 "
-          f"two-way intersections)  metrics {len(METRICS)}  resamples {args.resamples}")
-    print(f"table rows {n_cells}  disparity rows {len(res.disparity)}  "
-          f"heterogeneity rows {len(res.heterogeneity)}")
+    print(
+        f"cases {len(y):,}  patients {pid.max() + 1:,}  groups {n_groups} (4 attributes + 6 "
+        f"two-way intersections)  metrics {len(METRICS)}  resamples {args.resamples}"
+    )
+    print(
+        f"table rows {n_cells}  disparity rows {len(res.disparity)}  "
+        f"heterogeneity rows {len(res.heterogeneity)}"
+    )
     print()
     print(f"{'implementation':58s} {'wall s':>9s} {'ratio':>8s}")
     print(f"{'radval subgroup_table (cells + disparities + tests)':58s} {secs:9.1f} {1.0:8.1f}")
-    print(f"{'naive fairlearn MetricFrame loop, groups only (extrap.)':58s} {peer_total:9.1f} "
-          f"{peer_total / secs:8.1f}")
-    print(f"  radval CPU time (all threads): {cpu:.1f} s; peak RSS of the process after it: "
-          f"{max(rss0, rss1) / 1024:.0f} MiB")
+    print(
+        f"{'naive fairlearn MetricFrame loop, groups only (extrap.)':58s} {peer_total:9.1f} "
+        f"{peer_total / secs:8.1f}"
+    )
+    print(
+        f"  radval CPU time (all threads): {cpu:.1f} s; peak RSS of the process after it: "
+        f"{max(rss0, rss1) / 1024:.0f} MiB"
+    )
     print(f"  peer measured on {args.peer_resamples} resample(s): {per:.2f} s per resample")
-    print(f"  load average while running: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
+    print(
+        f"  load average while running: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}"
+    )
     print(f"target: under 60 s wall -> {'met' if secs < 60 else 'NOT met'}")
 
 

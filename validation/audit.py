@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from validation.errors import InputError, StorageError
+from validation.errors import AuditError, InputError, StorageError, StudyBusyError
 from validation.io import (
     describe_os_error,
     fsync_dir,
@@ -72,33 +72,40 @@ HEAD_FILE = "audit.head"
 LOCK_FILE = ".radval.lock"
 PENDING_SUFFIX = ".pending"
 #: Files that are a folder's record: present only when a logged entry wrote them.
-RECORD_FILES = ("results.json", "gate.json")
+RECORD_FILES = ("results.json", "gate.json", "monitor.json")
 #: The files radval commits into a folder (:func:`commit_files`); only their ``.pending``
 #: copies are ever taken for an interrupted commit.
-COMMITTED_FILES = ("protocol.yaml", "protocol.lock.json", "results.json", "report.html", "report.pdf",
-                   "gate.json")
+COMMITTED_FILES = (
+    "protocol.yaml",
+    "protocol.lock.json",
+    "results.json",
+    "report.html",
+    "report.pdf",
+    "gate.json",
+    "monitor.json",
+)
 GENESIS = "0" * 64
 SIGNATURE_MEANINGS = ("authorship", "review", "approval", "responsibility")
 _FIELDS = ("seq", "timestamp", "actor", "action", "inputs", "outputs", "details", "prev_hash")
 _TYPES: dict[str, tuple[type, str]] = {
-    "seq": (int, "an integer"), "timestamp": (str, "a string"), "actor": (str, "a string"),
-    "action": (str, "a string"), "inputs": (dict, "an object"), "outputs": (dict, "an object"),
-    "details": (dict, "an object"), "prev_hash": (str, "a string"), "hash": (str, "a string"),
+    "seq": (int, "an integer"),
+    "timestamp": (str, "a string"),
+    "actor": (str, "a string"),
+    "action": (str, "a string"),
+    "inputs": (dict, "an object"),
+    "outputs": (dict, "an object"),
+    "details": (dict, "an object"),
+    "prev_hash": (str, "a string"),
+    "hash": (str, "a string"),
 }
 _SHA = re.compile(r"[0-9a-f]{64}")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink planted in the folder
 
 
-class AuditError(InputError):
-    """An audit log is missing, unreadable or fails verification."""
-
-
-class StudyBusyError(AuditError):
-    """Another radval process holds the study folder's lock."""
-
-
 def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
@@ -112,11 +119,19 @@ def hash_files(paths: Mapping[str, str | Path]) -> dict[str, str]:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null",
-            int: "integer", float: "number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        type(None): "null",
+        int: "integer",
+        float: "number",
+    }.get(type(value), type(value).__name__)
 
 
 # --------------------------------------------------------------------------- the folder lock
+
 
 @dataclass
 class _Held:
@@ -199,7 +214,12 @@ def study_lock(folder: str | Path, *, purpose: str, shared: bool = False) -> Ite
     else:  # pragma: no cover - five lost races in a row
         raise StudyBusyError(f"{path} is in use by another radval process; try again")
     if not shared:
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose, "since": now_utc()}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "purpose": purpose,
+            "since": now_utc(),
+        }
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
@@ -220,6 +240,7 @@ def study_lock(folder: str | Path, *, purpose: str, shared: bool = False) -> Ite
 
 
 # --------------------------------------------------------------------------- reading the log
+
 
 @dataclass(frozen=True)
 class _Line:
@@ -252,12 +273,16 @@ def _entry_error(obj: Any) -> str | None:
             return f"field {key!r} must be {words}, found {found}"[:300]
     for key in ("prev_hash", "hash"):
         if not _SHA.fullmatch(obj[key]):
-            return f"field {key!r} must be a 64-digit lowercase hex sha256, found {obj[key]!r}"[:300]
+            return f"field {key!r} must be a 64-digit lowercase hex sha256, found {obj[key]!r}"[
+                :300
+            ]
     for key in ("inputs", "outputs"):
         for name, digest in obj[key].items():
             if not isinstance(digest, str) or not _SHA.fullmatch(digest):
-                return (f"field {key!r} must map names to 64-digit hex sha256 digests; "
-                        f"{name!r} maps to {_type_name(digest)} {digest!r}")[:300]
+                return (
+                    f"field {key!r} must map names to 64-digit hex sha256 digests; "
+                    f"{name!r} maps to {_type_name(digest)} {digest!r}"
+                )[:300]
     return None
 
 
@@ -266,14 +291,29 @@ def _parse_line(number: int, start: int, raw: bytes, complete: bool) -> _Line:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return _Line(number, start, end, raw, complete, None,
-                     f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})")
+        return _Line(
+            number,
+            start,
+            end,
+            raw,
+            complete,
+            None,
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
+        )
     if not text.strip():
         return _Line(number, start, end, raw, complete, None, "is empty")
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        return _Line(number, start, end, raw, complete, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+        return _Line(
+            number,
+            start,
+            end,
+            raw,
+            complete,
+            None,
+            f"not valid JSON ({exc.msg} at column {exc.colno})",
+        )
     except (ValueError, RecursionError) as exc:
         return _Line(number, start, end, raw, complete, None, f"not valid JSON ({exc})")
     problem = _entry_error(obj)
@@ -356,8 +396,12 @@ def _read_head(folder: Path, problems: list[str]) -> tuple[int, str] | None:
     except ValueError:
         problems.append(f"{HEAD_FILE} is not valid JSON")
         return None
-    if (not isinstance(head, dict) or not isinstance(head.get("seq"), int) or isinstance(head.get("seq"), bool)
-            or not isinstance(head.get("hash"), str)):
+    if (
+        not isinstance(head, dict)
+        or not isinstance(head.get("seq"), int)
+        or isinstance(head.get("seq"), bool)
+        or not isinstance(head.get("hash"), str)
+    ):
         problems.append(f"{HEAD_FILE} must be an object {{seq: integer, hash: string}}")
         return None
     return int(head["seq"]), str(head["hash"])
@@ -394,26 +438,43 @@ def _state(folder: Path) -> _State:
     for i, e in enumerate(committed):
         where = f"entry {i} (line {i + 1}, action {e.get('action')!r})"
         if e["seq"] != i:
-            problems.append(f"{where}: sequence number is {e['seq']!r}, expected {i} (deleted or reordered entry)")
+            problems.append(
+                f"{where}: sequence number is {e['seq']!r}, expected {i} (deleted or reordered entry)"
+            )
         if e["prev_hash"] != prev:
-            problems.append(f"{where}: prev_hash does not match the previous entry's hash (deleted or reordered entry)")
+            problems.append(
+                f"{where}: prev_hash does not match the previous entry's hash (deleted or reordered entry)"
+            )
         if e["hash"] != entry_hash(e):
             problems.append(f"{where}: hash does not match its content (edited entry)")
         prev = str(e["hash"])
-    if head is not None and committed and head[1] != committed[-1]["hash"] and not any(
-            p.startswith(HEAD_FILE) for p in problems):
+    if (
+        head is not None
+        and committed
+        and head[1] != committed[-1]["hash"]
+        and not any(p.startswith(HEAD_FILE) for p in problems)
+    ):
         problems.append(
             f"{HEAD_FILE} names entry {head[0]} ({head[1]}), but the log ends at entry {len(committed) - 1} "
             f"({committed[-1]['hash']}): entries were deleted or rewritten"
         )
-    state = _State(folder, len(data), committed, lines[n_committed - 1].end if n_committed else 0,
-                   problems=problems)
+    state = _State(
+        folder,
+        len(data),
+        committed,
+        lines[n_committed - 1].end if n_committed else 0,
+        problems=problems,
+    )
     rest = lines[n_committed:]
     if len(rest) == 1:
         line = rest[0]
         tail = line.entry
-        if tail is not None and tail["seq"] == len(committed) and tail["prev_hash"] == state.last_hash \
-                and tail["hash"] == entry_hash(tail):
+        if (
+            tail is not None
+            and tail["seq"] == len(committed)
+            and tail["prev_hash"] == state.last_hash
+            and tail["hash"] == entry_hash(tail)
+        ):
             state.dangling = line
         elif tail is None:
             state.torn = line
@@ -460,7 +521,9 @@ def _expected_files(entries: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str
     return {**{k: v for k, v in read.items() if k not in written}, **written}
 
 
-def _file_findings(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[_Pending]]:
+def _file_findings(
+    folder: Path, entries: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[_Pending]]:
     """Tamper problems of the folder's files, and the pending files of interrupted commits."""
     expected = _expected_files(entries)
     pendings: list[_Pending] = []
@@ -471,7 +534,12 @@ def _file_findings(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[
         digest = sha256_file(p)
         want = expected.get(name)
         target = folder / name
-        if want is not None and want[0] == digest and target.is_file() and sha256_file(target) == digest:
+        if (
+            want is not None
+            and want[0] == digest
+            and target.is_file()
+            and sha256_file(target) == digest
+        ):
             pendings.append(_Pending(p, name, digest, "in_place", want[1]))
         elif want is not None and want[0] == digest and want[2]:
             pendings.append(_Pending(p, name, digest, "roll_forward", want[1]))
@@ -485,9 +553,13 @@ def _file_findings(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[
             continue
         if path.is_file():
             if sha256_file(path) != digest:
-                problems.append(f"{name} has changed since the audit log recorded it (sha256 differs)")
+                problems.append(
+                    f"{name} has changed since the audit log recorded it (sha256 differs)"
+                )
         elif name in RECORD_FILES:
-            problems.append(f"{name} is missing: entry {seq} of the audit log recorded it (sha256 {digest})")
+            problems.append(
+                f"{name} is missing: entry {seq} of the audit log recorded it (sha256 {digest})"
+            )
     for name in RECORD_FILES:
         if (folder / name).is_file() and not expected.get(name, ("", 0, False))[2]:
             problems.append(
@@ -499,27 +571,38 @@ def _file_findings(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[
 
 def _describe_pending(p: _Pending) -> str:
     if p.kind == "roll_forward":
-        return (f"{p.path.name} holds the {p.name} that entry {p.seq} recorded, but it was never moved "
-                "into place: a commit was interrupted")
+        return (
+            f"{p.path.name} holds the {p.name} that entry {p.seq} recorded, but it was never moved "
+            "into place: a commit was interrupted"
+        )
     if p.kind == "in_place":
-        return f"{p.path.name} is a leftover copy of {p.name} (same sha256): a commit was interrupted"
-    return (f"{p.path.name} was left by an interrupted write that was never logged "
-            f"(sha256 {p.sha256}); it is not a result")
+        return (
+            f"{p.path.name} is a leftover copy of {p.name} (same sha256): a commit was interrupted"
+        )
+    return (
+        f"{p.path.name} was left by an interrupted write that was never logged "
+        f"(sha256 {p.sha256}); it is not a result"
+    )
 
 
 def _describe_tail(state: _State) -> list[str]:
     out = []
     if state.dangling is not None:
         e = state.dangling.entry or {}
-        out.append(f"entry {e.get('seq')} (action {e.get('action')!r}) was written to {AUDIT_FILE} but "
-                   f"{HEAD_FILE} was not moved to it: an append was interrupted")
+        out.append(
+            f"entry {e.get('seq')} (action {e.get('action')!r}) was written to {AUDIT_FILE} but "
+            f"{HEAD_FILE} was not moved to it: an append was interrupted"
+        )
     if state.torn is not None:
-        out.append(f"line {state.torn.number} of {AUDIT_FILE} is an incomplete entry ({len(state.torn.raw)} "
-                   f"bytes) beyond {HEAD_FILE}: an append was interrupted")
+        out.append(
+            f"line {state.torn.number} of {AUDIT_FILE} is an incomplete entry ({len(state.torn.raw)} "
+            f"bytes) beyond {HEAD_FILE}: an append was interrupted"
+        )
     return out
 
 
 # --------------------------------------------------------------------------- writing
+
 
 def _append_bytes(log: Path, data: bytes, size: int) -> None:
     """Append ``data`` to ``log`` (known to be ``size`` bytes) and fsync; undo a failed write."""
@@ -533,7 +616,7 @@ def _append_bytes(log: Path, data: bytes, size: int) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         except OSError as exc:
             try:
@@ -555,13 +638,23 @@ def _append_bytes(log: Path, data: bytes, size: int) -> None:
 
 
 def _write_head(folder: Path, entry: Mapping[str, Any]) -> None:
-    write_text_atomic(folder / HEAD_FILE, json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")
+    write_text_atomic(
+        folder / HEAD_FILE, json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n"
+    )
 
 
-def _new_entry(state: _State, action: str, *, inputs: Mapping[str, str] | None,
-               outputs: Mapping[str, str] | None, details: Mapping[str, Any] | None,
-               actor: str | None, timestamp: str | None, seq: int | None = None,
-               prev: str | None = None) -> dict[str, Any]:
+def _new_entry(
+    state: _State,
+    action: str,
+    *,
+    inputs: Mapping[str, str] | None,
+    outputs: Mapping[str, str] | None,
+    details: Mapping[str, Any] | None,
+    actor: str | None,
+    timestamp: str | None,
+    seq: int | None = None,
+    prev: str | None = None,
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "seq": len(state.committed) if seq is None else seq,
         "timestamp": timestamp or now_utc(),
@@ -613,8 +706,15 @@ def append_entry(
             raise AuditError(
                 f"refusing to append to {log}: {tail[0]}; run `radval audit recover {folder}` first"
             )
-        entry = _new_entry(state, action, inputs=inputs, outputs=outputs, details=details,
-                           actor=actor, timestamp=timestamp)
+        entry = _new_entry(
+            state,
+            action,
+            inputs=inputs,
+            outputs=outputs,
+            details=details,
+            actor=actor,
+            timestamp=timestamp,
+        )
         _append_bytes(log, _line(entry), state.size)
         try:
             _write_head(folder, entry)
@@ -626,7 +726,9 @@ def append_entry(
                     f"{exc}; entry {entry['seq']} is in {AUDIT_FILE} but the head was not moved: run "
                     f"`radval audit recover {folder}`"
                 ) from None
-            raise StorageError(f"{exc}; nothing was recorded and {AUDIT_FILE} is unchanged") from None
+            raise StorageError(
+                f"{exc}; nothing was recorded and {AUDIT_FILE} is unchanged"
+            ) from None
         return entry
 
 
@@ -655,9 +757,13 @@ class Commit:
         for name, data in self.files.items():
             digest = sha256_bytes(data)
             if name not in COMMITTED_FILES:
-                raise ValueError(f"cannot commit {name!r} into a study folder; radval commits {COMMITTED_FILES}")
+                raise ValueError(
+                    f"cannot commit {name!r} into a study folder; radval commits {COMMITTED_FILES}"
+                )
             if (self.inputs or {}).get(name, digest) != digest:
-                raise ValueError(f"{name}: inputs name sha256 {(self.inputs or {})[name]}, the bytes have {digest}")
+                raise ValueError(
+                    f"{name}: inputs name sha256 {(self.inputs or {})[name]}, the bytes have {digest}"
+                )
             outs[name] = digest
         return outs
 
@@ -670,8 +776,15 @@ def next_entry(study_dir: str | Path, c: Commit) -> dict[str, Any]:
     folder = Path(study_dir)
     if c.timestamp is None:
         raise ValueError("next_entry needs a commit with a fixed timestamp")
-    return _new_entry(_state(folder), c.action, inputs=c.inputs, outputs=c.output_hashes(),
-                      details=c.details, actor=c.actor, timestamp=c.timestamp)
+    return _new_entry(
+        _state(folder),
+        c.action,
+        inputs=c.inputs,
+        outputs=c.output_hashes(),
+        details=c.details,
+        actor=c.actor,
+        timestamp=c.timestamp,
+    )
 
 
 def commit(study_dir: str | Path, *commits: Commit) -> list[dict[str, Any]]:
@@ -702,9 +815,17 @@ def commit(study_dir: str | Path, *commits: Commit) -> list[dict[str, Any]]:
                     write_bytes_atomic(pending, data)
                     written.append(pending)
             for c, o in zip(commits, outs, strict=True):
-                entries.append(append_entry(
-                    folder, c.action, inputs=dict(c.inputs or {}), outputs=o,
-                    details=dict(c.details or {}), actor=c.actor, timestamp=c.timestamp))
+                entries.append(
+                    append_entry(
+                        folder,
+                        c.action,
+                        inputs=dict(c.inputs or {}),
+                        outputs=o,
+                        details=dict(c.details or {}),
+                        actor=c.actor,
+                        timestamp=c.timestamp,
+                    )
+                )
         except Exception:
             if not entries and not _entry_left_behind(folder):
                 for p in written:
@@ -739,6 +860,7 @@ def commit_files(
 
 
 # --------------------------------------------------------------------------- verification
+
 
 @dataclass(frozen=True)
 class AuditReport:
@@ -778,11 +900,16 @@ def required_signatories(folder: Path) -> list[dict[str, Any]]:
         return []
     if not isinstance(rows, list):
         return []
-    return [{"role": str(r["role"]), "meaning": r.get("meaning")} for r in rows
-            if isinstance(r, dict) and isinstance(r.get("role"), str) and r.get("required", True)]
+    return [
+        {"role": str(r["role"]), "meaning": r.get("meaning")}
+        for r in rows
+        if isinstance(r, dict) and isinstance(r.get("role"), str) and r.get("required", True)
+    ]
 
 
-def _signoff(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+def _signoff(
+    folder: Path, entries: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
     record = record_file(folder)
     current = sha256_file(record) if record is not None else None
     sigs = []
@@ -791,20 +918,33 @@ def _signoff(folder: Path, entries: Sequence[Mapping[str, Any]]) -> tuple[list[d
             continue
         d = e["details"]
         signed = e["inputs"].get(record.name) if record is not None else None
-        sigs.append({"seq": e["seq"], "hash": e["hash"], "printed_name": str(d.get("printed_name")),
-                     "role": str(d.get("role")), "meaning": str(d.get("meaning")),
-                     "signed_at": str(d.get("signed_at") or e["timestamp"]),
-                     "signs_current": current is not None and signed == current})
+        sigs.append(
+            {
+                "seq": e["seq"],
+                "hash": e["hash"],
+                "printed_name": str(d.get("printed_name")),
+                "role": str(d.get("role")),
+                "meaning": str(d.get("meaning")),
+                "signed_at": str(d.get("signed_at") or e["timestamp"]),
+                "signs_current": current is not None and signed == current,
+            }
+        )
     missing = []
     for req in required_signatories(folder):
-        ok = any(s["signs_current"] and s["role"] == req["role"]
-                 and (req["meaning"] is None or s["meaning"] == req["meaning"]) for s in sigs)
+        ok = any(
+            s["signs_current"]
+            and s["role"] == req["role"]
+            and (req["meaning"] is None or s["meaning"] == req["meaning"])
+            for s in sigs
+        )
         if not ok:
             missing.append(req["role"] + (f" ({req['meaning']})" if req["meaning"] else ""))
     return sigs, missing
 
 
-def verify(study_dir: str | Path, *, check_files: bool = True, anchors: Sequence[str] = ()) -> AuditReport:
+def verify(
+    study_dir: str | Path, *, check_files: bool = True, anchors: Sequence[str] = ()
+) -> AuditReport:
     """Verify the audit chain of a study folder.
 
     Detects an edited entry (its hash no longer matches), a deleted or reordered entry
@@ -851,8 +991,15 @@ def verify(study_dir: str | Path, *, check_files: bool = True, anchors: Sequence
                 )
         sigs, missing = _signoff(folder, state.committed)
     head = state.committed[-1]["hash"] if state.committed else None
-    return AuditReport(not problems and not interrupted, len(state.committed), head, problems,
-                       interrupted, sigs, missing)
+    return AuditReport(
+        not problems and not interrupted,
+        len(state.committed),
+        head,
+        problems,
+        interrupted,
+        sigs,
+        missing,
+    )
 
 
 def require_intact(study_dir: str | Path, doing: str) -> AuditReport:
@@ -914,16 +1061,28 @@ def recover(study_dir: str | Path, *, actor: str | None = None) -> dict[str, Any
         newline = b""
         if state.dangling is not None:
             e = state.dangling.entry or {}
-            actions.append({"kind": "append_completed", "entry": e["seq"], "action": e["action"],
-                            "hash": e["hash"]})
+            actions.append(
+                {
+                    "kind": "append_completed",
+                    "entry": e["seq"],
+                    "action": e["action"],
+                    "hash": e["hash"],
+                }
+            )
             base.append(e)
             keep = state.dangling.end
             newline = b"" if state.dangling.complete else b"\n"
         if state.torn is not None:
             raw = state.torn.raw
-            actions.append({"kind": "incomplete_append_removed", "line": state.torn.number,
-                            "bytes": len(raw), "sha256": sha256_bytes(raw),
-                            "content": raw.decode("utf-8", "backslashreplace")})
+            actions.append(
+                {
+                    "kind": "incomplete_append_removed",
+                    "line": state.torn.number,
+                    "bytes": len(raw),
+                    "sha256": sha256_bytes(raw),
+                    "content": raw.decode("utf-8", "backslashreplace"),
+                }
+            )
         file_problems, pendings = _file_findings(folder, base)
         if file_problems:
             raise AuditError(
@@ -931,18 +1090,36 @@ def recover(study_dir: str | Path, *, actor: str | None = None) -> dict[str, Any
             )
         outputs: dict[str, str] = {}
         for p in pendings:
-            kind = {"roll_forward": "commit_completed", "in_place": "leftover_removed",
-                    "discard": "uncommitted_discarded"}[p.kind]
-            actions.append({"kind": kind, "file": p.path.name, "sha256": p.sha256,
-                            **({"entry": p.seq} if p.seq is not None else {})})
+            kind = {
+                "roll_forward": "commit_completed",
+                "in_place": "leftover_removed",
+                "discard": "uncommitted_discarded",
+            }[p.kind]
+            actions.append(
+                {
+                    "kind": kind,
+                    "file": p.path.name,
+                    "sha256": p.sha256,
+                    **({"entry": p.seq} if p.seq is not None else {}),
+                }
+            )
             if p.kind == "roll_forward":
                 outputs[p.name] = p.sha256
         if not actions:
             return None
         tip = _State(folder, keep, base, keep)
-        entry = _new_entry(tip, "recover", inputs=None, outputs=outputs,
-                           details={"reason": "a write was interrupted (crash, kill or full disk)",
-                                    "actions": actions}, actor=actor, timestamp=None)
+        entry = _new_entry(
+            tip,
+            "recover",
+            inputs=None,
+            outputs=outputs,
+            details={
+                "reason": "a write was interrupted (crash, kill or full disk)",
+                "actions": actions,
+            },
+            actor=actor,
+            timestamp=None,
+        )
         data = log.read_bytes()
         if state.torn is None and not newline and keep == len(data):
             _append_bytes(log, _line(entry), len(data))
@@ -963,7 +1140,10 @@ def recover(study_dir: str | Path, *, actor: str | None = None) -> dict[str, Any
 
 # --------------------------------------------------------------------------- renders and signatures
 
-def record_render(study_dir: str | Path, report_path: str | Path, *, actor: str | None = None) -> dict[str, Any]:
+
+def record_render(
+    study_dir: str | Path, report_path: str | Path, *, actor: str | None = None
+) -> dict[str, Any]:
     """Log a (re-)rendered report already in place: input ``results.json``, output the report.
 
     The report must lie in the study folder. :func:`validation.report.render.render_and_log`
@@ -974,7 +1154,8 @@ def record_render(study_dir: str | Path, report_path: str | Path, *, actor: str 
     if report.resolve().parent != folder.resolve():
         raise AuditError(f"the report {report} is not in the study folder {folder}")
     return append_entry(
-        folder, "render",
+        folder,
+        "render",
         inputs=hash_files({"results.json": folder / "results.json"}),
         outputs=hash_files({report.name: report}),
         details={"report": report.name},
@@ -1010,7 +1191,9 @@ def sign(
     if not role.strip():
         raise AuditError("a signature needs the signer's role (--role)")
     if meaning not in SIGNATURE_MEANINGS:
-        raise AuditError(f"signature meaning must be one of {list(SIGNATURE_MEANINGS)}, got {meaning!r}")
+        raise AuditError(
+            f"signature meaning must be one of {list(SIGNATURE_MEANINGS)}, got {meaning!r}"
+        )
     if record_file(folder) is None and not (folder / AUDIT_FILE).exists():
         raise AuditError(f"nothing to sign: {folder / 'results.json'} does not exist")
     with study_lock(folder, purpose="sign"):
@@ -1027,7 +1210,9 @@ def sign(
             except (KeyError, TypeError, ValueError, OSError):
                 roles = []
         if roles and role.strip() not in roles:
-            raise AuditError(f"role {role!r} is not a signatory role of this protocol; expected one of {roles}")
+            raise AuditError(
+                f"role {role!r} is not a signatory role of this protocol; expected one of {roles}"
+            )
         signed = hash_files({n: folder / n for n in (record.name, "report.html", "report.pdf")})
         return append_entry(
             folder,

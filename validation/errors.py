@@ -8,6 +8,8 @@ file, row and field were wrong, what was expected and what was found.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 
 class RadvalError(Exception):
     """Base class of every radval error."""
@@ -51,8 +53,72 @@ class StorageError(InputError):
     folder is expected. The message names the path; nothing already written was changed."""
 
 
+class UnknownMetricError(KeyError, InputError):
+    """A metric name that is not in the registry (the message lists the known names)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelSpecError(InputError):
+    """A model spec is invalid; the message names the file and the field path of each problem."""
+
+
+class AuditError(InputError):
+    """An audit log is missing, unreadable or fails verification."""
+
+
+class StudyBusyError(AuditError):
+    """Another radval process holds the study folder's lock."""
+
+
+class StudyExistsError(InputError):
+    """The output folder already holds a study and ``force`` was not given."""
+
+
+class StudyStop(InputError):
+    """The protocol says to stop: an endpoint is undefined on the data (``on_undefined: error``)."""
+
+
+class ReportError(InputError):
+    """A study folder cannot be rendered (missing or invalid results, bad template folder)."""
+
+
+class ResultsSchemaError(RadvalError, RuntimeError):
+    """A results document radval built does not conform to its schema: an internal error."""
+
+
 class PublishError(InputError):
     """A CI or tracking output could not be produced: an output path that would overwrite a file
     radval records, MLflow not installed or not configured (``MLFLOW_TRACKING_URI``), a tracking
     server that refuses or cannot be reached, a model card's run that does not exist. The message
     says what was already written; it never contains credentials."""
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of every ``radval`` command (``DESIGN.md`` §9)."""
+
+    OK = 0
+    #: A pre-specified criterion failed (``monitor``: an alarm); outputs are still written.
+    CRITERION_FAILED = 1
+    #: Invalid input: one line naming the file, row and field.
+    INPUT_ERROR = 2
+    #: An internal error: a bug, not a verdict.
+    INTERNAL_ERROR = 3
+    #: Interrupted by the user (Ctrl-C).
+    ABORTED = 130
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code an exception ends a command with: the one mapping of errors to codes.
+
+    Invalid input (:class:`InputError`) and data on which a declared analysis is undefined
+    and the study stops (:class:`UndefinedMetricError`) are ``INPUT_ERROR`` (2); an
+    interrupt is ``ABORTED``; anything else is an ``INTERNAL_ERROR`` (3), never 1, which
+    means "a criterion failed".
+    """
+    if isinstance(exc, InputError | UndefinedMetricError):
+        return ExitCode.INPUT_ERROR
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.ABORTED
+    return ExitCode.INTERNAL_ERROR

@@ -119,8 +119,9 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         handle.write(data)
 
 
-def path_escape_reason(root: str | os.PathLike[str], value: str, *,
-                       folder: str = "the table's folder") -> str | None:
+def path_escape_reason(
+    root: str | os.PathLike[str], value: str, *, folder: str = "the table's folder"
+) -> str | None:
     """Why ``value`` is not a safe relative path inside ``root``; ``None`` when it is.
 
     The one rule for every path a user's table names (a manifest's ``path`` and
@@ -154,8 +155,7 @@ def path_escape_reason(root: str | os.PathLike[str], value: str, *,
         resolved.relative_to(base.resolve())
     except ValueError:
         return (
-            f"expected a path inside {folder}, found '{value}' "
-            "(a symbolic link leads outside it)"
+            f"expected a path inside {folder}, found '{value}' (a symbolic link leads outside it)"
         )
     except RuntimeError:  # Python < 3.13 reports a symbolic-link loop so
         return f"expected a path inside {folder}, found '{value}' (a symbolic-link loop)"
@@ -164,8 +164,9 @@ def path_escape_reason(root: str | os.PathLike[str], value: str, *,
     return None
 
 
-def resolve_inside(root: str | os.PathLike[str], value: str, *, where: str,
-                   folder: str = "the table's folder") -> Path:
+def resolve_inside(
+    root: str | os.PathLike[str], value: str, *, where: str, folder: str = "the table's folder"
+) -> Path:
     """``root / value`` when :func:`path_escape_reason` finds it safe; else :class:`InputError`.
 
     ``where`` locates the value for the message (``"scores.csv: row 3 (case_id 'c1'),

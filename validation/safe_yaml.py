@@ -66,9 +66,12 @@ def read_yaml_bytes(path: str | os.PathLike[str], *, limits: YamlLimits = DEFAUL
     with open(p, "rb") as handle:
         data = handle.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
-        raise YamlLimitError(problem=(
-            f"the file is larger than {limits.max_bytes:,} bytes (a limit against hostile "
-            "files; a protocol or model spec is a few kB)"))
+        raise YamlLimitError(
+            problem=(
+                f"the file is larger than {limits.max_bytes:,} bytes (a limit against hostile "
+                "files; a protocol or model spec is a few kB)"
+            )
+        )
     return data
 
 
@@ -87,14 +90,18 @@ class _LimitedLoader(yaml.SafeLoader):
             if self._aliases > self._limits.max_aliases:
                 raise YamlLimitError(
                     problem=f"more than {self._limits.max_aliases:,} aliases (a limit against "
-                    "alias bombs)", problem_mark=self.peek_event().start_mark)
+                    "alias bombs)",
+                    problem_mark=self.peek_event().start_mark,
+                )
             return super().compose_node(parent, index)
         self._depth += 1
         try:
             if self._depth > self._limits.max_depth:
                 raise YamlLimitError(
                     problem=f"nested deeper than {self._limits.max_depth} levels (a limit "
-                    "against hostile files)", problem_mark=self.peek_event().start_mark)
+                    "against hostile files)",
+                    problem_mark=self.peek_event().start_mark,
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -106,7 +113,8 @@ class _LimitedLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 problem=f"cannot read the value {str(node.value)[:40]!r}: "
                 f"{(str(exc).splitlines() or [''])[0][:120]}",
-                problem_mark=node.start_mark) from None
+                problem_mark=node.start_mark,
+            ) from None
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -138,11 +146,14 @@ def _measure(root: yaml.Node, limits: YamlLimits) -> None:
             if size[key] > limits.max_nodes:
                 raise YamlLimitError(
                     problem=f"its aliases expand to more than {limits.max_nodes:,} nodes (an "
-                    "alias bomb?)", problem_mark=node.start_mark)
+                    "alias bomb?)",
+                    problem_mark=node.start_mark,
+                )
             if depth[key] > limits.max_depth:
                 raise YamlLimitError(
                     problem=f"its aliases expand to more than {limits.max_depth} nested levels",
-                    problem_mark=node.start_mark)
+                    problem_mark=node.start_mark,
+                )
             continue
         if key in size:
             continue
@@ -152,7 +163,9 @@ def _measure(root: yaml.Node, limits: YamlLimits) -> None:
             if id(kid) in on_path:
                 raise YamlLimitError(
                     problem="an alias refers to a collection that contains it (a recursive "
-                    "structure)", problem_mark=kid.start_mark)
+                    "structure)",
+                    problem_mark=kid.start_mark,
+                )
             if id(kid) not in size:
                 stack.append((kid, False))
 
@@ -186,7 +199,8 @@ def parse_yaml(text: str, *, limits: YamlLimits = DEFAULT_LIMITS) -> tuple[Any, 
             data = loader.construct_document(root)
         except (ValueError, OverflowError, TypeError) as exc:
             raise yaml.constructor.ConstructorError(
-                problem=f"cannot read a value: {exc}", problem_mark=None) from None
+                problem=f"cannot read a value: {exc}", problem_mark=None
+            ) from None
         return data, root
     finally:
         loader.dispose()

@@ -191,8 +191,9 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> CsvReport:
     return CsvReport(target, len(frame), changed)
 
 
-def write_csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]],
-                   path: str | os.PathLike[str]) -> CsvReport:
+def write_csv_rows(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], path: str | os.PathLike[str]
+) -> CsvReport:
     """Write rows of plain values (no DataFrame) through :func:`write_csv`."""
     return write_csv(pd.DataFrame([list(r) for r in rows], columns=list(header)), path)
 
@@ -262,12 +263,12 @@ def read_table(path: str | os.PathLike[str], *, what: str, **csv_options: Any) -
         else:
             problem = header_problem(p, read_csv_header(p))
             if problem is None:
-                frame = pd.read_csv(io.StringIO(p.read_text(encoding="utf-8-sig")),
-                                    **csv_options)
+                frame = pd.read_csv(io.StringIO(p.read_text(encoding="utf-8-sig")), **csv_options)
                 return restore_frame(frame)
     except UnicodeDecodeError as exc:
-        raise InputError(f"cannot read {what} file {p}: not UTF-8 text ({exc.reason} at byte "
-                         f"{exc.start})") from None
+        raise InputError(
+            f"cannot read {what} file {p}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"cannot read {what} file {p}: {first}") from None

@@ -20,17 +20,28 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: command line -> the library function it calls (module, attribute)
 COMMANDS: dict[str, tuple[list[str], str, str]] = {
-    "manifest check": (["manifest", "check", "m.csv"], "validation.data.manifest",
-                       "manifest_problems"),
-    "manifest build": (["manifest", "build", ".", "--out", "built.csv", "--salt", "s3cret"],
-                       "validation.data.manifest", "build_manifest"),
-    "synth": (["synth", "--out", "synth"], "validation.data.synthetic",
-              "generate_synthetic_dataset"),
+    "manifest check": (
+        ["manifest", "check", "m.csv"],
+        "validation.data.manifest",
+        "manifest_problems",
+    ),
+    "manifest build": (
+        ["manifest", "build", ".", "--out", "built.csv", "--salt", "s3cret"],
+        "validation.data.manifest",
+        "build_manifest",
+    ),
+    "synth": (
+        ["synth", "--out", "synth"],
+        "validation.data.synthetic",
+        "generate_synthetic_dataset",
+    ),
     "mrmc": (["mrmc", "readings.csv"], "validation.data.readings", "load_readings"),
-    "protocol check": (["protocol", "check", "p.yaml"], "validation.protocol.load",
-                       "check_protocol"),
-    "protocol lock": (["protocol", "lock", "p.yaml"], "validation.protocol.lock",
-                      "lock_protocol"),
+    "protocol check": (
+        ["protocol", "check", "p.yaml"],
+        "validation.protocol.load",
+        "check_protocol",
+    ),
+    "protocol lock": (["protocol", "lock", "p.yaml"], "validation.protocol.lock", "lock_protocol"),
     "run": (["run", "p.yaml", "--out", "study"], "validation.study", "run_study"),
     "gate": (["gate", "a.json", "--baseline", "b.json"], "validation.gate", "run_gate"),
     "report": (["report", "study"], "validation.report.render", "render_report"),
@@ -52,20 +63,30 @@ run()
 """
 
 
-def _run_faulty(cmd: str, tmp_path: Path, *extra: str, crash_dir: Path | None = None,
-                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run_faulty(
+    cmd: str,
+    tmp_path: Path,
+    *extra: str,
+    crash_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     args, module, attr = COMMANDS[cmd]
     environ = {k: v for k, v in os.environ.items() if k != "RADVAL_DEBUG"}
     environ.update({"RADVAL_CRASH_DIR": str(crash_dir or tmp_path / "crashes"), **(env or {})})
     return subprocess.run(
         [sys.executable, "-c", _DRIVER, module, attr, *extra, *args],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=environ,
     )
 
 
 @pytest.mark.parametrize("cmd", sorted(COMMANDS))
-def test_an_internal_error_is_exit_3_with_one_line_and_a_crash_log(cmd: str,
-                                                                  tmp_path: Path) -> None:
+def test_an_internal_error_is_exit_3_with_one_line_and_a_crash_log(
+    cmd: str, tmp_path: Path
+) -> None:
     (tmp_path / "m.csv").write_text("case_id,patient_id,path\n")
     result = _run_faulty(cmd, tmp_path)
     assert result.returncode == 3, (result.returncode, result.stderr)
@@ -90,8 +111,11 @@ def test_debug_prints_the_traceback_too(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "Traceback (most recent call last)" in result.stderr
     assert "RuntimeError: injected fault" in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "radval: internal error (exit 3): RuntimeError: injected fault; traceback in ")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("radval: internal error (exit 3): RuntimeError: injected fault; traceback in ")
+    )
     env_debug = _run_faulty("mrmc", tmp_path, env={"RADVAL_DEBUG": "1"})
     assert env_debug.returncode == 3 and "Traceback (most recent call last)" in env_debug.stderr
 
@@ -110,19 +134,33 @@ def test_without_a_writable_log_folder_the_traceback_goes_to_stderr(tmp_path: Pa
 
 def test_input_errors_stay_exit_2_and_usage_errors_keep_their_code(tmp_path: Path) -> None:
     env = {**os.environ, "RADVAL_CRASH_DIR": str(tmp_path / "crashes")}
-    result = subprocess.run([sys.executable, "-m", "validation", "mrmc", "missing.csv"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "validation", "mrmc", "missing.csv"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 2
     assert result.stderr == (
-        "radval: error: missing.csv: readings file not found (expected an existing file)\n")
+        "radval: error: missing.csv: readings file not found (expected an existing file)\n"
+    )
     assert not (tmp_path / "crashes").exists()
-    result = subprocess.run([sys.executable, "-m", "validation", "mrmc"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "validation", "mrmc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 2 and "Missing argument" in result.stderr
 
 
-def test_main_maps_exceptions_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_maps_exceptions_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from validation.cli import ExitCode, main
     from validation.data import readings
 
@@ -145,21 +183,29 @@ def test_an_undefined_result_that_stops_a_study_is_exit_2(tmp_path: Path) -> Non
     assert not (tmp_path / "crashes").exists()
 
 
-@pytest.mark.parametrize("args", [
-    ["gate", "a.json", "--baseline", "b.json", "--margin", "nan"],
-    ["gate", "a.json", "--baseline", "b.json", "--proportion-margin", "inf"],
-    ["gate", "a.json", "--baseline", "b.json", "--significance-level", "-inf"],
-    ["mrmc", "r.csv", "--threshold", "nan"],
-    ["mrmc", "r.csv", "--confidence-level", "nan"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["gate", "a.json", "--baseline", "b.json", "--margin", "nan"],
+        ["gate", "a.json", "--baseline", "b.json", "--proportion-margin", "inf"],
+        ["gate", "a.json", "--baseline", "b.json", "--significance-level", "-inf"],
+        ["mrmc", "r.csv", "--threshold", "nan"],
+        ["mrmc", "r.csv", "--confidence-level", "nan"],
+    ],
+)
 def test_nan_and_infinite_option_values_are_usage_errors(args: list[str], tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "validation", *args], capture_output=True,
-                            text=True, timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "validation", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     option, value = args[-2], args[-1]
     assert result.stderr.strip().splitlines()[-1] == (
-        f"Error: Invalid value for '{option}': expected a finite number, found "
-        f"{float(value)}")
+        f"Error: Invalid value for '{option}': expected a finite number, found {float(value)}"
+    )
 
 
 def _on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
@@ -167,8 +213,13 @@ def _on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
     import pty
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "validation", *args], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "validation", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -185,12 +236,12 @@ def _on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
 
 def test_hostile_values_cannot_drive_the_terminal(tmp_path: Path) -> None:
     (tmp_path / "a.dcm").write_bytes(b"x")
-    (tmp_path / "m.csv").write_text("case_id,patient_id,path,label\n"
-                                    "c1,p1,a.dcm,\x1b[2J\x1b[31m1\n")
+    (tmp_path / "m.csv").write_text("case_id,patient_id,path,label\nc1,p1,a.dcm,\x1b[2J\x1b[31m1\n")
     code, err = _on_a_terminal(["manifest", "check", "m.csv"], tmp_path)
     assert code == 2 and "\x1b" not in err
     assert "column 'label': expected 0 or 1, found '\\x1b[2J\\x1b[31m1'" in err
     code, err = _on_a_terminal(["mrmc", "gone\x1b[8m.csv"], tmp_path)
     assert code == 2 and "\x1b" not in err
-    assert err.strip() == ("radval: error: gone\\x1b[8m.csv: readings file not found "
-                           "(expected an existing file)")
+    assert err.strip() == (
+        "radval: error: gone\\x1b[8m.csv: readings file not found (expected an existing file)"
+    )

@@ -11,13 +11,18 @@ import pandas as pd
 import pytest
 
 
-def _radval(*args: str | Path, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _radval(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "RADVAL_PSEUDONYM_SALT"}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "validation", *map(str, args)],
-        capture_output=True, text=True, timeout=180, env=full_env, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=full_env,
+        cwd=cwd,
     )
 
 
@@ -27,15 +32,18 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = _radval("synth", "--out", out, "--n-cases", "10", "--image-size", "48", "--seed", "2")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        f"wrote 10 images to {out}; manifest {out / 'manifest.csv'}, lesions "
-        f"{out / 'lesions.csv'}"
+        f"wrote 10 images to {out}; manifest {out / 'manifest.csv'}, lesions {out / 'lesions.csv'}"
     )
     return out
 
 
 def test_help_everywhere() -> None:
-    for args in (("manifest", "--help"), ("manifest", "build", "--help"),
-                 ("manifest", "check", "--help"), ("synth", "--help")):
+    for args in (
+        ("manifest", "--help"),
+        ("manifest", "build", "--help"),
+        ("manifest", "check", "--help"),
+        ("synth", "--help"),
+    ):
         result = _radval(*args)
         assert result.returncode == 0, args
         assert "Usage: radval" in result.stdout
@@ -44,13 +52,17 @@ def test_help_everywhere() -> None:
 def test_synth_refuses_non_empty_folder(synth: Path) -> None:
     result = _radval("synth", "--out", synth, "--n-cases", "3")
     assert result.returncode == 2
-    assert result.stderr == f"radval: error: {synth}: folder is not empty (use --force to write into it)\n"
+    assert (
+        result.stderr
+        == f"radval: error: {synth}: folder is not empty (use --force to write into it)\n"
+    )
 
 
 def test_synth_force_rewrites_identically(synth: Path) -> None:
     before = (synth / "manifest.csv").read_bytes()
-    result = _radval("synth", "--out", synth, "--n-cases", "10", "--image-size", "48",
-                     "--seed", "2", "--force")
+    result = _radval(
+        "synth", "--out", synth, "--n-cases", "10", "--image-size", "48", "--seed", "2", "--force"
+    )
     assert result.returncode == 0, result.stderr
     assert (synth / "manifest.csv").read_bytes() == before
 
@@ -100,17 +112,30 @@ def test_check_named_label(tmp_path: Path) -> None:
 
 def test_leakage_exit_codes(synth: Path, tmp_path: Path) -> None:
     train = tmp_path / "train"
-    made = _radval("synth", "--out", train, "--n-cases", "6", "--image-size", "48",
-                   "--seed", "7", "--id-prefix", "R")
+    made = _radval(
+        "synth",
+        "--out",
+        train,
+        "--n-cases",
+        "6",
+        "--image-size",
+        "48",
+        "--seed",
+        "7",
+        "--id-prefix",
+        "R",
+    )
     assert made.returncode == 0, made.stderr
-    clean = _radval("manifest", "check", synth / "manifest.csv", "--against",
-                    train / "manifest.csv")
+    clean = _radval(
+        "manifest", "check", synth / "manifest.csv", "--against", train / "manifest.csv"
+    )
     assert clean.returncode == 0, clean.stderr
     assert clean.stdout.splitlines()[-1] == (
         f"no leakage against {train / 'manifest.csv'}: no shared patients, studies or images"
     )
-    leaky = _radval("manifest", "check", synth / "manifest.csv", "--against",
-                    synth / "manifest.csv")
+    leaky = _radval(
+        "manifest", "check", synth / "manifest.csv", "--against", synth / "manifest.csv"
+    )
     assert leaky.returncode == 1
     lines = leaky.stdout.splitlines()
     assert lines[1] == f"LEAKAGE against {synth / 'manifest.csv'}:"
@@ -136,8 +161,16 @@ def test_build_with_env_salt_and_labels(synth: Path) -> None:
     labels = synth / "labels.csv"
     truth[["case_id", "label"]].to_csv(labels, index=False)
     out = synth / "built.csv"
-    result = _radval("manifest", "build", synth / "images", "--labels", labels, "--out", out,
-                     env={"RADVAL_PSEUDONYM_SALT": "radval-synthetic-v1"})
+    result = _radval(
+        "manifest",
+        "build",
+        synth / "images",
+        "--labels",
+        labels,
+        "--out",
+        out,
+        env={"RADVAL_PSEUDONYM_SALT": "radval-synthetic-v1"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         f"wrote {out}: 10 image(s), {truth['patient_id'].nunique()} patient(s)\n"
@@ -152,8 +185,7 @@ def test_build_with_env_salt_and_labels(synth: Path) -> None:
     again = _radval("manifest", "build", synth / "images", "--out", out, "--salt", "x")
     assert again.returncode == 2
     assert again.stderr == f"radval: error: {out}: already exists (use --force to replace it)\n"
-    forced = _radval("manifest", "build", synth / "images", "--out", out, "--salt", "x",
-                     "--force")
+    forced = _radval("manifest", "build", synth / "images", "--out", out, "--salt", "x", "--force")
     assert forced.returncode == 0, forced.stderr
     out.unlink()
     labels.unlink()
@@ -174,8 +206,9 @@ def test_build_reports_unreadable_and_strict(synth: Path, tmp_path: Path) -> Non
     )
     assert result.stdout.endswith(", 1 file(s) skipped\n")
     assert list(pd.read_csv(out)["path"]) == ["dicom/T00001.dcm", "dicom/T00002.dcm"]
-    strict = _radval("manifest", "build", folder, "--out", tmp_path / "s.csv", "--salt", "s",
-                     "--strict")
+    strict = _radval(
+        "manifest", "build", folder, "--out", tmp_path / "s.csv", "--salt", "s", "--strict"
+    )
     assert strict.returncode == 2
     assert strict.stderr.splitlines()[-1] == (
         "radval: error: 1 file(s) could not be read (see above); nothing written because of "

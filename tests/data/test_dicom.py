@@ -22,8 +22,7 @@ FILES = sorted(p.name for p in CORPUS.glob("*.dcm"))
 # Files the corpus ships deliberately broken, and the reason radval must give.
 BROKEN = {
     "emri_small_jpeg_2k_lossless_too_short.dcm": (
-        "truncated file (the file ends inside an element of undefined length before its "
-        "delimiter)"
+        "truncated file (the file ends inside an element of undefined length before its delimiter)"
     ),
 }
 # 120 frames of YCbCr JPEG: decoding all of them takes seconds, so the fast test reads
@@ -326,8 +325,7 @@ def test_truncated_file_meta(tmp_path: Path) -> None:
     ds = pydicom.dcmread(_corpus("MR2_UNCR.dcm"), stop_before_pixels=True)
     needed = 132 + 12 + ds.file_meta.FileMetaInformationGroupLength
     assert str(info.value) == (
-        f"{path}: truncated file (the file meta information needs {needed} bytes, "
-        "the file has 150)"
+        f"{path}: truncated file (the file meta information needs {needed} bytes, the file has 150)"
     )
 
 
@@ -438,7 +436,10 @@ def test_truncated_inside_file_meta(tmp_path: Path) -> None:
     path.write_bytes(_corpus("MR2_UNCR.dcm").read_bytes()[:136])
     with pytest.raises(DicomReadError) as info:
         read_header(path)
-    assert str(info.value) == f"{path}: truncated file (the file ends inside the file meta information)"
+    assert (
+        str(info.value)
+        == f"{path}: truncated file (the file ends inside the file meta information)"
+    )
 
 
 @pytest.mark.parametrize("name", ["RG3_J2KR.dcm", "SC_rgb.dcm", "OBXXXX1A.dcm", "JPEG-LL.dcm"])

@@ -28,8 +28,9 @@ from validation.tables import neutralise, restore, restore_frame, write_csv
 
 @pytest.fixture(scope="module")
 def dicoms(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    synth = generate_synthetic_dataset(tmp_path_factory.mktemp("safety"), n_cases=4, seed=3,
-                                       image_size=32)
+    synth = generate_synthetic_dataset(
+        tmp_path_factory.mktemp("safety"), n_cases=4, seed=3, image_size=32
+    )
     return synth.root
 
 
@@ -42,16 +43,21 @@ def _images(dicoms: Path, tmp_path: Path) -> Path:
 # ------------------------------------------------------------------ one rule for user paths
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    ("/etc/passwd", "expected a path relative to F, found absolute path '/etc/passwd'"),
-    ("C:\\x.dcm", "expected a path relative to F, found absolute path 'C:\\x.dcm'"),
-    ("C:x.dcm", "expected a path relative to F, found absolute path 'C:x.dcm'"),
-    ("\\\\server\\share\\x.dcm",
-     "expected a path relative to F, found absolute path '\\\\server\\share\\x.dcm'"),
-    ("a/../../x.dcm", "expected a path inside F, found 'a/../../x.dcm' (it uses '..')"),
-    ("a\\..\\..\\x.dcm", "expected a path inside F, found 'a\\..\\..\\x.dcm' (it uses '..')"),
-    ("a\x00.dcm", "expected a path inside F, found 'a\\x00.dcm' (it contains a NUL character)"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("/etc/passwd", "expected a path relative to F, found absolute path '/etc/passwd'"),
+        ("C:\\x.dcm", "expected a path relative to F, found absolute path 'C:\\x.dcm'"),
+        ("C:x.dcm", "expected a path relative to F, found absolute path 'C:x.dcm'"),
+        (
+            "\\\\server\\share\\x.dcm",
+            "expected a path relative to F, found absolute path '\\\\server\\share\\x.dcm'",
+        ),
+        ("a/../../x.dcm", "expected a path inside F, found 'a/../../x.dcm' (it uses '..')"),
+        ("a\\..\\..\\x.dcm", "expected a path inside F, found 'a\\..\\..\\x.dcm' (it uses '..')"),
+        ("a\x00.dcm", "expected a path inside F, found 'a\\x00.dcm' (it contains a NUL character)"),
+    ],
+)
 def test_path_escape_reason(tmp_path: Path, value: str, reason: str) -> None:
     assert path_escape_reason(tmp_path, value, folder="F") == reason
 
@@ -69,20 +75,28 @@ def test_symbolic_links_are_judged_by_where_they_lead(tmp_path: Path) -> None:
     assert path_escape_reason(root, "sub/in.dcm") is None
     assert path_escape_reason(root, "out.dcm") == (
         "expected a path inside the table's folder, found 'out.dcm' (a symbolic link leads "
-        "outside it)")
+        "outside it)"
+    )
     assert path_escape_reason(root, "up/secret.txt") == (
         "expected a path inside the table's folder, found 'up/secret.txt' (a symbolic link "
-        "leads outside it)")
+        "leads outside it)"
+    )
     loop = path_escape_reason(root, "loop/x.dcm")
-    assert loop is not None and loop.startswith("expected a path inside the table's folder, "
-                                                "found 'loop/x.dcm' (")
+    assert loop is not None and loop.startswith(
+        "expected a path inside the table's folder, found 'loop/x.dcm' ("
+    )
     assert resolve_inside(root, "inside.dcm", where="t.csv: row 2") == root / "inside.dcm"
     with pytest.raises(InputError) as info:
-        resolve_inside(root, "out.dcm", where="t.csv: row 3, column 'mask_path'",
-                       folder="the predictions table's folder")
+        resolve_inside(
+            root,
+            "out.dcm",
+            where="t.csv: row 3, column 'mask_path'",
+            folder="the predictions table's folder",
+        )
     assert str(info.value) == (
         "t.csv: row 3, column 'mask_path': expected a path inside the predictions table's "
-        "folder, found 'out.dcm' (a symbolic link leads outside it)")
+        "folder, found 'out.dcm' (a symbolic link leads outside it)"
+    )
 
 
 # ------------------------------------------------------------------ manifest build walks
@@ -98,7 +112,8 @@ def test_build_refuses_a_symlink_out_of_the_dicom_folder(dicoms: Path, tmp_path:
     assert str(info.value) == (
         f"{folder / 'zz_link.dcm'}: a symbolic link that leads outside {folder} (to {outside}); "
         "refused: a manifest may only name files inside its folder (remove the link or copy "
-        "the file in)")
+        "the file in)"
+    )
 
 
 def test_build_refuses_a_linked_folder_outside(dicoms: Path, tmp_path: Path) -> None:
@@ -106,8 +121,11 @@ def test_build_refuses_a_linked_folder_outside(dicoms: Path, tmp_path: Path) -> 
     (tmp_path / "other").mkdir()
     os.symlink(tmp_path / "other", folder / "linked")
     os.symlink(tmp_path / "other", folder / "linked2")
-    with pytest.raises(ManifestError, match=r"linked: a symbolic link that leads outside .* "
-                                            r"\(and 1 more\); refused"):
+    with pytest.raises(
+        ManifestError,
+        match=r"linked: a symbolic link that leads outside .* "
+        r"\(and 1 more\); refused",
+    ):
         build_manifest(folder, salt="s")
 
 
@@ -125,8 +143,12 @@ def test_build_never_opens_a_fifo(dicoms: Path, tmp_path: Path) -> None:
     os.mkfifo(folder / "pipe.dcm")
     seen: list[tuple[str, str]] = []
     result: list[object] = []
-    worker = threading.Thread(target=lambda: result.append(build_manifest(
-        folder, salt="s", on_skip=lambda rel, why: seen.append((rel, why)))), daemon=True)
+    worker = threading.Thread(
+        target=lambda: result.append(
+            build_manifest(folder, salt="s", on_skip=lambda rel, why: seen.append((rel, why)))
+        ),
+        daemon=True,
+    )
     worker.start()
     worker.join(60)
     if worker.is_alive():  # unblock the reader so the test process can end
@@ -142,8 +164,14 @@ def test_build_never_opens_a_fifo(dicoms: Path, tmp_path: Path) -> None:
 
 def _radval(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RADVAL_PSEUDONYM_SALT"}
-    return subprocess.run([sys.executable, "-m", "validation", *map(str, args)],
-                          capture_output=True, text=True, timeout=180, env=env, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "validation", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=cwd,
+    )
 
 
 HOSTILE = {
@@ -167,8 +195,7 @@ def _hostile_folder(dicoms: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def test_build_neutralises_formulas_and_check_reads_them_back(dicoms: Path,
-                                                             tmp_path: Path) -> None:
+def test_build_neutralises_formulas_and_check_reads_them_back(dicoms: Path, tmp_path: Path) -> None:
     folder = _hostile_folder(dicoms, tmp_path)
     out = folder / "manifest.csv"
     result = _radval("manifest", "build", folder, "--out", out, "--salt", "s")
@@ -202,19 +229,55 @@ def test_build_neutralises_formulas_and_check_reads_them_back(dicoms: Path,
 
 
 def test_numbers_are_never_neutralised_and_reading_back_is_exact(tmp_path: Path) -> None:
-    values = ["=1+1", "'=1+1", "''@x", "-12", "+3.5", "-1e-3", "-", "'abc", "\tx", "\rx",
-              "plain", "a=b", "a\rb", "c\r\nd", "q\"r", "x,y"]
-    frame = pd.DataFrame({"case_id": [f"c{i}" for i in range(len(values))],
-                          "note": values, "delta": [-1.5] * len(values),
-                          "=col": ["x"] * len(values)})
+    values = [
+        "=1+1",
+        "'=1+1",
+        "''@x",
+        "-12",
+        "+3.5",
+        "-1e-3",
+        "-",
+        "'abc",
+        "\tx",
+        "\rx",
+        "plain",
+        "a=b",
+        "a\rb",
+        "c\r\nd",
+        'q"r',
+        "x,y",
+    ]
+    frame = pd.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(len(values))],
+            "note": values,
+            "delta": [-1.5] * len(values),
+            "=col": ["x"] * len(values),
+        }
+    )
     out = tmp_path / "t.csv"
     report = write_csv(frame, out)
     assert report.neutralised == {"<header>": 1, "note": 6}
     raw = list(csv.reader(out.open(newline="")))
     assert raw[0] == ["case_id", "note", "delta", "'=col"]
     assert [r[1] for r in raw[1:]] == [
-        "'=1+1", "''=1+1", "'''@x", "-12", "+3.5", "-1e-3", "'-", "'abc", "'\tx", "'\rx",
-        "plain", "a=b", "a\rb", "c\r\nd", "q\"r", "x,y"]
+        "'=1+1",
+        "''=1+1",
+        "'''@x",
+        "-12",
+        "+3.5",
+        "-1e-3",
+        "'-",
+        "'abc",
+        "'\tx",
+        "'\rx",
+        "plain",
+        "a=b",
+        "a\rb",
+        "c\r\nd",
+        'q"r',
+        "x,y",
+    ]
     assert [r[2] for r in raw[1:]] == ["-1.5"] * len(values)
     back = restore_frame(pd.read_csv(out, dtype=str, keep_default_na=False))
     assert list(back.columns) == ["case_id", "note", "delta", "=col"]
@@ -224,7 +287,7 @@ def test_numbers_are_never_neutralised_and_reading_back_is_exact(tmp_path: Path)
 
 
 def test_inference_failures_csv_is_neutralised_and_read_back(tmp_path: Path) -> None:
-    from validation._study_inputs import inference_failures
+    from validation.study.inputs import inference_failures
     from validation.tables import write_csv_rows
 
     side = tmp_path / "s.failures.csv"
@@ -237,8 +300,8 @@ def test_inference_failures_csv_is_neutralised_and_read_back(tmp_path: Path) -> 
 
 
 def test_duplicate_columns_are_refused_in_every_table(tmp_path: Path) -> None:
-    from validation._study_inputs import read_scores
     from validation.data.readings import load_froc_readings, load_readings
+    from validation.study.inputs import read_scores
 
     (tmp_path / "img").mkdir()
     manifest = tmp_path / "m.csv"
@@ -256,13 +319,15 @@ def test_duplicate_columns_are_refused_in_every_table(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         read_scores(scores)
     assert str(info.value) == f"{scores}: column 'score' appears more than once in the header"
-    table = pa.table([pa.array(["c1"]), pa.array([0.1]), pa.array([0.2])],
-                     names=["case_id", "score", "score"])
+    table = pa.table(
+        [pa.array(["c1"]), pa.array([0.1]), pa.array([0.2])], names=["case_id", "score", "score"]
+    )
     pq.write_table(table, tmp_path / "s.parquet")
     with pytest.raises(InputError) as info:
         read_scores(tmp_path / "s.parquet")
     assert str(info.value) == (
-        f"{tmp_path / 's.parquet'}: column 'score' appears more than once in the header")
+        f"{tmp_path / 's.parquet'}: column 'score' appears more than once in the header"
+    )
 
     readings = tmp_path / "r.csv"
     readings.write_text("reader,modality,case,truth,score,score\nR1,A,c1,1,0.5,0.7\n")
@@ -276,7 +341,8 @@ def test_duplicate_columns_are_refused_in_every_table(tmp_path: Path) -> None:
     with pytest.raises(ReadingsError) as info:
         load_froc_readings(marks)
     assert str(info.value) == (
-        f"{tmp_path / 'f_truth.csv'}: column 'lesion' appears more than once in the header")
+        f"{tmp_path / 'f_truth.csv'}: column 'lesion' appears more than once in the header"
+    )
 
 
 # ------------------------------------------------------------------ build and check agree
@@ -291,11 +357,15 @@ def test_build_refuses_labels_that_check_would_reject(dicoms: Path, tmp_path: Pa
         build_manifest(folder, labels_path=labels, salt="s")
     assert str(info.value) == (
         f"manifest built from {folder}: row 2 (case_id '{first}'), column 'label': expected 0 "
-        f"or 1, found 'yes'; the values come from {labels}; nothing written")
+        f"or 1, found 'yes'; the values come from {labels}; nothing written"
+    )
     labels.write_text(f"case_id,mask_path\n{first},../../etc/passwd\n")
-    with pytest.raises(ManifestError, match=r"column 'mask_path': expected a path inside the "
-                                            r"manifest's folder, found '\.\./\.\./etc/passwd' "
-                                            r"\(it uses '\.\.'\)"):
+    with pytest.raises(
+        ManifestError,
+        match=r"column 'mask_path': expected a path inside the "
+        r"manifest's folder, found '\.\./\.\./etc/passwd' "
+        r"\(it uses '\.\.'\)",
+    ):
         build_manifest(folder, labels_path=labels, salt="s")
 
 

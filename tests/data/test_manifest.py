@@ -58,12 +58,15 @@ def _error(path: Path, **kwargs: object) -> str:
 @pytest.fixture
 def good(tmp_path: Path) -> Path:
     _folder(tmp_path)
-    return _csv(tmp_path, [
-        HEADER,
-        f"c001,p1,img/a.dcm,1,{_sha(tmp_path, 'a.dcm')}",
-        f"c002,p1,img/b.dcm,0,{_sha(tmp_path, 'b.dcm')}",
-        f"c003,p2,img/c.dcm,0,{_sha(tmp_path, 'c.dcm')}",
-    ])
+    return _csv(
+        tmp_path,
+        [
+            HEADER,
+            f"c001,p1,img/a.dcm,1,{_sha(tmp_path, 'a.dcm')}",
+            f"c002,p1,img/b.dcm,0,{_sha(tmp_path, 'b.dcm')}",
+            f"c003,p2,img/c.dcm,0,{_sha(tmp_path, 'c.dcm')}",
+        ],
+    )
 
 
 def test_loads_valid_manifest(good: Path) -> None:
@@ -120,12 +123,15 @@ def test_empty_file(tmp_path: Path) -> None:
 
 def test_duplicate_case_id(tmp_path: Path) -> None:
     _folder(tmp_path)
-    path = _csv(tmp_path, [
-        "case_id,patient_id,path,label",
-        "c001,p1,img/a.dcm,1",
-        "c002,p1,img/b.dcm,0",
-        "c001,p2,img/c.dcm,0",
-    ])
+    path = _csv(
+        tmp_path,
+        [
+            "case_id,patient_id,path,label",
+            "c001,p1,img/a.dcm,1",
+            "c002,p1,img/b.dcm,0",
+            "c001,p2,img/c.dcm,0",
+        ],
+    )
     assert _error(path) == (
         f"{path}: row 4 (case_id 'c001'), column 'case_id': expected a unique case ID, found "
         "a duplicate of row 2"
@@ -134,14 +140,17 @@ def test_duplicate_case_id(tmp_path: Path) -> None:
 
 def test_label_outside_domain(tmp_path: Path) -> None:
     _folder(tmp_path, ("a.dcm", "b.dcm", "c.dcm", "d.dcm", "e.dcm"))
-    path = _csv(tmp_path, [
-        "case_id,patient_id,path,label",
-        "c001,p1,img/a.dcm,1",
-        "c002,p1,img/b.dcm,0",
-        "c003,p2,img/c.dcm,1",
-        "c004,p3,img/d.dcm,2",
-        "c005,p3,img/e.dcm,0",
-    ])
+    path = _csv(
+        tmp_path,
+        [
+            "case_id,patient_id,path,label",
+            "c001,p1,img/a.dcm,1",
+            "c002,p1,img/b.dcm,0",
+            "c003,p2,img/c.dcm,1",
+            "c004,p3,img/d.dcm,2",
+            "c005,p3,img/e.dcm,0",
+        ],
+    )
     # The brief's example: the bad value is on line 5 of the file.
     assert _error(path) == (
         f"{path}: row 5 (case_id 'c004'), column 'label': expected 0 or 1, found '2'"
@@ -159,11 +168,14 @@ def test_other_bad_labels(tmp_path: Path, bad: str) -> None:
 
 def test_missing_label(tmp_path: Path) -> None:
     _folder(tmp_path, ("a.dcm", "b.dcm"))
-    path = _csv(tmp_path, [
-        "case_id,patient_id,path,label",
-        "c001,p1,img/a.dcm,1",
-        "c002,p1,img/b.dcm,",
-    ])
+    path = _csv(
+        tmp_path,
+        [
+            "case_id,patient_id,path,label",
+            "c001,p1,img/a.dcm,1",
+            "c002,p1,img/b.dcm,",
+        ],
+    )
     assert _error(path) == (
         f"{path}: row 3 (case_id 'c002'), column 'label': missing label (expected 0 or 1)"
     )
@@ -225,11 +237,14 @@ def test_symlink_leaving_folder(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     _folder(tmp_path, ("a.dcm",))
-    path = _csv(tmp_path, [
-        "case_id,patient_id,path,label",
-        "c001,p1,img/a.dcm,1",
-        "c002,p2,img/zzz.dcm,0",
-    ])
+    path = _csv(
+        tmp_path,
+        [
+            "case_id,patient_id,path,label",
+            "c001,p1,img/a.dcm,1",
+            "c002,p2,img/zzz.dcm,0",
+        ],
+    )
     assert _error(path) == (
         f"{path}: row 3 (case_id 'c002'), column 'path': expected an existing file, found "
         "no file at 'img/zzz.dcm'"
@@ -268,11 +283,14 @@ def test_malformed_sha256(tmp_path: Path) -> None:
 
 def test_bad_age(tmp_path: Path) -> None:
     _folder(tmp_path, ("a.dcm", "b.dcm"))
-    path = _csv(tmp_path, [
-        "case_id,patient_id,path,label,age",
-        "c001,p1,img/a.dcm,1,45",
-        "c002,p2,img/b.dcm,0,old",
-    ])
+    path = _csv(
+        tmp_path,
+        [
+            "case_id,patient_id,path,label,age",
+            "c001,p1,img/a.dcm,1,45",
+            "c002,p2,img/b.dcm,0,old",
+        ],
+    )
     assert _error(path) == (
         f"{path}: row 3 (case_id 'c002'), column 'age': expected an age in years (0 to 150), "
         "found 'old'"
@@ -283,7 +301,8 @@ def test_empty_ids(tmp_path: Path) -> None:
     _folder(tmp_path, ("a.dcm",))
     path = _csv(tmp_path, ["case_id,patient_id,path,label", ",p1,img/a.dcm,1"])
     assert _error(path) == f"{path}, row 2, column 'case_id': expected a case ID, found ''".replace(
-        f"{path}, row", f"{path}: row")
+        f"{path}, row", f"{path}: row"
+    )
     path = _csv(tmp_path, ["case_id,patient_id,path,label", "c1,,img/a.dcm,1"], "m2.csv")
     assert _error(path) == (
         f"{path}: row 2 (case_id 'c1'), column 'patient_id': expected a patient ID, found ''"
@@ -307,11 +326,14 @@ def test_row_is_the_csv_line_number(tmp_path: Path) -> None:
 
 def test_many_problems_are_counted_and_listed(tmp_path: Path) -> None:
     _folder(tmp_path, ("a.dcm",))
-    path = _csv(tmp_path, [
-        "case_id,patient_id,path,label",
-        "c001,p1,img/a.dcm,5",
-        "c001,p1,img/a.dcm,6",
-    ])
+    path = _csv(
+        tmp_path,
+        [
+            "case_id,patient_id,path,label",
+            "c001,p1,img/a.dcm,5",
+            "c001,p1,img/a.dcm,6",
+        ],
+    )
     message = _error(path)
     assert message.endswith(" (and 2 more problems)")
     _, problems = manifest_problems(path)
@@ -368,10 +390,16 @@ def test_leakage_clean(tmp_path: Path) -> None:
 
 
 def test_leakage_found(tmp_path: Path) -> None:
-    test = _manifest(tmp_path, "test", [("t1", "pa", "s1", "x1"), ("t2", "pb", "s2", "x2"),
-                                        ("t3", "pd", "s4", "same")])
-    train = _manifest(tmp_path, "train", [("r1", "pb", "s9", "y1"), ("r2", "pe", "s1", "y2"),
-                                          ("r3", "pf", "s8", "same")])
+    test = _manifest(
+        tmp_path,
+        "test",
+        [("t1", "pa", "s1", "x1"), ("t2", "pb", "s2", "x2"), ("t3", "pd", "s4", "same")],
+    )
+    train = _manifest(
+        tmp_path,
+        "train",
+        [("r1", "pb", "s9", "y1"), ("r2", "pe", "s1", "y2"), ("r3", "pf", "s8", "same")],
+    )
     report = check_leakage(test, train)
     assert report.shared_patients == ("pb",)
     assert report.shared_studies == ("s1",)
@@ -384,8 +412,10 @@ def test_leakage_hashes_files_without_sha_column(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         (tmp_path / name / "x.dcm").write_text("same bytes")
         _csv(tmp_path / name, ["case_id,patient_id,path,label", f"{name}1,p{name},x.dcm,0"])
-    report = check_leakage(load_manifest(tmp_path / "a" / "manifest.csv"),
-                           load_manifest(tmp_path / "b" / "manifest.csv"))
+    report = check_leakage(
+        load_manifest(tmp_path / "a" / "manifest.csv"),
+        load_manifest(tmp_path / "b" / "manifest.csv"),
+    )
     assert report.identical_images == (("a1", "b1"),)
     assert report.not_checked == ("studies: a manifest has no 'study_uid' column",)
 
@@ -409,8 +439,9 @@ def test_pseudonymise_id_is_keyed_hmac() -> None:
 
 @pytest.fixture(scope="module")
 def dicoms(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    synth = generate_synthetic_dataset(tmp_path_factory.mktemp("b"), n_cases=8, seed=5,
-                                       image_size=32)
+    synth = generate_synthetic_dataset(
+        tmp_path_factory.mktemp("b"), n_cases=8, seed=5, image_size=32
+    )
     return synth.root
 
 
@@ -425,8 +456,17 @@ def test_build_from_synthetic_matches_its_manifest(dicoms: Path) -> None:
     truth = pd.read_csv(dicoms / "manifest.csv", dtype={"case_id": str})
     assert list(built["case_id"]) == list(truth["case_id"])
     assert list(built["path"]) == [f"{c}.dcm" for c in truth["case_id"]]
-    for column in ("patient_id", "site", "manufacturer", "manufacturer_model", "sex", "view",
-                   "body_part", "study_uid", "sha256"):
+    for column in (
+        "patient_id",
+        "site",
+        "manufacturer",
+        "manufacturer_model",
+        "sex",
+        "view",
+        "body_part",
+        "study_uid",
+        "sha256",
+    ):
         assert list(built[column]) == list(truth[column]), column
     assert np.allclose(built["age"].astype(float), truth["age"])
     assert "label" not in built.columns
@@ -478,15 +518,21 @@ def test_build_joins_labels_by_case_id(dicoms: Path, tmp_path: Path) -> None:
     with open(labels, "a") as handle:
         handle.write("ZZZ9,1\n")
     seen: list[tuple[str, str]] = []
-    built = build_manifest(dicoms / "images", labels_path=labels, salt="s",
-                           on_skip=lambda rel, why: seen.append((rel, why)))
+    built = build_manifest(
+        dicoms / "images",
+        labels_path=labels,
+        salt="s",
+        on_skip=lambda rel, why: seen.append((rel, why)),
+    )
     assert list(built.columns[:4]) == ["case_id", "patient_id", "path", "label"]
     assert list(built["label"].iloc[:-1]) == list(truth["label"].iloc[:-1])
     assert pd.isna(built["label"].iloc[-1])
     assert seen == [
         (str(labels), "1 label row(s) match no image by 'case_id' (e.g. 'ZZZ9')"),
-        (str(labels), "1 image(s) have no row in it (by 'case_id'): their label column(s) are "
-                      "left blank"),
+        (
+            str(labels),
+            "1 image(s) have no row in it (by 'case_id'): their label column(s) are left blank",
+        ),
     ]
 
 
@@ -518,8 +564,7 @@ def test_build_label_errors(dicoms: Path, tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         build_manifest(dicoms / "images", labels_path=labels, salt="s")
     assert str(info.value) == (
-        f"{labels}: column 'sex' would overwrite a column read from the DICOM headers "
-        "(rename it)"
+        f"{labels}: column 'sex' would overwrite a column read from the DICOM headers (rename it)"
     )
 
 
@@ -550,18 +595,24 @@ def test_example_in_data_manifests_is_valid() -> None:
 
 def test_mask_path_is_checked_like_path(tmp_path: Path) -> None:
     _folder(tmp_path, ("a.dcm", "b.dcm"))
-    path = _csv(tmp_path, [
-        "case_id,patient_id,path,label,mask_path",
-        "c001,p1,img/a.dcm,1,img/b.dcm",
-        "c002,p2,img/b.dcm,0,",
-        "c003,p3,img/a.dcm,0,../m.nii.gz",
-    ])
+    path = _csv(
+        tmp_path,
+        [
+            "case_id,patient_id,path,label,mask_path",
+            "c001,p1,img/a.dcm,1,img/b.dcm",
+            "c002,p2,img/b.dcm,0,",
+            "c003,p3,img/a.dcm,0,../m.nii.gz",
+        ],
+    )
     assert _error(path) == (
         f"{path}: row 4 (case_id 'c003'), column 'mask_path': expected a path inside the "
         "manifest's folder, found '../m.nii.gz' (it uses '..')"
     )
-    path = _csv(tmp_path, ["case_id,patient_id,path,label,mask_path",
-                           "c001,p1,img/a.dcm,1,masks/none.nii.gz"], "m2.csv")
+    path = _csv(
+        tmp_path,
+        ["case_id,patient_id,path,label,mask_path", "c001,p1,img/a.dcm,1,masks/none.nii.gz"],
+        "m2.csv",
+    )
     assert _error(path) == (
         f"{path}: row 2 (case_id 'c001'), column 'mask_path': expected an existing file, "
         "found no file at 'masks/none.nii.gz'"

@@ -35,8 +35,9 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> SyntheticDataset:
-    return generate_synthetic_dataset(tmp_path_factory.mktemp("synth"), n_cases=N, seed=3,
-                                      image_size=SIZE)
+    return generate_synthetic_dataset(
+        tmp_path_factory.mktemp("synth"), n_cases=N, seed=3, image_size=SIZE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,11 @@ def manifest(synth: SyntheticDataset) -> pd.DataFrame:
 
 
 def _tree_hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): sha256_file(p)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_result_and_layout(synth: SyntheticDataset, manifest: pd.DataFrame) -> None:
@@ -62,8 +66,7 @@ def test_result_and_layout(synth: SyntheticDataset, manifest: pd.DataFrame) -> N
     assert tuple(pd.read_csv(synth.lesions_path).columns) == LESION_COLUMNS
     # Nothing else is written: images, masks, the two tables, no temporary files.
     names = {p.relative_to(synth.root).as_posix() for p in synth.root.rglob("*") if p.is_file()}
-    expected = set(manifest["path"]) | set(manifest["mask_path"]) | {"manifest.csv",
-                                                                       "lesions.csv"}
+    expected = set(manifest["path"]) | set(manifest["mask_path"]) | {"manifest.csv", "lesions.csv"}
     assert names == expected
 
 
@@ -119,8 +122,10 @@ def test_images_round_trip_and_headers_match_manifest(
 
 def test_every_transfer_syntax_appears(tmp_path: Path) -> None:
     synth = generate_synthetic_dataset(tmp_path, n_cases=80, seed=0, image_size=32)
-    found = {read_dicom(synth.root / p).header.transfer_syntax
-             for p in pd.read_csv(synth.manifest_path)["path"]}
+    found = {
+        read_dicom(synth.root / p).header.transfer_syntax
+        for p in pd.read_csv(synth.manifest_path)["path"]
+    }
     assert found == {
         pydicom.uid.ExplicitVRLittleEndian,
         pydicom.uid.DeflatedExplicitVRLittleEndian,
@@ -181,9 +186,9 @@ def test_lesion_truth_matches_masks(synth: SyntheticDataset, manifest: pd.DataFr
         covered = np.zeros_like(mask, dtype=bool)
         for box in boxes.itertuples():
             assert 0 <= box.x0 < box.x1 <= SIZE and 0 <= box.y0 < box.y1 <= SIZE
-            inside = mask[box.y0:box.y1, box.x0:box.x1]
+            inside = mask[box.y0 : box.y1, box.x0 : box.x1]
             assert inside.any()
-            covered[box.y0:box.y1, box.x0:box.x1] = True
+            covered[box.y0 : box.y1, box.x0 : box.x1] = True
             # The box is tight: every edge row/column of it touches the mask.
             assert inside[0].any() and inside[-1].any()
             assert inside[:, 0].any() and inside[:, -1].any()
@@ -191,8 +196,9 @@ def test_lesion_truth_matches_masks(synth: SyntheticDataset, manifest: pd.DataFr
 
 
 def test_disjoint_training_set(tmp_path: Path, synth: SyntheticDataset) -> None:
-    train = generate_synthetic_dataset(tmp_path / "train", n_cases=30, seed=9, image_size=SIZE,
-                                       id_prefix="R")
+    train = generate_synthetic_dataset(
+        tmp_path / "train", n_cases=30, seed=9, image_size=SIZE, id_prefix="R"
+    )
     test_m = load_manifest(synth.manifest_path)
     train_m = load_manifest(train.manifest_path)
     assert check_leakage(test_m, train_m).ok
@@ -219,10 +225,14 @@ def _detectability(scanner: Scanner, n_patients: int = 5, repeats: int = 12) -> 
         profile, _ = _nodule_image(canvas, patient.nodules[0], (0.0, 0.0))
         lesion = profile * (0.35 + 0.65 * lungs)
         template = lesion / lesion.sum()
-        with_nodule = [float((_acquire(att + lesion, scanner, canvas.scale, rng) * template).sum())
-                       for _ in range(repeats)]
-        without = [float((_acquire(att, scanner, canvas.scale, rng) * template).sum())
-                   for _ in range(repeats)]
+        with_nodule = [
+            float((_acquire(att + lesion, scanner, canvas.scale, rng) * template).sum())
+            for _ in range(repeats)
+        ]
+        without = [
+            float((_acquire(att, scanner, canvas.scale, rng) * template).sum())
+            for _ in range(repeats)
+        ]
         pooled_sd = np.sqrt(0.5 * (np.var(with_nodule, ddof=1) + np.var(without, ddof=1)))
         values.append((np.mean(with_nodule) - np.mean(without)) / pooled_sd)
     return float(np.median(values))
@@ -240,8 +250,9 @@ def test_borealis_files_are_noisier(tmp_path: Path) -> None:
     synth = generate_synthetic_dataset(tmp_path, n_cases=40, seed=2, image_size=64)
     frame = pd.read_csv(synth.manifest_path)
     noise = {
-        name: float(np.median([read_dicom(synth.root / p).pixels[:5, :5].std()
-                               for p in group["path"]]))
+        name: float(
+            np.median([read_dicom(synth.root / p).pixels[:5, :5].std() for p in group["path"]])
+        )
         for name, group in frame.groupby("manufacturer")
     }
     # Outside the body (air) only acquisition noise is left.

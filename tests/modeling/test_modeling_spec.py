@@ -39,7 +39,9 @@ def _error(tmp_path: Path, data: Any) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("name", ["demo_classifier.yaml", "demo_segmentation.yaml"])
+@pytest.mark.parametrize(
+    "name", ["demo_classifier.yaml", "demo_classifier_released.yaml", "demo_segmentation.yaml"]
+)
 def test_shipped_specs_validate_and_build(name: str) -> None:
     spec = load_spec(MODELS / name)
     net = build_network(spec.network, in_channels=spec.input.channels, n_classes=len(spec.classes))
@@ -49,7 +51,11 @@ def test_shipped_specs_validate_and_build(name: str) -> None:
     else:
         assert out.shape == (2, len(spec.classes), *spec.input.size)
     assert spec.model_card.intended_use and spec.model_card.limitations
-    assert 0 <= spec.operating_point.threshold <= 1
+    op = spec.operating_point
+    if spec.task == "classification":  # chosen at training time on a tuning split
+        assert op.threshold is None and op.select is not None and op.select.on == "tuning"
+    else:
+        assert op.threshold is not None and 0 <= op.threshold <= 1 and op.select is None
 
 
 def test_unknown_keys_are_named_with_their_path(tmp_path: Path) -> None:
@@ -64,7 +70,7 @@ def test_unknown_keys_are_named_with_their_path(tmp_path: Path) -> None:
 
 def test_bad_values_name_the_field_and_what_was_found(tmp_path: Path) -> None:
     data = _demo()
-    data["operating_point"]["threshold"] = 1.5
+    data["operating_point"] = {"threshold": 1.5}
     resize = next(i for i, step in enumerate(data["preprocessing"]) if step["kind"] == "resize")
     data["preprocessing"][resize]["mode"] = "cubic"
     data["task"] = "detection"
@@ -97,22 +103,38 @@ def test_unknown_network_argument(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["network"]["args"].update(out_channels=3),
-         "network.args.out_channels: expected 2 (one per class), found 3"),
-        (lambda d: d["network"]["args"].update(in_channels=3),
-         "network.args.in_channels: expected 1 (input.channels), found 3"),
-        (lambda d: d["network"]["args"].update(spatial_dims=3),
-         "network.args.spatial_dims: expected 2, found 3"),
-        (lambda d: d["network"].update(name="UNet"),
-         "network.name: UNet is a segmentation network, the spec's task is classification"),
-        (lambda d: d["preprocessing"].append({"kind": "resize"}),
-         "preprocessing: expected exactly one 'resize' or 'spacing' step, found 2"),
-        (lambda d: d.update(positive_class="tumour"),
-         "positive_class: expected one of ['no_lesion', 'lesion'], found 'tumour'"),
-        (lambda d: d["checkpoint"].update(sha256="ABC"),
-         "checkpoint.sha256: expected 64 lowercase hex digits, found 'ABC'"),
-        (lambda d: d["preprocessing"].append({"kind": "repeat_channels", "repeats": 3}),
-         "input.channels: expected 3 (after repeat_channels), found 1"),
+        (
+            lambda d: d["network"]["args"].update(out_channels=3),
+            "network.args.out_channels: expected 2 (one per class), found 3",
+        ),
+        (
+            lambda d: d["network"]["args"].update(in_channels=3),
+            "network.args.in_channels: expected 1 (input.channels), found 3",
+        ),
+        (
+            lambda d: d["network"]["args"].update(spatial_dims=3),
+            "network.args.spatial_dims: expected 2, found 3",
+        ),
+        (
+            lambda d: d["network"].update(name="UNet"),
+            "network.name: UNet is a segmentation network, the spec's task is classification",
+        ),
+        (
+            lambda d: d["preprocessing"].append({"kind": "resize"}),
+            "preprocessing: expected exactly one 'resize' or 'spacing' step, found 2",
+        ),
+        (
+            lambda d: d.update(positive_class="tumour"),
+            "positive_class: expected one of ['no_lesion', 'lesion'], found 'tumour'",
+        ),
+        (
+            lambda d: d["checkpoint"].update(sha256="ABC"),
+            "checkpoint.sha256: expected 64 lowercase hex digits, found 'ABC'",
+        ),
+        (
+            lambda d: d["preprocessing"].append({"kind": "repeat_channels", "repeats": 3}),
+            "input.channels: expected 3 (after repeat_channels), found 1",
+        ),
     ],
 )
 def test_inconsistent_specs(tmp_path: Path, change: Any, expected: str) -> None:
@@ -123,8 +145,10 @@ def test_inconsistent_specs(tmp_path: Path, change: Any, expected: str) -> None:
 
 def test_pretrained_download_is_refused(tmp_path: Path) -> None:
     data = _demo()
-    data["network"] = {"name": "EfficientNetBN", "args": {"model_name": "efficientnet-b0",
-                                                           "pretrained": True}}
+    data["network"] = {
+        "name": "EfficientNetBN",
+        "args": {"model_name": "efficientnet-b0", "pretrained": True},
+    }
     assert "network.args.pretrained: expected false" in _error(tmp_path, data)
 
 

@@ -26,14 +26,21 @@ def _spec(**changes: object) -> dict:
     data["network"]["args"] = {"init_features": 4, "growth_rate": 4, "block_config": [1, 1]}
     data["input"]["size"] = [32, 32]
     data["training"].update(max_epochs=1, batch_size=6, augment=[])
+    data["operating_point"] = {"threshold": 0.5}  # fixed: these tests are about the data path
     data.update(changes)
     return data
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ds = generate_synthetic_dataset(tmp_path_factory.mktemp("tf"), n_cases=12, seed=5,
-                                    image_size=64, prevalence=0.5, id_prefix="TF")
+    ds = generate_synthetic_dataset(
+        tmp_path_factory.mktemp("tf"),
+        n_cases=12,
+        seed=5,
+        image_size=64,
+        prevalence=0.5,
+        id_prefix="TF",
+    )
     return ds.manifest_path
 
 
@@ -42,8 +49,12 @@ def test_spacing_resamples_by_pixel_spacing_then_pads_to_input_size(small: Path)
     path = str(small.parent / frame.loc[0, "path"])
     spacing = read_dicom(path).header.pixel_spacing
     assert spacing is not None
-    data = _spec(preprocessing=[{"kind": "scale_range", "a_min": 0, "a_max": 4095},
-                                {"kind": "spacing", "pixdim": [2 * spacing[0], 2 * spacing[1]]}])
+    data = _spec(
+        preprocessing=[
+            {"kind": "scale_range", "a_min": 0, "a_max": 4095},
+            {"kind": "spacing", "pixdim": [2 * spacing[0], 2 * spacing[1]]},
+        ]
+    )
     data["input"]["size"] = [40, 40]
     spec = ModelSpec.model_validate(data)
     image = build_transforms(spec, with_mask=False, train=False)({"image": path})["image"]
@@ -56,9 +67,13 @@ def test_spacing_resamples_by_pixel_spacing_then_pads_to_input_size(small: Path)
 def test_repeat_channels_and_window(small: Path) -> None:
     frame = pd.read_csv(small)
     path = str(small.parent / frame.loc[1, "path"])
-    data = _spec(preprocessing=[{"kind": "window", "center": 2048, "width": 1024},
-                                {"kind": "resize"},
-                                {"kind": "repeat_channels", "repeats": 3}])
+    data = _spec(
+        preprocessing=[
+            {"kind": "window", "center": 2048, "width": 1024},
+            {"kind": "resize"},
+            {"kind": "repeat_channels", "repeats": 3},
+        ]
+    )
     data["input"]["channels"] = 3
     spec = ModelSpec.model_validate(data)
     image = build_transforms(spec, with_mask=False, train=False)({"image": path})["image"]
@@ -74,7 +89,7 @@ def test_repeat_channels_and_window(small: Path) -> None:
 
 def test_three_class_labels_by_name_and_index(small: Path, tmp_path: Path) -> None:
     frame = pd.read_csv(small)
-    frame["grade"] = (["low", "mid", "high", 0, 1, 2] * 2)
+    frame["grade"] = ["low", "mid", "high", 0, 1, 2] * 2
     manifest = small.parent / "graded.csv"
     frame.to_csv(manifest, index=False)
     data = _spec(classes=["low", "mid", "high"], positive_class="high", label_column="grade")
@@ -83,15 +98,24 @@ def test_three_class_labels_by_name_and_index(small: Path, tmp_path: Path) -> No
     spec = ModelSpec.model_validate(data)
     table = case_table(manifest, spec, with_labels=True)
     assert table.labels == (0, 1, 2, 0, 1, 2) * 2
-    result = train_model(spec_path, manifest=manifest, out_dir=tmp_path / "run",
-                         val_manifest=manifest)
+    result = train_model(
+        spec_path, manifest=manifest, out_dir=tmp_path / "run", val_manifest=manifest
+    )
     assert 0.0 <= result.metrics["val_auc"] <= 1.0
-    scores = predict_scores(result.spec_path, manifest=manifest, out=tmp_path / "s.parquet",
-                            num_workers=0, progress=False)
+    scores = predict_scores(
+        result.spec_path,
+        manifest=manifest,
+        out=tmp_path / "s.parquet",
+        num_workers=0,
+        progress=False,
+    )
     assert scores.n_scored == 12 and scores.metadata["positive_class"] == "high"
     frame.loc[4, "grade"] = "severe"
     frame.to_csv(manifest, index=False)
-    with pytest.raises(ManifestError, match=r"row 6, column 'grade': expected a class index "
-                                            r"0\.\.2 or one of \['low', 'mid', 'high'\], "
-                                            r"found 'severe'"):
+    with pytest.raises(
+        ManifestError,
+        match=r"row 6, column 'grade': expected a class index "
+        r"0\.\.2 or one of \['low', 'mid', 'high'\], "
+        r"found 'severe'",
+    ):
         case_table(manifest, spec, with_labels=True)

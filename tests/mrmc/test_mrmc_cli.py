@@ -13,9 +13,13 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
 
 
 def radval(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "validation", "mrmc", *map(str, args)],
-                          capture_output=True, text=True, timeout=120,
-                          env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "validation", "mrmc", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_table_output_for_van_dyke():
@@ -43,7 +47,8 @@ def test_excel_format_from_the_command_line():
     r = radval(DATA / "formats" / "van_dyke_jafroc.xlsx", "--json", "--covariance", "delong")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["tests"]["RRRC"]["statistic"] == pytest.approx(
-        4.484854321820782, abs=1e-9)
+        4.484854321820782, abs=1e-9
+    )
 
 
 def test_ai_reader_json():

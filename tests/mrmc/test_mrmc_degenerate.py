@@ -55,12 +55,12 @@ def franken_twin() -> dict[str, float]:
             jack[i, j, k] = pair_auc(xk[tk == 1].to_numpy(), xk[tk == 0].to_numpy())
     n = len(cases)
     buckets: dict[str, list[float]] = {"var": [], "cov1": [], "cov2": [], "cov3": []}
-    for (i, j), (i2, j2) in itertools.product(itertools.product(range(2), range(len(rdrs))),
-                                              repeat=2):
+    for (i, j), (i2, j2) in itertools.product(
+        itertools.product(range(2), range(len(rdrs))), repeat=2
+    ):
         a, b = jack[i, j], jack[i2, j2]
         cov = (n - 1) / n * float(((a - a.mean()) * (b - b.mean())).sum())
-        key = ("var" if (i, j) == (i2, j2) else "cov1" if j == j2 else "cov2" if i == i2
-               else "cov3")
+        key = "var" if (i, j) == (i2, j2) else "cov1" if j == j2 else "cov2" if i == i2 else "cov3"
         buckets[key].append(cov)
     out = {k: float(np.mean(v)) for k, v in buckets.items()}
     means = fom.mean(axis=1)
@@ -81,15 +81,15 @@ def test_frrc_truncates_cov2_minus_cov3_when_negative():
     den = twin["var"] - twin["cov1"] + (r - 1) * max(twin["cov2"] - twin["cov3"], 0.0)
     x2 = twin["ms_t"] / den
     t = res.tests["FRRC"]
-    assert t["statistic"] == pytest.approx(x2, rel=1e-10)
-    assert t["statistic"] == pytest.approx(0.32101347203558495, rel=1e-10)
-    assert t["p_value"] == pytest.approx(stats.chi2.sf(x2, 1), rel=1e-10)
-    (c,) = t["comparisons"]
+    assert t.statistic == pytest.approx(x2, rel=1e-10)
+    assert t.statistic == pytest.approx(0.32101347203558495, rel=1e-10)
+    assert t.p_value == pytest.approx(stats.chi2.sf(x2, 1), rel=1e-10)
+    (c,) = t.comparisons
     assert c.se == pytest.approx(math.sqrt(2 / r * den), rel=1e-10)
     assert c.ci_low == pytest.approx(twin["diff"] - 1.959963984540054 * c.se, abs=1e-12)
     # the untruncated denominator (MRMCaov 0.3) would give a larger statistic
     untrunc = twin["ms_t"] / (twin["var"] - twin["cov1"] + (r - 1) * (twin["cov2"] - twin["cov3"]))
-    assert untrunc > t["statistic"] * 1.05
+    assert untrunc > t.statistic * 1.05
     # reported components stay untruncated: Var(T:R) is negative here
     assert vc["var_tr"] < 0
 
@@ -98,8 +98,12 @@ def agreeing_readers() -> pd.DataFrame:
     """Three readers with identical scores; the modalities differ on odd cases."""
     rng = np.random.default_rng(1)
     base = rng.integers(1, 6, 10) + (np.arange(10) < 5)
-    rows = [(r, m, f"c{c}", int(c < 5), int(base[c] + shift * (c % 2)))
-            for m, shift in (("A", 0), ("B", 1)) for r in ("r1", "r2", "r3") for c in range(10)]
+    rows = [
+        (r, m, f"c{c}", int(c < 5), int(base[c] + shift * (c % 2)))
+        for m, shift in (("A", 0), ("B", 1))
+        for r in ("r1", "r2", "r3")
+        for c in range(10)
+    ]
     return pd.DataFrame(rows, columns=["reader", "modality", "case", "truth", "score"])
 
 
@@ -108,32 +112,44 @@ def test_readers_that_agree_exactly_give_no_1e29(method):
     res = mrmc_analysis(agreeing_readers(), method=method)
     for name, t in res.tests.items():
         for key in ("statistic", "df_den"):
-            v = t[key]
+            v = getattr(t, key)
             assert v is None or v == math.inf or abs(v) < 1e8, (name, key, v)
     rrfc = res.tests["RRFC"]
-    assert rrfc["estimable"] is False and rrfc["statistic"] is None and rrfc["p_value"] is None
-    assert rrfc["comparisons"] == []
-    assert rrfc["reason"].startswith("RRFC is not estimable: MS(T")
+    assert rrfc.estimable is False and rrfc.statistic is None and rrfc.p_value is None
+    assert rrfc.comparisons == []
+    assert rrfc.reason.startswith("RRFC is not estimable: MS(T")
     rrrc = res.tests["RRRC"]
-    assert rrrc["estimable"] is True and rrrc["df_den"] == math.inf
-    assert rrrc["p_value"] == pytest.approx(stats.chi2.sf(rrrc["statistic"], 1), rel=1e-12)
+    assert rrrc.estimable is True and rrrc.df_den == math.inf
+    assert rrrc.p_value == pytest.approx(stats.chi2.sf(rrrc.statistic, 1), rel=1e-12)
     out = json.loads(json.dumps(res.to_dict(), allow_nan=False))
     assert out["tests"]["RRFC"]["estimable"] is False
     with pytest.raises(UndefinedMetricError, match="^RRFC is not estimable"):
-        mrmc_noninferiority(agreeing_readers(), modality_test="B", modality_reference="A",
-                            margin=0.05, analysis="RRFC", method=method)
+        mrmc_noninferiority(
+            agreeing_readers(),
+            modality_test="B",
+            modality_reference="A",
+            margin=0.05,
+            analysis="RRFC",
+            method=method,
+        )
 
 
 def tied_readings() -> pd.DataFrame:
-    rows = [(r, m, f"c{c}", int(c < 5), 3) for m in ("A", "B") for r in ("r1", "r2", "r3")
-            for c in range(10)]
+    rows = [
+        (r, m, f"c{c}", int(c < 5), 3)
+        for m in ("A", "B")
+        for r in ("r1", "r2", "r3")
+        for c in range(10)
+    ]
     return pd.DataFrame(rows, columns=["reader", "modality", "case", "truth", "score"])
 
 
 def test_all_tied_readings_are_a_named_undefined_result():
-    msg = ("the auc of every reader in every modality is the same on every case subsample (e.g. "
-           "all scores tied): the readings carry no case-to-case variation, so no MRMC variance, "
-           "test or interval can be estimated")
+    msg = (
+        "the auc of every reader in every modality is the same on every case subsample (e.g. "
+        "all scores tied): the readings carry no case-to-case variation, so no MRMC variance, "
+        "test or interval can be estimated"
+    )
     for method in ("or", "dbm"):
         with pytest.raises(UndefinedMetricError) as info:
             mrmc_analysis(tied_readings(), method=method)
@@ -144,9 +160,13 @@ def test_all_tied_readings_are_a_named_undefined_result():
 
 
 def radval(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "validation", "mrmc", *map(str, args)],
-                          capture_output=True, text=True, timeout=120,
-                          env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "validation", "mrmc", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_cli_all_tied_exits_2_with_one_located_line(tmp_path):

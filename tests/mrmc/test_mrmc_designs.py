@@ -37,8 +37,7 @@ def brute_force(frame: pd.DataFrame, design: str):
     cases = list(dict.fromkeys(frame["case"]))
     groups = list(itertools.product(mods, rdrs))
     parts = [frame[(frame.modality == m) & (frame.reader == r)] for m, r in groups]
-    arrays = [(p["case"].to_numpy(), p["truth"].to_numpy(), p["score"].to_numpy())
-              for p in parts]
+    arrays = [(p["case"].to_numpy(), p["truth"].to_numpy(), p["score"].to_numpy()) for p in parts]
     fom = np.array([auc_of(t, x) for _, t, x in arrays])
     jack = np.empty((len(cases), len(groups)))
     for k, case in enumerate(cases):
@@ -66,15 +65,24 @@ def brute_force(frame: pd.DataFrame, design: str):
     den = ms_tr + r * max(cov2 - cov3, 0)
     f = ms_t / den
     ddf = den**2 / (ms_tr**2 / ((t - 1) * (r - 1)))
-    return {"F": f, "ddf": ddf, "p": stats.f.sf(f, t - 1, ddf), "var": var, "cov1": cov1,
-            "cov2": cov2, "cov3": cov3}
+    return {
+        "F": f,
+        "ddf": ddf,
+        "p": stats.f.sf(f, t - 1, ddf),
+        "var": var,
+        "cov1": cov1,
+        "cov2": cov2,
+        "cov3": cov3,
+    }
 
 
 @pytest.mark.parametrize(
     ("name", "design"),
-    [("van_dyke_cases_nested_in_readers.csv", "split_plot"),
-     ("van_dyke_cases_nested_in_modalities.csv", "cases_in_modalities"),
-     ("kundel_icu_cxr.csv", "partially_paired")],
+    [
+        ("van_dyke_cases_nested_in_readers.csv", "split_plot"),
+        ("van_dyke_cases_nested_in_modalities.csv", "cases_in_modalities"),
+        ("kundel_icu_cxr.csv", "partially_paired"),
+    ],
 )
 def test_design_matches_brute_force_mrmcaov_twin(name, design):
     frame = load_readings(DATA / name)
@@ -82,9 +90,9 @@ def test_design_matches_brute_force_mrmcaov_twin(name, design):
     assert res.design == design
     twin = brute_force(frame, design)
     t = res.tests["RRRC"]
-    assert t["statistic"] == pytest.approx(twin["F"], rel=1e-10)
-    assert t["df_den"] == pytest.approx(twin["ddf"], rel=1e-10)
-    assert t["p_value"] == pytest.approx(twin["p"], rel=1e-9)
+    assert t.statistic == pytest.approx(twin["F"], rel=1e-10)
+    assert t.df_den == pytest.approx(twin["ddf"], rel=1e-10)
+    assert t.p_value == pytest.approx(twin["p"], rel=1e-9)
     vc = res.variance_components
     assert vc["var_error"] == pytest.approx(twin["var"], rel=1e-10)
     for k in ("cov1", "cov2", "cov3"):
@@ -97,16 +105,15 @@ def test_split_plot_same_aucs_as_crossed_but_no_reader_covariance():
     np.testing.assert_allclose(nested.fom["fom"], crossed.fom["fom"], atol=1e-15)
     assert nested.variance_components["cov2"] == 0 and nested.variance_components["cov3"] == 0
     # with Cov2 = Cov3 = 0 the RRRC test reduces to MS(T)/MS(T:R) on (1, 4) df
-    assert nested.tests["RRRC"]["df_den"] == pytest.approx(4.0)
-    assert nested.tests["RRRC"]["statistic"] == pytest.approx(
-        nested.tests["RRFC"]["statistic"])
+    assert nested.tests["RRRC"].df_den == pytest.approx(4.0)
+    assert nested.tests["RRRC"].statistic == pytest.approx(nested.tests["RRFC"].statistic)
 
 
 def test_delong_refuses_non_crossed_designs():
     frame = load_readings(DATA / "kundel_icu_cxr.csv")
     with pytest.raises(ValueError, match="DeLong covariance needs fully crossed data"):
         mrmc_analysis(frame, covariance="delong")
-    assert math.isfinite(mrmc_analysis(frame, covariance="unbiased").tests["RRRC"]["statistic"])
+    assert math.isfinite(mrmc_analysis(frame, covariance="unbiased").tests["RRRC"].statistic)
 
 
 def test_dbm_refuses_non_crossed_designs():
@@ -125,14 +132,14 @@ def test_readers_nested_in_modalities_against_one_way_formulas():
     assert len(a) == len(b) == 5
     # one-way ANOVA (scipy) for MS(T)/MS(R(T)): fixed-cases test = classical F
     f_oneway = stats.f_oneway(a, b)
-    assert res.tests["RRFC"]["statistic"] == pytest.approx(f_oneway.statistic, rel=1e-10)
-    assert res.tests["RRFC"]["p_value"] == pytest.approx(f_oneway.pvalue, rel=1e-9)
+    assert res.tests["RRFC"].statistic == pytest.approx(f_oneway.statistic, rel=1e-10)
+    assert res.tests["RRFC"].p_value == pytest.approx(f_oneway.pvalue, rel=1e-9)
     vc = res.variance_components
     assert vc["cov1"] == 0 and vc["n0"] == pytest.approx(5.0)
     # RRRC: var(diff) = (1/5 + 1/5)(MS(R(T)) + 5 max(Cov2 - Cov3, 0))
     ms_r = (np.var(a, ddof=1) + np.var(b, ddof=1)) / 2
     den = ms_r + 5 * max(vc["cov2"] - vc["cov3"], 0)
-    (c,) = res.tests["RRRC"]["comparisons"]
+    (c,) = res.tests["RRRC"].comparisons
     assert c.difference == pytest.approx(a.mean() - b.mean())
     assert c.se == pytest.approx(math.sqrt(0.4 * den), rel=1e-12)
     assert c.df == pytest.approx(den**2 / (ms_r**2 / 8), rel=1e-12)
@@ -141,8 +148,10 @@ def test_readers_nested_in_modalities_against_one_way_formulas():
     readers = [f"reader{i}" for i in range(1, 11)]
     mod_of = {r: frame.loc[frame.reader == r, "modality"].iloc[0] for r in readers}
     jack = np.empty((len(cases), len(readers)))
-    arrays = [(p["case"].to_numpy(), p["truth"].to_numpy(), p["score"].to_numpy())
-              for p in (frame[frame.reader == r] for r in readers)]
+    arrays = [
+        (p["case"].to_numpy(), p["truth"].to_numpy(), p["score"].to_numpy())
+        for p in (frame[frame.reader == r] for r in readers)
+    ]
     for k, case in enumerate(cases):
         for g, (ids, t, x) in enumerate(arrays):
             keep = ids != case
@@ -156,5 +165,4 @@ def test_readers_nested_in_modalities_against_one_way_formulas():
     assert vc["cov3"] == pytest.approx(cov[~same].mean(), rel=1e-10)
     assert vc["var_error"] == pytest.approx(np.mean(np.diag(cov)), rel=1e-10)
     assert res.readers[-1] == "reader10"  # natural order
-    assert list(res.fom["reader"][:5]) == ["reader1", "reader2", "reader3", "reader4",
-                                           "reader5"]
+    assert list(res.fom["reader"][:5]) == ["reader1", "reader2", "reader3", "reader4", "reader5"]

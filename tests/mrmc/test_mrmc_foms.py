@@ -85,7 +85,7 @@ def test_average_curve_is_mean_of_reader_polylines(vd):
 
 def test_noninferiority_and_superiority(vd):
     res = mrmc_analysis(vd)
-    (c,) = res.tests["RRRC"]["comparisons"]
+    (c,) = res.tests["RRRC"].comparisons
     ni = mrmc_noninferiority(vd, modality_test="1", modality_reference="0", margin=0.05)
     assert ni.difference == pytest.approx(-c.difference)
     assert (ni.ci_low, ni.ci_high) == pytest.approx((-c.ci_high, -c.ci_low))
@@ -93,8 +93,9 @@ def test_noninferiority_and_superiority(vd):
     assert ni.statistic == pytest.approx((ni.difference + 0.05) / c.se)
     assert ni.extra["conclusion"] is True
     # the conclusion is the one-sided test at (1 - level) / 2
-    sup = mrmc_noninferiority(vd, modality_test="1", modality_reference="0", margin=0.0,
-                              alternative="superiority")
+    sup = mrmc_noninferiority(
+        vd, modality_test="1", modality_reference="0", margin=0.0, alternative="superiority"
+    )
     assert sup.p_value == pytest.approx(c.p_value / 2)
     assert sup.extra["conclusion"] == (sup.p_value < 0.025)
     rev = mrmc_noninferiority(vd, modality_test="0", modality_reference="1", margin=0.01)
@@ -125,17 +126,18 @@ def test_option_errors(vd):
 def test_bootstrap_covariance_is_reproducible_and_close_to_jackknife(vd):
     a = mrmc_analysis(vd, covariance="bootstrap", rng=11, n_resamples=500)
     b = mrmc_analysis(vd, covariance="bootstrap", rng=11, n_resamples=500)
-    assert a.tests["RRRC"]["statistic"] == b.tests["RRRC"]["statistic"]
+    assert a.tests["RRRC"].statistic == b.tests["RRRC"].statistic
     j = mrmc_analysis(vd)
     assert a.variance_components["var_error"] == pytest.approx(
-        j.variance_components["var_error"], rel=0.25)
+        j.variance_components["var_error"], rel=0.25
+    )
     assert a.extra["n_resamples"] == 500
 
 
 def test_confidence_level_changes_only_intervals(vd):
     a = mrmc_analysis(vd, confidence_level=0.9)
     b = mrmc_analysis(vd)
-    ca, cb = a.tests["RRRC"]["comparisons"][0], b.tests["RRRC"]["comparisons"][0]
+    ca, cb = a.tests["RRRC"].comparisons[0], b.tests["RRRC"].comparisons[0]
     assert ca.p_value == cb.p_value
     assert ca.ci_high - ca.ci_low < cb.ci_high - cb.ci_low
     assert ca.confidence_level == 0.9
@@ -146,5 +148,5 @@ def test_reader_vs_ai_with_modality_choice(vd):
     out = reader_vs_ai(vd, ai_reader="0", modality="1")
     foms = reader_foms(vd)
     f1 = foms[foms.modality == "1"].set_index("reader")["fom"]
-    assert out["RRRC"].estimate_b == pytest.approx(f1["0"])
-    assert out["RRRC"].difference == pytest.approx(f1.drop("0").mean() - f1["0"])
+    assert out.rrrc.estimate_b == pytest.approx(f1["0"])
+    assert out.rrrc.difference == pytest.approx(f1.drop("0").mean() - f1["0"])

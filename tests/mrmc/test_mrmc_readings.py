@@ -49,7 +49,7 @@ def test_every_format_loads_to_the_same_readings(name, tidy):
 def test_every_format_gives_the_same_analysis(name, tidy):
     a = mrmc_analysis(load_readings(DATA / "formats" / name)).tests["RRRC"]
     b = mrmc_analysis(tidy).tests["RRRC"]
-    assert a["statistic"] == pytest.approx(b["statistic"], abs=1e-12)
+    assert a.statistic == pytest.approx(b.statistic, abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -81,15 +81,21 @@ def test_case_with_two_truths(tmp_path):
 
 def test_non_numeric_score(tmp_path):
     p = write(tmp_path, GOOD + "a,x,1,0,1\na,x,2,1,high\n")
-    with pytest.raises(ReadingsError, match=r"row 2, field 'score': expected a finite number, "
-                                            r"found 'high'"):
+    with pytest.raises(
+        ReadingsError,
+        match=r"row 2, field 'score': expected a finite number, "
+        r"found 'high'",
+    ):
         load_readings(p)
 
 
 def test_duplicate_reading(tmp_path):
     p = write(tmp_path, GOOD + "a,x,1,0,1\na,x,2,1,3\na,x,1,0,2\n")
-    with pytest.raises(ReadingsError, match=r"row 3, field 'case': duplicate reading of case "
-                                            r"'1' by reader 'a' in modality 'x' \(first at row 1\)"):
+    with pytest.raises(
+        ReadingsError,
+        match=r"row 3, field 'case': duplicate reading of case "
+        r"'1' by reader 'a' in modality 'x' \(first at row 1\)",
+    ):
         load_readings(p)
 
 
@@ -113,8 +119,11 @@ def test_missing_file(tmp_path):
 def test_reader_missing_a_modality_in_fully_crossed_design(tidy):
     frame = tidy[~((tidy["reader"] == "2") & (tidy["modality"] == "1"))]
     frame.attrs["source"] = "vd.csv"
-    with pytest.raises(ReadingsError, match=r"vd.csv, field 'modality': reader '2' is missing "
-                                            r"modality '1' in a design declared fully_crossed"):
+    with pytest.raises(
+        ReadingsError,
+        match=r"vd.csv, field 'modality': reader '2' is missing "
+        r"modality '1' in a design declared fully_crossed",
+    ):
         validate_readings(frame, design="fully_crossed")
 
 
@@ -137,11 +146,13 @@ def test_declared_design_is_checked():
 
 @pytest.mark.parametrize(
     ("name", "design"),
-    [("van_dyke.csv", "fully_crossed"),
-     ("van_dyke_cases_nested_in_readers.csv", "split_plot"),
-     ("van_dyke_cases_nested_in_modalities.csv", "cases_in_modalities"),
-     ("kundel_icu_cxr.csv", "partially_paired"),
-     ("imrmc_sim_readers_split_by_modality.csv", "readers_in_modalities")],
+    [
+        ("van_dyke.csv", "fully_crossed"),
+        ("van_dyke_cases_nested_in_readers.csv", "split_plot"),
+        ("van_dyke_cases_nested_in_modalities.csv", "cases_in_modalities"),
+        ("kundel_icu_cxr.csv", "partially_paired"),
+        ("imrmc_sim_readers_split_by_modality.csv", "readers_in_modalities"),
+    ],
 )
 def test_design_detection(name, design):
     assert detect_design(load_readings(DATA / name)) == design
@@ -154,7 +165,7 @@ def test_unsupported_design_message(tidy):
 
 
 def test_lrc_small_direction_flag_negates(tmp_path):
-    text = ("title\nR1\n \"A\" \"B\"\n L S\n1 5\n2 4\n*\n3 1\n4 2\n*\n#\n")
+    text = 'title\nR1\n "A" "B"\n L S\n1 5\n2 4\n*\n3 1\n4 2\n*\n#\n'
     frame = load_readings(write(tmp_path, text, "s.lrc"))
     b = frame[frame["modality"] == "B"].sort_values("case")
     assert b["score"].tolist() == [-5.0, -4.0, -1.0, -2.0]
@@ -163,8 +174,10 @@ def test_lrc_small_direction_flag_negates(tmp_path):
 
 
 def test_lrc_bad_rating(tmp_path):
-    text = "title\nR1\n \"A\"\n L\n1\nx\n*\n3\n*\n#\n"
-    with pytest.raises(ReadingsError, match=r"line 6, field .A.: expected a numeric rating|line 6: expected"):
+    text = 'title\nR1\n "A"\n L\n1\nx\n*\n3\n*\n#\n'
+    with pytest.raises(
+        ReadingsError, match=r"line 6, field .A.: expected a numeric rating|line 6: expected"
+    ):
         load_readings(write(tmp_path, text, "bad.lrc"))
 
 

@@ -67,7 +67,7 @@ def test_or_rrrc_size_on_null_roe_metz_studies():
     for _ in range(n_sims):
         truth, ai = _inputs(60, int(rng.integers(1 << 31)))
         sim = simulate_reader_study(truth, ai, n_readers=5, rng=rng, aided_weight=0.0)
-        p = mrmc_analysis(sim).tests["RRRC"]["p_value"]
+        p = mrmc_analysis(sim).tests["RRRC"].p_value
         rejections += p < 0.05
     rate = rejections / n_sims
     sd = np.sqrt(0.05 * 0.95 / n_sims)

@@ -19,12 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from validation.errors import UndefinedMetricError
-from validation.stats import _mrmc_core as core
-from validation.stats._mrmc_fom import GroupedScores, auc_arrays, placements, weighted_auc
-from validation.stats.mrmc import mrmc_analysis
+from validation.stats.mrmc import core, mrmc_analysis
+from validation.stats.mrmc.fom import GroupedScores, auc_arrays, placements, weighted_auc
 
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def pair_auc(x, truth):
@@ -109,16 +107,24 @@ def test_unbiased_covariance_equals_u_statistic_moments(study):
         prod = sa[:, :, None, None] * sb[None, None, :, :]  # (i, j, i', j')
         same_i = np.eye(k1, dtype=bool)[:, None, :, None]
         same_j = np.eye(k0, dtype=bool)[None, :, None, :]
-        masks = {"both": same_i & same_j, "pos": same_i & ~same_j,
-                 "neg": ~same_i & same_j, "none": ~same_i & ~same_j}
+        masks = {
+            "both": same_i & same_j,
+            "pos": same_i & ~same_j,
+            "neg": ~same_i & same_j,
+            "none": ~same_i & ~same_j,
+        }
         sums, counts = {}, {}
         for key, mk in masks.items():
             full = np.broadcast_to(mk, prod.shape)
             sums[key] = float(prod[full].sum())
             counts[key] = int(full.sum())
         mom = {k: sums[k] / counts[k] for k in sums}
-        expected = (mom["both"] + (k0 - 1) * mom["pos"] + (k1 - 1) * mom["neg"]
-                    - (k0 + k1 - 1) * mom["none"]) / (k0 * k1)
+        expected = (
+            mom["both"]
+            + (k0 - 1) * mom["pos"]
+            + (k1 - 1) * mom["neg"]
+            - (k0 + k1 - 1) * mom["none"]
+        ) / (k0 * k1)
         assert fast[a, b] == pytest.approx(expected, abs=1e-12)
 
 
@@ -135,13 +141,13 @@ def test_or_components_equal_explicit_loops(study):
     c_ = jack.shape[-1]
     cv = {}
     buckets: dict[str, list[float]] = {"var": [], "cov1": [], "cov2": [], "cov3": []}
-    for (m, r), (m2, r2) in itertools.product(itertools.product(range(m_), range(r_)),
-                                              repeat=2):
+    for (m, r), (m2, r2) in itertools.product(itertools.product(range(m_), range(r_)), repeat=2):
         x = jack[m, r] - jack[m, r].mean()
         y = jack[m2, r2] - jack[m2, r2].mean()
         v = (c_ - 1) / c_ * float(np.sum(x * y))
-        key = ("var" if (m == m2 and r == r2) else "cov1" if r == r2
-               else "cov2" if m == m2 else "cov3")
+        key = (
+            "var" if (m == m2 and r == r2) else "cov1" if r == r2 else "cov2" if m == m2 else "cov3"
+        )
         buckets[key].append(v)
     cv = {k: float(np.mean(v)) for k, v in buckets.items()}
     assert got["var_error"] == pytest.approx(cv["var"], abs=1e-13)
@@ -151,8 +157,13 @@ def test_or_components_equal_explicit_loops(study):
     import statsmodels.api as sm
     from statsmodels.formula.api import ols
 
-    df = pd.DataFrame({"t": np.repeat(np.arange(m_), r_).astype(str),
-                       "r": np.tile(np.arange(r_), m_).astype(str), "y": fom.reshape(-1)})
+    df = pd.DataFrame(
+        {
+            "t": np.repeat(np.arange(m_), r_).astype(str),
+            "r": np.tile(np.arange(r_), m_).astype(str),
+            "y": fom.reshape(-1),
+        }
+    )
     table = sm.stats.anova_lm(ols("y ~ C(t) + C(r)", data=df).fit())
     assert got["ms_t"] == pytest.approx(table.loc["C(t)", "mean_sq"], abs=1e-12)
     assert got["ms_r"] == pytest.approx(table.loc["C(r)", "mean_sq"], abs=1e-12)
@@ -174,11 +185,24 @@ def test_dbm_mean_squares_equal_statsmodels(study):
     from statsmodels.formula.api import ols
 
     idx = np.array(list(itertools.product(range(m_), range(r_), range(c_))))
-    df = pd.DataFrame({"t": idx[:, 0].astype(str), "r": idx[:, 1].astype(str),
-                       "c": idx[:, 2].astype(str), "y": y.reshape(-1)})
+    df = pd.DataFrame(
+        {
+            "t": idx[:, 0].astype(str),
+            "r": idx[:, 1].astype(str),
+            "c": idx[:, 2].astype(str),
+            "y": y.reshape(-1),
+        }
+    )
     table = sm.stats.anova_lm(ols("y ~ (C(t) + C(r) + C(c))**2", data=df).fit())
-    pairs = {"ms_t": "C(t)", "ms_r": "C(r)", "ms_c": "C(c)", "ms_tr": "C(t):C(r)",
-             "ms_tc": "C(t):C(c)", "ms_rc": "C(r):C(c)", "ms_trc": "Residual"}
+    pairs = {
+        "ms_t": "C(t)",
+        "ms_r": "C(r)",
+        "ms_c": "C(c)",
+        "ms_tr": "C(t):C(r)",
+        "ms_tc": "C(t):C(c)",
+        "ms_rc": "C(r):C(c)",
+        "ms_trc": "Residual",
+    }
     for ours, theirs in pairs.items():
         assert ms[ours] == pytest.approx(table.loc[theirs, "mean_sq"], rel=1e-7, abs=1e-12)
 
@@ -193,8 +217,9 @@ def test_dbm_rrrc_equals_or_jackknife_rrrc(study):
         return
     fom, jack = auc_arrays(GroupedScores(scores, np.ones(scores.shape, bool), truth))
     a = core.dbm_tests(fom, jack, level=0.95)["tests"]["RRRC"]
-    b = core.or_tests(fom, core.jackknife_cov(jack), design="fully_crossed",
-                      level=0.95)["tests"]["RRRC"]
+    b = core.or_tests(fom, core.jackknife_cov(jack), design="fully_crossed", level=0.95)["tests"][
+        "RRRC"
+    ]
     # Readers that agree exactly make MS(T:R) zero up to rounding: both routes take it as
     # zero (ddf infinite), or both call the test not estimable when its denominator is zero.
     assert a["estimable"] == b["estimable"], (a["reason"], b["reason"])
@@ -225,8 +250,12 @@ def test_weighted_auc_equals_materialised_resample(seed, n):
 
 def tidy(scores, truth):
     m_, r_, c_ = scores.shape
-    rows = [(f"r{r}", f"m{m}", f"c{k}", int(truth[k]), scores[m, r, k])
-            for m in range(m_) for r in range(r_) for k in range(c_)]
+    rows = [
+        (f"r{r}", f"m{m}", f"c{k}", int(truth[k]), scores[m, r, k])
+        for m in range(m_)
+        for r in range(r_)
+        for k in range(c_)
+    ]
     return pd.DataFrame(rows, columns=["reader", "modality", "case", "truth", "score"])
 
 
@@ -267,16 +296,19 @@ def test_unbiased_covariance_with_missing_readings_equals_pairwise_loop(study, s
     for m, r in itertools.product(range(scores.shape[0]), range(scores.shape[1])):
         present[m, r, pos_idx[:2]] = True  # every group keeps 2 of each class
         present[m, r, neg_idx[:2]] = True
-    fast = core.unbiased_cov(scores, present, truth).reshape(scores.shape[0] * scores.shape[1],
-                                                               -1)
+    fast = core.unbiased_cov(scores, present, truth).reshape(scores.shape[0] * scores.shape[1], -1)
     groups = list(itertools.product(range(scores.shape[0]), range(scores.shape[1])))
 
     def group(g):
         m, r = g
         p = [k for k in pos_idx if present[m, r, k]]
         n = [k for k in neg_idx if present[m, r, k]]
-        s = {(i, j): float(scores[m, r, i] > scores[m, r, j])
-             + 0.5 * float(scores[m, r, i] == scores[m, r, j]) for i in p for j in n}
+        s = {
+            (i, j): float(scores[m, r, i] > scores[m, r, j])
+            + 0.5 * float(scores[m, r, i] == scores[m, r, j])
+            for i in p
+            for j in n
+        }
         return p, n, s
 
     for a, b in itertools.product(range(len(groups)), repeat=2):
@@ -285,8 +317,9 @@ def test_unbiased_covariance_with_missing_readings_equals_pairwise_loop(study, s
         sp = [i for i in pa if i in pb]
         sn = [j for j in na if j in nb]
         nxny = len(pa) * len(na) * len(pb) * len(nb)
-        delta = nxny / (nxny - len(pa) * len(sn) * len(pb) - len(na) * len(sp) * len(nb)
-                        + len(sp) * len(sn))
+        delta = nxny / (
+            nxny - len(pa) * len(sn) * len(pb) - len(na) * len(sp) * len(nb) + len(sp) * len(sn)
+        )
         total_a, total_b = sum(sa.values()), sum(sb.values())
         rows = sum(sum(sa[i, j] for j in na) * sum(sb[i, j] for j in nb) for i in sp)
         cols = sum(sum(sa[i, j] for i in pa) * sum(sb[i, j] for i in pb) for j in sn)

@@ -23,7 +23,8 @@ from validation.outputs.checks import gate_checks
 from validation.outputs.junit import Suite, junit_xml
 from validation.outputs.publish import Outputs, publish_gate, publish_study
 from validation.protocol.lock import lock_protocol
-from validation.study import StudyOutcome, load_results, run_study
+from validation.results import read_results_document
+from validation.study import StudyOutcome, run_study
 
 
 def g4(x: float) -> str:
@@ -47,7 +48,7 @@ def test_study_junit_has_one_case_per_criterion_and_states_the_failure(full: Stu
     junit, _, lines = publish(full, tmp_path)
     assert lines == [f"junit: {junit}", f"summary: {tmp_path / 'radval.md'}"]
     xml = validate_junit(junit)
-    doc = load_results(full.study_dir)
+    doc = read_results_document(full.study_dir)
     by = cases(xml)
     # primary and secondary endpoints with a criterion, and the verdict; not the informational
     # secondary `specificity` nor the exploratory ones
@@ -99,7 +100,7 @@ def test_not_tested_and_not_estimable_are_skipped_with_the_reason(tmp_path: Path
     outcome = run_study(proto, out_dir=root / "studies" / "full", render=False)
     junit, _, _ = publish(outcome, tmp_path)
     by = cases(validate_junit(junit))
-    doc = load_results(outcome.study_dir)
+    doc = read_results_document(outcome.study_dir)
     rec = {e["id"]: e for e in doc["endpoints"]}
     assert rec["auc_primary"]["decision"] == "not_tested" and rec["ppv_never"]["decision"] == "not_estimable"
 

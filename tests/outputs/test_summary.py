@@ -23,7 +23,8 @@ from validation.outputs.checks import study_checks
 from validation.outputs.publish import Outputs, publish_gate, publish_study
 from validation.outputs.summary import ci_run_link, md_escape, study_summary
 from validation.protocol.lock import lock_protocol
-from validation.study import load_results, run_study
+from validation.results import read_results_document
+from validation.study import run_study
 
 HOSTILE_TITLE = ("<script>alert(1)</script> & <b>bold</b> | pipe [click](javascript:alert(1)) "
                  "![img](http://e.vil/x.png) https://e.vil/a www.e.vil a@e.vil <http://e.vil> *em* `code` \\")
@@ -89,7 +90,7 @@ def test_study_summary_is_safe_and_lists_the_primary_endpoints(hostile_study: Pa
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     for var in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
         monkeypatch.delenv(var, raising=False)
-    doc = load_results(hostile_study)
+    doc = read_results_document(hostile_study)
     assert doc["study"]["title"] == HOSTILE_TITLE + "\nline 2"
     report = tmp_path / "x](javascript:alert(1)) <img src=x>" / "report.html"
     text = study_summary(doc, results_sha256="ab" * 32, audit_head="cd" * 32, report=report,

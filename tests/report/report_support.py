@@ -140,11 +140,18 @@ def build_layout(root: Path, *, n: int = 200, seed: int = 5) -> Path:
         rel = f"images/case{i:04d}.dcm"
         (test / rel).write_bytes(b"synthetic " + str(i).encode())
         paths.append(rel)
-    manifest = pd.DataFrame({
-        "case_id": case_ids, "patient_id": [f"P{p:04d}" for p in patient], "path": paths,
-        "label": label, "sex": sex, "age": rng.integers(18, 95, size=n_patients)[patient],
-        "site": site, "manufacturer": manufacturer,
-    })
+    manifest = pd.DataFrame(
+        {
+            "case_id": case_ids,
+            "patient_id": [f"P{p:04d}" for p in patient],
+            "path": paths,
+            "label": label,
+            "sex": sex,
+            "age": rng.integers(18, 95, size=n_patients)[patient],
+            "site": site,
+            "manufacturer": manufacturer,
+        }
+    )
     manifest.to_csv(test / "manifest.csv", index=False)
     latent = 1.6 * label + rng.normal(size=n)
     cand = 1.0 / (1.0 + np.exp(-(latent - 0.8)))
@@ -159,26 +166,48 @@ def build_layout(root: Path, *, n: int = 200, seed: int = 5) -> Path:
         skill = rng.normal(0, 0.2)
         for mod, boost in (("unaided", 0.0), ("aided", 0.35)):
             s = (1.2 + skill + boost) * sub["label"].to_numpy() + rng.normal(size=len(sub))
-            rows += [{"reader": name, "modality": mod, "case": c, "truth": t, "score": float(v)}
-                     for c, t, v in zip(sub["case_id"], sub["label"], s, strict=True)]
+            rows += [
+                {"reader": name, "modality": mod, "case": c, "truth": t, "score": float(v)}
+                for c, t, v in zip(sub["case_id"], sub["label"], s, strict=True)
+            ]
         del r
-    rows += [{"reader": "AI", "modality": "unaided", "case": c, "truth": t, "score": float(v)}
-             for c, t, v in zip(sub["case_id"], sub["label"], cand[:60], strict=True)]
+    rows += [
+        {"reader": "AI", "modality": "unaided", "case": c, "truth": t, "score": float(v)}
+        for c, t, v in zip(sub["case_id"], sub["label"], cand[:60], strict=True)
+    ]
     (root / "readings").mkdir(exist_ok=True)
     pd.DataFrame(rows).to_csv(root / "readings" / "readings.csv", index=False)
     lesions, marks = [], []
     for cid, lab in zip(manifest["case_id"], manifest["label"], strict=True):
         if lab:
             x, y = rng.uniform(20, 200, size=2)
-            lesions.append({"case_id": cid, "lesion_id": 1, "x0": x, "y0": y, "x1": x + 20, "y1": y + 20})
+            lesions.append(
+                {"case_id": cid, "lesion_id": 1, "x0": x, "y0": y, "x1": x + 20, "y1": y + 20}
+            )
             if rng.random() < 0.85:
                 dx, dy = rng.normal(0, 2, size=2)
-                marks.append({"case_id": cid, "x0": x + dx, "y0": y + dy, "x1": x + 20 + dx,
-                              "y1": y + 20 + dy, "score": float(rng.uniform(0.4, 1.0))})
+                marks.append(
+                    {
+                        "case_id": cid,
+                        "x0": x + dx,
+                        "y0": y + dy,
+                        "x1": x + 20 + dx,
+                        "y1": y + 20 + dy,
+                        "score": float(rng.uniform(0.4, 1.0)),
+                    }
+                )
         for _ in range(rng.poisson(0.3)):
             x, y = rng.uniform(0, 220, size=2)
-            marks.append({"case_id": cid, "x0": x, "y0": y, "x1": x + 15, "y1": y + 15,
-                          "score": float(rng.uniform(0.0, 0.8))})
+            marks.append(
+                {
+                    "case_id": cid,
+                    "x0": x,
+                    "y0": y,
+                    "x1": x + 15,
+                    "y1": y + 15,
+                    "score": float(rng.uniform(0.0, 0.8)),
+                }
+            )
     pd.DataFrame(lesions).to_csv(test / "lesions.csv", index=False)
     pd.DataFrame(marks).to_parquet(scores / "marks.parquet")
     (root / "protocols").mkdir(exist_ok=True)

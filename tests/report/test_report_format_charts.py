@@ -14,7 +14,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 # any text that XML can carry (no C0 controls other than tab/newline, no surrogates)
 xml_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
-    min_size=1, max_size=40,
+    min_size=1,
+    max_size=40,
 )
 
 
@@ -27,13 +28,21 @@ def test_number_filters() -> None:
     assert est_ci(rec) == "0.912 (95% CI 0.874\u20130.941)"
     assert ci_text({**rec, "confidence_level": 0.975}) == "97.5% CI 0.874\u20130.941"
     assert est_ci({**rec, "ci_low": None}) == "0.912" and est_ci(None) == "\u2014"
-    assert est_ci({"difference": -0.05, "ci_low": -0.1, "ci_high": 0.0, "confidence_level": 0.9},
-                  "difference") == "-0.050 (90% CI -0.100\u20130.000)"
+    assert (
+        est_ci(
+            {"difference": -0.05, "ci_low": -0.1, "ci_high": 0.0, "confidence_level": 0.9},
+            "difference",
+        )
+        == "-0.050 (90% CI -0.100\u20130.000)"
+    )
 
 
 def test_badges_carry_words() -> None:
     assert str(badge("pass")) == '<span class="badge badge-pass">PASS</span>'
-    assert str(badge("not_estimable")) == '<span class="badge badge-not_estimable">NOT ESTIMABLE</span>'
+    assert (
+        str(badge("not_estimable"))
+        == '<span class="badge badge-not_estimable">NOT ESTIMABLE</span>'
+    )
     assert str(badge("<x>")) == '<span class="badge badge-other">&lt;X&gt;</span>'
     assert str(wbr("auc_<b>")) == "auc_<wbr>&lt;b&gt;"
 
@@ -41,10 +50,17 @@ def test_badges_carry_words() -> None:
 @settings(max_examples=40, deadline=None)
 @given(labels=st.lists(xml_text, min_size=1, max_size=4), title=xml_text)
 def test_svg_text_is_escaped_and_round_trips(labels: list[str], title: str) -> None:
-    rows = [charts.ForestRow(label=lab, estimate=0.5 if i % 2 else None, ci_low=0.4, ci_high=0.6,
-                             text=lab) for i, lab in enumerate(labels)]
-    svg = str(charts.forest_plot(rows, title=title, desc=title, reference=0.5, reference_label=title,
-                                 xlabel="x"))
+    rows = [
+        charts.ForestRow(
+            label=lab, estimate=0.5 if i % 2 else None, ci_low=0.4, ci_high=0.6, text=lab
+        )
+        for i, lab in enumerate(labels)
+    ]
+    svg = str(
+        charts.forest_plot(
+            rows, title=title, desc=title, reference=0.5, reference_label=title, xlabel="x"
+        )
+    )
     root = ET.fromstring(svg)  # well-formed XML whatever the strings were
     assert root.find(f"{SVG}title").text == title
     texts = [t.text for t in root.iter(f"{SVG}text")]

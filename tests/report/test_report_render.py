@@ -14,7 +14,8 @@ from report_support import INJECT
 from validation import audit
 from validation.report.context import SECTIONS
 from validation.report.render import REPORT_HTML, pdf_document, render_html, render_report
-from validation.study import StudyOutcome, dumps_results
+from validation.results import dumps_results
+from validation.study import StudyOutcome
 
 SECTION_IDS = [s[0] for s in SECTIONS]
 TEMPLATES = Path(__file__).resolve().parents[2] / "validation" / "report" / "templates"
@@ -101,8 +102,12 @@ def test_injection_is_rendered_as_text(study_dir: Path) -> None:
     escaped = html.escape(INJECT, quote=False)
     # as a site/manufacturer (tables and SVG forest labels), a reader (table and SVG) ...
     assert page.count(escaped) >= 10
-    assert re.search(r"<text[^>]*>site: &lt;script&gt;alert\(1\)", page), "SVG forest label not escaped"
-    assert re.search(r"<text[^>]*>&lt;script&gt;alert\(1\)&lt;/script&gt;</text>", page), "SVG reader label"
+    assert re.search(r"<text[^>]*>site: &lt;script&gt;alert\(1\)", page), (
+        "SVG forest label not escaped"
+    )
+    assert re.search(r"<text[^>]*>&lt;script&gt;alert\(1\)&lt;/script&gt;</text>", page), (
+        "SVG reader label"
+    )
     # ... and the protocol title with markup in it
     assert "Full report fixture &amp; &lt;b&gt;bold&lt;/b&gt; check" in page
     parser = _Collect()
@@ -113,9 +118,17 @@ def test_injection_is_rendered_as_text(study_dir: Path) -> None:
 
 def test_injection_in_case_ids_failures_and_deviations(study_dir: Path) -> None:
     def change(doc: dict) -> None:
-        doc["failures"] = [{"case_id": INJECT, "reason": "decode error <img src=x onerror=alert(1)>"}]
-        doc["protocol"]["deviations"] = [{"id": "D1", "description": INJECT, "declared_at": "2026-11-30",
-                                          "declared_by": "<i>me</i>"}]
+        doc["failures"] = [
+            {"case_id": INJECT, "reason": "decode error <img src=x onerror=alert(1)>"}
+        ]
+        doc["protocol"]["deviations"] = [
+            {
+                "id": "D1",
+                "description": INJECT,
+                "declared_at": "2026-11-30",
+                "declared_by": "<i>me</i>",
+            }
+        ]
 
     edit_results(study_dir, change)
     page = render_html(study_dir)
@@ -142,9 +155,13 @@ def test_changed_results_change_the_right_cells(study_dir: Path) -> None:
 
     edit_results(study_dir, change)
     after = render_html(study_dir)
-    assert "0.432" in section(after, "endpoints") and "95% CI 0.311\u20130.600" in section(after, "endpoints")
+    assert "0.432" in section(after, "endpoints") and "95% CI 0.311\u20130.600" in section(
+        after, "endpoints"
+    )
     assert "0.432" not in section(before, "endpoints")
-    assert "FP = 777" in section(after, "confusion") and "FP = 777" not in section(before, "confusion")
+    assert "FP = 777" in section(after, "confusion") and "FP = 777" not in section(
+        before, "confusion"
+    )
     changed = {sid for sid in SECTION_IDS if section(before, sid) != section(after, sid)}
     # the provenance appendix names the new results.json hash; nothing else may move
     assert changed == {"endpoints", "confusion", "provenance"}
@@ -152,17 +169,35 @@ def test_changed_results_change_the_right_cells(study_dir: Path) -> None:
 
 def test_absent_analyses_say_so(study_dir: Path) -> None:
     def change(doc: dict) -> None:
-        for key in ("roc", "confusion_matrix", "subgroups", "calibration", "reader_study", "detection"):
+        for key in (
+            "roc",
+            "confusion_matrix",
+            "subgroups",
+            "calibration",
+            "reader_study",
+            "detection",
+        ):
             doc[key] = None
         doc["protocol"]["lock"] = None
         doc["audit"] = None
-        doc["model"]["model_card"] = {"architecture": "DenseNet <121>", "training_data": {"sites": 3}}
+        doc["model"]["model_card"] = {
+            "architecture": "DenseNet <121>",
+            "training_data": {"sites": 3},
+        }
 
     edit_results(study_dir, change)
     (study_dir / "audit.jsonl").unlink()
     (study_dir / "audit.head").unlink()
     page = render_html(study_dir)
-    for sid in ("roc", "confusion", "subgroups", "calibration", "reader-study", "detection", "segmentation"):
+    for sid in (
+        "roc",
+        "confusion",
+        "subgroups",
+        "calibration",
+        "reader-study",
+        "detection",
+        "segmentation",
+    ):
         assert "Not applicable:" in section(page, sid), sid
     assert page.count(">not applicable</td>") == 7
     assert "not locked (exploratory run)" in page
@@ -183,8 +218,13 @@ def test_signatures_from_the_audit_log(study_dir: Path) -> None:
     audit.sign(study_dir, name="Dr <A> Reviewer", role="Biostatistician", meaning="approval")
     sign = section(render_html(study_dir), "signoff")
     assert "Dr &lt;A&gt; Reviewer" in sign and "approval" in sign and "this version" in sign
-    assert re.search(r"Biostatistician</td><td>yes</td><td><span class=\"badge badge-pass\">PASS</span> signed", sign)
-    assert re.search(r"Clinical lead</td><td>yes</td><td><span class=\"badge badge-pending\">", sign)
+    assert re.search(
+        r"Biostatistician</td><td>yes</td><td><span class=\"badge badge-pass\">PASS</span> signed",
+        sign,
+    )
+    assert re.search(
+        r"Clinical lead</td><td>yes</td><td><span class=\"badge badge-pending\">", sign
+    )
     # a signature of another results.json is shown as such
     edit_results(study_dir, lambda doc: doc.update(seed=1))
     sign = section(render_html(study_dir), "signoff")
@@ -247,7 +287,10 @@ def test_pdf_renders_with_page_count_and_running_header(study_dir: Path) -> None
         return out
 
     def too_wide(box, limit, out):  # noqa: ANN001 - WeasyPrint box tree
-        if type(box).__name__ in ("TableBox", "InlineReplacedBox", "BlockReplacedBox") and box.width > limit:
+        if (
+            type(box).__name__ in ("TableBox", "InlineReplacedBox", "BlockReplacedBox")
+            and box.width > limit
+        ):
             out.append(type(box).__name__)
         for child in getattr(box, "children", None) or []:
             too_wide(child, limit, out)
@@ -289,7 +332,15 @@ def _cell_lines(document) -> list[tuple[str, list[str], float]]:  # noqa: ANN001
         parts = [el.text or ""]
         for child in el:
             inner = source_text(child)
-            block = str(child.tag).rsplit("}", 1)[-1] in ("div", "p", "br", "li", "ul", "table", "tr")
+            block = str(child.tag).rsplit("}", 1)[-1] in (
+                "div",
+                "p",
+                "br",
+                "li",
+                "ul",
+                "table",
+                "tr",
+            )
             parts += [f" {inner} " if block else inner, child.tail or ""]
         return "".join(parts)
 
@@ -298,9 +349,15 @@ def _cell_lines(document) -> list[tuple[str, list[str], float]]:  # noqa: ANN001
         for cell in cells(page._page_box):
             source = " ".join(source_text(cell.element).split()) if cell.element is not None else ""
             # <wbr> is laid out as a zero-width space: a marked break, not text
-            lines = ["".join(t.text for t in texts(line)).replace("\u200b", "") for line in lines_of(cell)]
+            lines = [
+                "".join(t.text for t in texts(line)).replace("\u200b", "")
+                for line in lines_of(cell)
+            ]
             right = cell.content_box_x() + cell.width
-            over = max((t.position_x + t.width - right for line in lines_of(cell) for t in texts(line)), default=0.0)
+            over = max(
+                (t.position_x + t.width - right for line in lines_of(cell) for t in texts(line)),
+                default=0.0,
+            )
             out.append((source, lines, over))
     return out
 
@@ -317,7 +374,11 @@ def test_pdf_tables_never_break_a_word(study_dir: Path) -> None:
                 continue
             wrapped += 1
             left, right = a.split()[-1], b.split()[0]
-            if left[-1] in "-_./:,;)\u2013\u2014" or right[0] in "-_./" or f"{left} {right}" in source:
+            if (
+                left[-1] in "-_./:,;)\u2013\u2014"
+                or right[0] in "-_./"
+                or f"{left} {right}" in source
+            ):
                 continue  # a break at a space, a hyphen or a marked break in an identifier
             token = next((t for t in source.split() if left + right in t), left + right)
             if len(token) >= 40:
@@ -336,26 +397,89 @@ def test_bad_study_folder_is_input_error(tmp_path: Path, bad: str) -> None:
     if bad == "invalid":
         folder.mkdir()
         (folder / "results.json").write_text('{"schema": "radval.results/1"}')
-    with pytest.raises(InputError, match="does not exist" if bad == "missing" else "results do not match"):
+    with pytest.raises(
+        InputError, match="does not exist" if bad == "missing" else "results do not match"
+    ):
         render_html(folder)
 
 
 def test_minimal_results_render(study_dir: Path) -> None:
     def change(doc: dict) -> None:
-        for key in ("roc", "confusion_matrix", "subgroups", "calibration", "reader_study", "detection",
-                    "segmentation", "model", "baseline_model", "audit"):
+        for key in (
+            "roc",
+            "confusion_matrix",
+            "subgroups",
+            "calibration",
+            "reader_study",
+            "detection",
+            "segmentation",
+            "model",
+            "baseline_model",
+            "audit",
+        ):
             doc[key] = None
         doc.update(endpoints=[], comparisons=[], failures=[], warnings=["low <n>"])
-        doc["verdict"]["primary"] = [{"endpoint_id": "gone", "decision": "fail", "p_value": None,
-                                      "p_adjusted": None}]
+        doc["verdict"]["primary"] = [
+            {"endpoint_id": "gone", "decision": "fail", "p_value": None, "p_adjusted": None}
+        ]
         doc["inputs"] = {"manifest": doc["inputs"]["manifest"], "scores": None}
-        doc["data_summary"] = {"n_cases": 0, "n_patients": None, "n_positive": 0, "n_negative": 0,
-                               "characteristics": [],
-                               "flow": {"assessed": 3, "excluded": [{"reason": "bad <dicom>", "n": 3}],
-                                        "analysed": 0}}
+        doc["data_summary"] = {
+            "n_cases": 0,
+            "n_patients": None,
+            "n_positive": 0,
+            "n_negative": 0,
+            "characteristics": [],
+            "flow": {"assessed": 3, "excluded": [{"reason": "bad <dicom>", "n": 3}], "analysed": 0},
+        }
 
     edit_results(study_dir, change)
     page = render_html(study_dir)
     assert "Excluded (n = 3)</text>" in page and "bad &lt;dicom&gt;: n = 3" in page
     assert "<code>gone</code>" in section(page, "summary") and "Warning: low &lt;n&gt;" in page
     assert page.count(">not applicable</td>") == 7
+
+
+def test_model_training_kernels_and_operating_point_source_are_shown(study_dir: Path) -> None:
+    selection = {
+        "rule": "sensitivity",
+        "target": 0.9,
+        "on": "tuning",
+        "tuning_split": {"n_cases": 250, "n_patients": 212, "case_list_sha256": "ab" * 32},
+        "at_threshold": {
+            k: {"estimate": 0.9, "ci_low": 0.83, "ci_high": 0.94, "confidence_level": 0.95}
+            for k in ("sensitivity", "specificity")
+        },
+        "threshold_bootstrap": {"sd": 0.0123, "n_resamples": 1000},
+    }
+
+    def change(doc: dict) -> None:
+        doc["model"]["threshold_source"] = "model card"
+        doc["model"]["model_card"] = {
+            "operating_point": {"threshold": 0.31, "source": "selected", "selection": selection},
+            "checkpoint": {"sha256": "cd" * 32},
+            "training": {
+                "device": "cpu",
+                "cpu_capability": "AVX2 <x>",
+                "torch_threads": 1,
+                "seed": 4,
+                "epochs": 12,
+                "software": {"torch": "2.13.0+cpu"},
+                "reproducibility": "byte-identical on the same kernels",
+            },
+        }
+
+    edit_results(study_dir, change)
+    page = render_html(study_dir)
+    prov = section(page, "provenance")
+    assert "<h3>Model training</h3>" in prov
+    row = re.search(r"<td>Model under test[^<]*</td>(.*?)</tr>", prov, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+    assert cells == ["cpu", "AVX2 &lt;x&gt;", "1", "4", "12", "2.13.0+cpu", "cd" * 32]
+    assert "Reproducibility: byte-identical on the same kernels." in prov
+    use = html.unescape(section(page, "intended-use"))
+    assert (
+        "taken from the model card: chosen at training by rule sensitivity \u2265 0.9 on a "
+        "held-out tuning split of 250 cases (212 patients"
+    ) in use
+    assert "threshold sd 0.0123 over 1000 bootstrap resamples" in use

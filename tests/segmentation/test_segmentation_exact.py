@@ -45,8 +45,11 @@ def _cases() -> list[tuple[np.ndarray, np.ndarray, tuple[float, ...], float]]:
     ref3[5:20, 6:25] = True
     pred3 = np.zeros((30, 30), bool)
     pred3[7:22, 4:23] = True
-    return [(pred, ref, (0.6, 0.6, 3.0), 1.2), (pred2, ref2, (0.3, 0.6, 1.2), 0.6),
-            (pred3, ref3, (0.6, 0.3), 0.6)]
+    return [
+        (pred, ref, (0.6, 0.6, 3.0), 1.2),
+        (pred2, ref2, (0.3, 0.6, 1.2), 0.6),
+        (pred3, ref3, (0.6, 0.3), 0.6),
+    ]
 
 
 # medpy 0.5.2 and DeepMind surface-distance 0.1 on _cases() (see the module docstring)
@@ -67,11 +70,23 @@ def test_nsd_counts_points_exactly_at_the_tolerance() -> None:
     df = segmentation_metrics([pred], [ref], spacing=sp, empty_policy=POLICY, tolerance_mm=tau)
     assert df.loc[0, "nsd"] == 1.0
     assert df.loc[0, "hausdorff"] == 1.2  # float64, not float32's 1.2000000476837158
-    sub = segmentation_metrics([pred], [ref], spacing=sp, empty_policy=POLICY,
-                               metrics=("nsd",), tolerance_mm=tau, nsd_subvoxels=True)
+    sub = segmentation_metrics(
+        [pred],
+        [ref],
+        spacing=sp,
+        empty_policy=POLICY,
+        metrics=("nsd",),
+        tolerance_mm=tau,
+        nsd_subvoxels=True,
+    )
     assert sub.loc[0, "nsd"] == 1.0
-    monai = compute_surface_dice(torch.as_tensor(pred[None, None]), torch.as_tensor(ref[None, None]),
-                                 class_thresholds=[tau], include_background=True, spacing=list(sp))
+    monai = compute_surface_dice(
+        torch.as_tensor(pred[None, None]),
+        torch.as_tensor(ref[None, None]),
+        class_thresholds=[tau],
+        include_background=True,
+        spacing=list(sp),
+    )
     assert float(monai.reshape(-1)[0]) == 1.0
 
 
@@ -83,8 +98,15 @@ def test_medpy_and_deepmind_reference_values(i: int) -> None:
     assert df.loc[0, "hausdorff"] == pytest.approx(MEDPY_HD[i], rel=1e-14)
     assert df.loc[0, "hausdorff"] == pytest.approx(DEEPMIND_HD100[i], rel=1e-14)
     assert df.loc[0, "assd"] == pytest.approx(MEDPY_ASSD[i], rel=1e-14)
-    sub = segmentation_metrics([pred], [ref], spacing=sp, empty_policy=POLICY,
-                               metrics=("nsd",), tolerance_mm=tau, nsd_subvoxels=True)
+    sub = segmentation_metrics(
+        [pred],
+        [ref],
+        spacing=sp,
+        empty_policy=POLICY,
+        metrics=("nsd",),
+        tolerance_mm=tau,
+        nsd_subvoxels=True,
+    )
     # MONAI's surface-element area table is float32: agreement to ~1e-9, not 1e-15
     assert sub.loc[0, "nsd"] == pytest.approx(DEEPMIND_NSD[i], rel=1e-8)
 
@@ -99,12 +121,18 @@ def _boundary(m: np.ndarray) -> np.ndarray:
 
 def _exact_directed(a: np.ndarray, b: np.ndarray, sp: tuple[Fraction, ...]) -> list[Fraction]:
     """Squared distance from each point of ``a`` to the nearest of ``b``, as a rational."""
-    return [min(sum((Fraction(int(x) - int(y)) * s) ** 2 for x, y, s in zip(p, q, sp, strict=True))
-                for q in b) for p in a]
+    return [
+        min(
+            sum((Fraction(int(x) - int(y)) * s) ** 2 for x, y, s in zip(p, q, sp, strict=True))
+            for q in b
+        )
+        for p in a
+    ]
 
 
-def _exact(pred: np.ndarray, ref: np.ndarray, sp: tuple[float, ...], tau: float, pct: float
-           ) -> dict[str, float]:
+def _exact(
+    pred: np.ndarray, ref: np.ndarray, sp: tuple[float, ...], tau: float, pct: float
+) -> dict[str, float]:
     spf = tuple(Fraction(repr(s)) for s in sp)
     t2 = Fraction(repr(tau)) ** 2
     ep, er = _boundary(pred), _boundary(ref)
@@ -131,14 +159,22 @@ SPACINGS = [(0.6, 0.6, 1.2), (0.3, 0.6, 1.2), (0.1, 0.2, 0.3), (0.6, 0.3, 0.9)]
     st.sampled_from([0.3, 0.6, 0.9, 1.2, 0.5]),
     st.sampled_from([95.0, 50.0]),
 )
-def test_matches_exact_rational_twin(pred: np.ndarray, data: st.DataObject, sp3: tuple,
-                                     tau: float, pct: float) -> None:
+def test_matches_exact_rational_twin(
+    pred: np.ndarray, data: st.DataObject, sp3: tuple, tau: float, pct: float
+) -> None:
     ref = data.draw(arrays(bool, pred.shape, elements=st.booleans()))
     if not (pred.any() and ref.any()):
         return
     sp = sp3[: pred.ndim]
-    df = segmentation_metrics([pred], [ref], spacing=sp, empty_policy=POLICY, metrics=ALL,
-                              tolerance_mm=tau, percentile=pct)
+    df = segmentation_metrics(
+        [pred],
+        [ref],
+        spacing=sp,
+        empty_policy=POLICY,
+        metrics=ALL,
+        tolerance_mm=tau,
+        percentile=pct,
+    )
     want = _exact(pred, ref, sp, tau, pct)
     assert df.loc[0, "nsd"] == want["nsd"]  # exact: no point lost or gained at tau
     for k in ("hausdorff", "hd95", "assd", "masd"):
@@ -154,6 +190,12 @@ def test_lattice_point_just_beyond_the_tolerance_is_not_counted() -> None:
     pred[3, 3] = True  # offset (1, 1) at spacing (0.3, 0.1): d^2 = 0.1
     d = math.sqrt(0.1)
     for tau, want in ((0.316227, 0.0), (d, 1.0), (0.3162278, 1.0)):
-        df = segmentation_metrics([pred], [ref], spacing=(0.3, 0.1), empty_policy=POLICY,
-                                  metrics=("nsd",), tolerance_mm=tau)
+        df = segmentation_metrics(
+            [pred],
+            [ref],
+            spacing=(0.3, 0.1),
+            empty_policy=POLICY,
+            metrics=("nsd",),
+            tolerance_mm=tau,
+        )
         assert df.loc[0, "nsd"] == want, tau

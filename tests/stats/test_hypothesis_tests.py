@@ -74,7 +74,10 @@ def _check_mcnemar_block(a: np.ndarray, b: np.ndarray, exp: dict) -> None:
         w = paired_proportion_difference(a, b, method="wald", confidence_level=float(level_key))
         assert (w.ci_low, w.ci_high) == pytest.approx(exp["difference_wald_ci"][level_key], abs=TOL)
     assert (r.extra["n11"], r.extra["n10"], r.extra["n01"], r.extra["n00"]) == (
-        exp["n11"], exp["n10"], exp["n01"], exp["n00"],
+        exp["n11"],
+        exp["n10"],
+        exp["n01"],
+        exp["n00"],
     )
 
 
@@ -105,7 +108,9 @@ def test_mcnemar_matches_r_on_paired_decisions(case: dict) -> None:
         d2 = (s2 >= block["threshold2"]).astype(int)
         cases, controls = truth == 1, truth == 0
         _check_mcnemar_block(d1[cases], d2[cases], block["sensitivity_comparison_cases"])
-        _check_mcnemar_block(1 - d1[controls], 1 - d2[controls], block["specificity_comparison_controls"])
+        _check_mcnemar_block(
+            1 - d1[controls], 1 - d2[controls], block["specificity_comparison_controls"]
+        )
 
 
 # Cavo et al. (2012) table [[59, 6], [16, 80]] (a = before, b = after); values printed
@@ -132,9 +137,7 @@ def _binom_exact_two_sided(k: int, n: int) -> float:
     return min(1.0, sum(p for p in pmf if p <= pmf[k] * (1 + 1e-7)))
 
 
-disc = st.tuples(
-    st.integers(0, 40), st.integers(0, 40), st.integers(0, 40), st.integers(0, 40)
-)
+disc = st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 40), st.integers(0, 40))
 
 
 @settings(max_examples=150, deadline=None)
@@ -148,7 +151,9 @@ def test_mcnemar_matches_twins(t: tuple[int, int, int, int]) -> None:
         assert mcnemar(a, b, method="exact").p_value == 1.0
         assert mcnemar(a, b, method="mid_p").p_value == 1.0
         return
-    assert mcnemar(a, b, method="exact").p_value == pytest.approx(_binom_exact_two_sided(n10, nd), abs=1e-12)
+    assert mcnemar(a, b, method="exact").p_value == pytest.approx(
+        _binom_exact_two_sided(n10, nd), abs=1e-12
+    )
     k = min(n10, n01)
     mid = sum(math.comb(nd, i) for i in range(k)) * 0.5**nd * 2 + math.comb(nd, k) * 0.5**nd
     assert mcnemar(a, b, method="mid_p").p_value == pytest.approx(min(1.0, mid), abs=1e-12)
@@ -189,7 +194,9 @@ def _tango_twin(n10: int, n01: int, n: int, d0: float) -> float:
 
 @settings(max_examples=60, deadline=None)
 @given(t=disc, level=st.sampled_from([0.9, 0.95, 0.99]))
-def test_tango_interval_matches_numerical_mle_twin(t: tuple[int, int, int, int], level: float) -> None:
+def test_tango_interval_matches_numerical_mle_twin(
+    t: tuple[int, int, int, int], level: float
+) -> None:
     n11, n10, n01, n00 = t
     n = sum(t)
     assume(n > 0 and n10 + n01 > 0)
@@ -218,7 +225,9 @@ def test_newcombe_interval_properties(t: tuple[int, int, int, int], level: float
     m = paired_proportion_difference(b, a, method="newcombe", confidence_level=level)
     assert (m.ci_low, m.ci_high) == pytest.approx((-c.ci_high, -c.ci_low), abs=1e-12)
     # a wider level gives a wider interval
-    w = paired_proportion_difference(a, b, method="newcombe", confidence_level=min(0.999, level + 0.04))
+    w = paired_proportion_difference(
+        a, b, method="newcombe", confidence_level=min(0.999, level + 0.04)
+    )
     assert w.ci_low <= c.ci_low + 1e-12 and w.ci_high >= c.ci_high - 1e-12
 
 
@@ -234,9 +243,7 @@ def _exact_p(x: int, n: int, p0: float, alternative: str) -> float:
     return min(1.0, sum(p for p in pmf if p <= pmf[x] * (1 + 1e-7)))
 
 
-goal_inputs = st.integers(1, 120).flatmap(
-    lambda n: st.tuples(st.integers(0, n), st.just(n))
-)
+goal_inputs = st.integers(1, 120).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n)))
 
 
 @settings(max_examples=150, deadline=None)
@@ -246,9 +253,13 @@ goal_inputs = st.integers(1, 120).flatmap(
     alt=st.sampled_from(["greater", "less", "two-sided"]),
     level=st.sampled_from([0.9, 0.95, 0.975]),
 )
-def test_proportion_test_matches_twins(xn: tuple[int, int], p0: float, alt: str, level: float) -> None:
+def test_proportion_test_matches_twins(
+    xn: tuple[int, int], p0: float, alt: str, level: float
+) -> None:
     x, n = xn
-    r = proportion_test(x, n, null_value=p0, alternative=alt, method="exact", confidence_level=level)
+    r = proportion_test(
+        x, n, null_value=p0, alternative=alt, method="exact", confidence_level=level
+    )
     assert r.p_value == pytest.approx(_exact_p(x, n, p0, alt), abs=1e-10)
     assert r.estimate == x / n and r.null_value == p0 and r.statistic == x
     a = (1 - level) / 2  # one-sided alpha whose dual bound is the two-sided interval's
@@ -258,15 +269,20 @@ def test_proportion_test_matches_twins(xn: tuple[int, int], p0: float, alt: str,
     if alt == "greater" and abs(r.p_value - a) > 1e-9 and abs(r.ci_low - p0) > 1e-9:
         # the one-sided exact test at alpha and the (1 - 2 alpha) Clopper-Pearson bound agree
         assert (r.p_value < a) == (r.ci_low > p0)
-    s = proportion_test(x, n, null_value=p0, alternative=alt, method="score", confidence_level=level)
+    s = proportion_test(
+        x, n, null_value=p0, alternative=alt, method="score", confidence_level=level
+    )
     sm_alt = {"greater": "larger", "less": "smaller", "two-sided": "two-sided"}[alt]
     zstat, pval = proportions_ztest(x, n, value=p0, alternative=sm_alt, prop_var=p0)
     assert (s.statistic, s.p_value) == pytest.approx((zstat, pval), abs=1e-12)
     # the score test and the Wilson interval are dual
     crit = 2 * a if alt == "two-sided" else a
     if abs(s.p_value - crit) > 1e-9:
-        outside = {"greater": s.ci_low > p0, "less": s.ci_high < p0,
-                   "two-sided": s.ci_low > p0 or s.ci_high < p0}[alt]
+        outside = {
+            "greater": s.ci_low > p0,
+            "less": s.ci_high < p0,
+            "two-sided": s.ci_low > p0 or s.ci_high < p0,
+        }[alt]
         assert (s.p_value < crit) == outside
 
 
@@ -296,12 +312,16 @@ def test_paired_noninferiority_matches_twin(
     if n10 - n01 - n * d0 != 0:
         assert r.statistic == pytest.approx(_tango_twin(n10, n01, n, d0), rel=1e-6, abs=1e-6)
     z = r.statistic
-    p = {"greater": sps.norm.sf(z), "less": sps.norm.cdf(z), "two-sided": 2 * sps.norm.sf(abs(z))}[alt]
+    p = {"greater": sps.norm.sf(z), "less": sps.norm.cdf(z), "two-sided": 2 * sps.norm.sf(abs(z))}[
+        alt
+    ]
     assert r.p_value == pytest.approx(min(1.0, p), abs=1e-12)
     two = paired_proportion_difference(a, b, method="tango", confidence_level=0.9)
     assert (r.ci_low, r.ci_high) == (two.ci_low, two.ci_high)
     if margin == 0.0 and n10 + n01 > 0:
-        assert r.statistic**2 == pytest.approx(mcnemar(a, b, method="asymptotic").statistic, rel=1e-12)
+        assert r.statistic**2 == pytest.approx(
+            mcnemar(a, b, method="asymptotic").statistic, rel=1e-12
+        )
     # one-sided test at 0.05 <-> bound of the two-sided 90% interval
     if alt == "greater" and abs(r.p_value - 0.05) > 1e-6:
         assert (r.p_value < 0.05) == (r.ci_low > d0)
@@ -320,7 +340,9 @@ def _fm_twin(x1: int, n1: int, x2: int, n2: int, d0: float) -> float:
                 v -= cnt * math.log(max(pr, 1e-300))
         return v
 
-    p2 = optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}).x
+    p2 = optimize.minimize_scalar(
+        nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}
+    ).x
     p2 = min((lo, hi, p2), key=nll)  # the maximum may sit on the boundary
     p1 = p2 + d0
     return (x1 / n1 - x2 / n2 - d0) / math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
@@ -355,7 +377,15 @@ def test_unpaired_noninferiority_matches_twin(
         # at a null difference of 0 statsmodels' score test is right (pooled estimate)
         sm_alt = {"greater": "larger", "less": "smaller", "two-sided": "two-sided"}[alt]
         sm = sm_test_2indep(
-            x1, n1, x2, n2, value=0, method="score", compare="diff", alternative=sm_alt, correction=False
+            x1,
+            n1,
+            x2,
+            n2,
+            value=0,
+            method="score",
+            compare="diff",
+            alternative=sm_alt,
+            correction=False,
         )
         assert (r.statistic, r.p_value) == pytest.approx((sm.statistic, sm.pvalue), abs=1e-10)
     assert -1.0 <= r.ci_low <= r.difference <= r.ci_high <= 1.0
@@ -394,28 +424,68 @@ def test_noninferiority_degenerate_tables() -> None:
 @pytest.mark.parametrize(
     ("call", "exc", "message"),
     [
-        (lambda: mcnemar([1, 0], [1, 0], method="chisq"), ValueError,
-         "method must be one of ('asymptotic', 'asymptotic_cc', 'exact', 'mid_p'), got 'chisq'"),
-        (lambda: mcnemar([1, 0], [1, 0, 1]), ValueError,
-         "inputs must have the same length, got y_pred_a=2, y_pred_b=3"),
-        (lambda: mcnemar([], []), UndefinedMetricError, "no pairs: y_pred_a and y_pred_b are empty"),
-        (lambda: mcnemar([1, 0], [1, 0], method="asymptotic"), UndefinedMetricError,
-         "McNemar's asymptotic test is undefined with no discordant pairs (n10 = n01 = 0); "
-         "use method='exact'"),
-        (lambda: paired_proportion_difference([1], [0], method="score"), ValueError,
-         "method must be one of ('newcombe', 'tango', 'wald'), got 'score'"),
-        (lambda: proportion_test(5, 10, null_value=1.0), ValueError, "null_value must be in (0, 1), got 1.0"),
-        (lambda: proportion_test(5, 10, null_value=0.8, alternative="larger"), ValueError,
-         "alternative must be one of ('two-sided', 'less', 'greater'), got 'larger'"),
-        (lambda: proportion_test(5, 0, null_value=0.8), ValueError, "successes must be between 0 and n=0, got 5"),
-        (lambda: proportion_test(0, 0, null_value=0.8), UndefinedMetricError,
-         "a proportion is undefined with n = 0 trials"),
-        (lambda: paired_noninferiority([1], [0], margin=0.1, alternative="two-sided"), ValueError,
-         "margin must be 0 with alternative='two-sided'; use alternative='greater' "
-         "(non-inferiority/superiority) or 'less', got margin=0.1"),
-        (lambda: paired_noninferiority([1], [0], margin=-0.1), ValueError, "margin must be in [0, 1), got -0.1"),
-        (lambda: unpaired_noninferiority([1], [], margin=0.1), UndefinedMetricError,
-         "the proportion of y_b is undefined: y_b is empty"),
+        (
+            lambda: mcnemar([1, 0], [1, 0], method="chisq"),
+            ValueError,
+            "method must be one of ('asymptotic', 'asymptotic_cc', 'exact', 'mid_p'), got 'chisq'",
+        ),
+        (
+            lambda: mcnemar([1, 0], [1, 0, 1]),
+            ValueError,
+            "inputs must have the same length, got y_pred_a=2, y_pred_b=3",
+        ),
+        (
+            lambda: mcnemar([], []),
+            UndefinedMetricError,
+            "no pairs: y_pred_a and y_pred_b are empty",
+        ),
+        (
+            lambda: mcnemar([1, 0], [1, 0], method="asymptotic"),
+            UndefinedMetricError,
+            "McNemar's asymptotic test is undefined with no discordant pairs (n10 = n01 = 0); "
+            "use method='exact'",
+        ),
+        (
+            lambda: paired_proportion_difference([1], [0], method="score"),
+            ValueError,
+            "method must be one of ('newcombe', 'tango', 'wald'), got 'score'",
+        ),
+        (
+            lambda: proportion_test(5, 10, null_value=1.0),
+            ValueError,
+            "null_value must be in (0, 1), got 1.0",
+        ),
+        (
+            lambda: proportion_test(5, 10, null_value=0.8, alternative="larger"),
+            ValueError,
+            "alternative must be one of ('two-sided', 'less', 'greater'), got 'larger'",
+        ),
+        (
+            lambda: proportion_test(5, 0, null_value=0.8),
+            ValueError,
+            "successes must be between 0 and n=0, got 5",
+        ),
+        (
+            lambda: proportion_test(0, 0, null_value=0.8),
+            UndefinedMetricError,
+            "a proportion is undefined with n = 0 trials",
+        ),
+        (
+            lambda: paired_noninferiority([1], [0], margin=0.1, alternative="two-sided"),
+            ValueError,
+            "margin must be 0 with alternative='two-sided'; use alternative='greater' "
+            "(non-inferiority/superiority) or 'less', got margin=0.1",
+        ),
+        (
+            lambda: paired_noninferiority([1], [0], margin=-0.1),
+            ValueError,
+            "margin must be in [0, 1), got -0.1",
+        ),
+        (
+            lambda: unpaired_noninferiority([1], [], margin=0.1),
+            UndefinedMetricError,
+            "the proportion of y_b is undefined: y_b is empty",
+        ),
     ],
 )
 def test_error_messages(call, exc, message) -> None:
@@ -426,7 +496,9 @@ def test_error_messages(call, exc, message) -> None:
 def test_result_shapes() -> None:
     a, b = CAVO
     r = mcnemar(a, b, method="asymptotic_cc")
-    assert r.method == "mcnemar_asymptotic_cc" and r.alternative == "two-sided" and r.null_value == 0.0
+    assert (
+        r.method == "mcnemar_asymptotic_cc" and r.alternative == "two-sided" and r.null_value == 0.0
+    )
     assert r.to_dict()["extra"]["n"] == 161
     c = paired_noninferiority(a, b, margin=0.1)
     assert c.method == "tango_score" and c.margin == 0.1 and c.n == 161

@@ -28,8 +28,21 @@ from validation.stats.multiplicity import (
 )
 
 BH_1995 = [
-    0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344,
-    0.0459, 0.3240, 0.4262, 0.5719, 0.6528, 0.7590, 1.0000,
+    0.0001,
+    0.0004,
+    0.0019,
+    0.0095,
+    0.0201,
+    0.0278,
+    0.0298,
+    0.0344,
+    0.0459,
+    0.3240,
+    0.4262,
+    0.5719,
+    0.6528,
+    0.7590,
+    1.0000,
 ]
 
 
@@ -82,8 +95,10 @@ def test_adjust_pvalues_match_loop_twins(p: list[float], method: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(p=pvals, level=st.sampled_from([0.01, 0.05, 0.1]))
 def test_rejections_nest_and_match_statsmodels(p: list[float], level: float) -> None:
-    rej = {m: multiplicity_test(p, method=m, significance_level=level).reject
-           for m in ("bonferroni", "holm", "hochberg")}
+    rej = {
+        m: multiplicity_test(p, method=m, significance_level=level).reject
+        for m in ("bonferroni", "holm", "hochberg")
+    }
     for i in range(len(p)):
         assert rej["bonferroni"][i] <= rej["holm"][i] <= rej["hochberg"][i]
     for ours, theirs in (("holm", "holm"), ("hochberg", "simes-hochberg"), ("fdr_bh", "fdr_bh")):
@@ -134,16 +149,28 @@ def test_fixed_sequence_stops_at_first_failure() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: adjust_pvalues([0.1, 1.2], method="holm"), "p-values must be in [0, 1], found 1.2 at index 1"),
-        (lambda: adjust_pvalues([0.1, float("nan")], method="holm"),
-         "p-values must be in [0, 1], found nan at index 1"),
+        (
+            lambda: adjust_pvalues([0.1, 1.2], method="holm"),
+            "p-values must be in [0, 1], found 1.2 at index 1",
+        ),
+        (
+            lambda: adjust_pvalues([0.1, float("nan")], method="holm"),
+            "p-values must be in [0, 1], found nan at index 1",
+        ),
         (lambda: adjust_pvalues([], method="holm"), "p-values must not be empty"),
         (lambda: adjust_pvalues([[0.1]], method="holm"), "p-values must be 1-D, got shape (1, 1)"),
-        (lambda: adjust_pvalues([0.1], method="BH"),
-         "method must be one of ('bonferroni', 'holm', 'hochberg', 'fdr_bh'), got 'BH'"),
-        (lambda: multiplicity_test([0.1], method="sidak"),
-         "method must be one of ('bonferroni', 'holm', 'hochberg', 'fdr_bh', 'fixed_sequence'), got 'sidak'"),
-        (lambda: fixed_sequence([0.1], significance_level=0), "significance_level must be in (0, 1), got 0"),
+        (
+            lambda: adjust_pvalues([0.1], method="BH"),
+            "method must be one of ('bonferroni', 'holm', 'hochberg', 'fdr_bh'), got 'BH'",
+        ),
+        (
+            lambda: multiplicity_test([0.1], method="sidak"),
+            "method must be one of ('bonferroni', 'holm', 'hochberg', 'fdr_bh', 'fixed_sequence'), got 'sidak'",
+        ),
+        (
+            lambda: fixed_sequence([0.1], significance_level=0),
+            "significance_level must be in (0, 1), got 0",
+        ),
         (lambda: adjust_pvalues(["a"], method="holm"), "p-values must be numbers, got ['a']"),
     ],
 )

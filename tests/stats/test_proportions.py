@@ -87,7 +87,9 @@ def test_proportion_ci_matches_r(case: dict) -> None:
     x, n = case["job"]["x"], case["job"]["n"]
     expected = case["expected"]
     if "error" in expected:  # x = 0, n = 0: R refuses; we raise UndefinedMetricError
-        with pytest.raises(UndefinedMetricError, match=r"^a proportion is undefined with n = 0 trials$"):
+        with pytest.raises(
+            UndefinedMetricError, match=r"^a proportion is undefined with n = 0 trials$"
+        ):
             proportion_ci(x, n)
         return
     assert _check_block(x, n, expected["intervals"]) == 2 * (len(R_VARIANTS) + 1)
@@ -97,10 +99,7 @@ def test_proportion_ci_matches_r(case: dict) -> None:
 
 
 ROC_THRESHOLD_CASES = [
-    c
-    for cat in ("roc",)
-    for c in rref_cases(cat)
-    if "at_thresholds" in c.get("expected", {})
+    c for cat in ("roc",) for c in rref_cases(cat) if "at_thresholds" in c.get("expected", {})
 ]
 
 
@@ -206,7 +205,9 @@ levels = st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.975, 0.99, 0.999])
 
 @settings(max_examples=100, deadline=None)
 @given(xn=counts, level=levels)
-def test_clopper_pearson_and_wilson_match_bisection_twins(xn: tuple[int, int], level: float) -> None:
+def test_clopper_pearson_and_wilson_match_bisection_twins(
+    xn: tuple[int, int], level: float
+) -> None:
     x, n = xn
     cp = proportion_ci(x, n, method="clopper_pearson", confidence_level=level)
     assert (cp.ci_low, cp.ci_high) == pytest.approx(_cp_twin(x, n, level), abs=1e-9)
@@ -288,7 +289,12 @@ def test_metrics_match_loop_twin(data: tuple[list[int], list[int]], method: str)
         assert (est.successes, est.n) == (k, m)
         assert (est.estimate, est.ci_low, est.ci_high) == (ref.estimate, ref.ci_low, ref.ci_high)
         assert est.extra["metric"] == name
-        assert (est.extra["tp"], est.extra["fp"], est.extra["tn"], est.extra["fn"]) == (tp, fp, tn, fn)
+        assert (est.extra["tp"], est.extra["fp"], est.extra["tn"], est.extra["fn"]) == (
+            tp,
+            fp,
+            tn,
+            fn,
+        )
 
 
 def test_confusion_counts_bool_and_float_inputs() -> None:
@@ -321,7 +327,9 @@ def test_likelihood_ratios_match_statsmodels_risk_ratio(
     tp, fp, tn, fn = table
     y_true, y_pred = _arrays(tp, fp, tn, fn)
     if tp + fn == 0 or fp + tn == 0:
-        with pytest.raises(UndefinedMetricError, match="^likelihood ratios are undefined: y_true has no "):
+        with pytest.raises(
+            UndefinedMetricError, match="^likelihood ratios are undefined: y_true has no "
+        ):
             likelihood_ratios(y_true, y_pred, confidence_level=level)
         return
     for which, cells, tab in (
@@ -330,7 +338,9 @@ def test_likelihood_ratios_match_statsmodels_risk_ratio(
     ):
         func = positive_likelihood_ratio if which == "positive" else negative_likelihood_ratio
         if 0 in cells:
-            with pytest.raises(UndefinedMetricError, match=r"is undefined on the log scale: \w+ = 0; "):
+            with pytest.raises(
+                UndefinedMetricError, match=r"is undefined on the log scale: \w+ = 0; "
+            ):
                 func(y_true, y_pred, confidence_level=level)
             # correction=0.5: 0.5 added to all four cells (statsmodels' shift_zeros
             # replaces only the zero cells, so the shifted table is built here)
@@ -365,7 +375,9 @@ def test_likelihood_ratios_pair_and_messages() -> None:
     ):
         likelihood_ratios(y_true, y_pred)
     assert negative_likelihood_ratio(y_true, y_pred).estimate == pytest.approx((10 / 40) / 1.0)
-    with pytest.raises(ValueError, match=re.escape("correction must be a finite number >= 0, got -1")):
+    with pytest.raises(
+        ValueError, match=re.escape("correction must be a finite number >= 0, got -1")
+    ):
         likelihood_ratios(y_true, y_pred, correction=-1)
 
 
@@ -393,7 +405,9 @@ def _pv_twin(tp: int, fp: int, tn: int, fn: int, prev: float, level: float):
         var = d_se**2 * se * (1 - se) / n1 + d_sp**2 * sp * (1 - sp) / n0
         center = g(se, sp)
         expit = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
-        out.append((expit(center), expit(center - z * math.sqrt(var)), expit(center + z * math.sqrt(var))))
+        out.append(
+            (expit(center), expit(center - z * math.sqrt(var)), expit(center + z * math.sqrt(var)))
+        )
     return out
 
 
@@ -432,7 +446,9 @@ def test_predictive_values_at_sample_prevalence_equal_sample_pvs(
         return
     if tp + fp == 0 or tn + fn == 0:
         which = "PPV" if tp + fp == 0 else "NPV"
-        with pytest.raises(UndefinedMetricError, match=f"^{which} at a prevalence is undefined: y_pred has no "):
+        with pytest.raises(
+            UndefinedMetricError, match=f"^{which} at a prevalence is undefined: y_pred has no "
+        ):
             predictive_values(y_true, y_pred, prevalence=prev)
         return
     pv = predictive_values(y_true, y_pred, prevalence=prev)
@@ -454,7 +470,9 @@ def test_predictive_values_boundary_uses_adjusted_logit() -> None:
     se_a, sp_a = (18 + z * z / 2) / (20 + z * z), (50 + z * z / 2) / (50 + z * z)
     logit = math.log(0.1 / 0.9 * se_a / (1 - sp_a))
     var = (1 - se_a) / (se_a * (20 + z * z)) + sp_a / ((1 - sp_a) * (50 + z * z))
-    assert pv.ppv.ci_low == pytest.approx(1 / (1 + math.exp(-(logit - z * math.sqrt(var)))), rel=1e-12)
+    assert pv.ppv.ci_low == pytest.approx(
+        1 / (1 + math.exp(-(logit - z * math.sqrt(var)))), rel=1e-12
+    )
     assert pv.to_dict()["prevalence"] == 0.1
 
 
@@ -471,10 +489,19 @@ def test_predictive_values_boundary_uses_adjusted_logit() -> None:
         ((1, "10"), {}, ValueError, "n must be a whole number, got '10'"),
         ((True, 2), {}, ValueError, "successes must be a whole number, got True"),
         ((0, 0), {}, UndefinedMetricError, "a proportion is undefined with n = 0 trials"),
-        ((1, 2), {"method": "exact"}, ValueError,
-         "method must be one of ('wilson', 'wilson_cc', 'clopper_pearson', 'agresti_coull', "
-         "'jeffreys', 'wald'), got 'exact'"),
-        ((1, 2), {"confidence_level": 95}, ValueError, "confidence_level must be in (0, 1), got 95"),
+        (
+            (1, 2),
+            {"method": "exact"},
+            ValueError,
+            "method must be one of ('wilson', 'wilson_cc', 'clopper_pearson', 'agresti_coull', "
+            "'jeffreys', 'wald'), got 'exact'",
+        ),
+        (
+            (1, 2),
+            {"confidence_level": 95},
+            ValueError,
+            "confidence_level must be in (0, 1), got 95",
+        ),
     ],
 )
 def test_proportion_ci_errors(args, kwargs, exc, message) -> None:
@@ -506,13 +533,17 @@ def test_undefined_metric_messages(func, y_true, y_pred, message) -> None:
 def test_bad_label_messages() -> None:
     with pytest.raises(ValueError, match=r"^y_true must contain only 0 and 1, found 2 at index 1$"):
         sensitivity([1, 2], [1, 0])
-    with pytest.raises(ValueError, match=re.escape("inputs must have the same length, got y_true=2, y_pred=3")):
+    with pytest.raises(
+        ValueError, match=re.escape("inputs must have the same length, got y_true=2, y_pred=3")
+    ):
         specificity([1, 0], [1, 0, 1])
     with pytest.raises(ValueError, match=re.escape("prevalence must be in (0, 1), got 1.0")):
         predictive_values([1, 0], [1, 0], prevalence=1.0)
     with pytest.raises(
         UndefinedMetricError,
-        match=re.escape("predictive values at a prevalence are undefined: y_true has no negative cases (0)"),
+        match=re.escape(
+            "predictive values at a prevalence are undefined: y_true has no negative cases (0)"
+        ),
     ):
         predictive_values([1, 1], [1, 0], prevalence=0.2)
 

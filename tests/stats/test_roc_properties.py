@@ -24,9 +24,9 @@ from validation.stats import (
     specificity_at_sensitivity,
     youden,
 )
-from validation.stats._delong import (
-    _placements,
+from validation.stats.roc._delong import (
     case_jackknife,
+    case_placements,
     cluster_design,
     cluster_jackknife,
     obuchowski_covariance,
@@ -104,7 +104,7 @@ def test_delong_variance_matches_definition(data: tuple) -> None:
 @given(labelled_scores(min_each=2))
 def test_case_jackknife_matches_brute_force(data: tuple) -> None:
     y, s = data
-    jack, strata = case_jackknife(_placements(y.astype(np.int8), s))
+    jack, strata = case_jackknife(case_placements(y.astype(np.int8), s))
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     brute = [pairwise_auc(np.delete(y, i), np.delete(s, i)) for i in np.concatenate((pos, neg))]
     np.testing.assert_allclose(jack, brute, atol=1e-12)
@@ -125,7 +125,7 @@ def test_cluster_jackknife_matches_brute_force(data: tuple) -> None:
     y, s, cl = data
     y8 = y.astype(np.int8)
     design = cluster_design(cl, y8)
-    p = _placements(y8, s)
+    p = case_placements(y8, s)
     brute = []
     for c in np.unique(cl):
         keep = cl != c
@@ -174,7 +174,7 @@ def test_obuchowski_covariance_matches_loops(data: tuple, seed: int) -> None:
             roc_auc(y, s, clusters=cl)
         return
     s2 = s + np.random.default_rng(seed).normal(size=s.size)
-    pa, pb = _placements(y8, s), _placements(y8, s2)
+    pa, pb = case_placements(y8, s), case_placements(y8, s2)
     ref = obuchowski_brute(y, s, s2, cl)
     assert obuchowski_covariance(pa, pb, design) == pytest.approx(ref, abs=1e-12)
     c = compare_auc(y, s, s2, clusters=cl)
@@ -458,7 +458,7 @@ def test_weighted_curves_match_expanded_rows(
 ) -> None:
     """The bootstrap path (count-weighted curve points per resample) equals recomputing
     the curve on the resampled data set: partial areas and operating points."""
-    from validation.stats._roc_points import (
+    from validation.stats.roc.points import (
         _groups,
         _mcclish,
         _partial_rows,

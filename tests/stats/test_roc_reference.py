@@ -34,7 +34,7 @@ from validation.stats import (
     sensitivity_at_specificity,
     specificity_at_sensitivity,
 )
-from validation.stats._delong import case_jackknife
+from validation.stats.roc._delong import case_jackknife
 
 TOL = 1e-9
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -15,7 +15,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 PROTOCOLS = REPO / "protocols"
-#: The operating threshold the example protocols lock (``model.threshold``).
+#: The operating threshold the model cards record; the example protocols state none and
+#: take it from the card (``model.card``).
 THRESHOLD = 0.4
 
 
@@ -36,16 +37,18 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
         rel = f"images/case{i:04d}.dcm"
         (test / rel).write_bytes(b"synthetic " + str(i).encode())
         paths.append(rel)
-    manifest = pd.DataFrame({
-        "case_id": [f"C{i:04d}" for i in range(n)],
-        "patient_id": [f"P{p:04d}" for p in patient],
-        "path": paths,
-        "label": label,
-        "sex": sex,
-        "age": age,
-        "site": site,
-        "manufacturer": manufacturer,
-    })
+    manifest = pd.DataFrame(
+        {
+            "case_id": [f"C{i:04d}" for i in range(n)],
+            "patient_id": [f"P{p:04d}" for p in patient],
+            "path": paths,
+            "label": label,
+            "sex": sex,
+            "age": age,
+            "site": site,
+            "manufacturer": manufacturer,
+        }
+    )
     manifest.to_csv(test / "manifest.csv", index=False)
     latent = shift * label + rng.normal(size=n)
     # Centre the scores on the example protocols' locked threshold: score >= THRESHOLD
@@ -55,8 +58,12 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
     base = 1.0 / (1.0 + np.exp(-(0.9 * latent + 0.3 * rng.normal(size=n) - shift / 2 + offset)))
     scores = root / "scores"
     scores.mkdir(exist_ok=True)
-    pd.DataFrame({"case_id": manifest["case_id"], "score": cand}).to_parquet(scores / "candidate.parquet")
-    pd.DataFrame({"case_id": manifest["case_id"], "score": base}).to_parquet(scores / "baseline.parquet")
+    pd.DataFrame({"case_id": manifest["case_id"], "score": cand}).to_parquet(
+        scores / "candidate.parquet"
+    )
+    pd.DataFrame({"case_id": manifest["case_id"], "score": base}).to_parquet(
+        scores / "baseline.parquet"
+    )
     # Reader study: 4 readers x 2 modalities on the first 80 cases, plus the AI.
     rows = []
     cases = manifest.iloc[:80]
@@ -64,25 +71,47 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
         skill = rng.normal(0, 0.2)
         for mod, boost in (("unaided", 0.0), ("aided", 0.35)):
             s = (1.2 + skill + boost) * cases["label"].to_numpy() + rng.normal(size=len(cases))
-            rows += [{"reader": f"R{r + 1}", "modality": mod, "case": c, "truth": t, "score": float(v)}
-                     for c, t, v in zip(cases["case_id"], cases["label"], s, strict=True)]
-    rows += [{"reader": "AI", "modality": "unaided", "case": c, "truth": t, "score": float(v)}
-             for c, t, v in zip(cases["case_id"], cases["label"], cand[:80], strict=True)]
+            rows += [
+                {"reader": f"R{r + 1}", "modality": mod, "case": c, "truth": t, "score": float(v)}
+                for c, t, v in zip(cases["case_id"], cases["label"], s, strict=True)
+            ]
+    rows += [
+        {"reader": "AI", "modality": "unaided", "case": c, "truth": t, "score": float(v)}
+        for c, t, v in zip(cases["case_id"], cases["label"], cand[:80], strict=True)
+    ]
     # Detection: one 20-pixel lesion per positive case; a mark near it (score by visibility)
     # on most positives, and a few false-positive marks anywhere.
     lesions, marks = [], []
     for cid, lab in zip(manifest["case_id"], manifest["label"], strict=True):
         if lab:
             x, y = rng.uniform(20, 200, size=2)
-            lesions.append({"case_id": cid, "lesion_id": 1, "x0": x, "y0": y, "x1": x + 20, "y1": y + 20})
+            lesions.append(
+                {"case_id": cid, "lesion_id": 1, "x0": x, "y0": y, "x1": x + 20, "y1": y + 20}
+            )
             if rng.random() < 0.85:
                 dx, dy = rng.normal(0, 2, size=2)
-                marks.append({"case_id": cid, "x0": x + dx, "y0": y + dy, "x1": x + 20 + dx,
-                              "y1": y + 20 + dy, "score": float(rng.uniform(0.4, 1.0))})
+                marks.append(
+                    {
+                        "case_id": cid,
+                        "x0": x + dx,
+                        "y0": y + dy,
+                        "x1": x + 20 + dx,
+                        "y1": y + 20 + dy,
+                        "score": float(rng.uniform(0.4, 1.0)),
+                    }
+                )
         for _ in range(rng.poisson(0.3)):
             x, y = rng.uniform(0, 220, size=2)
-            marks.append({"case_id": cid, "x0": x, "y0": y, "x1": x + 15, "y1": y + 15,
-                          "score": float(rng.uniform(0.0, 0.8))})
+            marks.append(
+                {
+                    "case_id": cid,
+                    "x0": x,
+                    "y0": y,
+                    "x1": x + 15,
+                    "y1": y + 15,
+                    "score": float(rng.uniform(0.0, 0.8)),
+                }
+            )
     pd.DataFrame(lesions).to_csv(test / "lesions.csv", index=False)
     pd.DataFrame(marks).to_parquet(scores / "marks.parquet")
     (root / "readings").mkdir(exist_ok=True)
@@ -93,20 +122,33 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
     for p in PROTOCOLS.glob("*.yaml"):
         # fewer bootstrap resamples keep the tests fast; everything else is the example as shipped
         text = p.read_text(encoding="utf-8")
-        (root / "protocols" / p.name).write_text(text.replace("\nseed:", "\nn_resamples: 200\nseed:", 1))
+        (root / "protocols" / p.name).write_text(
+            text.replace("\nseed:", "\nn_resamples: 200\nseed:", 1)
+        )
     return root
 
 
-def write_model_card(path: Path, *, name: str, checkpoint_sha256: str | None = None) -> Path:
+def write_model_card(
+    path: Path, *, name: str, checkpoint_sha256: str | None = None, threshold: float = THRESHOLD
+) -> Path:
     """A small model card in the shape ``radval train`` writes (``radval.model_card/1``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     card = {
         "schema": "radval.model_card/1",
-        "model": {"name": name, "version": "1.0", "task": "classification", "network": "DenseNet121",
-                  "classes": ["normal", "abnormal"], "positive_class": "abnormal"},
-        "operating_point": {"threshold": 0.5},
+        "model": {
+            "name": name,
+            "version": "1.0",
+            "task": "classification",
+            "network": "DenseNet121",
+            "classes": ["normal", "abnormal"],
+            "positive_class": "abnormal",
+        },
+        "operating_point": {"threshold": threshold, "source": "fixed in the model spec"},
         "checkpoint": {"file": "model.ckpt", "sha256": checkpoint_sha256 or "ab" * 32},
-        "card": {"intended_use": "Triage of frontal chest radiographs.", "limitations": "Synthetic demo data."},
+        "card": {
+            "intended_use": "Triage of frontal chest radiographs.",
+            "limitations": "Synthetic demo data.",
+        },
         "training_data": {"n_cases": 400, "n_patients": 200},
     }
     path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
@@ -165,11 +207,16 @@ def make_masks(layout: Path) -> None:
         pred = np.zeros_like(ref)
         if i < 10:  # cases 10 and 11: both masks empty ("best" by the policy)
             x, y = rng.integers(2, 12, size=2)
-            ref[y:y + 8, x:x + 8] = 1
-            pred[y + 1:y + 9, x:x + 8] = 1
+            ref[y : y + 8, x : x + 8] = 1
+            pred[y + 1 : y + 9, x : x + 8] = 1
         affine = np.diag([0.5, 0.5, 1.0, 1.0])
-        nib.save(nib.Nifti1Image(ref[:, :, None], affine), layout / "data" / "test" / "masks" / f"{cid}.nii.gz")
-        nib.save(nib.Nifti1Image(pred[:, :, None], affine), layout / "scores" / "seg" / f"{cid}.nii.gz")
+        nib.save(
+            nib.Nifti1Image(ref[:, :, None], affine),
+            layout / "data" / "test" / "masks" / f"{cid}.nii.gz",
+        )
+        nib.save(
+            nib.Nifti1Image(pred[:, :, None], affine), layout / "scores" / "seg" / f"{cid}.nii.gz"
+        )
         ref_paths.append(f"masks/{cid}.nii.gz")
         rows.append({"case_id": cid, "mask_path": f"{cid}.nii.gz"})
     frame.assign(mask_path=ref_paths).to_csv(manifest, index=False)

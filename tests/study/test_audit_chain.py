@@ -8,17 +8,33 @@ from pathlib import Path
 import pytest
 
 from validation import audit
-from validation.audit import AuditError, append_entry, sign, verify
+from validation.audit import append_entry, sign, verify
+from validation.errors import AuditError
 
 
 def make_log(folder: Path, n: int = 4) -> Path:
     """``n`` entries; the first one writes results.json (as `radval run` would)."""
     results = folder / "results.json"
-    results.write_text(json.dumps({"protocol": {"resolved": {"report": {
-        "signatories": [{"role": "Biostatistician", "required": True}]}}}}))
+    results.write_text(
+        json.dumps(
+            {
+                "protocol": {
+                    "resolved": {
+                        "report": {"signatories": [{"role": "Biostatistician", "required": True}]}
+                    }
+                }
+            }
+        )
+    )
     for i in range(n):
-        append_entry(folder, f"step{i}", inputs={"x": f"{i:064x}"}, details={"i": i}, actor="t@h",
-                     outputs={"results.json": audit.sha256_file(results)} if i == 0 else None)
+        append_entry(
+            folder,
+            f"step{i}",
+            inputs={"x": f"{i:064x}"},
+            details={"i": i},
+            actor="t@h",
+            outputs={"results.json": audit.sha256_file(results)} if i == 0 else None,
+        )
     return folder / audit.AUDIT_FILE
 
 
@@ -44,7 +60,9 @@ def test_edit_detected(tmp_path: Path) -> None:
     log.write_text("\n".join(ls) + "\n")
     rep = verify(tmp_path)
     assert not rep.ok
-    assert rep.problems == ["entry 1 (line 2, action 'step1'): hash does not match its content (edited entry)"]
+    assert rep.problems == [
+        "entry 1 (line 2, action 'step1'): hash does not match its content (edited entry)"
+    ]
 
 
 def test_deletion_in_the_middle_detected(tmp_path: Path) -> None:
@@ -54,7 +72,10 @@ def test_deletion_in_the_middle_detected(tmp_path: Path) -> None:
     log.write_text("\n".join(ls) + "\n")
     rep = verify(tmp_path)
     assert not rep.ok
-    assert "entry 2 (line 3, action 'step3'): sequence number is 3, expected 2 (deleted or reordered entry)" in rep.problems
+    assert (
+        "entry 2 (line 3, action 'step3'): sequence number is 3, expected 2 (deleted or reordered entry)"
+        in rep.problems
+    )
     assert any("prev_hash does not match" in p for p in rep.problems)
 
 
@@ -84,7 +105,9 @@ def test_results_changed_after_logging_detected(tmp_path: Path) -> None:
     assert verify(tmp_path).ok
     res.write_text('{"verdict": "pass"}')
     rep = verify(tmp_path)
-    assert rep.problems == ["results.json has changed since the audit log recorded it (sha256 differs)"]
+    assert rep.problems == [
+        "results.json has changed since the audit log recorded it (sha256 differs)"
+    ]
 
 
 def test_no_append_onto_a_broken_log(tmp_path: Path) -> None:
@@ -96,15 +119,27 @@ def test_no_append_onto_a_broken_log(tmp_path: Path) -> None:
 
 def test_signature_record(tmp_path: Path) -> None:
     make_log(tmp_path, n=1)
-    entry = sign(tmp_path, name="Dr. A. Reviewer", role="Biostatistician", meaning="approval", actor="a@h")
+    entry = sign(
+        tmp_path, name="Dr. A. Reviewer", role="Biostatistician", meaning="approval", actor="a@h"
+    )
     d = entry["details"]
     assert entry["action"] == "sign"
-    assert d["printed_name"] == "Dr. A. Reviewer" and d["meaning"] == "approval" and d["role"] == "Biostatistician"
+    assert (
+        d["printed_name"] == "Dr. A. Reviewer"
+        and d["meaning"] == "approval"
+        and d["role"] == "Biostatistician"
+    )
     assert entry["inputs"]["results.json"] == audit.sha256_file(tmp_path / "results.json")
     assert verify(tmp_path).ok
-    with pytest.raises(AuditError, match=r"role 'Janitor' is not a signatory role of this protocol; expected one of \['Biostatistician'\]"):
+    with pytest.raises(
+        AuditError,
+        match=r"role 'Janitor' is not a signatory role of this protocol; expected one of \['Biostatistician'\]",
+    ):
         sign(tmp_path, name="X", role="Janitor", meaning="approval")
-    with pytest.raises(AuditError, match=r"signature meaning must be one of \['authorship', 'review', 'approval', 'responsibility'\], got 'ok'"):
+    with pytest.raises(
+        AuditError,
+        match=r"signature meaning must be one of \['authorship', 'review', 'approval', 'responsibility'\], got 'ok'",
+    ):
         sign(tmp_path, name="X", role="Biostatistician", meaning="ok")
     with pytest.raises(AuditError, match="nothing to sign"):
         sign(tmp_path / "nowhere", name="X", role="Biostatistician", meaning="review")
@@ -118,12 +153,15 @@ def test_render_record_and_edited_report(tmp_path: Path) -> None:
     assert entry["outputs"] == {"report.html": audit.sha256_file(report)}
     assert verify(tmp_path).ok
     report.write_text("<html>edited</html>")
-    assert verify(tmp_path).problems == ["report.html has changed since the audit log recorded it (sha256 differs)"]
+    assert verify(tmp_path).problems == [
+        "report.html has changed since the audit log recorded it (sha256 differs)"
+    ]
     with pytest.raises(AuditError, match="is not in the study folder"):
         audit.record_render(tmp_path, tmp_path.parent / "elsewhere.html")
 
 
 # --------------------------------------------------------------------------- signatures on a real study
+
 
 def _cli(*args: object) -> tuple[int, str, str]:
     import contextlib
@@ -145,19 +183,34 @@ def real_study(layout: Path) -> Path:
     from validation.study import run_study
 
     proto = layout / "protocols" / "triage_standalone.yaml"
-    proto.write_text(lean(proto.read_text(encoding="utf-8")).replace(
-        "    - role: Biostatistician\n", "    - role: Biostatistician\n      meaning: approval\n"), encoding="utf-8")
+    proto.write_text(
+        lean(proto.read_text(encoding="utf-8")).replace(
+            "    - role: Biostatistician\n",
+            "    - role: Biostatistician\n      meaning: approval\n",
+        ),
+        encoding="utf-8",
+    )
     lock_protocol(proto)
     return run_study(proto, out_dir=layout / "studies" / "s", render=True).study_dir
 
 
 def test_sign_re_renders_the_report(real_study: Path) -> None:
     assert "Dr Q. Reviewer" not in (real_study / "report.html").read_text(encoding="utf-8")
-    code, out, err = _cli("sign", real_study, "--name", "Dr Q. Reviewer", "--role", "Biostatistician",
-                          "--meaning", "approval")
+    code, out, err = _cli(
+        "sign",
+        real_study,
+        "--name",
+        "Dr Q. Reviewer",
+        "--role",
+        "Biostatistician",
+        "--meaning",
+        "approval",
+    )
     assert code == 0, err
     printed = json.loads(out)
-    assert printed["report"] == str(real_study / "report.html") and printed["signs"] == "results.json"
+    assert (
+        printed["report"] == str(real_study / "report.html") and printed["signs"] == "results.json"
+    )
     assert f"--anchor {printed['entry_hash']}" in err
     page = (real_study / "report.html").read_text(encoding="utf-8")
     assert "Dr Q. Reviewer" in page and "this version" in page
@@ -171,11 +224,16 @@ def test_removing_the_last_signature_is_detected(real_study: Path) -> None:
     from validation.report.render import render_and_log
 
     sign(real_study, name="Dr A", role="Biostatistician", meaning="approval")
-    sign(real_study, name="Dr C", role="Quality assurance", meaning="review")  # optional in the protocol
+    sign(
+        real_study, name="Dr C", role="Quality assurance", meaning="review"
+    )  # optional in the protocol
     sign(real_study, name="Dr B", role="Clinical lead", meaning="approval")
     rep = verify(real_study)
-    assert rep.ok and rep.missing_signatures == [] and [s["printed_name"] for s in rep.signatures] == [
-        "Dr A", "Dr C", "Dr B"]
+    assert (
+        rep.ok
+        and rep.missing_signatures == []
+        and [s["printed_name"] for s in rep.signatures] == ["Dr A", "Dr C", "Dr B"]
+    )
     anchor = rep.head_hash
     assert anchor is not None
     # a thorough rewrite: drop the last signature, move the head, re-render with radval itself
@@ -183,30 +241,49 @@ def test_removing_the_last_signature_is_detected(real_study: Path) -> None:
     kept = log.read_text().splitlines()[:-1]
     log.write_text("\n".join(kept) + "\n")
     last = json.loads(kept[-1])
-    (real_study / audit.HEAD_FILE).write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}) + "\n")
+    (real_study / audit.HEAD_FILE).write_text(
+        json.dumps({"seq": last["seq"], "hash": last["hash"]}) + "\n"
+    )
     render_and_log(real_study)
     rep = verify(real_study)
     assert rep.ok  # the chain alone cannot tell (docs/audit.md says why) ...
-    assert rep.missing_signatures == ["Clinical lead"]  # ... the protocol's required signatories can
+    assert rep.missing_signatures == [
+        "Clinical lead"
+    ]  # ... the protocol's required signatories can
     code, out, _ = _cli("audit", "verify", real_study)
     assert code == 0 and out.splitlines()[-1] == (
-        "sign-off: INCOMPLETE: no signature of the current results by required signatory Clinical lead")
+        "sign-off: INCOMPLETE: no signature of the current results by required signatory Clinical lead"
+    )
     code, _, _ = _cli("audit", "verify", real_study, "--require-signoff")
     assert code == 1
-    code, _, err = _cli("audit", "verify", real_study, "--anchor", anchor)  # ... and an external anchor can
-    assert code == 1 and (f"{real_study}: anchor {anchor} is not an entry of the audit log: entries were removed "
-                          "after it or the log was rewritten") in err
+    code, _, err = _cli(
+        "audit", "verify", real_study, "--anchor", anchor
+    )  # ... and an external anchor can
+    assert (
+        code == 1
+        and (
+            f"{real_study}: anchor {anchor} is not an entry of the audit log: entries were removed "
+            "after it or the log was rewritten"
+        )
+        in err
+    )
     code, _, err = _cli("audit", "verify", real_study, "--anchor", "xyz")
-    assert code == 2 and err == "radval: error: --anchor must be a 64-digit lowercase hex entry hash, got 'xyz'\n"
+    assert (
+        code == 2
+        and err
+        == "radval: error: --anchor must be a 64-digit lowercase hex entry hash, got 'xyz'\n"
+    )
 
 
 def test_required_meaning_and_other_versions(real_study: Path) -> None:
     sign(real_study, name="Dr A", role="Biostatistician", meaning="review")
     rep = verify(real_study)
-    assert "Biostatistician (approval)" in rep.missing_signatures  # a review is not the approval required
+    assert (
+        "Biostatistician (approval)" in rep.missing_signatures
+    )  # a review is not the approval required
     sign(real_study, name="Dr A", role="Biostatistician", meaning="approval")
     assert "Biostatistician (approval)" not in verify(real_study).missing_signatures
     from validation.report.render import render_html
 
     page = render_html(real_study)
-    assert "Biostatistician (approval)</td><td>yes</td><td><span class=\"badge badge-pass\">" in page
+    assert 'Biostatistician (approval)</td><td>yes</td><td><span class="badge badge-pass">' in page

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from validation.errors import ProtocolError
-from validation.modeling.spec import ModelSpecError, load_spec
+from validation.errors import ModelSpecError, ProtocolError
+from validation.modeling.spec import load_spec
 from validation.protocol.load import check_protocol, check_text, load_protocol
 from validation.safe_yaml import YamlLimitError, YamlLimits, parse_yaml, read_yaml_bytes
 
@@ -64,14 +64,16 @@ def test_deep_nesting_is_refused_before_python_recursion_fails() -> None:
         "p.yaml:19: <root>: refused: nested deeper than 64 levels (a limit against hostile files)"
     ]
     block = BASE + "extra:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 80))
-    assert messages(block)[0].endswith("refused: nested deeper than 64 levels (a limit against "
-                                       "hostile files)")
+    assert messages(block)[0].endswith(
+        "refused: nested deeper than 64 levels (a limit against hostile files)"
+    )
 
 
 def test_aliases_that_expand_too_deep_or_into_themselves_are_refused() -> None:
     chain = "".join(f"a{i}: &a{i} [*a{i - 1}]\n" if i else "a0: &a0 [x]\n" for i in range(80))
     assert messages(BASE + chain)[0].endswith(
-        "refused: its aliases expand to more than 64 nested levels")
+        "refused: its aliases expand to more than 64 nested levels"
+    )
     assert messages(BASE + "loop: &l [*l]\n") == [
         "p.yaml:19: <root>: refused: an alias refers to a collection that contains it (a "
         "recursive structure)"
@@ -85,7 +87,8 @@ def test_the_alias_count_is_bounded_and_ordinary_anchors_still_work() -> None:
     ]
     shared = BASE.replace("accept: {bound: ci_low", "accept: &goal {bound: ci_low").replace(
         "seed: 1\n",
-        "  - id: spec\n    role: primary\n    metric: specificity\n    accept: *goal\nseed: 1\n")
+        "  - id: spec\n    role: primary\n    metric: specificity\n    accept: *goal\nseed: 1\n",
+    )
     proto, problems = check_text(shared)
     assert problems == [] and proto is not None
     assert proto.endpoints[1].accept == proto.endpoints[0].accept
@@ -98,7 +101,8 @@ def test_scalars_the_constructor_cannot_read_are_located_problems() -> None:
     ]
     huge = messages(BASE + "n: " + "9" * 5_000 + "\n")
     assert len(huge) == 1 and huge[0].startswith(
-        "p.yaml:19: <root>: not valid YAML: cannot read the value '9999")
+        "p.yaml:19: <root>: not valid YAML: cannot read the value '9999"
+    )
 
 
 def test_an_oversized_file_is_refused_without_reading_it(tmp_path: Path) -> None:
@@ -120,12 +124,15 @@ def test_a_directory_is_not_a_protocol(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(("old", "new", "where"), [
-    ("value: 0.7", "value: .nan", "p.yaml:17: endpoints[0].accept.value"),
-    ("value: 0.7", "value: -.inf", "p.yaml:17: endpoints[0].accept.value"),
-    ("value: 0.7", "value: 1e999", "p.yaml:17: endpoints[0].accept.value"),
-    ("threshold: 0.5", "threshold: .NaN", "p.yaml:12: model.threshold"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("value: 0.7", "value: .nan", "p.yaml:17: endpoints[0].accept.value"),
+        ("value: 0.7", "value: -.inf", "p.yaml:17: endpoints[0].accept.value"),
+        ("value: 0.7", "value: 1e999", "p.yaml:17: endpoints[0].accept.value"),
+        ("threshold: 0.5", "threshold: .NaN", "p.yaml:12: model.threshold"),
+    ],
+)
 def test_nan_and_infinite_values_are_refused(old: str, new: str, where: str) -> None:
     found = messages(BASE.replace(old, new))
     assert len(found) == 1 and found[0].startswith(f"{where}: Input should be a finite number")
@@ -137,7 +144,8 @@ def test_nan_margin_and_band_edges_are_refused() -> None:
         "    - {column: age, bands: [0, 40, .inf]}\n"
     )
     assert messages(text)[0].startswith(
-        "p.yaml:22: subgroups.attributes[0].bands[2]: Input should be a finite number (found inf)")
+        "p.yaml:22: subgroups.attributes[0].bands[2]: Input should be a finite number (found inf)"
+    )
 
 
 def test_model_specs_are_read_under_the_same_limits(tmp_path: Path) -> None:
@@ -167,10 +175,16 @@ def test_nan_in_a_model_spec_is_refused(tmp_path: Path) -> None:
     assert "learning_rate: 0.001" in text and "threshold: 0.4" in text
     spec = tmp_path / "spec.yaml"
     spec.write_text(text.replace("learning_rate: 0.001", "learning_rate: .inf"))
-    with pytest.raises(ModelSpecError, match=r"training\.learning_rate: Input should be a "
-                                             r"finite number, found inf"):
+    with pytest.raises(
+        ModelSpecError,
+        match=r"training\.learning_rate: Input should be a "
+        r"finite number, found inf",
+    ):
         load_spec(spec)
     spec.write_text(text.replace("threshold: 0.4", "threshold: .nan"))
-    with pytest.raises(ModelSpecError, match=r"operating_point\.threshold: Input should be a "
-                                             r"finite number, found nan"):
+    with pytest.raises(
+        ModelSpecError,
+        match=r"operating_point\.threshold: Input should be a "
+        r"finite number, found nan",
+    ):
         load_spec(spec)

@@ -18,8 +18,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def radval(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "validation", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "validation", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        timeout=120,
+    )
 
 
 def test_cli_end_to_end(layout: Path) -> None:
@@ -27,14 +32,22 @@ def test_cli_end_to_end(layout: Path) -> None:
     proto.write_text(lean(proto.read_text(), keep_subgroups=SMALL_SUBGROUPS))
     r = radval("protocol", "check", proto)
     assert r.returncode == 0 and r.stdout.splitlines() == [
-        f"{proto}: OK", f"not locked yet (lock with: radval protocol lock {proto})"], r.stderr
+        f"{proto}: OK",
+        f"not locked yet (lock with: radval protocol lock {proto})",
+    ], r.stderr
 
     bad = layout / "protocols" / "bad.yaml"
-    bad.write_text(proto.read_text().replace("role: primary", "role: primery", 1).replace("seed: 20261130", "seed: -1"))
+    bad.write_text(
+        proto.read_text()
+        .replace("role: primary", "role: primery", 1)
+        .replace("seed: 20261130", "seed: -1")
+    )
     r = radval("protocol", "check", bad)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert lines[0].endswith("endpoints[0].role: Input should be 'primary', 'secondary' or 'exploratory' (found 'primery')")
+    assert lines[0].endswith(
+        "endpoints[0].role: Input should be 'primary', 'secondary' or 'exploratory' (found 'primery')"
+    )
     assert lines[1].endswith("seed: Input should be greater than or equal to 0 (found -1)")
     assert lines[-1] == f"radval: error: {bad}: 2 problem(s)"
     assert "Traceback" not in r.stderr
@@ -57,7 +70,16 @@ def test_cli_end_to_end(layout: Path) -> None:
 
     r = radval("audit", "verify", out)
     assert r.returncode == 0 and r.stdout.startswith("audit: OK (2 entries")
-    r = radval("sign", out, "--name", "Dr. Q. Reviewer", "--role", "Biostatistician", "--meaning", "approval")
+    r = radval(
+        "sign",
+        out,
+        "--name",
+        "Dr. Q. Reviewer",
+        "--role",
+        "Biostatistician",
+        "--meaning",
+        "approval",
+    )
     assert r.returncode == 0, r.stderr
     signed = json.loads(r.stdout)
     assert signed["signed"] == "Dr. Q. Reviewer" and len(signed["results_sha256"]) == 64
@@ -72,7 +94,9 @@ def test_cli_end_to_end(layout: Path) -> None:
     # the gate refuses a study whose audit log fails verification (exit 2, one line)
     r = radval("gate", out, "--baseline", out)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert r.stderr.startswith(f"radval: error: refusing to gate the candidate {out}: its audit log fails verification")
+    assert r.stderr.startswith(
+        f"radval: error: refusing to gate the candidate {out}: its audit log fails verification"
+    )
     log.write_text(intact)
 
     # a failing primary: exit 1, results still written
@@ -87,13 +111,20 @@ def test_cli_end_to_end(layout: Path) -> None:
     rng = np.random.default_rng(0)
     s = pd.read_parquet(layout / "scores" / "candidate.parquet")
     s.assign(score=np.clip(s["score"] + rng.normal(0, 0.7, len(s)), 0, 1)).to_parquet(
-        layout / "scores" / "worse.parquet")
+        layout / "scores" / "worse.parquet"
+    )
     worse = layout / "protocols" / "worse.yaml"
     worse.write_text(proto.read_text().replace("candidate.parquet", "worse.parquet"))
     lock_protocol(worse)
     run_study(worse, out_dir=layout / "studies" / "worse", render=False)
-    r = radval("gate", layout / "studies" / "worse" / "results.json", "--baseline",
-               out / "results.json", "--margin", "0.02")
+    r = radval(
+        "gate",
+        layout / "studies" / "worse" / "results.json",
+        "--baseline",
+        out / "results.json",
+        "--margin",
+        "0.02",
+    )
     assert r.returncode == 1 and "release gate: FAIL" in r.stdout, r.stdout + r.stderr
     r = radval("gate", out, "--baseline", out)
     assert r.returncode == 0 and "release gate: PASS" in r.stdout, r.stdout + r.stderr

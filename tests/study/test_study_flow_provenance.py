@@ -15,14 +15,14 @@ import pytest
 from study_support import lean, write_model_card
 
 from validation import audit
-from validation._study_analyses import BAND_GRID, MAX_CURVE_POINTS, thin_curve
-from validation._study_inputs import stream
 from validation.errors import InputError, ProtocolError
 from validation.io import sha256_file
 from validation.protocol.lock import lock_protocol
 from validation.stats import mrmc
 from validation.stats.roc import sensitivity_at_specificity
 from validation.study import run_study
+from validation.study.analyses import BAND_GRID, MAX_CURVE_POINTS, thin_curve
+from validation.study.inputs import stream
 
 
 def run(layout: Path, name: str, *, edit=None, out: str = "study", render: bool = False) -> dict:
@@ -57,7 +57,12 @@ def test_reader_study_comparison_listed_once_and_reader_curves(layout: Path) -> 
         assert len(part) <= MAX_CURVE_POINTS  # 80 cases: kept whole
         assert got["fpr"] == pytest.approx(part["fpr"].tolist())
         assert got["tpr"] == pytest.approx(part["tpr"].tolist())
-        assert (got["fpr"][0], got["tpr"][0], got["fpr"][-1], got["tpr"][-1]) == (0.0, 0.0, 1.0, 1.0)
+        assert (got["fpr"][0], got["tpr"][0], got["fpr"][-1], got["tpr"][-1]) == (
+            0.0,
+            0.0,
+            1.0,
+            1.0,
+        )
     avg = mrmc.average_roc_curve(humans)
     for m, part in avg.groupby("modality"):
         assert curves["average"][m]["tpr"] == pytest.approx(part["tpr"].tolist())
@@ -93,8 +98,14 @@ def test_roc_band_is_pointwise_bootstrap_of_sensitivity_at_specificity(layout: P
     s = scores.reindex(manifest["case_id"]).to_numpy()
     seed = int(stream(doc["seed"], "roc", "band").integers(0, 2**63 - 1))
     for i in (3, 10):
-        est = sensitivity_at_specificity(y, s, round(1.0 - band["fpr"][i], 10), n_resamples=200,
-                                         rng=seed, clusters=manifest["patient_id"].to_numpy())
+        est = sensitivity_at_specificity(
+            y,
+            s,
+            round(1.0 - band["fpr"][i], 10),
+            n_resamples=200,
+            rng=seed,
+            clusters=manifest["patient_id"].to_numpy(),
+        )
         assert (band["tpr_low"][i], band["tpr_high"][i]) == pytest.approx((est.ci_low, est.ci_high))
 
 
@@ -122,12 +133,20 @@ def test_pdf_report_is_logged_with_its_hash(layout: Path) -> None:
 
 def test_model_cards_are_hashed_and_copied(layout: Path) -> None:
     doc = run(layout, "release_gate.yaml", edit=lean)
-    for key, folder, ref in (("model", "model", "model_card"), ("baseline_model", "baseline", "baseline_model_card")):
+    for key, folder, ref in (
+        ("model", "model", "model_card"),
+        ("baseline_model", "baseline", "baseline_model_card"),
+    ):
         card = layout / folder / "model_card.json"
         assert doc[key]["model_card"] == json.loads(card.read_text(encoding="utf-8"))
-        assert doc["inputs"][ref] == {"path": str(card), "sha256": sha256_file(card),
-                                      "declared": f"../{folder}/model_card.json"}
-    run_entry = [e for e in audit.read_entries(layout / "studies" / "study") if e["action"] == "run"][-1]
+        assert doc["inputs"][ref] == {
+            "path": str(card),
+            "sha256": sha256_file(card),
+            "declared": f"../{folder}/model_card.json",
+        }
+    run_entry = [
+        e for e in audit.read_entries(layout / "studies" / "study") if e["action"] == "run"
+    ][-1]
     assert run_entry["inputs"]["model_card"] == sha256_file(layout / "model" / "model_card.json")
 
 
@@ -136,25 +155,37 @@ def _with_provenance(path: Path, meta: dict, *, drop: list[str] | None = None) -
     if drop:
         frame = frame[~frame["case_id"].isin(drop)]
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"radval": json.dumps(meta).encode()})
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), b"radval": json.dumps(meta).encode()}
+    )
     pq.write_table(table, path)
 
 
 def test_scores_provenance_fills_the_model_record_and_checks_the_card(layout: Path) -> None:
     ckpt = "cd" * 32
-    meta = {"schema": "radval.scores/1", "task": "classification",
-            "model": {"name": "demo", "version": "1", "spec_sha256": "ef" * 32},
-            "checkpoint_sha256": ckpt, "manifest": {"file": "manifest.csv",
-                                                   "sha256": sha256_file(layout / "data/test/manifest.csv")},
-            "n_scored": 240, "failures": []}
+    meta = {
+        "schema": "radval.scores/1",
+        "task": "classification",
+        "model": {"name": "demo", "version": "1", "spec_sha256": "ef" * 32},
+        "checkpoint_sha256": ckpt,
+        "manifest": {
+            "file": "manifest.csv",
+            "sha256": sha256_file(layout / "data/test/manifest.csv"),
+        },
+        "n_scored": 240,
+        "failures": [],
+    }
     _with_provenance(layout / "scores" / "candidate.parquet", meta)
     write_model_card(layout / "model" / "model_card.json", name="candidate", checkpoint_sha256=ckpt)
     doc = run(layout, "triage_standalone.yaml", edit=lean)
     assert doc["model"]["checkpoint_sha256"] == ckpt and doc["model"]["spec_sha256"] == "ef" * 32
     assert doc["model"]["provenance"]["manifest"] == meta["manifest"]
     assert not any("manifest with sha256" in w for w in doc["warnings"])
-    # a card describing another checkpoint is refused
-    write_model_card(layout / "model" / "model_card.json", name="candidate", checkpoint_sha256="00" * 32)
+    # a card describing another checkpoint is refused (locked afresh: the lock hashes the card)
+    write_model_card(
+        layout / "model" / "model_card.json", name="candidate", checkpoint_sha256="00" * 32
+    )
+    (layout / "protocols" / "triage_standalone.yaml.lock.json").unlink()
     with pytest.raises(InputError, match="describes checkpoint sha256 0{64}"):
         run(layout, "triage_standalone.yaml", out="again")
 
@@ -177,11 +208,18 @@ def _flow_adds_up(doc: dict) -> dict:
 
 
 def test_flow_counts_each_excluded_case_once(layout: Path) -> None:
-    rules = ("  exclusions:\n    - {column: manufacturer, values: [GE], reason: GE scanner out of scope}\n"
-             "    - {column: site, values: [site_a], reason: outside the intended sites}\n"
-             "    - {column: age, values: [18.0, 19], reason: under 20}\n")
-    doc = run(layout, "triage_standalone.yaml",
-              edit=lambda t: lean(t).replace("  missing_outputs: worst_case\n", "  missing_outputs: worst_case\n" + rules))
+    rules = (
+        "  exclusions:\n    - {column: manufacturer, values: [GE], reason: GE scanner out of scope}\n"
+        "    - {column: site, values: [site_a], reason: outside the intended sites}\n"
+        "    - {column: age, values: [18.0, 19], reason: under 20}\n"
+    )
+    doc = run(
+        layout,
+        "triage_standalone.yaml",
+        edit=lambda t: lean(t).replace(
+            "  missing_outputs: worst_case\n", "  missing_outputs: worst_case\n" + rules
+        ),
+    )
     m = pd.read_csv(layout / "data" / "test" / "manifest.csv")
     ge = m["manufacturer"] == "GE"
     site = (m["site"] == "site_a") & ~ge
@@ -191,7 +229,11 @@ def test_flow_counts_each_excluded_case_once(layout: Path) -> None:
     # a case matching several rules counts once, under the first; numbers match numerically
     assert flow["excluded"] == [
         {"reason": "GE scanner out of scope", "n": int(ge.sum()), "rule": "test_set.exclusions[0]"},
-        {"reason": "outside the intended sites", "n": int(site.sum()), "rule": "test_set.exclusions[1]"},
+        {
+            "reason": "outside the intended sites",
+            "n": int(site.sum()),
+            "rule": "test_set.exclusions[1]",
+        },
         {"reason": "under 20", "n": int(young.sum()), "rule": "test_set.exclusions[2]"},
     ]
     assert flow["analysed"] == int((~ge & ~site & ~young).sum())
@@ -199,14 +241,24 @@ def test_flow_counts_each_excluded_case_once(layout: Path) -> None:
 
 def test_flow_exclusion_rule_drops_cases_from_the_analysis(layout: Path) -> None:
     rules = "  exclusions:\n    - {column: manufacturer, values: [GE], reason: GE scanner out of scope}\n"
-    doc = run(layout, "triage_standalone.yaml",
-              edit=lambda t: lean(t).replace("  missing_outputs: worst_case\n", "  missing_outputs: worst_case\n" + rules))
+    doc = run(
+        layout,
+        "triage_standalone.yaml",
+        edit=lambda t: lean(t).replace(
+            "  missing_outputs: worst_case\n", "  missing_outputs: worst_case\n" + rules
+        ),
+    )
     manifest = pd.read_csv(layout / "data" / "test" / "manifest.csv")
     kept = manifest[manifest["manufacturer"] != "GE"]
     flow = _flow_adds_up(doc)
     assert flow["assessed"] == len(manifest) and flow["analysed"] == len(kept)
-    assert flow["excluded"] == [{"reason": "GE scanner out of scope", "n": len(manifest) - len(kept),
-                                 "rule": "test_set.exclusions[0]"}]
+    assert flow["excluded"] == [
+        {
+            "reason": "GE scanner out of scope",
+            "n": len(manifest) - len(kept),
+            "rule": "test_set.exclusions[0]",
+        }
+    ]
     assert doc["data_summary"]["n_positive"] == int(kept["label"].sum())
     assert doc["inputs"]["manifest"]["n_rows"] == len(manifest)
     assert flow["tp"] + flow["fn"] + flow["fp"] + flow["tn"] == len(kept)
@@ -214,22 +266,39 @@ def test_flow_exclusion_rule_drops_cases_from_the_analysis(layout: Path) -> None
 
 @pytest.mark.parametrize("policy", ["worst_case", "exclude"])
 def test_flow_missing_outputs_with_inference_failures(layout: Path, policy: str) -> None:
-    failed = ["C0003", "C0010"]   # recorded by predict as failures
-    absent = ["C0020"]            # simply not in the scores file
-    meta = {"schema": "radval.scores/1", "model": {"name": "demo"}, "checkpoint_sha256": "ab" * 32,
-            "failures": [{"case_id": c, "row": int(c[1:]), "error": "DicomReadError: truncated pixel data"}
-                         for c in failed]}
+    failed = ["C0003", "C0010"]  # recorded by predict as failures
+    absent = ["C0020"]  # simply not in the scores file
+    meta = {
+        "schema": "radval.scores/1",
+        "model": {"name": "demo"},
+        "checkpoint_sha256": "ab" * 32,
+        "failures": [
+            {"case_id": c, "row": int(c[1:]), "error": "DicomReadError: truncated pixel data"}
+            for c in failed
+        ],
+    }
     _with_provenance(layout / "scores" / "candidate.parquet", meta, drop=failed + absent)
-    doc = run(layout, "triage_standalone.yaml",
-              edit=lambda t: lean(t).replace("missing_outputs: worst_case", f"missing_outputs: {policy}"))
+    doc = run(
+        layout,
+        "triage_standalone.yaml",
+        edit=lambda t: lean(t).replace("missing_outputs: worst_case", f"missing_outputs: {policy}"),
+    )
     flow = _flow_adds_up(doc)
     assert flow["missing_outputs"] == 3
     reasons = {f["case_id"]: f["reason"] for f in doc["failures"]}
     assert set(reasons) == set(failed + absent)
     assert "inference failed (DicomReadError: truncated pixel data)" in reasons["C0003"]
     assert "not in candidate.parquet" in reasons["C0020"]
-    lines = Counter({e["reason"]: e["n"] for e in (flow["imputed"] if policy == "worst_case" else flow["excluded"])})
-    assert lines == {"no model output: inference failed": 2, "no model output: case not in candidate.parquet": 1}
+    lines = Counter(
+        {
+            e["reason"]: e["n"]
+            for e in (flow["imputed"] if policy == "worst_case" else flow["excluded"])
+        }
+    )
+    assert lines == {
+        "no model output: inference failed": 2,
+        "no model output: case not in candidate.parquet": 1,
+    }
     if policy == "worst_case":
         assert flow["excluded"] == [] and flow["analysed"] == flow["assessed"] == 240
         assert all(r.endswith("scored worst-case") for r in reasons.values())
@@ -243,17 +312,30 @@ def test_failures_csv_beside_csv_scores(layout: Path) -> None:
     frame = pd.read_parquet(layout / "scores" / "candidate.parquet")
     frame[frame["case_id"] != "C0005"].to_csv(layout / "scores" / "candidate.csv", index=False)
     pd.DataFrame({"case_id": ["C0005"], "row": [5], "error": ["cannot decode"]}).to_csv(
-        layout / "scores" / "candidate.failures.csv", index=False)
-    doc = run(layout, "triage_standalone.yaml",
-              edit=lambda t: lean(t).replace("candidate.parquet", "candidate.csv"))
-    assert doc["failures"] == [{"case_id": "C0005",
-                                "reason": "no model output: inference failed (cannot decode); scored worst-case"}]
-    assert doc["data_summary"]["flow"]["imputed"] == [{"reason": "no model output: inference failed", "n": 1}]
+        layout / "scores" / "candidate.failures.csv", index=False
+    )
+    doc = run(
+        layout,
+        "triage_standalone.yaml",
+        edit=lambda t: lean(t).replace("candidate.parquet", "candidate.csv"),
+    )
+    assert doc["failures"] == [
+        {
+            "case_id": "C0005",
+            "reason": "no model output: inference failed (cannot decode); scored worst-case",
+        }
+    ]
+    assert doc["data_summary"]["flow"]["imputed"] == [
+        {"reason": "no model output: inference failed", "n": 1}
+    ]
 
 
 def test_missing_output_error_names_the_inference_failure(layout: Path) -> None:
     meta = {"failures": [{"case_id": "C0001", "row": 1, "error": "boom"}]}
     _with_provenance(layout / "scores" / "candidate.parquet", meta, drop=["C0001"])
     with pytest.raises(InputError, match=r"case_id 'C0001' \(inference failed: boom\)"):
-        run(layout, "triage_standalone.yaml",
-            edit=lambda t: lean(t).replace("missing_outputs: worst_case", "missing_outputs: error"))
+        run(
+            layout,
+            "triage_standalone.yaml",
+            edit=lambda t: lean(t).replace("missing_outputs: worst_case", "missing_outputs: error"),
+        )

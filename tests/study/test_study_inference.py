@@ -38,7 +38,6 @@ model:
   checkpoint: ../model/{checkpoint}
   checkpoint_sha256: {sha}
   card: ../model/model_card.json
-  threshold: 0.5
 endpoints:
   - id: auc
     role: primary
@@ -53,20 +52,35 @@ seed: 11
 def test_run_scores_the_test_set_through_the_modeling_layer(tmp_path: Path) -> None:
     from validation.modeling import train_model
 
-    train = generate_synthetic_dataset(tmp_path / "train", n_cases=24, image_size=32, seed=1, id_prefix="R")
-    test = generate_synthetic_dataset(tmp_path / "test", n_cases=24, image_size=32, seed=2, id_prefix="T")
+    train = generate_synthetic_dataset(
+        tmp_path / "train", n_cases=24, image_size=32, seed=1, id_prefix="R"
+    )
+    test = generate_synthetic_dataset(
+        tmp_path / "test", n_cases=24, image_size=32, seed=2, id_prefix="T"
+    )
     spec_text = (REPO / "models" / "demo_classifier.yaml").read_text(encoding="utf-8")
     assert "size: [128, 128]" in spec_text
     spec = tmp_path / "tiny.yaml"
     spec.write_text(spec_text.replace("size: [128, 128]", "size: [32, 32]"), encoding="utf-8")
-    trained = train_model(spec, manifest=train.manifest_path, out_dir=tmp_path / "model",
-                          test_manifest=test.manifest_path, max_epochs=1, seed=0)
+    trained = train_model(
+        spec,
+        manifest=train.manifest_path,
+        out_dir=tmp_path / "model",
+        test_manifest=test.manifest_path,
+        max_epochs=1,
+        seed=0,
+    )
 
     (tmp_path / "protocols").mkdir()
     proto = tmp_path / "protocols" / "inference.yaml"
-    proto.write_text(PROTOCOL.format(spec=Path(trained.spec_path).name,
-                                     checkpoint=Path(trained.checkpoint_path).name,
-                                     sha=trained.checkpoint_sha256), encoding="utf-8")
+    proto.write_text(
+        PROTOCOL.format(
+            spec=Path(trained.spec_path).name,
+            checkpoint=Path(trained.checkpoint_path).name,
+            sha=trained.checkpoint_sha256,
+        ),
+        encoding="utf-8",
+    )
     lock_protocol(proto, actor="tester")  # before any test-set score exists
     assert not (tmp_path / "study").exists()
     out = run_study(proto, out_dir=tmp_path / "study", render=False)
@@ -78,14 +92,36 @@ def test_run_scores_the_test_set_through_the_modeling_layer(tmp_path: Path) -> N
     manifest = pd.read_csv(test.manifest_path, dtype={"case_id": str})
     assert sorted(scores["case_id"]) == sorted(manifest["case_id"])
     # produced by the runner, so not declared in the protocol; hashed all the same
-    assert doc["inputs"]["scores"] == {"path": str(produced), "sha256": sha256_file(produced), "declared": None}
+    assert doc["inputs"]["scores"] == {
+        "path": str(produced),
+        "sha256": sha256_file(produced),
+        "declared": None,
+    }
     model = doc["model"]
-    assert model["checkpoint_sha256"] == trained.checkpoint_sha256 == sha256_file(trained.checkpoint_path)
+    assert (
+        model["checkpoint_sha256"]
+        == trained.checkpoint_sha256
+        == sha256_file(trained.checkpoint_path)
+    )
     assert model["spec_sha256"] == sha256_file(trained.spec_path)
-    assert model["model_card"] == json.loads(Path(trained.model_card_json_path).read_text(encoding="utf-8"))
+    assert model["model_card"] == json.loads(
+        Path(trained.model_card_json_path).read_text(encoding="utf-8")
+    )
     assert model["provenance"]["checkpoint_sha256"] == trained.checkpoint_sha256
     assert model["provenance"]["n_scored"] == len(manifest)
     assert doc["inputs"]["model_card"]["sha256"] == sha256_file(trained.model_card_json_path)
+    # the spec selects its threshold on a tuning split; the protocol states none and takes
+    # the card's, and so did radval predict
+    card = json.loads(Path(trained.model_card_json_path).read_text(encoding="utf-8"))
+    assert card["operating_point"]["selection"]["rule"] == "sensitivity"
+    assert (
+        model["threshold"]
+        == card["operating_point"]["threshold"]
+        == trained.operating_point["threshold"]
+    )
+    assert model["threshold_source"] == "model card"
+    assert model["provenance"]["operating_threshold"] == model["threshold"]
+    assert doc["data_summary"]["flow"]["threshold"] == model["threshold"]
     flow = doc["data_summary"]["flow"]
     assert flow["assessed"] == flow["analysed"] == len(manifest) and flow["excluded"] == []
     assert doc["roc"]["n_positive"] + doc["roc"]["n_negative"] == len(manifest)

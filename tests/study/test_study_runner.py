@@ -12,16 +12,12 @@ import pytest
 from study_support import SEGMENTATION, lean, make_masks
 
 from validation import audit
-from validation.errors import InputError, ProtocolError
+from validation.errors import InputError, ProtocolError, ResultsSchemaError, StudyExistsError
 from validation.protocol.lock import lock_protocol
-from validation.study import (
-    ResultsSchemaError,
-    StudyExistsError,
-    load_results,
-    results_schema,
-    run_study,
-    validate_results,
-)
+from validation.results import read_results_document as load_results
+from validation.results import results_json_schema as results_schema
+from validation.results import validate_results
+from validation.study import run_study
 
 VOLATILE = ("timings", "audit")
 
@@ -52,13 +48,18 @@ def test_triage_run_passes_and_results_validate(layout: Path) -> None:
     jsonschema.Draft202012Validator(results_schema()).validate(doc)
     assert out.exit_code == 0 and doc["verdict"]["decision"] == "pass"
     assert [p["endpoint_id"] for p in doc["verdict"]["primary"]] == [
-        "auc_primary", "sensitivity_primary", "specificity_primary"]
+        "auc_primary",
+        "sensitivity_primary",
+        "specificity_primary",
+    ]
     eps = {e["id"]: e for e in doc["endpoints"]}
     sens = eps["sensitivity_primary"]
     cm = doc["confusion_matrix"]
     assert sens["estimate"] == pytest.approx(cm["tp"] / (cm["tp"] + cm["fn"]))
     assert sens["method"] == "wilson" and sens["criterion"]["holds"] is True
-    assert eps["auc_primary"]["p_value"] is not None and eps["auc_primary"]["p_adjusted"] is not None
+    assert (
+        eps["auc_primary"]["p_value"] is not None and eps["auc_primary"]["p_adjusted"] is not None
+    )
     assert eps["auc_bootstrap"]["decision"] == "informational"
     assert doc["protocol"]["lock"]["protocol_sha256"] == doc["protocol"]["sha256"]
     assert doc["inputs"]["manifest"]["n_rows"] == 240
@@ -110,7 +111,10 @@ def test_adding_an_endpoint_never_changes_another(layout: Path, write_protocol) 
     assert set(e2) - set(e1) == {"extra_boot"}
     for key, rec in e1.items():
         assert e2[key] == rec, key
-    assert e1["auc_bootstrap"]["method"].startswith("bootstrap") or "bootstrap" in e1["auc_bootstrap"]["method"]
+    assert (
+        e1["auc_bootstrap"]["method"].startswith("bootstrap")
+        or "bootstrap" in e1["auc_bootstrap"]["method"]
+    )
 
 
 def test_unlocked_refused_and_edit_after_lock_refused(layout: Path) -> None:
@@ -158,7 +162,10 @@ def test_release_gate_protocol_holm(layout: Path) -> None:
     adj = sorted(p["p_adjusted"] for p in prims.values())
     assert adj[0] == pytest.approx(min(1.0, 2 * ps[0]))  # Holm's first step
     assert {c["id"] for c in doc["comparisons"]} == {
-        "auc_noninferior", "sensitivity_noninferior", "specificity_noninferior"}
+        "auc_noninferior",
+        "sensitivity_noninferior",
+        "specificity_noninferior",
+    }
     assert doc["inputs"]["baseline_scores"]["sha256"]
 
 
@@ -173,9 +180,14 @@ def test_missing_scores_policy(layout: Path, write_protocol) -> None:
     doc = load_results(run_study(p1, out_dir=layout / "w", render=False).results_path)
     assert [f["case_id"] for f in doc["failures"]] == ["C0000", "C0001", "C0002"]
     assert doc["data_summary"]["flow"]["missing_outputs"] == 3
-    p2 = write_protocol("err.yaml", text.replace("missing_outputs: worst_case", "missing_outputs: error"))
+    p2 = write_protocol(
+        "err.yaml", text.replace("missing_outputs: worst_case", "missing_outputs: error")
+    )
     lock_protocol(p2)
-    with pytest.raises(InputError, match=r"candidate\.parquet: no score for 3 manifest case\(s\), e\.g\. case_id 'C0000'"):
+    with pytest.raises(
+        InputError,
+        match=r"candidate\.parquet: no score for 3 manifest case\(s\), e\.g\. case_id 'C0000'",
+    ):
         run_study(p2, out_dir=layout / "e", render=False)
 
 
@@ -184,11 +196,18 @@ def test_schema_rejects_bad_documents(layout: Path) -> None:
     doc = load_results(run_study(proto, out_dir=layout / "s", render=False).results_path)
     bad = copy.deepcopy(doc)
     bad["endpoints"][0]["decision"] = "maybe"
-    with pytest.raises(ResultsSchemaError, match="endpoints/0/decision: 'maybe' is not one of"):
+    with pytest.raises(ResultsSchemaError) as err:
         validate_results(bad)
+    assert str(err.value) == (
+        "results do not match radval.results/1: endpoints/0/decision: Input should be 'pass', "
+        "'fail', 'not_estimable', 'informational' or 'not_tested'"
+    )
+    # the published JSON Schema (generated from the same model) refuses it too
+    with pytest.raises(jsonschema.ValidationError, match="'maybe' is not one of"):
+        jsonschema.Draft202012Validator(results_schema()).validate(bad)
     bad = copy.deepcopy(doc)
     bad["surprise"] = 1
-    with pytest.raises(ResultsSchemaError, match="Additional properties are not allowed"):
+    with pytest.raises(ResultsSchemaError, match="surprise: Extra inputs are not permitted"):
         validate_results(bad)
     shutil.copytree(layout / "s", layout / "copy")
     (layout / "copy" / "results.json").write_text(json.dumps(bad))
@@ -218,15 +237,22 @@ DETECTION = """detection:
 
 def test_detection_endpoints(layout: Path, write_protocol) -> None:
     text = lean((layout / "protocols" / "triage_standalone.yaml").read_text())
-    proto = write_protocol("det.yaml", text.replace("multiplicity:\n", DETECTION + "multiplicity:\n", 1).replace(
-        "order: [auc_primary, sensitivity_primary, specificity_primary]",
-        "order: [auc_primary, sensitivity_primary, specificity_primary, lesion_sensitivity]"))
+    proto = write_protocol(
+        "det.yaml",
+        text.replace("multiplicity:\n", DETECTION + "multiplicity:\n", 1).replace(
+            "order: [auc_primary, sensitivity_primary, specificity_primary]",
+            "order: [auc_primary, sensitivity_primary, specificity_primary, lesion_sensitivity]",
+        ),
+    )
     lock_protocol(proto)
     doc = load_results(run_study(proto, out_dir=layout / "det", render=False).results_path)
     eps = {e["id"]: e for e in doc["endpoints"]}
     sens = eps["lesion_sensitivity"]
     det = doc["detection"]
-    assert sens["estimate"] == det["sensitivity"]["estimate"] and sens["metric"] == "lesion_sensitivity"
+    assert (
+        sens["estimate"] == det["sensitivity"]["estimate"]
+        and sens["metric"] == "lesion_sensitivity"
+    )
     assert det["rule"]["criterion"] == "iou" and det["rule"]["iou_threshold"] == 0.3
     assert sens["decision"] == ("pass" if det["sensitivity"]["ci_low"] >= 0.5 else "fail")
     assert eps["froc_cpm"]["decision"] == "informational"
@@ -237,9 +263,13 @@ def test_detection_endpoints(layout: Path, write_protocol) -> None:
 def test_segmentation_endpoints(layout: Path, write_protocol) -> None:
     make_masks(layout)
     text = lean((layout / "protocols" / "triage_standalone.yaml").read_text())
-    proto = write_protocol("seg.yaml", text.replace("multiplicity:\n", SEGMENTATION + "multiplicity:\n", 1).replace(
-        "order: [auc_primary, sensitivity_primary, specificity_primary]",
-        "order: [auc_primary, sensitivity_primary, specificity_primary, dice_primary]"))
+    proto = write_protocol(
+        "seg.yaml",
+        text.replace("multiplicity:\n", SEGMENTATION + "multiplicity:\n", 1).replace(
+            "order: [auc_primary, sensitivity_primary, specificity_primary]",
+            "order: [auc_primary, sensitivity_primary, specificity_primary, dice_primary]",
+        ),
+    )
     lock_protocol(proto)
     doc = load_results(run_study(proto, out_dir=layout / "seg", render=False).results_path)
     eps = {e["id"]: e for e in doc["endpoints"]}

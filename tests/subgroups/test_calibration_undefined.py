@@ -67,8 +67,9 @@ def test_separation_gives_no_slope_and_says_why(y, p, kind):
     a, b = fit
     assert b is None and fit.slope is None
     assert fit.slope_reason is not None
-    assert fit.slope_reason.startswith(f"calibration slope is undefined: the predictions separate "
-                                       f"the outcomes {kind}")
+    assert fit.slope_reason.startswith(
+        f"calibration slope is undefined: the predictions separate the outcomes {kind}"
+    )
     assert fit.slope_reason.endswith("so the logistic fit has no finite maximum-likelihood slope")
     want, se = mp_intercept(y, p)
     assert a.estimate == pytest.approx(want, abs=1e-9)
@@ -80,7 +81,8 @@ def test_separation_message_in_full():
     assert fit.slope_reason == (
         "calibration slope is undefined: the predictions separate the outcomes completely: every "
         "positive case has a higher predicted probability than every negative case (boundary "
-        "p = 0.6), so the logistic fit has no finite maximum-likelihood slope")
+        "p = 0.6), so the logistic fit has no finite maximum-likelihood slope"
+    )
 
 
 def test_overlap_by_one_case_still_has_a_finite_slope():
@@ -91,8 +93,13 @@ def test_overlap_by_one_case_still_has_a_finite_slope():
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.7, 0.9])),
-                min_size=2, max_size=12))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.7, 0.9])),
+        min_size=2,
+        max_size=12,
+    )
+)
 def test_slope_undefined_exactly_when_a_threshold_separates_the_classes(data):
     y = np.array([d[0] for d in data])
     p = np.array([d[1] for d in data])
@@ -102,14 +109,20 @@ def test_slope_undefined_exactly_when_a_threshold_separates_the_classes(data):
         return
     fit = calibration_intercept_slope(y, p)
     # twin: some cut c with every positive on one side and every negative on the other
-    sep = any((p[y == 1] >= c).all() and (p[y == 0] <= c).all()
-              or (p[y == 1] <= c).all() and (p[y == 0] >= c).all() for c in p)
+    sep = any(
+        (p[y == 1] >= c).all()
+        and (p[y == 0] <= c).all()
+        or (p[y == 1] <= c).all()
+        and (p[y == 0] >= c).all()
+        for c in p
+    )
     assert (fit.slope is None) == sep
     assert fit.intercept.estimate == pytest.approx(mp_intercept(y, p)[0], abs=1e-8)
 
 
-@pytest.mark.parametrize(("y", "p0"), [([0, 1, 1, 0, 1], 0.3), ([1, 0, 0, 0], 0.5),
-                                      ([0, 0, 1] * 20, 0.9)])
+@pytest.mark.parametrize(
+    ("y", "p0"), [([0, 1, 1, 0, 1], 0.3), ([1, 0, 0, 0], 0.5), ([0, 0, 1] * 20, 0.9)]
+)
 def test_constant_predictions_give_the_intercept_only(y, p0):
     y = np.array(y)
     p = np.full(len(y), p0)
@@ -120,10 +133,13 @@ def test_constant_predictions_give_the_intercept_only(y, p0):
     assert fit.intercept.estimate == pytest.approx(want, abs=1e-10)
     assert fit.intercept.se == pytest.approx(se, rel=1e-9)
     assert (fit.intercept.ci_low, fit.intercept.ci_high) == pytest.approx(
-        (want - Z95 * se, want + Z95 * se), abs=1e-8)
+        (want - Z95 * se, want + Z95 * se), abs=1e-8
+    )
     assert fit.intercept.method == "logistic_offset_wald"
     assert fit.slope is None
-    assert fit.slope_reason == "calibration slope is undefined: all predicted probabilities are equal"
+    assert (
+        fit.slope_reason == "calibration slope is undefined: all predicted probabilities are equal"
+    )
 
 
 def test_summary_and_group_rows_carry_the_intercept_and_the_slope_reason():
@@ -141,30 +157,40 @@ def test_summary_and_group_rows_carry_the_intercept_and_the_slope_reason():
     assert rows.loc[("F", "intercept"), "status"] == "ok"
     assert rows.loc[("F", "slope"), "status"] == "not_estimable"
     assert rows.loc[("F", "slope"), "reason"].startswith(
-        "calibration slope is undefined: the predictions separate the outcomes completely")
+        "calibration slope is undefined: the predictions separate the outcomes completely"
+    )
     assert rows.loc[("M", "slope"), "status"] == "ok"
     const = calibration_summary(y[:30], np.full(30, 0.4), n_resamples=50, rng=1)
     assert const.intercept is not None and const.slope is None
-    assert const.undefined == {"slope": "calibration slope is undefined: all predicted "
-                                        "probabilities are equal"}
+    assert const.undefined == {
+        "slope": "calibration slope is undefined: all predicted probabilities are equal"
+    }
     out = json.loads(json.dumps(const.to_dict(), allow_nan=False))
     assert out["slope"] is None and out["intercept"]["method"] == "logistic_offset_wald"
     assert out["undefined"]["slope"].startswith("calibration slope is undefined")
 
 
 def test_study_record_and_report_show_the_reason():
-    from validation._study_analyses import calibration_record
     from validation.report._analyses import calibration_section
+    from validation.study.analyses import calibration_record
 
     warnings: list[str] = []
     y = np.array([0, 1] * 15)
-    rec = calibration_record(y, np.where(y == 1, 0.7, 0.2), warnings, clusters=None,
-                             rng=np.random.default_rng(0), n_resamples=50)
+    rec = calibration_record(
+        y,
+        np.where(y == 1, 0.7, 0.2),
+        warnings,
+        clusters=None,
+        rng=np.random.default_rng(0),
+        n_resamples=50,
+    )
     assert rec is not None and warnings == []
     assert rec["slope"] is None and rec["intercept"] is not None
     view = calibration_section({"calibration": rec})
     assert view is not None
     rows = {s["label"]: s for s in view["stats"]}
     assert rows["Calibration slope (ideal 1)"]["result"] == "not estimable"
-    assert rows["Calibration slope (ideal 1)"]["method"].startswith("calibration slope is undefined")
+    assert rows["Calibration slope (ideal 1)"]["method"].startswith(
+        "calibration slope is undefined"
+    )
     assert "Calibration intercept (ideal 0)" in rows

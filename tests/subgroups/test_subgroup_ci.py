@@ -84,9 +84,21 @@ def specificity_study():
 
 def test_default_patient_bootstrap_gives_no_point_interval_at_one():
     y, score, groups, pid, n_neg_a = specificity_study()
-    res = subgroup_table(y, score, groups, metrics=("specificity", "sensitivity", "auc"),
-                         threshold=0.5, clusters=pid, n_resamples=300, rng=1, min_pos=5, min_neg=5)
-    row = res.table.query("attribute == 'site' and group == 'A' and metric == 'specificity'").iloc[0]
+    res = subgroup_table(
+        y,
+        score,
+        groups,
+        metrics=("specificity", "sensitivity", "auc"),
+        threshold=0.5,
+        clusters=pid,
+        n_resamples=300,
+        rng=1,
+        min_pos=5,
+        min_neg=5,
+    )
+    row = res.table.query("attribute == 'site' and group == 'A' and metric == 'specificity'").iloc[
+        0
+    ]
     assert row.estimate == 1.0 and row.n_neg == n_neg_a
     assert row.method == "wilson_cluster"
     assert row.ci_high == 1.0
@@ -98,30 +110,72 @@ def test_default_patient_bootstrap_gives_no_point_interval_at_one():
     assert other.iloc[0].method == "cluster_bootstrap_percentile"
     # the registry's bootstrap compute behaves the same way
     m = (groups.site == "A").to_numpy()
-    est = get_metric("specificity").compute(y[m], (score[m] >= 0.5).astype(int), method="bootstrap",
-                                            clusters=pid[m], rng=0, n_resamples=50)
+    est = get_metric("specificity").compute(
+        y[m],
+        (score[m] >= 0.5).astype(int),
+        method="bootstrap",
+        clusters=pid[m],
+        rng=0,
+        n_resamples=50,
+    )
     assert est.method == "wilson_cluster" and est.ci_low == pytest.approx(row.ci_low, abs=1e-15)
     assert est.extra["requested"] == "bootstrap"
 
 
 def test_one_method_applies_to_the_metrics_it_is_valid_for():
     y, score, groups, pid, _ = specificity_study()
-    res = subgroup_table(y, score, groups, metrics=("sensitivity", "specificity", "auc"),
-                         threshold=0.5, ci_method="wilson", n_resamples=100, rng=1,
-                         min_pos=5, min_neg=5, disparity=False)
-    assert res.settings["ci_methods"] == {"sensitivity": "wilson", "specificity": "wilson",
-                                          "auc": "delong"}
-    with_cl = subgroup_table(y, score, groups, metrics=("sensitivity", "auc"), threshold=0.5,
-                             ci_method={"sensitivity": "wilson_cluster", "auc": "delong"},
-                             clusters=pid, n_resamples=100, rng=1, min_pos=5, min_neg=5,
-                             disparity=False)
+    res = subgroup_table(
+        y,
+        score,
+        groups,
+        metrics=("sensitivity", "specificity", "auc"),
+        threshold=0.5,
+        ci_method="wilson",
+        n_resamples=100,
+        rng=1,
+        min_pos=5,
+        min_neg=5,
+        disparity=False,
+    )
+    assert res.settings["ci_methods"] == {
+        "sensitivity": "wilson",
+        "specificity": "wilson",
+        "auc": "delong",
+    }
+    with_cl = subgroup_table(
+        y,
+        score,
+        groups,
+        metrics=("sensitivity", "auc"),
+        threshold=0.5,
+        ci_method={"sensitivity": "wilson_cluster", "auc": "delong"},
+        clusters=pid,
+        n_resamples=100,
+        rng=1,
+        min_pos=5,
+        min_neg=5,
+        disparity=False,
+    )
     assert with_cl.settings["ci_methods"] == {"sensitivity": "wilson_cluster", "auc": "delong"}
-    with pytest.raises(ValueError, match=r"^ci_method 'delong' is not valid for metric "
-                                         r"'sensitivity'"):
-        subgroup_table(y, score, groups, metrics=("sensitivity", "auc"), threshold=0.5,
-                       ci_method={"sensitivity": "delong"}, disparity=False)
-    with pytest.raises(ValueError, match=r"^ci_method 'jeffreys' is not valid for any of the "
-                                         r"metrics \('auc',\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^ci_method 'delong' is not valid for metric "
+        r"'sensitivity'",
+    ):
+        subgroup_table(
+            y,
+            score,
+            groups,
+            metrics=("sensitivity", "auc"),
+            threshold=0.5,
+            ci_method={"sensitivity": "delong"},
+            disparity=False,
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"^ci_method 'jeffreys' is not valid for any of the "
+        r"metrics \('auc',\)",
+    ):
         subgroup_table(y, score, groups, metrics=("auc",), ci_method="jeffreys", disparity=False)
 
 
@@ -159,7 +213,7 @@ def check(ci: str) -> tuple[object, list[str]]:
 
 
 def test_protocol_subgroup_ci_per_metric_and_table_wide():
-    from validation._study_analyses import subgroup_ci_methods
+    from validation.study.analyses import subgroup_ci_methods
 
     proto, problems = check("{method: wilson}")
     assert problems == []
@@ -173,7 +227,10 @@ def test_protocol_subgroup_ci_per_metric_and_table_wide():
     proto, problems = check("{method: clopper_pearson, auc: delong_logit}")
     assert problems == []
     assert subgroup_ci_methods(proto.subgroups) == {  # type: ignore[attr-defined]
-        "sensitivity": "clopper_pearson", "specificity": "clopper_pearson", "auc": "delong_logit"}
+        "sensitivity": "clopper_pearson",
+        "specificity": "clopper_pearson",
+        "auc": "delong_logit",
+    }
     _, problems = check("{auc: wilson, ppv: wilson}")
     assert problems == [
         "p.yaml:21: subgroups.ci.auc: CI method 'wilson' is not valid for metric 'auc'; expected "
@@ -183,21 +240,45 @@ def test_protocol_subgroup_ci_per_metric_and_table_wide():
     ]
     _, problems = check("{method: delong_logit_x}")
     assert len(problems) == 1 and problems[0].startswith(
-        "p.yaml:21: subgroups.ci.method: CI method 'delong_logit_x' is not valid for any subgroup metric")
+        "p.yaml:21: subgroups.ci.method: CI method 'delong_logit_x' is not valid for any subgroup metric"
+    )
 
 
 def test_report_explains_when_overall_row_and_endpoint_intervals_differ():
     from validation.report.context import _subgroups
 
     doc = {
-        "endpoints": [{"id": "spec_primary", "role": "primary", "metric": "specificity",
-                       "estimate": 0.95, "ci_low": 0.91, "ci_high": 0.97, "confidence_level": 0.95,
-                       "method": "wilson"}],
-        "subgroups": {"rows": [
-            {"attribute": "overall", "group": "all", "metric": "specificity", "n": 200,
-             "n_pos": 0, "n_neg": 200, "estimate": 0.95, "ci_low": 0.92, "ci_high": 0.975,
-             "confidence_level": 0.95, "method": "cluster_bootstrap_percentile", "status": "ok"},
-        ], "settings": {"confidence_level": 0.95}},
+        "endpoints": [
+            {
+                "id": "spec_primary",
+                "role": "primary",
+                "metric": "specificity",
+                "estimate": 0.95,
+                "ci_low": 0.91,
+                "ci_high": 0.97,
+                "confidence_level": 0.95,
+                "method": "wilson",
+            }
+        ],
+        "subgroups": {
+            "rows": [
+                {
+                    "attribute": "overall",
+                    "group": "all",
+                    "metric": "specificity",
+                    "n": 200,
+                    "n_pos": 0,
+                    "n_neg": 200,
+                    "estimate": 0.95,
+                    "ci_low": 0.92,
+                    "ci_high": 0.975,
+                    "confidence_level": 0.95,
+                    "method": "cluster_bootstrap_percentile",
+                    "status": "ok",
+                },
+            ],
+            "settings": {"confidence_level": 0.95},
+        },
     }
     view = _subgroups(doc)
     assert view is not None

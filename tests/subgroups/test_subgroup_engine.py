@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from validation.stats._subgroup_engine import FN, FP, TN, TP, Engine, ratio, run
+from validation.stats.subgroups.cells import FN, FP, TN, TP, Engine, ratio, run
 
 
 def pair_sum(y, s, w):

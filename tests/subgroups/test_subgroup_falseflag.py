@@ -57,7 +57,9 @@ def test_false_flag_rate_without_a_gap_stays_at_the_declared_level():
         disp_p.extend(res.disparity.p_value)
         het_p.extend(res.heterogeneity.p_value)
     fwer = any_flag / SIMS
-    print(f"fwer {fwer:.3f} per-test {(np.asarray(disp_p) < LEVEL).mean():.3f} het {(np.asarray(het_p) < LEVEL).mean():.3f}")
+    print(
+        f"fwer {fwer:.3f} per-test {(np.asarray(disp_p) < LEVEL).mean():.3f} het {(np.asarray(het_p) < LEVEL).mean():.3f}"
+    )
     assert fwer <= _binomial_upper(LEVEL, SIMS), f"family-wise false-flag rate {fwer:.3f}"
     d = np.asarray(disp_p)
     h = np.asarray(het_p)

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from scipy.stats import chi2
 
 from validation.stats import roc_auc, subgroup_table
-from validation.stats._subgroup_engine import Engine
-from validation.stats.subgroups import _fairness_from_counts, _lr_binomial
+from validation.stats.subgroups.cells import Engine
+from validation.stats.subgroups.disparity import fairness_from_counts
+from validation.stats.subgroups.heterogeneity import lr_binomial
 
 
 def _xlogy(x, y):
@@ -35,7 +36,7 @@ def g_statistic(x, n):
 def test_statsmodels_lr_equals_closed_form(cells):
     x = np.array([min(a, b) for a, b in cells])
     n = np.array([b for _, b in cells])
-    stat, df = _lr_binomial(x, n)
+    stat, df = lr_binomial(x, n)
     assert df == len(cells) - 1
     assert stat == pytest.approx(g_statistic(x, n), abs=1e-6)
 
@@ -52,8 +53,14 @@ def _data(seed, n=1500):
 def test_sensitivity_specificity_lr_equals_the_truth_by_subgroup_logistic_model():
     y, s, grp = _data(1)
     pred = (s >= 0.5).astype(int)
-    res = subgroup_table(y, s, pd.DataFrame({"g": grp}), metrics=("sensitivity", "specificity"),
-                         threshold=0.5, disparity=False)
+    res = subgroup_table(
+        y,
+        s,
+        pd.DataFrame({"g": grp}),
+        metrics=("sensitivity", "specificity"),
+        threshold=0.5,
+        disparity=False,
+    )
     het = res.heterogeneity.set_index("metric")
     # case-level logistic model of the call on truth x subgroup (statsmodels Logit)
     d = pd.get_dummies(grp, drop_first=True).astype(float).to_numpy()
@@ -68,7 +75,9 @@ def test_sensitivity_specificity_lr_equals_the_truth_by_subgroup_logistic_model(
     assert het.loc["sensitivity", "statistic"] == pytest.approx(2 * (llf - no_sens), abs=1e-7)
     assert het.loc["specificity", "statistic"] == pytest.approx(2 * (llf - no_spec), abs=1e-7)
     assert het.loc["sensitivity", "df"] == 2
-    assert het.loc["sensitivity", "p_value"] == pytest.approx(chi2.sf(2 * (llf - no_sens), 2), rel=1e-6)
+    assert het.loc["sensitivity", "p_value"] == pytest.approx(
+        chi2.sf(2 * (llf - no_sens), 2), rel=1e-6
+    )
     assert het.loc["sensitivity", "method"] == "likelihood_ratio_logistic"
 
 
@@ -105,10 +114,12 @@ def test_fairness_measures_from_counts_reproduce_fairlearn(d):
     counts, _, _ = Engine(y, p, None, [code]).process(np.ones((1, len(y))))
     c = counts[:, 1 : 1 + k, :]
     sf = code.astype(str)
-    assert _fairness_from_counts("equalized_odds_difference", c)[0] == pytest.approx(
-        equalized_odds_difference(y, p, sensitive_features=sf), abs=1e-12)
-    assert _fairness_from_counts("demographic_parity_difference", c)[0] == pytest.approx(
-        demographic_parity_difference(y, p, sensitive_features=sf), abs=1e-12)
+    assert fairness_from_counts("equalized_odds_difference", c)[0] == pytest.approx(
+        equalized_odds_difference(y, p, sensitive_features=sf), abs=1e-12
+    )
+    assert fairness_from_counts("demographic_parity_difference", c)[0] == pytest.approx(
+        demographic_parity_difference(y, p, sensitive_features=sf), abs=1e-12
+    )
 
 
 def test_fairness_table_uses_fairlearn_on_the_estimable_groups():
@@ -121,9 +132,11 @@ def test_fairness_table_uses_fairlearn_on_the_estimable_groups():
     keep = grp != "tiny"
     pred = (s >= 0.5).astype(int)
     assert f.loc["equalized_odds_difference", "estimate"] == pytest.approx(
-        equalized_odds_difference(y[keep], pred[keep], sensitive_features=grp[keep]), abs=1e-15)
+        equalized_odds_difference(y[keep], pred[keep], sensitive_features=grp[keep]), abs=1e-15
+    )
     assert f.loc["demographic_parity_difference", "estimate"] == pytest.approx(
-        demographic_parity_difference(y[keep], pred[keep], sensitive_features=grp[keep]), abs=1e-15)
+        demographic_parity_difference(y[keep], pred[keep], sensitive_features=grp[keep]), abs=1e-15
+    )
     assert f.loc["equalized_odds_difference", "groups_excluded"] == "tiny"
     assert (f.ci_low <= f.ci_high).all() and f.n_groups.eq(3).all()
 
@@ -135,8 +148,14 @@ def synthetic_readers(seed, n_patients=1500, borealis_gap=True):
     per = np.where(rng.uniform(size=n_patients) < 0.15, 2, 1)
     pid = np.repeat(np.arange(n_patients), per)
     pos = np.repeat(rng.uniform(size=n_patients) < 0.3, per).astype(int)
-    man = np.repeat(rng.choice(["Kestrel Medical", "Corvid Diagnostics", "Borealis Imaging"],
-                               n_patients, p=[0.45, 0.35, 0.2]), per)
+    man = np.repeat(
+        rng.choice(
+            ["Kestrel Medical", "Corvid Diagnostics", "Borealis Imaging"],
+            n_patients,
+            p=[0.45, 0.35, 0.2],
+        ),
+        per,
+    )
     site = np.repeat(rng.choice(["Site A", "Site B", "Site C"], n_patients), per)
     sex = np.repeat(rng.choice(["F", "M"], n_patients), per)
     signal = np.where((man == "Borealis Imaging") & borealis_gap, 0.8, 2.0)
@@ -148,8 +167,17 @@ def synthetic_readers(seed, n_patients=1500, borealis_gap=True):
 
 def test_truly_weaker_manufacturer_is_flagged_and_nothing_else():
     y, s, groups, pid = synthetic_readers(7)
-    res = subgroup_table(y, s, groups, metrics=("sensitivity", "specificity", "auc"), threshold=1.0,
-                         clusters=pid, prespecified=["manufacturer"], n_resamples=400, rng=3)
+    res = subgroup_table(
+        y,
+        s,
+        groups,
+        metrics=("sensitivity", "specificity", "auc"),
+        threshold=1.0,
+        clusters=pid,
+        prespecified=["manufacturer"],
+        n_resamples=400,
+        rng=3,
+    )
     d = res.disparity
     flagged = d[d.flagged]
     assert set(zip(flagged.attribute, flagged.group, flagged.metric, strict=True)) >= {

@@ -35,10 +35,15 @@ manifest_app = typer.Typer(
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr; yields a ``(done, total)`` callback."""
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True,
-                  disable=not console.is_terminal) as bar:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
@@ -54,20 +59,41 @@ def _refuse_existing(path: Path, force: bool) -> None:
 
 @manifest_app.command("build")
 def build(
-    dicom_dir: Annotated[Path, typer.Argument(
-        help="Folder of DICOM files (searched recursively; hidden files skipped).")],
-    out: Annotated[Path, typer.Option(
-        "--out", help="Manifest to write (.csv or .parquet), in DICOM_DIR or a folder above it.")],
-    labels: Annotated[Path | None, typer.Option(
-        "--labels", help="CSV/Parquet with a key column (case_id, path, sop_instance_uid, "
-        "study_uid or patient_id) and label column(s) to join.")] = None,
-    salt: Annotated[str | None, typer.Option(
-        "--salt", envvar=SALT_ENV, show_envvar=True,
-        help="Secret salt for pseudonymising patient IDs (keep it; use the same salt for "
-        "manifests you want to compare for shared patients).")] = None,
+    dicom_dir: Annotated[
+        Path,
+        typer.Argument(help="Folder of DICOM files (searched recursively; hidden files skipped)."),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Manifest to write (.csv or .parquet), in DICOM_DIR or a folder above it."
+        ),
+    ],
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="CSV/Parquet with a key column (case_id, path, sop_instance_uid, "
+            "study_uid or patient_id) and label column(s) to join.",
+        ),
+    ] = None,
+    salt: Annotated[
+        str | None,
+        typer.Option(
+            "--salt",
+            envvar=SALT_ENV,
+            show_envvar=True,
+            help="Secret salt for pseudonymising patient IDs (keep it; use the same salt for "
+            "manifests you want to compare for shared patients).",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
-    strict: Annotated[bool, typer.Option(
-        "--strict", help="Fail (exit 2) instead of skipping files that cannot be read.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Fail (exit 2) instead of skipping files that cannot be read."
+        ),
+    ] = False,
 ) -> None:
     """Walk DICOM_DIR, read headers, hash files, pseudonymise patients, join labels."""
     from validation.data.manifest import build_manifest, write_manifest
@@ -93,16 +119,20 @@ def build(
         skipped.append((rel, reason))
 
     with _progress("reading DICOM headers") as progress:
-        frame = build_manifest(folder, labels_path=labels, salt=salt, progress=progress,
-                               on_skip=on_skip)
+        frame = build_manifest(
+            folder, labels_path=labels, salt=salt, progress=progress, on_skip=on_skip
+        )
     # Notes about kept images or unmatched labels are warnings, not skipped files.
-    unreadable = [rel for rel, reason in skipped
-                  if not reason.startswith("kept") and rel != str(labels)]
+    unreadable = [
+        rel for rel, reason in skipped if not reason.startswith("kept") and rel != str(labels)
+    ]
     for rel, reason in skipped:
         typer.echo(f"radval: warning: {printable(f'{rel}: {reason}')}", err=True)
     if strict and unreadable:
-        raise InputError(f"{len(unreadable)} file(s) could not be read (see above); "
-                         "nothing written because of --strict")
+        raise InputError(
+            f"{len(unreadable)} file(s) could not be read (see above); "
+            "nothing written because of --strict"
+        )
     prefix = folder.relative_to(target_dir).as_posix()
     if prefix != ".":
         frame["path"] = [f"{prefix}/{p}" for p in frame["path"]]
@@ -119,13 +149,21 @@ def build(
 @manifest_app.command("check")
 def check(
     manifest: Annotated[Path, typer.Argument(help="Manifest to validate (.csv or .parquet).")],
-    label: Annotated[list[str] | None, typer.Option(
-        "--label", help="Label column (0/1); repeat for several. Default: 'label'.")] = None,
-    against: Annotated[Path | None, typer.Option(
-        "--against", help="Training manifest to check for shared patients, studies and "
-        "byte-identical images (leakage).")] = None,
-    verify_hashes: Annotated[bool, typer.Option(
-        "--verify-hashes", help="Recompute every file's sha256 and compare.")] = False,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="Label column (0/1); repeat for several. Default: 'label'."),
+    ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            help="Training manifest to check for shared patients, studies and "
+            "byte-identical images (leakage).",
+        ),
+    ] = None,
+    verify_hashes: Annotated[
+        bool, typer.Option("--verify-hashes", help="Recompute every file's sha256 and compare.")
+    ] = False,
 ) -> None:
     """Validate a manifest; with --against, report train/test leakage (exit 1 if any)."""
     from validation.data.manifest import check_leakage, manifest_columns, manifest_problems
@@ -135,14 +173,16 @@ def check(
     if not label and manifest.is_file() and "label" not in manifest_columns(manifest):
         labels = ()
         notes.append("no 'label' column: labels not checked (name one with --label)")
-    loaded, problems = manifest_problems(manifest, label_columns=labels,
-                                         verify_hashes=verify_hashes)
+    loaded, problems = manifest_problems(
+        manifest, label_columns=labels, verify_hashes=verify_hashes
+    )
     if problems:
         for line in problems[:_MAX_LISTED]:
             typer.echo(f"radval: error: {printable(line)}", err=True)
         if len(problems) > _MAX_LISTED:
-            typer.echo(f"radval: error: ... and {len(problems) - _MAX_LISTED} more problems",
-                       err=True)
+            typer.echo(
+                f"radval: error: ... and {len(problems) - _MAX_LISTED} more problems", err=True
+            )
         raise typer.Exit(2)
     assert loaded is not None
     frame = loaded.frame
@@ -154,8 +194,9 @@ def check(
         typer.echo(f"note: {note}")
     if against is None:
         return
-    train, train_problems = manifest_problems(against, label_columns=(), require_labels=False,
-                                              check_files=False)
+    train, train_problems = manifest_problems(
+        against, label_columns=(), require_labels=False, check_files=False
+    )
     if train_problems:
         for line in train_problems[:_MAX_LISTED]:
             typer.echo(f"radval: error: {printable(line)}", err=True)
@@ -168,8 +209,10 @@ def check(
         typer.echo(f"no leakage against {against}: no shared patients, studies or images")
         return
     typer.echo(f"LEAKAGE against {against}:")
-    for name, items in (("shared patients", report.shared_patients),
-                        ("shared studies", report.shared_studies)):
+    for name, items in (
+        ("shared patients", report.shared_patients),
+        ("shared studies", report.shared_studies),
+    ):
         if items:
             shown = ", ".join(items[:10]) + (" ..." if len(items) > 10 else "")
             typer.echo(f"  {len(items)} {name}: {shown}")
@@ -184,16 +227,30 @@ def synth(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the set into.")],
     n_cases: Annotated[int, typer.Option("--n-cases", min=1, help="Number of images.")] = 400,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 0,
-    image_size: Annotated[int, typer.Option(
-        "--image-size", min=32, help="Rows = columns of every image.")] = 256,
-    prevalence: Annotated[float, typer.Option(
-        "--prevalence", min=0.0, max=1.0, callback=finite,
-        help="Share of patients with nodules.")] = 0.3,
-    id_prefix: Annotated[str, typer.Option(
-        "--id-prefix", help="Prefix of case and patient identities (use another one for a "
-        "disjoint training set).")] = "T",
-    force: Annotated[bool, typer.Option(
-        "--force", help="Write into a non-empty folder, replacing files.")] = False,
+    image_size: Annotated[
+        int, typer.Option("--image-size", min=32, help="Rows = columns of every image.")
+    ] = 256,
+    prevalence: Annotated[
+        float,
+        typer.Option(
+            "--prevalence",
+            min=0.0,
+            max=1.0,
+            callback=finite,
+            help="Share of patients with nodules.",
+        ),
+    ] = 0.3,
+    id_prefix: Annotated[
+        str,
+        typer.Option(
+            "--id-prefix",
+            help="Prefix of case and patient identities (use another one for a "
+            "disjoint training set).",
+        ),
+    ] = "T",
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty folder, replacing files.")
+    ] = False,
 ) -> None:
     """Write the synthetic multi-site chest-radiograph test set (DICOM, manifest, lesions)."""
     from validation.data.synthetic import generate_synthetic_dataset
@@ -205,11 +262,19 @@ def synth(
     if not id_prefix.isalnum():
         raise InputError(f"--id-prefix: expected letters and digits only, found {id_prefix!r}")
     with _progress("writing synthetic images") as progress:
-        result = generate_synthetic_dataset(out, n_cases=n_cases, seed=seed,
-                                            image_size=image_size, prevalence=prevalence,
-                                            id_prefix=id_prefix, progress=progress)
-    typer.echo(f"wrote {result.n_cases} images to {result.root}; manifest "
-               f"{result.manifest_path}, lesions {result.lesions_path}")
+        result = generate_synthetic_dataset(
+            out,
+            n_cases=n_cases,
+            seed=seed,
+            image_size=image_size,
+            prevalence=prevalence,
+            id_prefix=id_prefix,
+            progress=progress,
+        )
+    typer.echo(
+        f"wrote {result.n_cases} images to {result.root}; manifest "
+        f"{result.manifest_path}, lesions {result.lesions_path}"
+    )
 
 
 def register(app: typer.Typer) -> None:

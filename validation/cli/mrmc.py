@@ -38,56 +38,98 @@ def _p(x: float | None) -> str:
 
 def mrmc(
     readings: Annotated[Path, typer.Argument(help="Readings file (.csv, .imrmc, .lrc, .xlsx).")],
-    format: Annotated[str | None, typer.Option(
-        "--format", help="csv | ordbm | imrmc | lrc | jafroc (default: from the extension).")
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="csv | ordbm | imrmc | lrc | jafroc (default: from the extension)."
+        ),
     ] = None,
-    fom: Annotated[str, typer.Option(
-        "--fom", help="auc | sensitivity | specificity | wafroc | afroc | wafroc1 | afroc1 | hr_auc")
+    fom: Annotated[
+        str,
+        typer.Option(
+            "--fom",
+            help="auc | sensitivity | specificity | wafroc | afroc | wafroc1 | afroc1 | hr_auc",
+        ),
     ] = "auc",
     method: Annotated[str, typer.Option("--method", help="or | dbm")] = "or",
-    covariance: Annotated[str, typer.Option(
-        "--covariance", help="jackknife | delong | unbiased | bootstrap")] = "jackknife",
-    ai_reader: Annotated[str | None, typer.Option(
-        "--ai-reader", help="Reader ID of a standalone AI: compare it with the readers.")
+    covariance: Annotated[
+        str, typer.Option("--covariance", help="jackknife | delong | unbiased | bootstrap")
+    ] = "jackknife",
+    ai_reader: Annotated[
+        str | None,
+        typer.Option(
+            "--ai-reader", help="Reader ID of a standalone AI: compare it with the readers."
+        ),
     ] = None,
-    threshold: Annotated[float | None, typer.Option(
-        "--threshold", help="Decision threshold for sensitivity / specificity.",
-        callback=finite)] = None,
-    truth: Annotated[Path | None, typer.Option(
-        "--truth", help="FROC truth CSV (default <name>_truth.csv).")] = None,
-    modality: Annotated[list[str] | None, typer.Option(
-        "--modality", help="Analyse only these modalities (repeat the option); with "
-        "--ai-reader, the one modality to compare the AI in.")] = None,
-    confidence_level: Annotated[float, typer.Option("--confidence-level",
-                                                    callback=finite)] = 0.95,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", help="Decision threshold for sensitivity / specificity.", callback=finite
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option("--truth", help="FROC truth CSV (default <name>_truth.csv).")
+    ] = None,
+    modality: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--modality",
+            help="Analyse only these modalities (repeat the option); with "
+            "--ai-reader, the one modality to compare the AI in.",
+        ),
+    ] = None,
+    confidence_level: Annotated[float, typer.Option("--confidence-level", callback=finite)] = 0.95,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for bootstrap.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Obuchowski-Rockette / DBM analysis of a reader study (or AI vs readers)."""
     from validation.data.readings import load_froc_readings, load_readings, select_modalities
-    from validation.stats.mrmc import FROC_FOMS, mrmc_analysis, reader_vs_ai
+    from validation.stats.detection import FROC_FOMS
+    from validation.stats.mrmc import mrmc_analysis, reader_vs_ai
 
     try:
         if fom in FROC_FOMS:
             marks, truth_table = load_froc_readings(readings, truth)
             result: Any
             if ai_reader is not None:
-                result = reader_vs_ai(marks, ai_reader=ai_reader, fom=fom, truth=truth_table,
-                                      confidence_level=confidence_level)
+                result = reader_vs_ai(
+                    marks,
+                    ai_reader=ai_reader,
+                    fom=fom,
+                    truth=truth_table,
+                    confidence_level=confidence_level,
+                )
             else:
-                result = mrmc_analysis(marks, fom=fom, truth=truth_table, method=method,
-                                       covariance=covariance, confidence_level=confidence_level)
+                result = mrmc_analysis(
+                    marks,
+                    fom=fom,
+                    truth=truth_table,
+                    method=method,
+                    covariance=covariance,
+                    confidence_level=confidence_level,
+                )
         else:
             frame = load_readings(readings, format=format)
             if modality:
                 frame = select_modalities(frame, modality, ai_reader=ai_reader)
             if ai_reader is not None:
-                result = reader_vs_ai(frame, ai_reader=ai_reader, fom=fom,
-                                      confidence_level=confidence_level, threshold=threshold)
+                result = reader_vs_ai(
+                    frame,
+                    ai_reader=ai_reader,
+                    fom=fom,
+                    confidence_level=confidence_level,
+                    threshold=threshold,
+                )
             else:
-                result = mrmc_analysis(frame, fom=fom, method=method, covariance=covariance,
-                                       confidence_level=confidence_level, threshold=threshold,
-                                       rng=seed)
+                result = mrmc_analysis(
+                    frame,
+                    fom=fom,
+                    method=method,
+                    covariance=covariance,
+                    confidence_level=confidence_level,
+                    threshold=threshold,
+                    rng=seed,
+                )
     except InputError as exc:
         if str(readings) in str(exc):
             raise
@@ -118,9 +160,16 @@ def _print_ai(result: dict[str, Any], path: Path) -> None:
     for col in ("analysis", "readers", "AI", "difference", "CI", "t", "df", "p"):
         table.add_column(col)
     for name, c in result.items():
-        table.add_row(f"1T-{name}", _fmt(c.estimate_a), _fmt(c.estimate_b), _fmt(c.difference),
-                      f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]", _fmt(c.statistic, 3),
-                      _fmt(c.df, 2), _p(c.p_value))
+        table.add_row(
+            f"1T-{name}",
+            _fmt(c.estimate_a),
+            _fmt(c.estimate_b),
+            _fmt(c.difference),
+            f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
+            _fmt(c.statistic, 3),
+            _fmt(c.df, 2),
+            _p(c.p_value),
+        )
     Console().print(table)
 
 
@@ -139,27 +188,41 @@ def _print_mrmc(res: Any, path: Path) -> None:
     for col in ("modality", "FOM", "SE", "df", "CI"):
         t.add_column(col)
     for e in res.modality_foms:
-        t.add_row(str(e.extra["modality"]), _fmt(e.estimate), _fmt(e.se),
-                  _fmt(e.extra["df"], 2), f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]")
+        t.add_row(
+            str(e.extra["modality"]),
+            _fmt(e.estimate),
+            _fmt(e.se),
+            _fmt(e.extra["df"], 2),
+            f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]",
+        )
     console.print(t)
-    for name, label in (("RRRC", "random readers, random cases"),
-                        ("FRRC", "fixed readers, random cases"),
-                        ("RRFC", "random readers, fixed cases")):
+    for name, label in (
+        ("RRRC", "random readers, random cases"),
+        ("FRRC", "fixed readers, random cases"),
+        ("RRFC", "random readers, fixed cases"),
+    ):
         test = res.tests[name]
         stat = "X2" if test["distribution"] == "chi-square" else "F"
         if not test.get("estimable", True):
             console.print(f"[bold]{name}[/bold] ({label}): {test['reason']}")
             continue
-        tt = Table(title=(
-            f"{name} ({label}): {stat} = {_fmt(test['statistic'], 3)}, df = "
-            f"({_fmt(test['df_num'], 0)}, {_fmt(test['df_den'], 2)}), p = {_p(test['p_value'])}"
-        ))
+        tt = Table(
+            title=(
+                f"{name} ({label}): {stat} = {_fmt(test['statistic'], 3)}, df = "
+                f"({_fmt(test['df_num'], 0)}, {_fmt(test['df_den'], 2)}), p = {_p(test['p_value'])}"
+            )
+        )
         for col in ("difference", "estimate", f"{level} CI", "statistic", "df", "p"):
             tt.add_column(col)
         for c in test["comparisons"]:
-            tt.add_row(f"{c.modality_a} - {c.modality_b}", _fmt(c.difference),
-                       f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]", _fmt(c.statistic, 3),
-                       _fmt(c.df, 2), _p(c.p_value))
+            tt.add_row(
+                f"{c.modality_a} - {c.modality_b}",
+                _fmt(c.difference),
+                f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
+                _fmt(c.statistic, 3),
+                _fmt(c.df, 2),
+                _p(c.p_value),
+            )
         console.print(tt)
     vc = Table(title="Variance components")
     vc.add_column("component")

@@ -32,7 +32,9 @@ def report_cmd(
         written = render_and_log(study_dir, pdf=True if pdf else None, template_dir=templates)
     else:
         written = [render_report(study_dir, pdf=True if pdf else None, template_dir=templates)]
-        typer.echo(f"radval: warning: {study_dir} has no audit log; the report is not logged", err=True)
+        typer.echo(
+            f"radval: warning: {study_dir} has no audit log; the report is not logged", err=True
+        )
     for p in written:
         typer.echo(f"report: {p}")
 

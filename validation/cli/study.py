@@ -18,22 +18,33 @@ import typer
 
 from validation.cli._common import finite, printable
 
-_JUNIT_HELP = ("Also write a JUnit XML report here: one test case per primary and secondary criterion "
-               "(and gate rule), written even when a criterion fails.")
-_SUMMARY_HELP = ("Also write a Markdown verdict summary here (and append it to $GITHUB_STEP_SUMMARY "
-                 "when that is set).")
-_MLFLOW_HELP = ("Log endpoints (metrics), hashes and verdict (tags) and the files (artifacts) to MLflow: "
-                "tracking URI from $MLFLOW_TRACKING_URI, credentials from MLflow's environment variables.")
+_JUNIT_HELP = (
+    "Also write a JUnit XML report here: one test case per primary and secondary criterion "
+    "(and gate rule), written even when a criterion fails."
+)
+_SUMMARY_HELP = (
+    "Also write a Markdown verdict summary here (and append it to $GITHUB_STEP_SUMMARY "
+    "when that is set)."
+)
+_MLFLOW_HELP = (
+    "Log endpoints (metrics), hashes and verdict (tags) and the files (artifacts) to MLflow: "
+    "tracking URI from $MLFLOW_TRACKING_URI, credentials from MLflow's environment variables."
+)
 _MLFLOW_RUN_HELP = "MLflow run to log to when the model card names none (default: a new run)."
 
 protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
 
+
 @protocol_app.command("check")
 def protocol_check(
     file: Annotated[Path, typer.Argument(help="Protocol YAML.")],
-    files: Annotated[bool, typer.Option("--files/--no-files",
-                                        help="Also check the files it names and their contents.")] = True,
+    files: Annotated[
+        bool,
+        typer.Option(
+            "--files/--no-files", help="Also check the files it names and their contents."
+        ),
+    ] = True,
 ) -> None:
     """Validate a protocol and the files it names; print every problem with its YAML path (exit 2 if any).
 
@@ -61,8 +72,10 @@ def protocol_check(
     lock = read_lock(lock_file)
     verify_lock(load_protocol(file, files=files), lock)  # a mismatch raises ProtocolError: exit 2
     hashed = f", {len(lock.inputs)} hashed input(s)" if lock.inputs else ""
-    typer.echo(f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; protocol, manifest{hashed} "
-               "match the lock")
+    typer.echo(
+        f"locked at {lock.locked_at} by {lock.data.get('locked_by')}; protocol, manifest{hashed} "
+        "match the lock"
+    )
 
 
 @protocol_app.command("lock")
@@ -83,7 +96,9 @@ def protocol_lock(
     hashed = lock.inputs
     for key, rec in hashed.items():
         files = f", {rec['n_files']} file(s)" if "n_files" in rec else ""
-        typer.echo(f"  {key} sha256 {rec['sha256']} ({rec['path']}{files}): hashed, exists at lock time")
+        typer.echo(
+            f"  {key} sha256 {rec['sha256']} ({rec['path']}{files}): hashed, exists at lock time"
+        )
     for key, rel in lockable_inputs(load_protocol(file)):
         if key not in hashed:
             typer.echo(f"  {key} ({rel}): not present yet, not hashed")
@@ -136,9 +151,13 @@ def run_cmd(
     protocol: Annotated[Path, typer.Argument(help="Locked protocol YAML.")],
     out: Annotated[Path, typer.Option("--out", help="Study folder to create.")],
     force: Annotated[bool, typer.Option(help="Re-run into an existing study folder.")] = False,
-    unlocked: Annotated[bool, typer.Option(help="Allow an unlocked protocol (exploratory).")] = False,
+    unlocked: Annotated[
+        bool, typer.Option(help="Allow an unlocked protocol (exploratory).")
+    ] = False,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Render the report.")] = True,
-    lock: Annotated[Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")] = None,
+    lock: Annotated[
+        Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")
+    ] = None,
     junit: Annotated[Path | None, typer.Option(help=_JUNIT_HELP)] = None,
     summary: Annotated[Path | None, typer.Option(help=_SUMMARY_HELP)] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow", help=_MLFLOW_HELP)] = False,
@@ -150,8 +169,10 @@ def run_cmd(
 
     outputs = Outputs(junit=junit, summary=summary, mlflow=mlflow, mlflow_run_id=mlflow_run_id)
     outputs.check(out)
-    outcome = run_study(protocol, out_dir=out, force=force, allow_unlocked=unlocked,
-                        render=report, lock_path=lock)
+
+    outcome = run_study(
+        protocol, out_dir=out, force=force, allow_unlocked=unlocked, render=report, lock_path=lock
+    )
     for w in outcome.warnings:
         typer.echo(f"radval: warning: {w}", err=True)
     from validation.gate import decision_text
@@ -162,59 +183,110 @@ def run_cmd(
     if outcome.report_path is not None:
         typer.echo(f"report: {outcome.report_path}")
     if outputs.requested:
-        publish_study(outputs, study_dir=outcome.study_dir, report_path=outcome.report_path, echo=typer.echo)
+        publish_study(
+            outputs, study_dir=outcome.study_dir, report_path=outcome.report_path, echo=typer.echo
+        )
     raise typer.Exit(outcome.exit_code)
 
 
 def gate_cmd(
-    candidate: Annotated[Path, typer.Argument(help="Candidate results.json (or its study folder).")],
+    candidate: Annotated[
+        Path, typer.Argument(help="Candidate results.json (or its study folder).")
+    ],
     baseline: Annotated[Path, typer.Option("--baseline", help="Released model's results.json.")],
-    margin: Annotated[float, typer.Option(help="Non-inferiority margin on the AUC.",
-                                          callback=finite)] = 0.02,
+    margin: Annotated[
+        float, typer.Option(help="Non-inferiority margin on the AUC.", callback=finite)
+    ] = 0.02,
     proportion_margin: Annotated[
-        float, typer.Option(help="Non-inferiority margin on sensitivity and specificity.",
-                            callback=finite)
+        float,
+        typer.Option(
+            help="Non-inferiority margin on sensitivity and specificity.", callback=finite
+        ),
     ] = 0.05,
-    significance_level: Annotated[float | None, typer.Option(
-        help="One-sided level of each test; intervals are two-sided at 1 - 2 x this level. "
-             "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.",
-        callback=finite)] = None,
-    subgroups: Annotated[bool, typer.Option("--subgroups/--no-subgroups",
-                                            help="Check subgroup regressions.")] = True,
-    out: Annotated[Path | None, typer.Option(
-        help="Gate folder: gate.json is committed there with its own audit log (sign it with "
-             "`radval sign DIR`).")] = None,
-    force: Annotated[bool, typer.Option(help="Gate again into a folder that holds a decision.")] = False,
+    significance_level: Annotated[
+        float | None,
+        typer.Option(
+            help="One-sided level of each test; intervals are two-sided at 1 - 2 x this level. "
+            "Default: the candidate protocol's multiplicity.significance_level, as `radval run` uses.",
+            callback=finite,
+        ),
+    ] = None,
+    subgroups: Annotated[
+        bool, typer.Option("--subgroups/--no-subgroups", help="Check subgroup regressions.")
+    ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Gate folder: gate.json is committed there with its own audit log (sign it with "
+            "`radval sign DIR`)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Gate again into a folder that holds a decision.")
+    ] = False,
     junit: Annotated[Path | None, typer.Option(help=_JUNIT_HELP)] = None,
     summary: Annotated[Path | None, typer.Option(help=_SUMMARY_HELP)] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow", help=_MLFLOW_HELP)] = False,
     mlflow_run_id: Annotated[str | None, typer.Option(help=_MLFLOW_RUN_HELP)] = None,
-    promote_model: Annotated[str | None, typer.Option(
-        help="On PASS only, promote the candidate's version of this MLflow registered model (needs "
-             "--mlflow and --out; recorded in the gate folder's audit log).")] = None,
-    promote_version: Annotated[str | None, typer.Option(
-        help="The version to promote (default: the one the candidate's MLflow run produced).")] = None,
-    promote_alias: Annotated[str, typer.Option(help="Alias the promoted version gets.")] = "champion",
-    promote_stage: Annotated[str | None, typer.Option(
-        help="Also move the version to this registry stage (e.g. Production), while MLflow has stages.")] = None,
+    promote_model: Annotated[
+        str | None,
+        typer.Option(
+            help="On PASS only, promote the candidate's version of this MLflow registered model "
+            "(needs --mlflow and --out; recorded in the gate folder's audit log)."
+        ),
+    ] = None,
+    promote_version: Annotated[
+        str | None,
+        typer.Option(
+            help="The version to promote (default: the one the candidate's MLflow run produced)."
+        ),
+    ] = None,
+    promote_alias: Annotated[
+        str, typer.Option(help="Alias the promoted version gets.")
+    ] = "champion",
+    promote_stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Also move the version to this registry stage (e.g. Production), while MLflow "
+            "has stages."
+        ),
+    ] = None,
 ) -> None:
     """Release gate: is the candidate non-inferior to the baseline on the same locked cases?"""
     from validation.gate import format_gate, run_gate
     from validation.outputs.mlflow_log import Promotion
     from validation.outputs.publish import Outputs, publish_gate
 
-    outputs = Outputs(junit=junit, summary=summary, mlflow=mlflow, mlflow_run_id=mlflow_run_id,
-                      promotion=None if promote_model is None else Promotion(
-                          promote_model, promote_version, promote_alias, promote_stage))
+    promotion = (
+        None
+        if promote_model is None
+        else Promotion(promote_model, promote_version, promote_alias, promote_stage)
+    )
+    outputs = Outputs(
+        junit=junit,
+        summary=summary,
+        mlflow=mlflow,
+        mlflow_run_id=mlflow_run_id,
+        promotion=promotion,
+    )
     outputs.check(candidate, baseline, out, gate_out=out)
+
     result = run_gate(
-        candidate, baseline, margin=margin, proportion_margin=proportion_margin,
-        significance_level=significance_level, subgroups=subgroups, out=out, force=force,
+        candidate,
+        baseline,
+        margin=margin,
+        proportion_margin=proportion_margin,
+        significance_level=significance_level,
+        subgroups=subgroups,
+        out=out,
+        force=force,
     )
     typer.echo(format_gate(result))
     if "audit_entry" in result:
         e = result["audit_entry"]
-        typer.echo(f"gate record: {Path(e['folder']) / 'gate.json'} (audit entry {e['seq']}, {e['hash']})")
+        typer.echo(
+            f"gate record: {Path(e['folder']) / 'gate.json'} (audit entry {e['seq']}, {e['hash']})"
+        )
     if outputs.requested:
         publish_gate(outputs, result=result, gate_dir=out, echo=typer.echo)
     raise typer.Exit(0 if result["decision"] == "pass" else 1)
@@ -223,12 +295,22 @@ def gate_cmd(
 @audit_app.command("verify")
 def audit_verify(
     study_dir: Annotated[Path, typer.Argument(help="Study folder (or release-gate folder).")],
-    anchor: Annotated[list[str] | None, typer.Option(
-        "--anchor", help="An entry hash recorded outside the folder (e.g. printed by `radval sign`); "
-                         "it must still be in the log. Repeatable.")] = None,
-    require_signoff: Annotated[bool, typer.Option(
-        "--require-signoff", help="Exit 1 unless every signatory the protocol requires has signed "
-                                  "the current results.")] = False,
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--anchor",
+            help="An entry hash recorded outside the folder (e.g. printed by `radval sign`); "
+            "it must still be in the log. Repeatable.",
+        ),
+    ] = None,
+    require_signoff: Annotated[
+        bool,
+        typer.Option(
+            "--require-signoff",
+            help="Exit 1 unless every signatory the protocol requires has signed "
+            "the current results.",
+        ),
+    ] = False,
 ) -> None:
     """Verify a study's audit log: exit 0 intact, 1 tampered, 2 unreadable or an interrupted write."""
     from validation.audit import verify
@@ -237,12 +319,18 @@ def audit_verify(
     if not report.problems and not report.interrupted:
         typer.echo(f"audit: OK ({report.n_entries} entries, head {report.head_hash})")
     for s in report.signatures:
-        state = "signs these results" if s["signs_current"] else "signs ANOTHER version of the results"
-        typer.echo(f"signature: {s['printed_name']} ({s['role']}, {s['meaning']}) at {s['signed_at']}, "
-                   f"entry {s['seq']} {s['hash']}: {state}")
+        state = (
+            "signs these results" if s["signs_current"] else "signs ANOTHER version of the results"
+        )
+        typer.echo(
+            f"signature: {s['printed_name']} ({s['role']}, {s['meaning']}) at {s['signed_at']}, "
+            f"entry {s['seq']} {s['hash']}: {state}"
+        )
     if report.missing_signatures:
-        typer.echo("sign-off: INCOMPLETE: no signature of the current results by required signatory "
-                   + ", ".join(report.missing_signatures))
+        typer.echo(
+            "sign-off: INCOMPLETE: no signature of the current results by required signatory "
+            + ", ".join(report.missing_signatures)
+        )
     if report.problems:
         for p in report.problems + report.interrupted:
             typer.echo(f"{study_dir}: {p}", err=True)
@@ -251,8 +339,11 @@ def audit_verify(
     if report.interrupted:
         for p in report.interrupted[1:]:
             typer.echo(f"{study_dir}: {p}", err=True)
-        typer.echo(f"radval: error: {study_dir}: {report.interrupted[0]}; run `radval audit recover "
-                   f"{study_dir}` (the recovery is logged)", err=True)
+        typer.echo(
+            f"radval: error: {study_dir}: {report.interrupted[0]}; run `radval audit recover "
+            f"{study_dir}` (the recovery is logged)",
+            err=True,
+        )
         raise typer.Exit(2)
     if require_signoff and report.missing_signatures:
         raise typer.Exit(1)
@@ -276,7 +367,9 @@ def audit_recover(study_dir: Annotated[Path, typer.Argument(help="Study folder."
 def sign_cmd(
     study_dir: Annotated[Path, typer.Argument(help="Study folder (or release-gate folder).")],
     name: Annotated[str, typer.Option(help="Signer's printed name.")],
-    role: Annotated[str, typer.Option(help="Signer's role (one of the protocol's signatory roles).")],
+    role: Annotated[
+        str, typer.Option(help="Signer's role (one of the protocol's signatory roles).")
+    ],
     meaning: Annotated[str, typer.Option(help="authorship, review, approval or responsibility.")],
 ) -> None:
     """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to show it."""
@@ -286,11 +379,17 @@ def sign_cmd(
     with audit.study_lock(study_dir, purpose="sign") if study_dir.is_dir() else _no_lock():
         entry = audit.sign(study_dir, name=name, role=role, meaning=meaning)
         report = None
-        if (study_dir / "report.html").is_file() or (study_dir / "report.pdf").is_file():
+        if (study_dir / "monitor.json").is_file():  # a monitoring folder renders its own report
+            from validation.monitor.runner import render_signed
+
+            report = str(render_signed(study_dir))
+        elif (study_dir / "report.html").is_file() or (study_dir / "report.pdf").is_file():
             from validation.report.render import render_and_log
 
             try:
-                written = render_and_log(study_dir, pdf=True if (study_dir / "report.pdf").is_file() else None)
+                written = render_and_log(
+                    study_dir, pdf=True if (study_dir / "report.pdf").is_file() else None
+                )
             except InputError as exc:
                 raise InputError(
                     f"the signature was recorded (entry {entry['seq']}), but the report could not be "
@@ -298,16 +397,34 @@ def sign_cmd(
                 ) from None
             report = str(written[0])
     d = entry["details"]
-    record = "gate.json" if "gate.json" in entry["inputs"] else "results.json"
-    typer.echo(json.dumps({"signed": d["printed_name"], "role": d["role"], "meaning": d["meaning"],
-                           "at": d["signed_at"], "signs": record,
-                           "results_sha256": entry["inputs"].get(record),
-                           "entry_hash": entry["hash"], "report": report}))
+    record = next(
+        (n for n in ("gate.json", "monitor.json") if n in entry["inputs"]), "results.json"
+    )
+    typer.echo(
+        json.dumps(
+            {
+                "signed": d["printed_name"],
+                "role": d["role"],
+                "meaning": d["meaning"],
+                "at": d["signed_at"],
+                "signs": record,
+                "results_sha256": entry["inputs"].get(record),
+                "entry_hash": entry["hash"],
+                "report": report,
+            }
+        )
+    )
     if report is None and (study_dir / "results.json").is_file():
-        typer.echo(f"radval: note: no report in {study_dir}; `radval report {study_dir}` renders one "
-                   "that shows the signature", err=True)
-    typer.echo(f"radval: keep the entry hash outside the study folder; `radval audit verify {study_dir} "
-               f"--anchor {entry['hash']}` then proves the signature is still in the log", err=True)
+        typer.echo(
+            f"radval: note: no report in {study_dir}; `radval report {study_dir}` renders one "
+            "that shows the signature",
+            err=True,
+        )
+    typer.echo(
+        f"radval: keep the entry hash outside the study folder; `radval audit verify {study_dir} "
+        f"--anchor {entry['hash']}` then proves the signature is still in the log",
+        err=True,
+    )
 
 
 @contextmanager

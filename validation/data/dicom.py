@@ -264,9 +264,7 @@ def _truncation(ds: Dataset, caught: list[warnings.WarningMessage], size: int) -
         if isinstance(group_length, int):
             needed = 132 + 12 + group_length
             if size < needed:
-                return (
-                    f"the file meta information needs {needed} bytes, the file has {size}"
-                )
+                return f"the file meta information needs {needed} bytes, the file has {size}"
             if not keys and 0 < size - needed < 8:
                 return "the file ends inside the header of its first data element"
         elif "TransferSyntaxUID" not in meta:
@@ -418,9 +416,17 @@ def _frame_dataset(ds: Dataset, frame: int) -> Dataset:
         return ds
     out = Dataset()
     for keyword in (
-        "BitsStored", "BitsAllocated", "PixelRepresentation", "PhotometricInterpretation",
-        "RescaleSlope", "RescaleIntercept", "ModalityLUTSequence", "WindowCenter",
-        "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+        "BitsStored",
+        "BitsAllocated",
+        "PixelRepresentation",
+        "PhotometricInterpretation",
+        "RescaleSlope",
+        "RescaleIntercept",
+        "ModalityLUTSequence",
+        "WindowCenter",
+        "WindowWidth",
+        "VOILUTFunction",
+        "VOILUTSequence",
     ):
         if keyword in ds:
             out[keyword] = ds[keyword]
@@ -646,7 +652,9 @@ def read_dicom(
                 f"{p}: inconsistent dimensions ({_dims_text(ds)} do not match the "
                 f"encoded pixel data: {' '.join(str(exc).split())})"
             ) from exc
-        raise DicomReadError(f"{p}: cannot decode the pixel data ({tsyntax.name}): {detail}") from exc
+        raise DicomReadError(
+            f"{p}: cannot decode the pixel data ({tsyntax.name}): {detail}"
+        ) from exc
     expected_shape = _expected_shape(ds, frame)
     if raw.shape != expected_shape:
         raise DicomReadError(

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from validation.data.dicom import read_header
 from validation.errors import DicomReadError, ManifestError
 from validation.io import path_escape_reason, sha256_file, write_bytes_atomic
 from validation.tables import CsvReport, header_problem, restore, restore_frame, write_csv
@@ -54,8 +55,21 @@ __all__ = [
 REQUIRED_COLUMNS = ("case_id", "patient_id", "path")
 #: Columns :func:`build_manifest` writes, in order (label columns follow ``path``).
 BUILD_COLUMNS = (
-    "case_id", "patient_id", "path", "study_uid", "series_uid", "site", "manufacturer",
-    "manufacturer_model", "modality", "sex", "age", "view", "body_part", "rows", "columns",
+    "case_id",
+    "patient_id",
+    "path",
+    "study_uid",
+    "series_uid",
+    "site",
+    "manufacturer",
+    "manufacturer_model",
+    "modality",
+    "sex",
+    "age",
+    "view",
+    "body_part",
+    "rows",
+    "columns",
     "sha256",
 )
 #: Key columns a labels file may use to join onto built rows, in order of preference.
@@ -180,8 +194,14 @@ def _read_table(path: Path, text_columns: Sequence[str]) -> tuple[pd.DataFrame, 
         raise ManifestError(problem)
     dtypes = {c: str for c in text_columns}
     try:
-        frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""],
-                            encoding="utf-8-sig", skip_blank_lines=True)
+        frame = pd.read_csv(
+            path,
+            dtype=dtypes,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+            skip_blank_lines=True,
+        )
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ManifestError(f"{path}: not a readable CSV file ({first})") from None
@@ -289,9 +309,16 @@ def manifest_problems(
     if p.is_dir():
         return None, [f"{p}: expected a manifest file, found a directory"]
     frame, lines = _read_table(p, (*_TEXT_COLUMNS, *labels))
-    return _frame_problems(p, frame, lines, root=p.parent, labels=labels,
-                           require_labels=require_labels, check_files=check_files,
-                           verify_hashes=verify_hashes)
+    return _frame_problems(
+        p,
+        frame,
+        lines,
+        root=p.parent,
+        labels=labels,
+        require_labels=require_labels,
+        check_files=check_files,
+        verify_hashes=verify_hashes,
+    )
 
 
 def _frame_problems(
@@ -437,8 +464,9 @@ def _frame_problems(
         out["age"] = np.array([np.nan if a is None else a for a in ages], dtype=float)
     if has_sha:
         out["sha256"] = [_as_text(v).lower() for v in frame["sha256"]]
-    manifest = Manifest(path=p, root=root, frame=out, label_columns=tuple(label_values),
-                        rows=tuple(lines))
+    manifest = Manifest(
+        path=p, root=root, frame=out, label_columns=tuple(label_values), rows=tuple(lines)
+    )
     return manifest, problems
 
 
@@ -483,8 +511,11 @@ def load_manifest(
     >>> m.frame[["case_id", "label"]].head(2)  # doctest: +SKIP
     """
     manifest, problems = manifest_problems(
-        path, label_columns=label_columns, require_labels=require_labels,
-        check_files=check_files, verify_hashes=verify_hashes,
+        path,
+        label_columns=label_columns,
+        require_labels=require_labels,
+        check_files=check_files,
+        verify_hashes=verify_hashes,
     )
     if problems:
         more = len(problems) - 1
@@ -696,7 +727,6 @@ def build_manifest(
     --------
     >>> frame = build_manifest("dicoms/", salt="site-secret")  # doctest: +SKIP
     """
-    from validation.data.dicom import read_header
 
     if not salt:
         raise ManifestError("a pseudonymisation salt is required (got an empty salt)")
@@ -740,36 +770,43 @@ def build_manifest(
                 age = header.age_years
                 if age is not None and valid_age(age) is None:
                     # the same rule as manifest check: never write an impossible age
-                    skip(rel, f"kept, but its Patient Age ({age:g} years) is not a possible "
-                              f"age ({AGE_RANGE[0]:g} to {AGE_RANGE[1]:g}): age left blank")
+                    skip(
+                        rel,
+                        f"kept, but its Patient Age ({age:g} years) is not a possible "
+                        f"age ({AGE_RANGE[0]:g} to {AGE_RANGE[1]:g}): age left blank",
+                    )
                     age = None
-                records.append({
-                    "path": rel,
-                    "study_uid": header.study_uid,
-                    "series_uid": header.series_uid,
-                    "site": header.institution,
-                    "manufacturer": header.manufacturer,
-                    "manufacturer_model": header.manufacturer_model,
-                    "modality": header.modality,
-                    "sex": header.sex,
-                    "age": None if age is None else round(age, 2),
-                    "view": header.view,
-                    "body_part": header.body_part,
-                    "rows": header.rows,
-                    "columns": header.columns,
-                    "sha256": sha256_file(file),
-                })
+                records.append(
+                    {
+                        "path": rel,
+                        "study_uid": header.study_uid,
+                        "series_uid": header.series_uid,
+                        "site": header.institution,
+                        "manufacturer": header.manufacturer,
+                        "manufacturer_model": header.manufacturer_model,
+                        "modality": header.modality,
+                        "sex": header.sex,
+                        "age": None if age is None else round(age, 2),
+                        "view": header.view,
+                        "body_part": header.body_part,
+                        "rows": header.rows,
+                        "columns": header.columns,
+                        "sha256": sha256_file(file),
+                    }
+                )
         if progress is not None:
             progress(done, len(files))
     if not records:
         raise ManifestError(f"{folder}: no readable DICOM image found ({len(files)} file(s))")
 
-    stems = [re.sub(r"\.dcm$", "", PurePosixPath(r["path"]).name, flags=re.IGNORECASE)
-             for r in records]
+    stems = [
+        re.sub(r"\.dcm$", "", PurePosixPath(r["path"]).name, flags=re.IGNORECASE) for r in records
+    ]
     unique_stems = len(set(stems)) == len(stems)
     for record, stem in zip(records, stems, strict=True):
-        record["case_id"] = stem if unique_stems else re.sub(
-            r"\.dcm$", "", record["path"], flags=re.IGNORECASE)
+        record["case_id"] = (
+            stem if unique_stems else re.sub(r"\.dcm$", "", record["path"], flags=re.IGNORECASE)
+        )
     for record, raw in zip(records, raw_ids, strict=True):
         if raw:
             record["patient_id"] = pseudonymise_id(raw, salt)
@@ -803,22 +840,29 @@ def build_manifest(
         if unmatched:
             shown = ", ".join(f"'{u}'" for u in unmatched[:3]) if key != "patient_id" else ""
             more = f" (e.g. {shown})" if shown else ""
-            skip(str(labels_path),
-                 f"{len(unmatched)} label row(s) match no image by '{key}'{more}")
+            skip(str(labels_path), f"{len(unmatched)} label row(s) match no image by '{key}'{more}")
         unlabelled = int((~join.isin(set(table.index))).sum())
         if unlabelled:
-            skip(str(labels_path),
-                 f"{unlabelled} image(s) have no row in it (by '{key}'): their label "
-                 "column(s) are left blank")
+            skip(
+                str(labels_path),
+                f"{unlabelled} image(s) have no row in it (by '{key}'): their label "
+                "column(s) are left blank",
+            )
         columns = columns[:3] + label_cols + columns[3:]
     frame = frame[columns]
     # Build and check agree: the rows about to be returned pass manifest check's row rules
     # (a 'label' column must hold 0/1 where filled, paths stay inside the folder, ...).
     checked_labels = ("label",) if "label" in frame.columns else ()
     _, problems = _frame_problems(
-        Path(f"manifest built from {folder}"), frame.copy(), [i + 2 for i in range(len(frame))],
-        root=folder, labels=checked_labels, require_labels=False, check_files=True,
-        verify_hashes=False)
+        Path(f"manifest built from {folder}"),
+        frame.copy(),
+        [i + 2 for i in range(len(frame))],
+        root=folder,
+        labels=checked_labels,
+        require_labels=False,
+        check_files=True,
+        verify_hashes=False,
+    )
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         source = f"; the values come from {labels_path}" if labels_path is not None else ""

@@ -98,13 +98,21 @@ def simulate_reader_study(
     y = as_binary(np.asarray(truth), name="truth")
     ai = as_scores(ai_score, name="ai_score")
     if len(ai) != len(y):
-        raise ValueError(f"truth and ai_score must have the same length, got {len(y)} and {len(ai)}")
+        raise ValueError(
+            f"truth and ai_score must have the same length, got {len(y)} and {len(ai)}"
+        )
     if int(n_readers) < 1:
         raise ValueError(f"n_readers must be >= 1, got {n_readers}")
     if not 0.0 <= aided_weight <= 1.0:
         raise ValueError(f"aided_weight must be in [0, 1], got {aided_weight}")
-    variances = {"var_r": var_r, "var_c": var_c, "var_rc": var_rc, "var_tr": var_tr,
-                 "var_tc": var_tc, "var_trc": var_trc}
+    variances = {
+        "var_r": var_r,
+        "var_c": var_c,
+        "var_rc": var_rc,
+        "var_tr": var_tr,
+        "var_tc": var_tc,
+        "var_trc": var_trc,
+    }
     for name, v in variances.items():
         if not v >= 0:
             raise ValueError(f"{name} must be >= 0, got {v}")
@@ -146,11 +154,15 @@ def simulate_reader_study(
     readers = [f"R{i + 1}" for i in range(r_)]
     frames = []
     for name, values in zip(modalities, (unaided, aided), strict=True):
-        frames.append(pd.DataFrame({
-            "reader": np.repeat(readers, k_),
-            "modality": name,
-            "case": np.tile(ids, r_),
-            "truth": np.tile(y.astype(int), r_),
-            "score": values.reshape(-1).astype(float),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "reader": np.repeat(readers, k_),
+                    "modality": name,
+                    "case": np.tile(ids, r_),
+                    "truth": np.tile(y.astype(int), r_),
+                    "score": values.reshape(-1).astype(float),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)

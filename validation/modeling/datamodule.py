@@ -32,6 +32,8 @@ from monai.data import DataLoader as MonaiDataLoader
 from monai.data import Dataset as MonaiDataset
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from validation.data.dicom import read_dicom
+from validation.data.manifest import load_manifest
 from validation.errors import DicomReadError, ManifestError
 from validation.io import resolve_inside
 from validation.modeling.spec import (
@@ -64,6 +66,7 @@ LABEL = "label"
 
 # --------------------------------------------------------------------------- cases
 
+
 @dataclass(frozen=True)
 class CaseTable:
     """The rows of a manifest that a model needs, with absolute paths.
@@ -82,6 +85,16 @@ class CaseTable:
     def __len__(self) -> int:
         return len(self.case_ids)
 
+    def subset(self, index: Sequence[int]) -> CaseTable:
+        """The rows at positions ``index`` (in that order), same source."""
+        return CaseTable(
+            source=self.source,
+            case_ids=tuple(self.case_ids[i] for i in index),
+            paths=tuple(self.paths[i] for i in index),
+            rows=tuple(self.rows[i] for i in index),
+            labels=None if self.labels is None else tuple(self.labels[i] for i in index),
+        )
+
 
 def binary_label_columns(spec: ModelSpec) -> tuple[str, ...]:
     """Label columns that ``load_manifest`` can validate (0/1 labels of binary classifiers);
@@ -94,11 +107,11 @@ def binary_label_columns(spec: ModelSpec) -> tuple[str, ...]:
 def _manifest(manifest: Any, spec: ModelSpec, *, with_labels: bool) -> Any:
     if hasattr(manifest, "frame") and hasattr(manifest, "root"):
         return manifest
-    from validation.data.manifest import load_manifest
 
     columns = binary_label_columns(spec) if with_labels else ()
-    return load_manifest(manifest, label_columns=columns, require_labels=with_labels,
-                         check_files=False)
+    return load_manifest(
+        manifest, label_columns=columns, require_labels=with_labels, check_files=False
+    )
 
 
 def case_table(manifest: Any, spec: ModelSpec, *, with_labels: bool) -> CaseTable:
@@ -124,24 +137,34 @@ def case_table(manifest: Any, spec: ModelSpec, *, with_labels: bool) -> CaseTabl
         if label_col not in frame.columns:
             raise ManifestError(
                 f"{source}: expected a column {label_col!r} with the reference standard "
-                f"for model {spec.name!r}, found columns {list(frame.columns)}")
+                f"for model {spec.name!r}, found columns {list(frame.columns)}"
+            )
         values = list(frame[label_col])
         if spec.task == "classification":
-            labels = tuple(_class_index(v, spec, source, row, label_col)
-                           for v, row in zip(values, rows, strict=True))
+            labels = tuple(
+                _class_index(v, spec, source, row, label_col)
+                for v, row in zip(values, rows, strict=True)
+            )
         else:
             out = []
             for v, row in zip(values, rows, strict=True):
                 if v is None or (isinstance(v, float) and math.isnan(v)) or str(v) == "":
                     raise ManifestError(
                         f"{source}: row {row}, column {label_col!r}: expected a mask file, "
-                        "found an empty cell")
-                out.append(str(resolve_inside(
-                    root, str(v), folder="the manifest's folder",
-                    where=f"{source}: row {row}, column {label_col!r}")))
+                        "found an empty cell"
+                    )
+                out.append(
+                    str(
+                        resolve_inside(
+                            root,
+                            str(v),
+                            folder="the manifest's folder",
+                            where=f"{source}: row {row}, column {label_col!r}",
+                        )
+                    )
+                )
             labels = tuple(out)
-    return CaseTable(source=source, case_ids=case_ids, paths=paths, rows=tuple(rows),
-                     labels=labels)
+    return CaseTable(source=source, case_ids=case_ids, paths=paths, rows=tuple(rows), labels=labels)
 
 
 def _class_index(value: Any, spec: ModelSpec, source: Path, row: int, column: str) -> int:
@@ -156,17 +179,26 @@ def _class_index(value: Any, spec: ModelSpec, source: Path, row: int, column: st
             number = None
     elif isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
         number = float(value)
-    if number is not None and not math.isnan(number) and number.is_integer() \
-            and 0 <= int(number) < n:
+    if (
+        number is not None
+        and not math.isnan(number)
+        and number.is_integer()
+        and 0 <= int(number) < n
+    ):
         return int(number)
-    found = "an empty cell" if value is None or (isinstance(value, float) and math.isnan(value)) \
+    found = (
+        "an empty cell"
+        if value is None or (isinstance(value, float) and math.isnan(value))
         else repr(value)
+    )
     raise ManifestError(
         f"{source}: row {row}, column {column!r}: expected a class index 0..{n - 1} or one "
-        f"of {spec.classes}, found {found}")
+        f"of {spec.classes}, found {found}"
+    )
 
 
 # --------------------------------------------------------------------------- transforms
+
 
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a 2D lesion mask (NIfTI) as a ``(rows, cols)`` uint8 array.
@@ -199,7 +231,6 @@ class LoadDicomd(mt.MapTransform):
         self.frame = frame
 
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
-        from validation.data.dicom import read_dicom
 
         d = dict(data)
         image = read_dicom(d[IMAGE], apply_voi_lut=self.apply_voi_lut, frame=self.frame)
@@ -211,11 +242,13 @@ class LoadDicomd(mt.MapTransform):
         else:
             raise DicomReadError(
                 f"{d[IMAGE]}: expected one 2D frame, found pixel array of shape "
-                f"{pixels.shape} (set input.frame in the model spec for multi-frame files)")
+                f"{pixels.shape} (set input.frame in the model spec for multi-frame files)"
+            )
         spacing = image.header.pixel_spacing or (1.0, 1.0)
         affine = np.diag([float(spacing[0]), float(spacing[1]), 1.0, 1.0])
-        d[IMAGE] = MetaTensor(torch.from_numpy(arr.astype(np.float32, copy=False)),
-                              affine=torch.from_numpy(affine))
+        d[IMAGE] = MetaTensor(
+            torch.from_numpy(arr.astype(np.float32, copy=False)), affine=torch.from_numpy(affine)
+        )
         d["orig_shape"] = torch.tensor(arr.shape[1:], dtype=torch.int64)
         return d
 
@@ -233,9 +266,11 @@ class LoadMaskd(mt.MapTransform):
         if tuple(mask.shape) != tuple(image.shape[1:]):
             raise DicomReadError(
                 f"{d[LABEL]}: mask shape {tuple(mask.shape)} does not match the image "
-                f"shape {tuple(image.shape[1:])}")
-        d[LABEL] = MetaTensor(torch.from_numpy(mask[None].astype(np.float32)),
-                              affine=image.affine.clone())
+                f"shape {tuple(image.shape[1:])}"
+            )
+        d[LABEL] = MetaTensor(
+            torch.from_numpy(mask[None].astype(np.float32)), affine=image.affine.clone()
+        )
         return d
 
 
@@ -254,19 +289,40 @@ def build_transforms(spec: ModelSpec, *, with_mask: bool, train: bool) -> mt.Com
         steps.append(LoadMaskd())
     for step in spec.preprocessing:
         if isinstance(step, WindowStep):
-            steps.append(mt.ScaleIntensityRanged(
-                keys=IMAGE, a_min=step.center - step.width / 2, a_max=step.center + step.width / 2,
-                b_min=0.0, b_max=1.0, clip=True))
+            steps.append(
+                mt.ScaleIntensityRanged(
+                    keys=IMAGE,
+                    a_min=step.center - step.width / 2,
+                    a_max=step.center + step.width / 2,
+                    b_min=0.0,
+                    b_max=1.0,
+                    clip=True,
+                )
+            )
         elif isinstance(step, ScaleRangeStep):
-            steps.append(mt.ScaleIntensityRanged(
-                keys=IMAGE, a_min=step.a_min, a_max=step.a_max, b_min=step.b_min,
-                b_max=step.b_max, clip=step.clip))
+            steps.append(
+                mt.ScaleIntensityRanged(
+                    keys=IMAGE,
+                    a_min=step.a_min,
+                    a_max=step.a_max,
+                    b_min=step.b_min,
+                    b_max=step.b_max,
+                    clip=step.clip,
+                )
+            )
         elif isinstance(step, MinMaxStep):
             steps.append(mt.ScaleIntensityd(keys=IMAGE, minv=step.minv, maxv=step.maxv))
         elif isinstance(step, PercentileStep):
-            steps.append(mt.ScaleIntensityRangePercentilesd(
-                keys=IMAGE, lower=step.lower, upper=step.upper, b_min=step.b_min,
-                b_max=step.b_max, clip=step.clip))
+            steps.append(
+                mt.ScaleIntensityRangePercentilesd(
+                    keys=IMAGE,
+                    lower=step.lower,
+                    upper=step.upper,
+                    b_min=step.b_min,
+                    b_max=step.b_max,
+                    clip=step.clip,
+                )
+            )
         elif isinstance(step, ZScoreStep):
             steps.append(mt.NormalizeIntensityd(keys=IMAGE, nonzero=step.nonzero))
         elif isinstance(step, ResizeStep):
@@ -288,12 +344,14 @@ def build_transforms(spec: ModelSpec, *, with_mask: bool, train: bool) -> mt.Com
                 steps.append(mt.RandRotate90d(keys=keys, prob=aug.prob, max_k=aug.max_k))
             else:
                 steps.append(mt.RandShiftIntensityd(keys=IMAGE, offsets=aug.offsets, prob=aug.prob))
-    steps.append(mt.EnsureTyped(keys=keys, data_type="tensor", dtype=torch.float32,
-                                track_meta=False))
+    steps.append(
+        mt.EnsureTyped(keys=keys, data_type="tensor", dtype=torch.float32, track_meta=False)
+    )
     return mt.Compose(steps)
 
 
 # --------------------------------------------------------------------------- scoring groups
+
 
 class ScoringGroups(Dataset):
     """A dataset whose items are whole batch groups of a manifest (see the module docstring).
@@ -304,8 +362,14 @@ class ScoringGroups(Dataset):
     lists ``{"case_id", "row", "path", "error"}`` for those that did not.
     """
 
-    def __init__(self, table: CaseTable, spec: ModelSpec, *, batch_size: int,
-                 groups: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        table: CaseTable,
+        spec: ModelSpec,
+        *,
+        batch_size: int,
+        groups: Sequence[int] | None = None,
+    ) -> None:
         self.table = table
         self.batch_size = batch_size
         self.n_groups = math.ceil(len(table) / batch_size)
@@ -328,24 +392,36 @@ class ScoringGroups(Dataset):
                     raise DicomReadError(f"{path}: file not found")
                 item = self.transform({IMAGE: path})
             except Exception as exc:  # any per-case failure is reported, never dropped
-                failures.append({"case_id": cid, "row": self.table.rows[i], "path": path,
-                                 "error": _one_line(exc)})
+                failures.append(
+                    {
+                        "case_id": cid,
+                        "row": self.table.rows[i],
+                        "path": path,
+                        "error": _one_line(exc),
+                    }
+                )
                 continue
             images.append(item[IMAGE])
             shapes.append(item["orig_shape"])
             ids.append(cid)
-        image = (torch.stack(images) if images
-                 else torch.zeros((0, self.channels, *self.size), dtype=torch.float32))
+        image = (
+            torch.stack(images)
+            if images
+            else torch.zeros((0, self.channels, *self.size), dtype=torch.float32)
+        )
         orig = torch.stack(shapes) if shapes else torch.zeros((0, 2), dtype=torch.int64)
-        return {"group": g, "case_id": ids, IMAGE: image, "orig_shape": orig,
-                "failures": failures}
+        return {"group": g, "case_id": ids, IMAGE: image, "orig_shape": orig, "failures": failures}
 
 
 def _unwrap(exc: BaseException) -> BaseException:
     """The error a MONAI transform raised (``Compose`` wraps it in "applying transform ...")."""
     seen = 0
-    while (isinstance(exc, RuntimeError) and str(exc).startswith("applying transform")
-           and exc.__cause__ is not None and seen < 20):
+    while (
+        isinstance(exc, RuntimeError)
+        and str(exc).startswith("applying transform")
+        and exc.__cause__ is not None
+        and seen < 20
+    ):
         exc = exc.__cause__
         seen += 1
     return exc
@@ -367,6 +443,7 @@ def _worker_init(worker_id: int) -> None:
 
 # --------------------------------------------------------------------------- datamodule
 
+
 class ManifestDataModule(pl.LightningDataModule):
     """A ``LightningDataModule`` over manifests for one model spec.
 
@@ -383,11 +460,20 @@ class ManifestDataModule(pl.LightningDataModule):
         images in memory (MONAI ``CacheDataset``; random augmentation still runs per epoch).
     """
 
-    def __init__(self, spec: ModelSpec, *, train: CaseTable | None = None,
-                 val: CaseTable | None = None, predict: CaseTable | None = None,
-                 predict_groups: Sequence[int] | None = None, batch_size: int = 32,
-                 num_workers: int = 0, cache: bool = True, pin_memory: bool = False,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        train: CaseTable | None = None,
+        val: CaseTable | None = None,
+        predict: CaseTable | None = None,
+        predict_groups: Sequence[int] | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        cache: bool = True,
+        pin_memory: bool = False,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.seed = seed
         self.pin_memory = pin_memory
@@ -402,8 +488,10 @@ class ManifestDataModule(pl.LightningDataModule):
 
     def _items(self, table: CaseTable) -> list[dict[str, Any]]:
         assert table.labels is not None
-        return [{IMAGE: p, LABEL: lab, "case_id": c}
-                for p, lab, c in zip(table.paths, table.labels, table.case_ids, strict=True)]
+        return [
+            {IMAGE: p, LABEL: lab, "case_id": c}
+            for p, lab, c in zip(table.paths, table.labels, table.case_ids, strict=True)
+        ]
 
     def _dataset(self, table: CaseTable, *, train: bool) -> Dataset:
         seg = self.spec.task == "segmentation"
@@ -414,8 +502,9 @@ class ManifestDataModule(pl.LightningDataModule):
         items = self._items(table)
         try:
             if self.cache:
-                ds: Dataset = CacheDataset(items, transform=transform, progress=False,
-                                           num_workers=max(self.num_workers, 1))
+                ds: Dataset = CacheDataset(
+                    items, transform=transform, progress=False, num_workers=max(self.num_workers, 1)
+                )
             else:
                 ds = MonaiDataset(items, transform=transform)
                 for i in range(min(1, len(items))):
@@ -423,8 +512,10 @@ class ManifestDataModule(pl.LightningDataModule):
         except Exception as exc:
             inner = _unwrap(exc)
             if isinstance(inner, DicomReadError):
-                raise DicomReadError(f"{table.source}: a training/validation image cannot be "
-                                     f"read: {_one_line(inner)}") from None
+                raise DicomReadError(
+                    f"{table.source}: a training/validation image cannot be "
+                    f"read: {_one_line(inner)}"
+                ) from None
             raise
         return ds
 
@@ -437,13 +528,19 @@ class ManifestDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self._train_ds is not None
-        return MonaiDataLoader(self._train_ds, batch_size=self.batch_size, shuffle=True,
-                               num_workers=self.num_workers, drop_last=False)
+        return MonaiDataLoader(
+            self._train_ds,
+            batch_size=self.batch_size,
+            shuffle=True,
+            num_workers=self.num_workers,
+            drop_last=False,
+        )
 
     def val_dataloader(self) -> DataLoader:
         assert self._val_ds is not None
-        return MonaiDataLoader(self._val_ds, batch_size=self.batch_size, shuffle=False,
-                               num_workers=self.num_workers)
+        return MonaiDataLoader(
+            self._val_ds, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers
+        )
 
     def predict_dataloader(self) -> DataLoader:
         assert self.predict_table is not None
@@ -452,15 +549,21 @@ class ManifestDataModule(pl.LightningDataModule):
         if trainer is not None and trainer.world_size > 1:
             # Every rank must partition the same list: take rank 0's view of what is left.
             groups = trainer.strategy.broadcast(groups, src=0)
-        ds = ScoringGroups(self.predict_table, self.spec, batch_size=self.batch_size,
-                           groups=groups)
+        ds = ScoringGroups(self.predict_table, self.spec, batch_size=self.batch_size, groups=groups)
         sampler: DistributedSampler | None = None
         if trainer is not None and trainer.world_size > 1:
             # DDP: each rank takes every world_size-th group; the sampler pads the last
             # round by repeating groups, and the writer dedupes by case_id.
-            sampler = DistributedSampler(ds, num_replicas=trainer.world_size,
-                                         rank=trainer.global_rank, shuffle=False)
-        return DataLoader(ds, batch_size=None, sampler=sampler, num_workers=self.num_workers,
-                          worker_init_fn=_worker_init if self.num_workers else None,
-                          persistent_workers=False, pin_memory=self.pin_memory,
-                          prefetch_factor=2 if self.num_workers else None)
+            sampler = DistributedSampler(
+                ds, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+            )
+        return DataLoader(
+            ds,
+            batch_size=None,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            worker_init_fn=_worker_init if self.num_workers else None,
+            persistent_workers=False,
+            pin_memory=self.pin_memory,
+            prefetch_factor=2 if self.num_workers else None,
+        )

@@ -29,8 +29,9 @@ class RadvalModule(pl.LightningModule):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.net = build_network(spec.network, in_channels=spec.input.channels,
-                                 n_classes=len(spec.classes))
+        self.net = build_network(
+            spec.network, in_channels=spec.input.channels, n_classes=len(spec.classes)
+        )
         self._channels_last = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,15 +47,31 @@ class RadvalModule(pl.LightningModule):
             self._channels_last = True
             self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         t = self.spec.training
         params = self.net.parameters()
+        opt: torch.optim.Optimizer
         if t.optimizer == "adam":
-            return torch.optim.Adam(params, lr=t.learning_rate, weight_decay=t.weight_decay)
-        if t.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=t.learning_rate, weight_decay=t.weight_decay)
-        return torch.optim.SGD(params, lr=t.learning_rate, weight_decay=t.weight_decay,
-                               momentum=0.9)
+            opt = torch.optim.Adam(params, lr=t.learning_rate, weight_decay=t.weight_decay)
+        elif t.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr=t.learning_rate, weight_decay=t.weight_decay)
+        else:
+            opt = torch.optim.SGD(
+                params, lr=t.learning_rate, weight_decay=t.weight_decay, momentum=0.9
+            )
+        if t.scheduler == "none":
+            return opt
+        steps = int(self.trainer.estimated_stepping_batches)
+        sched: torch.optim.lr_scheduler.LRScheduler
+        if t.scheduler == "cosine":
+            # per-step cosine decay from learning_rate to 0 (Loshchilov & Hutter 2017)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+        else:
+            # one cycle: warm up to learning_rate, then anneal (Smith & Topin 2019)
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=t.learning_rate, total_steps=max(steps, 1)
+            )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def network_state(self) -> dict[str, torch.Tensor]:
         """The network's weights as a plain ``{name: tensor}`` dict on CPU."""
@@ -63,10 +80,12 @@ class RadvalModule(pl.LightningModule):
     def load_network_state(self, state: Any, *, source: str) -> None:
         """Load weights produced by :meth:`network_state`; mismatches raise ``CheckpointError``."""
         if not isinstance(state, dict) or not all(
-                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+        ):
             raise CheckpointError(
                 f"{source}: expected a state dict of tensors (name -> tensor), found "
-                f"{type(state).__name__}")
+                f"{type(state).__name__}"
+            )
         own = self.net.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -74,13 +93,15 @@ class RadvalModule(pl.LightningModule):
             raise CheckpointError(
                 f"{source}: weights do not fit network {self.spec.network.name} of spec "
                 f"{self.spec.name!r}: {len(missing)} missing key(s) (first: {missing[:3]}), "
-                f"{len(unexpected)} unexpected key(s) (first: {unexpected[:3]})")
+                f"{len(unexpected)} unexpected key(s) (first: {unexpected[:3]})"
+            )
         bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
         if bad:
             k = bad[0]
             raise CheckpointError(
                 f"{source}: weight {k!r} has shape {tuple(state[k].shape)}, the network "
-                f"expects {tuple(own[k].shape)} ({len(bad)} mismatched tensor(s))")
+                f"expects {tuple(own[k].shape)} ({len(bad)} mismatched tensor(s))"
+            )
         self.net.load_state_dict(state, strict=True)
 
 
@@ -97,22 +118,39 @@ class ClassificationModule(RadvalModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         logits = self(batch["image"])
         loss = self.loss(logits, batch["label"].long())
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=logits.shape[0])
+        self.log(
+            "train_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=logits.shape[0],
+        )
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["image"])
         y = batch["label"].long()
-        self.log("val_loss", self.loss(logits, y), on_step=False, on_epoch=True,
-                 batch_size=logits.shape[0])
+        self.log(
+            "val_loss",
+            self.loss(logits, y),
+            on_step=False,
+            on_epoch=True,
+            batch_size=logits.shape[0],
+        )
         probs = torch.softmax(logits.float(), dim=1)
         if len(self.spec.classes) == 2:
             self.val_auc.update(probs[:, self.pos], (y == self.pos).long())
         else:
             self.val_auc.update(probs, y)
-        self.log("val_auc", self.val_auc, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=logits.shape[0])
+        self.log(
+            "val_auc",
+            self.val_auc,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=logits.shape[0],
+        )
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         x = batch["image"]
@@ -120,8 +158,12 @@ class ClassificationModule(RadvalModule):
             scores = torch.softmax(self(x).float(), dim=1)[:, self.pos].cpu().numpy()
         else:
             scores = torch.zeros(0).numpy()
-        return {"group": batch["group"], "case_id": batch["case_id"], "score": scores,
-                "failures": batch["failures"]}
+        return {
+            "group": batch["group"],
+            "case_id": batch["case_id"],
+            "score": scores,
+            "failures": batch["failures"],
+        }
 
 
 class SegmentationModule(RadvalModule):
@@ -131,16 +173,21 @@ class SegmentationModule(RadvalModule):
         super().__init__(spec)
         # Lesions are small and many images have none: the foreground Dice over the whole
         # batch (batch=True) keeps empty images from dominating the loss.
-        self.loss = DiceLoss(to_onehot_y=True, softmax=True, include_background=False,
-                             batch=True)
+        self.loss = DiceLoss(to_onehot_y=True, softmax=True, include_background=False, batch=True)
         self.dice = DiceMetric(include_background=False, reduction="mean", ignore_empty=False)
         self.pos = spec.positive_index
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         logits = self(batch["image"])
         loss = self.loss(logits, batch["label"])
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=logits.shape[0])
+        self.log(
+            "train_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=logits.shape[0],
+        )
         return loss
 
     def _onehot_pred(self, logits: torch.Tensor) -> torch.Tensor:
@@ -150,8 +197,13 @@ class SegmentationModule(RadvalModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["image"])
         y = batch["label"]
-        self.log("val_loss", self.loss(logits, y), on_step=False, on_epoch=True,
-                 batch_size=logits.shape[0])
+        self.log(
+            "val_loss",
+            self.loss(logits, y),
+            on_step=False,
+            on_epoch=True,
+            batch_size=logits.shape[0],
+        )
         n = logits.shape[1]
         y1 = F.one_hot(y[:, 0].long(), n).permute(0, 3, 1, 2).float()
         self.dice(self._onehot_pred(logits), y1)
@@ -167,14 +219,20 @@ class SegmentationModule(RadvalModule):
         if x.shape[0]:
             prob = torch.softmax(self(x).float(), dim=1)[:, self.pos : self.pos + 1]
             thr = self.spec.operating_point.threshold
+            assert thr is not None  # segmentation specs always fix their threshold
             for i in range(prob.shape[0]):
                 shape = tuple(int(s) for s in batch["orig_shape"][i])
                 # back to the image's own grid, then the locked threshold
-                p = F.interpolate(prob[i : i + 1], size=shape, mode="bilinear",
-                                  align_corners=False)[0, 0]
+                p = F.interpolate(
+                    prob[i : i + 1], size=shape, mode="bilinear", align_corners=False
+                )[0, 0]
                 masks.append((p >= thr).to(torch.uint8).cpu().numpy())
-        return {"group": batch["group"], "case_id": batch["case_id"], "mask": masks,
-                "failures": batch["failures"]}
+        return {
+            "group": batch["group"],
+            "case_id": batch["case_id"],
+            "mask": masks,
+            "failures": batch["failures"],
+        }
 
 
 def module_for(spec: ModelSpec) -> RadvalModule:

@@ -53,7 +53,9 @@ def _network_class(name: str) -> Any:
     return getattr(nets, name)
 
 
-def check_network_args(network: NetworkSpec, *, task: str, in_channels: int, n_classes: int) -> None:
+def check_network_args(
+    network: NetworkSpec, *, task: str, in_channels: int, n_classes: int
+) -> None:
     """Check a network spec against the task, the input channels and the class count.
 
     Raises ``ValueError`` (turned into a field-path message by ``load_spec``) when the
@@ -64,23 +66,28 @@ def check_network_args(network: NetworkSpec, *, task: str, in_channels: int, n_c
     info = NETWORKS[network.name]
     if info.task != task:
         raise ValueError(
-            f"network.name: {network.name} is a {info.task} network, the spec's task is {task}")
+            f"network.name: {network.name} is a {info.task} network, the spec's task is {task}"
+        )
     args = dict(network.args)
     for key in _FORBIDDEN_TRUE:
         if args.get(key):
-            raise ValueError(f"network.args.{key}: expected false (no weights are downloaded), found true")
+            raise ValueError(
+                f"network.args.{key}: expected false (no weights are downloaded), found true"
+            )
     if args.get("spatial_dims", 2) != 2:
         raise ValueError(f"network.args.spatial_dims: expected 2, found {args['spatial_dims']!r}")
     args.setdefault("spatial_dims", 2)
     if info.in_arg in args and args[info.in_arg] != in_channels:
         raise ValueError(
             f"network.args.{info.in_arg}: expected {in_channels} (input.channels), "
-            f"found {args[info.in_arg]!r}")
+            f"found {args[info.in_arg]!r}"
+        )
     args[info.in_arg] = in_channels
     if info.out_arg in args and args[info.out_arg] != n_classes:
         raise ValueError(
             f"network.args.{info.out_arg}: expected {n_classes} (one per class), "
-            f"found {args[info.out_arg]!r}")
+            f"found {args[info.out_arg]!r}"
+        )
     args[info.out_arg] = n_classes
     sig = inspect.signature(_network_class(network.name))
     try:

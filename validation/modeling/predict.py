@@ -25,6 +25,7 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 
+from validation import __version__
 from validation.errors import CheckpointError, InputError
 from validation.io import sha256_file, write_text_atomic
 from validation.modeling.datamodule import ManifestDataModule, case_table
@@ -43,6 +44,7 @@ __all__ = [
     "PredictResult",
     "filter_lightning_warnings",
     "load_checkpoint",
+    "operating_threshold",
     "predict_scores",
     "resolve_checkpoint",
     "software_versions",
@@ -94,8 +96,12 @@ def filter_lightning_warnings() -> None:
     warnings.filterwarnings("ignore", message=r".*limit_val_batches.*")
     os.environ.setdefault("POSSIBLE_USER_WARNINGS", "off")
     # Lightning's start-up banner ("GPU available ...", tips) is info-level chatter.
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                 "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.seed"):
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.pytorch.accelerators.cuda",
+        "lightning.fabric.utilities.seed",
+        "lightning.pytorch.utilities.seed",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -106,16 +112,23 @@ def software_versions() -> dict[str, str]:
     import numpy
     import pydicom
 
-    import validation
+    return {
+        "python": platform.python_version(),
+        "radval": __version__,
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "lightning": lightning.__version__,
+        "pydicom": pydicom.__version__,
+        "numpy": numpy.__version__,
+    }
 
-    return {"python": platform.python_version(), "radval": validation.__version__,
-            "torch": torch.__version__, "monai": monai.__version__,
-            "lightning": lightning.__version__, "pydicom": pydicom.__version__,
-            "numpy": numpy.__version__}
 
-
-def resolve_checkpoint(spec: ModelSpec, spec_path: Path, checkpoint: str | os.PathLike[str] | None,
-                       expected_sha256: str | None) -> tuple[Path, str]:
+def resolve_checkpoint(
+    spec: ModelSpec,
+    spec_path: Path,
+    checkpoint: str | os.PathLike[str] | None,
+    expected_sha256: str | None,
+) -> tuple[Path, str]:
     """Find the checkpoint and the sha256 it must have; verify it. Returns (path, sha256).
 
     The expected hash is ``expected_sha256``, else the spec's ``checkpoint.sha256``,
@@ -125,11 +138,12 @@ def resolve_checkpoint(spec: ModelSpec, spec_path: Path, checkpoint: str | os.Pa
     if checkpoint is not None:
         ckpt = Path(checkpoint)
     elif spec.checkpoint.path:
-        ckpt = (spec_path.parent / spec.checkpoint.path)
+        ckpt = spec_path.parent / spec.checkpoint.path
     else:
         raise CheckpointError(
             f"{spec_path}: no checkpoint given (--checkpoint) and the spec's checkpoint.path "
-            "is empty")
+            "is empty"
+        )
     if not ckpt.is_file():
         raise CheckpointError(f"{ckpt}: checkpoint not found")
     declared: list[tuple[str, str]] = []
@@ -145,14 +159,79 @@ def resolve_checkpoint(spec: ModelSpec, spec_path: Path, checkpoint: str | os.Pa
     if not declared:
         raise CheckpointError(
             f"{ckpt}: no expected sha256 (give --expected-sha256, set checkpoint.sha256 in "
-            "the spec, or keep the .sha256 file written by radval train)")
+            "the spec, or keep the .sha256 file written by radval train)"
+        )
     actual = sha256_file(ckpt)
     for source, value in declared:
         if value != actual:
             raise CheckpointError(
                 f"{ckpt}: sha256 mismatch: expected {value} (from {source}), found {actual}; "
-                "the weights are not the ones the spec declares")
+                "the weights are not the ones the spec declares"
+            )
     return ckpt, actual
+
+
+def operating_threshold(
+    spec: ModelSpec,
+    spec_path: Path,
+    checkpoint: Path,
+    checkpoint_sha256: str,
+    card: str | os.PathLike[str] | None,
+) -> tuple[float, dict[str, Any]]:
+    """The operating threshold to record with the scores, and where it came from.
+
+    The model card written by ``radval train`` (``card``, else a ``model_card.json`` beside
+    the checkpoint) is the authority: it must describe this checkpoint, and a spec that
+    states a threshold must state the card's. A spec whose threshold is selected at
+    training time (``operating_point.select`` without ``threshold``) needs the card.
+    Returns ``(threshold, {"threshold", "source", "card_sha256"})``.
+    """
+    explicit = card is not None
+    card_p = Path(card) if card is not None else checkpoint.with_name("model_card.json")
+    stated = spec.operating_point.threshold
+    if not card_p.is_file():
+        if explicit:
+            raise CheckpointError(f"{card_p}: model card not found")
+        if stated is None:
+            raise CheckpointError(
+                f"{spec_path}: operating_point.select chooses the threshold at training time, "
+                f"and no model card says what it chose (none at {card_p}); give --card "
+                "model_card.json written by radval train, or the resolved spec it wrote"
+            )
+        return stated, {
+            "threshold": stated,
+            "source": f"model spec {spec_path.name}",
+            "card_sha256": None,
+        }
+    try:
+        data = json.loads(card_p.read_text(encoding="utf-8"))
+        card_thr = data["operating_point"]["threshold"]
+        card_ckpt = data["checkpoint"]["sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"{card_p}: not a model card written by radval train (expected JSON with "
+            f"operating_point.threshold and checkpoint.sha256): {type(exc).__name__}: {exc}"
+        ) from None
+    if card_ckpt != checkpoint_sha256:
+        raise CheckpointError(
+            f"{card_p}: the model card describes checkpoint sha256 {card_ckpt}, but "
+            f"{checkpoint} has sha256 {checkpoint_sha256}; it is another model's card"
+        )
+    if not isinstance(card_thr, int | float) or isinstance(card_thr, bool):
+        raise CheckpointError(
+            f"{card_p}: operating_point.threshold: expected a number, found {card_thr!r}"
+        )
+    if stated is not None and float(stated) != float(card_thr):
+        raise CheckpointError(
+            f"{spec_path}: operating_point.threshold is {stated!r}, but the model card {card_p} "
+            f"records {card_thr!r} for this checkpoint; use the resolved spec radval train "
+            "wrote, or the card's threshold"
+        )
+    return float(card_thr), {
+        "threshold": float(card_thr),
+        "source": f"model card {card_p.name}",
+        "card_sha256": sha256_file(card_p),
+    }
 
 
 def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
@@ -162,23 +241,38 @@ def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     except Exception as exc:
         raise CheckpointError(
             f"{path}: cannot be loaded as a weights-only state dict: "
-            f"{' '.join(str(exc).split())[:300]}") from None
+            f"{' '.join(str(exc).split())[:300]}"
+        ) from None
     return state  # type: ignore[no-any-return]
 
 
 def _device_info(trainer: pl.Trainer) -> dict[str, Any]:
     dev = trainer.strategy.root_device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.machine() or "cpu")
-    return {"accelerator": dev.type, "name": name, "precision": str(trainer.precision),
-            "world_size": trainer.world_size, "num_nodes": trainer.num_nodes,
-            "strategy": type(trainer.strategy).__name__}
+    return {
+        "accelerator": dev.type,
+        "name": name,
+        "precision": str(trainer.precision),
+        "world_size": trainer.world_size,
+        "num_nodes": trainer.num_nodes,
+        "strategy": type(trainer.strategy).__name__,
+    }
 
 
 class _Merge:
     """Merge step run by rank 0 (a picklable object, so ``ddp_spawn`` can carry it)."""
 
-    def __init__(self, *, parts: Path, out: Path, task: str, case_ids: tuple[str, ...],
-                 n_groups: int, metadata: dict[str, Any], failures_csv: Path) -> None:
+    def __init__(
+        self,
+        *,
+        parts: Path,
+        out: Path,
+        task: str,
+        case_ids: tuple[str, ...],
+        n_groups: int,
+        metadata: dict[str, Any],
+        failures_csv: Path,
+    ) -> None:
         self.parts, self.out, self.task = parts, out, task
         self.case_ids, self.n_groups = case_ids, n_groups
         self.metadata, self.failures_csv = metadata, failures_csv
@@ -187,9 +281,15 @@ class _Merge:
     def __call__(self, trainer: pl.Trainer) -> None:
         meta = dict(self.metadata)
         meta["device"] = _device_info(trainer)
-        self.result = merge_shards(parts=self.parts, out=self.out, task=self.task,
-                                   case_ids=self.case_ids, n_groups=self.n_groups,
-                                   metadata=meta, failures_csv=self.failures_csv)
+        self.result = merge_shards(
+            parts=self.parts,
+            out=self.out,
+            task=self.task,
+            case_ids=self.case_ids,
+            n_groups=self.n_groups,
+            metadata=meta,
+            failures_csv=self.failures_csv,
+        )
 
 
 def predict_scores(
@@ -208,6 +308,7 @@ def predict_scores(
     on_error: Literal["continue", "stop"] = "continue",
     expected_sha256: str | None = None,
     progress: bool = True,
+    card: str | os.PathLike[str] | None = None,
 ) -> PredictResult:
     """Score every case of a manifest with a model spec and its verified checkpoint.
 
@@ -237,6 +338,11 @@ def predict_scores(
         The checkpoint's sha256 as declared by the caller (checked with the spec's).
     progress
         Show a progress bar in images/s on stderr.
+    card
+        The model card ``radval train`` wrote (default: ``model_card.json`` beside the
+        checkpoint, when there is one). Its operating threshold is recorded with the
+        scores; it must describe this checkpoint and agree with the spec's threshold
+        (see :func:`operating_threshold`).
 
     Returns
     -------
@@ -257,6 +363,13 @@ def predict_scores(
     spec_p = Path(spec_path)
     spec = load_spec(spec_p)
     ckpt, ckpt_sha = resolve_checkpoint(spec, spec_p, checkpoint, expected_sha256)
+    threshold, threshold_source = operating_threshold(spec, spec_p, ckpt, ckpt_sha, card)
+    if spec.operating_point.threshold is None:
+        spec = spec.model_copy(
+            update={
+                "operating_point": spec.operating_point.model_copy(update={"threshold": threshold})
+            }
+        )
     module = module_for(spec)
     module.load_network_state(load_checkpoint(ckpt), source=str(ckpt))
     module.eval()
@@ -270,18 +383,31 @@ def predict_scores(
     metadata: dict[str, Any] = {
         "schema": SCORES_SCHEMA,
         "task": spec.task,
-        "model": {"name": spec.name, "version": spec.version,
-                  "spec_sha256": sha256_file(spec_p),
-                  "spec_canonical_sha256": spec_canonical_sha256(spec)},
+        "model": {
+            "name": spec.name,
+            "version": spec.version,
+            "spec_sha256": sha256_file(spec_p),
+            "spec_canonical_sha256": spec_canonical_sha256(spec),
+        },
         "checkpoint_sha256": ckpt_sha,
         "manifest": {"file": table.source.name, "sha256": sha256_file(table.source)},
-        "operating_threshold": spec.operating_point.threshold,
+        "operating_threshold": threshold,
+        "operating_point": threshold_source,
         "positive_class": spec.classes[spec.positive_index],
         "batch_size": batch_size,
         "software": software_versions(),
     }
-    identity = {k: metadata[k] for k in ("model", "checkpoint_sha256", "manifest", "batch_size",
-                                         "task", "operating_threshold")}
+    identity = {
+        k: metadata[k]
+        for k in (
+            "model",
+            "checkpoint_sha256",
+            "manifest",
+            "batch_size",
+            "task",
+            "operating_threshold",
+        )
+    }
     identity["n_cases"] = len(table)
     run_file = parts / "run.json"
     if parts.is_dir():
@@ -290,8 +416,11 @@ def predict_scores(
         except (OSError, ValueError):
             previous = None
         if previous != identity:
-            print(f"radval: {parts} belongs to another run (different spec, checkpoint, "
-                  "manifest or batch size); starting afresh", file=sys.stderr)
+            print(
+                f"radval: {parts} belongs to another run (different spec, checkpoint, "
+                "manifest or batch size); starting afresh",
+                file=sys.stderr,
+            )
             shutil.rmtree(parts, ignore_errors=True)  # ranks started together may race here
     parts.mkdir(parents=True, exist_ok=True)
     if masks_dir is not None:
@@ -301,34 +430,64 @@ def predict_scores(
     pending = [g for g in range(n_groups) if g not in finished]
 
     failures_csv = out_p.with_name(out_p.stem + ".failures.csv")
-    merger = _Merge(parts=parts, out=out_p, task=spec.task, case_ids=table.case_ids,
-                    n_groups=n_groups, metadata=metadata, failures_csv=failures_csv)
+    merger = _Merge(
+        parts=parts,
+        out=out_p,
+        task=spec.task,
+        case_ids=table.case_ids,
+        n_groups=n_groups,
+        metadata=metadata,
+        failures_csv=failures_csv,
+    )
     n_pending = sum(min(batch_size, len(table) - g * batch_size) for g in pending)
-    writer = ShardWriter(parts=parts, task=spec.task, masks_dir=masks_dir,
-                         mask_prefix=masks_dir.name if masks_dir is not None else "",
-                         on_error=on_error, merge=merger)
+    writer = ShardWriter(
+        parts=parts,
+        task=spec.task,
+        masks_dir=masks_dir,
+        mask_prefix=masks_dir.name if masks_dir is not None else "",
+        on_error=on_error,
+        merge=merger,
+    )
     bar = ImagesProgressBar(n_pending) if progress else None
     trainer = pl.Trainer(
-        accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
         precision=precision,  # type: ignore[arg-type]
-        logger=False, enable_checkpointing=False, enable_model_summary=False,
-        enable_progress_bar=progress, use_distributed_sampler=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        use_distributed_sampler=False,
         callbacks=[writer] + ([bar] if bar is not None else []),
         inference_mode=True,
     )
     if bar is not None and trainer.world_size > 1:
         bar.total_images = -(-n_pending // trainer.world_size)
     if pending:
-        dm = ManifestDataModule(spec, predict=table, predict_groups=pending,
-                                batch_size=batch_size, num_workers=num_workers,
-                                pin_memory=trainer.strategy.root_device.type == "cuda")
+        dm = ManifestDataModule(
+            spec,
+            predict=table,
+            predict_groups=pending,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pin_memory=trainer.strategy.root_device.type == "cuda",
+        )
         trainer.predict(module, datamodule=dm, return_predictions=False)
     else:
         merger(trainer)
     final_meta = merger.result
     meta = final_meta or read_scores_metadata(out_p)
-    failures = tuple(CaseFailure(str(f["case_id"]), int(f["row"]), str(f["error"]))
-                     for f in meta.get("failures", []))
-    return PredictResult(scores_path=out_p, n_scored=int(meta.get("n_scored", 0)),
-                         failures=failures, metadata=meta, resumed_groups=len(finished),
-                         is_global_zero=trainer.is_global_zero)
+    failures = tuple(
+        CaseFailure(str(f["case_id"]), int(f["row"]), str(f["error"]))
+        for f in meta.get("failures", [])
+    )
+    return PredictResult(
+        scores_path=out_p,
+        n_scored=int(meta.get("n_scored", 0)),
+        failures=failures,
+        metadata=meta,
+        resumed_groups=len(finished),
+        is_global_zero=trainer.is_global_zero,
+    )

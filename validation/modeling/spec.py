@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from validation.errors import InputError
+from validation.errors import ModelSpecError
 from validation.io import sha256_bytes, sha256_file, write_text_atomic
 from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
@@ -37,6 +37,7 @@ __all__ = [
     "InputSpec",
     "CheckpointRef",
     "OperatingPoint",
+    "ThresholdSelection",
     "TrainingSpec",
     "ModelCard",
     "load_spec",
@@ -50,16 +51,13 @@ SPEC_SCHEMA = "radval.model/1"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class ModelSpecError(InputError):
-    """A model spec is invalid; the message names the file and the field path of each problem."""
-
-
 class _Strict(BaseModel):
     # NaN and infinite numbers (YAML .nan, .inf) are never valid in a spec.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- network
+
 
 class NetworkSpec(_Strict):
     """A MONAI network from ``monai.networks.nets``, by name from an allow-list, with its arguments."""
@@ -78,6 +76,7 @@ class NetworkSpec(_Strict):
 
 
 # --------------------------------------------------------------------------- preprocessing
+
 
 class WindowStep(_Strict):
     """Clip to a window (centre/width in stored units after rescale) and map it to ``[0, 1]``."""
@@ -100,7 +99,9 @@ class ScaleRangeStep(_Strict):
     @model_validator(mode="after")
     def _order(self) -> ScaleRangeStep:
         if not self.a_max > self.a_min:
-            raise ValueError(f"expected a_max > a_min, found a_min={self.a_min}, a_max={self.a_max}")
+            raise ValueError(
+                f"expected a_max > a_min, found a_min={self.a_min}, a_max={self.a_max}"
+            )
         return self
 
 
@@ -125,7 +126,9 @@ class PercentileStep(_Strict):
     @model_validator(mode="after")
     def _order(self) -> PercentileStep:
         if not self.upper > self.lower:
-            raise ValueError(f"expected upper > lower, found lower={self.lower}, upper={self.upper}")
+            raise ValueError(
+                f"expected upper > lower, found lower={self.lower}, upper={self.upper}"
+            )
         return self
 
 
@@ -166,8 +169,14 @@ class RepeatChannelsStep(_Strict):
 
 
 PreprocessStep = Annotated[
-    WindowStep | ScaleRangeStep | MinMaxStep | PercentileStep | ZScoreStep | ResizeStep
-    | SpacingStep | RepeatChannelsStep,
+    WindowStep
+    | ScaleRangeStep
+    | MinMaxStep
+    | PercentileStep
+    | ZScoreStep
+    | ResizeStep
+    | SpacingStep
+    | RepeatChannelsStep,
     Field(discriminator="kind"),
 ]
 
@@ -217,11 +226,64 @@ class InputSpec(_Strict):
 
 # --------------------------------------------------------------------------- the rest
 
-class OperatingPoint(_Strict):
-    """The locked operating threshold on the score (classification) or the probability (masks)."""
 
-    threshold: float = Field(ge=0, le=1)
+class ThresholdSelection(_Strict):
+    """How ``radval train`` chooses the threshold: a rule applied to a held-out tuning split.
+
+    The training manifest's patients are split (grouped by patient, stratified by whether
+    a patient has a positive case) into a tuning part of ``fraction`` and the rest, with
+    ``seed``; the model is trained on the rest only, scores the tuning part, and the rule
+    picks the threshold there (:func:`validation.stats.select_threshold`). ``n_bootstrap``
+    patient-level resamples of the tuning part show how much the threshold moves.
+    """
+
+    rule: Literal["sensitivity", "specificity", "youden"]
+    target: float | None = Field(default=None, gt=0, lt=1)
+    on: Literal["tuning"] = "tuning"
+    fraction: float = Field(default=0.2, ge=0.05, le=0.5)
+    seed: int = Field(default=0, ge=0)
+    n_bootstrap: int = Field(default=1000, ge=100, le=100_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads a bare `on` key as the boolean true: take it as `on`.
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _target(self) -> ThresholdSelection:
+        if self.rule == "youden" and self.target is not None:
+            raise ValueError(f"target: rule 'youden' takes no target, found {self.target}")
+        if self.rule != "youden" and self.target is None:
+            raise ValueError(
+                f"target: rule {self.rule!r} needs a target in (0, 1) (the {self.rule} to reach "
+                "on the tuning split), found none"
+            )
+        return self
+
+
+class OperatingPoint(_Strict):
+    """The operating threshold on the score (classification) or the probability (masks).
+
+    Either fixed (``threshold``) or chosen at training time on a tuning split
+    (``select``). A spec written by ``radval train`` (``*.resolved.yaml``) carries both:
+    ``select`` says how ``threshold`` was chosen, and the model card records it.
+    """
+
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    select: ThresholdSelection | None = None
     rationale: str = ""
+
+    @model_validator(mode="after")
+    def _either(self) -> OperatingPoint:
+        if self.threshold is None and self.select is None:
+            raise ValueError(
+                "expected `threshold` (a fixed operating threshold) or `select` (a rule applied "
+                "on a tuning split at training time), found neither"
+            )
+        return self
 
 
 class CheckpointRef(_Strict):
@@ -246,6 +308,7 @@ class TrainingSpec(_Strict):
     learning_rate: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    scheduler: Literal["none", "cosine", "onecycle"] = "none"
     cache: bool = True
     num_workers: int = Field(default=0, ge=0)
     augment: list[AugmentStep] = Field(default_factory=list)
@@ -282,8 +345,9 @@ class ModelSpec(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     model_card: ModelCard
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -293,24 +357,40 @@ class ModelSpec(_Strict):
             raise ValueError(f"classes: expected unique names, found {self.classes}")
         if self.positive_class is not None and self.positive_class not in self.classes:
             raise ValueError(
-                f"positive_class: expected one of {self.classes}, found {self.positive_class!r}")
+                f"positive_class: expected one of {self.classes}, found {self.positive_class!r}"
+            )
         geometric = [s for s in self.preprocessing if isinstance(s, ResizeStep | SpacingStep)]
         if len(geometric) != 1:
             raise ValueError(
                 "preprocessing: expected exactly one 'resize' or 'spacing' step, found "
-                f"{len(geometric)}")
+                f"{len(geometric)}"
+            )
         if self.task == "segmentation" and isinstance(geometric[0], SpacingStep):
             raise ValueError(
                 "preprocessing: segmentation specs use 'resize' (predicted masks are resized "
-                "back to the image grid), found 'spacing'")
+                "back to the image grid), found 'spacing'"
+            )
         repeats = [s for s in self.preprocessing if isinstance(s, RepeatChannelsStep)]
         channels_after = repeats[-1].repeats if repeats else 1
         if repeats and self.input.channels != channels_after:
             raise ValueError(
                 f"input.channels: expected {channels_after} (after repeat_channels), "
-                f"found {self.input.channels}")
-        check_network_args(self.network, task=self.task, in_channels=self.input.channels,
-                           n_classes=len(self.classes))
+                f"found {self.input.channels}"
+            )
+        check_network_args(
+            self.network,
+            task=self.task,
+            in_channels=self.input.channels,
+            n_classes=len(self.classes),
+        )
+        if self.operating_point.select is not None and (
+            self.task != "classification" or len(self.classes) != 2
+        ):
+            raise ValueError(
+                "operating_point.select: a threshold is selected on tuning data for binary "
+                f"classification only; found task {self.task!r} with {len(self.classes)} classes "
+                "(give a fixed operating_point.threshold)"
+            )
         return self
 
     @property
@@ -428,7 +508,8 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
         raise ModelSpecError(f"{p}: {what}{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ModelSpecError(
-            f"{p}: expected a mapping at the top level, found {type(data).__name__}")
+            f"{p}: expected a mapping at the top level, found {type(data).__name__}"
+        )
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:

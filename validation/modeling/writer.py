@@ -74,10 +74,19 @@ def mask_file_name(case_id: str) -> str:
 
 
 def _shard_schema(task: str) -> pa.Schema:
-    value = pa.field("score", pa.float64()) if task == "classification" else pa.field(
-        "mask_path", pa.string())
-    return pa.schema([pa.field("case_id", pa.string()), value,
-                      pa.field("row", pa.int64()), pa.field("error", pa.string())])
+    value = (
+        pa.field("score", pa.float64())
+        if task == "classification"
+        else pa.field("mask_path", pa.string())
+    )
+    return pa.schema(
+        [
+            pa.field("case_id", pa.string()),
+            value,
+            pa.field("row", pa.int64()),
+            pa.field("error", pa.string()),
+        ]
+    )
 
 
 def _write_mask(path: Path, mask: np.ndarray) -> None:
@@ -99,8 +108,16 @@ def _write_mask(path: Path, mask: np.ndarray) -> None:
 class ShardWriter(BasePredictionWriter):
     """Write one shard per batch group; stop or carry on at a failed case (``on_error``)."""
 
-    def __init__(self, *, parts: Path, task: str, masks_dir: Path | None, mask_prefix: str,
-                 on_error: str, merge: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        parts: Path,
+        task: str,
+        masks_dir: Path | None,
+        mask_prefix: str,
+        on_error: str,
+        merge: Any = None,
+    ) -> None:
         super().__init__(write_interval="batch")
         self.parts = parts
         self.task = task
@@ -109,16 +126,24 @@ class ShardWriter(BasePredictionWriter):
         self.on_error = on_error
         self.merge = merge
 
-    def write_on_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           prediction: Any, batch_indices: Any, batch: Any, batch_idx: int,
-                           dataloader_idx: int = 0) -> None:
+    def write_on_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        prediction: Any,
+        batch_indices: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         group = int(prediction["group"])
         failures = prediction["failures"]
         if failures and self.on_error == "stop":
             f = failures[0]
             raise DicomReadError(
                 f"case {f['case_id']!r} (manifest row {f['row']}) could not be scored: "
-                f"{f['error']} (--on-error stop; rerun resumes after the last finished group)")
+                f"{f['error']} (--on-error stop; rerun resumes after the last finished group)"
+            )
         ids: list[str] = list(prediction["case_id"])
         rows: dict[str, list[Any]] = {"case_id": [], "row": [], "error": []}
         if self.task == "classification":
@@ -147,8 +172,16 @@ class ShardWriter(BasePredictionWriter):
         trainer.strategy.barrier("radval-merged")
 
 
-def merge_shards(*, parts: Path, out: Path, task: str, case_ids: tuple[str, ...],
-                 n_groups: int, metadata: dict[str, Any], failures_csv: Path) -> dict[str, Any]:
+def merge_shards(
+    *,
+    parts: Path,
+    out: Path,
+    task: str,
+    case_ids: tuple[str, ...],
+    n_groups: int,
+    metadata: dict[str, Any],
+    failures_csv: Path,
+) -> dict[str, Any]:
     """Merge group shards into the final scores file; return the metadata written.
 
     Rows come in manifest order (group order, then order within a group); duplicates
@@ -157,8 +190,10 @@ def merge_shards(*, parts: Path, out: Path, task: str, case_ids: tuple[str, ...]
     """
     missing = [g for g in range(n_groups) if not (parts / group_shard_name(g)).exists()]
     if missing:
-        raise RuntimeError(f"{parts}: shards of {len(missing)} batch group(s) are missing "
-                           f"(first: {missing[:5]}); rerun to score them")
+        raise RuntimeError(
+            f"{parts}: shards of {len(missing)} batch group(s) are missing "
+            f"(first: {missing[:5]}); rerun to score them"
+        )
     tables = [pq.read_table(parts / group_shard_name(g)) for g in range(n_groups)]
     frame = pa.concat_tables(tables).to_pandas()
     frame = frame.drop_duplicates(subset="case_id", keep="first")
@@ -167,28 +202,41 @@ def merge_shards(*, parts: Path, out: Path, task: str, case_ids: tuple[str, ...]
     if got != expected:
         raise RuntimeError(
             f"{parts}: shards hold {len(got)} cases, the manifest {len(expected)} "
-            f"({len(expected - got)} missing, {len(got - expected)} unexpected)")
+            f"({len(expected - got)} missing, {len(got - expected)} unexpected)"
+        )
     order = {c: i for i, c in enumerate(case_ids)}
     frame = frame.assign(_o=frame["case_id"].map(order)).sort_values("_o")
     failed = frame[frame["error"].notna()]
     scored = frame[frame["error"].isna()]
     key = "score" if task == "classification" else "mask_path"
-    failures = [{"case_id": str(c), "row": int(r), "error": str(e)}
-                for c, r, e in zip(failed["case_id"], failed["row"], failed["error"], strict=True)]
+    failures = [
+        {"case_id": str(c), "row": int(r), "error": str(e)}
+        for c, r, e in zip(failed["case_id"], failed["row"], failed["error"], strict=True)
+    ]
     meta = dict(metadata)
-    meta.update({"n_cases": len(case_ids), "n_scored": len(scored), "n_failed": len(failures),
-                 "failures": failures})
+    meta.update(
+        {
+            "n_cases": len(case_ids),
+            "n_scored": len(scored),
+            "n_failed": len(failures),
+            "failures": failures,
+        }
+    )
     value_type = pa.float64() if task == "classification" else pa.string()
-    schema = pa.schema([pa.field("case_id", pa.string()), pa.field(key, value_type)],
-                       metadata={METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
+    schema = pa.schema(
+        [pa.field("case_id", pa.string()), pa.field(key, value_type)],
+        metadata={METADATA_KEY: json.dumps(meta, sort_keys=True).encode()},
+    )
     table = pa.table({"case_id": list(scored["case_id"]), key: list(scored[key])}, schema=schema)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     write_bytes_atomic(out, sink.getvalue().to_pybytes())
     if failures:
-        write_csv_rows(("case_id", "row", "error"),
-                       [(str(f["case_id"]), f["row"], str(f["error"])) for f in failures],
-                       failures_csv)
+        write_csv_rows(
+            ("case_id", "row", "error"),
+            [(str(f["case_id"]), f["row"], str(f["error"])) for f in failures],
+            failures_csv,
+        )
     elif failures_csv.exists():
         failures_csv.unlink()
     shutil.rmtree(parts, ignore_errors=True)
@@ -212,20 +260,40 @@ class ImagesProgressBar(TQDMProgressBar):
         self.total_images = total_images
 
     def init_predict_tqdm(self) -> Tqdm:
-        return Tqdm(desc="Scoring", position=2 * self.process_position, disable=self.is_disabled,
-                    leave=True, dynamic_ncols=True, file=sys.stderr, smoothing=0.1, unit="img",
-                    total=self.total_images)
+        return Tqdm(
+            desc="Scoring",
+            position=2 * self.process_position,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stderr,
+            smoothing=0.1,
+            unit="img",
+            total=self.total_images,
+        )
 
-    def on_predict_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                               batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_predict_batch_start(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if not self.has_dataloader_changed(dataloader_idx):
             return
         self.predict_progress_bar.reset(total=self.total_images)
         self.predict_progress_bar.set_description("Scoring")
 
-    def on_predict_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                             outputs: Any, batch: Any, batch_idx: int,
-                             dataloader_idx: int = 0) -> None:
+    def on_predict_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if self.predict_progress_bar is not None and not self.is_disabled:
             n = len(batch["case_id"]) + len(batch["failures"])
             self.predict_progress_bar.update(n)

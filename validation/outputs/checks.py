@@ -189,7 +189,7 @@ def study_checks(doc: Mapping[str, Any]) -> list[Check]:
     Parameters
     ----------
     doc : mapping
-        A ``results.json`` document (``radval.results/1``, as :func:`validation.study.load_results`
+        A ``results.json`` document (``radval.results/1``, as :func:`validation.results.read_results_document`
         returns it).
 
     Returns

@@ -26,7 +26,7 @@ from validation.outputs.checks import gate_checks, study_checks
 from validation.outputs.junit import Suite, gate_properties, study_properties, write_junit
 from validation.outputs.mlflow_log import Promotion
 from validation.outputs.summary import append_step_summary, gate_summary, md_escape, study_summary
-from validation.study import load_results
+from validation.results import read_results_document
 
 Echo = Callable[[str], None]
 #: Files of a study or gate folder no output may replace.
@@ -121,7 +121,7 @@ def _write_files(o: Outputs, suite: Suite, summary: str, echo: Echo) -> None:
 def publish_study(o: Outputs, *, study_dir: Path, report_path: Path | None, echo: Echo) -> None:
     """Write a finished study's requested outputs (see the module docstring)."""
     study_dir = Path(study_dir)
-    doc = load_results(study_dir)
+    doc = read_results_document(study_dir)
     head = audit.require_intact(study_dir, "publish the results of").head_hash
     results_sha = sha256_file(study_dir / "results.json")
     checks = study_checks(doc)
@@ -161,7 +161,7 @@ def publish_gate(o: Outputs, *, result: Mapping[str, Any], gate_dir: Path | None
                  actor: str | None = None) -> None:
     """Write a release gate's requested outputs; promote the candidate's version on PASS."""
     cand_path = Path(str((result.get("candidate") or {}).get("path")))
-    cand_doc = load_results(cand_path)
+    cand_doc = read_results_document(cand_path)
     cand_dir = cand_path if cand_path.is_dir() else cand_path.parent
     report = next((cand_dir / n for n in ("report.html", "report.pdf") if (cand_dir / n).is_file()), None)
     promotion_line: str | None = None

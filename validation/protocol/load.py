@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from validation.errors import ProtocolError
 from validation.io import sha256_bytes, sha256_file
+from validation.protocol.cards import card_threshold
 from validation.protocol.schema import Protocol, _metric_problems
 from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
@@ -81,7 +82,7 @@ def yaml_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     node = root
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
@@ -127,7 +128,9 @@ def _message(err: dict[str, Any]) -> str:
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    if err["type"] not in ("missing", "value_error") and not isinstance(err.get("input"), dict | list):
+    if err["type"] not in ("missing", "value_error") and not isinstance(
+        err.get("input"), dict | list
+    ):
         msg += f" (found {err.get('input')!r})"
     return msg
 
@@ -160,17 +163,22 @@ def _check_parsed(
         return None, problems, None, None
     if not isinstance(data, dict):
         found = type(data).__name__
-        return None, [Problem("", f"expected a YAML mapping at the top level, found {found}", 1)], data, root
+        return (
+            None,
+            [Problem("", f"expected a YAML mapping at the top level, found {found}", 1)],
+            data,
+            root,
+        )
     try:
         proto = Protocol.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
-            problems.append(Problem(yaml_path(loc), _message(dict(err)), _node_line(root, loc)))
+            problems.append(Problem(yaml_path(loc), _message(dict(err)), node_line(root, loc)))
         return None, problems, data, root
     if registry:
         for loc, msg in _metric_problems(proto):
-            problems.append(Problem(yaml_path(loc), msg, _node_line(root, loc)))
+            problems.append(Problem(yaml_path(loc), msg, node_line(root, loc)))
     return (proto if not problems else None), problems, data, root
 
 
@@ -196,20 +204,30 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
             ]
     if p.reader_study is not None:
         # readings are collected after the lock: only checked when a sha256 is declared
-        checks.append((("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, False))
+        checks.append(
+            (("reader_study", "readings"), p.reader_study.readings, p.reader_study.sha256, False)
+        )
     if p.detection is not None:
         checks.append((("detection", "marks"), p.detection.marks, p.detection.marks_sha256, False))
-        checks.append((("detection", "lesions"), p.detection.lesions, p.detection.lesions_sha256, True))
+        checks.append(
+            (("detection", "lesions"), p.detection.lesions, p.detection.lesions_sha256, True)
+        )
     if p.segmentation is not None:
-        checks.append((("segmentation", "predictions"), p.segmentation.predictions,
-                       p.segmentation.predictions_sha256, False))
+        checks.append(
+            (
+                ("segmentation", "predictions"),
+                p.segmentation.predictions,
+                p.segmentation.predictions_sha256,
+                False,
+            )
+        )
     out: list[Problem] = []
     for loc, rel, sha, required in checks:
         if rel is None:
             continue
         path = loaded.resolve(rel)
         assert path is not None
-        line = _node_line(root, loc)
+        line = node_line(root, loc)
         if not path.is_file():
             if required or sha is not None:
                 out.append(Problem(yaml_path(loc), f"file not found: {path}", line))
@@ -224,31 +242,72 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
                         line,
                     )
                 )
+    out.extend(_card_threshold_problems(loaded, root))
     return out
 
 
-def _check_file(file: Path, *, files: bool) -> tuple[LoadedProtocol | None, list[Problem]]:
-    """Read the protocol once (under the YAML limits) and check it; the loaded protocol
-    is returned when the YAML and the schema are valid."""
+def _card_threshold_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Problem]:
+    """A threshold stated beside a model card must be the card's (see :mod:`.cards`)."""
+    out: list[Problem] = []
+    refs = [("model", loaded.protocol.model), ("baseline", loaded.protocol.baseline)]
+    for role, ref in refs:
+        if ref is None or ref.card is None:
+            continue
+        path = loaded.resolve(ref.card)
+        assert path is not None
+        if not path.is_file():
+            continue  # reported as a missing file
+        try:
+            recorded = card_threshold(path, where=f"{role}.card")
+        except ProtocolError as exc:
+            if ref.threshold is None:  # the study would need the card's threshold
+                out.append(
+                    Problem(yaml_path((role, "card")), str(exc), node_line(root, (role, "card")))
+                )
+            continue
+        if ref.threshold is not None and float(ref.threshold) != recorded:
+            out.append(
+                Problem(
+                    yaml_path((role, "threshold")),
+                    f"{role}.threshold is {ref.threshold!r}, but the model card {path} records "
+                    f"operating threshold {recorded!r}; leave {role}.threshold out to use the card's, "
+                    "or state exactly the card's value",
+                    node_line(root, (role, "threshold")),
+                )
+            )
+    return out
+
+
+def inspect_protocol(
+    path: str | Path, *, files: bool = True
+) -> tuple[LoadedProtocol | None, yaml.Node | None, list[Problem]]:
+    """Read a protocol once (under the YAML limits) and check it.
+
+    Returns the loaded protocol (when the YAML and the schema are valid), the YAML node
+    tree (for locating problems by line) and every problem found; with ``files=True``
+    the files it names are checked too (existence, sha256).
+    """
+    file = Path(path)
     if file.is_dir():
-        return None, [Problem("", "expected a protocol YAML file, found a directory")]
+        return None, None, [Problem("", "expected a protocol YAML file, found a directory")]
     try:
         raw = read_yaml_bytes(file)
     except YamlLimitError as exc:
-        return None, [_yaml_problem(exc)]
+        return None, None, [_yaml_problem(exc)]
     except OSError as exc:
-        return None, [Problem("", f"cannot read protocol: {exc.strerror or exc}")]
+        return None, None, [Problem("", f"cannot read protocol: {exc.strerror or exc}")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, [Problem("", f"the protocol is not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        why = f"the protocol is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        return None, None, [Problem("", why)]
     proto, problems, data, root = _check_parsed(text)
     if proto is None:
-        return None, problems
+        return None, root, problems
     loaded = LoadedProtocol(file.resolve(), proto, sha256_bytes(raw), data)
     if files:
         problems.extend(_file_problems(loaded, root))
-    return loaded, problems
+    return loaded, root, problems
 
 
 def check_protocol(path: str | Path, *, files: bool = True) -> list[Problem]:
@@ -256,13 +315,13 @@ def check_protocol(path: str | Path, *, files: bool = True) -> list[Problem]:
 
     With ``files=True`` the files it names are checked too (existence, sha256).
     """
-    return _check_file(Path(path), files=files)[1]
+    return inspect_protocol(path, files=files)[2]
 
 
 def load_protocol(path: str | Path, *, files: bool = True) -> LoadedProtocol:
     """Load and validate a protocol; raise :class:`ProtocolError` listing every problem."""
     file = Path(path)
-    loaded, problems = _check_file(file, files=files)
+    loaded, _, problems = inspect_protocol(file, files=files)
     if loaded is not None and not problems:
         return loaded
     lines = "; ".join(p.format(file) for p in problems)

@@ -2,10 +2,11 @@
 
 ``radval protocol lock FILE`` writes ``FILE.lock.json`` beside the protocol. A lock
 records the sha256 of the protocol bytes and of the test-set manifest, the time and
-who locked it (R2, R5), and the sha256 of every input file that already exists
+who locked it (R2, R5), the sha256 of the model cards the protocol names (a card can carry
+the operating threshold), and the sha256 of every input file that already exists
 (:func:`lockable_inputs`: scores, readings, detection marks and lesions, segmentation
 predictions and their mask files), so that an output present at lock time cannot be
-swapped afterwards. :func:`verify_lock` refuses a protocol, a manifest or a hashed input
+swapped afterwards. :func:`verify_lock` refuses a protocol, a manifest, a model card or a hashed input
 whose content no longer matches. A locked protocol can only change through an *amendment*
 (``--amend REASON``), which keeps the previous hashes and is recorded as a deviation;
 deviations from the plan (``radval protocol deviation``) are appended to the lock
@@ -93,14 +94,23 @@ class Lock:
             "locked_by": self.data.get("locked_by"),
             "lock_sha256": sha256_file(self.path),
             "scores_present_at_lock": bool(self.data.get("scores_present_at_lock", False)),
-            "inputs_at_lock": {k: v.get("sha256") for k, v in self.inputs.items() if isinstance(v, dict)},
+            "inputs_at_lock": {
+                k: v.get("sha256") for k, v in self.inputs.items() if isinstance(v, dict)
+            },
             "amendments": list(self.data.get("amendments", [])),
+            "model_cards": dict(self.data.get("model_cards") or {}),
         }
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number"}
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
 
 
 def _found(value: Any) -> str:
@@ -136,8 +146,14 @@ def _lock_problem(data: dict[str, Any]) -> str | None:
         return f"field 'scores_present_at_lock': expected true/false, found {_found(data['scores_present_at_lock'])}"
     records = {
         "deviations": ("id", "description", "declared_at", "declared_by"),
-        "amendments": ("previous_protocol_sha256", "previous_manifest_sha256", "previous_locked_at",
-                       "reason", "amended_at", "amended_by"),
+        "amendments": (
+            "previous_protocol_sha256",
+            "previous_manifest_sha256",
+            "previous_locked_at",
+            "reason",
+            "amended_at",
+            "amended_by",
+        ),
     }
     for key, fields in records.items():
         rows = data.get(key, [])
@@ -150,7 +166,9 @@ def _lock_problem(data: dict[str, Any]) -> str | None:
                 if name not in row:
                     return f"field '{key}[{i}].{name}' is missing"
                 if not isinstance(row[name], str):
-                    return f"field '{key}[{i}].{name}': expected a string, found {_found(row[name])}"
+                    return (
+                        f"field '{key}[{i}].{name}': expected a string, found {_found(row[name])}"
+                    )
     return None
 
 
@@ -178,7 +196,9 @@ def read_lock(path: str | Path) -> Lock:
             f"cannot read lock file {file}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
     except RecursionError:
-        raise ProtocolError(f"cannot read lock file {file}: not valid JSON (nested too deeply)") from None
+        raise ProtocolError(
+            f"cannot read lock file {file}: not valid JSON (nested too deeply)"
+        ) from None
     if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
         raise ProtocolError(
             f"{file} is not a radval lock: expected schema {LOCK_SCHEMA!r}, "
@@ -186,7 +206,9 @@ def read_lock(path: str | Path) -> Lock:
         )
     problem = _lock_problem(data)
     if problem is not None:
-        raise ProtocolError(f"lock file {file}{'' if problem.startswith('lacks') else ':'} {problem}")
+        raise ProtocolError(
+            f"lock file {file}{'' if problem.startswith('lacks') else ':'} {problem}"
+        )
     return Lock(file, data)
 
 
@@ -197,8 +219,14 @@ def _write(lock_file: Path, data: dict[str, Any]) -> Lock:
 
 #: Inputs that are model outputs (their presence at lock time is reported); the lesion
 #: truth is hashed too but is part of the test set, not an output.
-OUTPUT_INPUTS = ("model.scores", "baseline.scores", "detection.marks", "segmentation.predictions",
-                 "segmentation.predicted_masks", "reader_study.readings")
+OUTPUT_INPUTS = (
+    "model.scores",
+    "baseline.scores",
+    "detection.marks",
+    "segmentation.predictions",
+    "segmentation.predicted_masks",
+    "reader_study.readings",
+)
 
 
 def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
@@ -218,8 +246,10 @@ def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
     if p.detection is not None:
         out += [("detection.marks", p.detection.marks), ("detection.lesions", p.detection.lesions)]
     if p.segmentation is not None:
-        out += [("segmentation.predictions", p.segmentation.predictions),
-                ("segmentation.predicted_masks", p.segmentation.predictions)]
+        out += [
+            ("segmentation.predictions", p.segmentation.predictions),
+            ("segmentation.predicted_masks", p.segmentation.predictions),
+        ]
     return out
 
 
@@ -243,7 +273,11 @@ def masks_digest(loaded: LoadedProtocol) -> tuple[str, int] | None:
 
     column = (seg.columns or {}).get("mask_path", "mask_path")
     try:
-        frame = pd.read_parquet(table) if table.suffix.lower() in (".parquet", ".pq") else pd.read_csv(table)
+        frame = (
+            pd.read_parquet(table)
+            if table.suffix.lower() in (".parquet", ".pq")
+            else pd.read_csv(table)
+        )
     except Exception:  # noqa: BLE001 - an unreadable table is reported by `protocol check`
         return None
     if column not in frame.columns:
@@ -277,15 +311,32 @@ def _changed_inputs(loaded: LoadedProtocol, locked: dict[str, Any]) -> list[str]
     for key, rec in sorted(locked.items()):
         if not isinstance(rec, dict):
             continue
-        what = "the predicted mask files named in" if key == "segmentation.predicted_masks" else "file"
+        what = (
+            "the predicted mask files named in" if key == "segmentation.predicted_masks" else "file"
+        )
         cur = now.get(key)
         if cur is None:
-            out.append(f"{key} ({what} {rec.get('path')}) was hashed at lock time but is no longer there")
+            out.append(
+                f"{key} ({what} {rec.get('path')}) was hashed at lock time but is no longer there"
+            )
         elif cur["sha256"] != rec.get("sha256") or cur.get("path") != rec.get("path"):
             out.append(
                 f"{key} ({what} {cur['path']}) changed since the lock: sha256 is {cur['sha256']}, "
                 f"locked {rec.get('sha256')}"
             )
+    return out
+
+
+def _model_cards(loaded: LoadedProtocol) -> dict[str, dict[str, Any]]:
+    """The model cards the protocol names, hashed (a card can carry the operating threshold)."""
+    out: dict[str, dict[str, Any]] = {}
+    for role in ("model", "baseline"):
+        ref = getattr(loaded.protocol, role)
+        if ref is None or ref.card is None:
+            continue
+        path = loaded.resolve(ref.card)
+        assert path is not None
+        out[role] = {"path": ref.card, "sha256": sha256_file(path)}
     return out
 
 
@@ -327,6 +378,7 @@ def lock_protocol(
     assert manifest is not None
     manifest_sha = sha256_file(manifest)
     inputs = hash_inputs(loaded)
+    cards = _model_cards(loaded)
     target = Path(lock_path) if lock_path is not None else lock_path_for(loaded.path)
     who = actor or current_actor()
     when = now_utc()
@@ -337,13 +389,14 @@ def lock_protocol(
             previous.protocol_sha256 == loaded.sha256
             and previous.manifest_sha256 == manifest_sha
             and not changed
+            and (previous.data.get("model_cards") or {}) == cards
         )
         if same:
             return previous
         if amend is None or not amend.strip():
             raise ProtocolError(
                 f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and "
-                "its protocol, manifest or a hashed input has changed since"
+                "its protocol, manifest, a model card or a hashed input has changed since"
                 + (f" ({'; '.join(changed)})" if changed else "")
                 + "; pass --amend REASON to amend the lock"
             )
@@ -384,6 +437,7 @@ def lock_protocol(
             "radval_version": __version__,
             "inputs": inputs,
             "scores_present_at_lock": any(k in OUTPUT_INPUTS for k in inputs),
+            "model_cards": cards,
         }
     )
     return _write(target, data)
@@ -446,4 +500,15 @@ def verify_lock(loaded: LoadedProtocol, lock: Lock) -> str:
             f"{loaded.path}: {'; '.join(changed)} (lock {lock.path}, locked at {lock.locked_at}); "
             "amend the lock (`radval protocol lock --amend REASON`) to record the change"
         )
+    for role, locked in (lock.data.get("model_cards") or {}).items():
+        ref = getattr(loaded.protocol, role, None)
+        card = loaded.resolve(ref.card) if ref is not None and ref.card is not None else None
+        found = sha256_file(card) if card is not None and card.is_file() else None
+        if found != locked.get("sha256"):
+            raise ProtocolError(
+                f"model card {card or locked.get('path')} ({role}.card) does not match the lock "
+                f"{lock.path}: sha256 is {found or 'absent'}, locked {locked.get('sha256')} at "
+                f"{lock.locked_at}; the card fixes the operating threshold, so it cannot change "
+                "after the lock (amend the lock to record the change)"
+            )
     return actual

@@ -39,6 +39,7 @@ from validation.protocol.schema import (
     Subgroups,
     TestSet,
 )
+from validation.stats.registry import get_metric, list_metrics
 
 #: Sections of the reference, in order: (YAML path, model).
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
@@ -128,13 +129,18 @@ def render_reference() -> str:
         "The machine-readable form is `validation/schemas/protocol.schema.json`.",
         "",
     ]
-    from validation.stats.registry import get_metric, list_metrics
 
-    lines += ["## Metrics", "", "| metric | kind | direction | CI methods (default first) |",
-              "|---|---|---|---|"]
+    lines += [
+        "## Metrics",
+        "",
+        "| metric | kind | direction | CI methods (default first) |",
+        "|---|---|---|---|",
+    ]
     for name in list_metrics():
         spec = get_metric(name)
-        methods = [spec.default_ci_method] + [m for m in spec.ci_methods if m != spec.default_ci_method]
+        methods = [spec.default_ci_method] + [
+            m for m in spec.ci_methods if m != spec.default_ci_method
+        ]
         lines.append(f"| `{name}` | {spec.kind} | {spec.direction} | {', '.join(methods)} |")
     lines.append("")
     for path, model in SECTIONS:
@@ -145,6 +151,8 @@ def render_reference() -> str:
         lines += ["| key | type | default | description |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
             desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| `{name}` | {_type(info).replace('|', ' or ')} | {_default(info)} | {desc} |")
+            lines.append(
+                f"| `{name}` | {_type(info).replace('|', ' or ')} | {_default(info)} | {desc} |"
+            )
         lines.append("")
     return "\n".join(lines)

@@ -32,6 +32,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from validation.stats.registry import get_metric
+
 PROTOCOL_FORMAT_VERSION = 1
 """The protocol format this radval reads (the top-level ``version`` key)."""
 
@@ -46,16 +48,31 @@ Level = Annotated[float, Field(gt=0.0, lt=1.0)]
 class _Strict(BaseModel):
     # allow_inf_nan=False: a NaN or infinite value (YAML .nan, .inf, 1e999) is never a valid
     # acceptance value, threshold, margin or band edge.
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 #: The columns radval reads from each external table, and which of them a ``columns``
 #: mapping may rename (``{radval name: the name in your file}``).
 SCORES_COLUMNS = ("case_id", "score")
 MARKS_COLUMNS = ("case_id", "score", "x0", "y0", "x1", "y1", "z0", "z1", "x", "y", "z")
-LESIONS_COLUMNS = ("case_id", "lesion_id", "x0", "y0", "x1", "y1", "z0", "z1", "x", "y", "z",
-                   "radius", "weight", "ignore")
+LESIONS_COLUMNS = (
+    "case_id",
+    "lesion_id",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+    "z0",
+    "z1",
+    "x",
+    "y",
+    "z",
+    "radius",
+    "weight",
+    "ignore",
+)
 PREDICTIONS_COLUMNS = ("case_id", "mask_path")
 READINGS_COLUMNS = ("reader", "modality", "case", "truth", "score")
 
@@ -69,7 +86,9 @@ def _columns_doc(what: str, names: tuple[str, ...], example: str) -> str:
     )
 
 
-def check_column_map(mapping: dict[str, str] | None, allowed: tuple[str, ...]) -> dict[str, str] | None:
+def check_column_map(
+    mapping: dict[str, str] | None, allowed: tuple[str, ...]
+) -> dict[str, str] | None:
     """Validate a ``columns`` mapping: known radval names, each file column used once."""
     if mapping is None:
         return None
@@ -78,7 +97,9 @@ def check_column_map(mapping: dict[str, str] | None, allowed: tuple[str, ...]) -
         raise ValueError(f"unknown column key(s) {unknown}; expected keys from {list(allowed)}")
     blank = [k for k, v in mapping.items() if not v.strip()]
     if blank:
-        raise ValueError(f"column name(s) for {blank} are empty; expected the name of a column in your file")
+        raise ValueError(
+            f"column name(s) for {blank} are empty; expected the name of a column in your file"
+        )
     values = list(mapping.values())
     twice = sorted({v for v in values if values.count(v) > 1})
     if twice:
@@ -168,7 +189,9 @@ class ModelRef(_Strict):
     scores_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `scores`.")
     spec: str | None = Field(default=None, description="Model spec YAML (used when no `scores`).")
     checkpoint: str | None = Field(default=None, description="Checkpoint (used with `spec`).")
-    checkpoint_sha256: Sha256 | None = Field(default=None, description="Expected checkpoint sha256.")
+    checkpoint_sha256: Sha256 | None = Field(
+        default=None, description="Expected checkpoint sha256."
+    )
     card: str | None = Field(
         default=None,
         description=(
@@ -178,12 +201,18 @@ class ModelRef(_Strict):
     )
     card_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `card`.")
     threshold: float | None = Field(
-        default=None, description="Locked operating threshold: a case is positive when score >= threshold."
+        default=None,
+        description=(
+            "Locked operating threshold: a case is positive when score >= threshold. Leave it out "
+            "to take the threshold the model card (`card`) records (chosen by `radval train`); "
+            "when both are given they must be equal, or `radval protocol check` reports it."
+        ),
     )
     columns: dict[str, str] | None = Field(
-        default=None, description=_columns_doc(
+        default=None,
+        description=_columns_doc(
             "the scores file", SCORES_COLUMNS, "{case_id: StudyInstanceUID, score: prob_abnormal}"
-        )
+        ),
     )
 
     @field_validator("columns")
@@ -212,7 +241,8 @@ class CISpec(_Strict):
     """Confidence-interval settings of an endpoint."""
 
     method: str | None = Field(
-        default=None, description="CI method; must be one the metric registry allows. Default: the metric's."
+        default=None,
+        description="CI method; must be one the metric registry allows. Default: the metric's.",
     )
     confidence_level: Level = Field(default=0.95, description="Two-sided confidence level.")
 
@@ -279,11 +309,15 @@ class Endpoint(_Strict):
     @model_validator(mode="after")
     def _criteria(self) -> Endpoint:
         if self.role == "primary" and self.accept is None and self.test is None:
-            raise ValueError("a primary endpoint needs an acceptance criterion (`accept` or `test`)")
+            raise ValueError(
+                "a primary endpoint needs an acceptance criterion (`accept` or `test`)"
+            )
         if self.role == "exploratory" and (self.accept is not None or self.test is not None):
             raise ValueError("an exploratory endpoint takes no acceptance criterion")
         if self.test is not None and self.compare_to is None and self.test.null_value is None:
-            raise ValueError("a one-sample `test` needs `null_value` (or set `compare_to: baseline`)")
+            raise ValueError(
+                "a one-sample `test` needs `null_value` (or set `compare_to: baseline`)"
+            )
         if self.compare_to is not None and self.accept is not None and self.test is None:
             raise ValueError(
                 "a comparison endpoint is decided by `test` (superiority or non-inferiority), not `accept`"
@@ -324,13 +358,18 @@ class Guardrails(_Strict):
 
     min_n: int = Field(default=20, ge=1, description="Minimum cases in a cell.")
     min_positives: int = Field(
-        default=10, ge=0, description="Minimum positive cases in a cell (metrics that use positives)."
+        default=10,
+        ge=0,
+        description="Minimum positive cases in a cell (metrics that use positives).",
     )
     min_negatives: int = Field(
-        default=10, ge=0, description="Minimum negative cases in a cell (metrics that use negatives)."
+        default=10,
+        ge=0,
+        description="Minimum negative cases in a cell (metrics that use negatives).",
     )
     max_disparity: float | None = Field(
-        default=None, ge=0.0,
+        default=None,
+        ge=0.0,
         description="List every group whose metric differs from its reference by more than this.",
     )
 
@@ -345,7 +384,9 @@ class SubgroupCI(_Strict):
     """
 
     # metric-name keys are allowed (moved into ``methods`` before validation)
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": {"type": "string"}})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"additionalProperties": {"type": "string"}}
+    )
 
     method: str | None = Field(
         default=None,
@@ -371,7 +412,9 @@ class SubgroupCI(_Strict):
                 methods = dict(data.get("methods") or {})
                 for k, v in extra.items():
                     if k in methods and methods[k] != v:
-                        raise ValueError(f"CI method for metric {k!r} given twice: {methods[k]!r} and {v!r}")
+                        raise ValueError(
+                            f"CI method for metric {k!r} given twice: {methods[k]!r} and {v!r}"
+                        )
                     methods[str(k)] = v
                 data["methods"] = methods
         return data
@@ -391,7 +434,8 @@ class Subgroups(_Strict):
     metrics: list[str] = Field(min_length=1, description="Registry metric names per cell.")
     attributes: list[SubgroupAttribute] = Field(min_length=1, description="Stratifying attributes.")
     intersections: list[list[str]] = Field(
-        default_factory=list, description="Attribute-name pairs/tuples to cross, e.g. [[sex, age_band]]."
+        default_factory=list,
+        description="Attribute-name pairs/tuples to cross, e.g. [[sex, age_band]].",
     )
     ci: SubgroupCI = Field(
         default_factory=SubgroupCI,
@@ -400,7 +444,8 @@ class Subgroups(_Strict):
     )
     guardrails: Guardrails = Field(default_factory=Guardrails, description="Small-group rules.")
     multiplicity: Literal["holm", "fdr_bh", "bonferroni", "hochberg", "none"] = Field(
-        default="holm", description="Adjustment of the subgroup disparity and heterogeneity p-values."
+        default="holm",
+        description="Adjustment of the subgroup disparity and heterogeneity p-values.",
     )
 
     @model_validator(mode="after")
@@ -414,7 +459,9 @@ class Subgroups(_Strict):
                 raise ValueError(f"an intersection needs at least two attributes, got {combo}")
             unknown = [c for c in combo if c not in labels]
             if unknown:
-                raise ValueError(f"intersection {combo} names unknown attributes {unknown}; known: {labels}")
+                raise ValueError(
+                    f"intersection {combo} names unknown attributes {unknown}; known: {labels}"
+                )
         return self
 
 
@@ -432,32 +479,42 @@ class ReaderComparison(_Strict):
 class ReaderStudy(_Strict):
     """An MRMC reader study (R13)."""
 
-    id: Id = Field(default="reader_study", description="Endpoint id of the reader-study hypothesis.")
+    id: Id = Field(
+        default="reader_study", description="Endpoint id of the reader-study hypothesis."
+    )
     role: Literal["primary", "secondary", "exploratory"] = Field(default="primary")
     readings: str = Field(description="Readings file (`reader, modality, case, truth, score`).")
     sha256: Sha256 | None = Field(default=None, description="Expected sha256 of the readings file.")
     columns: dict[str, str] | None = Field(
         default=None,
         description=_columns_doc(
-            "a tidy readings table (CSV or Parquet)", READINGS_COLUMNS,
+            "a tidy readings table (CSV or Parquet)",
+            READINGS_COLUMNS,
             "{reader: ReaderID, modality: arm, case: StudyInstanceUID, truth: label, score: rating}",
         ),
     )
-    design: Literal["fully_crossed", "split_plot", "cases_in_modalities", "partially_paired"] | None = Field(
+    design: (
+        Literal["fully_crossed", "split_plot", "cases_in_modalities", "partially_paired"] | None
+    ) = Field(
         default=None, description="Study design; checked against the readings (default: detected)."
     )
     fom: Literal["auc", "sensitivity", "specificity"] = Field(
-        default="auc", description="Figure of merit: empirical AUC, or sensitivity/specificity at `threshold`."
+        default="auc",
+        description="Figure of merit: empirical AUC, or sensitivity/specificity at `threshold`.",
     )
     threshold: float | None = Field(
-        default=None, description="Reading threshold for the sensitivity/specificity FOMs (score >= threshold)."
+        default=None,
+        description="Reading threshold for the sensitivity/specificity FOMs (score >= threshold).",
     )
-    method: Literal["or", "dbm"] = Field(default="or", description="Obuchowski-Rockette or Dorfman-Berbaum-Metz.")
+    method: Literal["or", "dbm"] = Field(
+        default="or", description="Obuchowski-Rockette or Dorfman-Berbaum-Metz."
+    )
     covariance: Literal["jackknife", "delong", "unbiased", "bootstrap"] = Field(
         default="jackknife", description="OR covariance estimator (DBM always uses the jackknife)."
     )
     analysis: Literal["RRRC", "FRRC", "RRFC"] = Field(
-        default="RRRC", description="Which analysis decides the hypothesis (random readers and cases by default)."
+        default="RRRC",
+        description="Which analysis decides the hypothesis (random readers and cases by default).",
     )
     test_modality: str = Field(default="aided", description="Modality under test.")
     reference_modality: str = Field(default="unaided", description="Comparator modality.")
@@ -466,10 +523,12 @@ class ReaderStudy(_Strict):
         default=None, description="Decides the reader study endpoint; required unless exploratory."
     )
     ai_reader: str | None = Field(
-        default=None, description="Reader id of the standalone AI in the readings, for AI vs readers."
+        default=None,
+        description="Reader id of the standalone AI in the readings, for AI vs readers.",
     )
     ai_modality: str | None = Field(
-        default=None, description="Reader modality the AI is compared with (default: reference_modality)."
+        default=None,
+        description="Reader modality the AI is compared with (default: reference_modality).",
     )
 
     @field_validator("columns")
@@ -501,9 +560,12 @@ class MatchingRuleSpec(_Strict):
     )
     iou_threshold: float | None = Field(default=None, gt=0.0, le=1.0, description="For `iou`.")
     max_distance: float | None = Field(default=None, gt=0.0, description="For `center_distance`.")
-    assignment: Literal["greedy", "hungarian"] = Field(default="greedy", description="One-to-one assignment of marks to lesions.")
+    assignment: Literal["greedy", "hungarian"] = Field(
+        default="greedy", description="One-to-one assignment of marks to lesions."
+    )
     double_detections: Literal["fp", "ignore"] = Field(
-        default="fp", description="A second mark on a taken lesion: a false positive (JAFROC) or ignored (CAMELYON16)."
+        default="fp",
+        description="A second mark on a taken lesion: a false positive (JAFROC) or ignored (CAMELYON16).",
     )
 
     @model_validator(mode="after")
@@ -513,7 +575,9 @@ class MatchingRuleSpec(_Strict):
         if self.criterion != "iou" and self.iou_threshold is not None:
             raise ValueError(f"iou_threshold is only used with criterion iou, not {self.criterion}")
         if self.criterion != "center_distance" and self.max_distance is not None:
-            raise ValueError(f"max_distance is only used with criterion center_distance, not {self.criterion}")
+            raise ValueError(
+                f"max_distance is only used with criterion center_distance, not {self.criterion}"
+            )
         return self
 
 
@@ -540,9 +604,13 @@ class DetectionEndpoint(_Strict):
 class Detection(_Strict):
     """Lesion detection with localisation (R9): marks matched to lesion truth, FROC."""
 
-    marks: str = Field(description="Marks file (`case_id, x0, y0, x1, y1, score`), relative to the protocol.")
+    marks: str = Field(
+        description="Marks file (`case_id, x0, y0, x1, y1, score`), relative to the protocol."
+    )
     marks_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `marks`.")
-    lesions: str = Field(description="Lesion truth (`case_id, lesion_id, x0, y0, x1, y1` or centre + radius).")
+    lesions: str = Field(
+        description="Lesion truth (`case_id, lesion_id, x0, y0, x1, y1` or centre + radius)."
+    )
     lesions_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `lesions`.")
     marks_columns: dict[str, str] | None = Field(
         default=None,
@@ -553,11 +621,15 @@ class Detection(_Strict):
     lesions_columns: dict[str, str] | None = Field(
         default=None,
         description=_columns_doc(
-            "the lesion truth file", LESIONS_COLUMNS, "{case_id: StudyInstanceUID, lesion_id: nodule}"
+            "the lesion truth file",
+            LESIONS_COLUMNS,
+            "{case_id: StudyInstanceUID, lesion_id: nodule}",
         ),
     )
     rule: MatchingRuleSpec = Field(description="Mark-to-lesion scoring rule.")
-    threshold: float = Field(description="Locked mark threshold: marks with score >= threshold count.")
+    threshold: float = Field(
+        description="Locked mark threshold: marks with score >= threshold count."
+    )
     confidence_level: Level = Field(default=0.95)
     endpoints: list[DetectionEndpoint] = Field(min_length=1)
 
@@ -581,8 +653,12 @@ class EmptyPolicySpec(_Strict):
     both_empty: Literal["best", "worst", "exclude", "error"] = Field(
         description="Reference and prediction both empty: `best` (Dice 1, distance 0), `worst`, `exclude` (counted) or `error`."
     )
-    reference_empty: Literal["worst", "exclude", "error"] = Field(description="Reference empty, prediction not.")
-    prediction_empty: Literal["worst", "exclude", "error"] = Field(description="Prediction empty, reference not.")
+    reference_empty: Literal["worst", "exclude", "error"] = Field(
+        description="Reference empty, prediction not."
+    )
+    prediction_empty: Literal["worst", "exclude", "error"] = Field(
+        description="Prediction empty, reference not."
+    )
     worst_distance_mm: float | None = Field(
         default=None, gt=0.0, description="Distance given by `worst` (default: the image diagonal)."
     )
@@ -614,22 +690,33 @@ class Segmentation(_Strict):
     predictions: str = Field(
         description="Predicted masks table (`case_id, mask_path`, paths relative to the table's folder)."
     )
-    predictions_sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `predictions`.")
+    predictions_sha256: Sha256 | None = Field(
+        default=None, description="Expected sha256 of `predictions`."
+    )
     columns: dict[str, str] | None = Field(
         default=None,
         description=_columns_doc(
-            "the predictions table", PREDICTIONS_COLUMNS, "{case_id: StudyInstanceUID, mask_path: seg_file}"
+            "the predictions table",
+            PREDICTIONS_COLUMNS,
+            "{case_id: StudyInstanceUID, mask_path: seg_file}",
         ),
     )
     reference_column: str = Field(
-        default="mask_path", description="Manifest column with each case's reference mask (relative to the manifest)."
+        default="mask_path",
+        description="Manifest column with each case's reference mask (relative to the manifest).",
     )
     spacing_mm: list[float] | None = Field(
-        default=None, min_length=2, max_length=3,
+        default=None,
+        min_length=2,
+        max_length=3,
         description="Voxel spacing for masks without a header (`.npy`); NIfTI masks carry their own.",
     )
-    empty_policy: EmptyPolicySpec = Field(description="Empty-mask rule (required: no silent default).")
-    tolerance_mm: float | None = Field(default=None, gt=0.0, description="NSD tolerance (required for `nsd`).")
+    empty_policy: EmptyPolicySpec = Field(
+        description="Empty-mask rule (required: no silent default)."
+    )
+    tolerance_mm: float | None = Field(
+        default=None, gt=0.0, description="NSD tolerance (required for `nsd`)."
+    )
     percentile: float = Field(default=95.0, gt=0.0, le=100.0, description="Percentile of `hd95`.")
     confidence_level: Level = Field(default=0.95)
     endpoints: list[SegmentationEndpoint] = Field(min_length=1)
@@ -706,9 +793,13 @@ class Protocol(_Strict):
     detection: Detection | None = None
     segmentation: Segmentation | None = None
     multiplicity: Multiplicity = Field(default_factory=Multiplicity)
-    seed: int = Field(ge=0, lt=2**63, description="Master seed; each endpoint derives its own stream.")
+    seed: int = Field(
+        ge=0, lt=2**63, description="Master seed; each endpoint derives its own stream."
+    )
     n_resamples: int = Field(
-        default=2000, ge=50, le=100_000,
+        default=2000,
+        ge=50,
+        le=100_000,
         description="Bootstrap resamples for every bootstrap interval, test and subgroup/calibration analysis.",
     )
     report: ReportSettings = Field(default_factory=ReportSettings)
@@ -726,10 +817,19 @@ class Protocol(_Strict):
         if dup:
             raise ValueError(f"endpoint ids must be unique, repeated: {dup}")
         if not (self.endpoints or self.reader_study or self.detection or self.segmentation):
-            raise ValueError("the protocol has no endpoints (classification, reader study, detection or segmentation)")
+            raise ValueError(
+                "the protocol has no endpoints (classification, reader study, detection or segmentation)"
+            )
         if self.model is None:
-            needs = [k for k, v in (("endpoints", self.endpoints), ("subgroups", self.subgroups),
-                                    ("baseline", self.baseline)) if v]
+            needs = [
+                k
+                for k, v in (
+                    ("endpoints", self.endpoints),
+                    ("subgroups", self.subgroups),
+                    ("baseline", self.baseline),
+                )
+                if v
+            ]
             if needs:
                 raise ValueError(
                     f"{' and '.join(needs)} analyse a classification model's scores, but the protocol "
@@ -739,11 +839,15 @@ class Protocol(_Strict):
         if not primaries:
             raise ValueError("at least one endpoint (or the reader study) must have role: primary")
         if any(e.compare_to == "baseline" for e in self.endpoints) and self.baseline is None:
-            raise ValueError("an endpoint has `compare_to: baseline` but the protocol has no `baseline`")
+            raise ValueError(
+                "an endpoint has `compare_to: baseline` but the protocol has no `baseline`"
+            )
         m = self.multiplicity
         if m.method == "fixed-sequence":
             if not m.order:
-                raise ValueError("multiplicity fixed-sequence needs `order` (the primary endpoint ids)")
+                raise ValueError(
+                    "multiplicity fixed-sequence needs `order` (the primary endpoint ids)"
+                )
             if sorted(m.order) != sorted(primaries):
                 raise ValueError(
                     f"multiplicity.order must list every primary endpoint exactly once; "
@@ -752,9 +856,7 @@ class Protocol(_Strict):
         elif m.order is not None:
             raise ValueError("multiplicity.order is only used with method: fixed-sequence")
         if m.method == "holm":
-            undecidable = [
-                e.id for e in self.endpoints if e.role == "primary" and e.test is None
-            ]
+            undecidable = [e.id for e in self.endpoints if e.role == "primary" and e.test is None]
             for block in (self.detection, self.segmentation):
                 if block is not None:
                     undecidable += [e.id for e in block.endpoints if e.role == "primary"]
@@ -776,18 +878,17 @@ class Protocol(_Strict):
 
 
 #: Test methods by (metric kind, paired with a baseline); the first is the default.
-_TEST_METHODS: dict[tuple[str, bool], tuple[str, ...]] = {
-    ("threshold", False): ("exact", "score"),       # proportion_test
-    ("threshold", True): ("tango",),                # paired_noninferiority (Nam-Tango score)
+TEST_METHODS: dict[tuple[str, bool], tuple[str, ...]] = {
+    ("threshold", False): ("exact", "score"),  # proportion_test
+    ("threshold", True): ("tango",),  # paired_noninferiority (Nam-Tango score)
     ("score", False): ("delong", "delong_logit", "bootstrap"),  # auc_test
-    ("score", True): ("delong", "bootstrap"),       # compare_auc
+    ("score", True): ("delong", "bootstrap"),  # compare_auc
 }
 _PAIRED_PROPORTIONS = ("sensitivity", "specificity", "accuracy")
 
 
 def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
     """Check every metric name and CI method against the registry."""
-    from validation.stats.registry import get_metric
 
     problems: list[tuple[tuple[Any, ...], str]] = []
     model_threshold = protocol.model.threshold if protocol.model is not None else None
@@ -813,12 +914,17 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                 )
             )
         needs_threshold = spec.kind == "threshold"
-        if needs_threshold and ep.threshold is None and model_threshold is None:
+        if (
+            needs_threshold
+            and ep.threshold is None
+            and model_threshold is None
+            and (protocol.model is None or protocol.model.card is None)
+        ):
             problems.append(
                 (
                     ("endpoints", i, "threshold"),
-                    f"metric {ep.metric!r} needs an operating threshold: set model.threshold "
-                    "or the endpoint's threshold",
+                    f"metric {ep.metric!r} needs an operating threshold: set model.threshold, "
+                    "model.card (the threshold its model card records) or the endpoint's threshold",
                 )
             )
         if (
@@ -826,25 +932,42 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
             and ep.compare_to == "baseline"
             and protocol.baseline is not None
             and protocol.baseline.threshold is None
+            and protocol.baseline.card is None
             and ep.threshold is None
         ):
             problems.append(
-                (("baseline", "threshold"), f"metric {ep.metric!r} compared with the baseline needs baseline.threshold")
+                (
+                    ("baseline", "threshold"),
+                    f"metric {ep.metric!r} compared with the baseline needs baseline.threshold or baseline.card",
+                )
             )
         if ep.test is not None:
-            allowed = _TEST_METHODS[(spec.kind, ep.compare_to is not None)]
+            allowed = TEST_METHODS[(spec.kind, ep.compare_to is not None)]
             if spec.kind == "score" and ep.metric != "auc":
-                problems.append((("endpoints", i, "test"), f"metric {ep.metric!r} has no hypothesis test; use `accept`"))
-            elif ep.compare_to is not None and spec.kind == "threshold" and ep.metric not in _PAIRED_PROPORTIONS:
                 problems.append(
-                    (("endpoints", i, "compare_to"),
-                     f"metric {ep.metric!r} cannot be compared paired with a baseline (its denominator "
-                     f"depends on the model); compare one of {list(_PAIRED_PROPORTIONS)} or auc")
+                    (
+                        ("endpoints", i, "test"),
+                        f"metric {ep.metric!r} has no hypothesis test; use `accept`",
+                    )
+                )
+            elif (
+                ep.compare_to is not None
+                and spec.kind == "threshold"
+                and ep.metric not in _PAIRED_PROPORTIONS
+            ):
+                problems.append(
+                    (
+                        ("endpoints", i, "compare_to"),
+                        f"metric {ep.metric!r} cannot be compared paired with a baseline (its denominator "
+                        f"depends on the model); compare one of {list(_PAIRED_PROPORTIONS)} or auc",
+                    )
                 )
             elif ep.test.method is not None and ep.test.method not in allowed:
                 problems.append(
-                    (("endpoints", i, "test", "method"),
-                     f"test method {ep.test.method!r} is not valid here; expected one of {list(allowed)}")
+                    (
+                        ("endpoints", i, "test", "method"),
+                        f"test method {ep.test.method!r} is not valid here; expected one of {list(allowed)}",
+                    )
                 )
     if protocol.subgroups is not None:
         sg_ci = protocol.subgroups.ci
@@ -863,23 +986,38 @@ def _metric_problems(protocol: Protocol) -> list[tuple[tuple[Any, ...], str]]:
                         f"expected one of {list(spec.ci_methods)}",
                     )
                 )
-            if spec.kind == "threshold" and model_threshold is None:
+            if (
+                spec.kind == "threshold"
+                and model_threshold is None
+                and (protocol.model is None or protocol.model.card is None)
+            ):
                 problems.append(
-                    (("subgroups", "metrics", j), f"metric {name!r} needs model.threshold")
+                    (
+                        ("subgroups", "metrics", j),
+                        f"metric {name!r} needs model.threshold or model.card",
+                    )
                 )
         for name in sg_ci.methods:
             if name not in protocol.subgroups.metrics:
                 problems.append(
-                    (("subgroups", "ci", name),
-                     f"CI method given for {name!r}, which is not in subgroups.metrics "
-                     f"{list(protocol.subgroups.metrics)}")
+                    (
+                        ("subgroups", "ci", name),
+                        f"CI method given for {name!r}, which is not in subgroups.metrics "
+                        f"{list(protocol.subgroups.metrics)}",
+                    )
                 )
         method = sg_ci.method
-        if method is not None and specs and not any(method in sp.ci_methods for sp in specs.values()):
+        if (
+            method is not None
+            and specs
+            and not any(method in sp.ci_methods for sp in specs.values())
+        ):
             problems.append(
-                (("subgroups", "ci", "method"),
-                 f"CI method {method!r} is not valid for any subgroup metric; valid: "
-                 + "; ".join(f"{n}: {list(sp.ci_methods)}" for n, sp in specs.items()))
+                (
+                    ("subgroups", "ci", "method"),
+                    f"CI method {method!r} is not valid for any subgroup metric; valid: "
+                    + "; ".join(f"{n}: {list(sp.ci_methods)}" for n, sp in specs.items()),
+                )
             )
     return problems
 
@@ -891,4 +1029,3 @@ def parse_protocol(data: Any) -> Protocol:
     turns problems into YAML-path messages.
     """
     return Protocol.model_validate(data)
-

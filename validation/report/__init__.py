@@ -18,4 +18,11 @@ from validation.report.render import (
     render_report,
 )
 
-__all__ = ["REPORT_HTML", "REPORT_PDF", "render_and_log", "render_html", "render_pdf", "render_report"]
+__all__ = [
+    "REPORT_HTML",
+    "REPORT_PDF",
+    "render_and_log",
+    "render_html",
+    "render_pdf",
+    "render_report",
+]

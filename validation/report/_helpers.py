@@ -10,8 +10,13 @@ from validation.report.format import num
 __all__: list[str] = []
 
 METRIC_LABELS = {
-    "auc": "AUC", "sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV",
-    "npv": "NPV", "accuracy": "Accuracy", "pauc": "Partial AUC",
+    "auc": "AUC",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "ppv": "PPV",
+    "npv": "NPV",
+    "accuracy": "Accuracy",
+    "pauc": "Partial AUC",
 }
 
 
@@ -39,7 +44,9 @@ def flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
             flatten(f"{prefix}.{k}" if prefix else str(k), value[k], out)
     elif isinstance(value, list):
         if all(not isinstance(v, (Mapping, list)) for v in value):
-            out.append((prefix, ", ".join(num(v) if isinstance(v, float) else str(v) for v in value)))
+            out.append(
+                (prefix, ", ".join(num(v) if isinstance(v, float) else str(v) for v in value))
+            )
         else:
             for i, v in enumerate(value):
                 flatten(f"{prefix}[{i}]", v, out)

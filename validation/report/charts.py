@@ -22,7 +22,14 @@ from markupsafe import Markup, escape
 
 #: Okabe-Ito palette (black first for the main series).
 OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
-BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7"
+BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#56B4E9",
+    "#CC79A7",
+)
 GREY = "#6b6b6b"
 LIGHT = "#d9d9d9"
 DASHES = ("", "6 3", "2 2", "8 3 2 3", "1 3")
@@ -60,8 +67,11 @@ def _finite_xy(xs: Sequence[object], ys: Sequence[object]) -> tuple[np.ndarray, 
         x = np.asarray(xs, dtype=float)
         y = np.asarray(ys, dtype=float)
     except (TypeError, ValueError):
-        pairs = [(float(a), float(b)) for a, b in zip(xs, ys, strict=True)  # type: ignore[arg-type]
-                 if _num(a) is not None and _num(b) is not None]
+        pairs = [
+            (float(a), float(b))
+            for a, b in zip(xs, ys, strict=True)  # type: ignore[arg-type]
+            if _num(a) is not None and _num(b) is not None
+        ]
         x = np.array([p[0] for p in pairs], dtype=float)
         y = np.array([p[1] for p in pairs], dtype=float)
     if x.shape != y.shape:
@@ -95,16 +105,26 @@ class _Svg:
         self.title, self.desc = title, desc
         self.parts: list[str] = []
 
-    def line(self, x1: float, y1: float, x2: float, y2: float, *, stroke: str = "#000000",
-             width: float = 1.0, dash: str = "") -> None:
+    def line(
+        self,
+        x1: float,
+        y1: float,
+        x2: float,
+        y2: float,
+        *,
+        stroke: str = "#000000",
+        width: float = 1.0,
+        dash: str = "",
+    ) -> None:
         d = f' stroke-dasharray="{dash}"' if dash else ""
         self.parts.append(
             f'<line x1="{_f(x1)}" y1="{_f(y1)}" x2="{_f(x2)}" y2="{_f(y2)}" stroke="{stroke}" '
             f'stroke-width="{_f(width)}"{d}/>'
         )
 
-    def polyline(self, pts: Iterable[tuple[float, float]], *, stroke: str, width: float = 1.6,
-                 dash: str = "") -> None:
+    def polyline(
+        self, pts: Iterable[tuple[float, float]], *, stroke: str, width: float = 1.6, dash: str = ""
+    ) -> None:
         coords = " ".join(f"{_f(x)},{_f(y)}" for x, y in pts)
         d = f' stroke-dasharray="{dash}"' if dash else ""
         self.parts.append(
@@ -112,39 +132,77 @@ class _Svg:
             f'stroke-linejoin="round"{d}/>'
         )
 
-    def polygon(self, pts: Iterable[tuple[float, float]], *, fill: str, opacity: float = 0.25) -> None:
+    def polygon(
+        self, pts: Iterable[tuple[float, float]], *, fill: str, opacity: float = 0.25
+    ) -> None:
         coords = " ".join(f"{_f(x)},{_f(y)}" for x, y in pts)
-        self.parts.append(f'<polygon points="{coords}" fill="{fill}" fill-opacity="{_f(opacity)}" stroke="none"/>')
+        self.parts.append(
+            f'<polygon points="{coords}" fill="{fill}" fill-opacity="{_f(opacity)}" stroke="none"/>'
+        )
 
-    def rect(self, x: float, y: float, w: float, h: float, *, fill: str = "#ffffff",
-             stroke: str = "#000000", width: float = 1.0, rx: float = 0.0) -> None:
+    def rect(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        *,
+        fill: str = "#ffffff",
+        stroke: str = "#000000",
+        width: float = 1.0,
+        rx: float = 0.0,
+    ) -> None:
         self.parts.append(
             f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" rx="{_f(rx)}" fill="{fill}" '
             f'stroke="{stroke}" stroke-width="{_f(width)}"/>'
         )
 
-    def marker(self, x: float, y: float, shape: str, *, color: str, size: float = 4.5,
-               label: str | None = None) -> None:
+    def marker(
+        self,
+        x: float,
+        y: float,
+        shape: str,
+        *,
+        color: str,
+        size: float = 4.5,
+        label: str | None = None,
+    ) -> None:
         tip = f"<title>{escape(label)}</title>" if label else ""
         if shape == "square":
-            body = (f'<rect x="{_f(x - size)}" y="{_f(y - size)}" width="{_f(2 * size)}" '
-                    f'height="{_f(2 * size)}" fill="{color}" stroke="#000000" stroke-width="0.8">')
+            body = (
+                f'<rect x="{_f(x - size)}" y="{_f(y - size)}" width="{_f(2 * size)}" '
+                f'height="{_f(2 * size)}" fill="{color}" stroke="#000000" stroke-width="0.8">'
+            )
             self.parts.append(body + tip + "</rect>")
         elif shape == "diamond":
             pts = f"{_f(x)},{_f(y - size - 1)} {_f(x + size + 1)},{_f(y)} {_f(x)},{_f(y + size + 1)} {_f(x - size - 1)},{_f(y)}"
-            self.parts.append(f'<polygon points="{pts}" fill="{color}" stroke="#000000" stroke-width="0.8">{tip}</polygon>')
+            self.parts.append(
+                f'<polygon points="{pts}" fill="{color}" stroke="#000000" stroke-width="0.8">{tip}</polygon>'
+            )
         elif shape == "triangle":
             pts = f"{_f(x)},{_f(y - size - 1)} {_f(x + size + 1)},{_f(y + size)} {_f(x - size - 1)},{_f(y + size)}"
-            self.parts.append(f'<polygon points="{pts}" fill="{color}" stroke="#000000" stroke-width="0.8">{tip}</polygon>')
+            self.parts.append(
+                f'<polygon points="{pts}" fill="{color}" stroke="#000000" stroke-width="0.8">{tip}</polygon>'
+            )
         else:
             self.parts.append(
                 f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{_f(size)}" fill="{color}" stroke="#000000" '
                 f'stroke-width="0.8">{tip}</circle>'
             )
 
-    def text(self, x: float, y: float, content: str, *, anchor: str = "start", size: float = 11,
-             weight: str = "normal", fill: str = "#000000", rotate: bool = False,
-             italic: bool = False) -> None:
+    def text(
+        self,
+        x: float,
+        y: float,
+        content: str,
+        *,
+        anchor: str = "start",
+        size: float = 11,
+        weight: str = "normal",
+        fill: str = "#000000",
+        rotate: bool = False,
+        italic: bool = False,
+    ) -> None:
         rot = f' transform="rotate(-90 {_f(x)} {_f(y)})"' if rotate else ""
         style = ' font-style="italic"' if italic else ""
         self.parts.append(
@@ -184,9 +242,22 @@ class Point:
     y: float
 
 
-def _axes(svg: _Svg, x0: float, y0: float, w: float, h: float, *, xmax: float, ymax: float,
-          xlabel: str, ylabel: str, xticks: Sequence[float], yticks: Sequence[float],
-          fmt: str = "{:.1f}", yfmt: str = "{:.1f}") -> None:
+def _axes(
+    svg: _Svg,
+    x0: float,
+    y0: float,
+    w: float,
+    h: float,
+    *,
+    xmax: float,
+    ymax: float,
+    xlabel: str,
+    ylabel: str,
+    xticks: Sequence[float],
+    yticks: Sequence[float],
+    fmt: str = "{:.1f}",
+    yfmt: str = "{:.1f}",
+) -> None:
     for t in xticks:
         px = x0 + w * t / xmax
         svg.line(px, y0, px, y0 - h, stroke="#eeeeee")
@@ -238,9 +309,20 @@ def curve_chart(
     w, h = width - 72.0, height - 74.0
     xmax = xmax if xmax > 0 else 1.0
     ticks = [xmax * i / 5 for i in range(6)]
-    _axes(svg, x0, y0, w, h, xmax=xmax, ymax=1.0, xlabel=xlabel, ylabel=ylabel,
-          xticks=ticks, yticks=[i / 5 for i in range(6)],
-          fmt="{:.2f}" if xmax < 1 else "{:.1f}" if xmax <= 2 else "{:.0f}")
+    _axes(
+        svg,
+        x0,
+        y0,
+        w,
+        h,
+        xmax=xmax,
+        ymax=1.0,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        xticks=ticks,
+        yticks=[i / 5 for i in range(6)],
+        fmt="{:.2f}" if xmax < 1 else "{:.1f}" if xmax <= 2 else "{:.0f}",
+    )
 
     def px(x: float) -> float:
         return x0 + w * min(max(x, 0.0), xmax) / xmax
@@ -256,17 +338,26 @@ def curve_chart(
         color = colors[i % len(colors)]
         if s.band_x is not None and s.band_low is not None and s.band_high is not None:
             # the band is drawn only inside the plotted range (no extrapolation past xmax)
-            rows = [(bx, lo, hi) for bx, lo, hi in zip(s.band_x, s.band_low, s.band_high, strict=True)
-                    if _num(bx) is not None and _num(lo) is not None and _num(hi) is not None
-                    and float(bx) <= xmax]
+            rows = [
+                (bx, lo, hi)
+                for bx, lo, hi in zip(s.band_x, s.band_low, s.band_high, strict=True)
+                if _num(bx) is not None
+                and _num(lo) is not None
+                and _num(hi) is not None
+                and float(bx) <= xmax
+            ]
             if rows:
                 upper = [(px(bx), py(hi)) for bx, _, hi in rows]
                 lower = [(px(bx), py(lo)) for bx, lo, _ in reversed(rows)]
                 svg.polygon(upper + lower, fill=color, opacity=0.22)
                 legend.append((f"{s.label}: pointwise CI band", color, "", "band"))
         xs, ys = _thin(*_finite_xy(s.x, s.y))
-        svg.polyline(zip(map(px, xs.tolist()), map(py, ys.tolist()), strict=True), stroke=color,
-                     dash=DASHES[i % len(DASHES)], width=2)
+        svg.polyline(
+            zip(map(px, xs.tolist()), map(py, ys.tolist()), strict=True),
+            stroke=color,
+            dash=DASHES[i % len(DASHES)],
+            width=2,
+        )
         legend.append((s.label, color, DASHES[i % len(DASHES)], "line"))
     for p in points:
         svg.marker(px(p.x), py(p.y), "diamond", color=VERMILLION, size=5, label=p.label)
@@ -288,9 +379,18 @@ class ForestRow:
     bold: bool = False
 
 
-def forest_plot(rows: Sequence[ForestRow], *, title: str, desc: str, reference: float | None,
-                reference_label: str, xlabel: str, lo: float = 0.0, hi: float = 1.0,
-                width: int = 760) -> Markup:
+def forest_plot(
+    rows: Sequence[ForestRow],
+    *,
+    title: str,
+    desc: str,
+    reference: float | None,
+    reference_label: str,
+    xlabel: str,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    width: int = 760,
+) -> Markup:
     """Horizontal forest plot: one row per subgroup cell with its CI, text on the right.
 
     Not-estimable cells are drawn as rows with no interval and the words "not estimable"
@@ -316,7 +416,9 @@ def forest_plot(rows: Sequence[ForestRow], *, title: str, desc: str, reference: 
     svg.text(x0 + w / 2, height - 8, xlabel, anchor="middle")
     svg.text(x0 + w + 12, top - 10, "Estimate (CI)", weight="bold", size=10)
     if reference is not None:
-        svg.line(px(reference), top - 4, px(reference), height - bottom + 4, stroke=GREY, dash="4 3")
+        svg.line(
+            px(reference), top - 4, px(reference), height - bottom + 4, stroke=GREY, dash="4 3"
+        )
         svg.text(px(reference), top - 10, reference_label, anchor="middle", size=9, fill=GREY)
     for i, r in enumerate(rows):
         y = top + row_h * i + row_h / 2
@@ -330,20 +432,44 @@ def forest_plot(rows: Sequence[ForestRow], *, title: str, desc: str, reference: 
         svg.line(px(r.ci_low), y, px(r.ci_high), y, stroke="#000000", width=1.4)
         svg.line(px(r.ci_low), y - 4, px(r.ci_low), y + 4, stroke="#000000", width=1.2)
         svg.line(px(r.ci_high), y - 4, px(r.ci_high), y + 4, stroke="#000000", width=1.2)
-        svg.marker(px(r.estimate), y, "diamond" if r.bold else "square",
-                   color=BLUE if not r.note else ORANGE, size=4, label=r.text)
+        svg.marker(
+            px(r.estimate),
+            y,
+            "diamond" if r.bold else "square",
+            color=BLUE if not r.note else ORANGE,
+            size=4,
+            label=r.text,
+        )
         svg.text(x0 + w + 12, y + 4, r.text + (f"  {r.note}" if r.note else ""), size=10)
     return svg.markup()
 
 
-def calibration_chart(bins: Sequence[tuple[float, float, int]], *, smoothed: tuple[Sequence[float], Sequence[float]] | None,
-                      title: str, desc: str, width: int = 430, height: int = 360) -> Markup:
+def calibration_chart(
+    bins: Sequence[tuple[float, float, int]],
+    *,
+    smoothed: tuple[Sequence[float], Sequence[float]] | None,
+    title: str,
+    desc: str,
+    width: int = 430,
+    height: int = 360,
+) -> Markup:
     """Reliability diagram: observed vs mean predicted per bin, ideal diagonal, smoothed curve."""
     svg = _Svg(width, height, title, desc)
     x0, y0 = 52.0, height - 50.0
     w, h = width - 72.0, height - 74.0
-    _axes(svg, x0, y0, w, h, xmax=1.0, ymax=1.0, xlabel="Mean predicted probability",
-          ylabel="Observed frequency", xticks=[i / 5 for i in range(6)], yticks=[i / 5 for i in range(6)])
+    _axes(
+        svg,
+        x0,
+        y0,
+        w,
+        h,
+        xmax=1.0,
+        ymax=1.0,
+        xlabel="Mean predicted probability",
+        ylabel="Observed frequency",
+        xticks=[i / 5 for i in range(6)],
+        yticks=[i / 5 for i in range(6)],
+    )
 
     def px(x: float) -> float:
         return x0 + w * min(max(x, 0.0), 1.0)
@@ -354,21 +480,39 @@ def calibration_chart(bins: Sequence[tuple[float, float, int]], *, smoothed: tup
     svg.line(px(0), py(0), px(1), py(1), stroke=GREY, dash="3 3")
     legend: list[tuple[str, str, str, str]] = [("Ideal calibration", GREY, "3 3", "line")]
     if smoothed is not None:
-        pts = [(x, y) for x, y in zip(smoothed[0], smoothed[1], strict=True)
-               if _num(x) is not None and _num(y) is not None]
+        pts = [
+            (x, y)
+            for x, y in zip(smoothed[0], smoothed[1], strict=True)
+            if _num(x) is not None and _num(y) is not None
+        ]
         svg.polyline(((px(x), py(y)) for x, y in pts), stroke=ORANGE, width=2, dash="6 3")
         legend.append(("Smoothed (LOWESS)", ORANGE, "6 3", "line"))
     for mp, obs, n in bins:
-        svg.marker(px(mp), py(obs), "circle", color=BLUE, size=4,
-                   label=f"predicted {mp:.3f}, observed {obs:.3f}, n={n}")
+        svg.marker(
+            px(mp),
+            py(obs),
+            "circle",
+            color=BLUE,
+            size=4,
+            label=f"predicted {mp:.3f}, observed {obs:.3f}, n={n}",
+        )
     legend.append(("Bins (mean predicted, observed)", BLUE, "", "circle"))
     _legend(svg, x0 + 8, y0 - h + 14, legend)
     return svg.markup()
 
 
-def reader_fom_chart(readers: Sequence[str], modalities: Sequence[str],
-                     values: dict[tuple[str, str], float], *, ai_value: float | None, ai_label: str,
-                     title: str, desc: str, fom_label: str, width: int = 640) -> Markup:
+def reader_fom_chart(
+    readers: Sequence[str],
+    modalities: Sequence[str],
+    values: dict[tuple[str, str], float],
+    *,
+    ai_value: float | None,
+    ai_label: str,
+    title: str,
+    desc: str,
+    fom_label: str,
+    width: int = 640,
+) -> Markup:
     """Dot plot of each reader's figure of merit per modality (and the AI as a line)."""
     row_h = 22
     top, bottom = 30, 46
@@ -392,7 +536,15 @@ def reader_fom_chart(readers: Sequence[str], modalities: Sequence[str],
     shapes = ("circle", "square", "triangle", "diamond")
     colors = (BLUE, ORANGE, GREEN, PURPLE)
     if ai_value is not None:
-        svg.line(px(ai_value), top - 4, px(ai_value), height - bottom + 4, stroke=VERMILLION, dash="5 3", width=1.5)
+        svg.line(
+            px(ai_value),
+            top - 4,
+            px(ai_value),
+            height - bottom + 4,
+            stroke=VERMILLION,
+            dash="5 3",
+            width=1.5,
+        )
     for i, reader in enumerate(readers):
         y = top + row_h * i + row_h / 2
         if i % 2 == 0:
@@ -401,8 +553,14 @@ def reader_fom_chart(readers: Sequence[str], modalities: Sequence[str],
         for j, mod in enumerate(modalities):
             v = values.get((reader, mod))
             if v is not None:
-                svg.marker(px(v), y, shapes[j % len(shapes)], color=colors[j % len(colors)], size=4.5,
-                           label=f"{reader}, {mod}: {v:.3f}")
+                svg.marker(
+                    px(v),
+                    y,
+                    shapes[j % len(shapes)],
+                    color=colors[j % len(colors)],
+                    size=4.5,
+                    label=f"{reader}, {mod}: {v:.3f}",
+                )
     legend: list[tuple[str, str, str, str]] = [
         (m, colors[j % len(colors)], "", shapes[j % len(shapes)]) for j, m in enumerate(modalities)
     ]
@@ -425,23 +583,41 @@ class FlowBox:
     lines: tuple[str, ...]
 
 
-def flow_diagram(*, assessed: FlowBox, excluded: FlowBox, analysed: FlowBox, missing: FlowBox,
-                 positives: FlowBox, negatives: FlowBox, pos_split: tuple[FlowBox, FlowBox] | None,
-                 neg_split: tuple[FlowBox, FlowBox] | None, title: str, desc: str,
-                 width: int = 720) -> Markup:
+def flow_diagram(
+    *,
+    assessed: FlowBox,
+    excluded: FlowBox,
+    analysed: FlowBox,
+    missing: FlowBox,
+    positives: FlowBox,
+    negatives: FlowBox,
+    pos_split: tuple[FlowBox, FlowBox] | None,
+    neg_split: tuple[FlowBox, FlowBox] | None,
+    title: str,
+    desc: str,
+    width: int = 720,
+) -> Markup:
     """STARD 2015 participant flow diagram (item 19): assessed -> excluded -> analysed ->
     reference standard positive/negative -> index test positive/negative (TP, FN, FP, TN)."""
     svg = _Svg(width, 400, title, desc)
     cx = width / 2
     bottom = [0.0]
 
-    def box(x: float, y: float, w: float, b: FlowBox, *, fill: str = "#ffffff") -> tuple[float, float, float, float]:
+    def box(
+        x: float, y: float, w: float, b: FlowBox, *, fill: str = "#ffffff"
+    ) -> tuple[float, float, float, float]:
         h = 14.0 * len(b.lines) + 12
         bottom[0] = max(bottom[0], y + h)
         svg.rect(x, y, w, h, fill=fill, stroke="#000000", rx=3)
         for i, line in enumerate(b.lines):
-            svg.text(x + w / 2, y + 17 + 14 * i, line, anchor="middle", weight="bold" if i == 0 else "normal",
-                     size=11 if i == 0 else 10)
+            svg.text(
+                x + w / 2,
+                y + 17 + 14 * i,
+                line,
+                anchor="middle",
+                weight="bold" if i == 0 else "normal",
+                size=11 if i == 0 else 10,
+            )
         return x, y, w, h
 
     def arrow(x1: float, y1: float, x2: float, y2: float) -> None:

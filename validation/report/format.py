@@ -85,7 +85,11 @@ def ci_text(rec: Mapping[str, Any] | None, digits: int = 3) -> str:
     if not rec or rec.get("ci_low") is None or rec.get("ci_high") is None:
         return "CI not available"
     level = rec.get("confidence_level")
-    prefix = f"{pct(level, 0 if level is None or round(level * 100) == level * 100 else 1)} CI" if level else "CI"
+    prefix = (
+        f"{pct(level, 0 if level is None or round(level * 100) == level * 100 else 1)} CI"
+        if level
+        else "CI"
+    )
     return f"{prefix} {num(rec['ci_low'], digits)}{EN}{num(rec['ci_high'], digits)}"
 
 

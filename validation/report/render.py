@@ -27,21 +27,27 @@ from typing import Any
 
 import jinja2
 
-from validation.errors import InputError
+from validation import audit
+from validation.errors import AuditError, ReportError
 from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
 from validation.report.context import build_context
 from validation.report.format import FILTERS
+from validation.results import RESULTS_FILE, read_results_document
 
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 TEMPLATE = "report.html.j2"
 
-__all__ = ["REPORT_HTML", "REPORT_PDF", "make_environment", "pdf_document", "render_and_log", "render_html",
-           "render_pdf", "render_report"]
-
-
-class ReportError(InputError):
-    """A study folder cannot be rendered (missing or invalid results, bad template folder)."""
+__all__ = [
+    "REPORT_HTML",
+    "REPORT_PDF",
+    "make_environment",
+    "pdf_document",
+    "render_and_log",
+    "render_html",
+    "render_pdf",
+    "render_report",
+]
 
 
 def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
@@ -76,19 +82,25 @@ def _audit_state(study_dir: Path) -> tuple[list[dict[str, Any]], bool | None, st
     """The audit entries and whether the chain verifies (file hashes are not checked here:
     a re-render legitimately changes ``report.html``; the results file is checked against
     the signatures instead)."""
-    from validation import audit
 
     if not (study_dir / audit.AUDIT_FILE).exists():
         return [], None, ""
     try:
         entries = audit.read_entries(study_dir)
         rep = audit.verify(study_dir, check_files=False)
-    except audit.AuditError as exc:
+    except AuditError as exc:
         return [], False, str(exc)
-    pending = [n + audit.PENDING_SUFFIX for n in audit.COMMITTED_FILES
-               if (study_dir / (n + audit.PENDING_SUFFIX)).exists()]
+    pending = [
+        n + audit.PENDING_SUFFIX
+        for n in audit.COMMITTED_FILES
+        if (study_dir / (n + audit.PENDING_SUFFIX)).exists()
+    ]
     if rep.interrupted or pending:
-        what = rep.interrupted[0] if rep.interrupted else f"{pending[0]} is left by an interrupted write"
+        what = (
+            rep.interrupted[0]
+            if rep.interrupted
+            else f"{pending[0]} is left by an interrupted write"
+        )
         raise ReportError(
             f"refusing to render {study_dir}: {what}; run `radval audit recover {study_dir}` first"
         )
@@ -101,16 +113,19 @@ def render_html(study_dir: str | Path, *, template_dir: str | Path | None = None
 
 
 def _render(study_dir: Path, template_dir: str | Path | None) -> tuple[str, dict[str, Any]]:
-    from validation.study import RESULTS_FILE, load_results
-
     folder = study_dir
     results = folder / RESULTS_FILE
     if not folder.is_dir():
         raise ReportError(f"study folder {folder} does not exist")
-    doc = load_results(results)
+    doc = read_results_document(results)
     entries, chain_ok, problem = _audit_state(folder)
-    context = build_context(doc, entries=entries, results_sha256=sha256_file(results),
-                            chain_ok=chain_ok, chain_problem=problem)
+    context = build_context(
+        doc,
+        entries=entries,
+        results_sha256=sha256_file(results),
+        chain_ok=chain_ok,
+        chain_problem=problem,
+    )
     env = make_environment(template_dir)
     return env.get_template(TEMPLATE).render(**context), doc
 
@@ -198,22 +213,27 @@ def render_and_log(
     list of Path
         ``report.html`` and, when written, ``report.pdf``.
     """
-    from validation import audit
-    from validation.study import RESULTS_FILE
-
     folder = Path(study_dir)
     with audit.study_lock(folder, purpose="render"):
         audit.require_intact(folder, "render the report of")
         html, doc = _render(folder, template_dir)
         if pdf is None:
-            pdf = bool(((doc.get("protocol") or {}).get("resolved") or {}).get("report", {}).get("pdf"))
+            pdf = bool(
+                ((doc.get("protocol") or {}).get("resolved") or {}).get("report", {}).get("pdf")
+            )
         files = [(REPORT_HTML, html.encode("utf-8"))]
         if pdf:
             files.append((REPORT_PDF, render_pdf(html)))
         results_sha = sha256_file(folder / RESULTS_FILE)
         written = []
         for name, data in files:
-            audit.commit_files(folder, "render", {name: data}, inputs={RESULTS_FILE: results_sha},
-                               details={"report": name}, actor=actor)
+            audit.commit_files(
+                folder,
+                "render",
+                {name: data},
+                inputs={RESULTS_FILE: results_sha},
+                details={"report": name},
+                actor=actor,
+            )
             written.append(folder / name)
         return written

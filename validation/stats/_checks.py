@@ -8,12 +8,25 @@ is valid but the metric is undefined on it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 ALTERNATIVES = ("two-sided", "less", "greater")
+
+T = TypeVar("T")
+
+
+def required(value: T | None, what: str) -> T:
+    """``value``, which the caller's logic guarantees is set (a ``RuntimeError`` if not).
+
+    For invariants that an ``assert`` would state: unlike ``assert`` it is not removed
+    under ``python -O``, and the message says what was missing.
+    """
+    if value is None:
+        raise RuntimeError(f"internal error: {what} is missing")
+    return value
 
 
 def check_confidence_level(confidence_level: float) -> float:

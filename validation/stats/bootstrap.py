@@ -37,8 +37,15 @@ from validation.stats._checks import (
     as_rng,
     as_scores,
     check_confidence_level,
-    check_method,
     check_same_length,
+)
+from validation.stats._params import (
+    UNIT_INTERVAL,
+    Integral,
+    Interval,
+    Options,
+    Real,
+    validate_params,
 )
 
 __all__ = [
@@ -52,7 +59,7 @@ __all__ = [
 _CHUNK_ELEMENTS = 1 << 21
 
 
-def _codes(labels: ArrayLike, *, name: str) -> tuple[NDArray[np.intp], int]:
+def cluster_codes(labels: ArrayLike, *, name: str) -> tuple[NDArray[np.intp], int]:
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
@@ -93,6 +100,12 @@ def _as_slice(members: NDArray[np.intp]) -> NDArray[np.intp] | slice:
     return members
 
 
+@validate_params(
+    {
+        "n_resamples": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    }
+)
 def bootstrap_weights(
     n_or_clusters: int | ArrayLike,
     *,
@@ -165,14 +178,14 @@ def bootstrap_weights(
         unit_of_case: NDArray[np.intp] | None = None
         n_units = n_cases
     else:
-        unit_of_case, n_units = _codes(n_or_clusters, name="clusters")
+        unit_of_case, n_units = cluster_codes(n_or_clusters, name="clusters")
         n_cases = unit_of_case.size
         if n_cases < 1:
             raise ValueError("clusters must have at least one entry, got 0")
     if strata is None:
         groups = [np.arange(n_units)]
     else:
-        s_codes, n_strata = _codes(strata, name="strata")
+        s_codes, n_strata = cluster_codes(strata, name="strata")
         check_same_length(cases=np.empty(n_cases), strata=s_codes)
         if unit_of_case is None:
             unit_stratum = s_codes
@@ -210,7 +223,7 @@ def bootstrap_weights(
         done += rows
 
 
-class _AucEngine:
+class AucEngine:
     """Precomputed order statistics for AUCs of many weightings of the same data."""
 
     def __init__(self, y: NDArray[np.int8], s: NDArray[np.float64]) -> None:
@@ -336,7 +349,7 @@ def weighted_auc(y_true: ArrayLike, y_score: ArrayLike, weights: ArrayLike) -> N
         raise ValueError("weights must be finite")
     if (w < 0).any():
         raise ValueError("weights must be non-negative")
-    engine = _AucEngine(y, s)
+    engine = AucEngine(y, s)
     out = engine.auc(np.atleast_2d(w))
     return out.reshape(w.shape[:-1])
 
@@ -383,7 +396,7 @@ def jackknife_acceleration(
     if strata is None:
         factor = np.full(jack.size, jack.size - 1.0)
     else:
-        codes, _ = _codes(strata, name="strata")
+        codes, _ = cluster_codes(strata, name="strata")
         check_same_length(jackknife=jack, strata=codes)
         factor = np.bincount(codes)[codes] - 1.0
     infl = factor * (float(estimate) - jack)
@@ -416,6 +429,13 @@ def _norm_inter(t_sorted: NDArray[np.float64], alpha: NDArray[np.float64]) -> ND
     return out
 
 
+@validate_params(
+    {
+        "method": [Options(("percentile", "bca"))],
+        "confidence_level": [UNIT_INTERVAL],
+        "acceleration": [Real, None],
+    }
+)
 def bootstrap_interval(
     estimate: float,
     replicates: ArrayLike,
@@ -476,7 +496,6 @@ def bootstrap_interval(
     >>> bool(lo < 10 < hi)
     True
     """
-    check_method(method, ("percentile", "bca"))
     level = check_confidence_level(confidence_level)
     t = np.asarray(replicates, dtype=np.float64).ravel()
     if t.size < 2:

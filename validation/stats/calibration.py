@@ -41,10 +41,19 @@ from validation.stats._checks import (
     as_binary,
     as_rng,
     check_confidence_level,
-    check_method,
     check_same_length,
 )
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._params import (
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Integral,
+    Interval,
+    Options,
+    Real,
+    validate_params,
+)
+from validation.stats._results import Estimate, ResultMixin, jsonable
+from validation.stats.subgroups.groups import make_partitions, prepare_attributes
 
 __all__ = [
     "CalibrationFit",
@@ -56,6 +65,7 @@ __all__ = [
 ]
 
 STRATEGIES = ("quantile", "uniform")
+_COUNT = Interval(Integral, 0, None, closed="left")
 CLIP = 1e-8
 BY_GROUP_COLUMNS = [
     "attribute",
@@ -80,7 +90,9 @@ def _as_prob(values: ArrayLike, *, name: str = "y_prob") -> NDArray[np.float64]:
     bad = ~(np.isfinite(arr) & (arr >= 0.0) & (arr <= 1.0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be probabilities in [0, 1], found {float(arr[i])!r} at index {i}")
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1], found {float(arr[i])!r} at index {i}"
+        )
     return arr
 
 
@@ -100,6 +112,12 @@ def _assign(p: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.in
     return np.asarray(np.searchsorted(edges[1:-1], p), dtype=np.intp)
 
 
+@validate_params(
+    {
+        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "strategy": [Options(STRATEGIES)],
+    }
+)
 def calibration_bins(
     y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: int = 10, strategy: str = "quantile"
 ) -> pd.DataFrame:
@@ -136,7 +154,6 @@ def calibration_bins(
     y = as_binary(y_true)
     p = _as_prob(y_prob)
     check_same_length(y_true=y, y_prob=p)
-    check_method(strategy, STRATEGIES, what="strategy")
     k = _check_bins(n_bins)
     if p.size == 0:
         raise ValueError("y_prob is empty; expected at least one case")
@@ -177,6 +194,12 @@ def _ece_weighted(
     return out
 
 
+@validate_params(
+    {
+        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "strategy": [Options(STRATEGIES)],
+    }
+)
 def expected_calibration_error(
     y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: int = 10, strategy: str = "quantile"
 ) -> float:
@@ -206,7 +229,7 @@ def _logit(p: NDArray[np.float64]) -> tuple[NDArray[np.float64], int]:
 
 
 @dataclass(frozen=True)
-class CalibrationFit:
+class CalibrationFit(ResultMixin):
     """Logistic calibration intercept and slope (see :func:`calibration_intercept_slope`).
 
     Unpacks as ``intercept, slope = calibration_intercept_slope(...)``.
@@ -230,14 +253,6 @@ class CalibrationFit:
         yield self.intercept
         yield self.slope
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable({
-            "intercept": self.intercept.to_dict(),
-            "slope": None if self.slope is None else self.slope.to_dict(),
-            "slope_reason": self.slope_reason,
-        })
-
 
 def _separation(lp: NDArray[np.float64], y: NDArray[np.int8]) -> str | None:
     """Why ``y ~ 1 + lp`` has no finite slope MLE, or None when the classes overlap.
@@ -252,7 +267,8 @@ def _separation(lp: NDArray[np.float64], y: NDArray[np.int8]) -> str | None:
         lo_max, hi_min = float(lo_side.max()), float(hi_side.min())
         if lo_max <= hi_min:
             what = (
-                "separate the outcomes completely" if lo_max < hi_min
+                "separate the outcomes completely"
+                if lo_max < hi_min
                 else "separate the outcomes quasi-completely (they overlap only at one value)"
             )
             p_cut = 1.0 / (1.0 + math.exp(-hi_min))
@@ -287,12 +303,18 @@ def _offset_intercept(y: NDArray[np.float64], lp: NDArray[np.float64]) -> tuple[
     if hi - lo == 0.0:
         a = lo
     else:  # widened by 1 so that rounding cannot put both ends on one side of the root
-        a = float(brentq(g, lo - 1.0, hi + 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps,
-                         maxiter=500))
+        a = float(
+            brentq(g, lo - 1.0, hi + 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+        )
     mu = expit(a + lp)
     return a, float(1.0 / math.sqrt(float((mu * (1.0 - mu)).sum())))
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def calibration_intercept_slope(
     y_true: ArrayLike, y_prob: ArrayLike, *, confidence_level: float = 0.95
 ) -> CalibrationFit:
@@ -366,7 +388,8 @@ def calibration_intercept_slope(
     )
     if np.ptp(lp) == 0.0:
         return CalibrationFit(
-            intercept, None,
+            intercept,
+            None,
             "calibration slope is undefined: all predicted probabilities are equal",
         )
     reason = _separation(lp, y)
@@ -391,7 +414,7 @@ def _erfinv(level: float) -> float:
 
 
 @dataclass(frozen=True, eq=False)
-class CalibrationResult:
+class CalibrationResult(ResultMixin):
     """Calibration of predicted probabilities (see :func:`calibration_summary`).
 
     Attributes
@@ -432,7 +455,11 @@ class CalibrationResult:
     undefined: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict for the ``calibration`` block of ``results.json``."""
+        """JSON-ready dict for the ``calibration`` block of ``results.json``.
+
+        Overrides the generic form: the tables are written as records (bins with
+        ``mean_predicted, observed, n, lower, upper``), the smoothed curve as two lists.
+        """
         bins = [
             {
                 "mean_predicted": float(r.mean_predicted),
@@ -451,7 +478,7 @@ class CalibrationResult:
                     for k, v in rec.items()
                 }
             )
-        return _jsonable(
+        return jsonable(
             {
                 "bins": bins,
                 "n_bins": self.n_bins,
@@ -475,6 +502,19 @@ class CalibrationResult:
         )
 
 
+@validate_params(
+    {
+        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "strategy": [Options(STRATEGIES)],
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+        "min_n": [_COUNT],
+        "min_pos": [_COUNT],
+        "min_neg": [_COUNT],
+        "lowess_frac": [Interval(Real, 0, 1, closed="right")],
+        "grid_points": [Interval(Integral, 2, None, closed="left")],
+    }
+)
 def calibration_summary(
     y_true: ArrayLike,
     y_prob: ArrayLike,
@@ -555,7 +595,6 @@ def calibration_summary(
     )
     if n == 0:
         raise ValueError("y_prob is empty; expected at least one case")
-    check_method(strategy, STRATEGIES, what="strategy")
     k = _check_bins(n_bins)
     n_resamples = int(n_resamples)
     if n_resamples < 2:
@@ -622,22 +661,18 @@ def calibration_summary(
     smoothed = _lowess_curve(yf, p, float(lowess_frac), int(grid_points))
     by_group = pd.DataFrame(columns=BY_GROUP_COLUMNS)
     if groups is not None:
-        by_group = _by_group(
-            y,
-            p,
-            groups,
-            n,
+        opts = _GroupOptions(
             k,
             strategy,
             level,
-            group_rng,
             n_resamples,
-            clusters,
+            None if clusters is None else np.asarray(clusters),
             age_bins,
             min_n,
             min_pos,
             min_neg,
         )
+        by_group = _by_group(y, p, groups, opts, group_rng)
     return CalibrationResult(
         bins=bins,
         smoothed=smoothed,
@@ -669,29 +704,81 @@ def _lowess_curve(
     return pd.DataFrame({"predicted": grid, "observed": np.clip(fitted, 0.0, 1.0)})
 
 
+@dataclass(frozen=True)
+class _GroupOptions:
+    """The options of :func:`calibration_summary` that its per-group rows repeat."""
+
+    n_bins: int
+    strategy: str
+    level: float
+    n_resamples: int
+    clusters: NDArray[Any] | None
+    age_bins: Sequence[float] | None
+    min_n: int
+    min_pos: int
+    min_neg: int
+
+    def guard(self, nn: int, npos: int, nneg: int) -> list[str]:
+        """Why a group of these counts is not estimable (empty if it is)."""
+        reasons = []
+        if nn < self.min_n:
+            reasons.append(f"n={nn} < min_n={self.min_n}")
+        if npos < self.min_pos:
+            reasons.append(f"n_pos={npos} < min_pos={self.min_pos}")
+        if nneg < self.min_neg:
+            reasons.append(f"n_neg={nneg} < min_neg={self.min_neg}")
+        return reasons
+
+
+_GROUP_MEASURES = ("ece", "brier", "intercept", "slope")
+
+
+def _not_estimable(base: dict[str, Any], meas: str, reason: str) -> dict[str, Any]:
+    return {
+        **base,
+        "measure": meas,
+        "estimate": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "method": "",
+        "status": "not_estimable",
+        "reason": reason,
+    }
+
+
+def _group_rows(base: dict[str, Any], res: CalibrationResult) -> list[dict[str, Any]]:
+    rows = []
+    for meas in _GROUP_MEASURES:
+        est = getattr(res, meas)
+        if est is None:
+            rows.append(_not_estimable(base, meas, res.undefined.get(meas) or "; ".join(res.notes)))
+        else:
+            rows.append(
+                {
+                    **base,
+                    "measure": meas,
+                    "estimate": est.estimate,
+                    "ci_low": est.ci_low,
+                    "ci_high": est.ci_high,
+                    "method": est.method,
+                    "status": "ok",
+                    "reason": "",
+                }
+            )
+    return rows
+
+
 def _by_group(
     y: NDArray[np.int8],
     p: NDArray[np.float64],
     groups: pd.DataFrame,
-    n: int,
-    k: int,
-    strategy: str,
-    level: float,
+    opts: _GroupOptions,
     rng: np.random.Generator,
-    n_resamples: int,
-    clusters: ArrayLike | None,
-    age_bins: Sequence[float] | None,
-    min_n: int,
-    min_pos: int,
-    min_neg: int,
 ) -> pd.DataFrame:
-    from validation.stats.subgroups import _make_partitions, _prepare_attributes
-
-    attrs = _prepare_attributes(groups, n, age_bins, "age")
-    parts = _make_partitions(attrs, (), "age")
-    cl = None if clusters is None else np.asarray(clusters)
-    rows = []
-    measures = ("ece", "brier", "intercept", "slope")
+    attrs = prepare_attributes(groups, len(y), opts.age_bins, "age")
+    parts = make_partitions(attrs, (), "age")
+    cl = opts.clusters
+    rows: list[dict[str, Any]] = []
     for part in parts:
         streams = rng.spawn(len(part.order))
         for g_i, g in enumerate(part.order):
@@ -700,64 +787,21 @@ def _by_group(
             npos = int(y[m].sum())
             nneg = nn - npos
             base = {"attribute": part.name, "group": g, "n": nn, "n_pos": npos, "n_neg": nneg}
-            reasons = []
-            if nn < min_n:
-                reasons.append(f"n={nn} < min_n={min_n}")
-            if npos < min_pos:
-                reasons.append(f"n_pos={npos} < min_pos={min_pos}")
-            if nneg < min_neg:
-                reasons.append(f"n_neg={nneg} < min_neg={min_neg}")
+            reasons = opts.guard(nn, npos, nneg)
             if reasons:
-                for meas in measures:
-                    rows.append(
-                        {
-                            **base,
-                            "measure": meas,
-                            "estimate": np.nan,
-                            "ci_low": np.nan,
-                            "ci_high": np.nan,
-                            "method": "",
-                            "status": "not_estimable",
-                            "reason": "; ".join(reasons),
-                        }
-                    )
+                rows.extend(
+                    _not_estimable(base, meas, "; ".join(reasons)) for meas in _GROUP_MEASURES
+                )
                 continue
             res = calibration_summary(
                 y[m],
                 p[m],
-                n_bins=k,
-                strategy=strategy,
-                confidence_level=level,
+                n_bins=opts.n_bins,
+                strategy=opts.strategy,
+                confidence_level=opts.level,
                 rng=streams[g_i],
-                n_resamples=n_resamples,
+                n_resamples=opts.n_resamples,
                 clusters=None if cl is None else cl[m],
             )
-            for meas in measures:
-                est = getattr(res, meas)
-                if est is None:
-                    rows.append(
-                        {
-                            **base,
-                            "measure": meas,
-                            "estimate": np.nan,
-                            "ci_low": np.nan,
-                            "ci_high": np.nan,
-                            "method": "",
-                            "status": "not_estimable",
-                            "reason": res.undefined.get(meas) or "; ".join(res.notes),
-                        }
-                    )
-                else:
-                    rows.append(
-                        {
-                            **base,
-                            "measure": meas,
-                            "estimate": est.estimate,
-                            "ci_low": est.ci_low,
-                            "ci_high": est.ci_high,
-                            "method": est.method,
-                            "status": "ok",
-                            "reason": "",
-                        }
-                    )
+            rows.extend(_group_rows(base, res))
     return pd.DataFrame(rows, columns=BY_GROUP_COLUMNS)

@@ -25,13 +25,19 @@ from scipy import optimize, stats
 from validation.errors import UndefinedMetricError
 from validation.stats._checks import (
     as_binary,
-    check_alternative,
     check_confidence_level,
-    check_method,
     check_same_length,
 )
+from validation.stats._params import (
+    ALTERNATIVES,
+    UNIT_INTERVAL,
+    Interval,
+    Options,
+    Real,
+    validate_params,
+)
 from validation.stats._results import Comparison, TestResult
-from validation.stats.proportions import _check_counts, proportion_ci
+from validation.stats.proportions import check_counts, proportion_ci
 
 __all__ = [
     "interval_level",
@@ -80,6 +86,11 @@ def _p_from_z(z: float, alternative: str) -> float:
 # ---------------------------------------------------------------------------
 
 
+@validate_params(
+    {
+        "method": [Options(MCNEMAR_METHODS)],
+    }
+)
 def mcnemar(y_pred_a: ArrayLike, y_pred_b: ArrayLike, *, method: str = "exact") -> TestResult:
     """McNemar's test that two paired binary outcomes have the same probability.
 
@@ -135,7 +146,6 @@ def mcnemar(y_pred_a: ArrayLike, y_pred_b: ArrayLike, *, method: str = "exact") 
     matched-pairs data: mid-p and asymptotic are better than exact conditional.
     BMC Med Res Methodol 13:91. doi:10.1186/1471-2288-13-91.
     """
-    check_method(method, MCNEMAR_METHODS)
     n11, n10, n01, n00 = _paired_counts(y_pred_a, y_pred_b, "y_pred_a", "y_pred_b")
     n = n11 + n10 + n01 + n00
     nd = n10 + n01
@@ -212,13 +222,17 @@ def _score_bounds(
     elif estimate <= -1.0 + eps or zfun(-1.0 + eps) <= zcrit_low:
         low = -1.0
     else:
-        low = float(optimize.brentq(lambda d: zfun(d) - zcrit_low, -1.0 + eps, estimate, xtol=_XTOL))
+        low = float(
+            optimize.brentq(lambda d: zfun(d) - zcrit_low, -1.0 + eps, estimate, xtol=_XTOL)
+        )
     if math.isinf(zcrit_high):
         high = 1.0
     elif estimate >= 1.0 - eps or zfun(1.0 - eps) >= -zcrit_high:
         high = 1.0
     else:
-        high = float(optimize.brentq(lambda d: zfun(d) + zcrit_high, estimate, 1.0 - eps, xtol=_XTOL))
+        high = float(
+            optimize.brentq(lambda d: zfun(d) + zcrit_high, estimate, 1.0 - eps, xtol=_XTOL)
+        )
     return low, high
 
 
@@ -247,6 +261,12 @@ def _newcombe_paired(n11: int, n10: int, n01: int, n00: int, level: float) -> tu
     return max(-1.0, d - math.sqrt(max(dl, 0.0))), min(1.0, d + math.sqrt(max(du, 0.0)))
 
 
+@validate_params(
+    {
+        "method": [Options(PAIRED_DIFFERENCE_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def paired_proportion_difference(
     y_a: ArrayLike,
     y_b: ArrayLike,
@@ -306,7 +326,6 @@ def paired_proportion_difference(
     intervals for paired binomial proportions. Stat Med 33:2850-2875.
     doi:10.1002/sim.6148.
     """
-    check_method(method, PAIRED_DIFFERENCE_METHODS)
     level = check_confidence_level(confidence_level)
     n11, n10, n01, n00 = _paired_counts(y_a, y_b, "y_a", "y_b")
     n = n11 + n10 + n01 + n00
@@ -347,6 +366,14 @@ def paired_proportion_difference(
 # ---------------------------------------------------------------------------
 
 
+@validate_params(
+    {
+        "null_value": [UNIT_INTERVAL],
+        "alternative": [ALTERNATIVES],
+        "method": [Options(PROPORTION_TEST_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def proportion_test(
     successes: int,
     n: int,
@@ -404,13 +431,9 @@ def proportion_test(
     FDA (2007). Statistical Guidance on Reporting Results from Studies Evaluating
     Diagnostic Tests.
     """
-    check_method(method, PROPORTION_TEST_METHODS)
-    check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     p0 = float(null_value)
-    if not (math.isfinite(p0) and 0.0 < p0 < 1.0):
-        raise ValueError(f"null_value must be in (0, 1), got {null_value!r}")
-    x, m = _check_counts(successes, n)
+    x, m = check_counts(successes, n)
     phat = x / m
     if method == "exact":
         statistic = float(x)
@@ -460,7 +483,28 @@ def _two_sided_crit(level: float) -> float:
     return float(stats.norm.isf((1.0 - level) / 2.0))
 
 
-_NI_DOC = """
+@validate_params(
+    {
+        "margin": [Interval(Real, 0, 1, closed="left")],
+        "alternative": [ALTERNATIVES],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
+def paired_noninferiority(
+    y_a: ArrayLike,
+    y_b: ArrayLike,
+    *,
+    margin: float,
+    alternative: str = "greater",
+    confidence_level: float = 0.95,
+) -> Comparison:
+    """Non-inferiority / superiority test of two paired proportions (Nam-Tango score test).
+
+    The score statistic for H0: delta = delta0 is Tango's (1998)
+    Z = (n10 - n01 - n delta0) / sqrt(n (2 q01 + delta0 (1 - delta0))), q01 the
+    restricted MLE of P(a = 0, b = 1); the same test as Nam (1997). For
+    ``margin=0`` it is McNemar's uncorrected test.
+
     Hypotheses (delta = p_a - p_b, margin >= 0):
 
     - ``greater`` (default): H0: delta <= -margin vs H1: delta > -margin, i.e.
@@ -476,32 +520,15 @@ _NI_DOC = """
     ``confidence_level = 1 - 2 alpha``: with ``alternative="greater"`` the test
     rejects at alpha = 0.025 exactly when the 95% lower bound exceeds
     -margin. ``extra["null_difference"]`` holds the tested delta0.
-"""
 
-
-def paired_noninferiority(
-    y_a: ArrayLike,
-    y_b: ArrayLike,
-    *,
-    margin: float,
-    alternative: str = "greater",
-    confidence_level: float = 0.95,
-) -> Comparison:
-    """Non-inferiority / superiority test of two paired proportions (Nam-Tango score test).
-
-    The score statistic for H0: delta = delta0 is Tango's (1998)
-    Z = (n10 - n01 - n delta0) / sqrt(n (2 q01 + delta0 (1 - delta0))), q01 the
-    restricted MLE of P(a = 0, b = 1); the same test as Nam (1997). For
-    ``margin=0`` it is McNemar's uncorrected test.
-    {ni_doc}
     Parameters
     ----------
-    y_a, y_b : array-like of {{0, 1}} or bool
+    y_a, y_b : array-like of {0, 1} or bool
         Paired binary outcomes per case (e.g. a candidate's and the released
         model's positive calls on the diseased cases).
     margin : float
         Non-inferiority margin in [0, 1).
-    alternative : {{"greater", "less", "two-sided"}}
+    alternative : {"greater", "less", "two-sided"}
     confidence_level : float
         Two-sided confidence level of the interval, in (0, 1).
 
@@ -529,7 +556,6 @@ def paired_noninferiority(
     requirements in matched-pairs design. Biometrics 53:1422-1430.
     doi:10.2307/2533508.
     """
-    check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     m = _check_margin(margin)
     n11, n10, n01, n00 = _paired_counts(y_a, y_b, "y_a", "y_b")
@@ -561,7 +587,10 @@ def paired_noninferiority(
         se=se,
         n=n,
         extra={
-            "n11": n11, "n10": n10, "n01": n01, "n00": n00,
+            "n11": n11,
+            "n10": n10,
+            "n01": n01,
+            "n00": n00,
             "null_difference": d0,
         },
     )
@@ -603,6 +632,13 @@ def _fm_z(x1: int, n1: int, x2: int, n2: int, delta: float, *, mn_factor: bool =
     return num / math.sqrt(var)
 
 
+@validate_params(
+    {
+        "margin": [Interval(Real, 0, 1, closed="left")],
+        "alternative": [ALTERNATIVES],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def unpaired_noninferiority(
     y_a: ArrayLike,
     y_b: ArrayLike,
@@ -622,14 +658,30 @@ def unpaired_noninferiority(
     cubic whenever the null difference is not 0 (statsmodels issue #10269), and
     its score interval fails (NaN) when both samples are all 0 or all 1; at a
     null difference of 0 the two agree.
-    {ni_doc}
+
+    Hypotheses (delta = p_a - p_b, margin >= 0):
+
+    - ``greater`` (default): H0: delta <= -margin vs H1: delta > -margin, i.e.
+      a is non-inferior to b (``margin=0``: a is superior to b).
+    - ``less``: H0: delta >= margin vs H1: delta < margin (for endpoints where
+      lower is better, such as a false-positive rate).
+    - ``two-sided``: H0: delta = 0 vs H1: delta != 0 (``margin`` must be 0).
+
+    These are the conventions of :func:`validation.stats.compare_auc`.
+    ``ci_low``/``ci_high`` are always the two-sided score interval at
+    ``confidence_level`` (the inversion of the same statistic). For a
+    one-sided test at level alpha the dual bound is that of
+    ``confidence_level = 1 - 2 alpha``: with ``alternative="greater"`` the test
+    rejects at alpha = 0.025 exactly when the 95% lower bound exceeds
+    -margin. ``extra["null_difference"]`` holds the tested delta0.
+
     Parameters
     ----------
-    y_a, y_b : array-like of {{0, 1}} or bool
+    y_a, y_b : array-like of {0, 1} or bool
         Binary outcomes of two independent samples (lengths may differ).
     margin : float
         Non-inferiority margin in [0, 1).
-    alternative : {{"greater", "less", "two-sided"}}
+    alternative : {"greater", "less", "two-sided"}
     confidence_level : float
         Two-sided confidence level of the interval, in (0, 1).
 
@@ -657,7 +709,6 @@ def unpaired_noninferiority(
     Miettinen O, Nurminen M (1985). Comparative analysis of two rates. Stat Med
     4:213-226. doi:10.1002/sim.4780040211.
     """
-    check_alternative(alternative)
     level = check_confidence_level(confidence_level)
     m = _check_margin(margin)
     a = as_binary(y_a, name="y_a")
@@ -695,18 +746,20 @@ def unpaired_noninferiority(
         se=se,
         n=n1 + n2,
         extra={
-            "successes_a": x1, "n_a": n1, "successes_b": x2, "n_b": n2,
+            "successes_a": x1,
+            "n_a": n1,
+            "successes_b": x2,
+            "n_b": n2,
             "null_difference": d0,
         },
     )
 
 
-if paired_noninferiority.__doc__:
-    paired_noninferiority.__doc__ = paired_noninferiority.__doc__.format(ni_doc=_NI_DOC)
-if unpaired_noninferiority.__doc__:
-    unpaired_noninferiority.__doc__ = unpaired_noninferiority.__doc__.format(ni_doc=_NI_DOC)
-
-
+@validate_params(
+    {
+        "significance_level": [Interval(Real, 0, 0.5, closed="neither")],
+    }
+)
 def interval_level(significance_level: float) -> float:
     """Two-sided confidence level that agrees with a one-sided test at ``significance_level``.
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from validation.stats._checks import check_method
+from validation.stats._params import UNIT_INTERVAL, Options, validate_params
+from validation.stats._results import ResultMixin
 
 __all__ = [
     "MULTIPLICITY_METHODS",
@@ -32,7 +32,7 @@ MULTIPLICITY_METHODS = (*ADJUST_METHODS, "fixed_sequence")
 
 
 @dataclass(frozen=True)
-class MultiplicityResult:
+class MultiplicityResult(ResultMixin):
     """Adjusted p-values and decisions for a family of hypotheses, in input order.
 
     Attributes
@@ -52,15 +52,6 @@ class MultiplicityResult:
     reject: tuple[bool, ...]
     method: str
     significance_level: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "p_adjusted": list(self.p_adjusted),
-            "reject": list(self.reject),
-            "method": self.method,
-            "significance_level": self.significance_level,
-        }
 
 
 def _as_pvalues(p: ArrayLike) -> NDArray[np.float64]:
@@ -86,6 +77,11 @@ def _check_level(significance_level: float) -> float:
     return level
 
 
+@validate_params(
+    {
+        "method": [Options(ADJUST_METHODS)],
+    }
+)
 def adjust_pvalues(p: ArrayLike, *, method: str) -> NDArray[np.float64]:
     """Multiplicity-adjusted p-values, in input order.
 
@@ -128,7 +124,6 @@ def adjust_pvalues(p: ArrayLike, *, method: str) -> NDArray[np.float64]:
     practical and powerful approach to multiple testing. J R Stat Soc B
     57:289-300. doi:10.1111/j.2517-6161.1995.tb02031.x.
     """
-    check_method(method, ADJUST_METHODS)
     arr = _as_pvalues(p)
     # Written out (as R's p.adjust) rather than calling statsmodels' multipletests,
     # which runs gc.collect() on every Holm call (~0.1 s each with a large heap, too
@@ -150,6 +145,11 @@ def adjust_pvalues(p: ArrayLike, *, method: str) -> NDArray[np.float64]:
     return out
 
 
+@validate_params(
+    {
+        "significance_level": [UNIT_INTERVAL],
+    }
+)
 def fixed_sequence(p_values: ArrayLike, *, significance_level: float = 0.05) -> MultiplicityResult:
     """Fixed-sequence (hierarchical) testing of endpoints in a pre-specified order.
 
@@ -202,6 +202,12 @@ def fixed_sequence(p_values: ArrayLike, *, significance_level: float = 0.05) -> 
     )
 
 
+@validate_params(
+    {
+        "method": [Options(MULTIPLICITY_METHODS)],
+        "significance_level": [UNIT_INTERVAL],
+    }
+)
 def multiplicity_test(
     p: ArrayLike, *, method: str, significance_level: float = 0.05
 ) -> MultiplicityResult:
@@ -234,7 +240,6 @@ def multiplicity_test(
     ----------
     See :func:`adjust_pvalues` and :func:`fixed_sequence`.
     """
-    check_method(method, MULTIPLICITY_METHODS)
     level = _check_level(significance_level)
     if method == "fixed_sequence":
         return fixed_sequence(p, significance_level=level)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,9 +42,18 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special, stats
 
-from validation.stats._mrmc_power import MRMCPower, _components, mrmc_power, mrmc_sample_size
-from validation.stats._results import _jsonable
+from validation.stats._checks import required
+from validation.stats._params import UNIT_INTERVAL, Interval, Options, Real, Whole, validate_params
+from validation.stats._results import ResultMixin
+from validation.stats.detection.fom import FROC_FOMS
 from validation.stats.mrmc import mrmc_analysis
+from validation.stats.mrmc.data import COVARIANCES, ROC_FOMS
+from validation.stats.mrmc.power import (
+    MRMCPower,
+    mrmc_power,
+    mrmc_sample_size,
+    variance_components_dict,
+)
 
 __all__ = [
     "AUCPlan",
@@ -86,6 +95,10 @@ _GOAL_METHODS = ("normal", "exact")
 _AUC_ALTERNATIVES = ("two-sided", "greater", "less")
 _PAIRED_ALTERNATIVES = ("two-sided", "greater")
 _CEIL_RTOL = 1e-9
+_PREVALENCE = Interval(Real, 0, 1, closed="right")
+_POSITIVE = Interval(Real, 0, None, closed="neither")
+_CORRELATION = Interval(Real, -1, 1, closed="neither")
+_MARGIN = Interval(Real, 0, 1, closed="left")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -118,8 +131,11 @@ def _whole(value: Any, name: str, minimum: int) -> int:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     if isinstance(value, int | np.integer):
         out = int(value)
-    elif (isinstance(value, float | np.floating) and math.isfinite(value)
-          and float(value).is_integer()):
+    elif (
+        isinstance(value, float | np.floating)
+        and math.isfinite(value)
+        and float(value).is_integer()
+    ):
         out = int(value)
     else:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
@@ -171,7 +187,7 @@ def _prevalence(value: Any) -> float | None:
 
 # --------------------------------------------------------------------------- precision
 @dataclass(frozen=True)
-class PrecisionPlan:
+class PrecisionPlan(ResultMixin):
     """Cases needed for a confidence interval of a stated half-width.
 
     Attributes
@@ -199,11 +215,15 @@ class PrecisionPlan:
     prevalence: float | None
     method: str = "buderer"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
-
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "half_width": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+        "prevalence": [_PREVALENCE, None],
+    }
+)
 def sample_size_precision(
     expected: float,
     half_width: float,
@@ -260,13 +280,20 @@ def sample_size_precision(
     z = _norm_ppf(1.0 - (1.0 - level) / 2.0)
     raw = z * z * p * (1.0 - p) / (d * d)
     n = _ceil(raw)
-    return PrecisionPlan(n=n, n_total=_total(n, prev), n_unrounded=raw, expected=p,
-                         half_width=d, confidence_level=level, prevalence=prev)
+    return PrecisionPlan(
+        n=n,
+        n_total=_total(n, prev),
+        n_unrounded=raw,
+        expected=p,
+        half_width=d,
+        confidence_level=level,
+        prevalence=prev,
+    )
 
 
 # --------------------------------------------------------------------------- goal
 @dataclass(frozen=True)
-class GoalPlan:
+class GoalPlan(ResultMixin):
     """Cases for the lower confidence bound of a proportion to exceed a goal.
 
     Attributes
@@ -317,13 +344,10 @@ class GoalPlan:
     prevalence: float | None
     n_unrounded: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
-
-def _lower_bounds(x: NDArray[np.int64], n: NDArray[np.int64], interval: str, level: float
-                  ) -> NDArray[np.float64]:
+def _lower_bounds(
+    x: NDArray[np.int64], n: NDArray[np.int64], interval: str, level: float
+) -> NDArray[np.float64]:
     """Vectorised lower bounds of :func:`validation.stats.proportion_ci` (``clip=True``)."""
     a = (1.0 - level) / 2.0
     xf = x.astype(np.float64)
@@ -356,8 +380,9 @@ def _lower_bounds(x: NDArray[np.int64], n: NDArray[np.int64], interval: str, lev
     return np.where(zero, 0.0, low)
 
 
-def _min_successes(n: NDArray[np.int64], goal: float, interval: str, level: float
-                   ) -> NDArray[np.int64]:
+def _min_successes(
+    n: NDArray[np.int64], goal: float, interval: str, level: float
+) -> NDArray[np.int64]:
     """Smallest ``x`` whose lower bound exceeds ``goal``, for each ``n`` (``n + 1`` if none).
 
     Bisection on ``x`` relies on ``{x : low(x, n) > goal}`` being an upper set, which
@@ -376,8 +401,9 @@ def _min_successes(n: NDArray[np.int64], goal: float, interval: str, level: floa
         lo = np.where(active & ~passed, mid, lo)
 
 
-def _exact_goal_power(n: NDArray[np.int64], expected: float, goal: float, interval: str,
-                      level: float) -> NDArray[np.float64]:
+def _exact_goal_power(
+    n: NDArray[np.int64], expected: float, goal: float, interval: str, level: float
+) -> NDArray[np.float64]:
     x_min = _min_successes(n, goal, interval, level)
     return np.asarray(stats.binom.sf(x_min - 1, n, expected), dtype=np.float64)
 
@@ -390,30 +416,49 @@ def _normal_goal(p: float, g: float, level: float, power: float) -> float:
 
 def _normal_goal_power(n: int, p: float, g: float, level: float) -> float:
     z_a = _norm_ppf(1.0 - (1.0 - level) / 2.0)
-    return _norm_cdf((math.sqrt(n) * (p - g) - z_a * math.sqrt(g * (1.0 - g)))
-                     / math.sqrt(p * (1.0 - p)))
+    return _norm_cdf(
+        (math.sqrt(n) * (p - g) - z_a * math.sqrt(g * (1.0 - g))) / math.sqrt(p * (1.0 - p))
+    )
 
 
-def _goal_inputs(expected: Any, goal: Any, confidence_level: Any, method: Any,
-                 interval: Any, *, planning: bool) -> tuple[float, float, float, str, str | None]:
+def _goal_inputs(
+    expected: Any, goal: Any, confidence_level: Any, method: Any, interval: Any, *, planning: bool
+) -> tuple[float, float, float, str, str | None]:
     p = _unit(expected, "expected")
     g = _unit(goal, "goal")
     level = _unit(confidence_level, "confidence_level")
     how = _choice(method, _GOAL_METHODS, "method")
     if planning and g >= p:
-        raise ValueError(f"goal must be below expected (the lower bound can only be "
-                         f"expected to exceed a goal the true value exceeds); got "
-                         f"goal={goal!r} >= expected={expected!r}")
+        raise ValueError(
+            f"goal must be below expected (the lower bound can only be "
+            f"expected to exceed a goal the true value exceeds); got "
+            f"goal={goal!r} >= expected={expected!r}"
+        )
     if how == "normal":
         if interval is not None:
-            raise ValueError(f"interval applies to method='exact' only; got "
-                             f"interval={interval!r} with method='normal'")
+            raise ValueError(
+                f"interval applies to method='exact' only; got "
+                f"interval={interval!r} with method='normal'"
+            )
         return p, g, level, how, None
-    iv = _choice("clopper_pearson" if interval is None else interval, PLANNING_INTERVALS,
-                 "interval")
+    iv = _choice(
+        "clopper_pearson" if interval is None else interval, PLANNING_INTERVALS, "interval"
+    )
     return p, g, level, how, iv
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "goal": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+        "method": [Options(_GOAL_METHODS)],
+        "interval": [Options(PLANNING_INTERVALS), None],
+        "prevalence": [_PREVALENCE, None],
+        "max_n": [Whole(1)],
+    }
+)
 def sample_size_goal(
     expected: float,
     goal: float,
@@ -491,19 +536,31 @@ def sample_size_goal(
     Clopper CJ, Pearson ES. The use of confidence or fiducial limits illustrated in the
     case of the binomial. Biometrika 1934;26:404-413. doi:10.1093/biomet/26.4.404
     """
-    p, g, level, how, iv = _goal_inputs(expected, goal, confidence_level, method, interval,
-                                        planning=True)
+    p, g, level, how, iv = _goal_inputs(
+        expected, goal, confidence_level, method, interval, planning=True
+    )
     target = _unit(power, "power")
     prev = _prevalence(prevalence)
     limit = _whole(max_n, "max_n", 1)
     raw = _normal_goal(p, g, level, target)
     if how == "normal":
         n = max(_ceil(raw), 1)
-        return GoalPlan(n=n, n_total=_total(n, prev), power=_normal_goal_power(n, p, g, level),
-                        n_stable=n, n_total_stable=_total(n, prev), expected=p, goal=g,
-                        target_power=target, confidence_level=level, method=how,
-                        interval=None, prevalence=prev, n_unrounded=raw)
-    assert iv is not None
+        return GoalPlan(
+            n=n,
+            n_total=_total(n, prev),
+            power=_normal_goal_power(n, p, g, level),
+            n_stable=n,
+            n_total_stable=_total(n, prev),
+            expected=p,
+            goal=g,
+            target_power=target,
+            confidence_level=level,
+            method=how,
+            interval=None,
+            prevalence=prev,
+            n_unrounded=raw,
+        )
+    iv = required(iv, "the interval of method='exact'")
     top = min(max(64, 4 * _ceil(raw)), limit)
     while True:
         ns = np.arange(1, top + 1, dtype=np.int64)
@@ -518,19 +575,41 @@ def sample_size_goal(
             if stable.any():
                 n = int(ns[first])
                 m = int(ns[int(np.argmax(stable))])
-                return GoalPlan(n=n, n_total=_total(n, prev), power=float(pw[first]),
-                                n_stable=m, n_total_stable=_total(m, prev), expected=p,
-                                goal=g, target_power=target, confidence_level=level,
-                                method=how, interval=iv, prevalence=prev)
+                return GoalPlan(
+                    n=n,
+                    n_total=_total(n, prev),
+                    power=float(pw[first]),
+                    n_stable=m,
+                    n_total_stable=_total(m, prev),
+                    expected=p,
+                    goal=g,
+                    target_power=target,
+                    confidence_level=level,
+                    method=how,
+                    interval=iv,
+                    prevalence=prev,
+                )
         if top >= limit:
             best = float(pw.max())
             raise ValueError(
                 f"no sample size up to max_n={limit} gives {target!r} power (and keeps it up "
                 f"to twice that size) for expected={p!r} against goal={g!r}; the best power "
-                f"found is {best:.4f}. Raise max_n or revise the design")
+                f"found is {best:.4f}. Raise max_n or revise the design"
+            )
         top = min(2 * top, limit)
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "goal": [UNIT_INTERVAL],
+        "n": [Whole(1)],
+        "confidence_level": [UNIT_INTERVAL],
+        "method": [Options(_GOAL_METHODS)],
+        "interval": [Options(PLANNING_INTERVALS), None],
+        "prevalence": [_PREVALENCE, None],
+    }
+)
 def power_goal(
     expected: float,
     goal: float,
@@ -564,23 +643,35 @@ def power_goal(
     Clopper CJ, Pearson ES. Biometrika 1934;26:404-413. doi:10.1093/biomet/26.4.404
     Chu H, Cole SR. J Clin Epidemiol 2007;60:1201-1202. doi:10.1016/j.jclinepi.2006.09.015
     """
-    p, g, level, how, iv = _goal_inputs(expected, goal, confidence_level, method, interval,
-                                        planning=False)
+    p, g, level, how, iv = _goal_inputs(
+        expected, goal, confidence_level, method, interval, planning=False
+    )
     m = _whole(n, "n", 1)
     prev = _prevalence(prevalence)
     if how == "normal":
         pw = _normal_goal_power(m, p, g, level)
     else:
-        assert iv is not None
+        iv = required(iv, "the interval of method='exact'")
         pw = float(_exact_goal_power(np.array([m], dtype=np.int64), p, g, iv, level)[0])
-    return GoalPlan(n=m, n_total=_total(m, prev), power=pw, n_stable=None, n_total_stable=None,
-                    expected=p, goal=g, target_power=None, confidence_level=level, method=how,
-                    interval=iv, prevalence=prev)
+    return GoalPlan(
+        n=m,
+        n_total=_total(m, prev),
+        power=pw,
+        n_stable=None,
+        n_total_stable=None,
+        expected=p,
+        goal=g,
+        target_power=None,
+        confidence_level=level,
+        method=how,
+        interval=iv,
+        prevalence=prev,
+    )
 
 
 # --------------------------------------------------------------------------- one AUC
 @dataclass(frozen=True)
-class AUCPlan:
+class AUCPlan(ResultMixin):
     """Positives and negatives for testing one AUC against a null value.
 
     Attributes
@@ -616,10 +707,6 @@ class AUCPlan:
     alternative: str
     method: str = "obuchowski"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
-
 
 def _auc_variance(theta: float, ratio: float) -> float:
     """Obuchowski's variance function of the AUC (times ``n_positive``), binormal ``B = 1``.
@@ -631,8 +718,9 @@ def _auc_variance(theta: float, ratio: float) -> float:
     return 0.0099 * math.exp(-a * a / 2.0) * ((5.0 * a * a + 8.0) + (a * a + 8.0) / ratio)
 
 
-def _auc_inputs(expected: Any, null: Any, significance_level: Any, alternative: Any
-                ) -> tuple[float, float, float, str]:
+def _auc_inputs(
+    expected: Any, null: Any, significance_level: Any, alternative: Any
+) -> tuple[float, float, float, str]:
     theta = _unit(expected, "expected")
     theta0 = _unit(null, "null")
     alpha = _unit(significance_level, "significance_level")
@@ -640,23 +728,36 @@ def _auc_inputs(expected: Any, null: Any, significance_level: Any, alternative: 
     if theta == theta0:
         raise ValueError(f"expected must differ from null; both are {theta!r}")
     if alt == "greater" and theta < theta0:
-        raise ValueError(f"alternative='greater' needs expected > null; got expected="
-                         f"{expected!r} < null={null!r}")
+        raise ValueError(
+            f"alternative='greater' needs expected > null; got expected="
+            f"{expected!r} < null={null!r}"
+        )
     if alt == "less" and theta > theta0:
-        raise ValueError(f"alternative='less' needs expected < null; got expected="
-                         f"{expected!r} > null={null!r}")
+        raise ValueError(
+            f"alternative='less' needs expected < null; got expected={expected!r} > null={null!r}"
+        )
     return theta, theta0, alpha, alt
 
 
-def _auc_power(theta: float, theta0: float, n_pos: float, n_neg: float, alpha: float,
-               alt: str) -> float:
+def _auc_power(
+    theta: float, theta0: float, n_pos: float, n_neg: float, alpha: float, alt: str
+) -> float:
     ratio = n_neg / n_pos
     z_a = _z_alpha(alpha, alt)
     v0, va = _auc_variance(theta0, ratio), _auc_variance(theta, ratio)
-    return _norm_cdf((math.sqrt(n_pos) * abs(theta - theta0) - z_a * math.sqrt(v0))
-                     / math.sqrt(va))
+    return _norm_cdf((math.sqrt(n_pos) * abs(theta - theta0) - z_a * math.sqrt(v0)) / math.sqrt(va))
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "null": [UNIT_INTERVAL],
+        "ratio": [_POSITIVE],
+        "significance_level": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "alternative": [Options(_AUC_ALTERNATIVES)],
+    }
+)
 def sample_size_auc(
     expected: float,
     *,
@@ -729,13 +830,31 @@ def sample_size_auc(
     v0, va = _auc_variance(theta0, k), _auc_variance(theta, k)
     raw = (z_a * math.sqrt(v0) + z_b * math.sqrt(va)) ** 2 / (theta - theta0) ** 2
     n_pos, n_neg = max(_ceil(raw), 1), max(_ceil(k * raw), 1)
-    return AUCPlan(n_positive=n_pos, n_negative=n_neg, n_positive_unrounded=raw,
-                   n_negative_unrounded=k * raw,
-                   power=_auc_power(theta, theta0, n_pos, n_neg, alpha, alt), expected=theta,
-                   null=theta0, ratio=k, significance_level=alpha, target_power=target,
-                   alternative=alt)
+    return AUCPlan(
+        n_positive=n_pos,
+        n_negative=n_neg,
+        n_positive_unrounded=raw,
+        n_negative_unrounded=k * raw,
+        power=_auc_power(theta, theta0, n_pos, n_neg, alpha, alt),
+        expected=theta,
+        null=theta0,
+        ratio=k,
+        significance_level=alpha,
+        target_power=target,
+        alternative=alt,
+    )
 
 
+@validate_params(
+    {
+        "expected": [UNIT_INTERVAL],
+        "n_positive": [Whole(1)],
+        "n_negative": [Whole(1)],
+        "null": [UNIT_INTERVAL],
+        "significance_level": [UNIT_INTERVAL],
+        "alternative": [Options(_AUC_ALTERNATIVES)],
+    }
+)
 def power_auc(
     expected: float,
     *,
@@ -771,13 +890,31 @@ def power_auc(
     theta, theta0, alpha, alt = _auc_inputs(expected, null, significance_level, alternative)
     n_pos = _whole(n_positive, "n_positive", 1)
     n_neg = _whole(n_negative, "n_negative", 1)
-    return AUCPlan(n_positive=n_pos, n_negative=n_neg, n_positive_unrounded=None,
-                   n_negative_unrounded=None,
-                   power=_auc_power(theta, theta0, n_pos, n_neg, alpha, alt), expected=theta,
-                   null=theta0, ratio=n_neg / n_pos, significance_level=alpha,
-                   target_power=None, alternative=alt)
+    return AUCPlan(
+        n_positive=n_pos,
+        n_negative=n_neg,
+        n_positive_unrounded=None,
+        n_negative_unrounded=None,
+        power=_auc_power(theta, theta0, n_pos, n_neg, alpha, alt),
+        expected=theta,
+        null=theta0,
+        ratio=n_neg / n_pos,
+        significance_level=alpha,
+        target_power=None,
+        alternative=alt,
+    )
 
 
+@validate_params(
+    {
+        "n_positive": [Whole(1)],
+        "n_negative": [Whole(1)],
+        "null": [UNIT_INTERVAL],
+        "significance_level": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "alternative": [Options(_AUC_ALTERNATIVES)],
+    }
+)
 def detectable_auc(
     *,
     n_positive: int,
@@ -834,18 +971,27 @@ def detectable_auc(
         raise ValueError(
             f"no AUC {'above 0' if alt == 'less' else 'below 1'} reaches power {target!r} "
             f"with n_positive={n_pos} and n_negative={n_neg} against null={theta0!r}; the "
-            f"best is {_auc_power(far, theta0, n_pos, n_neg, alpha, alt):.4f}")
+            f"best is {_auc_power(far, theta0, n_pos, n_neg, alpha, alt):.4f}"
+        )
     theta = float(optimize.brentq(gap, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps))
-    return AUCPlan(n_positive=n_pos, n_negative=n_neg, n_positive_unrounded=None,
-                   n_negative_unrounded=None,
-                   power=_auc_power(theta, theta0, n_pos, n_neg, alpha, alt), expected=theta,
-                   null=theta0, ratio=n_neg / n_pos, significance_level=alpha,
-                   target_power=target, alternative=alt)
+    return AUCPlan(
+        n_positive=n_pos,
+        n_negative=n_neg,
+        n_positive_unrounded=None,
+        n_negative_unrounded=None,
+        power=_auc_power(theta, theta0, n_pos, n_neg, alpha, alt),
+        expected=theta,
+        null=theta0,
+        ratio=n_neg / n_pos,
+        significance_level=alpha,
+        target_power=target,
+        alternative=alt,
+    )
 
 
 # --------------------------------------------------------------------------- two AUCs
 @dataclass(frozen=True)
-class PairedAUCPlan:
+class PairedAUCPlan(ResultMixin):
     """Positives and negatives for comparing two AUCs measured on the same cases.
 
     Attributes
@@ -893,10 +1039,6 @@ class PairedAUCPlan:
     variance_alternative: float
     method: str = "obuchowski_mcclish"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
-
 
 def _fg(a: float, b: float) -> tuple[float, float]:
     """Partial derivatives of the binormal AUC ``Phi(a / sqrt(1 + b^2))`` in a and b."""
@@ -910,13 +1052,17 @@ def _binormal_var(a: float, b: float, k: float) -> float:
     return f * f * (1.0 + b * b / k + a * a / 2.0) + g * g * b * b * (1.0 + k) / (2.0 * k)
 
 
-def _binormal_cov(a1: float, b1: float, a2: float, b2: float, rn: float, ra: float, k: float
-                  ) -> float:
+def _binormal_cov(
+    a1: float, b1: float, a2: float, b2: float, rn: float, ra: float, k: float
+) -> float:
     f1, g1 = _fg(a1, b1)
     f2, g2 = _fg(a2, b2)
-    return (f1 * f2 * (ra + rn * b1 * b2 / k + ra * ra * a1 * a2 / 2.0)
-            + g1 * g2 * (b1 * b2 * (rn * rn + k * ra * ra) / (2.0 * k))
-            + f1 * g2 * (ra * ra * a1 * b2 / 2.0) + f2 * g1 * (ra * ra * a2 * b1 / 2.0))
+    return (
+        f1 * f2 * (ra + rn * b1 * b2 / k + ra * ra * a1 * a2 / 2.0)
+        + g1 * g2 * (b1 * b2 * (rn * rn + k * ra * ra) / (2.0 * k))
+        + f1 * g2 * (ra * ra * a1 * b2 / 2.0)
+        + f2 * g1 * (ra * ra * a2 * b1 / 2.0)
+    )
 
 
 def _correlation(value: Any, name: str) -> float:
@@ -926,13 +1072,24 @@ def _correlation(value: Any, name: str) -> float:
     return out
 
 
-def _paired_auc_setup(auc_1: Any, auc_2: Any, correlation: Any, correlation_negative: Any,
-                      b_1: Any, b_2: Any, margin: Any, significance_level: Any,
-                      alternative: Any) -> dict[str, Any]:
+def _paired_auc_setup(
+    auc_1: Any,
+    auc_2: Any,
+    correlation: Any,
+    correlation_negative: Any,
+    b_1: Any,
+    b_2: Any,
+    margin: Any,
+    significance_level: Any,
+    alternative: Any,
+) -> dict[str, Any]:
     t1, t2 = _unit(auc_1, "auc_1"), _unit(auc_2, "auc_2")
     ra = _correlation(correlation, "correlation")
-    rn = ra if correlation_negative is None else _correlation(correlation_negative,
-                                                              "correlation_negative")
+    rn = (
+        ra
+        if correlation_negative is None
+        else _correlation(correlation_negative, "correlation_negative")
+    )
     s1, s2 = _positive(b_1, "b_1"), _positive(b_2, "b_2")
     m = _number(margin, "margin")
     if not 0.0 <= m < 1.0:
@@ -944,13 +1101,24 @@ def _paired_auc_setup(auc_1: Any, auc_2: Any, correlation: Any, correlation_nega
         raise ValueError(
             f"the design cannot succeed: auc_1 - auc_2 + margin must be > 0 for a "
             f"one-directional (non-inferiority or 'greater') hypothesis; got "
-            f"{t1!r} - {t2!r} + {m!r} = {effect:.4g}")
+            f"{t1!r} - {t2!r} + {m!r} = {effect:.4g}"
+        )
     if effect == 0:
         raise ValueError(f"auc_1 and auc_2 must differ when margin is 0; both are {t1!r}")
-    return {"t1": t1, "t2": t2, "ra": ra, "rn": rn, "b1": s1, "b2": s2, "margin": m,
-            "alpha": alpha, "alt": alt, "effect": abs(effect),
-            "a1": _norm_ppf(t1) * math.sqrt(1.0 + s1 * s1),
-            "a2": _norm_ppf(t2) * math.sqrt(1.0 + s2 * s2)}
+    return {
+        "t1": t1,
+        "t2": t2,
+        "ra": ra,
+        "rn": rn,
+        "b1": s1,
+        "b2": s2,
+        "margin": m,
+        "alpha": alpha,
+        "alt": alt,
+        "effect": abs(effect),
+        "a1": _norm_ppf(t1) * math.sqrt(1.0 + s1 * s1),
+        "a2": _norm_ppf(t2) * math.sqrt(1.0 + s2 * s2),
+    }
 
 
 def _paired_auc_variances(s: dict[str, Any], k: float) -> tuple[float, float]:
@@ -964,7 +1132,8 @@ def _paired_auc_variances(s: dict[str, Any], k: float) -> tuple[float, float]:
             f"(null 2 V1 - 2 C12 = {v0:.4g}, alternative V1 + V2 - 2 C12 = {va:.4g}): the "
             f"covariance of the two AUCs exceeds the variance of test 1's; this variance "
             f"function does not apply to so high a correlation with so different AUCs "
-            f"(lower the correlation or check the B parameters)")
+            f"(lower the correlation or check the B parameters)"
+        )
     return v0, va
 
 
@@ -975,6 +1144,21 @@ def _paired_auc_power(s: dict[str, Any], n_pos: float, n_neg: float) -> tuple[fl
     return pw, v0, va
 
 
+@validate_params(
+    {
+        "auc_1": [UNIT_INTERVAL],
+        "auc_2": [UNIT_INTERVAL],
+        "correlation": [_CORRELATION],
+        "correlation_negative": [_CORRELATION, None],
+        "b_1": [_POSITIVE],
+        "b_2": [_POSITIVE],
+        "margin": [_MARGIN],
+        "ratio": [_POSITIVE],
+        "significance_level": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "alternative": [Options(_PAIRED_ALTERNATIVES)],
+    }
+)
 def sample_size_paired_auc(
     auc_1: float,
     auc_2: float,
@@ -1046,8 +1230,17 @@ def sample_size_paired_auc(
     doi:10.1002/(SICI)1097-0258(19970715)16:13<1529::AID-SIM565>3.0.CO;2-H
     Robin X, et al. pROC. BMC Bioinformatics 2011;12:77. doi:10.1186/1471-2105-12-77
     """
-    s = _paired_auc_setup(auc_1, auc_2, correlation, correlation_negative, b_1, b_2, margin,
-                          significance_level, alternative)
+    s = _paired_auc_setup(
+        auc_1,
+        auc_2,
+        correlation,
+        correlation_negative,
+        b_1,
+        b_2,
+        margin,
+        significance_level,
+        alternative,
+    )
     k = _positive(ratio, "ratio")
     target = _unit(power, "power")
     v0, va = _paired_auc_variances(s, k)
@@ -1056,13 +1249,42 @@ def sample_size_paired_auc(
     n_pos, n_neg = max(_ceil(raw), 1), max(_ceil(k * raw), 1)
     pw, _, _ = _paired_auc_power(s, n_pos, n_neg)
     return PairedAUCPlan(
-        n_positive=n_pos, n_negative=n_neg, n_positive_unrounded=raw,
-        n_negative_unrounded=k * raw, power=pw, auc_1=s["t1"], auc_2=s["t2"],
-        margin=s["margin"], correlation_positive=s["ra"], correlation_negative=s["rn"],
-        b_1=s["b1"], b_2=s["b2"], ratio=k, significance_level=s["alpha"],
-        target_power=target, alternative=s["alt"], variance_null=v0, variance_alternative=va)
+        n_positive=n_pos,
+        n_negative=n_neg,
+        n_positive_unrounded=raw,
+        n_negative_unrounded=k * raw,
+        power=pw,
+        auc_1=s["t1"],
+        auc_2=s["t2"],
+        margin=s["margin"],
+        correlation_positive=s["ra"],
+        correlation_negative=s["rn"],
+        b_1=s["b1"],
+        b_2=s["b2"],
+        ratio=k,
+        significance_level=s["alpha"],
+        target_power=target,
+        alternative=s["alt"],
+        variance_null=v0,
+        variance_alternative=va,
+    )
 
 
+@validate_params(
+    {
+        "auc_1": [UNIT_INTERVAL],
+        "auc_2": [UNIT_INTERVAL],
+        "n_positive": [Whole(1)],
+        "n_negative": [Whole(1)],
+        "correlation": [_CORRELATION],
+        "correlation_negative": [_CORRELATION, None],
+        "b_1": [_POSITIVE],
+        "b_2": [_POSITIVE],
+        "margin": [_MARGIN],
+        "significance_level": [UNIT_INTERVAL],
+        "alternative": [Options(_PAIRED_ALTERNATIVES)],
+    }
+)
 def power_paired_auc(
     auc_1: float,
     auc_2: float,
@@ -1098,22 +1320,45 @@ def power_paired_auc(
     Obuchowski NA, McClish DK. Stat Med 1997;16:1529-1542.
     doi:10.1002/(SICI)1097-0258(19970715)16:13<1529::AID-SIM565>3.0.CO;2-H
     """
-    s = _paired_auc_setup(auc_1, auc_2, correlation, correlation_negative, b_1, b_2, margin,
-                          significance_level, alternative)
+    s = _paired_auc_setup(
+        auc_1,
+        auc_2,
+        correlation,
+        correlation_negative,
+        b_1,
+        b_2,
+        margin,
+        significance_level,
+        alternative,
+    )
     n_pos = _whole(n_positive, "n_positive", 1)
     n_neg = _whole(n_negative, "n_negative", 1)
     pw, v0, va = _paired_auc_power(s, n_pos, n_neg)
     return PairedAUCPlan(
-        n_positive=n_pos, n_negative=n_neg, n_positive_unrounded=None,
-        n_negative_unrounded=None, power=pw, auc_1=s["t1"], auc_2=s["t2"], margin=s["margin"],
-        correlation_positive=s["ra"], correlation_negative=s["rn"], b_1=s["b1"], b_2=s["b2"],
-        ratio=n_neg / n_pos, significance_level=s["alpha"], target_power=None,
-        alternative=s["alt"], variance_null=v0, variance_alternative=va)
+        n_positive=n_pos,
+        n_negative=n_neg,
+        n_positive_unrounded=None,
+        n_negative_unrounded=None,
+        power=pw,
+        auc_1=s["t1"],
+        auc_2=s["t2"],
+        margin=s["margin"],
+        correlation_positive=s["ra"],
+        correlation_negative=s["rn"],
+        b_1=s["b1"],
+        b_2=s["b2"],
+        ratio=n_neg / n_pos,
+        significance_level=s["alpha"],
+        target_power=None,
+        alternative=s["alt"],
+        variance_null=v0,
+        variance_alternative=va,
+    )
 
 
 # --------------------------------------------------------------------------- two proportions
 @dataclass(frozen=True)
-class PairedProportionsPlan:
+class PairedProportionsPlan(ResultMixin):
     """Cases for comparing two proportions (e.g. sensitivities) on the same cases.
 
     Attributes
@@ -1162,17 +1407,16 @@ class PairedProportionsPlan:
     prevalence: float | None
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
-
-def _paired_cells(p1: float, p2: float, discordance: Any, correlation: Any
-                  ) -> tuple[float, float, float, float]:
+def _paired_cells(
+    p1: float, p2: float, discordance: Any, correlation: Any
+) -> tuple[float, float, float, float]:
     """Return ``(p11, p10, p01, p00)`` from the marginals and a discordance or correlation."""
     if (discordance is None) == (correlation is None):
-        raise ValueError("give exactly one of discordance and correlation; got "
-                         f"discordance={discordance!r}, correlation={correlation!r}")
+        raise ValueError(
+            "give exactly one of discordance and correlation; got "
+            f"discordance={discordance!r}, correlation={correlation!r}"
+        )
     delta = p1 - p2
     if discordance is not None:
         psi = _unit(discordance, "discordance")
@@ -1188,14 +1432,18 @@ def _paired_cells(p1: float, p2: float, discordance: Any, correlation: Any
     cells = (p11, p10, p01, p00)
     tol = 1e-12
     if min(cells) < -tol:
-        given = (f"discordance={discordance!r}" if discordance is not None
-                 else f"correlation={correlation!r}")
+        given = (
+            f"discordance={discordance!r}"
+            if discordance is not None
+            else f"correlation={correlation!r}"
+        )
         raise ValueError(
             f"{given} is impossible with p_1={p1!r} and p_2={p2!r}: it implies the cell "
             f"probabilities (both positive, only test 1, only test 2, both negative) = "
             f"({p11:.4g}, {p10:.4g}, {p01:.4g}, {p00:.4g}); the discordance must lie "
             f"between |p_1 - p_2| = {abs(delta):.4g} and "
-            f"{min(p1 + p2, 2.0 - p1 - p2):.4g}")
+            f"{min(p1 + p2, 2.0 - p1 - p2):.4g}"
+        )
     out = tuple(max(c, 0.0) for c in cells)
     return out[0], out[1], out[2], out[3]
 
@@ -1215,8 +1463,15 @@ def _restricted_variance(p10: float, p01: float, delta0: float) -> float:
     return psi0 - delta0 * delta0
 
 
-def _paired_prop_setup(p_1: Any, p_2: Any, discordance: Any, correlation: Any, margin: Any,
-                       significance_level: Any, alternative: Any) -> dict[str, Any]:
+def _paired_prop_setup(
+    p_1: Any,
+    p_2: Any,
+    discordance: Any,
+    correlation: Any,
+    margin: Any,
+    significance_level: Any,
+    alternative: Any,
+) -> dict[str, Any]:
     p1, p2 = _unit(p_1, "p_1"), _unit(p_2, "p_2")
     m = _number(margin, "margin")
     if not 0.0 <= m < 1.0:
@@ -1230,30 +1485,57 @@ def _paired_prop_setup(p_1: Any, p_2: Any, discordance: Any, correlation: Any, m
         raise ValueError(
             f"the design cannot succeed: p_1 - p_2 + margin must be > 0 for a "
             f"one-directional (non-inferiority or 'greater') hypothesis; got "
-            f"{p1!r} - {p2!r} + {m!r} = {effect:.4g}")
+            f"{p1!r} - {p2!r} + {m!r} = {effect:.4g}"
+        )
     if effect == 0:
         raise ValueError(f"p_1 and p_2 must differ when margin is 0; both are {p1!r}")
     psi = p10 + p01
     var_a = psi - delta * delta
     if var_a <= 0:
-        raise ValueError(f"the two tests never disagree (discordance {psi!r}): the estimated "
-                         f"difference has no variance and no sample size applies")
+        raise ValueError(
+            f"the two tests never disagree (discordance {psi!r}): the estimated "
+            f"difference has no variance and no sample size applies"
+        )
     # the null boundary p10 - p01 = -margin; at margin 0 this is Connor's psi
     var_0 = _restricted_variance(p10, p01, -m) if m > 0 else psi
     sd_1 = math.sqrt(p1 * (1.0 - p1))
     sd_2 = math.sqrt(p2 * (1.0 - p2))
     rho = (p11 - p1 * p2) / (sd_1 * sd_2)
-    return {"p1": p1, "p2": p2, "margin": m, "alpha": alpha, "alt": alt, "psi": psi,
-            "rho": rho, "effect": abs(effect), "var_0": var_0, "var_a": var_a,
-            "method": "nam" if m > 0 else "connor"}
+    return {
+        "p1": p1,
+        "p2": p2,
+        "margin": m,
+        "alpha": alpha,
+        "alt": alt,
+        "psi": psi,
+        "rho": rho,
+        "effect": abs(effect),
+        "var_0": var_0,
+        "var_a": var_a,
+        "method": "nam" if m > 0 else "connor",
+    }
 
 
 def _paired_prop_power(s: dict[str, Any], n: float) -> float:
     z_a = _z_alpha(s["alpha"], s["alt"])
-    return _norm_cdf((math.sqrt(n) * s["effect"] - z_a * math.sqrt(s["var_0"]))
-                     / math.sqrt(s["var_a"]))
+    return _norm_cdf(
+        (math.sqrt(n) * s["effect"] - z_a * math.sqrt(s["var_0"])) / math.sqrt(s["var_a"])
+    )
 
 
+@validate_params(
+    {
+        "p_1": [UNIT_INTERVAL],
+        "p_2": [UNIT_INTERVAL],
+        "discordance": [UNIT_INTERVAL, None],
+        "correlation": [Interval(Real, -1, 1, closed="both"), None],
+        "margin": [_MARGIN],
+        "significance_level": [UNIT_INTERVAL],
+        "power": [UNIT_INTERVAL],
+        "alternative": [Options(_PAIRED_ALTERNATIVES)],
+        "prevalence": [_PREVALENCE, None],
+    }
+)
 def sample_size_paired_proportions(
     p_1: float,
     p_2: float,
@@ -1324,21 +1606,47 @@ def sample_size_paired_proportions(
     proportions for the paired-sample design. Stat Med 1998;17:891-908.
     doi:10.1002/(SICI)1097-0258(19980430)17:8<891::AID-SIM780>3.0.CO;2-B
     """
-    s = _paired_prop_setup(p_1, p_2, discordance, correlation, margin, significance_level,
-                           alternative)
+    s = _paired_prop_setup(
+        p_1, p_2, discordance, correlation, margin, significance_level, alternative
+    )
     target = _unit(power, "power")
     prev = _prevalence(prevalence)
     z_a, z_b = _z_alpha(s["alpha"], s["alt"]), _norm_ppf(target)
     raw = (z_a * math.sqrt(s["var_0"]) + z_b * math.sqrt(s["var_a"])) ** 2 / s["effect"] ** 2
     n = max(_ceil(raw), 1)
     return PairedProportionsPlan(
-        n=n, n_total=_total(n, prev), n_unrounded=raw, power=_paired_prop_power(s, n),
-        p_1=s["p1"], p_2=s["p2"], margin=s["margin"], discordance=s["psi"],
-        correlation=s["rho"], variance_null=s["var_0"], variance_alternative=s["var_a"],
-        significance_level=s["alpha"], target_power=target, alternative=s["alt"],
-        prevalence=prev, method=s["method"])
+        n=n,
+        n_total=_total(n, prev),
+        n_unrounded=raw,
+        power=_paired_prop_power(s, n),
+        p_1=s["p1"],
+        p_2=s["p2"],
+        margin=s["margin"],
+        discordance=s["psi"],
+        correlation=s["rho"],
+        variance_null=s["var_0"],
+        variance_alternative=s["var_a"],
+        significance_level=s["alpha"],
+        target_power=target,
+        alternative=s["alt"],
+        prevalence=prev,
+        method=s["method"],
+    )
 
 
+@validate_params(
+    {
+        "p_1": [UNIT_INTERVAL],
+        "p_2": [UNIT_INTERVAL],
+        "n": [Whole(1)],
+        "discordance": [UNIT_INTERVAL, None],
+        "correlation": [Interval(Real, -1, 1, closed="both"), None],
+        "margin": [_MARGIN],
+        "significance_level": [UNIT_INTERVAL],
+        "alternative": [Options(_PAIRED_ALTERNATIVES)],
+        "prevalence": [_PREVALENCE, None],
+    }
+)
 def power_paired_proportions(
     p_1: float,
     p_2: float,
@@ -1371,21 +1679,34 @@ def power_paired_proportions(
     Connor RJ. Biometrics 1987;43:207-211. doi:10.2307/2531961
     Nam J. Biometrics 1997;53:1422-1430. doi:10.2307/2533508
     """
-    s = _paired_prop_setup(p_1, p_2, discordance, correlation, margin, significance_level,
-                           alternative)
+    s = _paired_prop_setup(
+        p_1, p_2, discordance, correlation, margin, significance_level, alternative
+    )
     m = _whole(n, "n", 1)
     prev = _prevalence(prevalence)
     return PairedProportionsPlan(
-        n=m, n_total=_total(m, prev), n_unrounded=None, power=_paired_prop_power(s, m),
-        p_1=s["p1"], p_2=s["p2"], margin=s["margin"], discordance=s["psi"],
-        correlation=s["rho"], variance_null=s["var_0"], variance_alternative=s["var_a"],
-        significance_level=s["alpha"], target_power=None, alternative=s["alt"],
-        prevalence=prev, method=s["method"])
+        n=m,
+        n_total=_total(m, prev),
+        n_unrounded=None,
+        power=_paired_prop_power(s, m),
+        p_1=s["p1"],
+        p_2=s["p2"],
+        margin=s["margin"],
+        discordance=s["psi"],
+        correlation=s["rho"],
+        variance_null=s["var_0"],
+        variance_alternative=s["var_a"],
+        significance_level=s["alpha"],
+        target_power=None,
+        alternative=s["alt"],
+        prevalence=prev,
+        method=s["method"],
+    )
 
 
 # --------------------------------------------------------------------------- design effect
 @dataclass(frozen=True)
-class DesignEffect:
+class DesignEffect(ResultMixin):
     """Variance inflation when patients contribute several cases.
 
     Attributes
@@ -1414,24 +1735,32 @@ class DesignEffect:
     n_cases: int | None = None
     n_clusters: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
-
 
 def _cluster_sizes(values: ArrayLike) -> NDArray[np.float64]:
     raw = np.asarray(values, dtype=object)
     if raw.ndim != 1 or raw.size == 0:
         raise ValueError(f"cluster_sizes must be a non-empty 1-D array, got shape {raw.shape}")
     for i, v in enumerate(raw.tolist()):
-        ok = (isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
-              and math.isfinite(float(v)) and float(v) >= 1 and float(v).is_integer())
+        ok = (
+            isinstance(v, int | float | np.number)
+            and not isinstance(v, bool | np.bool_)
+            and math.isfinite(float(v))
+            and float(v) >= 1
+            and float(v).is_integer()
+        )
         if not ok:
-            raise ValueError(f"cluster_sizes must be whole numbers >= 1, found {v!r} at "
-                             f"index {i}")
+            raise ValueError(f"cluster_sizes must be whole numbers >= 1, found {v!r} at index {i}")
     return raw.astype(np.float64)
 
 
+@validate_params(
+    {
+        "icc": [Interval(Real, 0, 1, closed="both")],
+        "mean_cluster_size": [Interval(Real, 1, None, closed="left"), None],
+        "cv": [Interval(Real, 0, None, closed="left")],
+        "n": [Whole(1), None],
+    }
+)
 def design_effect(
     icc: float,
     *,
@@ -1489,9 +1818,11 @@ def design_effect(
     if not 0.0 <= rho <= 1.0:
         raise ValueError(f"icc must be in [0, 1], got {icc!r}")
     if (mean_cluster_size is None) == (cluster_sizes is None):
-        raise ValueError("give exactly one of mean_cluster_size and cluster_sizes; got "
-                         f"mean_cluster_size={mean_cluster_size!r}, cluster_sizes="
-                         f"{'None' if cluster_sizes is None else 'an array'}")
+        raise ValueError(
+            "give exactly one of mean_cluster_size and cluster_sizes; got "
+            f"mean_cluster_size={mean_cluster_size!r}, cluster_sizes="
+            f"{'None' if cluster_sizes is None else 'an array'}"
+        )
     if cluster_sizes is not None:
         if cv != 0.0:
             raise ValueError(f"cv is computed from cluster_sizes; do not give both (cv={cv!r})")
@@ -1510,13 +1841,20 @@ def design_effect(
         return DesignEffect(design_effect=de, icc=rho, mean_cluster_size=m, cv=spread)
     n_ind = _whole(n, "n", 1)
     n_cases = _ceil(n_ind * de)
-    return DesignEffect(design_effect=de, icc=rho, mean_cluster_size=m, cv=spread,
-                        n_independent=n_ind, n_cases=n_cases, n_clusters=_ceil(n_cases / m))
+    return DesignEffect(
+        design_effect=de,
+        icc=rho,
+        mean_cluster_size=m,
+        cv=spread,
+        n_independent=n_ind,
+        n_cases=n_cases,
+        n_clusters=_ceil(n_cases / m),
+    )
 
 
 # --------------------------------------------------------------------------- MRMC
 @dataclass(frozen=True)
-class MRMCPlan:
+class MRMCPlan(ResultMixin):
     """A planned MRMC study (OR random-readers random-cases test of two modalities).
 
     Attributes
@@ -1547,13 +1885,9 @@ class MRMCPlan:
     df_den: float | None = None
     noncentrality: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
-
 
 @dataclass(frozen=True)
-class MRMCTradeoff:
+class MRMCTradeoff(ResultMixin):
     """Readers x cases trade-off: the fewest cases for each number of readers.
 
     Attributes
@@ -1583,33 +1917,44 @@ class MRMCTradeoff:
             out[c] = out[c].astype("Float64")
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
-
 
 _OR_KEYS = ("var_tr", "var_error", "cov1", "cov2", "cov3")
 
 
-def _mrmc_components(pilot: Any, pilot_n_cases: int | None, fom: str,
-                     threshold: float | None, covariance: str) -> tuple[dict[str, float], int]:
+def _mrmc_components(
+    pilot: Any, pilot_n_cases: int | None, fom: str, threshold: float | None, covariance: str
+) -> tuple[dict[str, float], int]:
     """OR variance components and the pilot's case count from a frame, result or dict."""
     if isinstance(pilot, pd.DataFrame):
         if pilot_n_cases is not None:
-            raise ValueError("pilot_n_cases is taken from the pilot readings; do not give it "
-                             f"with a readings frame (got {pilot_n_cases!r})")
+            raise ValueError(
+                "pilot_n_cases is taken from the pilot readings; do not give it "
+                f"with a readings frame (got {pilot_n_cases!r})"
+            )
         if "modality" in pilot.columns:
             mods = pd.unique(pilot["modality"])
             if len(mods) != 2:
                 raise ValueError(
                     f"the pilot readings must have exactly two modalities for a two-modality "
-                    f"power analysis; found {len(mods)}: {sorted(map(str, mods))}")
-        pilot = mrmc_analysis(pilot, fom=fom, method="or", covariance=covariance,
-                              threshold=threshold)
-    comps, c0 = _components(pilot, pilot_n_cases)
+                    f"power analysis; found {len(mods)}: {sorted(map(str, mods))}"
+                )
+        pilot = mrmc_analysis(
+            pilot, fom=fom, method="or", covariance=covariance, threshold=threshold
+        )
+    comps, c0 = variance_components_dict(pilot, pilot_n_cases)
     return {k: comps[k] for k in _OR_KEYS}, c0
 
 
+@validate_params(
+    {
+        "n_readers": [Whole(2)],
+        "n_cases": [Whole(2)],
+        "confidence_level": [UNIT_INTERVAL],
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "threshold": [Real, None],
+        "covariance": [Options(COVARIANCES)],
+    }
+)
 def power_mrmc(
     pilot: Any,
     *,
@@ -1660,38 +2005,100 @@ def power_mrmc(
     doi:10.1016/j.acra.2010.09.007
     """
     comps, c0 = _mrmc_components(pilot, pilot_n_cases, fom, threshold, covariance)
-    return mrmc_power(comps, effect=_number(effect, "effect"), n_readers=n_readers,
-                      n_cases=n_cases, confidence_level=confidence_level, pilot_n_cases=c0)
+    return mrmc_power(
+        comps,
+        effect=_number(effect, "effect"),
+        n_readers=n_readers,
+        n_cases=n_cases,
+        confidence_level=confidence_level,
+        pilot_n_cases=c0,
+    )
 
 
-def _plans(comps: dict[str, float], c0: int, effect: float, target: float, readers: list[int],
-           level: float, max_cases: int) -> tuple[MRMCPlan, ...]:
-    table = mrmc_sample_size(comps, effect=effect, power=target, n_readers=readers,
-                             confidence_level=level, pilot_n_cases=c0, max_cases=max_cases)
+def _plans(
+    comps: dict[str, float],
+    c0: int,
+    effect: float,
+    target: float,
+    readers: list[int],
+    level: float,
+    max_cases: int,
+) -> tuple[MRMCPlan, ...]:
+    table = mrmc_sample_size(
+        comps,
+        effect=effect,
+        power=target,
+        n_readers=readers,
+        confidence_level=level,
+        pilot_n_cases=c0,
+        max_cases=max_cases,
+    )
     rows = []
-    for r, achievable, n in zip(table["n_readers"], table["achievable"], table["n_cases"],
-                                strict=True):
+    for r, achievable, n in zip(
+        table["n_readers"], table["achievable"], table["n_cases"], strict=True
+    ):
         if not achievable:
-            rows.append(MRMCPlan(n_readers=int(r), n_cases=None, power=None, achievable=False,
-                                 effect=effect, target_power=target, confidence_level=level))
+            rows.append(
+                MRMCPlan(
+                    n_readers=int(r),
+                    n_cases=None,
+                    power=None,
+                    achievable=False,
+                    effect=effect,
+                    target_power=target,
+                    confidence_level=level,
+                )
+            )
             continue
-        p = mrmc_power(comps, effect=effect, n_readers=int(r), n_cases=int(n),
-                       confidence_level=level, pilot_n_cases=c0)
-        rows.append(MRMCPlan(n_readers=int(r), n_cases=int(n), power=p.power, achievable=True,
-                             effect=effect, target_power=target, confidence_level=level,
-                             df_den=p.df_den, noncentrality=p.noncentrality))
+        p = mrmc_power(
+            comps,
+            effect=effect,
+            n_readers=int(r),
+            n_cases=int(n),
+            confidence_level=level,
+            pilot_n_cases=c0,
+        )
+        rows.append(
+            MRMCPlan(
+                n_readers=int(r),
+                n_cases=int(n),
+                power=p.power,
+                achievable=True,
+                effect=effect,
+                target_power=target,
+                confidence_level=level,
+                df_den=p.df_den,
+                noncentrality=p.noncentrality,
+            )
+        )
     return tuple(rows)
 
 
-def _mrmc_plan_inputs(effect: Any, power: Any, confidence_level: Any, max_cases: Any
-                      ) -> tuple[float, float, float, int]:
+def _mrmc_plan_inputs(
+    effect: Any, power: Any, confidence_level: Any, max_cases: Any
+) -> tuple[float, float, float, int]:
     d = _number(effect, "effect")
     if d == 0:
         raise ValueError("effect must be non-zero to plan a sample size, got 0")
-    return (d, _unit(power, "power"), _unit(confidence_level, "confidence_level"),
-            _whole(max_cases, "max_cases", 2))
+    return (
+        d,
+        _unit(power, "power"),
+        _unit(confidence_level, "confidence_level"),
+        _whole(max_cases, "max_cases", 2),
+    )
 
 
+@validate_params(
+    {
+        "n_readers": [Whole(2)],
+        "power": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+        "max_cases": [Whole(2)],
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "threshold": [Real, None],
+        "covariance": [Options(COVARIANCES)],
+    }
+)
 def sample_size_mrmc(
     pilot: Any,
     *,
@@ -1731,15 +2138,27 @@ def sample_size_mrmc(
     comps, c0 = _mrmc_components(pilot, pilot_n_cases, fom, threshold, covariance)
     (plan,) = _plans(comps, c0, d, target, [r], level, cap)
     if not plan.achievable:
-        top = mrmc_power(comps, effect=d, n_readers=r, n_cases=cap, confidence_level=level,
-                         pilot_n_cases=c0).power
+        top = mrmc_power(
+            comps, effect=d, n_readers=r, n_cases=cap, confidence_level=level, pilot_n_cases=c0
+        ).power
         raise ValueError(
             f"the design cannot reach power {target!r} with {r} readers: even "
             f"max_cases={cap} cases give {top:.4f} (reader variability dominates); add "
-            f"readers or revise the effect")
+            f"readers or revise the effect"
+        )
     return plan
 
 
+@validate_params(
+    {
+        "power": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+        "max_cases": [Whole(2)],
+        "fom": [Options(ROC_FOMS + FROC_FOMS)],
+        "threshold": [Real, None],
+        "covariance": [Options(COVARIANCES)],
+    }
+)
 def mrmc_tradeoff(
     pilot: Any,
     *,
@@ -1779,6 +2198,11 @@ def mrmc_tradeoff(
     if not readers:
         raise ValueError("n_readers must list at least one reader count")
     comps, c0 = _mrmc_components(pilot, pilot_n_cases, fom, threshold, covariance)
-    return MRMCTradeoff(rows=_plans(comps, c0, d, target, readers, level, cap), effect=d,
-                        target_power=target, confidence_level=level, pilot_n_cases=c0,
-                        variance_components=comps)
+    return MRMCTradeoff(
+        rows=_plans(comps, c0, d, target, readers, level, cap),
+        effect=d,
+        target_power=target,
+        confidence_level=level,
+        pilot_n_cases=c0,
+        variance_components=comps,
+    )

@@ -13,7 +13,7 @@ Every interval method here was checked against R 4.2.2 (``binom.test``,
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
@@ -25,10 +25,10 @@ from validation.errors import UndefinedMetricError
 from validation.stats._checks import (
     as_binary,
     check_confidence_level,
-    check_method,
     check_same_length,
 )
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._params import UNIT_INTERVAL, Interval, Options, Real, validate_params
+from validation.stats._results import Estimate, ResultMixin
 
 __all__ = [
     "PROPORTION_CI_METHODS",
@@ -70,12 +70,16 @@ def _as_count(value: Any, name: str) -> int:
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     if isinstance(value, Integral):
         return int(value)
-    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+    if (
+        isinstance(value, float | np.floating)
+        and math.isfinite(value)
+        and float(value).is_integer()
+    ):
         return int(value)
     raise ValueError(f"{name} must be a whole number, got {value!r}")
 
 
-def _check_counts(successes: Any, n: Any) -> tuple[int, int]:
+def check_counts(successes: Any, n: Any) -> tuple[int, int]:
     x = _as_count(successes, "successes")
     m = _as_count(n, "n")
     if m < 0:
@@ -146,6 +150,13 @@ def _interval(x: int, n: int, method: str, level: float, clip: bool) -> tuple[fl
     return low, high
 
 
+@validate_params(
+    {
+        "method": [Options(PROPORTION_CI_METHODS)],
+        "confidence_level": [UNIT_INTERVAL],
+        "clip": [bool],
+    }
+)
 def proportion_ci(
     successes: int,
     n: int,
@@ -227,9 +238,8 @@ def proportion_ci(
     Brown LD, Cai TT, DasGupta A (2001). Interval estimation for a binomial
     proportion. Stat Sci 16:101-133. doi:10.1214/ss/1009213286.
     """
-    check_method(method, PROPORTION_CI_METHODS)
     level = check_confidence_level(confidence_level)
-    x, m = _check_counts(successes, n)
+    x, m = check_counts(successes, n)
     low, high = _interval(x, m, method, level, bool(clip))
     p = x / m
     return Estimate(
@@ -245,6 +255,11 @@ def proportion_ci(
     )
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def proportion_ci_clustered(
     successes: ArrayLike,
     trials: ArrayLike,
@@ -349,8 +364,12 @@ def proportion_ci_clustered(
         n=int(round(n)),
         se=math.sqrt(deff * p * (1.0 - p) / n),
         successes=int(round(x)),
-        extra={"n_clusters": k, "design_effect": deff, "n_effective": n_eff,
-               "design_effect_source": source},
+        extra={
+            "n_clusters": k,
+            "design_effect": deff,
+            "n_effective": n_eff,
+            "design_effect_source": source,
+        },
     )
 
 
@@ -360,7 +379,7 @@ def proportion_ci_clustered(
 
 
 @dataclass(frozen=True)
-class ConfusionCounts:
+class ConfusionCounts(ResultMixin):
     """The 2x2 table of a binary test against a binary reference standard.
 
     ``tp``: y_true 1, y_pred 1; ``fp``: y_true 0, y_pred 1; ``tn``: y_true 0,
@@ -386,10 +405,6 @@ class ConfusionCounts:
     def n(self) -> int:
         """Total number of cases."""
         return self.tp + self.fp + self.tn + self.fn
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(asdict(self))
 
 
 def confusion_counts(y_true: ArrayLike, y_pred: ArrayLike) -> ConfusionCounts:
@@ -438,8 +453,6 @@ def _metric(
     method: str,
     confidence_level: float,
 ) -> Estimate:
-    check_method(method, PROPORTION_CI_METHODS)
-    check_confidence_level(confidence_level)
     if n == 0:
         raise UndefinedMetricError(f"{name} is undefined: {undefined}")
     est = proportion_ci(successes, n, method=method, confidence_level=confidence_level)
@@ -458,12 +471,23 @@ def _metric(
     )
 
 
-_METRIC_DOC_TAIL = """
+_METRIC_PARAMS: dict[str, list[Any]] = {
+    "method": [Options(PROPORTION_CI_METHODS)],
+    "confidence_level": [UNIT_INTERVAL],
+}
+
+
+@validate_params(_METRIC_PARAMS)
+def sensitivity(
+    y_true: ArrayLike, y_pred: ArrayLike, *, method: str = "wilson", confidence_level: float = 0.95
+) -> Estimate:
+    """Sensitivity (true-positive rate) tp / (tp + fn) with a binomial CI.
+
     Parameters
     ----------
-    y_true : array-like of {{0, 1}} or bool
+    y_true : array-like of {0, 1} or bool
         Reference standard, 1 = diseased.
-    y_pred : array-like of {{0, 1}} or bool
+    y_pred : array-like of {0, 1} or bool
         Binary test result, 1 = called positive.
     method : str
         Interval method of :func:`proportion_ci` (default ``"wilson"``).
@@ -473,114 +497,241 @@ _METRIC_DOC_TAIL = """
     Returns
     -------
     Estimate
-        ``estimate = {formula}``, ``successes`` and ``n`` the counts used, the
+        ``estimate = tp / (tp + fn)``, ``successes`` and ``n`` the counts used, the
         interval of ``method``; ``extra`` holds ``metric`` and the 2x2 counts.
 
     Raises
     ------
     UndefinedMetricError
-        {undefined}
+        No reference-standard positives:
+        'sensitivity is undefined: y_true has no positive cases (1)'.
     ValueError
         Labels other than 0/1, arrays of different lengths, unknown method.
 
     Examples
     --------
-    >>> from validation.stats import {name}
-    >>> est = {name}([1, 1, 1, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 1, 1, 0])
+    >>> from validation.stats import sensitivity
+    >>> est = sensitivity([1, 1, 1, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 1, 1, 0])
     >>> round(est.estimate, 4), est.successes, est.n
-    {example}
+    (0.75, 3, 4)
 
     References
     ----------
     Wilson EB (1927). JASA 22:209-212. doi:10.1080/01621459.1927.10502953.
     Newcombe RG (1998). Stat Med 17:857-872.
     doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
-"""
-
-
-def sensitivity(
-    y_true: ArrayLike, y_pred: ArrayLike, *, method: str = "wilson", confidence_level: float = 0.95
-) -> Estimate:
+    """
     c = confusion_counts(y_true, y_pred)
     return _metric(
-        "sensitivity", c.tp, c.tp + c.fn, c, "y_true has no positive cases (1)", method, confidence_level
+        "sensitivity",
+        c.tp,
+        c.tp + c.fn,
+        c,
+        "y_true has no positive cases (1)",
+        method,
+        confidence_level,
     )
 
 
+@validate_params(_METRIC_PARAMS)
 def specificity(
     y_true: ArrayLike, y_pred: ArrayLike, *, method: str = "wilson", confidence_level: float = 0.95
 ) -> Estimate:
+    """Specificity (true-negative rate) tn / (tn + fp) with a binomial CI.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1} or bool
+        Reference standard, 1 = diseased.
+    y_pred : array-like of {0, 1} or bool
+        Binary test result, 1 = called positive.
+    method : str
+        Interval method of :func:`proportion_ci` (default ``"wilson"``).
+    confidence_level : float
+        Two-sided confidence level in (0, 1).
+
+    Returns
+    -------
+    Estimate
+        ``estimate = tn / (tn + fp)``, ``successes`` and ``n`` the counts used, the
+        interval of ``method``; ``extra`` holds ``metric`` and the 2x2 counts.
+
+    Raises
+    ------
+    UndefinedMetricError
+        No reference-standard negatives:
+        'specificity is undefined: y_true has no negative cases (0)'.
+    ValueError
+        Labels other than 0/1, arrays of different lengths, unknown method.
+
+    Examples
+    --------
+    >>> from validation.stats import specificity
+    >>> est = specificity([1, 1, 1, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 1, 1, 0])
+    >>> round(est.estimate, 4), est.successes, est.n
+    (0.75, 3, 4)
+
+    References
+    ----------
+    Wilson EB (1927). JASA 22:209-212. doi:10.1080/01621459.1927.10502953.
+    Newcombe RG (1998). Stat Med 17:857-872.
+    doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
+    """
     c = confusion_counts(y_true, y_pred)
     return _metric(
-        "specificity", c.tn, c.tn + c.fp, c, "y_true has no negative cases (0)", method, confidence_level
+        "specificity",
+        c.tn,
+        c.tn + c.fp,
+        c,
+        "y_true has no negative cases (0)",
+        method,
+        confidence_level,
     )
 
 
+@validate_params(_METRIC_PARAMS)
 def ppv(
     y_true: ArrayLike, y_pred: ArrayLike, *, method: str = "wilson", confidence_level: float = 0.95
 ) -> Estimate:
+    """Positive predictive value tp / (tp + fp) in the sample, with a binomial CI.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1} or bool
+        Reference standard, 1 = diseased.
+    y_pred : array-like of {0, 1} or bool
+        Binary test result, 1 = called positive.
+    method : str
+        Interval method of :func:`proportion_ci` (default ``"wilson"``).
+    confidence_level : float
+        Two-sided confidence level in (0, 1).
+
+    Returns
+    -------
+    Estimate
+        ``estimate = tp / (tp + fp)``, ``successes`` and ``n`` the counts used, the
+        interval of ``method``; ``extra`` holds ``metric`` and the 2x2 counts.
+
+    Raises
+    ------
+    UndefinedMetricError
+        No positive calls: 'ppv is undefined: y_pred has no positive calls (1)'.
+    ValueError
+        Labels other than 0/1, arrays of different lengths, unknown method.
+
+    Examples
+    --------
+    >>> from validation.stats import ppv
+    >>> est = ppv([1, 1, 1, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 1, 1, 0])
+    >>> round(est.estimate, 4), est.successes, est.n
+    (0.75, 3, 4)
+
+    References
+    ----------
+    Wilson EB (1927). JASA 22:209-212. doi:10.1080/01621459.1927.10502953.
+    Newcombe RG (1998). Stat Med 17:857-872.
+    doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
+    """
     c = confusion_counts(y_true, y_pred)
     return _metric(
         "ppv", c.tp, c.tp + c.fp, c, "y_pred has no positive calls (1)", method, confidence_level
     )
 
 
+@validate_params(_METRIC_PARAMS)
 def npv(
     y_true: ArrayLike, y_pred: ArrayLike, *, method: str = "wilson", confidence_level: float = 0.95
 ) -> Estimate:
+    """Negative predictive value tn / (tn + fn) in the sample, with a binomial CI.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1} or bool
+        Reference standard, 1 = diseased.
+    y_pred : array-like of {0, 1} or bool
+        Binary test result, 1 = called positive.
+    method : str
+        Interval method of :func:`proportion_ci` (default ``"wilson"``).
+    confidence_level : float
+        Two-sided confidence level in (0, 1).
+
+    Returns
+    -------
+    Estimate
+        ``estimate = tn / (tn + fn)``, ``successes`` and ``n`` the counts used, the
+        interval of ``method``; ``extra`` holds ``metric`` and the 2x2 counts.
+
+    Raises
+    ------
+    UndefinedMetricError
+        No negative calls: 'npv is undefined: y_pred has no negative calls (0)'.
+    ValueError
+        Labels other than 0/1, arrays of different lengths, unknown method.
+
+    Examples
+    --------
+    >>> from validation.stats import npv
+    >>> est = npv([1, 1, 1, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 1, 1, 0])
+    >>> round(est.estimate, 4), est.successes, est.n
+    (0.75, 3, 4)
+
+    References
+    ----------
+    Wilson EB (1927). JASA 22:209-212. doi:10.1080/01621459.1927.10502953.
+    Newcombe RG (1998). Stat Med 17:857-872.
+    doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
+    """
     c = confusion_counts(y_true, y_pred)
     return _metric(
         "npv", c.tn, c.tn + c.fn, c, "y_pred has no negative calls (0)", method, confidence_level
     )
 
 
+@validate_params(_METRIC_PARAMS)
 def accuracy(
     y_true: ArrayLike, y_pred: ArrayLike, *, method: str = "wilson", confidence_level: float = 0.95
 ) -> Estimate:
+    """Accuracy (tp + tn) / n with a binomial CI.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1} or bool
+        Reference standard, 1 = diseased.
+    y_pred : array-like of {0, 1} or bool
+        Binary test result, 1 = called positive.
+    method : str
+        Interval method of :func:`proportion_ci` (default ``"wilson"``).
+    confidence_level : float
+        Two-sided confidence level in (0, 1).
+
+    Returns
+    -------
+    Estimate
+        ``estimate = (tp + tn) / n``, ``successes`` and ``n`` the counts used, the
+        interval of ``method``; ``extra`` holds ``metric`` and the 2x2 counts.
+
+    Raises
+    ------
+    UndefinedMetricError
+        Empty input: 'accuracy is undefined: there are no cases'.
+    ValueError
+        Labels other than 0/1, arrays of different lengths, unknown method.
+
+    Examples
+    --------
+    >>> from validation.stats import accuracy
+    >>> est = accuracy([1, 1, 1, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 1, 1, 0])
+    >>> round(est.estimate, 4), est.successes, est.n
+    (0.75, 6, 8)
+
+    References
+    ----------
+    Wilson EB (1927). JASA 22:209-212. doi:10.1080/01621459.1927.10502953.
+    Newcombe RG (1998). Stat Med 17:857-872.
+    doi:10.1002/(SICI)1097-0258(19980430)17:8<857::AID-SIM777>3.0.CO;2-E.
+    """
     c = confusion_counts(y_true, y_pred)
     return _metric("accuracy", c.tp + c.tn, c.n, c, "there are no cases", method, confidence_level)
-
-
-sensitivity.__doc__ = "Sensitivity (true-positive rate) tp / (tp + fn) with a binomial CI.\n" + (
-    _METRIC_DOC_TAIL.format(
-        name="sensitivity",
-        formula="tp / (tp + fn)",
-        undefined="No reference-standard positives: 'sensitivity is undefined: y_true has no positive cases (1)'.",
-        example="(0.75, 3, 4)",
-    )
-)
-specificity.__doc__ = "Specificity (true-negative rate) tn / (tn + fp) with a binomial CI.\n" + (
-    _METRIC_DOC_TAIL.format(
-        name="specificity",
-        formula="tn / (tn + fp)",
-        undefined="No reference-standard negatives: 'specificity is undefined: y_true has no negative cases (0)'.",
-        example="(0.75, 3, 4)",
-    )
-)
-ppv.__doc__ = "Positive predictive value tp / (tp + fp) in the sample, with a binomial CI.\n" + (
-    _METRIC_DOC_TAIL.format(
-        name="ppv",
-        formula="tp / (tp + fp)",
-        undefined="No positive calls: 'ppv is undefined: y_pred has no positive calls (1)'.",
-        example="(0.75, 3, 4)",
-    )
-)
-npv.__doc__ = "Negative predictive value tn / (tn + fn) in the sample, with a binomial CI.\n" + (
-    _METRIC_DOC_TAIL.format(
-        name="npv",
-        formula="tn / (tn + fn)",
-        undefined="No negative calls: 'npv is undefined: y_pred has no negative calls (0)'.",
-        example="(0.75, 3, 4)",
-    )
-)
-accuracy.__doc__ = "Accuracy (tp + tn) / n with a binomial CI.\n" + (
-    _METRIC_DOC_TAIL.format(
-        name="accuracy",
-        formula="(tp + tn) / n",
-        undefined="Empty input: 'accuracy is undefined: there are no cases'.",
-        example="(0.75, 6, 8)",
-    )
-)
 
 
 # ---------------------------------------------------------------------------
@@ -589,15 +740,11 @@ accuracy.__doc__ = "Accuracy (tp + tn) / n with a binomial CI.\n" + (
 
 
 @dataclass(frozen=True)
-class LikelihoodRatios:
+class LikelihoodRatios(ResultMixin):
     """Positive and negative likelihood ratios, each an :class:`Estimate`."""
 
     positive: Estimate
     negative: Estimate
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"positive": self.positive.to_dict(), "negative": self.negative.to_dict()}
 
 
 def _check_correction(correction: float) -> float:
@@ -653,9 +800,7 @@ def _lr_inputs(
     return c, level, corr
 
 
-def _lr(
-    which: str, c: ConfusionCounts, level: float, corr: float
-) -> Estimate:
+def _lr(which: str, c: ConfusionCounts, level: float, corr: float) -> Estimate:
     if which == "positive":
         cells = {"tp": c.tp, "fp": c.fp}
         label = "LR+"
@@ -679,6 +824,12 @@ def _lr(
     return _log_ratio("lr_negative", fn, tp + fn, tn, fp + tn, level, c, corrected, corr)
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+        "correction": [Interval(Real, 0, None, closed="left")],
+    }
+)
 def positive_likelihood_ratio(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -701,6 +852,12 @@ def positive_likelihood_ratio(
     return _lr("positive", c, level, corr)
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+        "correction": [Interval(Real, 0, None, closed="left")],
+    }
+)
 def negative_likelihood_ratio(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -723,6 +880,12 @@ def negative_likelihood_ratio(
     return _lr("negative", c, level, corr)
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+        "correction": [Interval(Real, 0, None, closed="left")],
+    }
+)
 def likelihood_ratios(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -793,16 +956,12 @@ def likelihood_ratios(
 
 
 @dataclass(frozen=True)
-class PredictiveValues:
+class PredictiveValues(ResultMixin):
     """PPV and NPV at a stated prevalence, each an :class:`Estimate`."""
 
     ppv: Estimate
     npv: Estimate
     prevalence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"ppv": self.ppv.to_dict(), "npv": self.npv.to_dict(), "prevalence": self.prevalence}
 
 
 def _logit_pv(
@@ -829,6 +988,12 @@ def _logit_pv(
     return min(low, point), max(high, point), se
 
 
+@validate_params(
+    {
+        "prevalence": [UNIT_INTERVAL],
+        "confidence_level": [UNIT_INTERVAL],
+    }
+)
 def predictive_values(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -934,12 +1099,22 @@ def predictive_values(
     common = {"prevalence": prev, **c.to_dict()}
     return PredictiveValues(
         ppv=Estimate(
-            estimate=ppv_point, ci_low=p_lo, ci_high=p_hi, confidence_level=level, method=method,
-            n=c.n, extra={"metric": "ppv_at_prevalence", "se_logit": p_se, **common},
+            estimate=ppv_point,
+            ci_low=p_lo,
+            ci_high=p_hi,
+            confidence_level=level,
+            method=method,
+            n=c.n,
+            extra={"metric": "ppv_at_prevalence", "se_logit": p_se, **common},
         ),
         npv=Estimate(
-            estimate=npv_point, ci_low=n_lo, ci_high=n_hi, confidence_level=level, method=method,
-            n=c.n, extra={"metric": "npv_at_prevalence", "se_logit": n_se, **common},
+            estimate=npv_point,
+            ci_low=n_lo,
+            ci_high=n_hi,
+            confidence_level=level,
+            method=method,
+            n=c.n,
+            extra={"metric": "npv_at_prevalence", "se_logit": n_se, **common},
         ),
         prevalence=prev,
     )

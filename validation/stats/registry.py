@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from validation.errors import UndefinedMetricError
+from validation.errors import UndefinedMetricError, UnknownMetricError
 from validation.stats import bootstrap as _bootstrap
 from validation.stats import proportions as _proportions
 from validation.stats import roc as _roc
@@ -42,6 +42,7 @@ from validation.stats._checks import (
     check_method,
     check_same_length,
 )
+from validation.stats._params import validate_params
 from validation.stats._results import Estimate
 
 __all__ = [
@@ -66,13 +67,6 @@ PROPORTION_CI_METHODS = (
     "bootstrap",
 )
 AUC_CI_METHODS = ("delong", "delong_logit", "bootstrap")
-
-
-class UnknownMetricError(KeyError, ValueError):
-    """A metric name that is not in the registry (the message lists the known names)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -150,6 +144,11 @@ class MetricSpec:
 _REGISTRY: dict[str, MetricSpec] = {}
 
 
+@validate_params(
+    {
+        "replace": [bool],
+    }
+)
 def register_metric(spec: MetricSpec, *, replace: bool = False) -> MetricSpec:
     """Add a metric to the registry.
 
@@ -283,6 +282,8 @@ def _proportion_compute(
         rng: np.random.Generator | int | None = None,
         n_resamples: int = 2000,
     ) -> Estimate:
+        """The proportion with its CI: the function of :mod:`validation.stats.proportions`
+        named by the spec, the cluster-adjusted Wilson interval, or the bootstrap."""
         check_method(method, PROPORTION_CI_METHODS)
         level = check_confidence_level(confidence_level)
         if method == "wilson_cluster":
@@ -326,10 +327,18 @@ def _proportion_compute(
             est = _clustered_wilson(yt, yp, clusters, level, num, den)
             extra = dict(est.extra)
             extra["requested"] = "bootstrap"
-            extra["reason"] = _DEGENERATE_NOTE.format(p=point, x=successes, n=denom)
-            return Estimate(estimate=est.estimate, ci_low=est.ci_low, ci_high=est.ci_high,
-                            confidence_level=est.confidence_level, method=est.method, n=est.n,
-                            se=est.se, successes=est.successes, extra=extra)
+            extra["reason"] = DEGENERATE_NOTE.format(p=point, x=successes, n=denom)
+            return Estimate(
+                estimate=est.estimate,
+                ci_low=est.ci_low,
+                ci_high=est.ci_high,
+                confidence_level=est.confidence_level,
+                method=est.method,
+                n=est.n,
+                se=est.se,
+                successes=est.successes,
+                extra=extra,
+            )
         w = _resample_weights(
             n, clusters=clusters, strata=yt, n_resamples=int(n_resamples), rng=as_rng(rng)
         )
@@ -359,12 +368,11 @@ def _proportion_compute(
         )
 
     compute.__name__ = f"compute_{name}"
-    compute.__doc__ = f"{name} with its CI; see :func:`validation.stats.proportions.{func_name}`."
     return compute
 
 
 #: Why a bootstrap interval of a proportion at 0 or 1 is replaced.
-_DEGENERATE_NOTE = (
+DEGENERATE_NOTE = (
     "estimate {p:.3f} ({x}/{n}): every bootstrap resample gives the same value, so the "
     "percentile interval would be a single point; cluster-adjusted Wilson interval "
     "(Dean & Pagano 2015) instead"
@@ -372,8 +380,12 @@ _DEGENERATE_NOTE = (
 
 
 def _clustered_wilson(
-    y_true: ArrayLike, y_pred: ArrayLike, clusters: ArrayLike | None, level: float,
-    num: tuple[str, ...], den: tuple[str, ...],
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    clusters: ArrayLike | None,
+    level: float,
+    num: tuple[str, ...],
+    den: tuple[str, ...],
 ) -> Estimate:
     """Cluster-adjusted Wilson interval of a ratio of confusion counts
     (:func:`validation.stats.proportions.proportion_ci_clustered`); each case is its own
@@ -393,7 +405,9 @@ def _clustered_wilson(
     trials = np.bincount(codes, weights=in_den.astype(np.float64), minlength=k)
     succ = np.bincount(codes, weights=(success & in_den).astype(np.float64), minlength=k)
     if trials.sum() == 0:
-        raise UndefinedMetricError(f"the proportion is undefined: its denominator ({' + '.join(den)}) is 0")
+        raise UndefinedMetricError(
+            f"the proportion is undefined: its denominator ({' + '.join(den)}) is 0"
+        )
     return _proportions.proportion_ci_clustered(succ, trials, confidence_level=level)
 
 

@@ -44,7 +44,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -53,8 +53,16 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from validation.errors import UndefinedMetricError
-from validation.stats._checks import check_confidence_level
-from validation.stats._results import Estimate, _jsonable
+from validation.stats._checks import check_confidence_level, required
+from validation.stats._params import (
+    RESAMPLES,
+    UNIT_INTERVAL,
+    Integral,
+    Interval,
+    Real,
+    validate_params,
+)
+from validation.stats._results import Estimate, ResultMixin
 from validation.stats.bootstrap import bootstrap_interval, bootstrap_weights
 
 __all__ = [
@@ -74,7 +82,7 @@ STATUSES = ("both_present", "both_empty", "reference_empty", "prediction_empty")
 
 
 @dataclass(frozen=True)
-class EmptyMaskPolicy:
+class EmptyMaskPolicy(ResultMixin):
     """What a case with an empty reference and/or prediction mask contributes.
 
     Each field is one of
@@ -136,10 +144,6 @@ class EmptyMaskPolicy:
         if w is not None and not (math.isfinite(w) and w > 0):
             raise ValueError(f"worst_distance_mm must be a positive number, got {w!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
     def check_covers(self, metrics: Sequence[str]) -> None:
         """Check that every value mapping gives a value for each of ``metrics``."""
         for name in ("both_empty", "reference_empty", "prediction_empty"):
@@ -170,7 +174,7 @@ def _check_values(name: str, values: Mapping[str, Any]) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class SegmentationSummary:
+class SegmentationSummary(ResultMixin):
     """Mean of each metric over valid cases, with patient-clustered bootstrap CIs.
 
     Attributes
@@ -192,19 +196,6 @@ class SegmentationSummary:
     n_excluded: dict[str, int]
     status_counts: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _jsonable(
-            {
-                "estimates": {k: v.to_dict() for k, v in self.estimates.items()},
-                "n_cases": self.n_cases,
-                "n_valid": dict(self.n_valid),
-                "n_excluded": dict(self.n_excluded),
-                "status_counts": dict(self.status_counts),
-                "extra": dict(self.extra),
-            }
-        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per metric: estimate, CI, valid and excluded counts."""
@@ -261,8 +252,9 @@ def _union_crop(
 
 def _edges(
     pred: NDArray[np.bool_], ref: NDArray[np.bool_], spacing: tuple[float, ...], subvoxels: bool
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None,
-           NDArray[np.float64] | None]:
+) -> tuple[
+    NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None, NDArray[np.float64] | None
+]:
     """Boundary voxels of both masks (MONAI ``get_mask_edges``) and, with ``subvoxels``,
     the surface-element areas of each boundary point (Nikolov et al. 2021)."""
     import torch
@@ -309,8 +301,12 @@ def _decimal(x: float) -> Fraction:
 
 
 def _within_exact(
-    a: NDArray[np.intp], b: NDArray[np.intp], d: NDArray[np.float64],
-    spacing: NDArray[np.float64], tol: float, tree: Any,
+    a: NDArray[np.intp],
+    b: NDArray[np.intp],
+    d: NDArray[np.float64],
+    spacing: NDArray[np.float64],
+    tol: float,
+    tree: Any,
 ) -> NDArray[np.bool_]:
     """``min_b |a - b| <= tol`` decided exactly for lattice points.
 
@@ -351,8 +347,11 @@ def _within_exact(
 
 
 def _surface_distances(
-    pred: NDArray[np.bool_], ref: NDArray[np.bool_], spacing: tuple[float, ...],
-    tol: float | None = None, subvoxels: bool = False,
+    pred: NDArray[np.bool_],
+    ref: NDArray[np.bool_],
+    spacing: tuple[float, ...],
+    tol: float | None = None,
+    subvoxels: bool = False,
 ) -> dict[str, Any]:
     """Directed surface distances both ways in float64, with exact NSD counts.
 
@@ -369,15 +368,16 @@ def _surface_distances(
     if tol is None:
         return out
     if not subvoxels:
-        assert in_pr is not None and in_rp is not None
+        in_pr = required(in_pr, "NSD counts")
+        in_rp = required(in_rp, "NSD counts")
         out["nsd"] = (int(in_pr.sum()) + int(in_rp.sum())) / (in_pr.size + in_rp.size)
         return out
-    sp_, sr_, area_p, area_r = _edges(pred, ref, spacing, True)
-    assert area_p is not None and area_r is not None
+    sp_, sr_, area_p_, area_r_ = _edges(pred, ref, spacing, True)
+    area_p = required(area_p_, "surface-element areas")
+    area_r = required(area_r_, "surface-element areas")
     qa, qb = np.argwhere(sp_), np.argwhere(sr_)
-    _, w_pr = _directed(qa, qb, sp, tol)
-    _, w_rp = _directed(qb, qa, sp, tol)
-    assert w_pr is not None and w_rp is not None
+    w_pr = required(_directed(qa, qb, sp, tol)[1], "NSD weights")
+    w_rp = required(_directed(qb, qa, sp, tol)[1], "NSD weights")
     total = float(area_p.sum() + area_r.sum())
     out["nsd"] = float(area_p[w_pr].sum() + area_r[w_rp].sum()) / total
     return out
@@ -492,6 +492,14 @@ def _spacings(spacing: Any, n: int, ndims: list[int]) -> list[tuple[float, ...]]
     return out
 
 
+@validate_params(
+    {
+        "tolerance_mm": [Interval(Real, 0, None, closed="left"), None],
+        "percentile": [Interval(Real, 0, 100, closed="both")],
+        "n_jobs": [Interval(Integral, 1, None, closed="left")],
+        "nsd_subvoxels": [bool],
+    }
+)
 def segmentation_metrics(
     pred_masks: ArrayLike | Sequence[ArrayLike],
     ref_masks: ArrayLike | Sequence[ArrayLike],
@@ -591,7 +599,8 @@ def segmentation_metrics(
     refs: list[Any] = list(ref_masks)  # type: ignore[arg-type]
     if len(preds) != len(refs):
         raise ValueError(
-            f"pred_masks and ref_masks must have the same number of cases, got {len(preds)} and {len(refs)}"
+            "pred_masks and ref_masks must have the same number of cases, "
+            f"got {len(preds)} and {len(refs)}"
         )
     n = len(preds)
     if n == 0:
@@ -604,7 +613,8 @@ def segmentation_metrics(
     for i, (a, b) in enumerate(zip(pm, rm, strict=True)):
         if a.shape != b.shape:
             raise ValueError(
-                f"case {ids[i]!r}: prediction shape {a.shape} differs from reference shape {b.shape}"
+                f"case {ids[i]!r}: prediction shape {a.shape} differs from reference "
+                f"shape {b.shape}"
             )
         if a.ndim not in (2, 3):
             raise ValueError(f"case {ids[i]!r}: masks must be 2-D or 3-D, got {a.ndim}-D")
@@ -639,6 +649,12 @@ def segmentation_metrics(
 # ------------------------------------------------------------------ summary
 
 
+@validate_params(
+    {
+        "confidence_level": [UNIT_INTERVAL],
+        "n_resamples": [RESAMPLES],
+    }
+)
 def summarize_segmentation(
     per_case: pd.DataFrame,
     *,

@@ -65,9 +65,17 @@ def _true_kappa(weights: str | None) -> float:
     return (po - pe) / (1 - pe)
 
 
-@pytest.mark.parametrize(("weights", "n"), [(None, 60), (None, 250), ("linear", 60),
-                                            ("linear", 250), ("quadratic", 250),
-                                            ("quadratic", 500)])
+@pytest.mark.parametrize(
+    ("weights", "n"),
+    [
+        (None, 60),
+        (None, 250),
+        ("linear", 60),
+        ("linear", 250),
+        ("quadratic", 250),
+        ("quadratic", 500),
+    ],
+)
 def test_cohen_kappa_interval_coverage(n: int, weights: str | None) -> None:
     """Wald intervals; with quadratic weights they under-cover in small samples (0.91 at
     n = 60 and 0.935 at n = 120 for this table in 2000 simulations), so those are checked
@@ -93,14 +101,24 @@ def test_cohen_kappa_interval_coverage(n: int, weights: str | None) -> None:
 def test_weighted_kappa_variance_matches_monte_carlo_and_psych_does_not() -> None:
     """psych 2.2.9's weighted variance (row marginal x row sum of weights) is too small
     when the raters' marginals differ; the 1969 variance matches the Monte Carlo one."""
-    table = np.array([[.15, .05, .02, .01], [.04, .2, .05, .02], [.01, .05, .18, .04],
-                      [.01, .02, .05, .1]])
+    table = np.array(
+        [
+            [0.15, 0.05, 0.02, 0.01],
+            [0.04, 0.2, 0.05, 0.02],
+            [0.01, 0.05, 0.18, 0.04],
+            [0.01, 0.02, 0.05, 0.1],
+        ]
+    )
     table = table / table.sum()
     rng = np.random.default_rng(7)
     n, q = 200, 4
     cells = rng.choice(q * q, size=(4000, n), p=table.ravel())
-    ks = np.array([cohen_kappa(r // q, r % q, labels=list(range(q)),
-                               weights="quadratic").estimate for r in cells])
+    ks = np.array(
+        [
+            cohen_kappa(r // q, r % q, labels=list(range(q)), weights="quadratic").estimate
+            for r in cells
+        ]
+    )
     mc = float(np.var(ks))
     pos = np.arange(q)
     w = 1 - (pos[:, None] - pos[None, :]) ** 2 / (q - 1) ** 2
@@ -108,8 +126,13 @@ def test_weighted_kappa_variance_matches_monte_carlo_and_psych_does_not() -> Non
     po, pe = float(np.sum(w * table)), float(rs @ w @ cs)
 
     def var(wi: np.ndarray, wj: np.ndarray) -> float:
-        return float((np.sum(table * (w * (1 - pe) - (wi[:, None] + wj[None, :]) * (1 - po))
-                             ** 2) - (po * pe - 2 * pe + po) ** 2) / (n * (1 - pe) ** 4))
+        return float(
+            (
+                np.sum(table * (w * (1 - pe) - (wi[:, None] + wj[None, :]) * (1 - po)) ** 2)
+                - (po * pe - 2 * pe + po) ** 2
+            )
+            / (n * (1 - pe) ** 4)
+        )
 
     paper = var(w @ cs, rs @ w)
     psych = var(w.T @ cs, rs * w.sum(axis=1))
@@ -120,8 +143,9 @@ def test_weighted_kappa_variance_matches_monte_carlo_and_psych_does_not() -> Non
 # --- several raters -------------------------------------------------------------------------
 
 
-def _latent_ratings(rng: np.random.Generator, n: int, r: int, q: int, acc: float,
-                    prev: np.ndarray, missing: float) -> pd.DataFrame:
+def _latent_ratings(
+    rng: np.random.Generator, n: int, r: int, q: int, acc: float, prev: np.ndarray, missing: float
+) -> pd.DataFrame:
     truth = rng.choice(q, size=n, p=prev)
     keep = rng.random((n, r)) < acc
     labels = np.where(keep, truth[:, None], rng.integers(0, q, (n, r)))

@@ -20,7 +20,6 @@ from agreement_support import DATA, pefr, r_cases, tidy
 from scipy import special, stats
 
 from validation.errors import UndefinedMetricError
-from validation.stats._agreement_regression import _wrapped_slopes
 from validation.stats.agreement import (
     ICC_FORMS,
     bland_altman,
@@ -32,6 +31,7 @@ from validation.stats.agreement import (
     krippendorff_alpha,
     passing_bablok,
 )
+from validation.stats.agreement.regression import _wrapped_slopes
 
 TOL = 1e-9
 
@@ -110,10 +110,14 @@ def test_fleiss_1971_kappa_and_category_kappas() -> None:
     k = fleiss_kappa(_diagnoses())
     assert round(k.estimate, 3) == 0.430
     assert k.n == 30 and k.extra["n_raters"] == 6
-    assert k.extra["categories"] == ["1. Depression", "2. Personality Disorder",
-                                     "3. Schizophrenia", "4. Neurosis", "5. Other"]
-    assert [round(v, 3) for v in k.extra["per_category"]] == [0.245, 0.245, 0.520, 0.471,
-                                                              0.566]
+    assert k.extra["categories"] == [
+        "1. Depression",
+        "2. Personality Disorder",
+        "3. Schizophrenia",
+        "4. Neurosis",
+        "5. Other",
+    ]
+    assert [round(v, 3) for v in k.extra["per_category"]] == [0.245, 0.245, 0.520, 0.471, 0.566]
 
 
 def test_fleiss_1971_matches_irr_and_irrcac() -> None:
@@ -132,8 +136,7 @@ def test_fleiss_1971_matches_irr_and_irrcac() -> None:
 # --- Landis & Koch (1977) -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("patients", "published"), [("Winnipeg", 0.208),
-                                                     ("New Orleans", 0.297)])
+@pytest.mark.parametrize(("patients", "published"), [("Winnipeg", 0.208), ("New Orleans", 0.297)])
 def test_landis_koch_1977_multiple_sclerosis_kappa(patients: str, published: float) -> None:
     tab = pd.read_csv(DATA / "landis_koch_1977_ms_patients.csv")
     tab = tab[tab["patients"] == patients]
@@ -156,16 +159,17 @@ def test_landis_koch_1977_multiple_sclerosis_kappa(patients: str, published: flo
 
 
 def test_shrout_fleiss_1979_table_4() -> None:
-    x = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],
-                  [6, 2, 4, 7]], dtype=float)
+    x = np.array(
+        [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]],
+        dtype=float,
+    )
     published = dict(zip(ICC_FORMS, [0.17, 0.29, 0.71, 0.44, 0.62, 0.91], strict=True))
     (case,) = [c for c in r_cases("icc") if c["id"] == "icc_shrout_fleiss_1979"]
     for i, form in enumerate(ICC_FORMS):
         e = icc(x, form=form)
         assert round(e.estimate, 2) == published[form], form
         assert e.estimate == pytest.approx(case["icc"][i], abs=TOL)
-        assert (e.ci_low, e.ci_high) == pytest.approx((case["lower"][i], case["upper"][i]),
-                                                      abs=TOL)
+        assert (e.ci_low, e.ci_high) == pytest.approx((case["lower"][i], case["upper"][i]), abs=TOL)
 
 
 # --- Krippendorff (2011) ----------------------------------------------------------------------
@@ -181,10 +185,16 @@ def test_krippendorff_2011_reliability_data_example() -> None:
         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
     ]
     df = tidy(np.array(data, dtype=object).T.tolist())
-    got = {lev: krippendorff_alpha(df, level=lev, n_resamples=100, rng=0)
-           for lev in ("nominal", "ordinal", "interval", "ratio")}
+    got = {
+        lev: krippendorff_alpha(df, level=lev, n_resamples=100, rng=0)
+        for lev in ("nominal", "ordinal", "interval", "ratio")
+    }
     assert {k: round(v.estimate, 3) for k, v in got.items()} == {
-        "nominal": 0.743, "ordinal": 0.815, "interval": 0.849, "ratio": 0.797}
+        "nominal": 0.743,
+        "ordinal": 0.815,
+        "interval": 0.849,
+        "ratio": 0.797,
+    }
     nominal = got["nominal"]
     assert nominal.n == 11  # unit 12 has a single value
     assert nominal.extra["n_pairable_values"] == 40
@@ -197,14 +207,20 @@ MCR = json.loads((DATA / "mcr_testcases.json").read_text())["cases"]
 DEMING = [(c, a) for c in MCR for a in c["algorithms"] if a["method"] == "Deming"]
 
 
-@pytest.mark.parametrize(("case", "algo"), DEMING,
-                         ids=[f"{c['id']}-{a['name']}" for c, a in DEMING])
+@pytest.mark.parametrize(
+    ("case", "algo"), DEMING, ids=[f"{c['id']}-{a['name']}" for c, a in DEMING]
+)
 def test_deming_jackknife_matches_analyse_it(case: dict, algo: dict) -> None:
     fit = deming_regression(case["y"], case["x"], error_ratio=algo["error_ratio"])
-    got = [fit.intercept.estimate, fit.intercept.ci_low, fit.intercept.ci_high,
-           fit.slope.estimate, fit.slope.ci_low, fit.slope.ci_high]
-    ref = [algo[k] for k in ("Intercept", "InterceptL", "InterceptU", "Slope", "SlopeL",
-                             "SlopeU")]
+    got = [
+        fit.intercept.estimate,
+        fit.intercept.ci_low,
+        fit.intercept.ci_high,
+        fit.slope.estimate,
+        fit.slope.ci_low,
+        fit.slope.ci_high,
+    ]
+    ref = [algo[k] for k in ("Intercept", "InterceptL", "InterceptU", "Slope", "SlopeL", "SlopeU")]
     # mcr checks these with the relative precision stored in the case (1e-6 .. 1e-4)
     assert got == pytest.approx(ref, rel=case["precision"])
 

@@ -49,8 +49,17 @@ def test_reference_file_records_versions() -> None:
     assert "7fb7509236672b8601c96366ca720f12a0d5bb7b" in meta["irrCAC"]
     assert "3229aa564b28a83db755d7329fd621e523aaf997" in meta["irr"]
     kinds = {c["kind"] for c in r_reference()["cases"]}
-    assert kinds == {"cohen", "multi", "fleiss1971", "icc", "ccc", "ba_repeated", "ba", "rc",
-                     "landis_koch"}
+    assert kinds == {
+        "cohen",
+        "multi",
+        "fleiss1971",
+        "icc",
+        "ccc",
+        "ba_repeated",
+        "ba",
+        "rc",
+        "landis_koch",
+    }
 
 
 # --- Cohen's kappa: psych::cohen.kappa ------------------------------------------------
@@ -95,8 +104,10 @@ def test_weighted_kappa_variance_differs_from_psych_as_documented(case: dict) ->
     po, pe = float(np.sum(w * p)), float(rs @ w @ cs)
     colw = w.T @ cs  # psych: colSums(w * cs)
     roww = rs * w.sum(axis=1)  # psych: rowSums(w * rs)
-    psych_var = (np.sum(p * (w * (1 - pe) - (colw[:, None] + roww[None, :]) * (1 - po)) ** 2)
-                 - (po * pe - 2 * pe + po) ** 2) / (n * (1 - pe) ** 4)
+    psych_var = (
+        np.sum(p * (w * (1 - pe) - (colw[:, None] + roww[None, :]) * (1 - po)) ** 2)
+        - (po * pe - 2 * pe + po) ** 2
+    ) / (n * (1 - pe) ** 4)
     assert psych_var == pytest.approx(case["var_weighted_quadratic_psych"], abs=TOL)
     ours = cohen_kappa(case["a"], case["b"], labels=labels, weights="quadratic")
     assert ours.method == "fleiss_cohen_everitt_1969"
@@ -164,7 +175,7 @@ def _alpha_by_coincidences(matrix: list, level: str, *, irr_divisor: bool) -> fl
                 d2[c, k] = float(c != k)
             elif level == "ordinal":
                 lo, hi = min(c, k), max(c, k)
-                d2[c, k] = (nc[lo:hi + 1].sum() - (nc[c] + nc[k]) / 2) ** 2
+                d2[c, k] = (nc[lo : hi + 1].sum() - (nc[c] + nc[k]) / 2) ** 2
             elif level == "interval":
                 d2[c, k] = (values[c] - values[k]) ** 2
             else:
@@ -184,9 +195,11 @@ def test_krippendorff_alpha_against_irr_and_the_coincidence_matrix(case: dict, l
     df = tidy(case["ratings"])
     a = krippendorff_alpha(df, level=level, n_resamples=50, rng=1)
     assert a.estimate == pytest.approx(
-        _alpha_by_coincidences(case["ratings"], level, irr_divisor=False), abs=TOL)
+        _alpha_by_coincidences(case["ratings"], level, irr_divisor=False), abs=TOL
+    )
     assert _alpha_by_coincidences(case["ratings"], level, irr_divisor=True) == pytest.approx(
-        case[f"irr_alpha_{level}"], abs=TOL)
+        case[f"irr_alpha_{level}"], abs=TOL
+    )
     complete = all(v is not None for row in case["ratings"] for v in row)
     if not complete or len(case["ratings"][0]) == 2:
         assert a.estimate == pytest.approx(case[f"irr_alpha_{level}"], abs=TOL)
@@ -218,7 +231,8 @@ def test_icc_tidy_input_equals_matrix_input() -> None:
     for form in ICC_FORMS:
         a, b = icc(df, form=form), icc(x, form=form)  # the pivot sorts cases: rounding only
         assert (a.estimate, a.ci_low, a.ci_high) == pytest.approx(
-            (b.estimate, b.ci_low, b.ci_high), abs=1e-13)
+            (b.estimate, b.ci_low, b.ci_high), abs=1e-13
+        )
         assert (a.method, a.n, a.extra["form"]) == (b.method, b.n, b.extra["form"])
 
 
@@ -266,24 +280,27 @@ def test_bland_altman_exact_and_approximate_match_r(case: dict) -> None:
     for ba in (ex, ap):
         assert ba.bias.estimate == pytest.approx(case["bias"], abs=TOL)
         assert ba.sd == pytest.approx(case["sd"], abs=TOL)
-        assert (ba.bias.ci_low, ba.bias.ci_high) == pytest.approx(tuple(case["bias_ci"]),
-                                                                  abs=TOL)
+        assert (ba.bias.ci_low, ba.bias.ci_high) == pytest.approx(tuple(case["bias_ci"]), abs=TOL)
         pb = ba.proportional_bias
         assert pb is not None
         assert pb.estimate == pytest.approx(case["slope"], abs=TOL)
         assert (pb.ci_low, pb.ci_high) == pytest.approx(tuple(case["slope_ci"]), abs=TOL)
         assert pb.p_value == pytest.approx(case["slope_p"], abs=TOL)
     assert (ap.loa_low.ci_low, ap.loa_low.ci_high) == pytest.approx(
-        tuple(case["approx_low_ci"]), abs=TOL)
+        tuple(case["approx_low_ci"]), abs=TOL
+    )
     assert (ap.loa_high.ci_low, ap.loa_high.ci_high) == pytest.approx(
-        tuple(case["approx_high_ci"]), abs=TOL)
+        tuple(case["approx_high_ci"]), abs=TOL
+    )
     # R's qt(ncp = ) warns that it may not reach full precision (its pnt); scipy's
     # non-central t is checked to 1e-10 against an mpmath twin in the twin tests.
     scale = case["sd"]
     assert (ex.loa_low.ci_low, ex.loa_low.ci_high) == pytest.approx(
-        tuple(case["exact_low_ci"]), abs=1e-6 * scale)
+        tuple(case["exact_low_ci"]), abs=1e-6 * scale
+    )
     assert (ex.loa_high.ci_low, ex.loa_high.ci_high) == pytest.approx(
-        tuple(case["exact_high_ci"]), abs=1e-6 * scale)
+        tuple(case["exact_high_ci"]), abs=1e-6 * scale
+    )
 
 
 # --- repeatability coefficient: aov + qchisq ---------------------------------------------
@@ -300,5 +317,4 @@ def test_repeatability_coefficient_matches_r(case: dict) -> None:
     assert e.estimate == pytest.approx(case["rc"], abs=TOL)
     assert (e.ci_low, e.ci_high) == pytest.approx(tuple(case["rc_ci"]), abs=TOL)
     assert e.extra["n_subjects_single"] == 1
-    assert e.extra["multiplier"] == pytest.approx(
-        -special.ndtri(0.025) * math.sqrt(2.0), abs=1e-15)
+    assert e.extra["multiplier"] == pytest.approx(-special.ndtri(0.025) * math.sqrt(2.0), abs=1e-15)

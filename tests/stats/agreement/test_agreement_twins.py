@@ -53,8 +53,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:Runtim
 # --- Cohen's kappa ------------------------------------------------------------------------
 
 
-def _kappa_twin(a: list[int], b: list[int], q: int, weights: str | None
-                ) -> tuple[float, float, float]:
+def _kappa_twin(
+    a: list[int], b: list[int], q: int, weights: str | None
+) -> tuple[float, float, float]:
     """kappa, its FCE (1969) variance and the null variance, term by term."""
     n = len(a)
     p = [[0.0] * q for _ in range(q)]
@@ -74,11 +75,18 @@ def _kappa_twin(a: list[int], b: list[int], q: int, weights: str | None
     kappa = (po - pe) / (1 - pe)
     wi = [sum(c[j] * w(i, j) for j in range(q)) for i in range(q)]
     wj = [sum(r[i] * w(i, j) for i in range(q)) for j in range(q)]
-    var = (sum(p[i][j] * (w(i, j) * (1 - pe) - (wi[i] + wj[j]) * (1 - po)) ** 2
-               for i in range(q) for j in range(q))
-           - (po * pe - 2 * pe + po) ** 2) / (n * (1 - pe) ** 4)
-    var0 = (sum(r[i] * c[j] * (w(i, j) - (wi[i] + wj[j])) ** 2
-                for i in range(q) for j in range(q)) - pe * pe) / (n * (1 - pe) ** 2)
+    var = (
+        sum(
+            p[i][j] * (w(i, j) * (1 - pe) - (wi[i] + wj[j]) * (1 - po)) ** 2
+            for i in range(q)
+            for j in range(q)
+        )
+        - (po * pe - 2 * pe + po) ** 2
+    ) / (n * (1 - pe) ** 4)
+    var0 = (
+        sum(r[i] * c[j] * (w(i, j) - (wi[i] + wj[j])) ** 2 for i in range(q) for j in range(q))
+        - pe * pe
+    ) / (n * (1 - pe) ** 2)
     return kappa, var, var0
 
 
@@ -124,9 +132,13 @@ def test_cohen_kappa_equals_term_by_term_twin(data: tuple, weights: str | None) 
     table = np.zeros((q, q))
     np.add.at(table, (a, b), 1)
     assert k.estimate == pytest.approx(
-        cohen_kappa_score(a, b, labels=labels, weights=weights), abs=1e-12)
-    sm = sm_cohens_kappa(table, wt=weights, return_results=True) if weights else \
-        sm_cohens_kappa(table, return_results=True)
+        cohen_kappa_score(a, b, labels=labels, weights=weights), abs=1e-12
+    )
+    sm = (
+        sm_cohens_kappa(table, wt=weights, return_results=True)
+        if weights
+        else sm_cohens_kappa(table, return_results=True)
+    )
     assert k.estimate == pytest.approx(sm.kappa, abs=1e-12)
     assert k.se**2 == pytest.approx(sm.var_kappa, rel=1e-9)
     # symmetry: swapping the raters transposes the table
@@ -145,7 +157,8 @@ def test_unweighted_kappa_ignores_label_names(data: tuple, perm: list[int]) -> N
         return
     r = cohen_kappa([names[x] for x in a], [names[x] for x in b])
     assert (r.estimate, r.se, r.ci_low, r.ci_high) == pytest.approx(
-        (k.estimate, k.se, k.ci_low, k.ci_high), abs=1e-12)
+        (k.estimate, k.se, k.ci_low, k.ci_high), abs=1e-12
+    )
 
 
 @PROPS
@@ -191,8 +204,9 @@ def rating_matrices(draw: st.DrawFn, missing: bool = True) -> list[list[int | No
     return rows
 
 
-def _gwet_twin(rows: list[list[int | None]], kind: str, q: int | None = None
-               ) -> tuple[float, float]:
+def _gwet_twin(
+    rows: list[list[int | None]], kind: str, q: int | None = None
+) -> tuple[float, float]:
     """Gwet (2008) / irrCAC formulas, case by case with plain Python."""
     cats = sorted({v for row in rows for v in row if v is not None})
     q = len(cats) if q is None else q
@@ -201,8 +215,10 @@ def _gwet_twin(rows: list[list[int | None]], kind: str, q: int | None = None
     r = [sum(c) for c in counts]
     two = [ri >= 2 for ri in r]
     n2 = sum(two)
-    pa_i = [sum(x * (x - 1) for x in c) / (ri * (ri - 1)) if t else 0.0
-            for c, ri, t in zip(counts, r, two, strict=True)]
+    pa_i = [
+        sum(x * (x - 1) for x in c) / (ri * (ri - 1)) if t else 0.0
+        for c, ri, t in zip(counts, r, two, strict=True)
+    ]
     pa = sum(p for p, t in zip(pa_i, two, strict=True) if t) / n2
     pi = [sum(counts[i][k] / r[i] for i in range(n)) / n for k in range(len(cats))]
     if kind == "fleiss":
@@ -210,11 +226,15 @@ def _gwet_twin(rows: list[list[int | None]], kind: str, q: int | None = None
         pe_i = [sum(counts[i][k] / r[i] * pi[k] for k in range(len(cats))) for i in range(n)]
     else:
         pe = sum(p * (1 - p) for p in pi) / (q - 1)
-        pe_i = [sum(counts[i][k] / r[i] * (1 - pi[k]) for k in range(len(cats))) / (q - 1)
-                for i in range(n)]
+        pe_i = [
+            sum(counts[i][k] / r[i] * (1 - pi[k]) for k in range(len(cats))) / (q - 1)
+            for i in range(n)
+        ]
     coef = (pa - pe) / (1 - pe)
-    star = [(n / n2) * (pa_i[i] - pe * two[i]) / (1 - pe)
-            - 2 * (1 - coef) * (pe_i[i] - pe) / (1 - pe) for i in range(n)]
+    star = [
+        (n / n2) * (pa_i[i] - pe * two[i]) / (1 - pe) - 2 * (1 - coef) * (pe_i[i] - pe) / (1 - pe)
+        for i in range(n)
+    ]
     var = sum((s - coef) ** 2 for s in star) / (n * (n - 1))
     return coef, math.sqrt(var)
 
@@ -288,8 +308,10 @@ def test_percent_agreement_twins(rows: list) -> None:
     assert u.extra["definition"] == "unanimous"
     if len(rows) >= 2:
         p = percent_agreement(df, definition="pairwise")
-        pairs = [sum(a == b for a, b in itertools.combinations(vals, 2))
-                 / math.comb(len(vals), 2) for vals in multi]
+        pairs = [
+            sum(a == b for a, b in itertools.combinations(vals, 2)) / math.comb(len(vals), 2)
+            for vals in multi
+        ]
         assert p.estimate == pytest.approx(sum(pairs) / len(pairs), abs=1e-12)
 
 
@@ -342,8 +364,12 @@ def test_alpha_bootstrap_equals_explicit_resampling(level: str, ci_method: str) 
     full = krippendorff.alpha(reliability_data=sample.T, level_of_measurement=level)
     jack = None
     if ci_method == "bca":
-        jack = [krippendorff.alpha(reliability_data=np.delete(sample, i, axis=0).T,
-                                   level_of_measurement=level) for i in range(len(units))]
+        jack = [
+            krippendorff.alpha(
+                reliability_data=np.delete(sample, i, axis=0).T, level_of_measurement=level
+            )
+            for i in range(len(units))
+        ]
     lo, hi = bootstrap_interval(full, alphas_arr[ok], method=ci_method, jackknife=jack)
     assert got.estimate == pytest.approx(full, abs=1e-12)
     assert (got.ci_low, got.ci_high) == pytest.approx((lo, hi), abs=1e-10)
@@ -361,17 +387,24 @@ def _nct_ppf(p: float, df: float, ncp: float) -> float:
 
     def cdf(t: mpmath.mpf) -> mpmath.mpf:
         def f(v: mpmath.mpf) -> mpmath.mpf:
-            dens = mpmath.exp((nu / 2 - 1) * mpmath.log(v) - v / 2 - (nu / 2) * mpmath.log(2)
-                              - mpmath.loggamma(nu / 2))
+            dens = mpmath.exp(
+                (nu / 2 - 1) * mpmath.log(v)
+                - v / 2
+                - (nu / 2) * mpmath.log(2)
+                - mpmath.loggamma(nu / 2)
+            )
             return mpmath.ncdf(t * mpmath.sqrt(v / nu) - ncp) * dens
+
         return mpmath.quad(f, [0, nu, 4 * nu + 40, mpmath.inf])
 
     guess = ncp + mpmath.mpf(special.ndtri(p))
     return float(mpmath.findroot(lambda t: cdf(t) - p, guess, tol=1e-25))
 
 
-@pytest.mark.parametrize(("n", "coverage", "level"), [(5, 0.95, 0.95), (17, 0.95, 0.95),
-                                                       (40, 0.9, 0.99), (200, 0.99, 0.9)])
+@pytest.mark.parametrize(
+    ("n", "coverage", "level"),
+    [(5, 0.95, 0.95), (17, 0.95, 0.95), (40, 0.9, 0.99), (200, 0.99, 0.9)],
+)
 def test_exact_limits_equal_mpmath_noncentral_t(n: int, coverage: float, level: float) -> None:
     rng = np.random.default_rng(n)
     ref = rng.normal(50, 10, n)
@@ -402,13 +435,18 @@ def test_bland_altman_pair_bootstrap_equals_explicit_resampling(ci: str) -> None
     b = np.array([s[0] for s in stats_])
     sd = np.array([s[1] for s in stats_])
     jb = [np.delete(d, i).mean() for i in range(30)] if ci == "bca" else None
-    jh = [np.delete(d, i).mean() + z * np.delete(d, i).std(ddof=1) for i in range(30)] \
-        if ci == "bca" else None
+    jh = (
+        [np.delete(d, i).mean() + z * np.delete(d, i).std(ddof=1) for i in range(30)]
+        if ci == "bca"
+        else None
+    )
     assert (ba.bias.ci_low, ba.bias.ci_high) == pytest.approx(
-        bootstrap_interval(d.mean(), b, method=ci, jackknife=jb), abs=1e-10)
+        bootstrap_interval(d.mean(), b, method=ci, jackknife=jb), abs=1e-10
+    )
     assert (ba.loa_high.ci_low, ba.loa_high.ci_high) == pytest.approx(
         bootstrap_interval(d.mean() + z * d.std(ddof=1), b + z * sd, method=ci, jackknife=jh),
-        abs=1e-10)
+        abs=1e-10,
+    )
     assert ba.method == f"bootstrap_pairs_{ci}"
 
 
@@ -431,8 +469,15 @@ def test_repeated_bland_altman_bootstrap_equals_explicit_subject_resampling() ->
     subj = np.repeat(np.arange(15), m)
     ref = rng.normal(80, 10, subj.size)
     meas = ref + rng.normal(0, 2, 15)[subj] + rng.normal(1, 3, subj.size)
-    ba = bland_altman(meas, ref, repeated=subj, method="bootstrap", n_resamples=300, rng=2,
-                      bootstrap_ci="percentile")
+    ba = bland_altman(
+        meas,
+        ref,
+        repeated=subj,
+        method="bootstrap",
+        n_resamples=300,
+        rng=2,
+        bootstrap_ci="percentile",
+    )
     d = meas - ref
     bias0, sd0 = _ba2007(d, subj)
     assert (ba.bias.estimate, ba.sd) == pytest.approx((bias0, sd0), abs=1e-12)
@@ -454,9 +499,11 @@ def test_repeated_bland_altman_bootstrap_equals_explicit_subject_resampling() ->
         b.append(bb)
         hi.append(bb + z * sd)
     assert (ba.bias.ci_low, ba.bias.ci_high) == pytest.approx(
-        bootstrap_interval(bias0, b), abs=1e-10)
+        bootstrap_interval(bias0, b), abs=1e-10
+    )
     assert (ba.loa_high.ci_low, ba.loa_high.ci_high) == pytest.approx(
-        bootstrap_interval(bias0 + z * sd0, hi), abs=1e-10)
+        bootstrap_interval(bias0 + z * sd0, hi), abs=1e-10
+    )
     assert ba.extra["n_undefined_resamples"] == 300 - len(b)
     # BCa: the acceleration from leaving one subject out
     jack = []
@@ -467,12 +514,14 @@ def test_repeated_bland_altman_bootstrap_equals_explicit_subject_resampling() ->
     bca = bland_altman(meas, ref, repeated=subj, method="bootstrap", n_resamples=300, rng=2)
     assert bca.method == "bootstrap_subjects_bca"
     assert (bca.loa_high.ci_low, bca.loa_high.ci_high) == pytest.approx(
-        bootstrap_interval(bias0 + z * sd0, hi, method="bca", jackknife=jack), abs=1e-10)
+        bootstrap_interval(bias0 + z * sd0, hi, method="bca", jackknife=jack), abs=1e-10
+    )
 
 
 def _mover_twin(d: np.ndarray, subj: np.ndarray, level: float = 0.95) -> tuple:
     """Zou's (2013) MOVER construction, written out from the variance components."""
     from scipy import stats
+
     n = int(subj.max()) + 1
     m = np.bincount(subj).astype(float)
     big_n = m.sum()
@@ -484,20 +533,26 @@ def _mover_twin(d: np.ndarray, subj: np.ndarray, level: float = 0.95) -> tuple:
     c1, c2 = 1 / m0, 1 - 1 / m0
     var = c1 * msb + c2 * msw
     a = 1 - level
-    lo = var - math.sqrt((c1 * msb * (1 - (n - 1) / stats.chi2.ppf(1 - a / 2, n - 1))) ** 2
-                         + (c2 * msw * (1 - (big_n - n) / stats.chi2.ppf(1 - a / 2, big_n - n)))
-                         ** 2)
-    hi = var + math.sqrt((c1 * msb * ((n - 1) / stats.chi2.ppf(a / 2, n - 1) - 1)) ** 2
-                         + (c2 * msw * ((big_n - n) / stats.chi2.ppf(a / 2, big_n - n) - 1))
-                         ** 2)
+    lo = var - math.sqrt(
+        (c1 * msb * (1 - (n - 1) / stats.chi2.ppf(1 - a / 2, n - 1))) ** 2
+        + (c2 * msw * (1 - (big_n - n) / stats.chi2.ppf(1 - a / 2, big_n - n))) ** 2
+    )
+    hi = var + math.sqrt(
+        (c1 * msb * ((n - 1) / stats.chi2.ppf(a / 2, n - 1) - 1)) ** 2
+        + (c2 * msw * ((big_n - n) / stats.chi2.ppf(a / 2, big_n - n) - 1)) ** 2
+    )
     se = math.sqrt(max((msb - msw) / m0, 0) * np.sum(m**2) / big_n**2 + msw / big_n)
     t = stats.t.ppf(1 - a / 2, n - 1)
     z = -special.ndtri(0.025)
     sd, sl, su = math.sqrt(var), math.sqrt(max(lo, 0)), math.sqrt(hi)
     upper = mu + z * sd
-    return ((mu - t * se, mu + t * se),
-            (upper - math.sqrt((t * se) ** 2 + z**2 * (sd - sl) ** 2),
-             upper + math.sqrt((t * se) ** 2 + z**2 * (su - sd) ** 2)))
+    return (
+        (mu - t * se, mu + t * se),
+        (
+            upper - math.sqrt((t * se) ** 2 + z**2 * (sd - sl) ** 2),
+            upper + math.sqrt((t * se) ** 2 + z**2 * (su - sd) ** 2),
+        ),
+    )
 
 
 @PROPS
@@ -545,8 +600,7 @@ def test_bland_altman_log_scale_reports_ratios() -> None:
     assert ba.bias == lin.bias and ba.loa_high == lin.loa_high
     assert ba.ratio is not None
     assert ba.ratio["bias"] == pytest.approx(math.exp(lin.bias.estimate), rel=1e-12)
-    assert ba.ratio["loa_high_ci_high"] == pytest.approx(math.exp(lin.loa_high.ci_high),
-                                                         rel=1e-12)
+    assert ba.ratio["loa_high_ci_high"] == pytest.approx(math.exp(lin.loa_high.ci_high), rel=1e-12)
     assert ba.to_dict()["ratio"]["loa_low"] == pytest.approx(math.exp(lin.loa_low.estimate))
 
 
@@ -565,10 +619,12 @@ def test_ccc_identity_and_symmetry(pairs: list) -> None:
         return
     mse = np.mean((x - y) ** 2)
     assert e.estimate == pytest.approx(
-        1 - mse / (np.var(x) + np.var(y) + (x.mean() - y.mean()) ** 2), abs=1e-10)
+        1 - mse / (np.var(x) + np.var(y) + (x.mean() - y.mean()) ** 2), abs=1e-10
+    )
     s = lins_ccc(y, x)
     assert (s.estimate, s.ci_low, s.ci_high) == pytest.approx(
-        (e.estimate, e.ci_low, e.ci_high), abs=1e-10)
+        (e.estimate, e.ci_low, e.ci_high), abs=1e-10
+    )
     assert e.ci_low <= e.estimate <= e.ci_high
 
 
@@ -581,7 +637,8 @@ def _icc_twin(x: np.ndarray) -> dict[str, float]:
     bms = k * sum((r - g) ** 2 for r in rows) / (n - 1)
     jms = n * sum((c - g) ** 2 for c in cols) / (k - 1)
     ems = sum((x[i][j] - rows[i] - cols[j] + g) ** 2 for i in range(n) for j in range(k)) / (
-        (n - 1) * (k - 1))
+        (n - 1) * (k - 1)
+    )
     wms = sum((x[i][j] - rows[i]) ** 2 for i in range(n) for j in range(k)) / (n * (k - 1))
     return {
         "ICC1": (bms - wms) / (bms + (k - 1) * wms),
@@ -610,7 +667,8 @@ def test_icc_twin_and_invariances(n: int, k: int, seed: int) -> None:
         assert e.estimate == pytest.approx(twin[form], abs=1e-10)
         p = icc(perm, form=form)
         assert (p.estimate, p.ci_low, p.ci_high) == pytest.approx(
-            (e.estimate, e.ci_low, e.ci_high), abs=1e-9)
+            (e.estimate, e.ci_low, e.ci_high), abs=1e-9
+        )
         assert e.ci_low <= e.ci_high + 1e-12
         if e.extra.get("lower_bound_unbounded"):
             assert form == "ICC2k" and e.ci_low == -math.inf
@@ -661,8 +719,9 @@ def test_deming_jackknife_equals_refitting(n: int, seed: int, lam: float) -> Non
         se = pseudo.std(ddof=1) / math.sqrt(n)
         assert est.estimate == pytest.approx(full, rel=1e-9, abs=1e-9)
         assert est.se == pytest.approx(se, rel=1e-6, abs=1e-9)
-        assert (est.ci_low, est.ci_high) == pytest.approx((full - t_q * se, full + t_q * se),
-                                                          rel=1e-6, abs=1e-8)
+        assert (est.ci_low, est.ci_high) == pytest.approx(
+            (full - t_q * se, full + t_q * se), rel=1e-6, abs=1e-8
+        )
     # swapping the methods inverts the slope when the error ratio is inverted
     back = deming_regression(x, y, error_ratio=1.0 / lam)
     assert back.slope.estimate == pytest.approx(1.0 / b, rel=1e-9)
@@ -673,12 +732,12 @@ def test_deming_tends_to_ordinary_least_squares_when_the_reference_is_exact() ->
     x = rng.uniform(0, 10, 50)
     y = 2 * x + 1 + rng.normal(0, 1, 50)
     ols = np.polyfit(x, y, 1)[0]
-    assert deming_regression(y, x, error_ratio=1e-9).slope.estimate == pytest.approx(ols,
-                                                                                      rel=1e-6)
+    assert deming_regression(y, x, error_ratio=1e-9).slope.estimate == pytest.approx(ols, rel=1e-6)
 
 
-def _pb_literal(x: list[float], y: list[float], level: float = 0.95
-                ) -> tuple[float, float, float] | None:
+def _pb_literal(
+    x: list[float], y: list[float], level: float = 0.95
+) -> tuple[float, float, float] | None:
     """Passing & Bablok (1983) over all pairs i < j, as the paper states it.
 
     S_ij = (y_i - y_j)/(x_i - x_j); +inf if x_i = x_j and y_i > y_j, -inf if y_i < y_j;
@@ -724,8 +783,10 @@ def _pb_literal(x: list[float], y: list[float], level: float = 0.95
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 8), st.integers(-2, 2)), min_size=3, max_size=25),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(st.tuples(st.integers(0, 8), st.integers(-2, 2)), min_size=3, max_size=25),
+    st.randoms(use_true_random=False),
+)
 def test_passing_bablok_equals_the_literal_definition(points: list, rnd) -> None:
     """Small integer grids: ties, vertical pairs, identical points and slopes of -1."""
     x = [float(p[0]) for p in points]
@@ -738,6 +799,7 @@ def test_passing_bablok_equals_the_literal_definition(points: list, rnd) -> None
         fit = passing_bablok(ys, xs)
     except UndefinedMetricError:
         from scipy import stats
+
         tau = stats.kendalltau(x, y).statistic
         assert lit is None or not tau > 0
         return
@@ -745,8 +807,9 @@ def test_passing_bablok_equals_the_literal_definition(points: list, rnd) -> None
     b, lo, hi = lit
     assert fit.slope.estimate == pytest.approx(b, abs=1e-12)
     assert (fit.slope.ci_low, fit.slope.ci_high) == (lo, hi)
-    assert fit.intercept.estimate == pytest.approx(float(np.median(np.array(y) - b * np.array(x))),
-                                                   abs=1e-9)
+    assert fit.intercept.estimate == pytest.approx(
+        float(np.median(np.array(y) - b * np.array(x))), abs=1e-9
+    )
     assert fit.slope.ci_low <= fit.slope.estimate <= fit.slope.ci_high
 
 

@@ -27,15 +27,18 @@ def van_dyke():
 
 def test_frame_result_and_components_agree(van_dyke) -> None:
     result = mrmc_analysis(van_dyke)
-    declared = {k: result.variance_components[k]
-                for k in ("var_tr", "var_error", "cov1", "cov2", "cov3")}
+    declared = {
+        k: result.variance_components[k] for k in ("var_tr", "var_error", "cov1", "cov2", "cov3")
+    }
     kw = {"effect": 0.05, "n_readers": 7, "n_cases": 180}
     a = power_mrmc(van_dyke, **kw)
     b = power_mrmc(result, **kw)
     c = power_mrmc(declared, pilot_n_cases=114, **kw)
     assert a == b == c == mrmc_power(result, **kw)
-    plans = [sample_size_mrmc(src, effect=0.05, n_readers=7, **extra)
-             for src, extra in ((van_dyke, {}), (result, {}), (declared, {"pilot_n_cases": 114}))]
+    plans = [
+        sample_size_mrmc(src, effect=0.05, n_readers=7, **extra)
+        for src, extra in ((van_dyke, {}), (result, {}), (declared, {"pilot_n_cases": 114}))
+    ]
     assert plans[0] == plans[1] == plans[2]
 
 

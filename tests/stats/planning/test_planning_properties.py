@@ -51,8 +51,11 @@ LEVELS = st.sampled_from([0.8, 0.9, 0.95, 0.99])
 def _exact_integer_designs() -> list[tuple[float, float, int]]:
     """(expected, half_width, k) whose exact n is k^2: half_width = z sqrt(p (1 - p)) / k."""
     z = float(special.ndtri(1 - (1 - 0.95) / 2))  # as sample_size_precision computes it
-    return [(p, z * math.sqrt(p * (1.0 - p)) / k, k)
-            for p in (0.5, 0.7, 0.8, 0.9, 0.95) for k in range(2, 60)]
+    return [
+        (p, z * math.sqrt(p * (1.0 - p)) / k, k)
+        for p in (0.5, 0.7, 0.8, 0.9, 0.95)
+        for k in range(2, 60)
+    ]
 
 
 def test_integer_sample_sizes_are_not_pushed_up_by_rounding_noise() -> None:
@@ -87,8 +90,9 @@ def test_precision_half_width_is_met(p: float, d: float, level: float) -> None:
 # ------------------------------------------------------------------------- goal: twins
 @given(data=st.data(), interval=st.sampled_from(PLANNING_INTERVALS), level=LEVELS)
 @SETTINGS
-def test_vectorised_lower_bounds_equal_proportion_ci(data: st.DataObject, interval: str,
-                                                      level: float) -> None:
+def test_vectorised_lower_bounds_equal_proportion_ci(
+    data: st.DataObject, interval: str, level: float
+) -> None:
     n = data.draw(st.integers(1, 400))
     xs = data.draw(st.lists(st.integers(0, n), min_size=1, max_size=20))
     got = _lower_bounds(np.array(xs), np.full(len(xs), n), interval, level)
@@ -96,23 +100,36 @@ def test_vectorised_lower_bounds_equal_proportion_ci(data: st.DataObject, interv
     assert got.tolist() == pytest.approx(want, abs=1e-12)
 
 
-@given(ns=st.lists(st.integers(1, 300), min_size=1, max_size=8), goal=st.floats(0.01, 0.99),
-       interval=st.sampled_from(PLANNING_INTERVALS), level=LEVELS)
+@given(
+    ns=st.lists(st.integers(1, 300), min_size=1, max_size=8),
+    goal=st.floats(0.01, 0.99),
+    interval=st.sampled_from(PLANNING_INTERVALS),
+    level=LEVELS,
+)
 @SETTINGS
-def test_min_successes_bisection_equals_brute_force(ns: list[int], goal: float, interval: str,
-                                                    level: float) -> None:
+def test_min_successes_bisection_equals_brute_force(
+    ns: list[int], goal: float, interval: str, level: float
+) -> None:
     got = _min_successes(np.array(ns), goal, interval, level)
     for n, x_min in zip(ns, got.tolist(), strict=True):
-        passing = [x for x in range(n + 1)
-                   if proportion_ci(x, n, method=interval, confidence_level=level).ci_low > goal]
+        passing = [
+            x
+            for x in range(n + 1)
+            if proportion_ci(x, n, method=interval, confidence_level=level).ci_low > goal
+        ]
         assert x_min == (passing[0] if passing else n + 1)
         # every count from the first passing one passes (the bisection's assumption)
         assert passing == list(range(x_min, n + 1))
 
 
 def _brute_power(p: float, g: float, n: int, interval: str, level: float) -> float:
-    return float(sum(stats.binom.pmf(x, n, p) for x in range(n + 1)
-                     if proportion_ci(x, n, method=interval, confidence_level=level).ci_low > g))
+    return float(
+        sum(
+            stats.binom.pmf(x, n, p)
+            for x in range(n + 1)
+            if proportion_ci(x, n, method=interval, confidence_level=level).ci_low > g
+        )
+    )
 
 
 @st.composite
@@ -126,21 +143,25 @@ def goal_designs(draw: st.DrawFn) -> tuple[float, float, float, float]:
 @given(design=goal_designs(), interval=st.sampled_from(PLANNING_INTERVALS))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_exact_goal_plan_is_the_first_and_the_stable_n(
-        design: tuple[float, float, float, float], interval: str) -> None:
+    design: tuple[float, float, float, float], interval: str
+) -> None:
     p, g, target, level = design
-    plan = sample_size_goal(p, g, power=target, confidence_level=level, method="exact",
-                            interval=interval)
+    plan = sample_size_goal(
+        p, g, power=target, confidence_level=level, method="exact", interval=interval
+    )
     assert plan.n_stable is not None and plan.n <= plan.n_stable
     top = 2 * plan.n_stable + 2
-    curve = [power_goal(p, g, n=m, confidence_level=level, interval=interval).power
-             for m in range(1, top + 1)]
+    curve = [
+        power_goal(p, g, n=m, confidence_level=level, interval=interval).power
+        for m in range(1, top + 1)
+    ]
     ok = [c >= target for c in curve]
     assert ok.index(True) + 1 == plan.n
     assert plan.power == curve[plan.n - 1]
     s = plan.n_stable
-    assert all(ok[s - 1:2 * s])
+    assert all(ok[s - 1 : 2 * s])
     if s > 1:
-        assert not all(ok[s - 2:2 * (s - 1)])
+        assert not all(ok[s - 2 : 2 * (s - 1)])
     # brute force over every count with proportion_ci at the chosen n
     assert plan.power == pytest.approx(_brute_power(p, g, plan.n, interval, level), abs=1e-12)
 
@@ -148,14 +169,16 @@ def test_exact_goal_plan_is_the_first_and_the_stable_n(
 @given(design=goal_designs())
 @SETTINGS
 def test_normal_goal_is_the_smallest_n_by_its_own_formula(
-        design: tuple[float, float, float, float]) -> None:
+    design: tuple[float, float, float, float],
+) -> None:
     p, g, target, level = design
     plan = sample_size_goal(p, g, power=target, confidence_level=level)
     assert plan.power >= target
     assert plan.n_stable == plan.n
     if plan.n > 1:
-        assert power_goal(p, g, n=plan.n - 1, confidence_level=level,
-                          method="normal").power < target
+        assert (
+            power_goal(p, g, n=plan.n - 1, confidence_level=level, method="normal").power < target
+        )
     more = sample_size_goal(p, g, power=min(target + 0.04, 0.99), confidence_level=level)
     assert more.n >= plan.n
     closer = sample_size_goal(p, (g + p) / 2, power=target, confidence_level=level)
@@ -182,11 +205,17 @@ def test_one_curve_variance_is_the_binormal_variance_with_b_1(theta: float, k: f
     assert _auc_variance(theta, k) == pytest.approx(_binormal_var(a, 1.0, k), rel=0.02)
 
 
-@given(theta=st.floats(0.55, 0.98), gap=st.floats(0.03, 0.3), k=st.floats(0.3, 4.0),
-       target=st.floats(0.5, 0.95), alt=st.sampled_from(["two-sided", "greater"]))
+@given(
+    theta=st.floats(0.55, 0.98),
+    gap=st.floats(0.03, 0.3),
+    k=st.floats(0.3, 4.0),
+    target=st.floats(0.5, 0.95),
+    alt=st.sampled_from(["two-sided", "greater"]),
+)
 @SETTINGS
-def test_auc_plan_reaches_the_power(theta: float, gap: float, k: float, target: float,
-                                    alt: str) -> None:
+def test_auc_plan_reaches_the_power(
+    theta: float, gap: float, k: float, target: float, alt: str
+) -> None:
     null = theta - gap
     assume(null > 0.02)
     plan = sample_size_auc(theta, null=null, ratio=k, power=target, alternative=alt)
@@ -194,23 +223,47 @@ def test_auc_plan_reaches_the_power(theta: float, gap: float, k: float, target: 
     assert raw is not None
     assert _auc_power(theta, null, raw, k * raw, 0.05, alt) == pytest.approx(target, abs=1e-9)
     assert plan.power >= target
-    assert power_auc(theta, n_positive=plan.n_positive, n_negative=plan.n_negative, null=null,
-                     alternative=alt).power == plan.power
-    bigger = power_auc(theta, n_positive=plan.n_positive + 5, n_negative=plan.n_negative,
-                       null=null, alternative=alt).power
+    assert (
+        power_auc(
+            theta,
+            n_positive=plan.n_positive,
+            n_negative=plan.n_negative,
+            null=null,
+            alternative=alt,
+        ).power
+        == plan.power
+    )
+    bigger = power_auc(
+        theta,
+        n_positive=plan.n_positive + 5,
+        n_negative=plan.n_negative,
+        null=null,
+        alternative=alt,
+    ).power
     assert bigger > plan.power
     # mirror image: the same design for "less" around 1 - theta
-    mirror = sample_size_auc(1 - theta, null=1 - null, ratio=k, power=target,
-                             alternative="less" if alt == "greater" else alt)
+    mirror = sample_size_auc(
+        1 - theta,
+        null=1 - null,
+        ratio=k,
+        power=target,
+        alternative="less" if alt == "greater" else alt,
+    )
     assert mirror.n_positive_unrounded == pytest.approx(raw, rel=1e-6)
 
 
 # ------------------------------------------------------------------------- two AUCs
-@given(t1=st.floats(0.6, 0.95), t2=st.floats(0.6, 0.95), r=st.floats(0.0, 0.9),
-       target=st.floats(0.6, 0.95), margin=st.sampled_from([0.0, 0.02, 0.05]))
+@given(
+    t1=st.floats(0.6, 0.95),
+    t2=st.floats(0.6, 0.95),
+    r=st.floats(0.0, 0.9),
+    target=st.floats(0.6, 0.95),
+    margin=st.sampled_from([0.0, 0.02, 0.05]),
+)
 @SETTINGS
-def test_paired_auc_plan_reaches_the_power(t1: float, t2: float, r: float, target: float,
-                                           margin: float) -> None:
+def test_paired_auc_plan_reaches_the_power(
+    t1: float, t2: float, r: float, target: float, margin: float
+) -> None:
     assume(abs(t1 - t2 + margin) > 0.01 and t1 - t2 + margin > 0)
     try:
         plan = sample_size_paired_auc(t1, t2, correlation=r, margin=margin, power=target)
@@ -219,17 +272,28 @@ def test_paired_auc_plan_reaches_the_power(t1: float, t2: float, r: float, targe
         assume(False)
         raise
     assert plan.power >= target
-    again = power_paired_auc(t1, t2, n_positive=plan.n_positive, n_negative=plan.n_negative,
-                             correlation=r, margin=margin)
+    again = power_paired_auc(
+        t1, t2, n_positive=plan.n_positive, n_negative=plan.n_negative, correlation=r, margin=margin
+    )
     assert again.power == plan.power
     if plan.n_positive > 1:
-        less = power_paired_auc(t1, t2, n_positive=plan.n_positive - 1,
-                                n_negative=plan.n_negative - 1, correlation=r, margin=margin)
+        less = power_paired_auc(
+            t1,
+            t2,
+            n_positive=plan.n_positive - 1,
+            n_negative=plan.n_negative - 1,
+            correlation=r,
+            margin=margin,
+        )
         assert less.power < target
     # more correlation, fewer cases (the paired design's gain)
     if r < 0.85 and not _v0_breaks(t1, t2, r + 0.05, margin):
-        assert sample_size_paired_auc(t1, t2, correlation=r + 0.05, margin=margin,
-                                      power=target).n_positive <= plan.n_positive
+        assert (
+            sample_size_paired_auc(
+                t1, t2, correlation=r + 0.05, margin=margin, power=target
+            ).n_positive
+            <= plan.n_positive
+        )
 
 
 def _v0_breaks(t1: float, t2: float, r: float, margin: float) -> bool:
@@ -263,20 +327,27 @@ def _restricted_numeric(p11: float, p10: float, p01: float, p00: float, delta0: 
     def nll(q: np.ndarray) -> float:
         return -float(np.sum(obs * np.log(np.clip(q, 1e-300, None))))
 
-    cons = [{"type": "eq", "fun": lambda q: q.sum() - 1.0},
-            {"type": "eq", "fun": lambda q: q[1] - q[2] - delta0}]
+    cons = [
+        {"type": "eq", "fun": lambda q: q.sum() - 1.0},
+        {"type": "eq", "fun": lambda q: q[1] - q[2] - delta0},
+    ]
     start = np.array([p11, max(p10, delta0 + 0.01), max(p01, 0.01), p00])
     start = start / start.sum()
-    res = optimize.minimize(nll, start, constraints=cons, bounds=[(1e-9, 1)] * 4,
-                            method="SLSQP", options={"ftol": 1e-15, "maxiter": 500})
+    res = optimize.minimize(
+        nll,
+        start,
+        constraints=cons,
+        bounds=[(1e-9, 1)] * 4,
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 500},
+    )
     q = res.x
     return float(q[1] + q[2] - delta0**2)
 
 
 @given(cells=paired_cells(), margin=st.floats(0.01, 0.15))
 @SETTINGS
-def test_restricted_variance_twin(cells: tuple[float, float, float, float],
-                                  margin: float) -> None:
+def test_restricted_variance_twin(cells: tuple[float, float, float, float], margin: float) -> None:
     p11, p10, p01, p00 = cells
     got = _restricted_variance(p10, p01, -margin)
     assert got == pytest.approx(_restricted_numeric(p11, p10, p01, p00, -margin), abs=2e-6)
@@ -285,23 +356,29 @@ def test_restricted_variance_twin(cells: tuple[float, float, float, float],
     assert exact == pytest.approx(p10 + p01 - (p10 - p01) ** 2, abs=1e-12)
 
 
-@given(cells=paired_cells(), margin=st.sampled_from([0.0, 0.03, 0.1]),
-       target=st.floats(0.6, 0.95))
+@given(cells=paired_cells(), margin=st.sampled_from([0.0, 0.03, 0.1]), target=st.floats(0.6, 0.95))
 @SETTINGS
-def test_paired_proportions_invariants(cells: tuple[float, float, float, float],
-                                       margin: float, target: float) -> None:
+def test_paired_proportions_invariants(
+    cells: tuple[float, float, float, float], margin: float, target: float
+) -> None:
     p11, p10, p01, _ = cells
     p_1, p_2 = p11 + p10, p11 + p01
     assume(0.02 < p_1 < 0.98 and 0.02 < p_2 < 0.98 and p_1 - p_2 + margin > 0.01)
-    plan = sample_size_paired_proportions(p_1, p_2, discordance=p10 + p01, margin=margin,
-                                          power=target)
+    plan = sample_size_paired_proportions(
+        p_1, p_2, discordance=p10 + p01, margin=margin, power=target
+    )
     assert plan.power >= target
     if plan.n > 1:
-        assert power_paired_proportions(p_1, p_2, n=plan.n - 1, discordance=p10 + p01,
-                                        margin=margin).power < target
+        assert (
+            power_paired_proportions(
+                p_1, p_2, n=plan.n - 1, discordance=p10 + p01, margin=margin
+            ).power
+            < target
+        )
     # the same design given by its correlation
-    same = sample_size_paired_proportions(p_1, p_2, correlation=plan.correlation, margin=margin,
-                                          power=target)
+    same = sample_size_paired_proportions(
+        p_1, p_2, correlation=plan.correlation, margin=margin, power=target
+    )
     assert same.discordance == pytest.approx(p10 + p01, abs=1e-12)
     assert same.n == plan.n
     assert plan.method == ("nam" if margin > 0 else "connor")
@@ -360,11 +437,16 @@ def test_plans_are_frozen_and_json_ready() -> None:
             plan.method = "x"  # type: ignore[misc, union-attr]
 
 
-@given(p=st.floats(0.3, 0.95), n=st.integers(5, 300), level=LEVELS,
-       interval=st.sampled_from(PLANNING_INTERVALS))
+@given(
+    p=st.floats(0.3, 0.95),
+    n=st.integers(5, 300),
+    level=LEVELS,
+    interval=st.sampled_from(PLANNING_INTERVALS),
+)
 @SETTINGS
-def test_power_at_the_goal_is_the_false_pass_rate(p: float, n: int, level: float,
-                                                   interval: str) -> None:
+def test_power_at_the_goal_is_the_false_pass_rate(
+    p: float, n: int, level: float, interval: str
+) -> None:
     # with the true value at the goal, P(lower bound > goal) is the one-sided error rate;
     # Clopper-Pearson guarantees it is at most (1 - level) / 2
     rate = power_goal(p, p, n=n, confidence_level=level, interval=interval).power

@@ -42,22 +42,28 @@ def _se(p: float, reps: int) -> float:
     return math.sqrt(p * (1 - p) / reps)
 
 
-@pytest.mark.parametrize(("expected", "goal", "power", "method", "interval", "seed"), [
-    (0.9, 0.8, 0.9, "exact", "clopper_pearson", 1),
-    (0.95, 0.85, 0.8, "exact", "wilson", 2),
-    (0.97, 0.9, 0.8, "exact", "clopper_pearson", 3),
-    (0.9, 0.8, 0.8, "normal", None, 4),
-    (0.85, 0.75, 0.9, "normal", None, 5),
-])
-def test_goal_plan_reaches_its_power(expected: float, goal: float, power: float, method: str,
-                                     interval: str | None, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("expected", "goal", "power", "method", "interval", "seed"),
+    [
+        (0.9, 0.8, 0.9, "exact", "clopper_pearson", 1),
+        (0.95, 0.85, 0.8, "exact", "wilson", 2),
+        (0.97, 0.9, 0.8, "exact", "clopper_pearson", 3),
+        (0.9, 0.8, 0.8, "normal", None, 4),
+        (0.85, 0.75, 0.9, "normal", None, 5),
+    ],
+)
+def test_goal_plan_reaches_its_power(
+    expected: float, goal: float, power: float, method: str, interval: str | None, seed: int
+) -> None:
     reps = 20_000
     plan = sample_size_goal(expected, goal, power=power, method=method, interval=interval)
     counts = np.random.default_rng(seed).binomial(plan.n, expected, reps)
     # the normal formula is the score test: analyse with the Wilson (score) interval
     analysis = interval or "wilson"
-    passes = {int(x): proportion_ci(int(x), plan.n, method=analysis).ci_low > goal
-              for x in np.unique(counts)}
+    passes = {
+        int(x): proportion_ci(int(x), plan.n, method=analysis).ci_low > goal
+        for x in np.unique(counts)
+    }
     rate = float(np.mean([passes[int(x)] for x in counts]))
     se = _se(plan.power, reps)
     if method == "exact":
@@ -67,25 +73,35 @@ def test_goal_plan_reaches_its_power(expected: float, goal: float, power: float,
         assert abs(rate - power) <= 4 * se + 0.01
 
 
-@pytest.mark.parametrize(("expected", "null", "ratio", "power", "alternative", "seed", "exact"), [
-    (0.73, 0.5, 1.7, 0.9, "two-sided", 11, True),
-    (0.7, 0.5, 1.0, 0.8, "two-sided", 12, True),
-    (0.75, 0.5, 2.0, 0.8, "greater", 13, True),
-    (0.85, 0.75, 1.0, 0.8, "greater", 14, False),
-    (0.9, 0.8, 2.0, 0.8, "two-sided", 15, False),
-])
-def test_auc_plan_reaches_its_power(expected: float, null: float, ratio: float, power: float,
-                                    alternative: str, seed: int, exact: bool) -> None:
+@pytest.mark.parametrize(
+    ("expected", "null", "ratio", "power", "alternative", "seed", "exact"),
+    [
+        (0.73, 0.5, 1.7, 0.9, "two-sided", 11, True),
+        (0.7, 0.5, 1.0, 0.8, "two-sided", 12, True),
+        (0.75, 0.5, 2.0, 0.8, "greater", 13, True),
+        (0.85, 0.75, 1.0, 0.8, "greater", 14, False),
+        (0.9, 0.8, 2.0, 0.8, "two-sided", 15, False),
+    ],
+)
+def test_auc_plan_reaches_its_power(
+    expected: float,
+    null: float,
+    ratio: float,
+    power: float,
+    alternative: str,
+    seed: int,
+    exact: bool,
+) -> None:
     reps = 4000
     rng = np.random.default_rng(seed)
-    plan = sample_size_auc(expected, null=null, ratio=ratio, power=power,
-                           alternative=alternative)
+    plan = sample_size_auc(expected, null=null, ratio=ratio, power=power, alternative=alternative)
     shift = float(special.ndtri(expected)) * math.sqrt(2.0)  # binormal, equal variances
     y = np.r_[np.ones(plan.n_positive), np.zeros(plan.n_negative)]
     rejected = 0
     for _ in range(reps):
-        score = np.r_[rng.normal(shift, 1.0, plan.n_positive),
-                      rng.normal(0.0, 1.0, plan.n_negative)]
+        score = np.r_[
+            rng.normal(shift, 1.0, plan.n_positive), rng.normal(0.0, 1.0, plan.n_negative)
+        ]
         rejected += auc_test(y, score, null_value=null, alternative=alternative).p_value < 0.05
     rate = rejected / reps
     se = _se(power, reps)
@@ -94,20 +110,24 @@ def test_auc_plan_reaches_its_power(expected: float, null: float, ratio: float, 
         assert rate <= plan.power + 0.02 + 4 * se
 
 
-@pytest.mark.parametrize(("p_1", "p_2", "discordance", "margin", "alternative", "seed"), [
-    (0.9, 0.5, 0.5, 0.0, "two-sided", 21),  # Connor's example, n = 23
-    (0.8, 0.75, 0.25, 0.0, "two-sided", 22),
-    (0.85, 0.85, 0.2, 0.05, "two-sided", 23),
-    (0.9, 0.88, 0.15, 0.05, "greater", 24),
-    (0.92, 0.9, 0.1, 0.03, "two-sided", 25),
-])
-def test_paired_proportions_plan_reaches_its_power(p_1: float, p_2: float, discordance: float,
-                                                   margin: float, alternative: str,
-                                                   seed: int) -> None:
+@pytest.mark.parametrize(
+    ("p_1", "p_2", "discordance", "margin", "alternative", "seed"),
+    [
+        (0.9, 0.5, 0.5, 0.0, "two-sided", 21),  # Connor's example, n = 23
+        (0.8, 0.75, 0.25, 0.0, "two-sided", 22),
+        (0.85, 0.85, 0.2, 0.05, "two-sided", 23),
+        (0.9, 0.88, 0.15, 0.05, "greater", 24),
+        (0.92, 0.9, 0.1, 0.03, "two-sided", 25),
+    ],
+)
+def test_paired_proportions_plan_reaches_its_power(
+    p_1: float, p_2: float, discordance: float, margin: float, alternative: str, seed: int
+) -> None:
     reps = 4000
     rng = np.random.default_rng(seed)
-    plan = sample_size_paired_proportions(p_1, p_2, discordance=discordance, margin=margin,
-                                          alternative=alternative)
+    plan = sample_size_paired_proportions(
+        p_1, p_2, discordance=discordance, margin=margin, alternative=alternative
+    )
     d = p_1 - p_2
     p10, p01 = (discordance + d) / 2, (discordance - d) / 2
     cells = [p_1 - p10, p10, p01, 1 - p_1 - p01]
@@ -128,17 +148,22 @@ def test_paired_proportions_plan_reaches_its_power(p_1: float, p_2: float, disco
     assert rate <= plan.power + 0.03 + 4 * se
 
 
-@pytest.mark.parametrize(("auc_1", "auc_2", "rho", "margin", "alternative", "seed"), [
-    (0.85, 0.78, 0.5, 0.0, "two-sided", 31),
-    (0.85, 0.85, 0.6, 0.05, "two-sided", 32),
-    (0.75, 0.7, 0.4, 0.0, "greater", 33),
-])
-def test_paired_auc_plan_reaches_its_power(auc_1: float, auc_2: float, rho: float,
-                                           margin: float, alternative: str, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("auc_1", "auc_2", "rho", "margin", "alternative", "seed"),
+    [
+        (0.85, 0.78, 0.5, 0.0, "two-sided", 31),
+        (0.85, 0.85, 0.6, 0.05, "two-sided", 32),
+        (0.75, 0.7, 0.4, 0.0, "greater", 33),
+    ],
+)
+def test_paired_auc_plan_reaches_its_power(
+    auc_1: float, auc_2: float, rho: float, margin: float, alternative: str, seed: int
+) -> None:
     reps = 1000
     rng = np.random.default_rng(seed)
-    plan = sample_size_paired_auc(auc_1, auc_2, correlation=rho, margin=margin,
-                                  alternative=alternative)
+    plan = sample_size_paired_auc(
+        auc_1, auc_2, correlation=rho, margin=margin, alternative=alternative
+    )
     shifts = [float(special.ndtri(t)) * math.sqrt(2.0) for t in (auc_1, auc_2)]
     chol = np.linalg.cholesky([[1.0, rho], [rho, 1.0]])
     y = np.r_[np.ones(plan.n_positive), np.zeros(plan.n_negative)]
