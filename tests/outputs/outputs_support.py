@@ -46,20 +46,34 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def radval(*args: str | Path, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def radval(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
     """Run ``radval`` in a subprocess (``python -m validation``)."""
-    return subprocess.run([sys.executable, "-m", "validation", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd or REPO, env=dict(env) if env is not None else clean_env(),
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "validation", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        env=dict(env) if env is not None else clean_env(),
+        timeout=timeout,
+    )
 
 
 def released_study(layout: Path) -> Path:
     """Lock and run the released model's study (triage protocol on the baseline's scores and card)."""
-    text = lean((layout / "protocols" / "triage_standalone.yaml").read_text(), keep_subgroups=SMALL_SUBGROUPS)
-    text = (text.replace("../scores/candidate.parquet", "../scores/baseline.parquet")
-            .replace("../model/model_card.json", "../baseline/model_card.json")
-            .replace("id: triage-standalone", "id: released"))
+    text = lean(
+        (layout / "protocols" / "triage_standalone.yaml").read_text(),
+        keep_subgroups=SMALL_SUBGROUPS,
+    )
+    text = (
+        text.replace("../scores/candidate.parquet", "../scores/baseline.parquet")
+        .replace("../model/model_card.json", "../baseline/model_card.json")
+        .replace("id: triage-standalone", "id: released")
+    )
     proto = layout / "protocols" / "released.yaml"
     proto.write_text(text, encoding="utf-8")
     lock_protocol(proto, actor="Test Locker")
@@ -72,10 +86,15 @@ def degraded_study(layout: Path, *, name: str = "degraded", noise: float = 0.6) 
     base = pd.read_parquet(layout / "scores" / "baseline.parquet")
     worse = np.clip(base["score"].to_numpy() + rng.normal(0, noise, size=len(base)), 0, 1)
     base.assign(score=worse).to_parquet(layout / "scores" / f"{name}.parquet")
-    text = lean((layout / "protocols" / "triage_standalone.yaml").read_text(), keep_subgroups=SMALL_SUBGROUPS)
-    text = (text.replace("../scores/candidate.parquet", f"../scores/{name}.parquet")
-            .replace("  card: ../model/model_card.json\n", "")
-            .replace("id: triage-standalone", f"id: {name}"))
+    text = lean(
+        (layout / "protocols" / "triage_standalone.yaml").read_text(),
+        keep_subgroups=SMALL_SUBGROUPS,
+    )
+    text = (
+        text.replace("../scores/candidate.parquet", f"../scores/{name}.parquet")
+        .replace("  card: ../model/model_card.json\n", "")
+        .replace("id: triage-standalone", f"id: {name}")
+    )
     proto = layout / "protocols" / f"{name}.yaml"
     proto.write_text(text, encoding="utf-8")
     lock_protocol(proto, actor="Test Locker")
@@ -128,17 +147,35 @@ def mlflow_server(folder: Path) -> Iterator[str]:
     log = open(folder / "server.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
     env = clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder, start_new_session=True)
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=folder,
+        start_new_session=True,
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {proc.returncode}: "
-                                   f"{(folder / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"mlflow server exited with {proc.returncode}: "
+                    f"{(folder / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
                     if r.status == 200:

@@ -44,8 +44,7 @@ def load_workflow() -> dict[str, Any]:
 def check_jsonschema(builtin: str, path: Path, *opts: str) -> subprocess.CompletedProcess[str]:
     """``check-jsonschema --builtin-schema <builtin> <path>`` (the schema shipped in the package)."""
     cmd = [str(Path(BIN) / "check-jsonschema"), *opts, "--builtin-schema", builtin, str(path)]
-    return subprocess.run(cmd,
-                          capture_output=True, text=True, timeout=120, env=clean_env())
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=clean_env())
 
 
 def schema_check_fails(builtin: str, doc: dict[str, Any], path: Path, error: str) -> None:
@@ -64,16 +63,28 @@ def test_github_workflow_validates_against_the_workflow_schema(tmp_path: Path) -
     doc = load_workflow()
     bad = copy.deepcopy(doc)
     del bad["jobs"]["release-gate"]["runs-on"]
-    schema_check_fails("vendor.github-workflows", bad, tmp_path / "no-runs-on.yml",
-                       "$.jobs['release-gate']: 'runs-on' is a required property")
+    schema_check_fails(
+        "vendor.github-workflows",
+        bad,
+        tmp_path / "no-runs-on.yml",
+        "$.jobs['release-gate']: 'runs-on' is a required property",
+    )
     bad = copy.deepcopy(doc)
     bad["jobs"]["release-gate"]["timeout_minutes"] = 60
-    schema_check_fails("vendor.github-workflows", bad, tmp_path / "misspelt.yml",
-                       "('timeout_minutes' was unexpected)")
+    schema_check_fails(
+        "vendor.github-workflows",
+        bad,
+        tmp_path / "misspelt.yml",
+        "('timeout_minutes' was unexpected)",
+    )
     bad = copy.deepcopy(doc)
     bad["jobs"]["release-gate"]["steps"][4]["uses"] = "actions/checkout@v4"
-    schema_check_fails("vendor.github-workflows", bad, tmp_path / "run-and-uses.yml",
-                       "$.jobs['release-gate'].steps[4]: ")
+    schema_check_fails(
+        "vendor.github-workflows",
+        bad,
+        tmp_path / "run-and-uses.yml",
+        "$.jobs['release-gate'].steps[4]: ",
+    )
 
 
 def test_gitlab_job_validates_against_the_gitlab_ci_schema(tmp_path: Path) -> None:
@@ -83,18 +94,30 @@ def test_gitlab_job_validates_against_the_gitlab_ci_schema(tmp_path: Path) -> No
     doc = yaml.safe_load(GITLAB.read_text(encoding="utf-8"))
     bad = copy.deepcopy(doc)
     bad["radval-release-gate"]["scripts"] = bad["radval-release-gate"].pop("script")
-    schema_check_fails("vendor.gitlab-ci", bad, tmp_path / "misspelt.yml",
-                       "$['radval-release-gate']: Additional properties are not allowed "
-                       "('scripts' was unexpected)")
+    schema_check_fails(
+        "vendor.gitlab-ci",
+        bad,
+        tmp_path / "misspelt.yml",
+        "$['radval-release-gate']: Additional properties are not allowed "
+        "('scripts' was unexpected)",
+    )
     bad = copy.deepcopy(doc)
     bad["radval-release-gate"]["artifacts"]["when"] = "sometimes"
-    schema_check_fails("vendor.gitlab-ci", bad, tmp_path / "when.yml",
-                       "$['radval-release-gate'].artifacts.when: 'sometimes' is not one of")
+    schema_check_fails(
+        "vendor.gitlab-ci",
+        bad,
+        tmp_path / "when.yml",
+        "$['radval-release-gate'].artifacts.when: 'sometimes' is not one of",
+    )
     bad = copy.deepcopy(doc)
     bad["radval-release-gate"]["rules"][0]["iff"] = bad["radval-release-gate"]["rules"][0].pop("if")
-    schema_check_fails("vendor.gitlab-ci", bad, tmp_path / "rule.yml",
-                       "$['radval-release-gate'].rules[0]: Additional properties are not allowed "
-                       "('iff' was unexpected)")
+    schema_check_fails(
+        "vendor.gitlab-ci",
+        bad,
+        tmp_path / "rule.yml",
+        "$['radval-release-gate'].rules[0]: Additional properties are not allowed "
+        "('iff' was unexpected)",
+    )
 
 
 def github_condition(expr: str, cwd: Path) -> bool:
@@ -107,25 +130,40 @@ def github_condition(expr: str, cwd: Path) -> bool:
         m = re.fullmatch(r"hashFiles\('([^']+)'\) != ''", term)
         if term == "!cancelled()":
             continue
-        assert m is not None, f"the test does not know the condition {term!r}: teach github_condition"
+        assert m is not None, (
+            f"the test does not know the condition {term!r}: teach github_condition"
+        )
         result = result and any(cwd.glob(m.group(1)))
     return result
 
 
 def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize("tracking", [False, True])
-def test_github_workflow_steps_run_the_locked_protocol_and_publish(layout: Path, tmp_path: Path,
-                                                                   tracking: bool) -> None:
+def test_github_workflow_steps_run_the_locked_protocol_and_publish(
+    layout: Path, tmp_path: Path, tracking: bool
+) -> None:
     doc = load_workflow()
     lock_protocol(layout / "protocols" / "release_gate.yaml")  # committed with the protocol
     summary, output = tmp_path / "step_summary.md", tmp_path / "github_output"
-    env = clean_env(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", GITHUB_STEP_SUMMARY=str(summary),
-                    GITHUB_OUTPUT=str(output), GITHUB_SERVER_URL="https://github.com",
-                    GITHUB_REPOSITORY="example/radiology-model", GITHUB_RUN_ID="77", CI="true")
+    env = clean_env(
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_OUTPUT=str(output),
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_REPOSITORY="example/radiology-model",
+        GITHUB_RUN_ID="77",
+        CI="true",
+    )
     for key, value in doc["env"].items():
         if "${{" not in str(value):  # secrets are not set in this repository's CI
             env[key] = str(value)
@@ -142,17 +180,30 @@ def test_github_workflow_steps_run_the_locked_protocol_and_publish(layout: Path,
         ran.append(step["id"])
     assert ran == ["check", "run", "gate", "verify"]
     reports = layout / "radval-out" / "reports"
-    publish = next(s for s in doc["jobs"]["release-gate"]["steps"] if s.get("name") == "Publish the JUnit reports")
+    publish = next(
+        s
+        for s in doc["jobs"]["release-gate"]["steps"]
+        if s.get("name") == "Publish the JUnit reports"
+    )
     xmls = sorted(layout.glob(publish["with"]["report_paths"]))
     assert [p.name for p in xmls] == ["radval-gate.xml", "radval-run.xml"]
     for p in xmls:
         assert list(validate_junit(p))[0].failures == 0
     text = summary.read_text(encoding="utf-8")
-    assert text == (reports / "radval-run.md").read_text() + (reports / "radval-gate.md").read_text()
+    assert (
+        text == (reports / "radval-run.md").read_text() + (reports / "radval-gate.md").read_text()
+    )
     assert text.startswith("### radval run: PASS: Change\\-control validation")
     assert "### radval release gate: PASS: release\\-gate vs released" in text
-    assert "[CI run 77 (artifacts)](https://github.com/example/radiology-model/actions/runs/77)" in text
-    upload = next(s for s in doc["jobs"]["release-gate"]["steps"] if s.get("uses", "").startswith("actions/upload"))
+    assert (
+        "[CI run 77 (artifacts)](https://github.com/example/radiology-model/actions/runs/77)"
+        in text
+    )
+    upload = next(
+        s
+        for s in doc["jobs"]["release-gate"]["steps"]
+        if s.get("uses", "").startswith("actions/upload")
+    )
     assert (layout / upload["with"]["path"] / "candidate" / "results.json").is_file()
     assert ("MLflow run" in text) is tracking
 
@@ -165,7 +216,16 @@ def gitlab_job() -> dict[str, Any]:
 
 def test_gitlab_job_has_the_keys_gitlab_reads() -> None:
     job = gitlab_job()
-    assert set(job) <= {"stage", "image", "rules", "variables", "cache", "before_script", "script", "artifacts"}
+    assert set(job) <= {
+        "stage",
+        "image",
+        "rules",
+        "variables",
+        "cache",
+        "before_script",
+        "script",
+        "artifacts",
+    }
     assert all(isinstance(line, str) for line in job["before_script"] + job["script"])
     assert job["artifacts"]["when"] == "always"  # the reports are kept when a criterion fails
     assert job["artifacts"]["reports"]["junit"] == "radval-out/reports/*.xml"
@@ -173,17 +233,24 @@ def test_gitlab_job_has_the_keys_gitlab_reads() -> None:
 
 
 @pytest.mark.parametrize(("strict", "status"), [(False, 0), (True, 1)])
-def test_gitlab_script_runs_the_locked_protocol_and_keeps_the_reports(layout: Path, strict: bool,
-                                                                     status: int) -> None:
+def test_gitlab_script_runs_the_locked_protocol_and_keeps_the_reports(
+    layout: Path, strict: bool, status: int
+) -> None:
     job = gitlab_job()
     proto = layout / "protocols" / "release_gate.yaml"
     if strict:  # a candidate that misses a criterion: exit 1, every report still written
-        text = proto.read_text().replace("kind: non-inferiority, margin: 0.02,", "kind: non-inferiority, margin: 0.0,")
+        text = proto.read_text().replace(
+            "kind: non-inferiority, margin: 0.02,", "kind: non-inferiority, margin: 0.0,"
+        )
         assert text != proto.read_text()
         proto.write_text(text, encoding="utf-8")
     lock_protocol(proto)
-    env = clean_env(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", CI="true", CI_PROJECT_DIR=str(layout))
-    env.update({k: str(v).replace("$CI_PROJECT_DIR", str(layout)) for k, v in job["variables"].items()})
+    env = clean_env(
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", CI="true", CI_PROJECT_DIR=str(layout)
+    )
+    env.update(
+        {k: str(v).replace("$CI_PROJECT_DIR", str(layout)) for k, v in job["variables"].items()}
+    )
     r = run_script("\n".join(job["script"]), layout, env)
     assert r.returncode == status, r.stdout + r.stderr
     xmls = sorted(layout.glob(job["artifacts"]["reports"]["junit"]))

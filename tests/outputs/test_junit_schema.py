@@ -46,28 +46,56 @@ FULL = """<?xml version="1.0" encoding="UTF-8"?>
 BROKEN = {
     "root is not testsuites": ("<testsuites name", "<results name", "</testsuites>", "</results>"),
     "a testcase without a name": ('name="fails" ', "", None, None),
-    "a suite without a test count": ('<testsuite name="suite" tests="4"', '<testsuite name="suite"',
-                                     None, None),
-    "a negative count": ('failures="1" errors="1" skipped="1" time="1.5"\n             timestamp',
-                         'failures="-1" errors="1" skipped="1" time="1.5"\n             timestamp',
-                         None, None),
-    "a count that is not a number": ('<testsuites name="all" tests="4"',
-                                     '<testsuites name="all" tests="four"', None, None),
+    "a suite without a test count": (
+        '<testsuite name="suite" tests="4"',
+        '<testsuite name="suite"',
+        None,
+        None,
+    ),
+    "a negative count": (
+        'failures="1" errors="1" skipped="1" time="1.5"\n             timestamp',
+        'failures="-1" errors="1" skipped="1" time="1.5"\n             timestamp',
+        None,
+        None,
+    ),
+    "a count that is not a number": (
+        '<testsuites name="all" tests="4"',
+        '<testsuites name="all" tests="four"',
+        None,
+        None,
+    ),
     "a negative time": ('name="fails" time="0.25"', 'name="fails" time="-0.25"', None, None),
-    "a failure outside a testcase": ("    <system-out>suite out</system-out>",
-                                     '    <failure message="x"/>\n    <system-out>suite out</system-out>',
-                                     None, None),
-    "an unknown element in a testcase": ("<skipped message=\"not tested\"/>",
-                                         "<skipped message=\"not tested\"/><flaky/>", None, None),
-    "a property without a value": ('<property name="empty" value=""/>', '<property name="empty"/>',
-                                   None, None),
+    "a failure outside a testcase": (
+        "    <system-out>suite out</system-out>",
+        '    <failure message="x"/>\n    <system-out>suite out</system-out>',
+        None,
+        None,
+    ),
+    "an unknown element in a testcase": (
+        '<skipped message="not tested"/>',
+        '<skipped message="not tested"/><flaky/>',
+        None,
+        None,
+    ),
+    "a property without a value": (
+        '<property name="empty" value=""/>',
+        '<property name="empty"/>',
+        None,
+        None,
+    ),
     "properties after the test cases": (
         "    <system-out>suite out</system-out>",
         '    <properties><property name="a" value="b"/></properties>\n'
-        "    <system-out>suite out</system-out>", None, None),
+        "    <system-out>suite out</system-out>",
+        None,
+        None,
+    ),
     "system-out before a failure": (
         '<failure message="expected 1, found 2" type="AssertionError">details</failure>',
-        '<system-out>x</system-out><failure message="m">d</failure>', None, None),
+        '<system-out>x</system-out><failure message="m">d</failure>',
+        None,
+        None,
+    ),
 }
 
 
@@ -81,11 +109,16 @@ def test_accepts_every_element_consumers_read(schema: xmlschema.XMLSchema) -> No
     assert schema.is_valid(FULL)
 
 
-def test_accepts_a_report_written_by_junitparser(schema: xmlschema.XMLSchema,
-                                                 tmp_path: Path) -> None:
+def test_accepts_a_report_written_by_junitparser(
+    schema: xmlschema.XMLSchema, tmp_path: Path
+) -> None:
     cases = []
-    for name, result in [("ok", None), ("bad", Failure("expected 1, found 2")),
-                         ("crash", Error("boom")), ("later", Skipped("not tested"))]:
+    for name, result in [
+        ("ok", None),
+        ("bad", Failure("expected 1, found 2")),
+        ("crash", Error("boom")),
+        ("later", Skipped("not tested")),
+    ]:
         case = TestCase(name, classname="pkg.A", time=0.5)
         if result is not None:
             case.result = [result]

@@ -56,7 +56,8 @@ def train(
     register_model: Annotated[
         str | None,
         typer.Option(
-            help="With --mlflow: also create a version of this MLflow registered model from the run."
+            help="With --mlflow: also create a version of this MLflow registered model from the "
+            "run."
         ),
     ] = None,
 ) -> None:

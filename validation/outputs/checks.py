@@ -98,7 +98,10 @@ def ci_text(rec: Mapping[str, Any]) -> str:
 
 
 def _accept_rules(resolved: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """``endpoint id -> accept`` over the protocol's endpoint lists (standalone, detection, segmentation)."""
+    """``endpoint id -> accept`` over the protocol's endpoint lists.
+
+    The lists are the standalone, detection and segmentation endpoints.
+    """
     rules: dict[str, Mapping[str, Any]] = {}
     lists: list[Any] = [resolved.get("endpoints")]
     for block in ("detection", "segmentation"):
@@ -112,8 +115,12 @@ def _accept_rules(resolved: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return rules
 
 
-_OPS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
-        "<": lambda a, b: a < b}
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+}
 _NEGATED = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
 
 
@@ -124,7 +131,9 @@ def _bound_fact(ep: Mapping[str, Any], accept: Mapping[str, Any]) -> str:
         return f"bound {bound} {num(value)} (goal {op} {num(goal)})"
     holds = _OPS[op](value, goal)
     shown = op if holds else _NEGATED[op]
-    return f"bound {bound} {num(value)} {shown} {num(goal)} ({'holds' if holds else 'does not hold'})"
+    return (
+        f"bound {bound} {num(value)} {shown} {num(goal)} ({'holds' if holds else 'does not hold'})"
+    )
 
 
 def _level(ep: Mapping[str, Any], verdict: Mapping[str, Any]) -> Any:
@@ -135,15 +144,18 @@ def _level(ep: Mapping[str, Any], verdict: Mapping[str, Any]) -> Any:
     return hyp.get("significance_level") if isinstance(hyp, Mapping) else None
 
 
-def _endpoint_check(ep: Mapping[str, Any], accept: Mapping[str, Any] | None,
-                    verdict: Mapping[str, Any]) -> Check:
+def _endpoint_check(
+    ep: Mapping[str, Any], accept: Mapping[str, Any] | None, verdict: Mapping[str, Any]
+) -> Check:
     decision = str(ep.get("decision"))
     crit = ep.get("criterion") or {}
     details_rec = ep.get("details") or {}
     level = f"{level_text(ep.get('confidence_level'))} CI"
-    facts = [f"criterion: {crit.get('text')}",
-             f"estimate: {num(ep.get('estimate'))} ({ep.get('metric')}), {level} {ci_text(ep)}, "
-             f"method {ep.get('method')}, n {num(ep.get('n'))}"]
+    facts = [
+        f"criterion: {crit.get('text')}",
+        f"estimate: {num(ep.get('estimate'))} ({ep.get('metric')}), {level} {ci_text(ep)}, "
+        f"method {ep.get('method')}, n {num(ep.get('n'))}",
+    ]
     short = [f"estimate {num(ep.get('estimate'))}", f"{level} {ci_text(ep)}"]
     if accept is not None:
         fact = _bound_fact(ep, accept)
@@ -153,8 +165,11 @@ def _endpoint_check(ep: Mapping[str, Any], accept: Mapping[str, Any] | None,
     if isinstance(comp, Mapping) and comp.get("difference") is not None:
         margin = comp.get("margin")
         base = comp.get("estimate_b")
-        diff = (f"difference {signed(comp.get('difference'))} vs {'baseline ' + num(base) if base is not None else 'reference'}"
-                f" ({level_text(comp.get('confidence_level'))} CI {ci_text(comp)})")
+        diff = (
+            f"difference {signed(comp.get('difference'))} vs "
+            f"{'baseline ' + num(base) if base is not None else 'reference'}"
+            f" ({level_text(comp.get('confidence_level'))} CI {ci_text(comp)})"
+        )
         if margin:
             diff += f", margin {num(margin)}"
         facts.append(diff)
@@ -176,21 +191,29 @@ def _endpoint_check(ep: Mapping[str, Any], accept: Mapping[str, Any] | None,
     if reason is not None:
         facts.append(f"reason: {reason}")
     facts.append(f"decision: {decision_text(decision)}")
-    outcome: Outcome = "pass" if decision == "pass" else ("fail" if decision == "fail" else "skipped")
+    outcome: Outcome = (
+        "pass" if decision == "pass" else ("fail" if decision == "fail" else "skipped")
+    )
     head = f"{decision_text(decision)}: {ep.get('id')}: {crit.get('text')}"
     tail = reason if reason is not None else "; ".join(short)
-    return Check(group=str(ep.get("role")), name=str(ep.get("id")), outcome=outcome,
-                 decision=decision, message=f"{head}: {tail}", details=tuple(facts))
+    return Check(
+        group=str(ep.get("role")),
+        name=str(ep.get("id")),
+        outcome=outcome,
+        decision=decision,
+        message=f"{head}: {tail}",
+        details=tuple(facts),
+    )
 
 
 def study_checks(doc: Mapping[str, Any]) -> list[Check]:
-    """One :class:`Check` per primary and secondary criterion of a results document, and the verdict.
+    """One :class:`Check` per primary and secondary criterion of a results document, and verdict.
 
     Parameters
     ----------
     doc : mapping
-        A ``results.json`` document (``radval.results/1``, as :func:`validation.results.read_results_document`
-        returns it).
+        A ``results.json`` document (``radval.results/1``, as
+        :func:`validation.results.read_results_document` returns it).
 
     Returns
     -------
@@ -199,25 +222,49 @@ def study_checks(doc: Mapping[str, Any]) -> list[Check]:
     """
     verdict = doc.get("verdict") or {}
     rules = _accept_rules(((doc.get("protocol") or {}).get("resolved")) or {})
-    endpoints = [e for e in doc.get("endpoints") or []
-                 if e.get("role") in REPORTED_ROLES and e.get("criterion") is not None]
+    endpoints = [
+        e
+        for e in doc.get("endpoints") or []
+        if e.get("role") in REPORTED_ROLES and e.get("criterion") is not None
+    ]
     order = {p.get("endpoint_id"): i for i, p in enumerate(verdict.get("primary") or [])}
-    endpoints.sort(key=lambda e: (REPORTED_ROLES.index(e["role"]), order.get(e.get("id"), len(order))))
+    endpoints.sort(
+        key=lambda e: (REPORTED_ROLES.index(e["role"]), order.get(e.get("id"), len(order)))
+    )
     checks = [_endpoint_check(e, rules.get(str(e.get("id"))), verdict) for e in endpoints]
     decision = str(verdict.get("decision"))
     primary = list(verdict.get("primary") or [])
-    others = [f"{p.get('endpoint_id')} ({decision_text(p.get('decision'))})" for p in primary
-              if p.get("decision") != "pass"]
-    facts = [f"primary endpoint {p.get('endpoint_id')}: {decision_text(p.get('decision'))}" for p in primary]
-    facts.append(f"multiplicity: {verdict.get('multiplicity')}, one-sided family level "
-                 f"{num(verdict.get('significance_level'))}")
+    others = [
+        f"{p.get('endpoint_id')} ({decision_text(p.get('decision'))})"
+        for p in primary
+        if p.get("decision") != "pass"
+    ]
+    facts = [
+        f"primary endpoint {p.get('endpoint_id')}: {decision_text(p.get('decision'))}"
+        for p in primary
+    ]
+    facts.append(
+        f"multiplicity: {verdict.get('multiplicity')}, one-sided family level "
+        f"{num(verdict.get('significance_level'))}"
+    )
     if decision == "pass":
         msg = f"PASS: every primary criterion holds ({len(primary)} primary endpoint(s))"
     else:
-        msg = ("FAIL: not every primary criterion holds: " + ", ".join(others) if others
-               else "FAIL: the verdict fails")
-    checks.append(Check(group="verdict", name="verdict", outcome="pass" if decision == "pass" else "fail",
-                        decision=decision, message=msg, details=tuple(facts)))
+        msg = (
+            "FAIL: not every primary criterion holds: " + ", ".join(others)
+            if others
+            else "FAIL: the verdict fails"
+        )
+    checks.append(
+        Check(
+            group="verdict",
+            name="verdict",
+            outcome="pass" if decision == "pass" else "fail",
+            decision=decision,
+            message=msg,
+            details=tuple(facts),
+        )
+    )
     return checks
 
 
@@ -226,24 +273,46 @@ def _comparison_check(c: Mapping[str, Any], gate: Mapping[str, Any]) -> Check:
     margin = c.get("margin")
     alpha = gate.get("significance_level")
     level = f"{level_text(c.get('confidence_level'))} CI"
-    rule = (f"H1: {c.get('id')}(candidate) - {c.get('id')}(baseline) > -{num(margin)} "
-            f"(non-inferiority, {c.get('method')}), one-sided p <= {num(alpha)}")
-    facts = [f"rule: {rule}",
-             f"estimate: candidate {num(c.get('estimate_a'))}, baseline {num(c.get('estimate_b'))}, n {num(c.get('n'))}",
-             f"difference: {signed(c.get('difference'))} ({level} {ci_text(c)}); bound ci_low "
-             f"{num(c.get('ci_low'))} vs -margin {num(-margin if isinstance(margin, (int, float)) else None)}",
-             f"one-sided p {pvalue(c.get('p_value'))}, level {num(alpha)}",
-             f"decision: {decision_text(decision)}"]
+    rule = (
+        f"H1: {c.get('id')}(candidate) - {c.get('id')}(baseline) > -{num(margin)} "
+        f"(non-inferiority, {c.get('method')}), one-sided p <= {num(alpha)}"
+    )
+    facts = [
+        f"rule: {rule}",
+        f"estimate: candidate {num(c.get('estimate_a'))}, baseline {num(c.get('estimate_b'))}, n "
+        f"{num(c.get('n'))}",
+        f"difference: {signed(c.get('difference'))} ({level} {ci_text(c)}); bound ci_low "
+        f"{num(c.get('ci_low'))} vs -margin "
+        f"{num(-margin if isinstance(margin, (int, float)) else None)}",
+        f"one-sided p {pvalue(c.get('p_value'))}, level {num(alpha)}",
+        f"decision: {decision_text(decision)}",
+    ]
     thresholds = c.get("thresholds")
     if isinstance(thresholds, Mapping):
-        facts.insert(2, f"thresholds: candidate {num(thresholds.get('candidate'))}, baseline "
-                        f"{num(thresholds.get('baseline'))}")
-    msg = (f"{decision_text(decision)}: {c.get('id')} non-inferiority: candidate {num(c.get('estimate_a'))} "
-           f"vs baseline {num(c.get('estimate_b'))}, difference {signed(c.get('difference'))} ({level} "
-           f"{ci_text(c)}), margin {num(margin)}, one-sided p {pvalue(c.get('p_value'))} (level {num(alpha)})")
-    outcome: Outcome = "pass" if decision == "pass" else ("fail" if decision == "fail" else "skipped")
-    return Check(group="comparison", name=str(c.get("id")), outcome=outcome, decision=decision,
-                 message=msg, details=tuple(facts))
+        facts.insert(
+            2,
+            f"thresholds: candidate {num(thresholds.get('candidate'))}, baseline "
+            f"{num(thresholds.get('baseline'))}",
+        )
+    msg = (
+        f"{decision_text(decision)}: {c.get('id')} non-inferiority: candidate "
+        f"{num(c.get('estimate_a'))} "
+        f"vs baseline {num(c.get('estimate_b'))}, difference {signed(c.get('difference'))} "
+        f"({level} "
+        f"{ci_text(c)}), margin {num(margin)}, one-sided p {pvalue(c.get('p_value'))} (level "
+        f"{num(alpha)})"
+    )
+    outcome: Outcome = (
+        "pass" if decision == "pass" else ("fail" if decision == "fail" else "skipped")
+    )
+    return Check(
+        group="comparison",
+        name=str(c.get("id")),
+        outcome=outcome,
+        decision=decision,
+        message=msg,
+        details=tuple(facts),
+    )
 
 
 def _subgroup_check(r: Mapping[str, Any], gate: Mapping[str, Any]) -> Check:
@@ -251,31 +320,48 @@ def _subgroup_check(r: Mapping[str, Any], gate: Mapping[str, Any]) -> Check:
     name = f"{r.get('attribute')}={r.get('group')}"
     counts = f"n {num(r.get('n'))} ({num(r.get('n_pos'))} positive, {num(r.get('n_neg'))} negative)"
     rule = gate.get("subgroup_rule") or {}
-    facts = [f"rule: {rule.get('test')}; regression when {rule.get('regression_when')} "
-             f"({rule.get('adjustment')}-adjusted)", counts]
+    facts = [
+        f"rule: {rule.get('test')}; regression when {rule.get('regression_when')} "
+        f"({rule.get('adjustment')}-adjusted)",
+        counts,
+    ]
     if "p_value" in r:
-        facts += [f"difference: {signed(r.get('difference'))} ({level_text(r.get('confidence_level'))} CI "
-                  f"{ci_text(r)})",
-                  f"one-sided p {pvalue(r.get('p_value'))}, adjusted {pvalue(r.get('p_adjusted'))}, level "
-                  f"{num(gate.get('significance_level'))}"]
+        facts += [
+            f"difference: {signed(r.get('difference'))} ({level_text(r.get('confidence_level'))} "
+            "CI "
+            f"{ci_text(r)})",
+            f"one-sided p {pvalue(r.get('p_value'))}, adjusted {pvalue(r.get('p_adjusted'))}, "
+            "level "
+            f"{num(gate.get('significance_level'))}",
+        ]
     if r.get("reason"):
         facts.append(f"reason: {r.get('reason')}")
     facts.append(f"status: {decision_text(status)}")
     if status == "regression":
         outcome: Outcome = "fail"
-        msg = (f"REGRESSION: subgroup {name}: difference {signed(r.get('difference'))} "
-               f"({level_text(r.get('confidence_level'))} CI {ci_text(r)}), one-sided p "
-               f"{pvalue(r.get('p_value'))}, adjusted {pvalue(r.get('p_adjusted'))} <= "
-               f"{num(gate.get('significance_level'))}")
+        msg = (
+            f"REGRESSION: subgroup {name}: difference {signed(r.get('difference'))} "
+            f"({level_text(r.get('confidence_level'))} CI {ci_text(r)}), one-sided p "
+            f"{pvalue(r.get('p_value'))}, adjusted {pvalue(r.get('p_adjusted'))} <= "
+            f"{num(gate.get('significance_level'))}"
+        )
     elif status == "ok":
         outcome = "pass"
-        msg = (f"OK: subgroup {name}: difference {signed(r.get('difference'))}, adjusted p "
-               f"{pvalue(r.get('p_adjusted'))}")
+        msg = (
+            f"OK: subgroup {name}: difference {signed(r.get('difference'))}, adjusted p "
+            f"{pvalue(r.get('p_adjusted'))}"
+        )
     else:
         outcome = "skipped"
         msg = f"{decision_text(status)}: subgroup {name}: {r.get('reason') or status} ({counts})"
-    return Check(group="subgroup", name=name, outcome=outcome, decision=status, message=msg,
-                 details=tuple(facts))
+    return Check(
+        group="subgroup",
+        name=name,
+        outcome=outcome,
+        decision=status,
+        message=msg,
+        details=tuple(facts),
+    )
 
 
 def gate_checks(gate: Mapping[str, Any]) -> list[Check]:
@@ -295,15 +381,28 @@ def gate_checks(gate: Mapping[str, Any]) -> list[Check]:
     checks = [_comparison_check(c, gate) for c in gate.get("comparisons") or []]
     checks += [_subgroup_check(r, gate) for r in gate.get("subgroups") or []]
     decision = str(gate.get("decision"))
-    failed = [c.name if c.group != "subgroup" else f"subgroup {c.name}" for c in checks
-              if c.outcome == "fail"]
+    failed = [
+        c.name if c.group != "subgroup" else f"subgroup {c.name}"
+        for c in checks
+        if c.outcome == "fail"
+    ]
     facts: Sequence[str] = [f"{c.name}: {decision_text(c.decision)}" for c in checks]
     if decision == "pass":
-        msg = (f"PASS: the candidate is non-inferior to the baseline on {gate.get('n_cases')} paired cases "
-               "and no subgroup regresses")
+        msg = (
+            f"PASS: the candidate is non-inferior to the baseline on {gate.get('n_cases')} paired "
+            "cases "
+            "and no subgroup regresses"
+        )
     else:
         msg = "FAIL: release gate: " + (", ".join(failed) if failed else "a rule does not hold")
-    checks.append(Check(group="verdict", name="release gate", outcome="pass" if decision == "pass" else "fail",
-                        decision=decision, message=msg,
-                        details=tuple(facts) + tuple(f"warning: {w}" for w in gate.get("warnings") or [])))
+    checks.append(
+        Check(
+            group="verdict",
+            name="release gate",
+            outcome="pass" if decision == "pass" else "fail",
+            decision=decision,
+            message=msg,
+            details=tuple(facts) + tuple(f"warning: {w}" for w in gate.get("warnings") or []),
+        )
+    )
     return checks

@@ -74,18 +74,27 @@ class Suite:
 
 
 def _counts(checks: Sequence[Check]) -> dict[str, str]:
-    return {"tests": str(len(checks)), "failures": str(sum(c.outcome == "fail" for c in checks)),
-            "errors": "0"}
+    return {
+        "tests": str(len(checks)),
+        "failures": str(sum(c.outcome == "fail" for c in checks)),
+        "errors": "0",
+    }
 
 
 def junit_xml(suites: Iterable[Suite]) -> str:
     """Serialise suites as a JUnit XML document (UTF-8 text with an XML declaration)."""
     suites = list(suites)
-    root = ET.Element("testsuites", {"name": "radval", **_counts([c for s in suites for c in s.checks]),
-                                     "time": "0"})
+    root = ET.Element(
+        "testsuites",
+        {"name": "radval", **_counts([c for s in suites for c in s.checks]), "time": "0"},
+    )
     for s in suites:
-        attrs = {"name": xml_text(s.name), **_counts(s.checks),
-                 "skipped": str(sum(c.outcome == "skipped" for c in s.checks)), "time": "0"}
+        attrs = {
+            "name": xml_text(s.name),
+            **_counts(s.checks),
+            "skipped": str(sum(c.outcome == "skipped" for c in s.checks)),
+            "time": "0",
+        }
         if s.timestamp:
             attrs["timestamp"] = xml_text(s.timestamp)
         suite = ET.SubElement(root, "testsuite", attrs)
@@ -95,16 +104,25 @@ def junit_xml(suites: Iterable[Suite]) -> str:
                 ET.SubElement(props, "property", {"name": xml_text(key), "value": xml_text(value)})
         for c in s.checks:
             classname = s.classname if c.group == "verdict" else f"{s.classname}.{c.group}"
-            case = ET.SubElement(suite, "testcase", {"classname": xml_text(classname),
-                                                     "name": xml_text(c.name), "time": "0"})
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                {"classname": xml_text(classname), "name": xml_text(c.name), "time": "0"},
+            )
             body = "\n".join(xml_text(line) for line in c.details)
             if c.outcome == "fail":
-                el = ET.SubElement(case, "failure", {"type": f"radval.{c.decision}",
-                                                     "message": xml_text(c.message)})
+                el = ET.SubElement(
+                    case,
+                    "failure",
+                    {"type": f"radval.{c.decision}", "message": xml_text(c.message)},
+                )
                 el.text = body
             elif c.outcome == "skipped":
-                el = ET.SubElement(case, "skipped", {"type": f"radval.{c.decision}",
-                                                     "message": xml_text(c.message)})
+                el = ET.SubElement(
+                    case,
+                    "skipped",
+                    {"type": f"radval.{c.decision}", "message": xml_text(c.message)},
+                )
                 el.text = body
             else:
                 out = ET.SubElement(case, "system-out")
@@ -113,8 +131,13 @@ def junit_xml(suites: Iterable[Suite]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def study_properties(doc: Mapping[str, Any], *, results_sha256: str, audit_head: str | None,
-                     report: str | None = None) -> list[tuple[str, str]]:
+def study_properties(
+    doc: Mapping[str, Any],
+    *,
+    results_sha256: str,
+    audit_head: str | None,
+    report: str | None = None,
+) -> list[tuple[str, str]]:
     """The provenance properties of a study's suite."""
     study = doc.get("study") or {}
     protocol = doc.get("protocol") or {}
@@ -134,8 +157,13 @@ def study_properties(doc: Mapping[str, Any], *, results_sha256: str, audit_head:
     return props
 
 
-def gate_properties(gate: Mapping[str, Any], candidate_doc: Mapping[str, Any], *,
-                    gate_sha256: str | None, gate_audit_head: str | None) -> list[tuple[str, str]]:
+def gate_properties(
+    gate: Mapping[str, Any],
+    candidate_doc: Mapping[str, Any],
+    *,
+    gate_sha256: str | None,
+    gate_audit_head: str | None,
+) -> list[tuple[str, str]]:
     """The provenance properties of a release gate's suite."""
     study = candidate_doc.get("study") or {}
     cand, base = gate.get("candidate") or {}, gate.get("baseline") or {}

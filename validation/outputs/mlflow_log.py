@@ -62,8 +62,14 @@ TRACKING_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
 DEFAULT_EXPERIMENT = "radval"
 #: Environment variables whose values are secrets (MLflow's own credential variables).
-SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "DATABRICKS_TOKEN",
-              "MLFLOW_TRACKING_CLIENT_CERT_PATH", "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_ACCESS_KEY")
+SECRET_ENV = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "DATABRICKS_TOKEN",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "AWS_SECRET_ACCESS_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+)
 #: Keys of a record that mark it as one case's row (patient-level data).
 CASE_KEYS = frozenset({"case_id", "case"})
 _KEY_PART = re.compile(r"[^A-Za-z0-9_\-]")
@@ -74,7 +80,9 @@ _MODEL_NAME = re.compile(r"[^'\"\\\x00-\x1f]+")
 def redact_uri(uri: str) -> str:
     """A tracking URI without user, password, query or fragment (``https://host:port/path``)."""
     parts = urlsplit(uri)
-    if not parts.netloc:  # sqlite:////abs/path.db, file:///path: no host, nothing to hide but a query
+    if (
+        not parts.netloc
+    ):  # sqlite:////abs/path.db, file:///path: no host, nothing to hide but a query
         return uri.split("?", 1)[0].split("#", 1)[0]
     host = parts.hostname or ""
     if parts.port is not None:
@@ -83,7 +91,7 @@ def redact_uri(uri: str) -> str:
 
 
 def redact(text: str, uri: str | None = None) -> str:
-    """``text`` with the tracking URI redacted, any ``user:password@`` removed and secret values masked."""
+    """``text`` with the tracking URI redacted, ``user:password@`` removed, secrets masked."""
     if uri:
         text = text.replace(uri, redact_uri(uri))
     text = _USERINFO.sub("", text)
@@ -130,8 +138,10 @@ def connect() -> Tracking:
     try:
         from mlflow import MlflowClient
     except ImportError:
-        raise PublishError("--mlflow needs MLflow: pip install 'radval[mlflow]' (mlflow-skinny, "
-                           "sqlalchemy and alembic for a sqlite:// store)") from None
+        raise PublishError(
+            "--mlflow needs MLflow: pip install 'radval[mlflow]' (mlflow-skinny, "
+            "sqlalchemy and alembic for a sqlite:// store)"
+        ) from None
     return Tracking(uri, MlflowClient(tracking_uri=uri, registry_uri=uri))
 
 
@@ -167,7 +177,9 @@ class RunRef:
     created: bool = False
 
 
-def resolve_run(t: Tracking, doc: Mapping[str, Any], *, run_id: str | None, study_id: str) -> RunRef:
+def resolve_run(
+    t: Tracking, doc: Mapping[str, Any], *, run_id: str | None, study_id: str
+) -> RunRef:
     """The run to log to: the model card's, ``run_id``'s, or a new one.
 
     Raises
@@ -178,7 +190,8 @@ def resolve_run(t: Tracking, doc: Mapping[str, Any], *, run_id: str | None, stud
     card = card_run_id(doc)
     if run_id is not None and card is not None and run_id != card:
         raise PublishError(
-            f"--mlflow-run-id {run_id} differs from the run the model card names ({card}); the card's run "
+            f"--mlflow-run-id {run_id} differs from the run the model card names ({card}); the "
+            "card's run "
             "produced the model: drop --mlflow-run-id or fix the card"
         )
     rid = run_id or card
@@ -193,8 +206,11 @@ def resolve_run(t: Tracking, doc: Mapping[str, Any], *, run_id: str | None, stud
     with _mlflow_errors(t, f"create a run in experiment {name!r}"):
         exp = t.client.get_experiment_by_name(name)
         exp_id = exp.experiment_id if exp is not None else t.client.create_experiment(name)
-        run = t.client.create_run(exp_id, run_name=f"radval {study_id}",
-                                  tags={"radval/created_by": f"radval {__version__}"})
+        run = t.client.create_run(
+            exp_id,
+            run_name=f"radval {study_id}",
+            tags={"radval/created_by": f"radval {__version__}"},
+        )
     return RunRef(run.info.run_id, "new run", str(exp_id), created=True)
 
 
@@ -226,7 +242,12 @@ def strip_case_rows(doc: Any, path: str = "") -> tuple[Any, list[dict[str, Any]]
 
 
 def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
+    return (
+        isinstance(x, (int, float))
+        and not isinstance(x, bool)
+        and x == x
+        and abs(x) != float("inf")
+    )
 
 
 def _log_batch(t: Tracking, run_id: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
@@ -236,9 +257,9 @@ def _log_batch(t: Tracking, run_id: str, metrics: dict[str, float], tags: dict[s
     ms = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
     ts = [RunTag(k, v) for k, v in tags.items()]
     for i in range(0, max(len(ms), 1), 1000):
-        t.client.log_batch(run_id, metrics=ms[i:i + 1000])
+        t.client.log_batch(run_id, metrics=ms[i : i + 1000])
     for i in range(0, len(ts), 100):
-        t.client.log_batch(run_id, tags=ts[i:i + 100])
+        t.client.log_batch(run_id, tags=ts[i : i + 100])
 
 
 @dataclass
@@ -254,9 +275,12 @@ class MlflowLog:
 
     def describe(self) -> str:
         """One line for the terminal."""
-        text = (f"mlflow: run {self.run.run_id} ({self.run.source}, experiment {self.run.experiment_id}) at "
-                f"{self.tracking_uri}: {len(self.metrics)} metric(s), {len(self.tags)} tag(s), "
-                f"{len(self.artifacts)} artifact(s)")
+        text = (
+            f"mlflow: run {self.run.run_id} ({self.run.source}, experiment "
+            f"{self.run.experiment_id}) at "
+            f"{self.tracking_uri}: {len(self.metrics)} metric(s), {len(self.tags)} tag(s), "
+            f"{len(self.artifacts)} artifact(s)"
+        )
         if self.withheld:
             text += "; withheld: " + "; ".join(self.withheld)
         return text
@@ -278,7 +302,9 @@ def study_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def study_tags(doc: Mapping[str, Any], *, results_sha256: str, audit_head: str | None) -> dict[str, str]:
+def study_tags(
+    doc: Mapping[str, Any], *, results_sha256: str, audit_head: str | None
+) -> dict[str, str]:
     """The verdict, protocol and results hashes and each endpoint's decision, as tags."""
     study = doc.get("study") or {}
     sid = study.get("id")
@@ -287,7 +313,9 @@ def study_tags(doc: Mapping[str, Any], *, results_sha256: str, audit_head: str |
         _key(sid, "protocol_id"): str(sid),
         _key(sid, "protocol_version"): str(study.get("version")),
         _key(sid, "protocol_sha256"): str((doc.get("protocol") or {}).get("sha256")),
-        _key(sid, "protocol_locked"): "true" if (doc.get("protocol") or {}).get("lock") else "false",
+        _key(sid, "protocol_locked"): "true"
+        if (doc.get("protocol") or {}).get("lock")
+        else "false",
         _key(sid, "results_sha256"): results_sha256,
         _key(sid, "audit_head"): str(audit_head),
         _key(sid, "radval_version"): str(doc.get("radval_version")),
@@ -298,12 +326,23 @@ def study_tags(doc: Mapping[str, Any], *, results_sha256: str, audit_head: str |
     return tags
 
 
-def log_study(t: Tracking, doc: Mapping[str, Any], *, study_dir: Path, results_sha256: str,
-              audit_head: str | None, run: RunRef) -> MlflowLog:
+def log_study(
+    t: Tracking,
+    doc: Mapping[str, Any],
+    *,
+    study_dir: Path,
+    results_sha256: str,
+    audit_head: str | None,
+    run: RunRef,
+) -> MlflowLog:
     """Log a study's endpoints, hashes, verdict and files to ``run`` (see the module docstring)."""
     sid = str((doc.get("study") or {}).get("id"))
-    log = MlflowLog(t.shown, run, study_metrics(doc),
-                    study_tags(doc, results_sha256=results_sha256, audit_head=audit_head))
+    log = MlflowLog(
+        t.shown,
+        run,
+        study_metrics(doc),
+        study_tags(doc, results_sha256=results_sha256, audit_head=audit_head),
+    )
     _, removed = strip_case_rows(doc)
     where = f"radval/{_KEY_PART.sub('_', sid)}"
     with tempfile.TemporaryDirectory(prefix="radval-mlflow-") as tmp:
@@ -311,23 +350,33 @@ def log_study(t: Tracking, doc: Mapping[str, Any], *, study_dir: Path, results_s
         if removed:
             clean, _ = strip_case_rows(doc)
             clean["mlflow_redaction"] = {
-                "removed": removed, "source_sha256": results_sha256,
-                "reason": "per-case rows (case ids) are patient-level data and are never logged to MLflow",
+                "removed": removed,
+                "source_sha256": results_sha256,
+                "reason": "per-case rows (case ids) are patient-level data and are never logged to "
+                "MLflow",
             }
             redacted = Path(tmp) / "results.aggregate.json"
-            redacted.write_text(json.dumps(clean, indent=2, sort_keys=True, allow_nan=False) + "\n",
-                                encoding="utf-8")
+            redacted.write_text(
+                json.dumps(clean, indent=2, sort_keys=True, allow_nan=False) + "\n",
+                encoding="utf-8",
+            )
             files.append(redacted)
             rows = ", ".join(f"{r['rows']} at {r['path']}" for r in removed)
-            log.withheld.append(f"per-case rows of results.json ({rows}): logged results.aggregate.json instead")
+            log.withheld.append(
+                f"per-case rows of results.json ({rows}): logged results.aggregate.json instead"
+            )
             reports = [n for n in ("report.html", "report.pdf") if (study_dir / n).is_file()]
             if reports:
                 log.withheld.append(f"{' and '.join(reports)} (they list per-case rows)")
             log.tags[_key(sid, "withheld")] = "; ".join(log.withheld)
         else:
             files.append(study_dir / "results.json")
-            files += [study_dir / n for n in ("report.html", "report.pdf") if (study_dir / n).is_file()]
-        files += [study_dir / n for n in (audit.AUDIT_FILE, audit.HEAD_FILE) if (study_dir / n).is_file()]
+            files += [
+                study_dir / n for n in ("report.html", "report.pdf") if (study_dir / n).is_file()
+            ]
+        files += [
+            study_dir / n for n in (audit.AUDIT_FILE, audit.HEAD_FILE) if (study_dir / n).is_file()
+        ]
         with _mlflow_errors(t, f"log to run {run.run_id}"):
             _log_batch(t, run.run_id, log.metrics, log.tags)
             for f in files:
@@ -336,8 +385,15 @@ def log_study(t: Tracking, doc: Mapping[str, Any], *, study_dir: Path, results_s
     return log
 
 
-def log_gate(t: Tracking, gate: Mapping[str, Any], *, gate_dir: Path | None, gate_sha256: str | None,
-             gate_audit_head: str | None, run: RunRef) -> MlflowLog:
+def log_gate(
+    t: Tracking,
+    gate: Mapping[str, Any],
+    *,
+    gate_dir: Path | None,
+    gate_sha256: str | None,
+    gate_audit_head: str | None,
+    run: RunRef,
+) -> MlflowLog:
     """Log a release gate's decision, deltas, hashes and record to ``run``."""
     metrics: dict[str, float] = {}
     for c in gate.get("comparisons") or []:
@@ -369,12 +425,16 @@ def log_gate(t: Tracking, gate: Mapping[str, Any], *, gate_dir: Path | None, gat
     with tempfile.TemporaryDirectory(prefix="radval-mlflow-") as tmp:
         files: list[Path] = []
         if gate_dir is not None:
-            files += [gate_dir / n for n in ("gate.json", audit.AUDIT_FILE, audit.HEAD_FILE)
-                      if (gate_dir / n).is_file()]
+            files += [
+                gate_dir / n
+                for n in ("gate.json", audit.AUDIT_FILE, audit.HEAD_FILE)
+                if (gate_dir / n).is_file()
+            ]
         else:
             record = Path(tmp) / "gate.json"
-            record.write_text(json.dumps(gate, indent=2, sort_keys=True, allow_nan=False) + "\n",
-                              encoding="utf-8")
+            record.write_text(
+                json.dumps(gate, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
+            )
             files.append(record)
         with _mlflow_errors(t, f"log the gate to run {run.run_id}"):
             _log_batch(t, run.run_id, log.metrics, log.tags)
@@ -389,13 +449,17 @@ def finish(t: Tracking, run: RunRef, *, ok: bool) -> None:
     if run.created:
         # MLflow prints the run's URL on stdout here (from the tracking URI, which may hold
         # credentials): it is swallowed, radval prints its own redacted line
-        with _mlflow_errors(t, f"finish run {run.run_id}"), contextlib.redirect_stdout(io.StringIO()):
+        with (
+            _mlflow_errors(t, f"finish run {run.run_id}"),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
             t.client.set_terminated(run.run_id, status="FINISHED" if ok else "FAILED")
 
 
-def log_training(t: Tracking, *, card_path: Path, files: Sequence[Path],
-                 register_model: str | None = None) -> MlflowLog:
-    """Record a ``radval train`` output folder as a new MLflow run and name the run in its model card.
+def log_training(
+    t: Tracking, *, card_path: Path, files: Sequence[Path], register_model: str | None = None
+) -> MlflowLog:
+    """Record a ``radval train`` output folder as a new MLflow run named in its model card.
 
     A run is created in ``$MLFLOW_EXPERIMENT_NAME`` (default ``radval``); the card's training
     settings become params, its metrics metrics, the checkpoint and spec hashes tags, and
@@ -410,37 +474,58 @@ def log_training(t: Tracking, *, card_path: Path, files: Sequence[Path],
     card = json.loads(card_path.read_text(encoding="utf-8"))
     model, training = card.get("model") or {}, card.get("training") or {}
     params = {
-        "model_name": model.get("name"), "model_version": model.get("version"), "task": model.get("task"),
-        "network": model.get("network"), "seed": training.get("seed"), "epochs": training.get("epochs"),
-        "batch_size": training.get("batch_size"), "optimizer": training.get("optimizer"),
-        "learning_rate": training.get("learning_rate"), "weight_decay": training.get("weight_decay"),
+        "model_name": model.get("name"),
+        "model_version": model.get("version"),
+        "task": model.get("task"),
+        "network": model.get("network"),
+        "seed": training.get("seed"),
+        "epochs": training.get("epochs"),
+        "batch_size": training.get("batch_size"),
+        "optimizer": training.get("optimizer"),
+        "learning_rate": training.get("learning_rate"),
+        "weight_decay": training.get("weight_decay"),
         "training_data_sha256": (card.get("training_data") or {}).get("sha256"),
         "training_cases": (card.get("training_data") or {}).get("n_cases"),
         "threshold": (card.get("operating_point") or {}).get("threshold"),
     }
-    metrics = {_key("train", k): float(v) for k, v in (card.get("metrics") or {}).items() if _finite(v)}
-    tags = {_key("checkpoint_sha256"): str((card.get("checkpoint") or {}).get("sha256")),
-            _key("spec_sha256"): str(card.get("spec_sha256")), "radval/created_by": f"radval {__version__}"}
+    metrics = {
+        _key("train", k): float(v) for k, v in (card.get("metrics") or {}).items() if _finite(v)
+    }
+    tags = {
+        _key("checkpoint_sha256"): str((card.get("checkpoint") or {}).get("sha256")),
+        _key("spec_sha256"): str(card.get("spec_sha256")),
+        "radval/created_by": f"radval {__version__}",
+    }
     name = os.environ.get(EXPERIMENT_ENV, "").strip() or DEFAULT_EXPERIMENT
     if register_model is not None:
         Promotion(register_model).check()
     with _mlflow_errors(t, f"create a training run in experiment {name!r}"):
         exp = t.client.get_experiment_by_name(name)
         exp_id = exp.experiment_id if exp is not None else t.client.create_experiment(name)
-        created = t.client.create_run(exp_id, run_name=f"radval train {model.get('name')} {model.get('version')}")
+        created = t.client.create_run(
+            exp_id, run_name=f"radval train {model.get('name')} {model.get('version')}"
+        )
     run = RunRef(created.info.run_id, "new run", str(exp_id), created=True)
     log = MlflowLog(t.shown, run, metrics, tags)
     ok = False
     try:
-        card["mlflow"] = {"run_id": run.run_id, "experiment_id": run.experiment_id, "tracking_uri": t.shown,
-                          "registered_model": None}
+        card["mlflow"] = {
+            "run_id": run.run_id,
+            "experiment_id": run.experiment_id,
+            "tracking_uri": t.shown,
+            "registered_model": None,
+        }
         with _mlflow_errors(t, f"log to run {run.run_id}"):
-            t.client.log_batch(run.run_id, params=[Param(k, str(v)) for k, v in params.items() if v is not None])
+            t.client.log_batch(
+                run.run_id, params=[Param(k, str(v)) for k, v in params.items() if v is not None]
+            )
             _log_batch(t, run.run_id, log.metrics, log.tags)
             for f in [*(Path(f) for f in files if Path(f) != card_path), card_path]:
                 if f == card_path:  # the card names the run only once everything else is logged
                     if register_model is not None:
-                        card["mlflow"]["registered_model"] = _register(t, register_model, run.run_id)
+                        card["mlflow"]["registered_model"] = _register(
+                            t, register_model, run.run_id
+                        )
                     write_text_atomic(card_path, json.dumps(card, indent=2, sort_keys=False) + "\n")
                 t.client.log_artifact(run.run_id, str(f), artifact_path="model")
                 log.artifacts.append(f"model/{f.name}")
@@ -451,7 +536,10 @@ def log_training(t: Tracking, *, card_path: Path, files: Sequence[Path],
 
 
 def _register(t: Tracking, name: str, run_id: str) -> dict[str, str]:
-    """Create a version of registered model ``name`` (created if missing) from the run's ``model/``."""
+    """Create a version of registered model ``name`` (created if missing) from ``model/``.
+
+    ``model/`` is the run's artifact folder the version points at.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -476,12 +564,18 @@ class Promotion:
     def check(self) -> None:
         """Refuse names MLflow's search filter could not quote."""
         if not _MODEL_NAME.fullmatch(self.model):
-            raise PublishError(f"--promote-model: expected a registered model name without quotes, "
-                               f"backslashes or control characters, found {self.model!r}")
+            raise PublishError(
+                f"--promote-model: expected a registered model name without quotes, "
+                f"backslashes or control characters, found {self.model!r}"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_\-]+", self.alias):
-            raise PublishError(f"--promote-alias: expected letters, digits, '_' or '-', found {self.alias!r}")
+            raise PublishError(
+                f"--promote-alias: expected letters, digits, '_' or '-', found {self.alias!r}"
+            )
         if self.version is not None and not self.version.isdigit():
-            raise PublishError(f"--promote-version: expected a version number, found {self.version!r}")
+            raise PublishError(
+                f"--promote-version: expected a version number, found {self.version!r}"
+            )
 
 
 def _version(t: Tracking, p: Promotion, run_id: str | None) -> Any:
@@ -491,19 +585,29 @@ def _version(t: Tracking, p: Promotion, run_id: str | None) -> Any:
             mv = client.get_model_version(p.model, p.version)
         if run_id is not None and mv.run_id and mv.run_id != run_id:
             raise PublishError(
-                f"version {p.version} of registered model {p.model!r} was produced by run {mv.run_id}, not by "
+                f"version {p.version} of registered model {p.model!r} was produced by run "
+                f"{mv.run_id}, not by "
                 f"the candidate's run {run_id}: refusing to promote another model"
             )
         return mv
     if run_id is None:
-        raise PublishError("--promote-model needs --promote-version, or the candidate's MLflow run (its model "
-                           "card's mlflow.run_id or --mlflow-run-id) to find the version it produced")
-    with _mlflow_errors(t, f"search the versions of registered model {p.model!r}"):
-        found = [mv for mv in client.search_model_versions(f"name='{p.model}'") if mv.run_id == run_id]
-    if len(found) != 1:
-        what = "no version" if not found else f"{len(found)} versions ({', '.join(m.version for m in found)})"
         raise PublishError(
-            f"registered model {p.model!r} has {what} produced by the candidate's run {run_id}; name one with "
+            "--promote-model needs --promote-version, or the candidate's MLflow run (its model "
+            "card's mlflow.run_id or --mlflow-run-id) to find the version it produced"
+        )
+    with _mlflow_errors(t, f"search the versions of registered model {p.model!r}"):
+        found = [
+            mv for mv in client.search_model_versions(f"name='{p.model}'") if mv.run_id == run_id
+        ]
+    if len(found) != 1:
+        what = (
+            "no version"
+            if not found
+            else f"{len(found)} versions ({', '.join(m.version for m in found)})"
+        )
+        raise PublishError(
+            f"registered model {p.model!r} has {what} produced by the candidate's run {run_id}; "
+            "name one with "
             "--promote-version"
         )
     return found[0]
@@ -522,9 +626,16 @@ def _alias_holder(t: Tracking, p: Promotion) -> str | None:
             raise
 
 
-def promote(t: Tracking, p: Promotion, *, gate: Mapping[str, Any], gate_dir: Path, run_id: str | None,
-            actor: str | None = None) -> dict[str, Any]:
-    """Promote the candidate's registered model version after a passed gate; log it in the gate folder.
+def promote(
+    t: Tracking,
+    p: Promotion,
+    *,
+    gate: Mapping[str, Any],
+    gate_dir: Path,
+    run_id: str | None,
+    actor: str | None = None,
+) -> dict[str, Any]:
+    """Promote the candidate's registered model version after a passed gate; audit it.
 
     Sets the alias ``p.alias`` (and the stage ``p.stage`` when given and MLflow still has
     stages) on the version, then appends a ``promote`` entry to the gate folder's audit log
@@ -544,8 +655,10 @@ def promote(t: Tracking, p: Promotion, *, gate: Mapping[str, Any], gate_dir: Pat
         stages are requested but this MLflow has none; MLflow refuses.
     """
     if gate.get("decision") != "pass":
-        raise PublishError(f"the gate decided {str(gate.get('decision')).upper()}: a model version is "
-                           "promoted only after a PASS")
+        raise PublishError(
+            f"the gate decided {str(gate.get('decision')).upper()}: a model version is "
+            "promoted only after a PASS"
+        )
     p.check()
     record = gate_dir / "gate.json"
     audit.require_intact(gate_dir, "record a promotion in")
@@ -553,8 +666,10 @@ def promote(t: Tracking, p: Promotion, *, gate: Mapping[str, Any], gate_dir: Pat
     client = t.client
     stages = hasattr(client, "transition_model_version_stage")
     if p.stage is not None and not stages:
-        raise PublishError(f"--promote-stage {p.stage}: this MLflow has no model registry stages; use the "
-                           "alias (--promote-alias)")
+        raise PublishError(
+            f"--promote-stage {p.stage}: this MLflow has no model registry stages; use the "
+            "alias (--promote-alias)"
+        )
     previous = _alias_holder(t, p)
     old_stage = getattr(mv, "current_stage", None)
     with _mlflow_errors(t, f"promote version {mv.version} of registered model {p.model!r}"):
@@ -562,15 +677,28 @@ def promote(t: Tracking, p: Promotion, *, gate: Mapping[str, Any], gate_dir: Pat
         if p.stage is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
-                client.transition_model_version_stage(p.model, mv.version, p.stage,
-                                                      archive_existing_versions=False)
-    details = {"registered_model": p.model, "version": str(mv.version), "alias": p.alias,
-               "previous_alias_version": None if previous is None else str(previous),
-               "stage": p.stage, "previous_stage": old_stage if p.stage is not None else None,
-               "run_id": mv.run_id or run_id, "tracking_uri": t.shown, "gate_decision": "pass"}
+                client.transition_model_version_stage(
+                    p.model, mv.version, p.stage, archive_existing_versions=False
+                )
+    details = {
+        "registered_model": p.model,
+        "version": str(mv.version),
+        "alias": p.alias,
+        "previous_alias_version": None if previous is None else str(previous),
+        "stage": p.stage,
+        "previous_stage": old_stage if p.stage is not None else None,
+        "run_id": mv.run_id or run_id,
+        "tracking_uri": t.shown,
+        "gate_decision": "pass",
+    }
     try:
-        return audit.append_entry(gate_dir, "promote", inputs={"gate.json": sha256_file(record)},
-                                  details=details, actor=actor)
+        return audit.append_entry(
+            gate_dir,
+            "promote",
+            inputs={"gate.json": sha256_file(record)},
+            details=details,
+            actor=actor,
+        )
     except Exception:
         with _mlflow_errors(t, f"undo the promotion of version {mv.version} of {p.model!r}"):
             if previous is None:
@@ -580,8 +708,9 @@ def promote(t: Tracking, p: Promotion, *, gate: Mapping[str, Any], gate_dir: Pat
             if p.stage is not None and old_stage is not None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", FutureWarning)
-                    client.transition_model_version_stage(p.model, mv.version, old_stage,
-                                                          archive_existing_versions=False)
+                    client.transition_model_version_stage(
+                        p.model, mv.version, old_stage, archive_existing_versions=False
+                    )
         raise
 
 
@@ -589,7 +718,12 @@ def describe_promotion(entry: Mapping[str, Any]) -> str:
     """One line naming what a ``promote`` audit entry records."""
     d = entry["details"]
     stage = f", stage {d['stage']}" if d.get("stage") else ""
-    prev = f" (alias moved from version {d['previous_alias_version']})" if d.get("previous_alias_version") else ""
-    return (f"promoted: registered model {d['registered_model']} version {d['version']} -> alias "
-            f"{d['alias']}{stage}{prev}; audit entry {entry['seq']} ({entry['hash']})")
-
+    prev = (
+        f" (alias moved from version {d['previous_alias_version']})"
+        if d.get("previous_alias_version")
+        else ""
+    )
+    return (
+        f"promoted: registered model {d['registered_model']} version {d['version']} -> alias "
+        f"{d['alias']}{stage}{prev}; audit entry {entry['seq']} ({entry['hash']})"
+    )

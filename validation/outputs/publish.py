@@ -76,9 +76,15 @@ class Outputs:
         ``folders`` are the study (or gate) folders whose records no output may replace;
         ``gate_out`` is ``radval gate --out`` (a promotion is recorded there, so it needs one).
         """
-        named = [(opt, p) for opt, p in (("--junit", self.junit), ("--summary", self.summary)) if p is not None]
+        named = [
+            (opt, p)
+            for opt, p in (("--junit", self.junit), ("--summary", self.summary))
+            if p is not None
+        ]
         if len(named) == 2 and named[0][1].resolve() == named[1][1].resolve():
-            raise PublishError(f"--junit and --summary name the same file {named[0][1]}; give each its own")
+            raise PublishError(
+                f"--junit and --summary name the same file {named[0][1]}; give each its own"
+            )
         for opt, path in named:
             if path.is_dir():
                 raise PublishError(f"{opt} {path} is a folder; expected a file name")
@@ -87,20 +93,26 @@ class Outputs:
                 if folder is None:
                     continue
                 base = (folder if folder.is_dir() or not folder.suffix else folder.parent).resolve()
-                if resolved.parent == base and (resolved.name in PROTECTED
-                                                or resolved.name.endswith(audit.PENDING_SUFFIX)):
+                if resolved.parent == base and (
+                    resolved.name in PROTECTED or resolved.name.endswith(audit.PENDING_SUFFIX)
+                ):
                     raise PublishError(
-                        f"{opt} {path} would overwrite {resolved.name}, a file radval records in {base}; "
+                        f"{opt} {path} would overwrite {resolved.name}, a file radval records in "
+                        f"{base}; "
                         "write the output elsewhere"
                     )
         if self.mlflow_run_id is not None and not self.mlflow:
             raise PublishError("--mlflow-run-id needs --mlflow")
         if self.promotion is not None:
             if not self.mlflow:
-                raise PublishError("--promote-model needs --mlflow (the registry is the tracking server's)")
+                raise PublishError(
+                    "--promote-model needs --mlflow (the registry is the tracking server's)"
+                )
             if gate_out is None:
-                raise PublishError("--promote-model needs --out DIR: the promotion is recorded in the gate "
-                                   "folder's audit log")
+                raise PublishError(
+                    "--promote-model needs --out DIR: the promotion is recorded in the gate "
+                    "folder's audit log"
+                )
             self.promotion.check()
         if self.mlflow:
             mlflow_log.connect()
@@ -133,23 +145,37 @@ def publish_study(o: Outputs, *, study_dir: Path, report_path: Path | None, echo
     finally:
         sid = str((doc.get("study") or {}).get("id"))
         timestamp = (doc.get("timings") or {}).get("finished_at")
-        suite = Suite(name=f"radval run {sid}", classname=f"radval.{sid}", checks=checks,
-                      properties=study_properties(doc, results_sha256=results_sha, audit_head=head,
-                                                  report=report),
-                      timestamp=timestamp)
-        text = study_summary(doc, results_sha256=results_sha, audit_head=head, report=report, checks=checks)
+        suite = Suite(
+            name=f"radval run {sid}",
+            classname=f"radval.{sid}",
+            checks=checks,
+            properties=study_properties(
+                doc, results_sha256=results_sha, audit_head=head, report=report
+            ),
+            timestamp=timestamp,
+        )
+        text = study_summary(
+            doc, results_sha256=results_sha, audit_head=head, report=report, checks=checks
+        )
         _write_files(o, suite, text + "".join(f"\n{md_escape(line)}\n" for line in lines), echo)
 
 
-def _log_study_mlflow(o: Outputs, doc: Mapping[str, Any], study_dir: Path, results_sha: str,
-                      head: str | None, echo: Echo) -> str:
+def _log_study_mlflow(
+    o: Outputs,
+    doc: Mapping[str, Any],
+    study_dir: Path,
+    results_sha: str,
+    head: str | None,
+    echo: Echo,
+) -> str:
     t = mlflow_log.connect()
     sid = str((doc.get("study") or {}).get("id"))
     run = mlflow_log.resolve_run(t, doc, run_id=o.mlflow_run_id, study_id=sid)
     ok = False
     try:
-        log = mlflow_log.log_study(t, doc, study_dir=study_dir, results_sha256=results_sha,
-                                   audit_head=head, run=run)
+        log = mlflow_log.log_study(
+            t, doc, study_dir=study_dir, results_sha256=results_sha, audit_head=head, run=run
+        )
         ok = True
     finally:
         mlflow_log.finish(t, run, ok=ok)
@@ -157,30 +183,49 @@ def _log_study_mlflow(o: Outputs, doc: Mapping[str, Any], study_dir: Path, resul
     return f"MLflow run {run.run_id} ({run.source})"
 
 
-def publish_gate(o: Outputs, *, result: Mapping[str, Any], gate_dir: Path | None, echo: Echo,
-                 actor: str | None = None) -> None:
+def publish_gate(
+    o: Outputs,
+    *,
+    result: Mapping[str, Any],
+    gate_dir: Path | None,
+    echo: Echo,
+    actor: str | None = None,
+) -> None:
     """Write a release gate's requested outputs; promote the candidate's version on PASS."""
     cand_path = Path(str((result.get("candidate") or {}).get("path")))
     cand_doc = read_results_document(cand_path)
     cand_dir = cand_path if cand_path.is_dir() else cand_path.parent
-    report = next((cand_dir / n for n in ("report.html", "report.pdf") if (cand_dir / n).is_file()), None)
+    report = next(
+        (cand_dir / n for n in ("report.html", "report.pdf") if (cand_dir / n).is_file()), None
+    )
     promotion_line: str | None = None
     notes: list[str] = []
     try:
         if o.mlflow:
             t = mlflow_log.connect()
-            run = mlflow_log.resolve_run(t, cand_doc, run_id=o.mlflow_run_id,
-                                         study_id=str((cand_doc.get("study") or {}).get("id")))
+            run = mlflow_log.resolve_run(
+                t,
+                cand_doc,
+                run_id=o.mlflow_run_id,
+                study_id=str((cand_doc.get("study") or {}).get("id")),
+            )
             ok = False
             try:
                 if o.promotion is not None:
                     promotion_line = _promote(o.promotion, t, run, result, gate_dir, actor)
                     echo(promotion_line)
                 log = mlflow_log.log_gate(
-                    t, result, gate_dir=gate_dir,
-                    gate_sha256=sha256_file(gate_dir / "gate.json") if gate_dir is not None else None,
-                    gate_audit_head=audit.verify(gate_dir).head_hash if gate_dir is not None else None,
-                    run=run)
+                    t,
+                    result,
+                    gate_dir=gate_dir,
+                    gate_sha256=sha256_file(gate_dir / "gate.json")
+                    if gate_dir is not None
+                    else None,
+                    gate_audit_head=audit.verify(gate_dir).head_hash
+                    if gate_dir is not None
+                    else None,
+                    run=run,
+                )
                 ok = True
             finally:
                 mlflow_log.finish(t, run, ok=ok)
@@ -190,25 +235,50 @@ def publish_gate(o: Outputs, *, result: Mapping[str, Any], gate_dir: Path | None
         gate_sha = sha256_file(gate_dir / "gate.json") if gate_dir is not None else None
         gate_head = audit.verify(gate_dir).head_hash if gate_dir is not None else None
         checks = gate_checks(result)
-        suite = Suite(name=f"radval gate {(result.get('candidate') or {}).get('study')} vs "
-                           f"{(result.get('baseline') or {}).get('study')}",
-                      classname=f"radval.gate.{(result.get('candidate') or {}).get('study')}", checks=checks,
-                      properties=gate_properties(result, cand_doc, gate_sha256=gate_sha,
-                                                 gate_audit_head=gate_head))
-        text = gate_summary(result, gate_sha256=gate_sha, gate_audit_head=gate_head,
-                            report=_shown(report) if report is not None else None, promotion=promotion_line)
+        suite = Suite(
+            name=f"radval gate {(result.get('candidate') or {}).get('study')} vs "
+            f"{(result.get('baseline') or {}).get('study')}",
+            classname=f"radval.gate.{(result.get('candidate') or {}).get('study')}",
+            checks=checks,
+            properties=gate_properties(
+                result, cand_doc, gate_sha256=gate_sha, gate_audit_head=gate_head
+            ),
+        )
+        text = gate_summary(
+            result,
+            gate_sha256=gate_sha,
+            gate_audit_head=gate_head,
+            report=_shown(report) if report is not None else None,
+            promotion=promotion_line,
+        )
         _write_files(o, suite, text + "".join(f"\n{md_escape(n)}\n" for n in notes), echo)
 
 
-def _promote(p: Promotion, t: mlflow_log.Tracking, run: mlflow_log.RunRef, result: Mapping[str, Any],
-             gate_dir: Path | None, actor: str | None) -> str:
+def _promote(
+    p: Promotion,
+    t: mlflow_log.Tracking,
+    run: mlflow_log.RunRef,
+    result: Mapping[str, Any],
+    gate_dir: Path | None,
+    actor: str | None,
+) -> str:
     if result.get("decision") != "pass":
-        return (f"not promoted: the gate decided {str(result.get('decision')).upper()}; registered model "
-                f"{p.model} is unchanged")
+        return (
+            f"not promoted: the gate decided {str(result.get('decision')).upper()}; registered "
+            "model "
+            f"{p.model} is unchanged"
+        )
     if gate_dir is None:
-        raise PublishError("--promote-model needs --out DIR: the promotion is recorded in the gate folder's "
-                           "audit log")
-    entry = mlflow_log.promote(t, p, gate=result, gate_dir=gate_dir,
-                               run_id=None if run.created else run.run_id, actor=actor)
+        raise PublishError(
+            "--promote-model needs --out DIR: the promotion is recorded in the gate folder's "
+            "audit log"
+        )
+    entry = mlflow_log.promote(
+        t,
+        p,
+        gate=result,
+        gate_dir=gate_dir,
+        run_id=None if run.created else run.run_id,
+        actor=actor,
+    )
     return mlflow_log.describe_promotion(entry)
-

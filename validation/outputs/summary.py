@@ -95,17 +95,31 @@ def _endpoint_cells(ep: Mapping[str, Any]) -> list[str]:
     comp = (ep.get("details") or {}).get("comparison")
     delta = "n/a"
     if isinstance(comp, Mapping) and comp.get("difference") is not None:
-        delta = (f"{signed(comp.get('difference'))} ({ci_text(comp)}"
-                 + (f"; margin {num(comp.get('margin'))}" if comp.get("margin") else "") + ")")
+        delta = (
+            f"{signed(comp.get('difference'))} ({ci_text(comp)}"
+            + (f"; margin {num(comp.get('margin'))}" if comp.get("margin") else "")
+            + ")"
+        )
     crit = (ep.get("criterion") or {}).get("text")
-    return [md_escape(ep.get("id")), num(ep.get("estimate")),
-            f"{ci_text(ep)} ({level_text(ep.get('confidence_level'))})", delta,
-            pvalue(ep.get("p_value")) if ep.get("p_value") is not None else "n/a",
-            md_escape(crit) if crit else "none (informational)", _decision(ep.get("decision"))]
+    return [
+        md_escape(ep.get("id")),
+        num(ep.get("estimate")),
+        f"{ci_text(ep)} ({level_text(ep.get('confidence_level'))})",
+        delta,
+        pvalue(ep.get("p_value")) if ep.get("p_value") is not None else "n/a",
+        md_escape(crit) if crit else "none (informational)",
+        _decision(ep.get("decision")),
+    ]
 
 
-def study_summary(doc: Mapping[str, Any], *, results_sha256: str, audit_head: str | None,
-                  report: str | Path | None = None, checks: Sequence[Check] = ()) -> str:
+def study_summary(
+    doc: Mapping[str, Any],
+    *,
+    results_sha256: str,
+    audit_head: str | None,
+    report: str | Path | None = None,
+    checks: Sequence[Check] = (),
+) -> str:
     """The Markdown verdict summary of a study.
 
     Parameters
@@ -123,68 +137,149 @@ def study_summary(doc: Mapping[str, Any], *, results_sha256: str, audit_head: st
     study = doc.get("study") or {}
     verdict = doc.get("verdict") or {}
     decision = str(verdict.get("decision"))
-    lines = [f"### radval run: {_decision(decision)}: {md_escape(study.get('title'))}", "",
-             f"Protocol {md_escape(study.get('id'))} version {md_escape(study.get('version'))}; "
-             f"multiplicity {md_escape(verdict.get('multiplicity'))}, one-sided family level "
-             f"{num(verdict.get('significance_level'))}.", ""]
+    lines = [
+        f"### radval run: {_decision(decision)}: {md_escape(study.get('title'))}",
+        "",
+        f"Protocol {md_escape(study.get('id'))} version {md_escape(study.get('version'))}; "
+        f"multiplicity {md_escape(verdict.get('multiplicity'))}, one-sided family level "
+        f"{num(verdict.get('significance_level'))}.",
+        "",
+    ]
     by_id = {e.get("id"): e for e in doc.get("endpoints") or []}
-    header = ["endpoint", "estimate", "CI", "difference vs baseline (CI)", "p", "criterion", "decision"]
-    primary = [by_id[p["endpoint_id"]] for p in verdict.get("primary") or [] if p.get("endpoint_id") in by_id]
-    lines += ["**Primary endpoints**", "", *_table(header, [_endpoint_cells(e) for e in primary]), ""]
-    secondary = [e for e in doc.get("endpoints") or []
-                 if e.get("role") == "secondary" and e.get("criterion") is not None]
+    header = [
+        "endpoint",
+        "estimate",
+        "CI",
+        "difference vs baseline (CI)",
+        "p",
+        "criterion",
+        "decision",
+    ]
+    primary = [
+        by_id[p["endpoint_id"]]
+        for p in verdict.get("primary") or []
+        if p.get("endpoint_id") in by_id
+    ]
+    lines += [
+        "**Primary endpoints**",
+        "",
+        *_table(header, [_endpoint_cells(e) for e in primary]),
+        "",
+    ]
+    secondary = [
+        e
+        for e in doc.get("endpoints") or []
+        if e.get("role") == "secondary" and e.get("criterion") is not None
+    ]
     if secondary:
-        lines += ["**Secondary criteria**", "", *_table(header, [_endpoint_cells(e) for e in secondary]), ""]
+        lines += [
+            "**Secondary criteria**",
+            "",
+            *_table(header, [_endpoint_cells(e) for e in secondary]),
+            "",
+        ]
     reasons = [c for c in checks if c.outcome != "pass" and c.group != "verdict"]
     if reasons:
         lines += ["**Not passed**", ""]
         lines += [f"- {md_escape(c.message)}" for c in reasons]
         lines.append("")
     protocol = doc.get("protocol") or {}
-    lines += [f"Protocol sha256 {_hash(protocol.get('sha256'))}"
-              + ("" if protocol.get("lock") else " (**unlocked**)") + f"; results sha256 {_hash(results_sha256)}; "
-              f"audit head {_hash(audit_head)}.", ""]
+    lines += [
+        f"Protocol sha256 {_hash(protocol.get('sha256'))}"
+        + ("" if protocol.get("lock") else " (**unlocked**)")
+        + f"; results sha256 {_hash(results_sha256)}; "
+        f"audit head {_hash(audit_head)}.",
+        "",
+    ]
     lines += [f"{line}  " for line in _where(report)]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def gate_summary(gate: Mapping[str, Any], *, gate_sha256: str | None = None,
-                 gate_audit_head: str | None = None, report: str | Path | None = None,
-                 promotion: str | None = None) -> str:
+def gate_summary(
+    gate: Mapping[str, Any],
+    *,
+    gate_sha256: str | None = None,
+    gate_audit_head: str | None = None,
+    report: str | Path | None = None,
+    promotion: str | None = None,
+) -> str:
     """The Markdown summary of a release gate: decision, comparison deltas, subgroup regressions."""
     decision = str(gate.get("decision"))
     cand, base = gate.get("candidate") or {}, gate.get("baseline") or {}
-    lines = [f"### radval release gate: {_decision(decision)}: {md_escape(cand.get('study'))} vs "
-             f"{md_escape(base.get('study'))}", "",
-             f"{num(gate.get('n_cases'))} paired cases; one-sided level {num(gate.get('significance_level'))}, "
-             f"intervals {level_text(gate.get('confidence_level'))} two-sided.", ""]
+    lines = [
+        f"### radval release gate: {_decision(decision)}: {md_escape(cand.get('study'))} vs "
+        f"{md_escape(base.get('study'))}",
+        "",
+        f"{num(gate.get('n_cases'))} paired cases; one-sided level "
+        f"{num(gate.get('significance_level'))}, "
+        f"intervals {level_text(gate.get('confidence_level'))} two-sided.",
+        "",
+    ]
     rows = []
     for c in gate.get("comparisons") or []:
-        rows.append([md_escape(c.get("id")), num(c.get("estimate_a")), num(c.get("estimate_b")),
-                     signed(c.get("difference")), ci_text(c), num(c.get("margin")), pvalue(c.get("p_value")),
-                     _decision(c.get("decision"))])
-    lines += _table(["comparison", "candidate", "baseline", "difference", "CI", "margin", "one-sided p",
-                     "decision"], rows)
+        rows.append(
+            [
+                md_escape(c.get("id")),
+                num(c.get("estimate_a")),
+                num(c.get("estimate_b")),
+                signed(c.get("difference")),
+                ci_text(c),
+                num(c.get("margin")),
+                pvalue(c.get("p_value")),
+                _decision(c.get("decision")),
+            ]
+        )
+    lines += _table(
+        [
+            "comparison",
+            "candidate",
+            "baseline",
+            "difference",
+            "CI",
+            "margin",
+            "one-sided p",
+            "decision",
+        ],
+        rows,
+    )
     lines.append("")
     cells = list(gate.get("subgroups") or [])
     if cells:
         reg = [r for r in cells if r.get("status") == "regression"]
         tested = [r for r in cells if "p_value" in r]
-        lines.append(f"Subgroups: {len(cells)} cell(s), {len(tested)} tested, {len(reg)} regression(s) "
-                     f"({md_escape((gate.get('subgroup_rule') or {}).get('adjustment'))}-adjusted one-sided p "
-                     f"<= {num(gate.get('significance_level'))}).")
+        lines.append(
+            f"Subgroups: {len(cells)} cell(s), {len(tested)} tested, {len(reg)} regression(s) "
+            f"({md_escape((gate.get('subgroup_rule') or {}).get('adjustment'))}-adjusted one-sided "
+            "p "
+            f"<= {num(gate.get('significance_level'))})."
+        )
         if reg:
-            lines += ["", *_table(["subgroup", "difference", "CI", "p", "adjusted p"],
-                                  [[md_escape(f"{r.get('attribute')}={r.get('group')}"), signed(r.get("difference")),
-                                    ci_text(r), pvalue(r.get("p_value")), pvalue(r.get("p_adjusted"))]
-                                   for r in reg])]
+            lines += [
+                "",
+                *_table(
+                    ["subgroup", "difference", "CI", "p", "adjusted p"],
+                    [
+                        [
+                            md_escape(f"{r.get('attribute')}={r.get('group')}"),
+                            signed(r.get("difference")),
+                            ci_text(r),
+                            pvalue(r.get("p_value")),
+                            pvalue(r.get("p_adjusted")),
+                        ]
+                        for r in reg
+                    ],
+                ),
+            ]
         lines.append("")
     for w in gate.get("warnings") or []:
         lines.append(f"- warning: {md_escape(w)}")
     if gate.get("warnings"):
         lines.append("")
-    prov = (f"Candidate results sha256 {_hash(cand.get('results_sha256'))}, audit head "
-            f"{_hash(cand.get('audit_head'))}; baseline results sha256 {_hash(base.get('results_sha256'))}")
+    prov = (
+        f"Candidate results sha256 {_hash(cand.get('results_sha256'))}, audit head "
+        f"{_hash(cand.get('audit_head'))}; baseline results sha256 "
+        f"{_hash(base.get('results_sha256'))}"
+    )
     if gate_sha256 is not None:
         prov += f"; gate record sha256 {_hash(gate_sha256)}"
     if gate_audit_head is not None:
@@ -212,5 +307,7 @@ def append_step_summary(text: str) -> Path | None:
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
-        raise storage_error("append the step summary to $GITHUB_STEP_SUMMARY file", path, exc) from None
+        raise storage_error(
+            "append the step summary to $GITHUB_STEP_SUMMARY file", path, exc
+        ) from None
     return path
