@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xmlschema
 from junitparser import JUnitXml
-from study_support import SMALL_SUBGROUPS, build_layout, lean
+from study_support import SMALL_SUBGROUPS, THRESHOLD, build_layout, lean
 
 from validation.protocol.lock import lock_protocol
 from validation.study import run_study
@@ -81,7 +82,11 @@ def released_study(layout: Path) -> Path:
 
 
 def degraded_study(layout: Path, *, name: str = "degraded", noise: float = 0.6) -> Path:
-    """Lock and run a candidate study whose scores are the baseline's plus noise (it fails the gate)."""
+    """Lock and run a candidate study whose scores are the baseline's plus noise (fails the gate).
+
+    The study names no model card (so no MLflow run either): the protocol states the cards'
+    locked threshold itself.
+    """
     rng = np.random.default_rng(3)
     base = pd.read_parquet(layout / "scores" / "baseline.parquet")
     worse = np.clip(base["score"].to_numpy() + rng.normal(0, noise, size=len(base)), 0, 1)
@@ -90,10 +95,12 @@ def degraded_study(layout: Path, *, name: str = "degraded", noise: float = 0.6) 
         (layout / "protocols" / "triage_standalone.yaml").read_text(),
         keep_subgroups=SMALL_SUBGROUPS,
     )
-    text = (
-        text.replace("../scores/candidate.parquet", f"../scores/{name}.parquet")
-        .replace("  card: ../model/model_card.json\n", "")
-        .replace("id: triage-standalone", f"id: {name}")
+    text, n_cards = re.subn(
+        r"(?m)^  card: \.\./model/model_card\.json.*$", f"  threshold: {THRESHOLD}", text
+    )
+    assert n_cards == 1, "the triage protocol's model card line was not found"
+    text = text.replace("../scores/candidate.parquet", f"../scores/{name}.parquet").replace(
+        "id: triage-standalone", f"id: {name}"
     )
     proto = layout / "protocols" / f"{name}.yaml"
     proto.write_text(text, encoding="utf-8")
