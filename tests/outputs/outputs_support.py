@@ -65,7 +65,7 @@ def radval(
 
 
 def released_study(layout: Path) -> Path:
-    """Lock and run the released model's study (triage protocol on the baseline's scores and card)."""
+    """Lock and run the released model's study (triage protocol, the baseline's scores and card)."""
     text = lean(
         (layout / "protocols" / "triage_standalone.yaml").read_text(),
         keep_subgroups=SMALL_SUBGROUPS,
@@ -116,7 +116,7 @@ def gate_layout(root: Path) -> Path:
 
 
 def set_card_run(layout: Path, run_id: str, *, folder: str = "model") -> Path:
-    """Write the candidate's model card as ``radval train --mlflow`` does: with ``mlflow.run_id``."""
+    """Write the candidate's model card as ``radval train --mlflow`` does (``mlflow.run_id``)."""
     path = layout / folder / "model_card.json"
     card = json.loads(path.read_text(encoding="utf-8"))
     card["mlflow"] = {"run_id": run_id}

@@ -42,7 +42,7 @@ def load_workflow() -> dict[str, Any]:
 
 
 def check_jsonschema(builtin: str, path: Path, *opts: str) -> subprocess.CompletedProcess[str]:
-    """``check-jsonschema --builtin-schema <builtin> <path>`` (the schema shipped in the package)."""
+    """``check-jsonschema --builtin-schema <builtin> <path>`` (a schema shipped in the package)."""
     cmd = [str(Path(BIN) / "check-jsonschema"), *opts, "--builtin-schema", builtin, str(path)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=clean_env())
 

@@ -74,13 +74,16 @@ def test_study_junit_has_one_case_per_criterion_and_states_the_failure(
     assert ep["decision"] == "fail"
     (failure,) = by["radval.full-study.primary::sensitivity_primary"].result
     assert failure.message == (
-        f"FAIL: sensitivity_primary: ci_low of sensitivity (95% CI) >= 0.7: estimate {g4(ep['estimate'])}; "
-        f"95% CI {g4(ep['ci_low'])} to {g4(ep['ci_high'])}; bound ci_low {g4(ep['ci_low'])} < 0.7 (does not hold)"
+        "FAIL: sensitivity_primary: ci_low of sensitivity (95% CI) >= 0.7: estimate "
+        f"{g4(ep['estimate'])}; "
+        f"95% CI {g4(ep['ci_low'])} to {g4(ep['ci_high'])}; bound ci_low {g4(ep['ci_low'])} < 0.7 "
+        "(does not hold)"
     )
     assert failure.type == "radval.fail"
     assert failure.text.splitlines() == [
         "criterion: ci_low of sensitivity (95% CI) >= 0.7",
-        f"estimate: {g4(ep['estimate'])} (sensitivity), 95% CI {g4(ep['ci_low'])} to {g4(ep['ci_high'])}, "
+        f"estimate: {g4(ep['estimate'])} (sensitivity), 95% CI {g4(ep['ci_low'])} to "
+        f"{g4(ep['ci_high'])}, "
         f"method {ep['method']}, n {ep['n']}",
         f"bound ci_low {g4(ep['ci_low'])} < 0.7 (does not hold)",
         "decision: FAIL",
@@ -132,13 +135,15 @@ def test_not_tested_and_not_estimable_are_skipped_with_the_reason(tmp_path: Path
 
     (skipped,) = by["radval.full-study.primary::auc_primary"].result
     assert skipped.message == (
-        "NOT TESTED: auc_primary: H1: auc > 0.75 (superiority), one-sided p < 0.025; and ci_low > 0.75: "
+        "NOT TESTED: auc_primary: H1: auc > 0.75 (superiority), one-sided p < 0.025; and ci_low > "
+        "0.75: "
         "not tested: the fixed sequence stopped at 'sensitivity_primary', which was not rejected"
     )
     assert skipped.type == "radval.not_tested"
     (skipped,) = by["radval.full-study.secondary::ppv_never"].result
     assert skipped.message == (
-        f"NOT ESTIMABLE: ppv_never: ci_low of ppv (95% CI) >= 0.5: {rec['ppv_never']['details']['reason']}"
+        "NOT ESTIMABLE: ppv_never: ci_low of ppv (95% CI) >= 0.5: "
+        f"{rec['ppv_never']['details']['reason']}"
     )
     assert skipped.text.splitlines()[-2:] == [
         f"reason: {rec['ppv_never']['details']['reason']}",
@@ -215,8 +220,10 @@ def test_gate_junit_one_case_per_rule(layout: Path, tmp_path: Path) -> None:
     auc = next(c for c in res["comparisons"] if c["id"] == "auc")
     out = next(c for c in suite if c.name == "auc").system_out
     assert out.splitlines()[0] == (
-        f"PASS: auc non-inferiority: candidate {g4(auc['estimate_a'])} vs baseline {g4(auc['estimate_b'])}, "
-        f"difference +0 (95% CI {g4(auc['ci_low'])} to {g4(auc['ci_high'])}), margin 0.02, one-sided p "
+        f"PASS: auc non-inferiority: candidate {g4(auc['estimate_a'])} vs baseline "
+        f"{g4(auc['estimate_b'])}, "
+        f"difference +0 (95% CI {g4(auc['ci_low'])} to {g4(auc['ci_high'])}), margin 0.02, "
+        "one-sided p "
         f"{auc['p_value']:.3g} (level 0.025)"
     )
 
@@ -230,8 +237,10 @@ def test_gate_failure_states_the_failed_rule(layout: Path) -> None:
     root = ET.fromstring(text.split("\n", 1)[1])
     fail = root.find("./testsuite/testcase[@name='auc']/failure")
     assert fail is not None and fail.get("message") == (
-        f"FAIL: auc non-inferiority: candidate {g4(auc['estimate_a'])} vs baseline {g4(auc['estimate_b'])}, "
-        f"difference {auc['difference']:+.4g} (95% CI {g4(auc['ci_low'])} to {g4(auc['ci_high'])}), margin 0.02, "
+        f"FAIL: auc non-inferiority: candidate {g4(auc['estimate_a'])} vs baseline "
+        f"{g4(auc['estimate_b'])}, "
+        f"difference {auc['difference']:+.4g} (95% CI {g4(auc['ci_low'])} to "
+        f"{g4(auc['ci_high'])}), margin 0.02, "
         f"one-sided p {auc['p_value']:.3g} (level 0.025)"
     )
     verdict = root.find("./testsuite/testcase[@name='release gate']/failure")

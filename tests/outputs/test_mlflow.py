@@ -33,7 +33,7 @@ SECRET = "s3cr3t-T0ken-never-shown"
 def training_run(
     client: MlflowClient, experiment: str, name: str, artifacts: Path | None = None
 ) -> str:
-    """A finished run standing for the training run that produced a model (as ``radval train --mlflow``)."""
+    """A finished run standing for the run that trained a model (``radval train --mlflow``)."""
     exp = client.get_experiment_by_name(experiment)
     exp_id = (
         exp.experiment_id
@@ -229,7 +229,8 @@ def test_demo_release_gate_logs_and_promotes_through_a_tracking_server(
         "gate_decision": "pass",
     }
     assert (
-        f"promoted: registered model {model} version {v2.version} -> alias champion, stage Production "
+        f"promoted: registered model {model} version {v2.version} -> alias champion, stage "
+        "Production "
         f"(alias moved from version {v1.version}); audit entry {promo['seq']} ({promo['hash']})"
     ) in r.stdout
     assert client.get_model_version_by_alias(model, "champion").version == v2.version
@@ -403,7 +404,8 @@ def test_mlflow_errors_are_one_line_exit_2_and_never_show_credentials(
         cwd=tmp_path,
     )
     assert r.returncode == 2 and r.stderr == (
-        "radval: error: --promote-model needs --out DIR: the promotion is recorded in the gate folder's audit log\n"
+        "radval: error: --promote-model needs --out DIR: the promotion is recorded in the gate "
+        "folder's audit log\n"
     )
 
 

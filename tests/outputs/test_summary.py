@@ -135,12 +135,15 @@ def test_study_summary_is_safe_and_lists_the_primary_endpoints(
     )
     ep = {e["id"]: e for e in doc["endpoints"]}["sensitivity_primary"]
     assert lines[8] == (
-        f"| auc\\_primary | {ep_num(doc, 'auc_primary', 'estimate')} | {ep_num(doc, 'auc_primary', 'ci_low')} to "
-        f"{ep_num(doc, 'auc_primary', 'ci_high')} (95%) | n/a | {ep_p(doc, 'auc_primary')} | H1\\: auc \\> 0\\.75 "
+        f"| auc\\_primary | {ep_num(doc, 'auc_primary', 'estimate')} | "
+        f"{ep_num(doc, 'auc_primary', 'ci_low')} to "
+        f"{ep_num(doc, 'auc_primary', 'ci_high')} (95%) | n/a | {ep_p(doc, 'auc_primary')} | H1\\: "
+        "auc \\> 0\\.75 "
         "\\(superiority\\)\\, one\\-sided p \\< 0\\.025\\; and ci\\_low \\> 0\\.75 | PASS |"
     )
     assert lines[9] == (
-        f"| sensitivity\\_primary | {ep['estimate']:.4g} | {ep['ci_low']:.4g} to {ep['ci_high']:.4g} "
+        f"| sensitivity\\_primary | {ep['estimate']:.4g} | {ep['ci_low']:.4g} to "
+        f"{ep['ci_high']:.4g} "
         "(95%) | n/a | n/a | ci\\_low of sensitivity \\(95\\% CI\\) \\>\\= 0\\.7 | **FAIL** |"
     )
 
@@ -173,7 +176,8 @@ def test_summary_goes_to_the_file_and_is_appended_to_the_github_step_summary(
     own = (tmp_path / "s.md").read_text(encoding="utf-8")
     assert step.read_text(encoding="utf-8") == "earlier step\n" + own
     assert own.rstrip().endswith(
-        "Artifacts: [CI run 4242 (artifacts)](https://github.com/example/radiology-model/actions/runs/4242)"
+        "Artifacts: [CI run 4242 "
+        "(artifacts)](https://github.com/example/radiology-model/actions/runs/4242)"
     )
     links = [a for t, a in render(own).tags if t == "a"]
     assert links == [{"href": "https://github.com/example/radiology-model/actions/runs/4242"}]
