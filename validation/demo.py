@@ -4,11 +4,13 @@
 
 ```text
 DIR/data/train/      synthetic training set (its own patients: no leakage)
-DIR/data/test/       the locked test set: DICOM, manifest.csv, lesions.csv, masks/
+DIR/data/test/       the locked test set: DICOM, manifest.csv, lesions.csv, masks/,
+                     truthing.csv (two radiologists and an adjudicator)
 DIR/model/           candidate model: checkpoint, sha256, resolved spec, model card
 DIR/baseline/        the "released" model the candidate is gated against
 DIR/scores/          candidate.parquet and baseline.parquet (case_id, score)
 DIR/readings/        simulated MRMC reader study (unaided, aided, and the AI)
+DIR/measurements/    nodule areas from a simulated measuring device
 DIR/protocols/       the repo's example protocols, locked before the run
 DIR/studies/<id>/    results.json, report.html, audit.jsonl per protocol
 ```
@@ -34,6 +36,7 @@ from validation.data.synthetic import generate_synthetic_dataset
 from validation.errors import InputError
 from validation.protocol.lock import lock_protocol
 from validation.study import run_study
+from validation.study.tables import load_mask
 from validation.tables import write_csv
 
 #: Sizes chosen so that every primary criterion of every study holds with a clear margin
@@ -48,7 +51,8 @@ TEST_SEED = 22
 CANDIDATE_SEED = 1
 BASELINE_SEED = 2
 READERS = 5
-PROTOCOLS = ("triage_standalone", "reader_study", "release_gate")
+TRUTHING_SEED = 33
+PROTOCOLS = ("triage_standalone", "reader_study", "release_gate", "nodule_measurement")
 CANDIDATE_SPEC = "demo_classifier.yaml"
 BASELINE_SPEC = "demo_classifier_released.yaml"
 
@@ -220,6 +224,7 @@ def run_demo(
         image_size=image_size,
         id_prefix="T",
     )
+    _truthing_and_areas(test.manifest_path, root)
     done()
 
     trained = {}
@@ -318,6 +323,48 @@ def run_demo(
         studies[name] = Path(outcome.study_dir)
         codes[name] = int(outcome.exit_code)
     return DemoOutcome(root=root, studies=studies, exit_codes=codes, seconds=seconds)
+
+
+def _truthing_and_areas(manifest_path: Path, root: Path) -> None:
+    """The test set's truthing file, reference nodule areas and a simulated device's areas.
+
+    Two radiologists read every case for a nodule; on about one case in ten exactly one of
+    them misreads, and an adjudicator (who reads only those cases) settles it. The reference
+    area of a positive case is the area of its reference nodule mask (``nodule_area_mm2``,
+    added to the manifest before anything is locked or scored); the simulated device
+    measures it with a bias of 10 mm² and an additive error (sd 40 mm²). Written before the
+    protocols are locked.
+    """
+    # every column as the text it is, so that rewriting the manifest changes nothing else
+    manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+    labels = manifest["label"].astype(int).to_numpy()
+    rng = np.random.default_rng(TRUTHING_SEED)
+    names = {1: "nodule", 0: "no nodule"}
+    reads = []
+    for cid, lab in zip(manifest["case_id"], labels, strict=True):
+        found = [int(lab), int(lab)]
+        if rng.random() < 0.10:
+            found[int(rng.integers(2))] = 1 - lab
+        for who, f in zip(("radiologist_1", "radiologist_2"), found, strict=True):
+            reads.append({"accession": cid, "radiologist": who, "finding": names[f]})
+        if found[0] != found[1]:
+            reads.append({"accession": cid, "radiologist": "adjudicator", "finding": names[lab]})
+    write_csv(pd.DataFrame(reads), manifest_path.parent / "truthing.csv")
+    areas = np.full(len(manifest), np.nan)
+    for row, (lab, rel) in enumerate(zip(labels, manifest["mask_path"], strict=True)):
+        if lab == 1:
+            where = f"{manifest_path}, row {row + 1}"
+            mask, zooms = load_mask(manifest_path.parent / rel, None, where)
+            areas[row] = float(mask.astype(bool).sum() * np.prod(zooms)) or np.nan
+    manifest["nodule_area_mm2"] = ["" if np.isnan(a) else f"{a:.2f}" for a in areas]
+    write_csv(manifest, manifest_path)
+    has = ~np.isnan(areas)
+    measured = areas[has] + 10.0 + rng.normal(0.0, 40.0, size=int(has.sum()))
+    (root / "measurements").mkdir()
+    write_csv(
+        pd.DataFrame({"case_id": manifest.loc[has, "case_id"], "area_mm2": measured.round(2)}),
+        root / "measurements" / "nodule_area.csv",
+    )
 
 
 def _operating_line(op: dict[str, object]) -> str:

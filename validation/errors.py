@@ -53,6 +53,11 @@ class StorageError(InputError):
     folder is expected. The message names the path; nothing already written was changed."""
 
 
+class DicomWebError(InputError):
+    """A DICOMweb server refused, failed or answered something unusable (the message names
+    the server without credentials, the request and what was expected)."""
+
+
 class UnknownMetricError(KeyError, InputError):
     """A metric name that is not in the registry (the message lists the known names)."""
 
@@ -82,6 +87,10 @@ class StudyStop(InputError):
 
 class ReportError(InputError):
     """A study folder cannot be rendered (missing or invalid results, bad template folder)."""
+
+
+class PlanningError(InputError):
+    """A study plan's inputs cannot give a sample size (``radval plan``)."""
 
 
 class ResultsSchemaError(RadvalError, RuntimeError):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from validation.demo import EXPECTED_EXIT_CODES, PROTOCOLS, DemoOutcome, run_demo
@@ -144,3 +145,25 @@ def test_demo_exit_code_says_whether_the_studies_came_out_as_intended(tmp_path: 
         "NOT as intended: the demo means this study to pass" in line
         for line in _outcome(tmp_path / "d", {"triage": 1}, {"triage": 0}).summary()
     )
+
+
+def test_demo_truthing_and_measurement_study(small_demo) -> None:  # type: ignore[no-untyped-def]
+    outcome, _ = small_demo
+    root = outcome.root
+    manifest = pd.read_csv(root / "data" / "test" / "manifest.csv", dtype={"case_id": str})
+    reads = pd.read_csv(root / "data" / "test" / "truthing.csv", dtype=str)
+    results = json.loads((outcome.studies["nodule_measurement"] / "results.json").read_text())
+    truthing = results["truthing"]
+    # the adjudicator reads exactly the cases the two radiologists disagree on, and is right
+    assert truthing["n_adjudicator_reads"] == int((reads["radiologist"] == "adjudicator").sum())
+    paths = {p["path"]: p["n"] for p in truthing["paths"]}
+    assert paths["adjudicated"] == truthing["n_adjudicator_reads"] > 0
+    assert paths["unanimous"] + paths["adjudicated"] == len(manifest)
+    assert truthing["check"] == {"n_compared": len(manifest), "n_discordant": 0, "discordant": []}
+    # the reference areas come from the masks of the positive cases
+    positives = manifest["label"] == 1
+    assert manifest.loc[~positives, "nodule_area_mm2"].isna().all()
+    assert (manifest.loc[positives, "nodule_area_mm2"].dropna() > 0).all()
+    assert results["measurement"]["n"] == int(manifest["nodule_area_mm2"].notna().sum())
+    ids = {e["id"] for e in results["endpoints"]}
+    assert {"area_loa_high", "area_loa_low", "area_ccc"} <= ids

@@ -36,10 +36,15 @@ COMMANDS: dict[str, tuple[list[str], str, str]] = {
         "generate_synthetic_dataset",
     ),
     "mrmc": (["mrmc", "readings.csv"], "validation.data.readings", "load_readings"),
+    "plan": (
+        ["plan", "goal", "--expected", "0.9", "--goal", "0.8"],
+        "validation.protocol.sizing",
+        "plan_from_inputs",
+    ),
     "protocol check": (
         ["protocol", "check", "p.yaml"],
-        "validation.protocol.load",
-        "check_protocol",
+        "validation.study",
+        "check_study_protocol",
     ),
     "protocol lock": (["protocol", "lock", "p.yaml"], "validation.protocol.lock", "lock_protocol"),
     "run": (["run", "p.yaml", "--out", "study"], "validation.study", "run_study"),

@@ -3,7 +3,7 @@
 One session-scoped study runs the full path (lock -> ``run_study`` -> ``results.json``)
 on small synthetic data with every optional analysis switched on (subgroups with a
 ``not_estimable`` cell, a baseline comparison, an MRMC reader study with the AI as a
-reader, lesion detection), so the report sees the same document ``radval run`` writes.
+reader, lesion detection, a truthing file and a volume measurement), so the report sees the same document ``radval run`` writes.
 Case ids, group names and reader ids include HTML/SVG metacharacters so that every test
 also exercises escaping.
 """
@@ -39,6 +39,12 @@ test_set:
   label_column: label
   cluster_column: patient_id
   missing_outputs: worst_case
+  truthing:
+    file: ../data/test/truthing.csv
+    columns: {truther: radiologist}
+    rule: consensus_with_adjudicator
+    adjudicator: ADJ
+    statistics: [percent_agreement, cohen_kappa, fleiss_kappa, gwet_ac1]
 model:
   name: demo-densenet 1.0
   scores: ../scores/candidate.parquet
@@ -108,6 +114,20 @@ detection:
     - id: froc_cpm
       role: exploratory
       metric: cpm
+measurement:
+  measurements: ../scores/volumes.csv
+  reference_column: ref_volume_ml
+  quantity: nodule volume
+  unit: mL
+  subgroups: [site]
+  endpoints:
+    - id: volume_loa_high
+      role: secondary
+      metric: loa_high
+      accept: {bound: ci_high, op: "<=", value: 15}
+    - id: volume_ccc
+      role: exploratory
+      metric: ccc
 multiplicity:
   method: fixed-sequence
   significance_level: 0.025
@@ -152,7 +172,21 @@ def build_layout(root: Path, *, n: int = 200, seed: int = 5) -> Path:
             "manufacturer": manufacturer,
         }
     )
+    extra = np.random.default_rng(seed + 1000)  # own stream: the other inputs stay as they were
+    volume = extra.uniform(5, 80, size=n)
+    manifest["ref_volume_ml"] = np.where(label == 1, volume, np.nan)
     manifest.to_csv(test / "manifest.csv", index=False)
+    # truthing: two radiologists (one named hostilely), one misreads ~15%; ADJ settles
+    reads = []
+    for cid, lab in zip(case_ids, label, strict=True):
+        first = int(lab) if extra.random() > 0.15 else 1 - int(lab)
+        reads += [
+            {"case_id": cid, "radiologist": "R1", "label": first},
+            {"case_id": cid, "radiologist": INJECT, "label": int(lab)},
+        ]
+        if first != lab:
+            reads.append({"case_id": cid, "radiologist": "ADJ", "label": int(lab)})
+    pd.DataFrame(reads).to_csv(test / "truthing.csv", index=False)
     latent = 1.6 * label + rng.normal(size=n)
     cand = 1.0 / (1.0 + np.exp(-(latent - 0.8)))
     base = 1.0 / (1.0 + np.exp(-(0.9 * latent + 0.3 * rng.normal(size=n) - 0.8)))
@@ -160,6 +194,10 @@ def build_layout(root: Path, *, n: int = 200, seed: int = 5) -> Path:
     scores.mkdir(exist_ok=True)
     pd.DataFrame({"case_id": case_ids, "score": cand}).to_parquet(scores / "candidate.parquet")
     pd.DataFrame({"case_id": case_ids, "score": base}).to_parquet(scores / "baseline.parquet")
+    measured = volume + 1.0 + extra.normal(0, 3, size=n)
+    pd.DataFrame({"case_id": case_ids, "value": measured})[label == 1].to_csv(
+        scores / "volumes.csv", index=False
+    )
     rows = []
     sub = manifest.iloc[:60]
     for r, name in enumerate(["R1", "R2", INJECT]):

@@ -483,3 +483,25 @@ def test_model_training_kernels_and_operating_point_source_are_shown(study_dir: 
         "held-out tuning split of 250 cases (212 patients"
     ) in use
     assert "threshold sd 0.0123 over 1000 bootstrap resamples" in use
+
+
+def test_truthing_and_measurement_sections(study_dir: Path) -> None:
+    page = render_html(study_dir)
+    doc = json.loads((study_dir / "results.json").read_text())
+    truthing = section(page, "truthing")
+    # the hostile truther id is escaped, never markup
+    assert html.escape(INJECT) in truthing and INJECT not in truthing
+    for a in doc["truthing"]["agreement"]:
+        text = f"{a['estimate']:.3f} (95% CI {a['ci_low']:.3f}\u2013{a['ci_high']:.3f})"
+        assert text in truthing
+    assert "Cohen&#39;s kappa" in truthing and "Gwet&#39;s AC1" in truthing
+    n_adj = {p["path"]: p["n"] for p in doc["truthing"]["paths"]}["adjudicated"]
+    assert f'<td>Decided by the adjudicator</td><td class="num">{n_adj}</td>' in truthing
+    assert "cases compared; 0 differ." in truthing
+    measurement = section(page, "measurement")
+    assert "<title>Bland-Altman plot of nodule volume</title>" in measurement
+    ba = doc["measurement"]["bland_altman"]
+    n_pairs = doc["measurement"]["n"]
+    assert measurement.count("<circle ") == n_pairs + 1  # the pairs and the legend's marker
+    assert f"Upper limit of agreement (mL)</td><td>{ba['loa_high']['estimate']:.3f}" in measurement
+    assert f"site = {html.escape(INJECT)}" in measurement

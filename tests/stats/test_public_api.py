@@ -174,6 +174,7 @@ PUBLIC_BEFORE = [
     "youden",
 ]
 ADDED: list[str] = [
+    "jsonable",  # the one JSON conversion (NaN -> null), shared with validation.results
     "age_bands",  # the one banding function (issue 14)
     "MRMCTest",  # MRMCResult.tests values, formerly dicts
     "ReaderVsAI",  # reader_vs_ai's result, formerly a dict

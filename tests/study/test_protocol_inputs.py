@@ -75,7 +75,8 @@ def test_check_lists_every_input_problem_in_one_pass(layout: Path, write_protoco
         "subgroups.attributes[2].column",
     ]
     assert found[2] == (
-        f"mine.yaml:64: subgroups.attributes[2].column: {manifest}: subgroup column 'site' is missing; "
+        f"mine.yaml:{line_of(proto.read_text(), '    - column: site', 'subgroups:')}: "
+        f"subgroups.attributes[2].column: {manifest}: subgroup column 'site' is missing; "
         "columns are ['case_id', 'patient_id', 'path', 'label', 'sex', 'age', 'manufacturer']"
     )
 
@@ -109,6 +110,13 @@ def test_check_reports_coverage_and_values_of_scores(layout: Path, write_protoco
         f"bad.yaml:29: model.scores: {path}: no score for 1 manifest case(s), e.g. case_id 'C0239' "
         "(not in bad.csv) (set test_set.missing_outputs: worst_case or exclude to count them instead)"
     ]
+
+
+def line_of(text: str, start: str, after: str = "") -> int:
+    """1-based line of the first line of ``text`` that starts with ``start`` (after ``after``)."""
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(after)) if after else 0
+    return next(i for i, line in enumerate(lines) if i >= first and line.startswith(start)) + 1
 
 
 DETECTION = """detection:
@@ -147,15 +155,18 @@ def test_check_reads_marks_lesions_and_readings(layout: Path, write_protocol) ->
         "det.yaml", text.replace("multiplicity:\n", DETECTION + READER_STUDY + "multiplicity:\n", 1)
     )
     marks_path, readings = layout / "scores" / "marks.csv", layout / "readings" / "readings.csv"
+    written = proto.read_text()
+    at_marks, at_lesions = line_of(written, "  marks: "), line_of(written, "  lesions: ")
+    at_readings = line_of(written, "  readings: ")
     assert messages(proto) == [
-        f"det.yaml:58: detection.marks: {marks_path}: expected columns case_id, score and a box (x0, y0, x1, y1) "
+        f"det.yaml:{at_marks}: detection.marks: {marks_path}: expected columns case_id, score and a box (x0, y0, x1, y1) "
         "or a point (x, y) (detection.marks_columns maps other names); missing ['score'], "
         "found ['case_id', 'confidence', 'x0', 'x1', 'y0', 'y1']",
-        f"det.yaml:59: detection.lesions: {lesions}: row 4, field 'x1': expected a finite number, found an empty value",
-        f"det.yaml:59: detection.lesions: {lesions}: 1 case_id(s) are not in the test-set manifest, e.g. 'Z001'",
-        f"det.yaml:68: reader_study.readings: {readings}: modality 'assisted' (reader_study) is not in the "
+        f"det.yaml:{at_lesions}: detection.lesions: {lesions}: row 4, field 'x1': expected a finite number, found an empty value",
+        f"det.yaml:{at_lesions}: detection.lesions: {lesions}: 1 case_id(s) are not in the test-set manifest, e.g. 'Z001'",
+        f"det.yaml:{at_readings}: reader_study.readings: {readings}: modality 'assisted' (reader_study) is not in the "
         "readings; found ['aided', 'unaided']",
-        f"det.yaml:68: reader_study.readings: {readings}: reader 'robot' (reader_study.ai_reader) is not in the "
+        f"det.yaml:{at_readings}: reader_study.readings: {readings}: reader 'robot' (reader_study.ai_reader) is not in the "
         "readings; readers are ['AI', 'R1', 'R2', 'R3', 'R4']",
     ]
     # the same file with a mapping is accepted; the mapped name must exist
@@ -171,7 +182,7 @@ def test_check_reads_marks_lesions_and_readings(layout: Path, write_protocol) ->
     assert [m for m in messages(proto) if m.split(": ")[1].startswith("detection.marks")] == []
     proto.write_text(fixed.replace("{score: confidence}", "{score: conf}"))
     assert [m for m in messages(proto) if m.split(": ")[1].startswith("detection.marks")] == [
-        f"det.yaml:62: detection.marks_columns: {marks_path}: column 'conf' (for score) named in "
+        f"det.yaml:{line_of(proto.read_text(), '  marks_columns:')}: detection.marks_columns: {marks_path}: column 'conf' (for score) named in "
         "detection.marks_columns is not in the file; found columns ['case_id', 'x0', 'y0', 'x1', 'y1', 'confidence']"
     ]
 

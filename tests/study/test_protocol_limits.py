@@ -172,19 +172,19 @@ def test_parse_yaml_returns_data_and_the_node_tree() -> None:
 def test_nan_in_a_model_spec_is_refused(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     text = (repo / "models" / "demo_classifier.yaml").read_text()
-    assert "learning_rate: 0.001" in text and "threshold: 0.4" in text
+    assert "learning_rate: 0.003" in text and "target: 0.90" in text
     spec = tmp_path / "spec.yaml"
-    spec.write_text(text.replace("learning_rate: 0.001", "learning_rate: .inf"))
+    spec.write_text(text.replace("learning_rate: 0.003", "learning_rate: .inf"))
     with pytest.raises(
         ModelSpecError,
         match=r"training\.learning_rate: Input should be a "
         r"finite number, found inf",
     ):
         load_spec(spec)
-    spec.write_text(text.replace("threshold: 0.4", "threshold: .nan"))
+    spec.write_text(text.replace("target: 0.90", "target: .nan"))
     with pytest.raises(
         ModelSpecError,
-        match=r"operating_point\.threshold: Input should be a "
+        match=r"operating_point\.select\.target: Input should be a "
         r"finite number, found nan",
     ):
         load_spec(spec)

@@ -124,7 +124,8 @@ def test_lock_hashes_existing_outputs_and_run_refuses_a_changed_one(layout: Path
     assert not (layout / "studies" / "rs").exists()
     with pytest.raises(
         ProtocolError,
-        match=r"a hashed input has changed since \(reader_study\.readings .*"
+        match=r"locked at [^)]*\): reader_study\.readings \(file \.\./readings/readings\.csv\) changed since "
+        r"the lock: sha256 is .*"
         r"pass --amend REASON",
     ):
         lock_protocol(proto)

@@ -1,6 +1,6 @@
 """The ``radval`` command line: thin wrappers that parse arguments and call the library.
 
-Each area registers its commands from its own module (``data``, ``demo``, ``mrmc``,
+Each area registers its commands from its own module (``data``, ``demo``, ``mrmc``, ``plan``,
 ``modeling``, ``study``, ``report``, ``results``, ``monitor``). :func:`main` runs the app through
 :func:`validation.cli._common.run_app`, the one place that maps exceptions to exit codes
 (``DESIGN.md`` §9): invalid input is exit 2 with one line, an internal error exit 3 with
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from validation import __version__
-from validation.cli import data, demo, modeling, monitor, mrmc, report, results, study
+from validation.cli import data, demo, modeling, monitor, mrmc, plan, report, results, study
 from validation.cli._common import DEBUG_ENV, STATE, ExitCode, run_app
 
 __all__ = ["ExitCode", "app", "main", "run"]
@@ -60,7 +60,7 @@ def _root(
     STATE["debug"] = debug
 
 
-for _module in (demo, data, mrmc, modeling, study, report, results, monitor):
+for _module in (demo, data, mrmc, plan, modeling, study, report, results, monitor):
     _module.register(app)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from validation.cli._common import finite, printable
 from validation.errors import InputError
+
+if TYPE_CHECKING:
+    from validation.data.dicomweb import Retrieval
 
 SALT_ENV = "RADVAL_PSEUDONYM_SALT"
 _MAX_LISTED = 50
@@ -94,9 +97,28 @@ def build(
             "--strict", help="Fail (exit 2) instead of skipping files that cannot be read."
         ),
     ] = False,
+    dicomweb: Annotated[
+        str | None,
+        typer.Option(
+            "--dicomweb",
+            help="First retrieve the test set from this DICOMweb service (QIDO-RS/WADO-RS) "
+            "into DICOM_DIR (resumable). Credentials only from the environment: "
+            "RADVAL_DICOMWEB_TOKEN, or RADVAL_DICOMWEB_USER and RADVAL_DICOMWEB_PASSWORD.",
+        ),
+    ] = None,
+    study_filter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--study-filter",
+            help="QIDO-RS study matching key as KEY=VALUE (repeatable), e.g. "
+            "ModalitiesInStudy=CR or StudyDate=20240101-20241231.",
+        ),
+    ] = None,
 ) -> None:
     """Walk DICOM_DIR, read headers, hash files, pseudonymise patients, join labels."""
     from validation.data.manifest import build_manifest, write_manifest
+
+    source = _retrieve(dicomweb, dicom_dir, study_filter) if dicomweb else None
 
     if not salt:
         raise InputError(
@@ -136,6 +158,8 @@ def build(
     prefix = folder.relative_to(target_dir).as_posix()
     if prefix != ".":
         frame["path"] = [f"{prefix}/{p}" for p in frame["path"]]
+    if source is not None:
+        frame["source_url"], frame["retrieved_at"] = source.source_url, source.retrieved_at
     report = write_manifest(frame, out)
     warning = report.warning()
     if warning is not None:
@@ -144,6 +168,24 @@ def build(
         f"wrote {out}: {len(frame)} image(s), {frame['patient_id'].nunique()} patient(s)"
         + (f", {len(unreadable)} file(s) skipped" if unreadable else "")
     )
+
+
+def _retrieve(url: str, dicom_dir: Path, filters: list[str] | None) -> Retrieval:
+    from validation.data.dicomweb import retrieve
+
+    parsed: dict[str, str] = {}
+    for item in filters or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--study-filter: expected KEY=VALUE, found {item!r}")
+        parsed[key.strip()] = value.strip()
+    with _progress("retrieving instances over DICOMweb") as progress:
+        record = retrieve(url, dicom_dir, study_filter=parsed, progress=progress)
+    typer.echo(
+        f"retrieved {record.n_fetched} new instance(s) of {record.n_instances} in "
+        f"{record.n_studies} study(ies) from {printable(record.source_url)} into {dicom_dir}"
+    )
+    return record
 
 
 @manifest_app.command("check")

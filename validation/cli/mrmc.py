@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,45 @@ import typer
 
 from validation.cli._common import finite
 from validation.errors import InputError, ReadingsError, UndefinedMetricError
+
+
+class ReadingsFormat(StrEnum):
+    """``--format``: the readings file formats of ``validation.data.readings.FORMATS``."""
+
+    csv = "csv"
+    ordbm = "ordbm"
+    imrmc = "imrmc"
+    lrc = "lrc"
+    jafroc = "jafroc"
+
+
+class Fom(StrEnum):
+    """``--fom``: the ROC figures of merit of ``stats.mrmc`` and the FROC ones of ``stats.detection``."""
+
+    auc = "auc"
+    sensitivity = "sensitivity"
+    specificity = "specificity"
+    wafroc = "wafroc"
+    afroc = "afroc"
+    wafroc1 = "wafroc1"
+    afroc1 = "afroc1"
+    hr_auc = "hr_auc"
+
+
+class Method(StrEnum):
+    """``--method``: Obuchowski-Rockette or Dorfman-Berbaum-Metz."""
+
+    or_ = "or"
+    dbm = "dbm"
+
+
+class Covariance(StrEnum):
+    """``--covariance``: how the OR covariances are estimated (``stats.mrmc``)."""
+
+    jackknife = "jackknife"
+    delong = "delong"
+    unbiased = "unbiased"
+    bootstrap = "bootstrap"
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -39,22 +79,14 @@ def _p(x: float | None) -> str:
 def mrmc(
     readings: Annotated[Path, typer.Argument(help="Readings file (.csv, .imrmc, .lrc, .xlsx).")],
     format: Annotated[
-        str | None,
-        typer.Option(
-            "--format", help="csv | ordbm | imrmc | lrc | jafroc (default: from the extension)."
-        ),
+        ReadingsFormat | None,
+        typer.Option("--format", help="File format (default: from the extension)."),
     ] = None,
-    fom: Annotated[
-        str,
-        typer.Option(
-            "--fom",
-            help="auc | sensitivity | specificity | wafroc | afroc | wafroc1 | afroc1 | hr_auc",
-        ),
-    ] = "auc",
-    method: Annotated[str, typer.Option("--method", help="or | dbm")] = "or",
+    fom: Annotated[Fom, typer.Option("--fom", help="Figure of merit.")] = Fom.auc,
+    method: Annotated[Method, typer.Option("--method", help="OR or DBM analysis.")] = Method.or_,
     covariance: Annotated[
-        str, typer.Option("--covariance", help="jackknife | delong | unbiased | bootstrap")
-    ] = "jackknife",
+        Covariance, typer.Option("--covariance", help="OR covariance estimator.")
+    ] = Covariance.jackknife,
     ai_reader: Annotated[
         str | None,
         typer.Option(
@@ -87,45 +119,46 @@ def mrmc(
     from validation.stats.detection import FROC_FOMS
     from validation.stats.mrmc import mrmc_analysis, reader_vs_ai
 
+    fom_name, how, cov = fom.value, method.value, covariance.value
     try:
-        if fom in FROC_FOMS:
+        if fom_name in FROC_FOMS:
             marks, truth_table = load_froc_readings(readings, truth)
             result: Any
             if ai_reader is not None:
                 result = reader_vs_ai(
                     marks,
                     ai_reader=ai_reader,
-                    fom=fom,
+                    fom=fom_name,
                     truth=truth_table,
                     confidence_level=confidence_level,
                 )
             else:
                 result = mrmc_analysis(
                     marks,
-                    fom=fom,
+                    fom=fom_name,
                     truth=truth_table,
-                    method=method,
-                    covariance=covariance,
+                    method=how,
+                    covariance=cov,
                     confidence_level=confidence_level,
                 )
         else:
-            frame = load_readings(readings, format=format)
+            frame = load_readings(readings, format=format.value if format else None)
             if modality:
                 frame = select_modalities(frame, modality, ai_reader=ai_reader)
             if ai_reader is not None:
                 result = reader_vs_ai(
                     frame,
                     ai_reader=ai_reader,
-                    fom=fom,
+                    fom=fom_name,
                     confidence_level=confidence_level,
                     threshold=threshold,
                 )
             else:
                 result = mrmc_analysis(
                     frame,
-                    fom=fom,
-                    method=method,
-                    covariance=covariance,
+                    fom=fom_name,
+                    method=how,
+                    covariance=cov,
                     confidence_level=confidence_level,
                     threshold=threshold,
                     rng=seed,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,23 @@ _MLFLOW_HELP = (
     "tracking URI from $MLFLOW_TRACKING_URI, credentials from MLflow's environment variables."
 )
 _MLFLOW_RUN_HELP = "MLflow run to log to when the model card names none (default: a new run)."
+
+
+class SchemaFormat(StrEnum):
+    """``radval protocol schema --format``."""
+
+    json = "json"
+    markdown = "markdown"
+
+
+class Meaning(StrEnum):
+    """``radval sign --meaning``: the meanings of ``validation.audit.SIGNATURE_MEANINGS``."""
+
+    authorship = "authorship"
+    review = "review"
+    approval = "approval"
+    responsibility = "responsibility"
+
 
 protocol_app = typer.Typer(help="Check, lock and document study protocols.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify a study's hash-chained audit trail.", no_args_is_help=True)
@@ -126,20 +144,16 @@ def protocol_deviation(
 
 @protocol_app.command("schema")
 def protocol_schema(
-    format: Annotated[str, typer.Option("--format", help="json or markdown.")] = "json",
+    format: Annotated[
+        SchemaFormat, typer.Option("--format", help="The JSON Schema or the Markdown reference.")
+    ] = SchemaFormat.json,
     out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
     """Print the protocol JSON Schema or the Markdown reference generated from it."""
-    from validation.errors import InputError
     from validation.io import write_text_atomic
     from validation.protocol.reference import protocol_json_schema_text, render_reference
 
-    if format == "json":
-        text = protocol_json_schema_text()
-    elif format == "markdown":
-        text = render_reference()
-    else:
-        raise InputError(f"--format must be json or markdown, got {format!r}")
+    text = protocol_json_schema_text() if format is SchemaFormat.json else render_reference()
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -370,14 +384,14 @@ def sign_cmd(
     role: Annotated[
         str, typer.Option(help="Signer's role (one of the protocol's signatory roles).")
     ],
-    meaning: Annotated[str, typer.Option(help="authorship, review, approval or responsibility.")],
+    meaning: Annotated[Meaning, typer.Option(help="What the signature means (21 CFR 11.50).")],
 ) -> None:
     """Sign a study's results (21 CFR 11.50 record in its audit log); re-render its report to show it."""
     from validation import audit
     from validation.errors import InputError
 
     with audit.study_lock(study_dir, purpose="sign") if study_dir.is_dir() else _no_lock():
-        entry = audit.sign(study_dir, name=name, role=role, meaning=meaning)
+        entry = audit.sign(study_dir, name=name, role=role, meaning=meaning.value)
         report = None
         if (study_dir / "monitor.json").is_file():  # a monitoring folder renders its own report
             from validation.monitor.runner import render_signed

@@ -45,6 +45,7 @@ from validation.errors import InputError, ProtocolError
 from validation.io import sha256_bytes, sha256_file
 from validation.monitor.lock import read_monitor_lock, verify_monitor_lock
 from validation.monitor.protocol import Chart, LoadedMonitorProtocol, load_monitor_protocol
+from validation.monitor.report import render_monitor_html
 from validation.monitor.stream import (
     ReferenceData,
     StreamError,
@@ -1001,8 +1002,6 @@ def _signatures(out: Path, record_sha256: str) -> list[dict[str, Any]]:
 
 
 def _render(state: dict[str, Any], out: Path, data: bytes) -> bytes:
-    from validation.monitor.report import render_monitor_html
-
     return render_monitor_html(state, signatures=_signatures(out, sha256_bytes(data))).encode(
         "utf-8"
     )

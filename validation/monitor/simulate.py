@@ -29,6 +29,8 @@ import pandas as pd
 
 from validation.errors import InputError
 from validation.io import write_text_atomic
+from validation.monitor.lock import lock_monitor_protocol
+from validation.monitor.runner import run_monitor
 from validation.tables import write_csv
 
 PREVALENCE = 0.3
@@ -280,9 +282,6 @@ def run_monitoring_demo(
     into ``DIR/monitor/`` (the last one ``--as-of`` the end of the period, so the final month
     closes). Returns each run's exit code and record.
     """
-    from validation.monitor.lock import lock_monitor_protocol
-    from validation.monitor.runner import run_monitor
-
     root = Path(out_dir)
     if root.exists() and any(root.iterdir()):
         if not force:

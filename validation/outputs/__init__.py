@@ -1,4 +1,4 @@
-"""Outputs for release pipelines: JUnit XML, a Markdown verdict summary, MLflow logging.
+"""Outputs beyond results.json and the report: CI reports, MLflow, the results as DICOM.
 
 Pure writers over what ``radval run`` and ``radval gate`` already committed (the
 ``results.json`` document, the gate record and their audit logs); nothing here computes a
@@ -9,6 +9,7 @@ statistic or decides a criterion.
 * :mod:`validation.outputs.summary`: the Markdown summary (escaped; ``$GITHUB_STEP_SUMMARY``);
 * :mod:`validation.outputs.mlflow_log`: MLflow metrics, tags, artifacts and model promotion;
 * :mod:`validation.outputs.publish`: what the CLI calls after its own work.
+* :mod:`validation.outputs.dicom_sr`: the results as a DICOM SR (and STOW-RS).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from validation.errors import ProtocolError
 from validation.io import sha256_bytes, sha256_file
 from validation.protocol.cards import card_threshold
 from validation.protocol.schema import Protocol, _metric_problems
+from validation.protocol.sizing import planning_problems
 from validation.safe_yaml import YamlLimitError, parse_yaml, read_yaml_bytes
 
 
@@ -179,6 +180,8 @@ def _check_parsed(
     if registry:
         for loc, msg in _metric_problems(proto):
             problems.append(Problem(yaml_path(loc), msg, node_line(root, loc)))
+        for loc, msg in planning_problems(proto):
+            problems.append(Problem(yaml_path(loc), msg, node_line(root, loc)))
     return (proto if not problems else None), problems, data, root
 
 
@@ -220,6 +223,14 @@ def _file_problems(loaded: LoadedProtocol, root: yaml.Node | None) -> list[Probl
                 p.segmentation.predictions_sha256,
                 False,
             )
+        )
+    if p.test_set.truthing is not None:
+        t = p.test_set.truthing
+        checks.append((("test_set", "truthing", "file"), t.file, t.sha256, True))
+    if p.measurement is not None:
+        m = p.measurement
+        checks.append(
+            (("measurement", "measurements"), m.measurements, m.measurements_sha256, False)
         )
     out: list[Problem] = []
     for loc, rel, sha, required in checks:

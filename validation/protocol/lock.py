@@ -226,6 +226,7 @@ OUTPUT_INPUTS = (
     "segmentation.predictions",
     "segmentation.predicted_masks",
     "reader_study.readings",
+    "measurement.measurements",
 )
 
 
@@ -233,8 +234,9 @@ def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
     """``(YAML path, declared path)`` of every input file a lock hashes when it exists.
 
     Model scores (model and baseline), reader-study readings, detection marks and lesion
-    truth, and the segmentation predictions table; the predicted mask files that table
-    names are hashed together as ``segmentation.predicted_masks`` (see :func:`masks_digest`).
+    truth, the segmentation predictions table, the truthing file and the measurements; the
+    predicted mask files that table names are hashed together as
+    ``segmentation.predicted_masks`` (see :func:`masks_digest`).
     """
     p = loaded.protocol
     out: list[tuple[str, str]] = []
@@ -250,6 +252,10 @@ def lockable_inputs(loaded: LoadedProtocol) -> list[tuple[str, str]]:
             ("segmentation.predictions", p.segmentation.predictions),
             ("segmentation.predicted_masks", p.segmentation.predictions),
         ]
+    if p.test_set.truthing is not None:
+        out.append(("test_set.truthing.file", p.test_set.truthing.file))
+    if p.measurement is not None:
+        out.append(("measurement.measurements", p.measurement.measurements))
     return out
 
 
@@ -340,6 +346,30 @@ def _model_cards(loaded: LoadedProtocol) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _what_changed(
+    previous: Lock,
+    protocol_sha: str,
+    manifest_sha: str,
+    changed: list[str],
+    cards: dict[str, dict[str, Any]],
+) -> list[str]:
+    """One clause per thing that differs from the lock, in a fixed order."""
+    what = []
+    if previous.protocol_sha256 != protocol_sha:
+        what.append("the protocol has changed since")
+    if previous.manifest_sha256 != manifest_sha:
+        what.append("the test-set manifest has changed since")
+    what.extend(changed)
+    locked_cards = previous.data.get("model_cards") or {}
+    for role in sorted(set(locked_cards) | set(cards)):
+        name = "model card" if role == "model" else f"{role} model card"
+        if role not in cards:
+            what.append(f"the {name} is no longer named")
+        elif locked_cards.get(role) != cards[role]:
+            what.append(f"the {name} has changed since")
+    return what
+
+
 def lock_protocol(
     protocol_path: str | Path,
     *,
@@ -394,11 +424,10 @@ def lock_protocol(
         if same:
             return previous
         if amend is None or not amend.strip():
+            what = _what_changed(previous, loaded.sha256, manifest_sha, changed, cards)
             raise ProtocolError(
-                f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}) and "
-                "its protocol, manifest, a model card or a hashed input has changed since"
-                + (f" ({'; '.join(changed)})" if changed else "")
-                + "; pass --amend REASON to amend the lock"
+                f"{loaded.path} is already locked ({target}, locked at {previous.locked_at}): "
+                f"{'; '.join(what)}; pass --amend REASON to amend the lock"
             )
         data = dict(previous.data)
         amendments = list(data.get("amendments", []))

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from validation.protocol.planning import EndpointPlan
 from validation.protocol.schema import (
     PROTOCOL_FORMAT_VERSION,
     Accept,
@@ -24,6 +25,8 @@ from validation.protocol.schema import (
     Guardrails,
     HypothesisTest,
     MatchingRuleSpec,
+    Measurement,
+    MeasurementEndpoint,
     ModelRef,
     Multiplicity,
     Protocol,
@@ -38,6 +41,7 @@ from validation.protocol.schema import (
     SubgroupCI,
     Subgroups,
     TestSet,
+    Truthing,
 )
 from validation.stats.registry import get_metric, list_metrics
 
@@ -47,6 +51,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("study", Study),
     ("test_set", TestSet),
     ("test_set.exclusions[]", Exclusion),
+    ("test_set.truthing", Truthing),
     ("model, baseline", ModelRef),
     ("endpoints[]", Endpoint),
     ("endpoints[].ci", CISpec),
@@ -64,9 +69,12 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("segmentation", Segmentation),
     ("segmentation.empty_policy", EmptyPolicySpec),
     ("segmentation.endpoints[]", SegmentationEndpoint),
+    ("measurement", Measurement),
+    ("measurement.endpoints[]", MeasurementEndpoint),
     ("multiplicity", Multiplicity),
     ("report", ReportSettings),
     ("report.signatories[]", Signatory),
+    ("planning[]", EndpointPlan),
 ]
 
 
@@ -88,6 +96,7 @@ def _type(info: Any) -> str:
     text = getattr(ann, "__name__", None) if isinstance(ann, type) else None
     if text is None:
         text = str(ann).replace("typing.", "").replace("validation.protocol.schema.", "")
+        text = text.replace("validation.protocol.planning.", "")
     return text.replace("|", "or").replace("NoneType", "null")
 
 
@@ -123,7 +132,8 @@ def render_reference() -> str:
         "those of the scores, readings, marks, lesions and predictions that already exist, "
         "before the run. Files from your own pipeline keep their column names: a `columns` "
         "mapping (`model.columns`, `baseline.columns`, `detection.marks_columns`, "
-        "`detection.lesions_columns`, `segmentation.columns`, `reader_study.columns`) says "
+        "`detection.lesions_columns`, `segmentation.columns`, `reader_study.columns`, "
+        "`test_set.truthing.columns`, `measurement.columns`) says "
         "which of your columns holds what radval reads, e.g. "
         "`columns: {case_id: StudyInstanceUID, score: prob_abnormal}`. "
         "The machine-readable form is `validation/schemas/protocol.schema.json`.",

@@ -28,10 +28,11 @@ Example
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from validation.protocol.planning import EndpointPlan
 from validation.stats.registry import get_metric
 
 PROTOCOL_FORMAT_VERSION = 1
@@ -145,6 +146,112 @@ class Exclusion(_Strict):
     reason: str = Field(min_length=1, description="The reason shown in the STARD flow diagram.")
 
 
+TRUTHING_COLUMNS = ("case_id", "truther", "label")
+AgreementStatistic = Literal[
+    "percent_agreement", "cohen_kappa", "fleiss_kappa", "gwet_ac1", "krippendorff_alpha"
+]
+AGREEMENT_STATISTICS: tuple[str, ...] = get_args(AgreementStatistic)
+_DEFAULT_AGREEMENT: tuple[AgreementStatistic, ...] = (
+    "percent_agreement",
+    "fleiss_kappa",
+    "gwet_ac1",
+)
+
+
+class Truthing(_Strict):
+    """How the reference standard was established: the truthers' reads and a declared rule (R6)."""
+
+    file: str = Field(
+        description=(
+            "Truthing file (CSV/Parquet), relative to the protocol file: one row per read, "
+            "columns `case_id, truther, label` (rename them with `columns`)."
+        )
+    )
+    sha256: Sha256 | None = Field(default=None, description="Expected sha256 of `file`.")
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description=_columns_doc(
+            "the truthing file", TRUTHING_COLUMNS, "{case_id: accession, truther: reader_id}"
+        ),
+    )
+    rule: Literal["majority", "consensus_with_adjudicator", "any_positive", "all_positive"] = Field(
+        description=(
+            "Adjudication rule: `majority` (more than half of the truthers' reads), "
+            "`consensus_with_adjudicator` (every disagreement goes to the adjudicator), "
+            "`any_positive` / `all_positive` (binary reads)."
+        )
+    )
+    adjudicator: str | None = Field(
+        default=None,
+        description=(
+            "The truther id whose reads settle disagreements; its reads are left out of the "
+            "agreement statistics. Required by `consensus_with_adjudicator` and "
+            "`on_tie: adjudicator`."
+        ),
+    )
+    on_tie: Literal["error", "adjudicator", "unresolved"] | None = Field(
+        default=None,
+        description=(
+            "`majority` rule: where a case without a strict majority goes (default `error`)."
+        ),
+    )
+    positive: str | int = Field(
+        default=1,
+        description="The read label that means positive (reference label 1); any other is 0.",
+    )
+    categories: list[str | int] | None = Field(
+        default=None,
+        min_length=2,
+        description=(
+            "The reading scale in order (e.g. BI-RADS 1-5); every read must be one of them. "
+            "Needed for ordinal Krippendorff's alpha on non-numeric labels."
+        ),
+    )
+    use: Literal["check", "derive"] = Field(
+        default="check",
+        description=(
+            "`check`: compare the adjudicated reference with the manifest's `label_column` and "
+            "report every discordant case; `derive`: the adjudicated reference becomes the "
+            "label (the manifest column may be absent) and unresolved cases are excluded in "
+            "the STARD flow."
+        ),
+    )
+    statistics: list[AgreementStatistic] = Field(
+        default_factory=lambda: list(_DEFAULT_AGREEMENT),
+        min_length=1,
+        description=(
+            "Inter-truther agreement statistics (adjudicator excluded), each with its CI: "
+            "`percent_agreement` (unanimous, Wilson), `cohen_kappa` (exactly two truthers), "
+            "`fleiss_kappa`, `gwet_ac1`, `krippendorff_alpha` (bootstrap over cases)."
+        ),
+    )
+    alpha_level: Literal["nominal", "ordinal", "interval", "ratio"] = Field(
+        default="nominal", description="Measurement level of Krippendorff's alpha."
+    )
+    confidence_level: Level = Field(default=0.95, description="Level of the agreement CIs.")
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return check_column_map(v, TRUTHING_COLUMNS)
+
+    @model_validator(mode="after")
+    def _rule(self) -> Truthing:
+        if self.rule == "consensus_with_adjudicator" and self.adjudicator is None:
+            raise ValueError("rule consensus_with_adjudicator needs `adjudicator` (a truther id)")
+        if self.on_tie is not None and self.rule != "majority":
+            raise ValueError("`on_tie` is only used with rule: majority")
+        if self.on_tie == "adjudicator" and self.adjudicator is None:
+            raise ValueError("on_tie: adjudicator needs `adjudicator` (a truther id)")
+        if self.categories is not None and str(self.positive) not in map(str, self.categories):
+            raise ValueError(
+                f"`positive` ({self.positive!r}) must be one of `categories` {self.categories}"
+            )
+        if len(set(self.statistics)) != len(self.statistics):
+            raise ValueError(f"`statistics` lists a statistic twice: {self.statistics}")
+        return self
+
+
 class TestSet(_Strict):
     """The locked test set: a manifest (``DESIGN.md`` §3) and its reference-standard column."""
 
@@ -175,6 +282,13 @@ class TestSet(_Strict):
             "Pre-specified eligibility exclusions applied to manifest rows before the analysis "
             "(STARD item 19): each row whose `column` value is one of `values` is excluded and "
             "counted under its `reason` in the flow diagram."
+        ),
+    )
+    truthing: Truthing | None = Field(
+        default=None,
+        description=(
+            "The truthers' reads behind the reference standard, the adjudication rule and the "
+            "agreement statistics to report (R6; STARD items 10-13)."
         ),
     )
 
@@ -336,7 +450,11 @@ class SubgroupAttribute(_Strict):
     bands: list[float] | None = Field(
         default=None,
         min_length=2,
-        description="Band edges for a numeric column, half-open [a, b); e.g. [0, 40, 65, 120].",
+        description=(
+            "Band edges for a numeric column, right-open [a, b) with labels '40-64' for "
+            "integer edges (validation.stats.age_bands); a value outside the edges is the "
+            "group 'out_of_bands'; e.g. [0, 40, 65, 150]."
+        ),
     )
     prespecified: bool = Field(default=True, description="Pre-specified (True) or exploratory.")
 
@@ -601,6 +719,33 @@ class DetectionEndpoint(_Strict):
         return self
 
 
+class DicomSR(_Strict):
+    """Marks / lesions from DICOM SR (TID 1500 planar ROI measurement groups).
+
+    Used when the marks or lesions table lists SR files (`case_id, sr_path`, paths relative
+    to the table's folder) instead of one row per mark.
+    """
+
+    findings: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Finding type codes (`SCHEME:VALUE`, e.g. `SCT:27925004`) or code meanings to "
+            "read; empty reads every planar ROI group."
+        ),
+    )
+    score: str | None = Field(
+        default=None,
+        description=(
+            "Concept name (code `SCHEME:VALUE` or meaning) of the numeric measurement or "
+            "qualitative evaluation that holds each mark's score (required for SR marks)."
+        ),
+    )
+    score_codes: dict[str, float] | None = Field(
+        default=None,
+        description="Score of each qualitative evaluation value (code or meaning).",
+    )
+
+
 class Detection(_Strict):
     """Lesion detection with localisation (R9): marks matched to lesion truth, FROC."""
 
@@ -624,6 +769,12 @@ class Detection(_Strict):
             "the lesion truth file",
             LESIONS_COLUMNS,
             "{case_id: StudyInstanceUID, lesion_id: nodule}",
+        ),
+    )
+    dicom_sr: DicomSR | None = Field(
+        default=None,
+        description=(
+            "How to read marks/lesions tables that list DICOM SR files (`case_id, sr_path`)."
         ),
     )
     rule: MatchingRuleSpec = Field(description="Mark-to-lesion scoring rule.")
@@ -688,7 +839,10 @@ class Segmentation(_Strict):
     """Segmentation overlap and boundary metrics (R10)."""
 
     predictions: str = Field(
-        description="Predicted masks table (`case_id, mask_path`, paths relative to the table's folder)."
+        description=(
+            "Predicted masks table (`case_id, mask_path`, paths relative to the table's "
+            "folder); masks are NIfTI, `.npy` or DICOM SEG."
+        )
     )
     predictions_sha256: Sha256 | None = Field(
         default=None, description="Expected sha256 of `predictions`."
@@ -711,6 +865,20 @@ class Segmentation(_Strict):
         max_length=3,
         description="Voxel spacing for masks without a header (`.npy`); NIfTI masks carry their own.",
     )
+    segment: str | None = Field(
+        default=None,
+        description=(
+            "DICOM SEG masks: the segment to use, by label, code `SCHEME:VALUE` (e.g. "
+            "`SCT:52988006`), code meaning or number; may be omitted when every SEG has one "
+            "segment."
+        ),
+    )
+    fractional_threshold: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="FRACTIONAL DICOM SEG: a voxel is inside when its value is >= this.",
+    )
     empty_policy: EmptyPolicySpec = Field(
         description="Empty-mask rule (required: no silent default)."
     )
@@ -731,6 +899,86 @@ class Segmentation(_Strict):
         if any(e.metric == "nsd" for e in self.endpoints) and self.tolerance_mm is None:
             raise ValueError("the nsd metric needs tolerance_mm")
         return self
+
+
+# --------------------------------------------------------------------------- measurement
+
+MEASUREMENTS_COLUMNS = ("case_id", "value")
+MEASUREMENT_METRICS = ("bias", "loa_low", "loa_high", "ccc", "icc")
+
+
+class MeasurementEndpoint(_Strict):
+    """A measurement-agreement endpoint: bias, a limit of agreement, CCC or ICC with its CI."""
+
+    id: Id = Field(description="Unique endpoint id.")
+    role: Literal["primary", "secondary", "exploratory"] = Field(description="Endpoint role (R2).")
+    prespecified: bool = Field(default=True)
+    metric: Literal["bias", "loa_low", "loa_high", "ccc", "icc"] = Field(
+        description=(
+            "`bias` (mean of measured - reference), `loa_low` / `loa_high` (Bland-Altman limits "
+            "of agreement), `ccc` (Lin's concordance correlation), `icc` (form `icc_form`)."
+        )
+    )
+    accept: Accept | None = Field(
+        default=None,
+        description='Criterion on a bound, e.g. `{bound: ci_high, op: "<=", value: 15}`.',
+    )
+
+    @model_validator(mode="after")
+    def _criteria(self) -> MeasurementEndpoint:
+        if self.role == "primary" and self.accept is None:
+            raise ValueError("a primary endpoint needs an acceptance criterion (`accept`)")
+        if self.role == "exploratory" and self.accept is not None:
+            raise ValueError("an exploratory endpoint takes no acceptance criterion")
+        return self
+
+
+class Measurement(_Strict):
+    """A measuring device (volume, diameter, score) against a reference measurement (R7)."""
+
+    measurements: str = Field(
+        description="The device's measurements (`case_id, value`), relative to the protocol file."
+    )
+    measurements_sha256: Sha256 | None = Field(
+        default=None, description="Expected sha256 of `measurements`."
+    )
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description=_columns_doc(
+            "the measurements file", MEASUREMENTS_COLUMNS, "{case_id: accession, value: vol_ml}"
+        ),
+    )
+    reference_column: str = Field(
+        description="Manifest column with each case's reference measurement (blank: not measured)."
+    )
+    quantity: str = Field(default="measurement", description="What is measured, e.g. `volume`.")
+    unit: str | None = Field(default=None, description="Unit shown in the report, e.g. `mL`.")
+    log: bool = Field(
+        default=False,
+        description="Analyse log ratios (errors proportional to size; Bland & Altman 1999).",
+    )
+    loa_method: Literal["exact", "approximate"] = Field(
+        default="exact",
+        description=(
+            "Interval of the limits of agreement: `exact` (Carkeet 2015) or `approximate` "
+            "(Bland & Altman 1999). With several cases per patient (`cluster_column`) the "
+            "repeated-measures limits of Bland & Altman 2007 with MOVER intervals are used."
+        ),
+    )
+    icc_form: Literal["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"] = Field(
+        default="ICC2", description="Shrout-Fleiss form of the `icc` metric (as R psych)."
+    )
+    confidence_level: Level = Field(default=0.95)
+    subgroups: list[str] = Field(
+        default_factory=list,
+        description="Manifest columns to report every endpoint by (informational).",
+    )
+    endpoints: list[MeasurementEndpoint] = Field(min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return check_column_map(v, MEASUREMENTS_COLUMNS)
 
 
 # --------------------------------------------------------------------------- rest
@@ -792,6 +1040,10 @@ class Protocol(_Strict):
     reader_study: ReaderStudy | None = None
     detection: Detection | None = None
     segmentation: Segmentation | None = None
+    measurement: Measurement | None = Field(
+        default=None,
+        description="Agreement of a measuring device with a reference measurement.",
+    )
     multiplicity: Multiplicity = Field(default_factory=Multiplicity)
     seed: int = Field(
         ge=0, lt=2**63, description="Master seed; each endpoint derives its own stream."
@@ -803,6 +1055,11 @@ class Protocol(_Strict):
         description="Bootstrap resamples for every bootstrap interval, test and subgroup/calibration analysis.",
     )
     report: ReportSettings = Field(default_factory=ReportSettings)
+    planning: list[EndpointPlan] = Field(
+        default_factory=list,
+        description="How the sample size was planned, per endpoint (STARD 18): recomputed by "
+        "`radval protocol check` and `radval run` (see `radval plan`).",
+    )
 
     @model_validator(mode="after")
     def _cross(self) -> Protocol:
@@ -813,12 +1070,21 @@ class Protocol(_Strict):
             ids += [e.id for e in self.detection.endpoints]
         if self.segmentation is not None:
             ids += [e.id for e in self.segmentation.endpoints]
+        if self.measurement is not None:
+            ids += [e.id for e in self.measurement.endpoints]
         dup = sorted({x for x in ids if ids.count(x) > 1})
         if dup:
             raise ValueError(f"endpoint ids must be unique, repeated: {dup}")
-        if not (self.endpoints or self.reader_study or self.detection or self.segmentation):
+        if not (
+            self.endpoints
+            or self.reader_study
+            or self.detection
+            or self.segmentation
+            or self.measurement
+        ):
             raise ValueError(
-                "the protocol has no endpoints (classification, reader study, detection or segmentation)"
+                "the protocol has no endpoints "
+                "(classification, reader study, detection, segmentation or measurement)"
             )
         if self.model is None:
             needs = [
@@ -857,7 +1123,7 @@ class Protocol(_Strict):
             raise ValueError("multiplicity.order is only used with method: fixed-sequence")
         if m.method == "holm":
             undecidable = [e.id for e in self.endpoints if e.role == "primary" and e.test is None]
-            for block in (self.detection, self.segmentation):
+            for block in (self.detection, self.segmentation, self.measurement):
                 if block is not None:
                     undecidable += [e.id for e in block.endpoints if e.role == "primary"]
             if undecidable:
@@ -871,7 +1137,7 @@ class Protocol(_Strict):
         out = [e.id for e in self.endpoints if e.role == "primary"]
         if self.reader_study is not None and self.reader_study.role == "primary":
             out.append(self.reader_study.id)
-        for block in (self.detection, self.segmentation):
+        for block in (self.detection, self.segmentation, self.measurement):
             if block is not None:
                 out += [e.id for e in block.endpoints if e.role == "primary"]
         return out

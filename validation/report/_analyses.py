@@ -405,4 +405,5 @@ def segmentation_section(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         "cases": case_rows,
         "n_per_case": len(per_case),
         "capped": len(per_case) > len(case_rows),
+        "resampled": [r for r in seg.get("resampled") or [] if isinstance(r, Mapping)],
     }

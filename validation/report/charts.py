@@ -68,8 +68,8 @@ def _finite_xy(xs: Sequence[object], ys: Sequence[object]) -> tuple[np.ndarray, 
         y = np.asarray(ys, dtype=float)
     except (TypeError, ValueError):
         pairs = [
-            (float(a), float(b))
-            for a, b in zip(xs, ys, strict=True)  # type: ignore[arg-type]
+            (float(a), float(b))  # type: ignore[arg-type]
+            for a, b in zip(xs, ys, strict=True)
             if _num(a) is not None and _num(b) is not None
         ]
         x = np.array([p[0] for p in pairs], dtype=float)

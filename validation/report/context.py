@@ -26,7 +26,9 @@ from validation.report._analyses import (
 from validation.report._helpers import flatten as _flatten
 from validation.report._helpers import get as _get
 from validation.report._helpers import label as _label
+from validation.report.agreement import measurement_section, truthing_section
 from validation.report.format import DASH, ci_text, est_ci, num, pct, pvalue
+from validation.report.planning import planning_section
 
 __all__ = ["SECTIONS", "Section", "build_context"]
 
@@ -71,6 +73,22 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
         "CADe: independent test data, enrichment, truthing",
         "6-11, 15-16, 19-20",
         "7-8, 13-16, 33-34",
+    ),
+    (
+        "planning",
+        "Sample size: planned and achieved",
+        ("R3",),
+        "2007 statistical guidance: sample size justification",
+        "18",
+        "sample size",
+    ),
+    (
+        "truthing",
+        "Reference standard and truther agreement",
+        ("R6",),
+        "CADe: truthing method, truthers, adjudication, inter-reader agreement",
+        "10b-13",
+        "17-19",
     ),
     (
         "endpoints",
@@ -129,6 +147,14 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
         "27, 36",
     ),
     ("segmentation", "Segmentation", ("R10",), "Overlap and boundary metrics", "\u2014", "27, 36"),
+    (
+        "measurement",
+        "Measurement agreement",
+        ("R7",),
+        "Quantitative imaging: bias, limits of agreement, CCC, ICC",
+        "\u2014",
+        "27, 36",
+    ),
     (
         "limitations",
         "Deviations, failures and limitations",
@@ -406,7 +432,10 @@ def _test_data(doc: Mapping[str, Any]) -> dict[str, Any]:
                 ("Reference-standard column", ts.get("label_column")),
                 ("Cluster (patient) column", ts.get("cluster_column")),
                 ("Reference standard (truthing)", study.get("reference_standard")),
-                ("Sample-size justification", study.get("sample_size_justification")),
+                (
+                    "Sample-size justification",
+                    None if doc.get("planning") else study.get("sample_size_justification"),
+                ),
                 (
                     "Missing or failed model outputs",
                     f"{flow.get('missing_outputs', 0)} case(s); policy: {missing_policy}",
@@ -880,6 +909,7 @@ def build_context(
         "summary": _summary(doc),
         "intended-use": _intended_use(doc),
         "test-data": _test_data(doc),
+        "planning": planning_section(doc),
         "endpoints": _endpoints(doc),
         "roc": _roc(doc),
         "confusion": _confusion(doc),
@@ -888,6 +918,8 @@ def build_context(
         "reader-study": reader_study_section(doc),
         "detection": detection_section(doc),
         "segmentation": segmentation_section(doc),
+        "truthing": truthing_section(doc),
+        "measurement": measurement_section(doc),
         "limitations": _limitations(doc),
         "provenance": _provenance(doc, results_sha256),
         "signoff": _signoff(doc, entries, results_sha256, chain_ok, chain_problem),
@@ -900,6 +932,9 @@ def build_context(
         "reader-study": "The protocol includes no reader study.",
         "detection": "The protocol includes no lesion-detection analysis.",
         "segmentation": "The protocol includes no segmentation analysis.",
+        "planning": "The protocol states no sample-size plan or justification (STARD 18).",
+        "truthing": "The protocol declares no truthing file (test_set.truthing).",
+        "measurement": "The protocol includes no measurement-agreement analysis.",
     }
     if doc.get("model") is None and not _get(doc, "inputs", "scores"):
         # e.g. a detection- or segmentation-only study: no classification analysis was planned

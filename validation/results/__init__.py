@@ -17,16 +17,15 @@ Example
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
 from validation.errors import InputError, ResultsSchemaError
 from validation.results.model import SCHEMA_ID, Results
+from validation.stats import jsonable
 
 RESULTS_FILE = "results.json"
 
@@ -42,34 +41,6 @@ __all__ = [
     "results_schema_text",
     "validate_results",
 ]
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy types, tuples and paths made JSON-ready.
-
-    NaN becomes ``None`` (``results.json`` never holds NaN) and an infinite number the
-    string ``"inf"`` / ``"-inf"``; mappings get string keys.
-    """
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        f = float(value)
-        if math.isnan(f):
-            return None
-        if math.isinf(f):
-            return "inf" if f > 0 else "-inf"
-        return f
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def results_json_schema() -> dict[str, Any]:

@@ -182,6 +182,8 @@ class Inputs(_Strict):
     segmentation_predictions: FileRef | None = None
     model_card: FileRef | None = None
     baseline_model_card: FileRef | None = None
+    truthing: FileRef | None = None
+    measurements: FileRef | None = None
 
 
 class Environment(_Strict):
@@ -401,6 +403,103 @@ class AnalysisBlock(_Open):
     """An analysis block whose content is its statistic's ``to_dict`` (detection, segmentation)."""
 
 
+class PlanCounts(_Strict):
+    """Cases by class (``None``: the plan does not constrain that class)."""
+
+    positives: Count | None
+    negatives: Count | None
+    total: Count | None
+
+
+class PlannedEndpoint(_Strict):
+    """One endpoint's sample-size plan, recomputed, against the counts achieved (STARD 18)."""
+
+    endpoint: str
+    method: Literal["precision", "goal", "auc", "paired_auc", "paired_proportions"]
+    metric: str
+    inputs: dict[str, Any] = Field(
+        description="The plan's inputs, with the defaults taken from the endpoint filled in."
+    )
+    required: PlanCounts
+    target_power: Probability | None = Field(description="None for a precision plan.")
+    power: Probability | None = Field(
+        description="Power of the planned analysis at the planned counts (None for precision)."
+    )
+    design_effect: dict[str, Any] | None
+    plan: dict[str, Any] = Field(description="The statistics' plan record (its `to_dict`).")
+    statement: str = Field(description="The plan in words, with its assumptions.")
+    note: str | None
+    achieved: PlanCounts
+    achieved_power: Probability | None = Field(
+        description="Power of the planned analysis at the achieved counts (after the design "
+        "effect); None for a precision plan or an empty class."
+    )
+    adequate: bool = Field(
+        description="The achieved power reaches the target (precision: the counts are met)."
+    )
+
+
+class PlanningBlock(_Strict):
+    """Planned against achieved sample size per planned endpoint (STARD 18, CLAIM 19)."""
+
+    n_positive: Count
+    n_negative: Count
+    endpoints: list[PlannedEndpoint]
+
+
+class AgreementRecord(EstimateRecord):
+    """One inter-truther agreement statistic (``estimate`` null when not estimable)."""
+
+    statistic: str
+    not_estimable_reason: str | None = None
+
+
+class AdjudicationPath(_Strict):
+    """How many cases one adjudication path decided (STARD flow)."""
+
+    path: str
+    n: Count
+
+
+class TruthingCheck(_Strict):
+    """The adjudicated reference against the manifest's label (``use: check``)."""
+
+    n_compared: Count
+    n_discordant: Count
+    discordant: list[dict[str, Any]]
+
+
+class TruthingBlock(_Strict):
+    """How the reference standard was established: agreement and adjudication (R6)."""
+
+    file: str
+    rule: str
+    use: Literal["check", "derive"]
+    positive: str
+    adjudicator: str | None
+    truthers: list[str]
+    n_reads: Count
+    n_adjudicator_reads: Count
+    n_cases: Count
+    agreement: list[AgreementRecord]
+    adjudication: dict[str, Any]
+    paths: list[AdjudicationPath]
+    reference: dict[str, Count]
+    n_analysed_without_reads: Count
+    check: TruthingCheck | None
+
+
+class MeasurementBlock(_Open):
+    """A measuring device against its reference: Bland-Altman, CCC, ICC, per subgroup (R7)."""
+
+    quantity: str
+    unit: str | None
+    n: Count
+    bland_altman: dict[str, Any]
+    points: list[dict[str, Any]]
+    subgroups: list[dict[str, Any]]
+
+
 # ------------------------------------------------------------------------ the document
 
 
@@ -428,6 +527,9 @@ class Results(_Strict):
     reader_study: ReaderStudyBlock | None = None
     detection: AnalysisBlock | None = None
     segmentation: AnalysisBlock | None = None
+    planning: PlanningBlock | None = None
+    truthing: TruthingBlock | None = None
+    measurement: MeasurementBlock | None = None
     failures: list[Failure]
     audit: AuditRef | None = None
     warnings: list[str] = Field(default_factory=list)
@@ -437,6 +539,8 @@ class Results(_Strict):
 
 __all__ = [
     "SCHEMA_ID",
+    "AdjudicationPath",
+    "AgreementRecord",
     "AnalysisBlock",
     "AuditRef",
     "CalibrationBlock",
@@ -458,6 +562,7 @@ __all__ = [
     "FlowLine",
     "Inputs",
     "LockSummary",
+    "MeasurementBlock",
     "ModelRecord",
     "PrimaryDecision",
     "ProtocolBlock",
@@ -470,5 +575,7 @@ __all__ = [
     "SubgroupRow",
     "SubgroupsBlock",
     "Timings",
+    "TruthingBlock",
+    "TruthingCheck",
     "Verdict",
 ]

@@ -8,7 +8,7 @@ attributes (``validation.stats.roc``, ``validation.stats.proportions`` ...).
 """
 
 from validation.errors import UndefinedMetricError
-from validation.stats._results import Comparison, Estimate, TestResult
+from validation.stats._results import Comparison, Estimate, TestResult, jsonable
 from validation.stats.agreement import (
     ADJUDICATION_PATHS,
     ADJUDICATION_RULES,
@@ -311,6 +311,7 @@ __all__ = [
     "gwet_ac1",
     "icc",
     "interval_level",
+    "jsonable",
     "jackknife_acceleration",
     "krippendorff_alpha",
     "ks_drift",

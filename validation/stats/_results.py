@@ -24,20 +24,40 @@ import math
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, ClassVar
 
 import numpy as np
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` with ``inf`` as a string, numpy scalars as Python values, recursively."""
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    """``value`` made JSON-ready, recursively: the one conversion of radval.
+
+    NaN becomes ``None`` (JSON has no NaN), an infinite number the string ``"inf"`` /
+    ``"-inf"``; numpy scalars and arrays become Python values and lists, tuples lists,
+    mapping keys strings and paths strings. ``validation.results`` writes ``results.json``
+    with this same function.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        if math.isnan(f):
+            return None
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    if isinstance(value, PurePath):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # other numpy scalars
         return jsonable(value.item())
     return value
 

@@ -36,13 +36,14 @@ from validation.stats.segmentation import (
     segmentation_metrics,
     summarize_segmentation,
 )
-from validation.stats.subgroups import subgroup_table
+from validation.stats.subgroups import age_bands, subgroup_table
 from validation.study.criteria import OPS, EndpointOutcome
+from validation.study.dicom_marks import expand_sr_table
+from validation.study.dicom_masks import load_mask_pair
 from validation.study.inputs import Cases, stream
 from validation.study.tables import (
     blank,
     lesions_problems,
-    load_mask,
     marks_problems,
     predictions_problems,
     read_detection_table,
@@ -61,15 +62,6 @@ CHARACTERISTIC_COLUMNS = (
     "ethnicity",
     "view",
 )
-
-
-def band_labels(edges: list[float]) -> list[str]:
-    """Labels of half-open bands ``[a, b)``: ``"40-65"``; the last band is closed."""
-
-    def fmt(x: float) -> str:
-        return f"{x:g}"
-
-    return [f"{fmt(a)}-{fmt(b)}" for a, b in zip(edges, edges[1:], strict=False)]
 
 
 def derive_attribute(
@@ -93,11 +85,9 @@ def derive_attribute(
         raise InputError(
             f"{source}: row {row + 1}, field {attr.column!r}: expected a number for bands, found {col.iloc[row]!r}"
         )
-    edges = attr.bands
-    cut = pd.cut(values, bins=edges, right=False, labels=band_labels(edges), include_lowest=True)
-    # the top edge is inclusive: a value equal to the last edge joins the last band
-    cut = cut.astype("string").mask(values == edges[-1], band_labels(edges)[-1])
-    out = cut.mask(values.notna() & cut.isna(), "out_of_bands").fillna("unknown")
+    # the one banding of radval (right-open [a, b), labels "40-64", "65+"), as subgroup_table's
+    bands = age_bands(values.to_numpy(dtype=np.float64), attr.bands, outside="out_of_bands")
+    out = pd.Series(bands, index=frame.index, dtype=object)
     return out.astype(str).rename(attr.label)
 
 
@@ -591,6 +581,8 @@ def detection_record(
     lesions = read_detection_table(
         lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns"
     )
+    marks = expand_sr_table(marks, marks_path, "marks", det, cases.frame)
+    lesions = expand_sr_table(lesions, lesions_path, "lesions", det, cases.frame)
     case_ids = cases.frame["case_id"].astype(str).tolist()
     known = set(cases.manifest_ids) or set(case_ids)
     problems = marks_problems(marks, marks_path, known=known)
@@ -715,13 +707,18 @@ def segmentation_record(
         )
         pairs.append((row, cid, ref_path, pred_path))
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
+    resampled: list[dict[str, str]] = []
     for row, cid, ref_path, pred_path in pairs:
-        ref, zooms = load_mask(ref_path, seg.spacing_mm, f"{manifest_path}, row {row + 1}")
-        pred, _ = load_mask(pred_path, seg.spacing_mm, f"{predictions_path}, case {cid}")
-        if pred.shape != ref.shape:
-            raise InputError(
-                f"case {cid}: predicted mask shape {pred.shape} differs from the reference {ref.shape}"
-            )
+        pred, ref, zooms, note = load_mask_pair(
+            ref_path,
+            pred_path,
+            seg,
+            case_id=cid,
+            ref_where=f"{manifest_path}, row {row + 1}",
+            pred_where=f"{predictions_path}, case {cid}",
+        )
+        if note is not None:
+            resampled.append({"case_id": cid, "note": note})
         pred_masks.append(pred)
         ref_masks.append(ref)
         spacings.append(zooms)
@@ -755,6 +752,8 @@ def segmentation_record(
     record: dict[str, Any] = dict(summary.to_dict())
     record["empty_policy"] = seg.empty_policy.model_dump()
     record["per_case"] = _jsonable_records(per_case)
+    if resampled:
+        record["resampled"] = resampled
     outcomes: dict[str, EndpointOutcome] = {}
     for ep in seg.endpoints:
         rec: dict[str, Any] = {

@@ -31,6 +31,8 @@ from validation.errors import InputError
 from validation.protocol.load import LoadedProtocol, Problem, inspect_protocol, node_line, yaml_path
 from validation.protocol.schema import ModelRef
 from validation.study.analyses import derive_attribute
+from validation.study.dicom_marks import expand_sr_table
+from validation.study.dicom_masks import dicom_seg_problems
 from validation.study.inputs import (
     align,
     apply_exclusions,
@@ -41,6 +43,8 @@ from validation.study.inputs import (
     scores_problems,
     scores_provenance,
 )
+from validation.study.measurement import measurement_problems, read_measurements
+from validation.study.planning import shortfall
 from validation.study.tables import (
     lesions_problems,
     marks_problems,
@@ -50,6 +54,7 @@ from validation.study.tables import (
     read_readings,
     readings_problems,
 )
+from validation.study.truthing import derive_labels, read_truthing, truthing_problems
 
 __all__ = ["check_study_protocol", "input_problems"]
 
@@ -99,7 +104,9 @@ class _Checker:
         if path is None:
             return
         self.manifest_path = path
-        manifest, problems = manifest_problems(path, label_columns=[ts.label_column])
+        derive = ts.truthing is not None and ts.truthing.use == "derive"
+        labels = [] if derive else [ts.label_column]  # derive: the label comes from truthing
+        manifest, problems = manifest_problems(path, label_columns=labels)
         for msg in problems:
             label = f"column '{ts.label_column}'" in msg
             self.add(("test_set", "label_column") if label else ("test_set", "manifest"), msg)
@@ -159,6 +166,18 @@ class _Checker:
         except InputError as exc:
             self.add((key, "scores"), str(exc))
 
+    def planning(self) -> None:
+        """The planned sample sizes against the cases the test set has after exclusions."""
+        proto, kept = self.loaded.protocol, self.kept
+        if not proto.planning or kept is None or proto.test_set.label_column not in kept.columns:
+            return
+        labels = pd.to_numeric(kept[proto.test_set.label_column], errors="coerce")
+        n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
+        for k, entry in enumerate(proto.planning):
+            message = shortfall(proto, entry, n_positive=n_pos, n_negative=n_neg)
+            if message is not None:
+                self.add(("planning", k), f"{self.manifest_path}: {message}")
+
     def readings(self) -> None:
         """The reader study's readings: format, modalities, the AI reader."""
         rs = self.loaded.protocol.reader_study
@@ -187,6 +206,7 @@ class _Checker:
                 continue
             try:
                 table = read_detection_table(path, name, columns, f"detection.{name}_columns")
+                table = expand_sr_table(table, path, name, det, self.kept)
             except InputError as exc:
                 where = f"{name}_columns" if " named in " in str(exc) else name
                 self.add(("detection", where), str(exc))
@@ -221,10 +241,66 @@ class _Checker:
             where = "columns" if " named in " in str(exc) else "predictions"
             self.add(("segmentation", where), str(exc))
             return
-        for loc, msg in predictions_problems(
+        problems = predictions_problems(
             preds, seg, kept, predictions_path=path, manifest_path=manifest_path, known=known
-        ):
+        )
+        for loc, msg in problems:
             self.add(loc, msg)
+        if not problems:
+            for loc, msg in dicom_seg_problems(preds, seg, kept, path, manifest_path):
+                self.add(loc, msg)
+
+    def truthing(self) -> None:
+        """The truthing file: columns, empty cells, duplicate reads, case ids, the design."""
+        t = self.loaded.protocol.test_set.truthing
+        path = self.existing(("test_set", "truthing", "file"), t.file) if t else None
+        if t is None or path is None:
+            return
+        try:
+            frame, problems = read_truthing(path, t)
+        except InputError as exc:
+            self.add(("test_set", "truthing", "file"), str(exc))
+            return
+        problems = problems or truthing_problems(frame, t, path, known=self.known)
+        for msg in problems:
+            key = "columns" if " named in " in msg or "is missing" in msg else "file"
+            self.add(("test_set", "truthing", key), msg)
+        if t.use == "derive" and not problems and self.kept is not None:
+            # the later checks (scores coverage) see the labels the run will use
+            try:
+                label = self.loaded.protocol.test_set.label_column
+                kept, _ = derive_labels(frame, t, self.kept, label, path)
+            except InputError as exc:
+                self.add(("test_set", "truthing", "rule"), str(exc))
+                self.kept = None
+            else:
+                self.kept = kept
+
+    def measurement(self) -> None:
+        """The measurements: columns, numbers, case ids, the manifest's reference column."""
+        meas = self.loaded.protocol.measurement
+        kept, manifest_path, known = self.kept, self.manifest_path, self.known
+        if meas is None or kept is None or manifest_path is None or known is None:
+            return
+        path = self.existing(("measurement", "measurements"), meas.measurements)
+        if path is None:
+            return
+        try:
+            frame, problems = read_measurements(path, meas)
+        except InputError as exc:
+            self.add(("measurement", "measurements"), str(exc))
+            return
+        problems = problems or measurement_problems(
+            frame, meas, path, manifest=kept, manifest_path=manifest_path, known=known
+        )
+        for msg in problems:
+            if " named in " in msg:
+                key = "columns"
+            elif "(measurement.reference_column)" in msg:
+                key = "reference_column"
+            else:
+                key = "measurements"
+            self.add(("measurement", key), msg)
 
 
 def input_problems(
@@ -240,10 +316,13 @@ def input_problems(
     """
     check = _Checker(loaded, root, skip)
     check.manifest()
+    check.planning()
+    check.truthing()
     check.scores("model", loaded.protocol.model)
     check.scores("baseline", loaded.protocol.baseline)
     check.readings()
     check.detection()
     check.segmentation()
+    check.measurement()
     # in the order of the protocol file (stable within a key)
     return sorted(check.out, key=lambda p: p.line or 0)

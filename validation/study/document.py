@@ -37,6 +37,8 @@ class InputFiles:
     segmentation_predictions: dict[str, Any] | None = None
     model_card: dict[str, Any] | None = None
     baseline_model_card: dict[str, Any] | None = None
+    truthing: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The ``inputs`` block, in its documented key order."""
@@ -54,6 +56,9 @@ class Analyses:
     reader_study: dict[str, Any] | None = None
     detection: dict[str, Any] | None = None
     segmentation: dict[str, Any] | None = None
+    planning: dict[str, Any] | None = None
+    truthing: dict[str, Any] | None = None
+    measurement: dict[str, Any] | None = None
 
 
 def flow_record(
@@ -166,6 +171,9 @@ def build_document(
         "reader_study": analyses.reader_study,
         "detection": analyses.detection,
         "segmentation": analyses.segmentation,
+        "planning": analyses.planning,
+        "truthing": analyses.truthing,
+        "measurement": analyses.measurement,
         "failures": cases.failures,
         "audit": {"log": audit.AUDIT_FILE, "head_hash": None},
         "warnings": warnings,

@@ -51,6 +51,8 @@ PACKAGES = (
     "lightning",
     "torchmetrics",
     "pydicom",
+    "highdicom",
+    "dicomweb-client",
 )
 
 
@@ -332,9 +334,12 @@ def load_manifest_frame(loaded: LoadedProtocol) -> tuple[Path, pd.DataFrame]:
     ts = loaded.protocol.test_set
     path = loaded.resolve(ts.manifest)
     assert path is not None
-    manifest = load_manifest(path, label_columns=[ts.label_column])
+    # with `truthing.use: derive` the label comes from the truthing file, not the manifest
+    derive = ts.truthing is not None and ts.truthing.use == "derive"
+    label_columns = [] if derive else [ts.label_column]
+    manifest = load_manifest(path, label_columns=label_columns)
     frame = manifest.frame.reset_index(drop=True)
-    for col in ("case_id", ts.label_column):
+    for col in ("case_id", *label_columns):
         if col not in frame.columns:
             raise ManifestError(f"{path}: column {col!r} is missing; the protocol needs it")
     problem = cluster_problem(frame, ts.cluster_column, source=path)

@@ -78,6 +78,9 @@ from validation.study.inputs import (
     stream,
     with_card_thresholds,
 )
+from validation.study.measurement import measurement_record
+from validation.study.planning import planning_record
+from validation.study.truthing import truthing_stage
 
 __all__ = ["StudyOutcome", "run_study"]
 
@@ -221,10 +224,12 @@ def run_study(
         _reader_study(run)
         _detection(run)
         _segmentation(run)
+        _measurement(run)
         verdict = apply_decisions(run.outcomes, run.proto.primary_ids(), run.proto.multiplicity)
         with run.timed("subgroups"):
             _subgroups(run)
         _curves(run)
+        run.analyses.planning = planning_record(run.proto, run.need_cases().y_true)
         document, inputs = _document(run, verdict)
         validate_results(document)
         results_path = commit_study(
@@ -283,6 +288,7 @@ def _labelled_frame(run: _Run) -> pd.DataFrame:
     frame, run.rule_lines = apply_exclusions(
         manifest_frame, proto.test_set.exclusions, source=manifest_path
     )
+    frame = _truthing(run, frame)
     label = proto.test_set.label_column
     labels = frame[label]
     bad = ~labels.isin([0, 1])
@@ -296,6 +302,31 @@ def _labelled_frame(run: _Run) -> pd.DataFrame:
             f"found {manifest_frame[label].iloc[row]!r}"
         )
     return frame.assign(**{label: labels.astype(int)})
+
+
+def _truthing(run: _Run, frame: pd.DataFrame) -> pd.DataFrame:
+    """Inter-truther agreement and the adjudicated reference standard (R6)."""
+    truthing = run.proto.test_set.truthing
+    if truthing is None:
+        return frame
+    with run.timed("truthing"):
+        _, manifest_frame = run.need_manifest()
+        path = _resolved(run.loaded, truthing.file)
+        _check_sha(path, truthing.sha256, "truthing")
+        outcome = truthing_stage(
+            truthing,
+            path,
+            frame,
+            label_column=run.proto.test_set.label_column,
+            known=frozenset(manifest_frame["case_id"].astype(str)),
+            seed=run.proto.seed,
+            n_resamples=run.proto.n_resamples,
+        )
+    run.analyses.truthing = outcome.record
+    run.files["truthing"] = outcome.file
+    run.rule_lines += outcome.flow_lines
+    run.warnings += outcome.warnings
+    return outcome.frame
 
 
 def _scores(run: _Run, ref: ModelRef | None, name: str) -> _Scores | None:
@@ -446,6 +477,22 @@ def _segmentation(run: _Run) -> None:
         run.files["segmentation_predictions"] = file_ref(predictions, seg.predictions)
 
 
+def _measurement(run: _Run) -> None:
+    """A measuring device against its reference: Bland-Altman, CCC, ICC (R7)."""
+    meas = run.proto.measurement
+    if meas is None:
+        return
+    with run.timed("measurement"):
+        path = _resolved(run.loaded, meas.measurements)
+        _check_sha(path, meas.measurements_sha256, "measurements")
+        manifest_path, _ = run.need_manifest()
+        run.analyses.measurement, outcomes = measurement_record(
+            meas, path, run.need_cases(), manifest_path=manifest_path
+        )
+        run.outcomes.update(outcomes)
+        run.files["measurements"] = file_ref(path, meas.measurements)
+
+
 def _threshold(run: _Run) -> float | None:
     return run.proto.model.threshold if run.proto.model is not None else None
 
@@ -527,6 +574,8 @@ def _document(run: _Run, verdict: dict[str, Any]) -> tuple[dict[str, Any], Input
         lesions=run.files.get("lesions"),
         marks=run.files.get("marks"),
         segmentation_predictions=run.files.get("segmentation_predictions"),
+        truthing=run.files.get("truthing"),
+        measurements=run.files.get("measurements"),
         model_card=card,
         baseline_model_card=base_card,
     )

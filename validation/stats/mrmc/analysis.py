@@ -8,7 +8,7 @@ AUC, sensitivity, specificity) and FROC FOMs (wAFROC, AFROC, ... from
 :func:`validation.stats.detection.froc_fom_arrays`) share one implementation.
 
 Results reproduce RJafroc 2.1.3 and MRMCaov 0.3.0 (Van Dyke and the Hupse-Karssemeijer
-CAD study to 1e-12; see ``tests/mrmc``). Modalities are ordered naturally (numerically
+CAD study to 1e-12; see ``tests/stats/mrmc``). Modalities are ordered naturally (numerically
 when every ID is a number, else as strings) and every difference is ``a - b`` with
 ``a`` before ``b`` in that order.
 

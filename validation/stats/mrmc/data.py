@@ -33,6 +33,7 @@ from validation.stats.mrmc import core
 from validation.stats.mrmc.fom import (
     GroupedScores,
     auc_arrays,
+    auc_values,
     placements,
     proportion_arrays,
     weighted_auc,
@@ -143,8 +144,6 @@ def reader_foms(
     """
     arr = arrange_readings(readings, None)
     if fom == "auc":
-        from validation.stats.mrmc.fom import auc_values
-
         values = auc_values(arr.grouped)
     else:
         if threshold is None:

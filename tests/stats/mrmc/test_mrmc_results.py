@@ -13,7 +13,7 @@ import pytest
 from validation.data.readings import load_readings
 from validation.stats import Comparison, MRMCTest, ReaderVsAI, mrmc_analysis, reader_vs_ai
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 TEST_KEYS = (
     "statistic",
     "df_num",

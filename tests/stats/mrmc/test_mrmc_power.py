@@ -17,7 +17,7 @@ from scipy import stats
 from validation.data.readings import load_readings
 from validation.stats.mrmc import mrmc_analysis, mrmc_power, mrmc_sample_size
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 VC = {
     "var_r": 1.5e-3,
     "var_tr": 2e-4,

@@ -17,7 +17,7 @@ from validation.data.readings import (
 from validation.errors import ReadingsError
 from validation.stats.mrmc import mrmc_analysis
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 FORMATS = ["van_dyke.lrc", "van_dyke.imrmc", "van_dyke_ordbm.csv", "van_dyke_jafroc.xlsx"]
 
 

@@ -20,7 +20,7 @@ import pytest
 from validation.data.readings import load_readings
 from validation.stats.mrmc import mrmc_analysis, reader_vs_ai
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 TOL = 1e-9
 
 

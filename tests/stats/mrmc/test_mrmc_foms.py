@@ -20,7 +20,7 @@ from validation.stats.mrmc import (
     reader_vs_ai,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 
 
 @pytest.fixture(scope="module")

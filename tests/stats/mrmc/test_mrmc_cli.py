@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 
 
 def radval(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 from validation.errors import UndefinedMetricError
 from validation.stats import FomArrays, froc_figure_of_merit, froc_fom_arrays
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 FOMS = ("wafroc", "afroc", "wafroc1", "afroc1", "hr_auc")
 
 

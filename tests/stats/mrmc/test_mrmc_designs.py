@@ -21,7 +21,7 @@ from scipy import stats
 from validation.data.readings import load_readings
 from validation.stats.mrmc import mrmc_analysis
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 
 
 def auc_of(truth: np.ndarray, score: np.ndarray) -> float:

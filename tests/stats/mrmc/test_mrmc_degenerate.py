@@ -31,7 +31,7 @@ from validation.data.readings import load_readings
 from validation.errors import UndefinedMetricError
 from validation.stats.mrmc import mrmc_analysis, mrmc_noninferiority, reader_vs_ai
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "reader_studies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "reader_studies"
 
 
 def pair_auc(pos: np.ndarray, neg: np.ndarray) -> float:
