@@ -63,11 +63,12 @@ def test_study_junit_has_one_case_per_criterion_and_states_the_failure(
             "radval.full-study.secondary::auc_noninferior",
             "radval.full-study.secondary::aided_vs_unaided",
             "radval.full-study.secondary::lesion_sensitivity",
+            "radval.full-study.secondary::volume_loa_high",
             "radval.full-study::verdict",
         ]
     )
     (suite,) = list(xml)
-    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (6, 2, 0, 0)
+    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (7, 2, 0, 0)
     assert suite.name == "radval run full-study"
 
     ep = next(e for e in doc["endpoints"] if e["id"] == "sensitivity_primary")
