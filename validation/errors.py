@@ -97,6 +97,13 @@ class ResultsSchemaError(RadvalError, RuntimeError):
     """A results document radval built does not conform to its schema: an internal error."""
 
 
+class PublishError(InputError):
+    """A CI or tracking output could not be produced: an output path that would overwrite a file
+    radval records, MLflow not installed or not configured (``MLFLOW_TRACKING_URI``), a tracking
+    server that refuses or cannot be reached, a model card's run that does not exist. The message
+    says what was already written; it never contains credentials."""
+
+
 class ExitCode(IntEnum):
     """Process exit codes of every ``radval`` command (``DESIGN.md`` §9)."""
 

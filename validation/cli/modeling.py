@@ -45,10 +45,31 @@ def train(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show the training progress bar.")
     ] = False,
+    mlflow: Annotated[
+        bool,
+        typer.Option(
+            "--mlflow",
+            help="Record the training as an MLflow run ($MLFLOW_TRACKING_URI) and name it in "
+            "model_card.json (mlflow.run_id), so studies of this model log to it.",
+        ),
+    ] = False,
+    register_model: Annotated[
+        str | None,
+        typer.Option(
+            help="With --mlflow: also create a version of this MLflow registered model from the "
+            "run."
+        ),
+    ] = None,
 ) -> None:
     """Train a model spec on a manifest: checkpoint + sha256 + resolved spec + model card."""
+    from validation.errors import PublishError
     from validation.modeling.train import train_model
+    from validation.outputs.mlflow_log import connect, log_training
 
+    if register_model is not None and not mlflow:
+        raise PublishError("--register-model needs --mlflow")
+    # refuse a missing $MLFLOW_TRACKING_URI before training
+    tracking = connect() if mlflow else None
     result = train_model(
         spec,
         manifest=manifest,
@@ -83,6 +104,23 @@ def train(
             f"{sel['threshold_bootstrap']['sd']:.4f} over "
             f"{sel['threshold_bootstrap']['n_resamples']} bootstrap resamples"
         )
+    if tracking is not None:
+        out_dir = result.checkpoint_path.parent
+        files = [
+            result.checkpoint_path,
+            out_dir / f"{result.checkpoint_path.name}.sha256",
+            result.spec_path,
+            result.model_card_path,
+            out_dir / "metrics.json",
+            result.model_card_json_path,
+        ]
+        log = log_training(
+            tracking,
+            card_path=result.model_card_json_path,
+            files=[f for f in files if f.is_file()],
+            register_model=register_model,
+        )
+        typer.echo(log.describe())
 
 
 def predict(

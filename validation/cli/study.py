@@ -19,6 +19,20 @@ import typer
 
 from validation.cli._common import finite, printable
 
+_JUNIT_HELP = (
+    "Also write a JUnit XML report here: one test case per primary and secondary criterion "
+    "(and gate rule), written even when a criterion fails."
+)
+_SUMMARY_HELP = (
+    "Also write a Markdown verdict summary here (and append it to $GITHUB_STEP_SUMMARY "
+    "when that is set)."
+)
+_MLFLOW_HELP = (
+    "Log endpoints (metrics), hashes and verdict (tags) and the files (artifacts) to MLflow: "
+    "tracking URI from $MLFLOW_TRACKING_URI, credentials from MLflow's environment variables."
+)
+_MLFLOW_RUN_HELP = "MLflow run to log to when the model card names none (default: a new run)."
+
 
 class SchemaFormat(StrEnum):
     """``radval protocol schema --format``."""
@@ -171,11 +185,19 @@ def run_cmd(
     lock: Annotated[
         Path | None, typer.Option(help="Lock file (default <protocol>.lock.json).")
     ] = None,
+    junit: Annotated[Path | None, typer.Option(help=_JUNIT_HELP)] = None,
+    summary: Annotated[Path | None, typer.Option(help=_SUMMARY_HELP)] = None,
+    mlflow: Annotated[bool, typer.Option("--mlflow", help=_MLFLOW_HELP)] = False,
+    mlflow_run_id: Annotated[str | None, typer.Option(help=_MLFLOW_RUN_HELP)] = None,
 ) -> None:
     """Run a locked protocol: exit 0 if every primary criterion holds, 1 if one fails,
     2 bad input.
     """
+    from validation.outputs.publish import Outputs, publish_study
     from validation.study import run_study
+
+    outputs = Outputs(junit=junit, summary=summary, mlflow=mlflow, mlflow_run_id=mlflow_run_id)
+    outputs.check(out)
 
     outcome = run_study(
         protocol, out_dir=out, force=force, allow_unlocked=unlocked, render=report, lock_path=lock
@@ -189,6 +211,10 @@ def run_cmd(
     typer.echo(f"verdict: {outcome.verdict['decision'].upper()}  results: {outcome.results_path}")
     if outcome.report_path is not None:
         typer.echo(f"report: {outcome.report_path}")
+    if outputs.requested:
+        publish_study(
+            outputs, study_dir=outcome.study_dir, report_path=outcome.report_path, echo=typer.echo
+        )
     raise typer.Exit(outcome.exit_code)
 
 
@@ -228,9 +254,52 @@ def gate_cmd(
     force: Annotated[
         bool, typer.Option(help="Gate again into a folder that holds a decision.")
     ] = False,
+    junit: Annotated[Path | None, typer.Option(help=_JUNIT_HELP)] = None,
+    summary: Annotated[Path | None, typer.Option(help=_SUMMARY_HELP)] = None,
+    mlflow: Annotated[bool, typer.Option("--mlflow", help=_MLFLOW_HELP)] = False,
+    mlflow_run_id: Annotated[str | None, typer.Option(help=_MLFLOW_RUN_HELP)] = None,
+    promote_model: Annotated[
+        str | None,
+        typer.Option(
+            help="On PASS only, promote the candidate's version of this MLflow registered model "
+            "(needs --mlflow and --out; recorded in the gate folder's audit log)."
+        ),
+    ] = None,
+    promote_version: Annotated[
+        str | None,
+        typer.Option(
+            help="The version to promote (default: the one the candidate's MLflow run produced)."
+        ),
+    ] = None,
+    promote_alias: Annotated[
+        str, typer.Option(help="Alias the promoted version gets.")
+    ] = "champion",
+    promote_stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Also move the version to this registry stage (e.g. Production), while MLflow "
+            "has stages."
+        ),
+    ] = None,
 ) -> None:
     """Release gate: is the candidate non-inferior to the baseline on the same locked cases?"""
     from validation.gate import format_gate, run_gate
+    from validation.outputs.mlflow_log import Promotion
+    from validation.outputs.publish import Outputs, publish_gate
+
+    promotion = (
+        None
+        if promote_model is None
+        else Promotion(promote_model, promote_version, promote_alias, promote_stage)
+    )
+    outputs = Outputs(
+        junit=junit,
+        summary=summary,
+        mlflow=mlflow,
+        mlflow_run_id=mlflow_run_id,
+        promotion=promotion,
+    )
+    outputs.check(candidate, baseline, out, gate_out=out)
 
     result = run_gate(
         candidate,
@@ -248,6 +317,8 @@ def gate_cmd(
         typer.echo(
             f"gate record: {Path(e['folder']) / 'gate.json'} (audit entry {e['seq']}, {e['hash']})"
         )
+    if outputs.requested:
+        publish_gate(outputs, result=result, gate_dir=out, echo=typer.echo)
     raise typer.Exit(0 if result["decision"] == "pass" else 1)
 
 
