@@ -123,7 +123,9 @@ def _primary_lines(results: Path) -> list[str]:
                 f"(CI {cmp['ci_low']:+.3f} to {cmp['ci_high']:+.3f}), margin {cmp['margin']}"
             )
         elif ep.get("estimate") is not None:
-            value = f"{ep['estimate']:.3f} (CI {ep['ci_low']:.3f}-{ep['ci_high']:.3f})"
+            lo, hi = ep["ci_low"], ep["ci_high"]
+            sep = " to " if min(lo, hi) < 0 else "-"  # "-74.288 (CI -86.052 to -64.513)"
+            value = f"{ep['estimate']:.3f} (CI {lo:.3f}{sep}{hi:.3f})"
         else:
             value = "not estimable"
         crit = (ep.get("criterion") or {}).get("text") or ""
