@@ -162,6 +162,18 @@ def lean(text: str, *, keep_subgroups: str | None = None) -> str:
     return text[:start] + (keep_subgroups or "") + text[end:]
 
 
+def without_planning(text: str) -> str:
+    """A protocol without its ``planning:`` block (for test sets smaller than the plan)."""
+    lines = text.splitlines(keepends=True)
+    if "planning:\n" not in lines:
+        return text
+    start = lines.index("planning:\n")
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (" ", "-", "#", "\n"):
+        end += 1  # the block's indented lines, list items and comments
+    return "".join(lines[:start] + lines[end:])
+
+
 SMALL_SUBGROUPS = """subgroups:
   metrics: [auc]
   attributes:

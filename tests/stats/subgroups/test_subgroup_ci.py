@@ -245,7 +245,7 @@ def test_protocol_subgroup_ci_per_metric_and_table_wide():
 
 
 def test_report_explains_when_overall_row_and_endpoint_intervals_differ():
-    from validation.report.context import _subgroups
+    from validation.report._subgroups import subgroups_section as _subgroups
 
     doc = {
         "endpoints": [
