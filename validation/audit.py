@@ -83,6 +83,7 @@ COMMITTED_FILES = (
     "report.pdf",
     "gate.json",
     "monitor.json",
+    "gallery.json",
 )
 GENESIS = "0" * 64
 SIGNATURE_MEANINGS = ("authorship", "review", "approval", "responsibility")

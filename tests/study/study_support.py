@@ -120,8 +120,10 @@ def build_layout(root: Path, *, n: int = 240, seed: int = 7, shift: float = 1.6)
         write_model_card(root / folder / "model_card.json", name=name)
     (root / "protocols").mkdir(exist_ok=True)
     for p in PROTOCOLS.glob("*.yaml"):
-        # fewer bootstrap resamples keep the tests fast; everything else is the example as shipped
-        text = p.read_text(encoding="utf-8")
+        # fewer bootstrap resamples keep the tests fast, and no failure-case gallery (these
+        # images are not DICOM; tests/study/test_study_gallery.py runs it on real DICOM);
+        # everything else is the example as shipped
+        text = without_gallery(p.read_text(encoding="utf-8"))
         (root / "protocols" / p.name).write_text(
             text.replace("\nseed:", "\nn_resamples: 200\nseed:", 1)
         )
@@ -153,6 +155,13 @@ def write_model_card(
     }
     path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def without_gallery(text: str) -> str:
+    """A protocol without its ``report.gallery`` line (the example enables the gallery)."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not line.startswith("  gallery:")
+    )
 
 
 def lean(text: str, *, keep_subgroups: str | None = None) -> str:

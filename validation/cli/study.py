@@ -95,6 +95,13 @@ def protocol_check(
     from validation.protocol.load import load_protocol
     from validation.protocol.lock import lock_path_for, read_lock, verify_lock
 
+    if load_protocol(file, files=False).protocol.report.gallery.enabled:
+        typer.echo(
+            "note: report.gallery is enabled: the report and gallery.json will show images of "
+            "patients from the test set (protected health information; images whose header "
+            "says BurnedInAnnotation YES are left out)"
+        )
+
     lock_file = lock_path_for(file)
     if not lock_file.exists():
         typer.echo(f"not locked yet (lock with: radval protocol lock {file})")

@@ -1046,12 +1046,63 @@ class Signatory(_Strict):
     )
 
 
+class GallerySettings(_Strict):
+    """The report's failure-case gallery (R19): images of the model's errors. Off by default.
+
+    The thumbnails are rendered from the test set's DICOM pixels, so the report and the
+    study folder's ``gallery.json`` then hold images of patients: treat them as
+    protected health information.
+    """
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Render thumbnails of false negatives and false positives at the locked threshold "
+            "into the report (per subgroup that is lower than the rest or flagged, then for "
+            "all cases), of detection misses and false marks, and of the worst segmentations. "
+            "The report then contains patient images: protected health information."
+        ),
+    )
+    max_cases: int = Field(
+        default=6,
+        ge=1,
+        le=50,
+        description="Most cases shown per list (false negatives, false positives) per panel.",
+    )
+    max_subgroups: int = Field(
+        default=6,
+        ge=0,
+        le=50,
+        description=(
+            "Most subgroup panels (pre-specified groups lower than the rest or flagged, "
+            "largest gap first); 0 shows none."
+        ),
+    )
+    all_cases: bool = Field(
+        default=True, description="Also a panel of the errors over all analysed cases."
+    )
+    thumbnail_px: int = Field(
+        default=256, ge=64, le=1024, description="Long side of each thumbnail, in pixels."
+    )
+    hide_unknown_burned_in: bool = Field(
+        default=False,
+        description=(
+            "Also hide images whose header does not state BurnedInAnnotation (images with "
+            "BurnedInAnnotation YES are never shown)."
+        ),
+    )
+
+
 class ReportSettings(_Strict):
     """Report settings."""
 
     title: str | None = Field(default=None, description="Report title (default: the study title).")
     signatories: list[Signatory] = Field(default_factory=list, description="Signing roles (R21).")
     pdf: bool = Field(default=False, description="Also render a PDF.")
+    gallery: GallerySettings = Field(
+        default_factory=GallerySettings,
+        description="Failure-case gallery (off by default: it puts patient images in the report).",
+    )
 
 
 class Protocol(_Strict):

@@ -500,6 +500,60 @@ class MeasurementBlock(_Open):
     subgroups: list[dict[str, Any]]
 
 
+class GalleryCase(_Strict):
+    """One case in a gallery list: what it is, and its thumbnail or why none is shown."""
+
+    case_id: str
+    error: Literal[
+        "false_negative", "false_positive", "missed_lesion", "false_mark", "segmentation"
+    ]
+    truth: int | None
+    score: Num
+    detail: str
+    image: Sha256 | None
+    width: Count | None
+    height: Count | None
+    window: str | None
+    not_shown: str | None
+
+
+class GalleryList(_Strict):
+    """The cases of one kind of error in a panel (worst first) and how many there are."""
+
+    error: Literal[
+        "false_negative", "false_positive", "missed_lesion", "false_mark", "segmentation"
+    ]
+    title: str
+    n_total: Count
+    cases: list[GalleryCase]
+
+
+class GalleryPanel(_Strict):
+    """One panel: a subgroup that is lower than the rest, all cases, detection or segmentation."""
+
+    kind: Literal["subgroup", "all_cases", "detection", "segmentation"]
+    title: str
+    attribute: str | None
+    group: str | None
+    why: str
+    n_cases: Count
+    lists: list[GalleryList]
+
+
+class GalleryBlock(_Strict):
+    """The failure-case gallery (R19): which errors are shown; the images are in
+    ``gallery.json`` (``file``, ``sha256``), keyed by each image's sha256."""
+
+    warning: str
+    threshold: Num
+    detection_threshold: Num
+    settings: dict[str, Any]
+    file: str
+    sha256: Sha256
+    n_images: Count
+    panels: list[GalleryPanel]
+
+
 # ------------------------------------------------------------------------ the document
 
 
@@ -530,6 +584,7 @@ class Results(_Strict):
     planning: PlanningBlock | None = None
     truthing: TruthingBlock | None = None
     measurement: MeasurementBlock | None = None
+    gallery: GalleryBlock | None = None
     failures: list[Failure]
     audit: AuditRef | None = None
     warnings: list[str] = Field(default_factory=list)
@@ -558,6 +613,10 @@ __all__ = [
     "EstimateRecord",
     "Failure",
     "FileRef",
+    "GalleryBlock",
+    "GalleryCase",
+    "GalleryList",
+    "GalleryPanel",
     "Flow",
     "FlowLine",
     "Inputs",

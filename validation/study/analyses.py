@@ -602,17 +602,10 @@ def _ai_vs_readers(rs: ReaderStudy, readings: pd.DataFrame, ai_reader: str) -> d
         return {"modality": target, "not_estimable": str(exc)}
 
 
-def detection_record(
-    det: Detection,
-    marks_path: Path,
-    lesions_path: Path,
-    cases: Cases,
-    *,
-    seed: int,
-    n_resamples: int,
-) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
-    """Match marks to lesions and run the FROC analysis (R9); one outcome per detection endpoint."""
-
+def detection_tables(
+    det: Detection, marks_path: Path, lesions_path: Path, cases: Cases
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The marks and lesions of the analysed cases, read, expanded from DICOM SR and checked."""
     marks = read_detection_table(marks_path, "marks", det.marks_columns, "detection.marks_columns")
     lesions = read_detection_table(
         lesions_path, "lesions", det.lesions_columns, "detection.lesions_columns"
@@ -629,11 +622,33 @@ def detection_record(
     analysed = set(case_ids)
     marks = marks[marks["case_id"].astype(str).isin(analysed)]
     lesions = lesions[lesions["case_id"].astype(str).isin(analysed)]
+    return (
+        marks.assign(case_id=marks["case_id"].astype(str)),
+        lesions.assign(case_id=lesions["case_id"].astype(str)),
+    )
+
+
+def detection_record(
+    det: Detection,
+    marks: pd.DataFrame,
+    lesions: pd.DataFrame,
+    cases: Cases,
+    *,
+    seed: int,
+    n_resamples: int,
+    source: str,
+) -> tuple[dict[str, Any], dict[str, EndpointOutcome]]:
+    """Match marks to lesions and run the FROC analysis (R9); one outcome per detection endpoint.
+
+    ``marks`` and ``lesions`` come from :func:`detection_tables`; ``source`` names their
+    files in error messages.
+    """
+    case_ids = cases.frame["case_id"].astype(str).tolist()
     rule = MatchingRule(**det.rule.model_dump())
     try:
         result = evaluate_detection(
-            marks.assign(case_id=marks["case_id"].astype(str)),
-            lesions.assign(case_id=lesions["case_id"].astype(str)),
+            marks,
+            lesions,
             cases=case_ids,
             rule=rule,
             threshold=det.threshold,
@@ -645,7 +660,7 @@ def detection_record(
     except ValueError as exc:
         if isinstance(exc, UndefinedMetricError):
             raise
-        raise InputError(f"detection ({marks_path.name}, {lesions_path.name}): {exc}") from None
+        raise InputError(f"detection ({source}): {exc}") from None
     record = dict(result.to_dict())
     outcomes: dict[str, EndpointOutcome] = {}
     for ep in det.endpoints:
@@ -727,7 +742,7 @@ def segmentation_record(
     ]
     if problems:
         raise InputError(problems[0])
-    pairs = _mask_pairs(seg, frame, preds, predictions_path, manifest_path)
+    pairs = mask_pairs(seg, frame, preds, predictions_path, manifest_path)
     pred_masks, ref_masks, spacings, ids, clusters = [], [], [], [], []
     resampled: list[dict[str, str]] = []
     for row, cid, ref_path, pred_path in pairs:
@@ -783,7 +798,7 @@ def segmentation_record(
     return record, outcomes
 
 
-def _mask_pairs(
+def mask_pairs(
     seg: Segmentation,
     frame: pd.DataFrame,
     preds: pd.DataFrame,

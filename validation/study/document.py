@@ -59,6 +59,7 @@ class Analyses:
     planning: dict[str, Any] | None = None
     truthing: dict[str, Any] | None = None
     measurement: dict[str, Any] | None = None
+    gallery: dict[str, Any] | None = None
 
 
 def flow_record(
@@ -174,6 +175,7 @@ def build_document(
         "planning": analyses.planning,
         "truthing": analyses.truthing,
         "measurement": analyses.measurement,
+        "gallery": analyses.gallery,
         "failures": cases.failures,
         "audit": {"log": audit.AUDIT_FILE, "head_hash": None},
         "warnings": warnings,

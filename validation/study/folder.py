@@ -10,7 +10,7 @@ leaves a ``results.json`` that the audit log does not record.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,11 @@ def commit_study(
     run_inputs: dict[str, str],
     force: bool,
     actor: str | None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Commit ``results.json`` with a byte copy of the protocol (and its lock) in one step.
+
+    ``extra_files`` (e.g. the gallery's ``gallery.json``) are written in the same entry.
 
     The document's ``audit.head_hash`` is set to the last entry before the run's own (a
     lock entry committed with the run counts); the lock entry (when new), the run entry,
@@ -120,7 +123,11 @@ def commit_study(
     commits.append(
         audit.Commit(
             "run",
-            {"protocol.yaml": protocol_bytes, RESULTS_FILE: text.encode("utf-8")},
+            {
+                "protocol.yaml": protocol_bytes,
+                RESULTS_FILE: text.encode("utf-8"),
+                **dict(extra_files or {}),
+            },
             inputs=run_inputs,
             details={
                 "verdict": document["verdict"]["decision"],

@@ -48,6 +48,7 @@ from validation.study.analyses import (
     calibration_record,
     confusion_record,
     detection_record,
+    detection_tables,
     reader_study_record,
     roc_record,
     segmentation_record,
@@ -64,6 +65,7 @@ from validation.study.document import (
 )
 from validation.study.endpoints import evaluate_endpoint
 from validation.study.folder import commit_study, locked_folder, prepare_folder
+from validation.study.gallery import GALLERY_FILE, GalleryInputs, empty_gallery, gallery_record
 from validation.study.inputs import (
     Cases,
     align,
@@ -144,6 +146,8 @@ class _Run:
     outcomes: dict[str, EndpointOutcome] = field(default_factory=dict)
     analyses: Analyses = field(default_factory=Analyses)
     files: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    detection_tables: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    gallery_file: bytes | None = None
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -229,6 +233,7 @@ def run_study(
         with run.timed("subgroups"):
             _subgroups(run)
         _curves(run)
+        _gallery(run)
         run.analyses.planning = planning_record(run.proto, run.need_cases().y_true)
         document, inputs = _document(run, verdict)
         validate_results(document)
@@ -240,6 +245,7 @@ def run_study(
             run_inputs=run_inputs(run.loaded, inputs),
             force=force,
             actor=actor,
+            extra_files={GALLERY_FILE: run.gallery_file} if run.gallery_file is not None else None,
         )
         report_path = _render(run, actor) if render else None
         code = 0 if verdict["decision"] == "pass" else 1
@@ -443,13 +449,14 @@ def _detection(run: _Run) -> None:
         lesions = _resolved(run.loaded, det.lesions)
         _check_sha(marks, det.marks_sha256, "marks")
         _check_sha(lesions, det.lesions_sha256, "lesions")
+        run.detection_tables = detection_tables(det, marks, lesions, run.need_cases())
         run.analyses.detection, outcomes = detection_record(
             det,
-            marks,
-            lesions,
+            *run.detection_tables,
             run.need_cases(),
             seed=run.proto.seed,
             n_resamples=run.proto.n_resamples,
+            source=f"{marks.name}, {lesions.name}",
         )
         run.outcomes.update(outcomes)
         run.files["marks"] = file_ref(marks, det.marks)
@@ -535,6 +542,37 @@ def _curves(run: _Run) -> None:
             rng=stream(proto.seed, "calibration"),
             n_resamples=proto.n_resamples,
         )
+
+
+def _gallery(run: _Run) -> None:
+    """The failure-case gallery (R19), when the protocol enables it (patient images)."""
+    settings = run.proto.report.gallery
+    if not settings.enabled:
+        if (run.study_dir / GALLERY_FILE).exists():
+            run.gallery_file = empty_gallery()  # no earlier run's images stay behind
+        return
+    with run.timed("gallery"):
+        manifest_path, _ = run.need_manifest()
+        seg = run.proto.segmentation
+        run.analyses.gallery, run.gallery_file = gallery_record(
+            settings,
+            GalleryInputs(
+                cases=run.need_cases(),
+                manifest_path=manifest_path,
+                threshold=_threshold(run),
+                subgroups_spec=run.proto.subgroups,
+                subgroups=run.analyses.subgroups,
+                detection=run.proto.detection,
+                detection_tables=run.detection_tables,
+                segmentation=seg,
+                segmentation_record=run.analyses.segmentation,
+                segmentation_predictions=_resolved(run.loaded, seg.predictions) if seg else None,
+            ),
+        )
+    run.warnings.append(
+        "the report shows patient images (report.gallery is enabled): treat report.html, "
+        "report.pdf and gallery.json as protected health information"
+    )
 
 
 def _model(
