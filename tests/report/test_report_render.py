@@ -66,10 +66,11 @@ def test_every_section_present_and_mapped(study_dir: Path) -> None:
         assert f"Serves {', '.join(r_items)}" in body
         assert f"STARD 2015: {stard}" in body and f"CLAIM 2024: {claim}" in body
         assert f'href="#sec-{sid}"' in page and html.escape(title) in page
-    # every analysis of the fixture is present; segmentation is honestly absent
+    # every analysis of the fixture is present; segmentation and the (opt-in) failure-case
+    # gallery are honestly absent
     for sid in SECTION_IDS:
         absent = "Not applicable:" in section(page, sid)
-        assert absent == (sid == "segmentation"), sid
+        assert absent == (sid in ("segmentation", "gallery")), sid
     # STARD flow diagram from the data summary, with the 2x2 counts
     doc = json.loads((study_dir / "results.json").read_text())
     flow = doc["data_summary"]["flow"]
@@ -203,7 +204,7 @@ def test_absent_analyses_say_so(study_dir: Path) -> None:
         "segmentation",
     ):
         assert "Not applicable:" in section(page, sid), sid
-    assert page.count(">not applicable</td>") == 7
+    assert page.count(">not applicable</td>") == 8  # with the (opt-in) failure-case gallery
     assert "not locked (exploratory run)" in page
     assert "The protocol was not locked before the run" in section(page, "limitations")
     assert "no audit log in the study folder" in section(page, "signoff")
@@ -451,7 +452,7 @@ def test_minimal_results_render(study_dir: Path) -> None:
     page = render_html(study_dir)
     assert "Excluded (n = 3)</text>" in page and "bad &lt;dicom&gt;: n = 3" in page
     assert "<code>gone</code>" in section(page, "summary") and "Warning: low &lt;n&gt;" in page
-    assert page.count(">not applicable</td>") == 7
+    assert page.count(">not applicable</td>") == 8  # with the (opt-in) failure-case gallery
 
 
 def test_model_training_kernels_and_operating_point_source_are_shown(study_dir: Path) -> None:

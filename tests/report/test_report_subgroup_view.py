@@ -10,9 +10,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
+
 from validation.report import charts
 from validation.report._model_card import model_card_view
-from validation.report._subgroups import lower_performance, subgroups_section, tone
+from validation.report._subgroups import _signed, lower_performance, subgroups_section, tone
 
 SVG = "{http://www.w3.org/2000/svg}"
 LONG = "manufacturer & sex: Borealis Imaging Diagnostics Corporation & F"
@@ -227,3 +229,18 @@ def test_a_named_reference_group_is_named() -> None:
     assert [i["ref"] for i in lower["items"][:2]] == ["the rest", "reference group M"]
     assert [c["ref"] for c in view["lower"]] == ["the rest", "the rest", "reference group M"]
     assert not view["all_rest"] and subgroups_section(document())["all_rest"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (-0.177, "\u22120.177"),
+        (0.095, "+0.095"),
+        (0.0, "0.000"),
+        (-0.0003, "\u22120.0003"),  # a CI bound just below zero never reads as 0.000
+        (2e-7, "+0.0000002"),
+        (-1e-15, "0.000"),  # rounding noise
+    ],
+)
+def test_signed_differences_keep_their_sign(value: float, text: str) -> None:
+    assert _signed(value) == text

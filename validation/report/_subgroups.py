@@ -48,13 +48,21 @@ def _fnum(x: Any) -> float | None:
 
 
 def _signed(x: Any, digits: int = 3) -> str:
-    """A difference with its sign (``+0.095``, ``−0.177``)."""
+    """A difference with its sign (``+0.095``, ``−0.177``).
+
+    A non-zero value that would round to zero keeps its sign and gets the digits it needs
+    (``−0.0004``), so that a CI bound just below zero never reads as ``0.000``.
+    """
     v = _fnum(x)
     if v is None:
         return num(x, digits)
     text = num(abs(v), digits)
+    more = digits
+    while float(text) == 0 and more < 8:  # beyond 8 decimals it is rounding noise: 0.000
+        more += 1
+        text = num(abs(v), more)
     if float(text) == 0:
-        return text
+        return num(0.0, digits)
     return (MINUS if v < 0 else "+") + text
 
 

@@ -29,6 +29,7 @@ from validation.report._model_card import model_card_view
 from validation.report._subgroups import lower_performance, subgroups_section
 from validation.report.agreement import measurement_section, truthing_section
 from validation.report.format import DASH, ci_text, est_ci, num, pct, pvalue
+from validation.report.gallery import gallery_section
 from validation.report.planning import planning_section
 
 __all__ = ["SECTIONS", "Section", "build_context"]
@@ -155,6 +156,14 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
         "Quantitative imaging: bias, limits of agreement, CCC, ICC",
         "\u2014",
         "27, 36",
+    ),
+    (
+        "gallery",
+        "Failure cases (error analysis)",
+        ("R11", "R19"),
+        "Failure analysis: the cases behind the errors",
+        "\u2014",
+        "37",
     ),
     (
         "limitations",
@@ -739,6 +748,8 @@ def build_context(
     results_sha256: str,
     chain_ok: bool | None,
     chain_problem: str = "",
+    gallery_images: Mapping[str, str] | None = None,
+    gallery_problem: str | None = None,
 ) -> dict[str, Any]:
     """Arrange a validated results document (and its audit entries) for the templates.
 
@@ -755,6 +766,10 @@ def build_context(
         Whether the audit chain verified (None when there is no audit log).
     chain_problem : str
         The first problem found, when ``chain_ok`` is False.
+    gallery_images : mapping, optional
+        The failure-case thumbnails (base64 PNG by sha256) from ``gallery.json``.
+    gallery_problem : str, optional
+        Why ``gallery.json`` could not be used, when it could not.
     """
     study = doc.get("study") or {}
     parts: dict[str, Any] = {
@@ -772,6 +787,7 @@ def build_context(
         "segmentation": segmentation_section(doc),
         "truthing": truthing_section(doc),
         "measurement": measurement_section(doc),
+        "gallery": gallery_section(doc, gallery_images or {}, gallery_problem),
         "limitations": _limitations(doc),
         "provenance": _provenance(doc, results_sha256),
         "signoff": _signoff(doc, entries, results_sha256, chain_ok, chain_problem),
@@ -790,6 +806,10 @@ def build_context(
         "planning": "The protocol states no sample-size plan or justification (STARD 18).",
         "truthing": "The protocol declares no truthing file (test_set.truthing).",
         "measurement": "The protocol includes no measurement-agreement analysis.",
+        "gallery": (
+            "The failure-case gallery is off (report.gallery.enabled in the protocol; off by "
+            "default because it puts patient images in the report)."
+        ),
     }
     if doc.get("model") is None and not _get(doc, "inputs", "scores"):
         # e.g. a detection- or segmentation-only study: no classification analysis was planned
@@ -829,4 +849,5 @@ def build_context(
         "verdict": _get(doc, "verdict", "decision"),
         "sections": sections,
         "s": parts,
+        "phi_warning": (parts["gallery"] or {}).get("warning"),
     }

@@ -36,6 +36,7 @@ from validation.errors import AuditError, RadvalError, ReportError
 from validation.io import sha256_file, write_bytes_atomic, write_text_atomic
 from validation.report.context import build_context
 from validation.report.format import FILTERS
+from validation.report.gallery import gallery_images
 from validation.results import RESULTS_FILE, read_results_document
 
 REPORT_HTML = "report.html"
@@ -140,28 +141,33 @@ def _render(study_dir: Path, template_dir: str | Path | None) -> tuple[str, dict
         raise ReportError(f"study folder {folder} does not exist")
     doc = read_results_document(results)
     entries, chain_ok, problem = _audit_state(folder)
+    images, gallery_problem = gallery_images(folder, doc)
     context = build_context(
         doc,
         entries=entries,
         results_sha256=sha256_file(results),
         chain_ok=chain_ok,
         chain_problem=problem,
+        gallery_images=images,
+        gallery_problem=gallery_problem,
     )
     env = make_environment(template_dir)
     context["report_script"], context["script_hash"] = report_script(env)
     return env.get_template(TEMPLATE).render(**context), doc
 
 
-def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """WeasyPrint URL fetcher that refuses everything: the report needs no external resource."""
-    raise ValueError(f"the report must be self-contained; refusing to fetch {url!r}")
-
-
 def pdf_document(html: str) -> Any:
-    """Lay out report HTML as a WeasyPrint document (pages) without fetching any resource."""
-    import weasyprint
+    """Lay out report HTML as a WeasyPrint document (pages) without fetching any resource.
 
-    return weasyprint.HTML(string=html, url_fetcher=_no_fetch).render()
+    Only ``data:`` URLs (the gallery's inline thumbnails) are read, by WeasyPrint's own
+    fetcher limited to that scheme; any other URL is refused, so the PDF, like the HTML,
+    needs nothing from anywhere.
+    """
+    import weasyprint
+    from weasyprint.urls import URLFetcher
+
+    fetcher = URLFetcher(allowed_protocols=("data",), allow_redirects=False)
+    return weasyprint.HTML(string=html, url_fetcher=fetcher).render()
 
 
 def render_pdf(html: str) -> bytes:
