@@ -456,3 +456,20 @@ def test_gallery_in_chromium_offline(study: dict[str, Any], javascript: bool) ->
     assert n == len(shown) > 0
     assert drawn == n
     assert banner
+
+
+def test_pdf_embeds_the_thumbnails(study: dict[str, Any]) -> None:
+    """WeasyPrint reads the data: URLs (and nothing else): the PDF holds the images."""
+    from validation.report.render import render_pdf
+
+    pdf = render_pdf(render_html(study["root"] / "study"))
+    assert pdf.startswith(b"%PDF")
+    # one image object per distinct thumbnail shown (WeasyPrint embeds each data URL once)
+    shown = {
+        c["image"]
+        for p in _results(study)["gallery"]["panels"]
+        for lst in p["lists"]
+        for c in lst["cases"]
+        if c["image"]
+    }
+    assert pdf.count(b"/Subtype /Image") == len(shown) > 0
