@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -119,7 +120,9 @@ def _voi_range(ds: pydicom.Dataset) -> tuple[float, float] | None:
     """The output range of the header's VOI transform (values far outside any window
     come out at its two ends), or None when the transform leaves them unchanged."""
     probe = np.array([-1e12, 1e12], dtype=np.float64)
-    out = np.asarray(apply_voi_lut(probe.copy(), ds), dtype=np.float64)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore")  # pydicom warns that a float probe is "incorrect"
+        out = np.asarray(apply_voi_lut(probe.copy(), ds), dtype=np.float64)
     if np.allclose(out, probe):
         return None
     lo, hi = float(out.min()), float(out.max())
@@ -157,7 +160,9 @@ def display_image(
     (MONOCHROME1).
     """
     try:
-        ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom's notes on odd headers; errors still raise
+            ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True)
     except Exception as exc:  # noqa: BLE001 - any parse failure means "cannot be shown"
         raise DicomReadError(f"{path}: not a readable DICOM file ({type(exc).__name__})") from None
     burned = _burned_in(ds)
@@ -169,12 +174,15 @@ def display_image(
         raise ImageNotShown(
             "the header does not state BurnedInAnnotation and the protocol hides such images"
         )
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1 or "PALETTE" in str(
+            ds.get("PhotometricInterpretation", "")
+        )
+        window = None if colour else _window_text(ds)
+    except (TypeError, ValueError) as exc:
+        raise DicomReadError(f"{path}: an invalid header value ({exc})") from None
     chosen = frame if frame is not None else (frames // 2 if frames > 1 else None)
-    colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1 or "PALETTE" in str(
-        ds.get("PhotometricInterpretation", "")
-    )
-    window = None if colour else _window_text(ds)
     image = read_dicom(path, apply_voi_lut=window is not None, frame=chosen)
     pixels = image.pixels
     if pixels.ndim == (4 if colour else 3):  # several frames decoded: show the middle one
