@@ -473,3 +473,44 @@ def test_pdf_embeds_the_thumbnails(study: dict[str, Any]) -> None:
         if c["image"]
     }
     assert pdf.count(b"/Subtype /Image") == len(shown) > 0
+
+
+def _row(attr: str, group: str, metric: str, diff: float, hi: float, **kw: Any) -> dict:
+    base = {
+        "attribute": attr,
+        "group": group,
+        "metric": metric,
+        "difference": diff,
+        "difference_ci_low": diff - 0.1,
+        "difference_ci_high": hi,
+        "weaker": diff < 0,
+        "flagged": False,
+        "prespecified": True,
+        "status": "ok",
+    }
+    return base | kw
+
+
+def test_lower_groups_selection_and_order() -> None:
+    from validation.study.gallery import lower_groups
+
+    rows = [
+        _row("site", "A", "sensitivity", -0.05, -0.01),  # lower: CI below zero
+        _row("site", "A", "specificity", -0.20, -0.10),  # same group, larger gap
+        _row("site", "B", "sensitivity", -0.30, 0.02, flagged=True),  # flagged, CI crosses 0
+        _row("site", "C", "sensitivity", -0.40, 0.05),  # CI crosses zero, not flagged: out
+        _row("site", "D", "auc", -0.50, -0.20, prespecified=False),  # exploratory: out
+        _row("site", "E", "auc", 0.30, 0.40),  # higher: out
+        _row("site", "F", "auc", -0.60, -0.30, status="not_estimable"),  # out
+        _row("sex & age_band", "F & 40-64", "auc", -0.10, -0.02),  # an intersection
+    ]
+    groups = lower_groups({"disparity": rows})
+    assert [(g.attribute, g.group) for g in groups] == [
+        ("site", "B"),
+        ("site", "A"),
+        ("sex & age_band", "F & 40-64"),
+    ]
+    a = groups[1]
+    assert a.gap == pytest.approx(0.20)
+    assert a.reasons == ["specificity -0.200 vs the rest", "sensitivity -0.050 vs the rest"]
+    assert groups[0].reasons == ["sensitivity -0.300 vs the rest, flagged"]
