@@ -371,6 +371,14 @@ def test_report_shows_the_gallery_without_identities(study: dict[str, Any]) -> N
         assert base64.b64encode(_images(study)[key]).decode() in html
     assert "Contains patient images" in html
     assert 'id="sec-gallery"' in html
+    # the executive summary's lower subgroups link to their panel
+    first = doc["gallery"]["panels"][0]
+    assert first["kind"] == "subgroup"
+    summary = html[html.index('id="where-lower"') : html.index('id="sec-intended-use"')]
+    assert f"{first['title']}</strong>" in summary
+    assert 'href="#gallery-1">the cases</a>' in summary
+    panel = html[html.index('id="gallery-1"') :]
+    assert panel.index(first["title"]) < 200
     assert "SYNTH^" not in html and "SYN-T" not in html  # raw DICOM identities
     assert str(study["root"]) not in html
 

@@ -113,6 +113,7 @@ def gallery_section(
             }
         )
     return {
+        "panel_ids": {p["title"]: p["id"] for p in panels if p["kind"] == "subgroup"},
         "warning": block.get("warning"),
         "problem": problem,
         "threshold": None if block.get("threshold") is None else num(block.get("threshold")),
