@@ -166,7 +166,7 @@ def _print_plans(plans: list[Any], *, title: str) -> None:
             plan.method,
             _count(plan.positives),
             _count(plan.negatives),
-            _count(plan.total),
+            _count(plan.total) + (f" cases x {plan.readers} readers" if plan.readers else ""),
             "-" if power is None else f"{power:.4f}",
             "-" if plan.target_power is None else f"{plan.target_power:g}",
         ]

@@ -20,10 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from validation.stats.planning import PLANNING_INTERVALS
 
-__all__ = ["PLANNING_METHODS", "EndpointPlan"]
+__all__ = ["OR_COMPONENTS", "PLANNING_METHODS", "EndpointPlan"]
 
 #: The planning methods a protocol may name.
-PLANNING_METHODS = ("precision", "goal", "auc", "paired_auc", "paired_proportions")
+PLANNING_METHODS = ("precision", "goal", "auc", "paired_auc", "paired_proportions", "mrmc")
+#: The Obuchowski-Rockette variance components an ``mrmc`` plan declares.
+OR_COMPONENTS = ("var_tr", "var_error", "cov1", "cov2", "cov3")
 
 Interval = Literal["clopper_pearson", "wilson", "wilson_cc", "agresti_coull", "jeffreys", "wald"]
 if get_args(Interval) != PLANNING_INTERVALS:  # pragma: no cover - a guard on the stats
@@ -74,6 +76,14 @@ METHOD_INPUTS: dict[str, tuple[str, ...]] = {
         "alternative",
         "prevalence",
     ),
+    "mrmc": (
+        "effect",
+        "readers",
+        "variance_components",
+        "pilot_cases",
+        "power",
+        "confidence_level",
+    ),
 }
 #: Inputs without a default, per method.
 METHOD_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -82,6 +92,7 @@ METHOD_REQUIRED: dict[str, tuple[str, ...]] = {
     "auc": ("expected",),
     "paired_auc": ("expected", "comparator", "correlation"),
     "paired_proportions": ("expected", "comparator"),
+    "mrmc": ("effect", "readers", "variance_components", "pilot_cases"),
 }
 
 
@@ -96,17 +107,43 @@ class EndpointPlan(BaseModel):
         description="Id of the endpoint this plan sizes (a sensitivity, specificity or AUC "
         "endpoint of `endpoints`)."
     )
-    method: Literal["precision", "goal", "auc", "paired_auc", "paired_proportions"] = Field(
-        description="`precision`: CI half-width (Buderer 1996); `goal`: lower bound clears the "
-        "goal with the power; `auc`: one AUC against a null (Obuchowski); `paired_auc`: the "
-        "AUC against the baseline's on the same cases (Obuchowski & McClish 1997); "
+    method: Literal["precision", "goal", "auc", "paired_auc", "paired_proportions", "mrmc"] = Field(
+        description="`precision`: CI half-width (Buderer 1996); `goal`: lower bound clears "
+        "the goal with the power; `auc`: one AUC against a null (Obuchowski); `paired_auc`: "
+        "the AUC against the baseline's on the same cases (Obuchowski & McClish 1997); "
         "`paired_proportions`: sensitivity or specificity against the baseline's (Connor "
-        "1987, Nam 1997 with a margin)."
+        "1987, Nam 1997 with a margin); `mrmc`: the reader study's cases for a number of "
+        "readers, from pilot Obuchowski-Rockette variance components (Hillis, Obuchowski & "
+        "Berbaum 2011)."
     )
-    expected: float = Field(
+    expected: float | None = Field(
+        default=None,
         gt=0.0,
         lt=1.0,
-        description="Anticipated value of the endpoint's metric (of the model under test).",
+        description="Anticipated value of the endpoint's metric (of the model under test); "
+        "required by every method but `mrmc`.",
+    )
+    effect: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="`mrmc`: difference in reader-averaged figure of merit (test minus "
+        "reference modality) the study must detect, by a two-sided test at `confidence_level`. "
+        "For a non-inferiority hypothesis, give the expected difference plus the margin and "
+        "`confidence_level` 1 - 2 x its one-sided level.",
+    )
+    readers: int | None = Field(
+        default=None, ge=2, le=1000, description="`mrmc`: the number of readers planned."
+    )
+    variance_components: dict[str, float] | None = Field(
+        default=None,
+        description="`mrmc`: the pilot's Obuchowski-Rockette variance components `var_tr`, "
+        "`var_error`, `cov1`, `cov2`, `cov3` (e.g. from `radval mrmc PILOT --json`).",
+    )
+    pilot_cases: int | None = Field(
+        default=None,
+        ge=2,
+        description="`mrmc`: the number of cases of the pilot the components come from.",
     )
     half_width: float | None = Field(
         default=None,
@@ -127,7 +164,8 @@ class EndpointPlan(BaseModel):
         default=None,
         gt=0.0,
         lt=1.0,
-        description="`precision`, `goal`: two-sided CI level (default: the endpoint's).",
+        description="`precision`, `goal`: two-sided CI level (default: the endpoint's); "
+        "`mrmc`: 1 - the two-sided test's level (default: the reader study's).",
     )
     calculation: Literal["exact", "normal"] | None = Field(
         default=None,
@@ -236,6 +274,17 @@ class EndpointPlan(BaseModel):
             )
         if (self.icc is None) != (self.mean_cluster_size is None):
             raise ValueError("a design effect needs both icc and mean_cluster_size")
+        if self.method == "mrmc" and self.icc is not None:
+            raise ValueError(
+                "method 'mrmc' takes no design effect: the variance components already hold "
+                "the case variability"
+            )
+        vc = self.variance_components
+        if vc is not None and sorted(vc) != sorted(OR_COMPONENTS):
+            raise ValueError(
+                f"variance_components needs exactly {', '.join(OR_COMPONENTS)}; found "
+                f"{', '.join(sorted(vc)) or 'none'}"
+            )
         if self.method == "paired_proportions" and (self.correlation is None) == (
             self.discordance is None
         ):

@@ -19,17 +19,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from validation.protocol.planning import EndpointPlan
-from validation.protocol.schema import Endpoint, Protocol
+from validation.protocol.schema import Endpoint, Protocol, ReaderStudy
 from validation.stats.planning import (
     PLANNING_INTERVALS,
     DesignEffect,
     design_effect,
     power_auc,
     power_goal,
+    power_mrmc,
     power_paired_auc,
     power_paired_proportions,
     sample_size_auc,
     sample_size_goal,
+    sample_size_mrmc,
     sample_size_paired_auc,
     sample_size_paired_proportions,
     sample_size_precision,
@@ -38,6 +40,7 @@ from validation.stats.planning import (
 __all__ = [
     "PlannedCounts",
     "achieved_power",
+    "mrmc_achieved_power",
     "compute_plan",
     "plan_from_inputs",
     "plan_statement",
@@ -53,6 +56,7 @@ _METRICS = {
     "paired_proportions": ("sensitivity", "specificity"),
     "auc": ("auc",),
     "paired_auc": ("auc",),
+    "mrmc": ("auc", "sensitivity", "specificity"),
 }
 _PAIRED = ("paired_auc", "paired_proportions")
 
@@ -71,7 +75,9 @@ class PlannedCounts:
     positives, negatives : int or None
         Cases needed of each class (None: the plan does not constrain that class).
     total : int or None
-        Cases in all, when the prevalence is given.
+        Cases in all, when the prevalence is given (``mrmc``: the cases every reader reads).
+    readers : int or None
+        ``mrmc``: the readers planned.
     target_power : float or None
         None for a precision plan.
     design : DesignEffect or None
@@ -90,19 +96,23 @@ class PlannedCounts:
     target_power: float | None
     design: DesignEffect | None = None
     power: float | None = None
+    readers: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the counts, the inputs and the statistics' own record."""
+        required: dict[str, Any] = {
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "total": self.total,
+        }
+        if self.method == "mrmc":
+            required["readers"] = self.readers
         return {
             "endpoint": self.endpoint,
             "method": self.method,
             "metric": self.metric,
             "inputs": dict(self.inputs),
-            "required": {
-                "positives": self.positives,
-                "negatives": self.negatives,
-                "total": self.total,
-            },
+            "required": required,
             "target_power": self.target_power,
             "power": self.power,
             "design_effect": self.design.to_dict() if self.design is not None else None,
@@ -140,6 +150,34 @@ def _ratio(entry: EndpointPlan) -> float:
     if entry.prevalence is not None and entry.prevalence < 1.0:
         return (1.0 - entry.prevalence) / entry.prevalence
     return 1.0
+
+
+def _reader_study(protocol: Protocol, entry: EndpointPlan) -> ReaderStudy:
+    rs = protocol.reader_study
+    if rs is None or rs.id != entry.endpoint:
+        found = "the protocol has no reader_study" if rs is None else f"its id is {rs.id!r}"
+        raise ValueError(
+            f"method 'mrmc' sizes the reader study; endpoint {entry.endpoint!r} is not the "
+            f"reader study ({found})"
+        )
+    if rs.method != "or":
+        raise ValueError(
+            f"method 'mrmc' plans an Obuchowski-Rockette analysis; reader study {rs.id!r} "
+            f"uses method {rs.method!r}"
+        )
+    return rs
+
+
+def _mrmc_inputs(protocol: Protocol, entry: EndpointPlan) -> tuple[ReaderStudy, dict[str, Any]]:
+    rs = _reader_study(protocol, entry)
+    return rs, {
+        "effect": entry.effect,
+        "readers": entry.readers,
+        "variance_components": dict(entry.variance_components or {}),
+        "pilot_cases": entry.pilot_cases,
+        "power": entry.power or 0.8,
+        "confidence_level": entry.confidence_level or rs.confidence_level,
+    }
 
 
 def resolve_plan(protocol: Protocol, entry: EndpointPlan) -> tuple[Endpoint, dict[str, Any]]:
@@ -283,6 +321,9 @@ def compute_plan(protocol: Protocol, entry: EndpointPlan) -> PlannedCounts:
     ValueError
         The entry does not fit its endpoint, or the statistics refuse its inputs.
     """
+    if entry.method == "mrmc":
+        rs, inputs = _mrmc_inputs(protocol, entry)
+        return plan_from_inputs("mrmc", rs.fom, inputs, endpoint=rs.id)
     ep, inputs = resolve_plan(protocol, entry)
     return plan_from_inputs(entry.method, ep.metric, inputs, endpoint=ep.id)
 
@@ -307,6 +348,8 @@ def plan_from_inputs(
         raise ValueError(
             f"method {method!r} sizes {' or '.join(_METRICS[method])}; got metric {metric!r}"
         )
+    if method == "mrmc":
+        return _mrmc_plan(metric, inputs, endpoint)
     result = _sized(inputs, method)
     de = None
     if inputs.get("icc") is not None:
@@ -332,6 +375,49 @@ def plan_from_inputs(
     return replace(plan, power=power)
 
 
+def _mrmc_plan(metric: str, inputs: dict[str, Any], endpoint: str) -> PlannedCounts:
+    """The cases a reader study needs with its planned readers (HOB 2011)."""
+    i = inputs
+    result = sample_size_mrmc(
+        i["variance_components"],
+        effect=i["effect"],
+        n_readers=i["readers"],
+        power=i["power"],
+        confidence_level=i["confidence_level"],
+        pilot_n_cases=i["pilot_cases"],
+    )
+    plan = PlannedCounts(
+        endpoint,
+        "mrmc",
+        metric,
+        inputs,
+        result,
+        None,
+        None,
+        result.n_cases,
+        i["power"],
+        readers=i["readers"],
+    )
+    return replace(plan, power=result.power)
+
+
+def mrmc_achieved_power(plan: PlannedCounts, *, n_readers: int, n_cases: int) -> float | None:
+    """Power of a planned reader study with the readers and cases it actually had."""
+    if n_readers < 2 or n_cases < 2:
+        return None
+    i = plan.inputs
+    return float(
+        power_mrmc(
+            i["variance_components"],
+            effect=i["effect"],
+            n_readers=n_readers,
+            n_cases=n_cases,
+            confidence_level=i["confidence_level"],
+            pilot_n_cases=i["pilot_cases"],
+        ).power
+    )
+
+
 def _effective(n: int, plan: PlannedCounts) -> int:
     """Cases worth as much as ``n`` clustered cases: ``floor(n / design effect)``."""
     if plan.design is None:
@@ -347,7 +433,7 @@ def achieved_power(plan: PlannedCounts, *, n_positive: int, n_negative: int) -> 
     """
     i = plan.inputs
     pos, neg = _effective(n_positive, plan), _effective(n_negative, plan)
-    if plan.method == "precision":
+    if plan.method in ("precision", "mrmc"):  # mrmc: see mrmc_achieved_power
         return None
     tests: dict[str, Any] = {k: i.get(k) for k in ("significance_level", "alternative")}
     if plan.method in ("auc", "paired_auc"):
@@ -418,6 +504,15 @@ def plan_statement(plan: PlannedCounts) -> str:
     """The plan in words, with its assumptions and reference (for a protocol or report)."""
     i, r = plan.inputs, plan.result
     metric = plan.metric
+    if plan.method == "mrmc":
+        return (
+            f"With {plan.readers} readers each reading {plan.total} cases in both modalities, "
+            f"the Obuchowski-Rockette random-readers random-cases test of the reader-averaged "
+            f"{metric} has {100 * r.power:.1f}% power (target {_pct(i['power'])}) to detect a "
+            f"difference of {i['effect']:g} at two-sided level "
+            f"{1 - i['confidence_level']:.3g}, with the variance components of a "
+            f"{i['pilot_cases']}-case pilot (Hillis, Obuchowski & Berbaum 2011)."
+        )
     if plan.method == "precision":
         why = (
             f"With an expected {metric} of {i['expected']:g}, {_class_words(plan)} give a "

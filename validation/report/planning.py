@@ -24,6 +24,7 @@ _METHODS = {
     "auc": "One AUC against a null (Obuchowski)",
     "paired_auc": "Paired AUCs (Obuchowski & McClish 1997)",
     "paired_proportions": "Paired proportions (Connor 1987 / Nam 1997)",
+    "mrmc": "Reader study: readers x cases (Hillis, Obuchowski & Berbaum 2011)",
 }
 
 
@@ -40,7 +41,10 @@ def _inputs(inputs: Mapping[str, Any]) -> str:
     for key, value in inputs.items():
         if value is None:
             continue
-        text = num(value, 4) if isinstance(value, float) else str(value)
+        if isinstance(value, Mapping):  # the OR variance components of an mrmc plan
+            text = "(" + ", ".join(f"{k} {v:.3g}" for k, v in value.items()) + ")"
+        else:
+            text = num(value, 4) if isinstance(value, float) else str(value)
         shown.append(f"{key.replace('_', ' ')} {text}")
     return "; ".join(shown)
 
@@ -52,6 +56,13 @@ def _row(rec: Mapping[str, Any]) -> dict[str, Any]:
         for need, have in zip(required, achieved, strict=True)
         if need[1] != DASH
     ]
+    if rec.get("method") == "mrmc":
+        need, have = rec.get("required") or {}, rec.get("achieved") or {}
+        cases = DASH if need.get("total") is None else need.get("total")
+        constrained = [
+            f"readers: {have.get('readers')} of {need.get('readers')}",
+            f"cases per reader: {have.get('total')} of {cases}",
+        ]
     power = rec.get("achieved_power")
     return {
         "endpoint": rec.get("endpoint"),

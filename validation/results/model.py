@@ -404,18 +404,20 @@ class AnalysisBlock(_Open):
 
 
 class PlanCounts(_Strict):
-    """Cases by class (``None``: the plan does not constrain that class)."""
+    """Cases by class (``None``: the plan does not constrain that class); a reader-study
+    (``mrmc``) plan counts the cases each reader reads and the readers."""
 
     positives: Count | None
     negatives: Count | None
     total: Count | None
+    readers: Count | None = None
 
 
 class PlannedEndpoint(_Strict):
     """One endpoint's sample-size plan, recomputed, against the counts achieved (STARD 18)."""
 
     endpoint: str
-    method: Literal["precision", "goal", "auc", "paired_auc", "paired_proportions"]
+    method: Literal["precision", "goal", "auc", "paired_auc", "paired_proportions", "mrmc"]
     metric: str
     inputs: dict[str, Any] = Field(
         description="The plan's inputs, with the defaults taken from the endpoint filled in."

@@ -44,7 +44,7 @@ from validation.study.inputs import (
     scores_provenance,
 )
 from validation.study.measurement import measurement_problems, read_measurements
-from validation.study.planning import shortfall
+from validation.study.planning import mrmc_shortfall, shortfall
 from validation.study.tables import (
     lesions_problems,
     marks_problems,
@@ -189,8 +189,22 @@ class _Checker:
         except InputError as exc:
             self.add(("reader_study", "readings"), str(exc))
             return
-        for msg in readings_problems(rs, readings, path):
+        problems = readings_problems(rs, readings, path)
+        for msg in problems:
             self.add(("reader_study", "readings"), msg)
+        if problems:
+            return
+        humans = readings if rs.ai_reader is None else readings[readings["reader"] != rs.ai_reader]
+        for k, entry in enumerate(self.loaded.protocol.planning):
+            if entry.method == "mrmc":
+                message = mrmc_shortfall(
+                    self.loaded.protocol,
+                    entry,
+                    n_readers=int(humans["reader"].nunique()),
+                    n_cases=int(humans["case"].nunique()),
+                )
+                if message is not None:
+                    self.add(("planning", k), f"{path}: {message}")
 
     def detection(self) -> None:
         """Marks and lesion truth: the columns the matching rule needs, numbers, case ids."""

@@ -16,9 +16,15 @@ import numpy as np
 
 from validation.protocol.planning import EndpointPlan
 from validation.protocol.schema import Protocol
-from validation.protocol.sizing import PlannedCounts, achieved_power, compute_plan, plan_statement
+from validation.protocol.sizing import (
+    PlannedCounts,
+    achieved_power,
+    compute_plan,
+    mrmc_achieved_power,
+    plan_statement,
+)
 
-__all__ = ["planning_record", "shortfall"]
+__all__ = ["mrmc_shortfall", "planning_record", "shortfall"]
 
 
 def _adequate(plan: PlannedCounts, power: float | None, n_positive: int, n_negative: int) -> bool:
@@ -49,6 +55,8 @@ def shortfall(
     Too small: the power of the planned analysis at the counts is below the target (for
     a precision plan, which has no power: fewer cases than planned).
     """
+    if entry.method == "mrmc":
+        return None  # the reader study's readers and cases: see mrmc_shortfall
     plan = compute_plan(protocol, entry)
     power = achieved_power(plan, n_positive=n_positive, n_negative=n_negative)
     if _adequate(plan, power, n_positive, n_negative):
@@ -63,11 +71,43 @@ def shortfall(
     return text
 
 
-def planning_record(protocol: Protocol, y_true: np.ndarray) -> dict[str, Any] | None:
+def mrmc_shortfall(
+    protocol: Protocol, entry: EndpointPlan, *, n_readers: int, n_cases: int
+) -> str | None:
+    """Why a reader study with these readers and cases is too small for its ``mrmc`` plan."""
+    plan = compute_plan(protocol, entry)
+    power = mrmc_achieved_power(plan, n_readers=n_readers, n_cases=n_cases)
+    if power is not None and plan.target_power is not None and power >= plan.target_power:
+        return None
+    shown = "not estimable" if power is None else f"{power:.3f}"
+    return (
+        f"the reader study is smaller than planned for endpoint {plan.endpoint!r} (mrmc): "
+        f"{n_readers} reader(s) x {n_cases} case(s), the plan has {plan.readers} x "
+        f"{plan.total}; power at these counts {shown}, target {plan.target_power:g}"
+    )
+
+
+def _mrmc_row(plan: PlannedCounts, reader_study: dict[str, Any] | None) -> dict[str, Any]:
+    """``achieved``, ``achieved_power`` and ``adequate`` of a reader-study plan."""
+    readers = len((reader_study or {}).get("readers") or [])
+    cases = int((reader_study or {}).get("n_cases") or 0)
+    power = mrmc_achieved_power(plan, n_readers=readers, n_cases=cases)
+    target = plan.target_power
+    return {
+        "achieved": {"positives": None, "negatives": None, "total": cases, "readers": readers},
+        "achieved_power": power,
+        "adequate": power is not None and target is not None and power >= target,
+    }
+
+
+def planning_record(
+    protocol: Protocol, y_true: np.ndarray, *, reader_study: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The ``planning`` block of ``results.json`` (None when the protocol plans nothing).
 
     ``y_true`` is the reference standard of the analysis set (after exclusions and the
-    missing-output policy): the counts achieved.
+    missing-output policy): the counts achieved. ``reader_study`` is the run's
+    ``reader_study`` record, whose readers and cases an ``mrmc`` plan is checked against.
     """
     if not protocol.planning:
         return None
@@ -76,6 +116,12 @@ def planning_record(protocol: Protocol, y_true: np.ndarray) -> dict[str, Any] | 
     rows = []
     for entry in protocol.planning:
         plan = compute_plan(protocol, entry)
+        if entry.method == "mrmc":
+            record = plan.to_dict()
+            record.update(statement=plan_statement(plan), note=entry.note)
+            record.update(_mrmc_row(plan, reader_study))
+            rows.append(record)
+            continue
         power = achieved_power(plan, n_positive=n_pos, n_negative=n_neg)
         record = plan.to_dict()
         record.update(

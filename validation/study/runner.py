@@ -234,7 +234,9 @@ def run_study(
             _subgroups(run)
         _curves(run)
         _gallery(run)
-        run.analyses.planning = planning_record(run.proto, run.need_cases().y_true)
+        run.analyses.planning = planning_record(
+            run.proto, run.need_cases().y_true, reader_study=run.analyses.reader_study
+        )
         document, inputs = _document(run, verdict)
         validate_results(document)
         results_path = commit_study(
