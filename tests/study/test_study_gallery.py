@@ -522,3 +522,15 @@ def test_lower_groups_selection_and_order() -> None:
     assert a.gap == pytest.approx(0.20)
     assert a.reasons == ["specificity -0.200 vs the rest", "sensitivity -0.050 vs the rest"]
     assert groups[0].reasons == ["sensitivity -0.300 vs the rest, flagged"]
+
+
+def test_mlflow_never_receives_gallery_cases(study: dict[str, Any]) -> None:
+    """What `--mlflow` logs: the gallery's case rows are stripped from results.json (and the
+    reports, which show the images, are withheld because rows were stripped)."""
+    from validation.outputs.mlflow_log import strip_case_rows
+
+    doc = _results(study)
+    clean, removed = strip_case_rows(doc)
+    assert any(r["path"].startswith("gallery/panels/") for r in removed)
+    text = json.dumps(clean["gallery"])
+    assert all(cid not in text for cid in study["frame"]["case_id"])
