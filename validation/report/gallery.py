@@ -49,9 +49,8 @@ def gallery_images(study_dir: Path, doc: Mapping[str, Any]) -> tuple[dict[str, s
     stored = json.loads(path.read_text(encoding="ascii")).get("images") or {}
     images: dict[str, str] = {}
     for key, text in stored.items():
-        data = base64.b64decode(str(text), validate=True)
-        if hashlib.sha256(data).hexdigest() == key:
-            images[str(key)] = base64.b64encode(data).decode("ascii")
+        if hashlib.sha256(base64.b64decode(str(text), validate=True)).hexdigest() == key:
+            images[str(key)] = str(text)
     return images, None
 
 

@@ -194,7 +194,9 @@ class _Checker:
             self.add(("reader_study", "readings"), msg)
         if problems:
             return
+        # the readers and cases the analysis will use (reader_study_record's selection)
         humans = readings if rs.ai_reader is None else readings[readings["reader"] != rs.ai_reader]
+        humans = humans[humans["modality"].isin([rs.test_modality, rs.reference_modality])]
         for k, entry in enumerate(self.loaded.protocol.planning):
             if entry.method == "mrmc":
                 message = mrmc_shortfall(

@@ -303,18 +303,16 @@ def _detection_panel(
     tp = (match.mark_status == "tp") & counted
     found = np.isfinite(match.lesion_score) & (match.lesion_score >= t)
     missed = ~found & ~match.lesion_ignore
+    # the match keeps the input order of marks and of lesions: row j is mark (lesion) j
     mark_rows = marks.reset_index(drop=True).to_dict(orient="records")
-    lesion_key = {
-        (str(r["case_id"]), str(r["lesion_id"])): r for r in lesions.to_dict(orient="records")
-    }
+    lesion_rows = lesions.reset_index(drop=True).to_dict(orient="records")
     mark_case = np.asarray(match.cases, dtype=object)[match.mark_case]
     lesion_case = np.asarray(match.cases, dtype=object)[match.lesion_case]
 
     def overlays(cid: str) -> tuple[list[Overlay], int | None]:
         objs: list[tuple[Mapping[str, Any], tuple[int, int, int], bool]] = []
         for j in np.flatnonzero((lesion_case == cid) & ~match.lesion_ignore):
-            row = lesion_key.get((cid, str(match.lesion_id[j])), {})
-            objs.append((row, REFERENCE_COLOUR, bool(missed[j])))
+            objs.append((lesion_rows[j], REFERENCE_COLOUR, bool(missed[j])))
         for j in np.flatnonzero((mark_case == cid) & (fp | tp)):
             objs.append((mark_rows[j], MODEL_COLOUR if fp[j] else HIT_COLOUR, False))
         frame = _frame_of([o[0] for o in objs if o[2] or o[1] == MODEL_COLOUR])
@@ -373,7 +371,7 @@ def _segmentation_panel(
     manifest_path: Path,
     cases: Cases,
     images: _Images,
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     primary = [e for e in seg.endpoints if e.role == "primary"] or list(seg.endpoints)
     metric = primary[0].metric
     rows = [
@@ -394,7 +392,7 @@ def _segmentation_panel(
     path_of = dict(zip(frame["case_id"].astype(str), frame["path"].astype(str), strict=True))
     entries = []
     for cid, r in chosen.items():
-        row, ref_path, pred_path = pairs[cid]
+        _, ref_path, pred_path = pairs[cid]
         pred, ref, _, _ = load_mask_pair(
             ref_path, pred_path, seg, case_id=cid, ref_where=str(ref_path), pred_where=cid
         )
@@ -511,16 +509,16 @@ def gallery_record(
         and inputs.segmentation_record is not None
         and inputs.segmentation_predictions is not None
     ):
-        panel = _segmentation_panel(
-            inputs.segmentation,
-            inputs.segmentation_record,
-            inputs.segmentation_predictions,
-            inputs.manifest_path,
-            inputs.cases,
-            images,
+        panels.append(
+            _segmentation_panel(
+                inputs.segmentation,
+                inputs.segmentation_record,
+                inputs.segmentation_predictions,
+                inputs.manifest_path,
+                inputs.cases,
+                images,
+            )
         )
-        if panel is not None:
-            panels.append(panel)
     data = gallery_bytes(images.data)
     record = {
         "warning": PHI_WARNING,
